@@ -1,0 +1,66 @@
+package reading
+
+import (
+	"math"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestValidate(t *testing.T) {
+	now := time.Date(2026, 11, 28, 8, 0, 0, 0, time.UTC)
+	good := New(now, "canal-east", "noise-1", "la", 55.2)
+	if err := good.Validate(); err != nil {
+		t.Fatalf("Validate(%+v) = %v, want nil", good, err)
+	}
+	check := func(name string, mutate func(*Reading), want string) {
+		t.Helper()
+		r := good
+		mutate(&r)
+		err := r.Validate()
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: Validate() = %v, want error containing %q", name, err, want)
+		}
+	}
+	check("unknown quantity", func(r *Reading) { r.Quantity = "pm2.5" }, `unknown quantity "pm2.5"`)
+	check("wrong unit", func(r *Reading) { r.Unit = "dB" }, `unit "dB", want "dB(A)"`)
+	check("empty site", func(r *Reading) { r.Site = "" }, "site: must not be empty")
+	check("bad device", func(r *Reading) { r.Device = "a b" }, `device: character ' ' not allowed`)
+	check("zero time", func(r *Reading) { r.Time = time.Time{} }, "time is zero")
+	check("NaN", func(r *Reading) { r.Value = math.NaN() }, "not a finite number")
+	check("Inf", func(r *Reading) { r.Value = math.Inf(1) }, "not a finite number")
+	check("quality", func(r *Reading) { r.Quality = 9 }, "unknown quality 9")
+}
+
+func TestCheckNameAcceptsCJK(t *testing.T) {
+	for _, s := range []string{"运河东-3", "box_017", "a.b"} {
+		if err := CheckName(s); err != nil {
+			t.Errorf("CheckName(%q) = %v, want nil", s, err)
+		}
+	}
+	if err := CheckName(strings.Repeat("x", MaxNameLen+1)); err == nil {
+		t.Errorf("CheckName(65 bytes) = nil, want error")
+	}
+}
+
+func TestCatalogIsConsistent(t *testing.T) {
+	seen := map[string]bool{}
+	for _, q := range Quantities() {
+		if seen[q.Name] {
+			t.Errorf("quantity %q listed twice", q.Name)
+		}
+		seen[q.Name] = true
+		if q.Name != strings.ToLower(q.Name) || strings.ContainsAny(q.Name, " .-") {
+			t.Errorf("quantity %q: names are lowercase snake_case field keys", q.Name)
+		}
+		if strings.HasSuffix(q.Name, "_quality") {
+			t.Errorf("quantity %q: the _quality suffix is reserved for quality fields", q.Name)
+		}
+		if q.Min >= q.Max || q.Unit == "" || q.Doc == "" || q.Domain == "" {
+			t.Errorf("quantity %+v: incomplete entry", q)
+		}
+		if got, ok := Lookup(q.Name); !ok || got != q {
+			t.Errorf("Lookup(%q) = %+v, %v", q.Name, got, ok)
+		}
+	}
+}
