@@ -1,0 +1,456 @@
+package buffer
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/envgate/envgate/gateway/reading"
+)
+
+var t0 = time.Date(2026, 11, 28, 8, 0, 0, 0, time.UTC)
+
+// readings returns n distinct readings; reading i has value i and time t0+i s.
+func readings(from, n int) []reading.Reading {
+	rs := make([]reading.Reading, n)
+	for i := range rs {
+		rs[i] = reading.New(t0.Add(time.Duration(from+i)*time.Second), "canal-east", "noise-1", "la", float64(from+i))
+	}
+	return rs
+}
+
+func testOptions(t *testing.T) Options {
+	return Options{Dir: t.TempDir(), MaxBytes: 1 << 30, MaxAge: 24 * time.Hour, SegmentBytes: 4 << 10,
+		CursorInterval: time.Nanosecond, MemoryReadings: 1000}
+}
+
+func mustOpen(t *testing.T, opt Options) *Queue {
+	t.Helper()
+	q, err := Open(opt)
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	t.Cleanup(func() { q.Close() })
+	return q
+}
+
+func appendSync(t *testing.T, q *Queue, rs []reading.Reading) {
+	t.Helper()
+	if err := q.Append(rs...); err != nil {
+		t.Fatalf("Append: %v", err)
+	}
+	if err := q.Sync(); err != nil {
+		t.Fatalf("Sync: %v", err)
+	}
+}
+
+// drain peeks and acks until the reader is empty and returns the values seen.
+func drain(t *testing.T, r *Reader, batch int) []float64 {
+	t.Helper()
+	var got []float64
+	for {
+		rs, next, err := r.Peek(batch)
+		if err != nil {
+			t.Fatalf("Peek: %v", err)
+		}
+		for _, x := range rs {
+			got = append(got, x.Value)
+		}
+		if err := r.Ack(next); err != nil {
+			t.Fatalf("Ack: %v", err)
+		}
+		if len(rs) == 0 {
+			return got
+		}
+	}
+}
+
+func seqValues(from, n int) []float64 {
+	v := make([]float64, n)
+	for i := range v {
+		v[i] = float64(from + i)
+	}
+	return v
+}
+
+func TestAppendPeekAckAcrossSegments(t *testing.T) {
+	q := mustOpen(t, testOptions(t))
+	r, err := q.Reader("influx")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := readings(0, 500)
+	for i := 0; i < 500; i += 50 {
+		appendSync(t, q, want[i:i+50])
+	}
+	if s := q.Stats(); s.Segments < 3 || s.Appended != 500 {
+		t.Fatalf("Stats() = %+v, want >= 3 segments and 500 appended", s)
+	}
+	rs, next, err := r.Peek(7)
+	if err != nil || len(rs) != 7 || next != 7 {
+		t.Fatalf("Peek(7) = %d readings, next %d, %v; want 7, 7, nil", len(rs), next, err)
+	}
+	if rs[3] != want[3] {
+		t.Errorf("Peek()[3] = %+v, want %+v", rs[3], want[3])
+	}
+	// Peek does not move the cursor.
+	if again, _, _ := r.Peek(7); !slices.Equal(again, rs) {
+		t.Errorf("second Peek differs from the first")
+	}
+	if got := drain(t, r, 64); !slices.Equal(got, seqValues(0, 500)) {
+		t.Errorf("drained %d values, want 0..499 in order: %v", len(got), got)
+	}
+	if s := q.Stats(); s.Segments != 1 {
+		t.Errorf("after acking everything Stats().Segments = %d, want 1 (only the active one)", s.Segments)
+	}
+}
+
+func TestReadersSeeOnlyDurableReadings(t *testing.T) {
+	q := mustOpen(t, testOptions(t))
+	r, _ := q.Reader("s")
+	if err := q.Append(readings(0, 10)...); err != nil {
+		t.Fatal(err)
+	}
+	if rs, _, _ := r.Peek(100); len(rs) != 0 {
+		t.Fatalf("Peek before Sync = %d readings, want 0", len(rs))
+	}
+	if err := q.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	if rs, _, _ := r.Peek(100); len(rs) != 10 {
+		t.Fatalf("Peek after Sync = %d readings, want 10", len(rs))
+	}
+}
+
+func TestRestartResumesAtCursor(t *testing.T) {
+	opt := testOptions(t)
+	q := mustOpen(t, opt)
+	r, _ := q.Reader("influx")
+	appendSync(t, q, readings(0, 100))
+	rs, next, _ := r.Peek(40)
+	if len(rs) != 40 {
+		t.Fatalf("Peek(40) = %d", len(rs))
+	}
+	if err := r.Ack(next); err != nil {
+		t.Fatal(err)
+	}
+	// No Close: the process dies here. CursorInterval is 1ns, so the ack was persisted.
+	q2 := mustOpen(t, opt)
+	r2, _ := q2.Reader("influx")
+	appendSync(t, q2, readings(100, 5))
+	if got := drain(t, r2, 33); !slices.Equal(got, seqValues(40, 65)) {
+		t.Errorf("after restart drained %v, want 40..104", got)
+	}
+}
+
+func TestSlowReaderDoesNotBlockFastOne(t *testing.T) {
+	q := mustOpen(t, testOptions(t))
+	fast, _ := q.Reader("fast")
+	slow, _ := q.Reader("slow")
+	for i := 0; i < 300; i += 50 {
+		appendSync(t, q, readings(i, 50))
+	}
+	if got := drain(t, fast, 100); len(got) != 300 {
+		t.Fatalf("fast reader drained %d, want 300", len(got))
+	}
+	if q.Stats().Segments < 2 {
+		t.Fatalf("segments deleted while the slow reader still needs them")
+	}
+	if u := slow.Unsent(); u != 300 {
+		t.Errorf("slow.Unsent() = %d, want 300", u)
+	}
+	if got, want := slow.OldestUnsent(), t0; !got.Equal(want) {
+		t.Errorf("slow.OldestUnsent() = %v, want %v", got, want)
+	}
+	if got := drain(t, slow, 7); !slices.Equal(got, seqValues(0, 300)) {
+		t.Errorf("slow reader drained %d values, want 0..299", len(got))
+	}
+	if !fast.OldestUnsent().IsZero() {
+		t.Errorf("caught-up reader has an oldest unsent time")
+	}
+}
+
+func lastSegment(t *testing.T, dir string) string {
+	t.Helper()
+	segs, _ := filepath.Glob(filepath.Join(dir, "segments", "*.seg"))
+	slices.Sort(segs)
+	if len(segs) == 0 {
+		t.Fatal("no segments")
+	}
+	return segs[len(segs)-1]
+}
+
+func TestTornTailIsRepairedOnOpen(t *testing.T) {
+	opt := testOptions(t)
+	opt.SegmentBytes = 1 << 20
+	q := mustOpen(t, opt)
+	appendSync(t, q, readings(0, 20))
+	q.Close()
+	// A power cut in the middle of the 21st record: half a record on disk.
+	seg := lastSegment(t, opt.Dir)
+	partial := appendRecord(nil, 20, readings(20, 1)[0])
+	f, _ := os.OpenFile(seg, os.O_APPEND|os.O_WRONLY, 0)
+	f.Write(partial[:len(partial)/2])
+	f.Close()
+	sizeBefore := fileSize(t, seg)
+
+	q2 := mustOpen(t, opt)
+	if s := q2.Stats(); s.QuarantinedRecords != 1 || s.QuarantinedBytes != uint64(len(partial)/2) {
+		t.Errorf("Stats() = %+v, want 1 quarantined record of %d bytes", s, len(partial)/2)
+	}
+	if got := fileSize(t, seg); got != sizeBefore-int64(len(partial)/2) {
+		t.Errorf("segment size after repair = %d, want %d", got, sizeBefore-int64(len(partial)/2))
+	}
+	if bad, _ := filepath.Glob(filepath.Join(opt.Dir, "quarantine", "*.bad")); len(bad) != 1 {
+		t.Errorf("quarantine files = %v, want 1", bad)
+	}
+	r, _ := q2.Reader("s")
+	appendSync(t, q2, readings(20, 5))
+	if got := drain(t, r, 100); !slices.Equal(got, seqValues(0, 25)) {
+		t.Errorf("after repair drained %v, want 0..24", got)
+	}
+}
+
+func TestTornTailOnlyRecordIsRemoved(t *testing.T) {
+	opt := testOptions(t)
+	os.MkdirAll(filepath.Join(opt.Dir, "segments"), 0o750)
+	// A segment that holds nothing but 5 junk bytes, as after a crash right at creation.
+	os.WriteFile(filepath.Join(opt.Dir, "segments", fmt.Sprintf("%020d.seg", 0)), []byte{1, 2, 3, 4, 5}, 0o640)
+	os.WriteFile(filepath.Join(opt.Dir, "segments", "notes.txt"), []byte("junk file"), 0o640)
+	q := mustOpen(t, opt)
+	r, _ := q.Reader("s")
+	appendSync(t, q, readings(0, 3))
+	if got := drain(t, r, 10); !slices.Equal(got, seqValues(0, 3)) {
+		t.Errorf("drained %v, want 0..2", got)
+	}
+}
+
+func TestRandomCorruptionLosesOnlyTheCorruptRecord(t *testing.T) {
+	opt := testOptions(t)
+	opt.SegmentBytes = 1 << 20
+	q := mustOpen(t, opt)
+	appendSync(t, q, readings(0, 100))
+	q.Close()
+	seg := lastSegment(t, opt.Dir)
+	b, _ := os.ReadFile(seg)
+	recLen := len(b) / 100 // all records have the same size here
+	b[50*recLen+recLen/2] ^= 0x40
+	os.WriteFile(seg, b, 0o640)
+
+	q2 := mustOpen(t, opt)
+	r, _ := q2.Reader("s")
+	appendSync(t, q2, readings(100, 10))
+	got := drain(t, r, 30)
+	want := slices.Delete(seqValues(0, 110), 50, 51)
+	if !slices.Equal(got, want) {
+		t.Errorf("drained %d values %v, want all but 50", len(got), got)
+	}
+	if s := q2.Stats(); s.QuarantinedRecords != 1 || s.QuarantinedBytes != uint64(recLen) {
+		t.Errorf("Stats() = %+v, want 1 quarantined record of %d bytes", s, recLen)
+	}
+}
+
+func TestCorruptionInSealedSegmentIsCountedOnce(t *testing.T) {
+	opt := testOptions(t)
+	q := mustOpen(t, opt)
+	a, _ := q.Reader("a")
+	b, _ := q.Reader("b")
+	for i := 0; i < 200; i += 50 {
+		appendSync(t, q, readings(i, 50))
+	}
+	segs, _ := filepath.Glob(filepath.Join(opt.Dir, "segments", "*.seg"))
+	slices.Sort(segs)
+	data, _ := os.ReadFile(segs[0])
+	data[20] ^= 0xff // inside the first record's payload
+	os.WriteFile(segs[0], data, 0o640)
+
+	for _, r := range []*Reader{a, b} {
+		// Peek the same corrupt spot several times, as a failing sink would.
+		r.Peek(5)
+		r.Peek(5)
+		if got := drain(t, r, 50); len(got) != 199 || got[0] != 1 {
+			t.Errorf("drained %d values starting %v, want 199 starting at 1", len(got), got[:1])
+		}
+	}
+	if s := q.Stats(); s.QuarantinedRecords != 1 {
+		t.Errorf("QuarantinedRecords = %d, want 1 (counted once for two readers and repeated peeks)", s.QuarantinedRecords)
+	}
+}
+
+func TestMaxBytesDropsOldestAndCounts(t *testing.T) {
+	opt := testOptions(t)
+	opt.SegmentBytes = 4 << 10
+	opt.MaxBytes = 16 << 10
+	q := mustOpen(t, opt)
+	r, _ := q.Reader("slow")
+	for i := 0; i < 2000; i += 100 {
+		appendSync(t, q, readings(i, 100))
+	}
+	s := q.Stats()
+	if s.Bytes > opt.MaxBytes+opt.SegmentBytes {
+		t.Errorf("Stats().Bytes = %d, want <= %d", s.Bytes, opt.MaxBytes+opt.SegmentBytes)
+	}
+	got := drain(t, r, 500)
+	if uint64(len(got))+s.Dropped != 2000 {
+		t.Errorf("delivered %d + dropped %d = %d, want 2000", len(got), s.Dropped, uint64(len(got))+s.Dropped)
+	}
+	if s.Dropped == 0 || got[0] != float64(s.Dropped) || got[len(got)-1] != 1999 {
+		t.Errorf("delivered %v..%v after dropping %d; want the newest readings, in order", got[0], got[len(got)-1], s.Dropped)
+	}
+	if !slices.IsSorted(got) {
+		t.Errorf("delivered out of order")
+	}
+}
+
+func TestMaxAgeDropsOldSegments(t *testing.T) {
+	opt := testOptions(t)
+	now := t0
+	opt.now = func() time.Time { return now }
+	opt.MaxAge = time.Hour
+	q := mustOpen(t, opt)
+	r, _ := q.Reader("s")
+	appendSync(t, q, readings(0, 100)) // several segments, written "now"
+	now = now.Add(2 * time.Hour)
+	appendSync(t, q, readings(100, 100))
+	got := drain(t, r, 1000)
+	s := q.Stats()
+	if s.Dropped == 0 || uint64(len(got))+s.Dropped != 200 || got[len(got)-1] != 199 {
+		t.Errorf("delivered %d, dropped %d; want the old readings dropped and counted, all new ones delivered", len(got), s.Dropped)
+	}
+}
+
+// faultyFS makes writes fail with err once armed, after letting through `allow` bytes.
+type faultyFS struct {
+	mu    sync.Mutex
+	err   error
+	allow int
+}
+
+type faultyFile struct {
+	*os.File
+	fs *faultyFS
+}
+
+func (f faultyFile) Write(b []byte) (int, error) {
+	f.fs.mu.Lock()
+	defer f.fs.mu.Unlock()
+	if f.fs.err == nil {
+		return f.File.Write(b)
+	}
+	n := min(f.fs.allow, len(b))
+	f.fs.allow -= n
+	f.File.Write(b[:n])
+	return n, f.fs.err
+}
+
+func (fs *faultyFS) set(err error, allow int) {
+	fs.mu.Lock()
+	fs.err, fs.allow = err, allow
+	fs.mu.Unlock()
+}
+
+func TestDiskFullDegradesThenRecovers(t *testing.T) {
+	opt := testOptions(t)
+	opt.SegmentBytes = 1 << 20
+	ffs := &faultyFS{}
+	opt.openFile = func(name string, flag int, perm os.FileMode) (file, error) {
+		f, err := os.OpenFile(name, flag, perm)
+		if err != nil {
+			return nil, err
+		}
+		return faultyFile{f, ffs}, nil
+	}
+	q := mustOpen(t, opt)
+	r, _ := q.Reader("s")
+	appendSync(t, q, readings(0, 10))
+
+	ffs.set(syscall.ENOSPC, 30) // the disk fills in the middle of a record
+	err := q.Append(readings(10, 10)...)
+	if !errors.Is(err, ErrDegraded) || !errors.Is(err, syscall.ENOSPC) {
+		t.Fatalf("Append on a full disk = %v, want ErrDegraded wrapping ENOSPC", err)
+	}
+	if err := q.Append(readings(20, 10)...); !errors.Is(err, ErrDegraded) {
+		t.Fatalf("second Append = %v, want ErrDegraded", err)
+	}
+	if s := q.Stats(); !s.Degraded || s.MemoryReadings != 20 {
+		t.Fatalf("Stats() = %+v, want degraded with 20 readings in memory", s)
+	}
+	if err := q.Sync(); !errors.Is(err, ErrDegraded) {
+		t.Fatalf("Sync on a full disk = %v, want ErrDegraded", err)
+	}
+	// Readings already durable are still delivered while degraded.
+	if got := drain(t, r, 100); !slices.Equal(got, seqValues(0, 10)) {
+		t.Fatalf("drained while degraded %v, want 0..9", got)
+	}
+
+	ffs.set(nil, 0) // space freed
+	if err := q.Sync(); err != nil {
+		t.Fatalf("Sync after space freed = %v", err)
+	}
+	if s := q.Stats(); s.Degraded || s.MemoryReadings != 0 {
+		t.Fatalf("Stats() = %+v, want recovered", s)
+	}
+	appendSync(t, q, readings(30, 5))
+	if got := drain(t, r, 100); !slices.Equal(got, seqValues(10, 25)) {
+		t.Errorf("drained after recovery %v, want 10..34", got)
+	}
+	q.Close()
+	q2 := mustOpen(t, opt)
+	if s := q2.Stats(); s.QuarantinedRecords != 0 {
+		t.Errorf("reopen after disk full: Stats() = %+v, want no corruption (partial write was cut off)", s)
+	}
+}
+
+func TestMemoryBoundWhileDegraded(t *testing.T) {
+	opt := testOptions(t)
+	opt.MemoryReadings = 50
+	opt.openFile = func(string, int, os.FileMode) (file, error) { return nil, syscall.EROFS }
+	q := mustOpen(t, opt)
+	for i := 0; i < 200; i += 10 {
+		if err := q.Append(readings(i, 10)...); !errors.Is(err, syscall.EROFS) {
+			t.Fatalf("Append on a read-only disk = %v, want EROFS", err)
+		}
+	}
+	if s := q.Stats(); s.MemoryReadings != 50 || s.Dropped != 150 || s.Appended != 200 {
+		t.Errorf("Stats() = %+v, want 50 in memory, 150 dropped of 200", s)
+	}
+}
+
+func TestCloseIsIdempotent(t *testing.T) {
+	q := mustOpen(t, testOptions(t))
+	if err := q.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := q.Close(); err != nil {
+		t.Errorf("second Close = %v, want nil", err)
+	}
+	if err := q.Append(readings(0, 1)...); !errors.Is(err, ErrClosed) {
+		t.Errorf("Append after Close = %v, want ErrClosed", err)
+	}
+}
+
+func TestWaitWakesOnSync(t *testing.T) {
+	q := mustOpen(t, testOptions(t))
+	r, _ := q.Reader("s")
+	done := make(chan error)
+	go func() { done <- r.Wait(t.Context()) }()
+	appendSync(t, q, readings(0, 1))
+	if err := <-done; err != nil {
+		t.Errorf("Wait = %v", err)
+	}
+}
+
+func fileSize(t *testing.T, path string) int64 {
+	t.Helper()
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fi.Size()
+}

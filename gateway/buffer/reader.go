@@ -1,0 +1,324 @@
+package buffer
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/envgate/envgate/gateway/reading"
+)
+
+// A Reader is one sink's view of the queue: a cursor (the seq of the next reading to
+// deliver) that only moves on Ack and survives restarts. Peek, Ack and Wait are called
+// from one goroutine (the sink's forwarder); Unsent and OldestUnsent from any.
+type Reader struct {
+	q    *Queue
+	name string
+
+	committed atomic.Uint64 // next seq to deliver
+
+	mu          sync.Mutex
+	persisted   uint64
+	lastPersist time.Time
+	f           *os.File // open segment, reused across peeks
+	fFirst      uint64   // first seq of the open segment
+	pos         position // where committed starts, if known
+	peekEnd     position // where the last peek ended
+	oldest      position // seq and time of the record at committed, if known
+	oldestTime  time.Time
+}
+
+// position is a record boundary: the record with sequence number seq (or the first one
+// after it) starts at byte off of the segment whose first seq is seg.
+type position struct {
+	seq, seg uint64
+	off      int64
+	ok       bool
+}
+
+// Reader returns the reader called name (a sink name), loading its persisted cursor. A
+// reader without a cursor starts at the oldest reading in the buffer. Asking twice for
+// the same name returns the same Reader.
+func (q *Queue) Reader(name string) (*Reader, error) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.closed {
+		return nil, ErrClosed
+	}
+	if r := q.readers[name]; r != nil {
+		return r, nil
+	}
+	seq, err := loadCursor(q.dir("cursors", name))
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		seq = 0
+	case err != nil:
+		q.log.Warn("unreadable cursor, re-sending from the oldest reading", "sink", name, "err", err)
+		seq = 0
+	}
+	if len(q.segs) > 0 {
+		seq = max(seq, q.segs[0].first)
+	}
+	seq = min(seq, q.nextSeq)
+	r := &Reader{q: q, name: name, persisted: seq, lastPersist: q.opt.now()}
+	r.committed.Store(seq)
+	q.readers[name] = r
+	return r, nil
+}
+
+// Peek returns up to n durable readings starting at the cursor, without moving it, and
+// next, the cursor value that acknowledges all of them. Corrupt records on the way are
+// quarantined and skipped. It does not block: with nothing to deliver it returns no
+// readings and next equal to the cursor.
+func (r *Reader) Peek(n int) (rs []reading.Reading, next uint64, err error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	q := r.q
+	q.mu.Lock()
+	if q.closed {
+		q.mu.Unlock()
+		return nil, 0, ErrClosed
+	}
+	segs := make([]segment, len(q.segs))
+	for i, s := range q.segs {
+		segs[i] = *s
+	}
+	durableSeq, durableOff := q.durableSeq, q.durableOff
+	q.mu.Unlock()
+
+	next = r.committed.Load()
+	if len(segs) == 0 || next >= durableSeq {
+		return nil, next, nil
+	}
+	if next < segs[0].first {
+		next = segs[0].first // dropped by the bounds while we were behind
+	}
+	i := len(segs) - 1
+	for i > 0 && segs[i].first > next {
+		i--
+	}
+	start := true
+	for ; i < len(segs) && len(rs) < n && next < durableSeq; i++ {
+		seg := segs[i]
+		limit := seg.size
+		if i == len(segs)-1 {
+			limit = durableOff
+		}
+		if err := r.open(seg); err != nil {
+			return rs, next, err
+		}
+		off := int64(0)
+		if start && r.pos.ok && r.pos.seq == next && r.pos.seg == seg.first {
+			off = r.pos.off
+		}
+		start = false
+		sc := newScanner(r.f, off, limit)
+		for len(rs) < n && next < durableSeq {
+			rec, seq, from, skipped, err := sc.next(next)
+			if skipped > 0 {
+				lostTo := seq
+				if err != nil {
+					lostTo = next
+					if i+1 < len(segs) {
+						lostTo = segs[i+1].first
+					}
+				}
+				q.quarantineBytes(r.f, &seg, from, skipped, next, lostTo)
+			}
+			if errors.Is(err, io.EOF) {
+				if i+1 < len(segs) {
+					next = max(next, segs[i+1].first)
+				}
+				break
+			}
+			if err != nil {
+				return rs, next, fmt.Errorf("read %s: %w", seg.path, err)
+			}
+			if seq >= durableSeq {
+				break
+			}
+			rd, derr := decodePayload(rec[headerSize:])
+			next = seq + 1
+			r.peekEnd = position{seq: next, seg: seg.first, off: sc.off, ok: true}
+			if derr != nil {
+				q.quarantineBytes(r.f, &seg, sc.off-int64(len(rec)), int64(len(rec)), seq, seq+1)
+				continue
+			}
+			if len(rs) == 0 {
+				r.oldest, r.oldestTime = position{seq: seq, ok: true}, rd.Time
+			}
+			rs = append(rs, rd)
+		}
+	}
+	return rs, next, nil
+}
+
+// open makes r.f the file of seg.
+func (r *Reader) open(seg segment) error {
+	if r.f != nil && r.fFirst == seg.first {
+		return nil
+	}
+	if r.f != nil {
+		r.f.Close()
+		r.f = nil
+	}
+	f, err := os.Open(seg.path)
+	if err != nil {
+		return fmt.Errorf("open segment: %w", err)
+	}
+	r.f, r.fFirst = f, seg.first
+	return nil
+}
+
+// Ack marks every reading before next as delivered. The cursor is persisted at most
+// every CursorInterval (and on Close); segments all readers have passed are deleted.
+func (r *Reader) Ack(next uint64) error {
+	r.mu.Lock()
+	if next <= r.committed.Load() {
+		r.mu.Unlock()
+		return nil
+	}
+	r.committed.Store(next)
+	r.pos = position{}
+	if r.peekEnd.ok && r.peekEnd.seq == next {
+		r.pos = r.peekEnd
+	}
+	var err error
+	if r.q.opt.now().Sub(r.lastPersist) >= r.q.opt.CursorInterval {
+		err = r.persistLocked()
+	}
+	r.mu.Unlock()
+
+	r.q.mu.Lock()
+	if !r.q.closed {
+		r.q.enforceBoundsLocked()
+	}
+	r.q.mu.Unlock()
+	return err
+}
+
+// Wait blocks until there is a durable reading past the cursor, or ctx is done, or the
+// queue is closed.
+func (r *Reader) Wait(ctx context.Context) error {
+	r.q.mu.Lock()
+	closed, ready, ch := r.q.closed, r.q.durableSeq > r.committed.Load(), r.q.notify
+	r.q.mu.Unlock()
+	switch {
+	case closed:
+		return ErrClosed
+	case ready:
+		return nil
+	}
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-ch:
+		return nil
+	}
+}
+
+// Unsent returns the number of readings appended but not yet acknowledged by this reader
+// (an upper bound if some were lost to corruption).
+func (r *Reader) Unsent() int64 {
+	r.q.mu.Lock()
+	defer r.q.mu.Unlock()
+	return int64(r.q.nextSeq - min(r.committed.Load(), r.q.nextSeq))
+}
+
+// OldestUnsent returns the acquisition time of the oldest reading not yet acknowledged,
+// or the zero time when the reader is caught up or the time is not known yet.
+func (r *Reader) OldestUnsent() time.Time {
+	if r.Unsent() == 0 {
+		return time.Time{}
+	}
+	r.mu.Lock()
+	known := r.oldest.ok && r.oldest.seq == r.committed.Load()
+	t := r.oldestTime
+	r.mu.Unlock()
+	if known {
+		return t
+	}
+	rs, _, err := r.Peek(1)
+	if err != nil || len(rs) == 0 {
+		return time.Time{}
+	}
+	return rs[0].Time
+}
+
+// Flush persists the cursor now.
+func (r *Reader) Flush() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.persistLocked()
+}
+
+func (r *Reader) close() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	err := r.persistLocked()
+	if r.f != nil {
+		r.f.Close()
+		r.f = nil
+	}
+	return err
+}
+
+func (r *Reader) persistLocked() error {
+	seq := r.committed.Load()
+	if seq == r.persisted {
+		r.lastPersist = r.q.opt.now()
+		return nil
+	}
+	if err := storeCursor(r.q.dir("cursors", r.name), seq); err != nil {
+		return fmt.Errorf("persist cursor of %s: %w", r.name, err)
+	}
+	r.persisted, r.lastPersist = seq, r.q.opt.now()
+	return nil
+}
+
+// Cursor files hold the next seq (8 bytes) and its CRC-32C (4 bytes), little-endian.
+// They are replaced by rename, so a crash leaves either the old or the new cursor.
+func storeCursor(path string, seq uint64) error {
+	b := binary.LittleEndian.AppendUint64(nil, seq)
+	b = binary.LittleEndian.AppendUint32(b, crc32.Checksum(b, castagnoli))
+	tmp := path + ".tmp"
+	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o640)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(b); err != nil {
+		f.Close()
+		return err
+	}
+	if err := fdatasync(f); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return err
+	}
+	return syncDir(filepath.Dir(path))
+}
+
+func loadCursor(path string) (uint64, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return 0, err
+	}
+	if len(b) != 12 || crc32.Checksum(b[:8], castagnoli) != binary.LittleEndian.Uint32(b[8:]) {
+		return 0, fmt.Errorf("cursor file %s: corrupt", path)
+	}
+	return binary.LittleEndian.Uint64(b), nil
+}

@@ -1,0 +1,105 @@
+package buffer
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"math"
+	"time"
+
+	"github.com/envgate/envgate/gateway/reading"
+)
+
+// On-disk record layout (all integers little-endian):
+//
+//	crc32c  uint32  Castagnoli checksum of everything after this field
+//	length  uint32  payload length in bytes
+//	seq     uint64  sequence number, one higher than the previous record's
+//	payload [length]byte
+//
+// The payload is one reading:
+//
+//	version  byte    payloadVersion
+//	time     varint  Unix nanoseconds (zig-zag)
+//	site, device, quantity, unit: uvarint length + UTF-8 bytes each
+//	value    uint64  IEEE 754 bits
+//	quality  byte
+const (
+	headerSize     = 16
+	maxPayload     = 4 << 10 // a reading is ~60 bytes; anything larger is corruption
+	payloadVersion = 1
+)
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// errCorrupt marks a record that fails its checksum, length or decoding.
+var errCorrupt = errors.New("corrupt record")
+
+// appendRecord appends the encoded record for r with sequence number seq to dst.
+func appendRecord(dst []byte, seq uint64, r reading.Reading) []byte {
+	start := len(dst)
+	dst = append(dst, make([]byte, headerSize)...)
+	dst = append(dst, payloadVersion)
+	dst = binary.AppendVarint(dst, r.Time.UnixNano())
+	for _, s := range [...]string{r.Site, r.Device, r.Quantity, r.Unit} {
+		dst = binary.AppendUvarint(dst, uint64(len(s)))
+		dst = append(dst, s...)
+	}
+	dst = binary.LittleEndian.AppendUint64(dst, math.Float64bits(r.Value))
+	dst = append(dst, byte(r.Quality))
+	h := dst[start : start+headerSize]
+	binary.LittleEndian.PutUint32(h[4:], uint32(len(dst)-start-headerSize))
+	binary.LittleEndian.PutUint64(h[8:], seq)
+	binary.LittleEndian.PutUint32(h[0:], crc32.Checksum(dst[start+4:], castagnoli))
+	return dst
+}
+
+// parseHeader checks the plausibility of a record header and returns its payload length
+// and sequence number. The checksum can only be checked once the payload is read.
+func parseHeader(h []byte) (length int, seq uint64, err error) {
+	n := binary.LittleEndian.Uint32(h[4:])
+	if n == 0 || n > maxPayload {
+		return 0, 0, fmt.Errorf("%w: payload length %d", errCorrupt, n)
+	}
+	return int(n), binary.LittleEndian.Uint64(h[8:]), nil
+}
+
+// checkRecord verifies the checksum of a whole record (header and payload).
+func checkRecord(rec []byte) error {
+	if crc32.Checksum(rec[4:], castagnoli) != binary.LittleEndian.Uint32(rec) {
+		return fmt.Errorf("%w: checksum mismatch", errCorrupt)
+	}
+	return nil
+}
+
+// decodePayload decodes a reading from a record payload.
+func decodePayload(p []byte) (reading.Reading, error) {
+	var r reading.Reading
+	if len(p) < 1 || p[0] != payloadVersion {
+		return r, fmt.Errorf("%w: unknown payload version", errCorrupt)
+	}
+	p = p[1:]
+	ns, n := binary.Varint(p)
+	if n <= 0 {
+		return r, fmt.Errorf("%w: bad time", errCorrupt)
+	}
+	p = p[n:]
+	var strs [4]string
+	for i := range strs {
+		l, n := binary.Uvarint(p)
+		if n <= 0 || l > uint64(len(p)-n) {
+			return r, fmt.Errorf("%w: bad string length", errCorrupt)
+		}
+		strs[i] = string(p[n : n+int(l)])
+		p = p[n+int(l):]
+	}
+	if len(p) != 9 {
+		return r, fmt.Errorf("%w: %d trailing bytes, want 9", errCorrupt, len(p))
+	}
+	r.Time = time.Unix(0, ns).UTC()
+	r.Site, r.Device, r.Quantity, r.Unit = strs[0], strs[1], strs[2], strs[3]
+	r.Value = math.Float64frombits(binary.LittleEndian.Uint64(p))
+	r.Quality = reading.Quality(p[8])
+	return r, nil
+}

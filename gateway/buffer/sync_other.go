@@ -1,0 +1,6 @@
+//go:build !linux
+
+package buffer
+
+// fdatasync falls back to fsync where fdatasync(2) is not available.
+func fdatasync(f interface{ Sync() error }) error { return f.Sync() }
