@@ -1,0 +1,195 @@
+// Package config defines the gateway's configuration file: one YAML file per box,
+// naming the box, tuning its durable buffer, and listing its sinks and devices.
+//
+// Load and Parse report every problem in a file at once, each with a field path and
+// a line number, so that an installer fixes a file in one pass. The schema, defaults
+// and syntax are documented in docs/config.md.
+package config
+
+import (
+	"bytes"
+	_ "embed"
+	"path/filepath"
+	"time"
+)
+
+// Config is the whole configuration of one gateway box.
+type Config struct {
+	Gateway Gateway  `yaml:"gateway"`
+	Buffer  Buffer   `yaml:"buffer"`
+	Sinks   []Sink   `yaml:"sinks"`
+	Devices []Device `yaml:"devices"`
+}
+
+// Gateway names the box and sets its process-wide options.
+type Gateway struct {
+	ID              string        `yaml:"id"`               // required; reading.CheckName
+	Site            string        `yaml:"site"`             // default site for devices; optional; CheckName if set
+	StateDir        string        `yaml:"state_dir"`        // default "/var/lib/envgate"
+	Listen          string        `yaml:"listen"`           // HTTP address for /metrics, /healthz; default "127.0.0.1:9273"
+	LogLevel        string        `yaml:"log_level"`        // debug|info|warn|error; default info
+	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"` // default 15s; > 0
+	HealthInterval  time.Duration `yaml:"health_interval"`  // how often the gateway writes its own health readings; default 60s; >= 1s
+}
+
+// Buffer tunes the durable store-and-forward queue on disk.
+type Buffer struct {
+	MaxBytes       ByteSize      `yaml:"max_bytes"`       // default 1 GiB; >= 1 MiB
+	MaxAge         time.Duration `yaml:"max_age"`         // default 720h; > 0
+	SegmentBytes   ByteSize      `yaml:"segment_bytes"`   // default 8 MiB; 64 KiB..256 MiB and <= MaxBytes/4
+	Sync           string        `yaml:"sync"`            // "interval" (default) or "batch"
+	SyncInterval   time.Duration `yaml:"sync_interval"`   // default 1s; > 0; only meaningful for sync: interval
+	CursorInterval time.Duration `yaml:"cursor_interval"` // how often ack cursors are persisted; default 5s; > 0
+	MemoryReadings int           `yaml:"memory_readings"` // readings held in RAM while the disk fails; default 100000; >= 0
+}
+
+// Sink is one destination for readings. Exactly one kind block is set.
+type Sink struct {
+	Name     string    `yaml:"name"`     // required, CheckName, unique among sinks
+	InfluxDB *InfluxDB `yaml:"influxdb"` // the only sink kind today
+}
+
+// InfluxDB configures a sink writing line protocol to InfluxDB 1.8 (v2 write API),
+// 2.x or 3.x.
+type InfluxDB struct {
+	URL                string        `yaml:"url"`                  // required, http or https URL with host
+	Bucket             string        `yaml:"bucket"`               // required; InfluxDB 1.8: "db/rp" or "db"
+	Org                string        `yaml:"org"`                  // optional (1.8 and 3.x ignore it)
+	Token              Secret        `yaml:"token"`                // 2.x/3.x token, or "user:pass" for 1.8; optional
+	TokenFile          string        `yaml:"token_file"`           // read the token from this file; not both token and token_file
+	Precision          string        `yaml:"precision"`            // s|ms|us|ns; default ms
+	BatchSize          int           `yaml:"batch_size"`           // default 1000; 1..50000
+	FlushInterval      time.Duration `yaml:"flush_interval"`       // default 1s; > 0
+	Timeout            time.Duration `yaml:"timeout"`              // per HTTP request; default 10s; > 0
+	Gzip               *bool         `yaml:"gzip"`                 // default true
+	RetryInitial       time.Duration `yaml:"retry_initial"`        // default 1s; > 0
+	RetryMax           time.Duration `yaml:"retry_max"`            // default 2m; >= RetryInitial
+	AuthRetry          time.Duration `yaml:"auth_retry"`           // slow retry while 401/403/404; default 1m; > 0
+	DeadLetter         string        `yaml:"dead_letter"`          // default <state_dir>/deadletter/<sink name>.lp
+	CAFile             string        `yaml:"ca_file"`              // optional PEM bundle for https
+	InsecureSkipVerify bool          `yaml:"insecure_skip_verify"` // optional
+}
+
+// Device is one sensor or sensor group polled by the gateway. Exactly one driver
+// block is set.
+type Device struct {
+	Name     string        `yaml:"name"`     // required, CheckName, unique among devices
+	Site     string        `yaml:"site"`     // default gateway.site; required after defaults
+	Interval time.Duration `yaml:"interval"` // required, > 0
+	Timeout  time.Duration `yaml:"timeout"`  // default = interval; > 0 and <= interval
+	Sim      *Sim          `yaml:"sim"`      // the only driver today
+}
+
+// Sim configures the seeded, deterministic simulator driver.
+type Sim struct {
+	Kind string `yaml:"kind"` // noise|air|water|weather (required)
+	Seed int64  `yaml:"seed"` // default 1
+}
+
+// Defaults, documented in docs/config.md. Keep the two in step.
+const (
+	DefaultStateDir        = "/var/lib/envgate"
+	DefaultListen          = "127.0.0.1:9273"
+	DefaultLogLevel        = "info"
+	DefaultShutdownTimeout = 15 * time.Second
+	DefaultHealthInterval  = 60 * time.Second
+
+	DefaultMaxBytes       = 1 * GiB
+	DefaultMaxAge         = 720 * time.Hour
+	DefaultSegmentBytes   = 8 * MiB
+	DefaultSync           = SyncInterval
+	DefaultSyncInterval   = 1 * time.Second
+	DefaultCursorInterval = 5 * time.Second
+	DefaultMemoryReadings = 100000
+
+	DefaultPrecision     = "ms"
+	DefaultBatchSize     = 1000
+	DefaultFlushInterval = 1 * time.Second
+	DefaultTimeout       = 10 * time.Second
+	DefaultRetryInitial  = 1 * time.Second
+	DefaultRetryMax      = 2 * time.Minute
+	DefaultAuthRetry     = 1 * time.Minute
+
+	DefaultSeed = 1
+)
+
+// Buffer.Sync policies.
+const (
+	SyncInterval = "interval" // fsync every Buffer.SyncInterval
+	SyncBatch    = "batch"    // fsync after every appended batch
+)
+
+//go:embed examples/demo.yaml
+var demoYAML []byte
+
+// Demo returns the configuration of the demo box, config/examples/demo.yaml: four
+// simulated devices and no sinks. The caller may change the returned slice.
+func Demo() []byte { return bytes.Clone(demoYAML) }
+
+// Defaults fills every unset field with its default. It is for configs built in code;
+// Load and Parse apply defaults themselves. It may be called more than once, and it
+// derives some defaults from other fields (a device's site from gateway.site, its
+// timeout from its interval, a sink's dead_letter from gateway.state_dir), so set
+// those first.
+func (c *Config) Defaults() { c.defaults(func(string) bool { return false }) }
+
+// defaults fills zero fields with their defaults. isSet reports whether the file set
+// a field explicitly, so that a written 0 stays 0 (memory_readings: 0 disables the
+// RAM fallback; timeout: 0 is reported rather than silently replaced).
+func (c *Config) defaults(isSet func(path string) bool) {
+	g := &c.Gateway
+	setDefault(&g.StateDir, DefaultStateDir, false)
+	setDefault(&g.Listen, DefaultListen, false)
+	setDefault(&g.LogLevel, DefaultLogLevel, false)
+	setDefault(&g.ShutdownTimeout, DefaultShutdownTimeout, isSet("gateway.shutdown_timeout"))
+	setDefault(&g.HealthInterval, DefaultHealthInterval, isSet("gateway.health_interval"))
+
+	b := &c.Buffer
+	setDefault(&b.MaxBytes, DefaultMaxBytes, isSet("buffer.max_bytes"))
+	setDefault(&b.MaxAge, DefaultMaxAge, isSet("buffer.max_age"))
+	setDefault(&b.SegmentBytes, DefaultSegmentBytes, isSet("buffer.segment_bytes"))
+	setDefault(&b.Sync, DefaultSync, false)
+	setDefault(&b.SyncInterval, DefaultSyncInterval, isSet("buffer.sync_interval"))
+	setDefault(&b.CursorInterval, DefaultCursorInterval, isSet("buffer.cursor_interval"))
+	setDefault(&b.MemoryReadings, DefaultMemoryReadings, isSet("buffer.memory_readings"))
+
+	for i := range c.Sinks {
+		s := &c.Sinks[i]
+		if s.InfluxDB == nil {
+			continue
+		}
+		p := indexPath("sinks", i) + ".influxdb."
+		x := s.InfluxDB
+		setDefault(&x.Precision, DefaultPrecision, false)
+		setDefault(&x.BatchSize, DefaultBatchSize, isSet(p+"batch_size"))
+		setDefault(&x.FlushInterval, DefaultFlushInterval, isSet(p+"flush_interval"))
+		setDefault(&x.Timeout, DefaultTimeout, isSet(p+"timeout"))
+		if x.Gzip == nil {
+			x.Gzip = new(true)
+		}
+		setDefault(&x.RetryInitial, DefaultRetryInitial, isSet(p+"retry_initial"))
+		setDefault(&x.RetryMax, DefaultRetryMax, isSet(p+"retry_max"))
+		setDefault(&x.AuthRetry, DefaultAuthRetry, isSet(p+"auth_retry"))
+		if x.DeadLetter == "" && s.Name != "" {
+			x.DeadLetter = filepath.Join(g.StateDir, "deadletter", s.Name+".lp")
+		}
+	}
+
+	for i := range c.Devices {
+		d := &c.Devices[i]
+		p := indexPath("devices", i) + "."
+		setDefault(&d.Site, g.Site, false)
+		setDefault(&d.Timeout, d.Interval, isSet(p+"timeout"))
+		if d.Sim != nil {
+			setDefault(&d.Sim.Seed, DefaultSeed, isSet(p+"sim.seed"))
+		}
+	}
+}
+
+// setDefault sets *p to def when *p is the zero value and the file did not set it.
+func setDefault[T comparable](p *T, def T, set bool) {
+	var zero T
+	if *p == zero && !set {
+		*p = def
+	}
+}

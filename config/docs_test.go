@@ -1,0 +1,71 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+)
+
+// TestDocs keeps docs/config.md in step with the code: it documents every key, its
+// full example loads, and its sample check output is the golden output.
+func TestDocs(t *testing.T) {
+	data, err := os.ReadFile("../docs/config.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := string(data)
+
+	for _, typ := range []reflect.Type{reflect.TypeFor[Config](), reflect.TypeFor[Gateway](), reflect.TypeFor[Buffer](),
+		reflect.TypeFor[Sink](), reflect.TypeFor[InfluxDB](), reflect.TypeFor[Device](), reflect.TypeFor[Sim]()} {
+		for _, key := range fieldsOf(typ).names {
+			if !strings.Contains(doc, "| `"+key+"`") && !strings.Contains(doc, key+":") {
+				t.Errorf("docs/config.md does not document %s key %q", typ.Name(), key)
+			}
+		}
+	}
+
+	example := section(t, doc, "## Full example", "```yaml\n", "```\n")
+	tokenFile := filepath.Join(t.TempDir(), "token")
+	if err := os.WriteFile(tokenFile, []byte("tok\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("ENVGATE_INFLUX_TOKEN_FILE", tokenFile)
+	t.Setenv("INFLUX_URL", "http://127.0.0.1:8086")
+	if _, err := Parse([]byte(example), "example.yaml"); err != nil {
+		t.Errorf("docs/config.md full example:\n%s", errLines(err))
+	}
+
+	output := section(t, doc, "$ envgate check -c broken.yaml\n", "", "```\n")
+	want, err := os.ReadFile("testdata/broken/want.err")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.ReplaceAll(output, "broken.yaml: ", ""); got != string(want) {
+		t.Errorf("docs/config.md sample output:\n%s\nwant (testdata/broken/want.err):\n%s", got, want)
+	}
+	input, err := os.ReadFile("testdata/broken/config.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(doc, "```yaml\n"+string(input)+"```\n") {
+		t.Error("docs/config.md does not show testdata/broken/config.yaml verbatim")
+	}
+}
+
+// section returns the text of doc after the heading, between start and end.
+func section(t *testing.T, doc, heading, start, end string) string {
+	t.Helper()
+	_, rest, ok := strings.Cut(doc, heading)
+	if ok {
+		_, rest, ok = strings.Cut(rest, start)
+	}
+	if ok {
+		rest, _, ok = strings.Cut(rest, end)
+	}
+	if !ok {
+		t.Fatalf("docs/config.md: no %q section", heading)
+	}
+	return rest
+}

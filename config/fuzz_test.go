@@ -1,0 +1,53 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+// FuzzParse checks that Parse never panics and returns either a config or an error.
+// Seeds: every example and golden case, plus the inputs below; inputs that once
+// failed are kept in testdata/fuzz/FuzzParse.
+func FuzzParse(f *testing.F) {
+	files, _ := filepath.Glob("examples/*.yaml")
+	cases, _ := filepath.Glob("testdata/*/config.yaml")
+	for _, file := range append(files, cases...) {
+		data, err := os.ReadFile(file)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(data)
+	}
+	for _, s := range []string{
+		"",
+		"~",
+		"[]",
+		"gateway: {id: a, site: s}\ndevices: [{name: d, interval: 1s, sim: {kind: air}}]\n",
+		"gateway: &g {id: a}\nbuffer: *g\n",
+		"a: &a [*a]\n",
+		"devices: [*x]\n",
+		"gateway:\n  <<: [*a, 3]\n",
+		"gateway: {id: \"${\"}\n",
+		"gateway: {id: \"${A:-${B}}$$$\"}\n",
+		"? [a, b]\n: c\n",
+		"gateway: !!binary aGVsbG8=\n",
+		"buffer: {max_bytes: 99999999999999999999999TiB, memory_readings: 1e400}\n",
+		"devices:\n- interval: -9223372036854775808ns\n  timeout: 9223372036854775807ns\n",
+		"\t\x00\xff",
+		"--- a\n--- b\n",
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		cfg, err := Parse(data, "fuzz.yaml")
+		if (cfg == nil) == (err == nil) {
+			t.Fatalf("Parse(%q) = %v, %v; want exactly one of config and error", data, cfg, err)
+		}
+		for _, p := range Problems(err) {
+			if p.Msg == "" {
+				t.Fatalf("Parse(%q): problem without a message: %#v", data, p)
+			}
+		}
+	})
+}

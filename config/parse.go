@@ -1,0 +1,511 @@
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"reflect"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// Load reads the configuration file at path and parses it with Parse.
+func Load(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read config: %w", err)
+	}
+	return Parse(data, path)
+}
+
+// Parse decodes, completes and validates a configuration file. name is the file's
+// path; a relative token_file is read relative to its directory.
+//
+// Parse expands ${VAR}, ${VAR:-default} and $$ in every scalar value, rejects
+// unknown keys, applies defaults, reads token files and validates. It returns either
+// a config and nil, or nil and the errors.Join of every *Problem found, sorted by
+// line (see Problems). Problems never contain the value of a secret.
+func Parse(data []byte, name string) (*Config, error) {
+	root, ps := parseYAML(data)
+	if len(ps) > 0 {
+		return nil, ps.err()
+	}
+	d := &decoder{
+		lines:    map[string]int{},
+		set:      map[string]bool{},
+		expanded: map[*yaml.Node]bool{},
+		fromEnv:  map[*yaml.Node]bool{},
+		broken:   map[*yaml.Node]bool{},
+		lookup:   os.LookupEnv,
+	}
+	var c Config
+	if root != nil {
+		d.decode(root, reflect.ValueOf(&c).Elem(), "")
+	}
+	c.defaults(func(p string) bool { return d.set[p] })
+	early := slices.Clone(d.probs)
+	early = append(early, c.readTokenFiles(filepath.Dir(name))...)
+
+	// A field that failed to decode is zero now; don't also report it as missing.
+	bad := map[string]bool{}
+	for _, p := range early {
+		bad[p.Path] = true
+	}
+	all := early
+	inFile := func(p string) bool { return d.set[p] || bad[p] }
+	for _, p := range c.validate(inFile) {
+		if !bad[p.Path] {
+			all = append(all, p)
+		}
+	}
+	if len(all) == 0 {
+		return &c, nil
+	}
+	for _, p := range all {
+		if p.Line == 0 {
+			p.Line = d.lineOf(p.Path)
+		}
+	}
+	slices.SortStableFunc(all, func(a, b *Problem) int { return a.Line - b.Line })
+	return nil, problems(all).err()
+}
+
+// parseYAML parses data into the root node of its single document. It returns a nil
+// node for an empty file or document.
+func parseYAML(data []byte) (root *yaml.Node, ps problems) {
+	// yaml.v3 has panicked on malformed input before (go-yaml/yaml#665 and others);
+	// a config file must never crash the process that checks it.
+	defer func() {
+		if r := recover(); r != nil {
+			root, ps = nil, nil
+			ps.add("", 0, "cannot parse YAML: the parser failed on this input")
+		}
+	}()
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	var doc yaml.Node
+	if err := dec.Decode(&doc); err != nil {
+		if err == io.EOF {
+			return nil, nil
+		}
+		ps = append(ps, syntaxProblem(err))
+		return nil, ps
+	}
+	var extra yaml.Node
+	switch err := dec.Decode(&extra); {
+	case err == nil:
+		ps.add("", extra.Line, "the file holds more than one YAML document; use one per box")
+	case err != io.EOF:
+		ps = append(ps, syntaxProblem(err))
+	}
+	if len(doc.Content) == 0 {
+		return nil, ps
+	}
+	return doc.Content[0], ps
+}
+
+var yamlLine = regexp.MustCompile(`^(?:yaml: )?line (\d+): `)
+
+// syntaxProblem turns a yaml.v3 parser error ("yaml: line 3: did not find expected
+// key") into a Problem with that line.
+func syntaxProblem(err error) *Problem {
+	msg := err.Error()
+	p := &Problem{}
+	if m := yamlLine.FindStringSubmatch(msg); m != nil {
+		p.Line, _ = strconv.Atoi(m[1])
+		msg = msg[len(m[0]):]
+	}
+	p.Msg = "invalid YAML: " + strings.TrimPrefix(msg, "yaml: ")
+	return p
+}
+
+// maxVisits bounds the nodes decoded, counting each use of an alias again, so that
+// nested aliases ("billion laughs") cannot make Parse run for long.
+const maxVisits = 100_000
+
+// decoder decodes a yaml.Node tree into Config by walking it against the struct's
+// yaml tags, recording a Problem with path and line for every unknown key, failed
+// ${VAR} expansion and value of the wrong type, and carrying on after each.
+type decoder struct {
+	probs    problems
+	lines    map[string]int      // field path → line of its key or list item
+	set      map[string]bool     // field paths given a non-null value
+	expanded map[*yaml.Node]bool // scalars already expanded (aliases share nodes)
+	fromEnv  map[*yaml.Node]bool // scalars whose value holds environment text
+	broken   map[*yaml.Node]bool // scalars whose expansion failed
+	lookup   func(string) (string, bool)
+	visits   int
+}
+
+var (
+	durationType = reflect.TypeFor[time.Duration]()
+	byteSizeType = reflect.TypeFor[ByteSize]()
+	secretType   = reflect.TypeFor[Secret]()
+)
+
+// decode stores n into v, which is addressable. It reports whether n set a value
+// (was not null).
+func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) bool {
+	d.visits++
+	if d.visits == maxVisits {
+		d.probs.add(path, n.Line, "too many values after alias expansion; the file is not a plausible config")
+	}
+	if d.visits >= maxVisits {
+		return false
+	}
+	if n.Kind == yaml.AliasNode {
+		if n.Alias == nil {
+			return false
+		}
+		n = n.Alias
+	}
+	if n.Kind == yaml.ScalarNode {
+		d.expand(n, path)
+		if d.broken[n] {
+			return false
+		}
+		if n.ShortTag() == "!!null" {
+			return false
+		}
+	}
+	if v.Type() == durationType || v.Type() == byteSizeType {
+		return d.scalar(n, v, path)
+	}
+	switch v.Kind() {
+	case reflect.Pointer:
+		if v.Type().Elem().Kind() == reflect.Struct && n.Kind != yaml.MappingNode {
+			d.probs.add(path, n.Line, "must be a mapping of keys, not %s", kindName(n))
+			return false
+		}
+		if v.IsNil() {
+			v.Set(reflect.New(v.Type().Elem()))
+		}
+		return d.decode(n, v.Elem(), path)
+	case reflect.Struct:
+		return d.mapping(n, v, path)
+	case reflect.Slice:
+		return d.sequence(n, v, path)
+	default:
+		return d.scalar(n, v, path)
+	}
+}
+
+// expand expands ${VAR} in a scalar value, once per node.
+func (d *decoder) expand(n *yaml.Node, path string) {
+	if d.expanded[n] {
+		return
+	}
+	d.expanded[n] = true
+	out, fromEnv, errs := expand(n.Value, d.lookup)
+	for _, e := range errs {
+		d.probs.add(path, n.Line, "%s", e)
+	}
+	if len(errs) > 0 {
+		d.broken[n] = true
+		return
+	}
+	d.fromEnv[n] = fromEnv
+	n.Value = out
+}
+
+// mapping decodes a mapping node into struct v; merge keys (<<: *anchor) are applied
+// first so that the mapping's own keys override them.
+func (d *decoder) mapping(n *yaml.Node, v reflect.Value, path string) bool {
+	if n.Kind != yaml.MappingNode {
+		if path == "" {
+			d.probs.add(path, n.Line, "the file must be a mapping with the keys gateway, buffer, sinks and devices, not %s", kindName(n))
+		} else {
+			d.probs.add(path, n.Line, "must be a mapping of keys, not %s", kindName(n))
+		}
+		return false
+	}
+	fs := fieldsOf(v.Type())
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, val := n.Content[i], n.Content[i+1]
+		if isMerge(k) {
+			d.merge(val, v, path)
+		}
+	}
+	seen := map[string]int{}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, val := n.Content[i], n.Content[i+1]
+		if isMerge(k) {
+			continue
+		}
+		if k.Kind != yaml.ScalarNode {
+			d.probs.add(path, k.Line, "keys must be plain words, not %s", kindName(k))
+			continue
+		}
+		p := joinPath(path, k.Value)
+		if first, ok := seen[k.Value]; ok {
+			d.probs.add(p, k.Line, "duplicate key (first at line %d)", first)
+			continue
+		}
+		seen[k.Value] = k.Line
+		idx, ok := fs.index[k.Value]
+		if !ok {
+			d.probs.add(p, k.Line, "%s", unknownKey(k.Value, fs.names))
+			continue
+		}
+		d.lines[p] = k.Line
+		if d.decode(val, v.Field(idx), p) {
+			d.set[p] = true
+		}
+	}
+	return true
+}
+
+// merge applies the value of a "<<" key: a mapping, or a list of mappings where the
+// earlier ones win, as YAML's merge key type specifies.
+func (d *decoder) merge(val *yaml.Node, v reflect.Value, path string) {
+	if val.Kind == yaml.AliasNode && val.Alias != nil {
+		val = val.Alias
+	}
+	switch val.Kind {
+	case yaml.MappingNode:
+		d.decode(val, v, path)
+	case yaml.SequenceNode:
+		for _, m := range slices.Backward(val.Content) {
+			if m.Kind == yaml.AliasNode && m.Alias != nil && m.Alias.Kind == yaml.MappingNode {
+				d.decode(m, v, path)
+			} else {
+				d.probs.add(path, m.Line, `"<<" must merge a mapping or a list of mapping aliases`)
+			}
+		}
+	default:
+		d.probs.add(path, val.Line, `"<<" must merge a mapping or a list of mapping aliases`)
+	}
+}
+
+func isMerge(k *yaml.Node) bool {
+	return k.Kind == yaml.ScalarNode && k.Value == "<<" && k.ShortTag() == "!!merge"
+}
+
+// sequence decodes a sequence node into slice v.
+func (d *decoder) sequence(n *yaml.Node, v reflect.Value, path string) bool {
+	if n.Kind != yaml.SequenceNode {
+		d.probs.add(path, n.Line, "must be a list, not %s", kindName(n))
+		return false
+	}
+	s := reflect.MakeSlice(v.Type(), len(n.Content), len(n.Content))
+	for i, item := range n.Content {
+		p := indexPath(path, i)
+		d.lines[p] = item.Line
+		if d.decode(item, s.Index(i), p) {
+			d.set[p] = true
+		}
+	}
+	v.Set(s)
+	return true
+}
+
+// scalar decodes a single value into a leaf field.
+func (d *decoder) scalar(n *yaml.Node, v reflect.Value, path string) bool {
+	if n.Kind != yaml.ScalarNode {
+		d.probs.add(path, n.Line, "must be a single value, not %s", kindName(n))
+		return false
+	}
+	text := n.Value
+	fail := func(want string) bool {
+		d.probs.add(path, n.Line, "must be %s%s", want, d.got(n, v.Type()))
+		return false
+	}
+	switch v.Type() {
+	case durationType:
+		t, err := time.ParseDuration(strings.TrimSpace(text))
+		if err != nil {
+			return fail(`a duration such as "30s", "1m30s" or "1h"`)
+		}
+		v.SetInt(int64(t))
+		return true
+	case byteSizeType:
+		b, err := ParseByteSize(text)
+		if err != nil {
+			return fail(`a size such as "512MiB" or a number of bytes`)
+		}
+		v.SetInt(int64(b))
+		return true
+	}
+	// Resolve the text as a plain scalar, so that "500" and ${N} that expands to 500
+	// both decode into an int.
+	plain := yaml.Node{Kind: yaml.ScalarNode, Value: text}
+	switch v.Kind() {
+	case reflect.String:
+		v.SetString(text)
+	case reflect.Bool:
+		var b bool
+		if plain.Decode(&b) != nil {
+			return fail("true or false")
+		}
+		v.SetBool(b)
+	case reflect.Int, reflect.Int64:
+		var i int64
+		if plain.ShortTag() != "!!int" || plain.Decode(&i) != nil || v.OverflowInt(i) {
+			return fail("a whole number")
+		}
+		v.SetInt(i)
+	default:
+		// Only reachable when a field of a new type is added to Config.
+		d.probs.add(path, n.Line, "config field of type %s cannot be decoded", v.Type())
+		return false
+	}
+	return true
+}
+
+// got quotes the offending value for a message, unless it could be secret: a Secret
+// field, text from the environment, or an anchored value that may be used elsewhere.
+func (d *decoder) got(n *yaml.Node, t reflect.Type) string {
+	switch {
+	case t == secretType || n.Anchor != "":
+		return ""
+	case d.fromEnv[n]:
+		return " (after ${...} expansion)"
+	}
+	s := n.Value
+	if utf8.RuneCountInString(s) > 40 {
+		s = string([]rune(s)[:37]) + "..."
+	}
+	return fmt.Sprintf(", got %q", s)
+}
+
+// lineOf returns the line of path, or of its nearest ancestor in the file, so that
+// a missing key points at the block that lacks it.
+func (d *decoder) lineOf(path string) int {
+	for ; path != ""; path = parentPath(path) {
+		if l, ok := d.lines[path]; ok {
+			return l
+		}
+	}
+	return 0
+}
+
+func kindName(n *yaml.Node) string {
+	switch n.Kind {
+	case yaml.MappingNode:
+		return "a mapping"
+	case yaml.SequenceNode:
+		return "a list"
+	case yaml.ScalarNode:
+		return "a single value"
+	}
+	return "an alias"
+}
+
+// fields maps the yaml tags of a struct to its field indexes.
+type fields struct {
+	index map[string]int
+	names []string // in declaration order, for messages
+}
+
+func fieldsOf(t reflect.Type) fields {
+	fs := fields{index: map[string]int{}}
+	for i := range t.NumField() {
+		name, _, _ := strings.Cut(t.Field(i).Tag.Get("yaml"), ",")
+		if name == "" || name == "-" {
+			continue
+		}
+		fs.index[name] = i
+		fs.names = append(fs.names, name)
+	}
+	return fs
+}
+
+// unknownKey explains an unknown key, suggesting a known key within edit distance 2
+// (ignoring case), or listing the known keys when none is close.
+func unknownKey(key string, known []string) string {
+	best, bestDist := "", 3
+	lk := strings.ToLower(key)
+	for _, k := range known {
+		if dist := editDistance(lk, k, bestDist); dist < bestDist {
+			best, bestDist = k, dist
+		}
+	}
+	if best != "" {
+		return fmt.Sprintf("unknown key (did you mean %q?)", best)
+	}
+	return "unknown key (known keys: " + strings.Join(known, ", ") + ")"
+}
+
+// editDistance returns the Levenshtein distance between a and b, or max when it is
+// at least max (long keys are not compared in full).
+func editDistance(a, b string, max int) int {
+	ra, rb := []rune(a), []rune(b)
+	if d := len(ra) - len(rb); d >= max || -d >= max {
+		return max
+	}
+	prev := make([]int, len(rb)+1)
+	cur := make([]int, len(rb)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(ra); i++ {
+		cur[0] = i
+		for j := 1; j <= len(rb); j++ {
+			cost := 1
+			if ra[i-1] == rb[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return min(prev[len(rb)], max)
+}
+
+// maxTokenFile bounds what is read from a token_file; a token is a few hundred bytes.
+const maxTokenFile = 64 << 10
+
+// readTokenFiles reads each sink's token_file into its token. dir is the directory of
+// the config file, against which relative paths are resolved.
+func (c *Config) readTokenFiles(dir string) problems {
+	var ps problems
+	for i, s := range c.Sinks {
+		x := s.InfluxDB
+		if x == nil || x.TokenFile == "" {
+			continue
+		}
+		path := indexPath("sinks", i) + ".influxdb.token_file"
+		if x.Token != "" {
+			ps.add(path, 0, "set token or token_file, not both")
+			continue
+		}
+		tok, err := readTokenFile(x.TokenFile, dir)
+		if err != nil {
+			ps.add(path, 0, "%v", err)
+			continue
+		}
+		x.Token = Secret(tok)
+	}
+	return ps
+}
+
+func readTokenFile(name, dir string) (string, error) {
+	if !filepath.IsAbs(name) {
+		name = filepath.Join(dir, name)
+	}
+	f, err := os.Open(name)
+	if err != nil {
+		return "", fmt.Errorf("cannot read token: %w", err)
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, maxTokenFile+1))
+	if err != nil {
+		return "", fmt.Errorf("cannot read token: %w", err)
+	}
+	if len(data) > maxTokenFile {
+		return "", errors.New("file is larger than 64KiB; it cannot be a token")
+	}
+	tok := strings.TrimSpace(string(data))
+	if tok == "" {
+		return "", errors.New("file is empty")
+	}
+	return tok, nil
+}

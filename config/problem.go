@@ -1,0 +1,102 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+)
+
+// Problem is one thing wrong with a configuration file.
+type Problem struct {
+	Path string // field path such as "devices[2].interval"; empty for the whole file
+	Line int    // 1-based line in the file; 0 when unknown
+	Msg  string // what is wrong; never contains a secret
+}
+
+// Error formats the problem as "devices[2].interval (line 41): must be > 0", leaving
+// out the parts that are unknown.
+func (p *Problem) Error() string {
+	var b strings.Builder
+	switch {
+	case p.Path != "" && p.Line > 0:
+		fmt.Fprintf(&b, "%s (line %d): ", p.Path, p.Line)
+	case p.Path != "":
+		b.WriteString(p.Path + ": ")
+	case p.Line > 0:
+		fmt.Fprintf(&b, "line %d: ", p.Line)
+	}
+	b.WriteString(p.Msg)
+	return b.String()
+}
+
+// Problems unpacks an error returned by Load, Parse or Validate into its problems, in
+// order. An error that is not a *Problem (a file that cannot be read) becomes a
+// Problem with only Msg set. Problems(nil) is nil.
+func Problems(err error) []*Problem {
+	var out []*Problem
+	var walk func(error)
+	walk = func(err error) {
+		if p, ok := err.(*Problem); ok {
+			out = append(out, p)
+			return
+		}
+		if j, ok := err.(interface{ Unwrap() []error }); ok {
+			for _, e := range j.Unwrap() {
+				walk(e)
+			}
+			return
+		}
+		var p *Problem
+		if errors.As(err, &p) {
+			out = append(out, p)
+			return
+		}
+		out = append(out, &Problem{Msg: err.Error()})
+	}
+	if err != nil {
+		walk(err)
+	}
+	return out
+}
+
+// problems collects Problems as validation goes.
+type problems []*Problem
+
+func (ps *problems) add(path string, line int, format string, args ...any) {
+	*ps = append(*ps, &Problem{Path: path, Line: line, Msg: fmt.Sprintf(format, args...)})
+}
+
+// err joins the problems, or returns nil when there are none.
+func (ps problems) err() error {
+	if len(ps) == 0 {
+		return nil
+	}
+	errs := make([]error, len(ps))
+	for i, p := range ps {
+		errs[i] = p
+	}
+	return errors.Join(errs...)
+}
+
+// joinPath appends a mapping key to a field path.
+func joinPath(path, key string) string {
+	if path == "" {
+		return key
+	}
+	return path + "." + key
+}
+
+// indexPath appends a list index to a field path: indexPath("devices", 2) is "devices[2]".
+func indexPath(path string, i int) string {
+	return path + "[" + strconv.Itoa(i) + "]"
+}
+
+// parentPath strips the last key or index from a field path.
+func parentPath(path string) string {
+	i := strings.LastIndexAny(path, ".[")
+	if i < 0 {
+		return ""
+	}
+	return path[:i]
+}

@@ -1,0 +1,200 @@
+package config
+
+import (
+	"fmt"
+	"net"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/envgate/envgate/gateway/reading"
+)
+
+// Limits on buffer segments: a segment is the unit the buffer drops when it is full,
+// so at least four must fit in max_bytes for dropping to free space gradually.
+const (
+	minSegmentBytes = 64 * KiB
+	maxSegmentBytes = 256 * MiB
+	minMaxBytes     = 1 * MiB
+	maxBatchSize    = 50000
+	minHealth       = time.Second
+)
+
+var (
+	logLevels  = []string{"debug", "info", "warn", "error"}
+	precisions = []string{"s", "ms", "us", "ns"}
+	simKinds   = []string{"noise", "air", "water", "weather"}
+)
+
+// Validate reports every problem with a config that has had its defaults applied
+// (see Defaults), joined with errors.Join; each is a *Problem with a field path and no
+// line. It does not read token_file; Load and Parse do.
+func (c *Config) Validate() error {
+	return c.validate(func(string) bool { return false }).err()
+}
+
+// validate checks c. inFile reports whether the file wrote a key, to tell "required"
+// from "must be > 0" and to stay quiet about a block that failed to decode.
+func (c *Config) validate(inFile func(path string) bool) problems {
+	var ps problems
+	add := func(path, format string, args ...any) { ps.add(path, 0, format, args...) }
+	name := func(path, s string) {
+		if s == "" {
+			add(path, "required")
+		} else if err := reading.CheckName(s); err != nil {
+			add(path, "%v", err)
+		}
+	}
+	positive := func(path string, d time.Duration) {
+		if d <= 0 {
+			add(path, "must be > 0")
+		}
+	}
+
+	g := c.Gateway
+	name("gateway.id", g.ID)
+	if g.Site != "" {
+		name("gateway.site", g.Site)
+	}
+	if g.StateDir == "" {
+		add("gateway.state_dir", "required")
+	}
+	if !validListen(g.Listen) {
+		add("gateway.listen", `must be host:port with a numeric port, such as "127.0.0.1:9273" or ":9273"`)
+	}
+	if !slices.Contains(logLevels, g.LogLevel) {
+		add("gateway.log_level", "must be one of %s", strings.Join(logLevels, ", "))
+	}
+	positive("gateway.shutdown_timeout", g.ShutdownTimeout)
+	if g.HealthInterval < minHealth {
+		add("gateway.health_interval", "must be at least %v", minHealth)
+	}
+
+	b := c.Buffer
+	if b.MaxBytes < minMaxBytes {
+		add("buffer.max_bytes", "must be at least %v", minMaxBytes)
+	}
+	positive("buffer.max_age", b.MaxAge)
+	switch {
+	case b.SegmentBytes < minSegmentBytes || b.SegmentBytes > maxSegmentBytes:
+		add("buffer.segment_bytes", "must be between %v and %v", minSegmentBytes, maxSegmentBytes)
+	case b.MaxBytes >= minMaxBytes && b.SegmentBytes > b.MaxBytes/4:
+		add("buffer.segment_bytes", "must be at most max_bytes/4 (%v), so that dropping the oldest segment frees space gradually", b.MaxBytes/4)
+	}
+	if b.Sync != SyncInterval && b.Sync != SyncBatch {
+		add("buffer.sync", "must be %q or %q", SyncInterval, SyncBatch)
+	}
+	positive("buffer.sync_interval", b.SyncInterval)
+	positive("buffer.cursor_interval", b.CursorInterval)
+	if b.MemoryReadings < 0 {
+		add("buffer.memory_readings", "must be >= 0")
+	}
+
+	sinks := map[string]int{}
+	for i, s := range c.Sinks {
+		p := indexPath("sinks", i)
+		name(p+".name", s.Name)
+		if first, dup := sinks[s.Name]; dup && s.Name != "" {
+			add(p+".name", "duplicate sink name %q (first at sinks[%d])", s.Name, first)
+		} else {
+			sinks[s.Name] = i
+		}
+		if s.InfluxDB == nil {
+			if !inFile(p + ".influxdb") {
+				add(p, "needs a sink kind block: influxdb")
+			}
+			continue
+		}
+		ps = append(ps, s.InfluxDB.validate(p+".influxdb", inFile)...)
+	}
+
+	devices := map[string]int{}
+	for i, d := range c.Devices {
+		p := indexPath("devices", i)
+		name(p+".name", d.Name)
+		if first, dup := devices[d.Name]; dup && d.Name != "" {
+			add(p+".name", "duplicate device name %q (first at devices[%d])", d.Name, first)
+		} else {
+			devices[d.Name] = i
+		}
+		if d.Site == "" {
+			add(p+".site", "required (set it here or as gateway.site)")
+		} else {
+			name(p+".site", d.Site)
+		}
+		switch {
+		case d.Interval == 0 && !inFile(p+".interval"):
+			add(p+".interval", "required")
+		case d.Interval <= 0:
+			add(p+".interval", "must be > 0")
+		}
+		switch {
+		case d.Timeout < 0, d.Timeout == 0 && d.Interval > 0:
+			add(p+".timeout", "must be > 0")
+		case d.Interval > 0 && d.Timeout > d.Interval:
+			add(p+".timeout", "must be <= interval (%v)", d.Interval)
+		}
+		if d.Sim == nil {
+			if !inFile(p + ".sim") {
+				add(p, "needs a driver block: sim")
+			}
+			continue
+		}
+		switch {
+		case d.Sim.Kind == "":
+			add(p+".sim.kind", "required")
+		case !slices.Contains(simKinds, d.Sim.Kind):
+			add(p+".sim.kind", "must be one of %s", strings.Join(simKinds, ", "))
+		}
+	}
+	return ps
+}
+
+// validate checks an influxdb block at path p. No message quotes the URL, which may
+// carry a password.
+func (x *InfluxDB) validate(p string, inFile func(string) bool) problems {
+	var ps problems
+	add := func(key, format string, args ...any) { ps.add(p+"."+key, 0, format, args...) }
+	positive := func(key string, d time.Duration) {
+		if d <= 0 {
+			add(key, "must be > 0")
+		}
+	}
+	if x.URL == "" {
+		add("url", "required")
+	} else if u, err := url.Parse(x.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		add("url", "must be an http or https URL with a host, such as http://influx.example:8086")
+	}
+	if x.Bucket == "" {
+		add("bucket", "required")
+	}
+	if !slices.Contains(precisions, x.Precision) {
+		add("precision", "must be one of %s", strings.Join(precisions, ", "))
+	}
+	if x.BatchSize < 1 || x.BatchSize > maxBatchSize {
+		add("batch_size", "must be between 1 and %d", maxBatchSize)
+	}
+	positive("flush_interval", x.FlushInterval)
+	positive("timeout", x.Timeout)
+	positive("retry_initial", x.RetryInitial)
+	switch {
+	case x.RetryMax <= 0:
+		add("retry_max", "must be > 0")
+	case x.RetryInitial > 0 && x.RetryMax < x.RetryInitial:
+		add("retry_max", "must be >= retry_initial (%v)", x.RetryInitial)
+	}
+	positive("auth_retry", x.AuthRetry)
+	return ps
+}
+
+// validListen reports whether s is host:port with a port number (0 picks a free port).
+func validListen(s string) bool {
+	_, port, err := net.SplitHostPort(s)
+	if err != nil {
+		return false
+	}
+	n, err := strconv.ParseUint(port, 10, 16)
+	return err == nil && fmt.Sprint(n) == port
+}
