@@ -1,0 +1,453 @@
+// Package influx delivers readings to InfluxDB through the v2 write API
+// (/api/v2/write: InfluxDB 2.x, 3.x's compatibility endpoint, and 1.8+).
+//
+// A Sink sends each batch with one blocking request, classifies the server's answer
+// (retry later, persistent refusal, too large, bad points), splits batches the server
+// finds too large and isolates the points it rejects into a dead-letter file, so a
+// batch is either delivered in full (less its dead-lettered points) or kept by the
+// caller for another try. The data model is in docs/data-model.md and Line.
+package influx
+
+import (
+	"cmp"
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/envgate/envgate/gateway/reading"
+	influxdb2 "github.com/influxdata/influxdb-client-go/v2"
+	"github.com/influxdata/influxdb-client-go/v2/api"
+	http2 "github.com/influxdata/influxdb-client-go/v2/api/http"
+)
+
+// Config configures one InfluxDB sink.
+type Config struct {
+	Name      string        // sink name, for logs, errors and dead-letter comments
+	URL       string        // server base URL, e.g. "https://influx.example.org:8086"
+	Bucket    string        // v2 bucket; for InfluxDB 1.8 "database/retention-policy"
+	Org       string        // v2 organisation; "" for InfluxDB 1.8
+	Token     string        // API token; for InfluxDB 1.8 "user:password", or "" without auth
+	Precision time.Duration // timestamp precision: time.Second, Millisecond, Microsecond or Nanosecond
+	Gzip      bool          // compress request bodies
+	Timeout   time.Duration // per HTTP request
+	// DeadLetter is the file that receives the points the server rejects and the readings
+	// that cannot be sent. It is created, with its parent directories, on first use,
+	// appended to and fsynced after each write.
+	DeadLetter string
+	GatewayID  string      // value of the "gateway" tag on every point
+	TLS        *tls.Config // optional: CA, client certificate, server name
+}
+
+// Stats counts what a Sink has done since New. All counters only grow.
+type Stats struct {
+	Written      uint64 // lines in requests the server accepted
+	Rejected     uint64 // 4xx responses, other than 408 and 429 (those are retried)
+	Split        uint64 // batches split in two after 413 Request Entity Too Large
+	DeadLettered uint64 // lines written to the dead-letter file (rejected points and Invalid readings)
+	Invalid      uint64 // readings not sent: Quality Bad, or failing Validate
+}
+
+// ErrClosed is returned by Write after Close.
+var ErrClosed = errors.New("sink closed")
+
+// A Sink writes batches of readings to one InfluxDB server. Write is called from one
+// goroutine (the forwarder); Stats and Close may be called from any goroutine.
+type Sink struct {
+	cfg       Config
+	log       *slog.Logger
+	client    influxdb2.Client
+	api       api.WriteAPIBlocking
+	transport *http.Transport
+	secrets   []string // strings never to show in errors: the token, its password part
+
+	written, rejected, split, deadLettered, invalid atomic.Uint64
+	lastWarn                                        time.Time // throttles the dead-letter warning; Write's goroutine only
+
+	mu     sync.Mutex // guards dl and closed
+	dl     *os.File   // the dead-letter file, nil until first use
+	closed bool
+}
+
+// warnEvery throttles the "points dead-lettered" warning: a sensor stuck on Bad readings
+// must not write a log line per batch.
+const warnEvery = time.Minute
+
+// New checks cfg and returns a Sink. It does not contact the server. log should already
+// carry the sink's name (log.With("sink", name)); nil discards the sink's logs.
+func New(cfg Config, log *slog.Logger) (*Sink, error) {
+	if err := check(cfg); err != nil {
+		return nil, fmt.Errorf("influx sink %s: %w", cfg.Name, err)
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	transport := http.DefaultTransport.(*http.Transport).Clone()
+	if cfg.TLS != nil {
+		transport.TLSClientConfig = cfg.TLS.Clone()
+	}
+	// With its own http.Client the library ignores SetHTTPRequestTimeout (whole
+	// seconds only anyway); the client's Timeout bounds each request instead.
+	httpClient := &http.Client{Timeout: cfg.Timeout, Transport: transport}
+	opts := influxdb2.DefaultOptions().
+		SetUseGZip(cfg.Gzip).
+		SetPrecision(cfg.Precision).
+		SetLogLevel(0). // errors come back to us; the library must not print them
+		SetHTTPClient(httpClient).
+		SetApplicationName("envgate")
+	client := influxdb2.NewClientWithOptions(cfg.URL, cfg.Token, opts)
+	s := &Sink{
+		cfg:       cfg,
+		log:       log,
+		client:    client,
+		api:       client.WriteAPIBlocking(cfg.Org, cfg.Bucket),
+		transport: transport,
+	}
+	if cfg.Token != "" {
+		s.secrets = append(s.secrets, cfg.Token)
+		if _, pass, ok := strings.Cut(cfg.Token, ":"); ok && len(pass) >= 4 {
+			s.secrets = append(s.secrets, pass)
+		}
+	}
+	return s, nil
+}
+
+// check returns every problem of cfg at once.
+func check(cfg Config) error {
+	var errs []error
+	if cfg.Name == "" {
+		errs = append(errs, errors.New("name: must not be empty"))
+	}
+	if u, err := url.Parse(cfg.URL); err != nil {
+		errs = append(errs, fmt.Errorf("url: %w", err))
+	} else if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		errs = append(errs, fmt.Errorf("url %q: want http://host:port or https://host:port", cfg.URL))
+	} else if u.User != nil {
+		errs = append(errs, errors.New("url: must not contain credentials; use the token"))
+	}
+	if cfg.Bucket == "" {
+		errs = append(errs, errors.New("bucket: must not be empty"))
+	}
+	switch cfg.Precision {
+	case time.Second, time.Millisecond, time.Microsecond, time.Nanosecond:
+	default:
+		errs = append(errs, fmt.Errorf("precision %v: must be 1s, 1ms, 1us or 1ns", cfg.Precision))
+	}
+	if cfg.Timeout <= 0 {
+		errs = append(errs, fmt.Errorf("timeout %v: must be positive", cfg.Timeout))
+	}
+	if cfg.DeadLetter == "" {
+		errs = append(errs, errors.New("dead_letter: must not be empty"))
+	}
+	if err := reading.CheckName(cfg.GatewayID); err != nil {
+		errs = append(errs, fmt.Errorf("gateway_id: %w", err))
+	}
+	return errors.Join(errs...)
+}
+
+// deadLine is one entry for the dead-letter file: why, and the line.
+type deadLine struct {
+	why  string // "status=400 <server message>" or "invalid <reason>"
+	line string
+}
+
+// point is one encoded reading, with what partition needs to group it.
+type point struct {
+	line        string
+	measurement string
+	field       string
+}
+
+// Write delivers batch. It returns nil when every reading was either written or, if
+// the server rejected it as a bad point (400, 422) or it cannot be sent (Quality Bad,
+// failing Validate), written to the dead-letter file. Otherwise it returns an error and
+// the caller keeps the whole batch and retries it later; points the server already has
+// are overwritten with the same values:
+//   - *RetryError: network error, timeout, 408, 429 or 5xx; honour RetryAfter.
+//   - *PersistentError: 401, 403, 404 or another request-level 4xx; raise an alarm.
+//   - ctx.Err() when ctx is done.
+//   - any other error (ErrClosed, the dead-letter file cannot be written): retry.
+//
+// A batch the server finds too large (413) is split in halves until it fits. A batch
+// with bad points is split until each rejected point stands alone (see partition).
+// Dead-letter entries are written only when the whole batch is settled, so a batch
+// retried after an outage is not dead-lettered twice.
+func (s *Sink) Write(ctx context.Context, batch []reading.Reading) error {
+	s.mu.Lock()
+	closed := s.closed
+	s.mu.Unlock()
+	if closed {
+		return fmt.Errorf("influx sink %s: %w", s.cfg.Name, ErrClosed)
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	var dead []deadLine
+	pts := make([]point, 0, len(batch))
+	for _, r := range batch {
+		line := Line(r, s.cfg.GatewayID, s.cfg.Precision)
+		if err := r.Validate(); err != nil {
+			dead = append(dead, deadLine{"invalid " + strings.ReplaceAll(err.Error(), "\n", "; "), line})
+			continue
+		}
+		if r.Quality == reading.Bad {
+			dead = append(dead, deadLine{"invalid quality bad", line})
+			continue
+		}
+		q, _ := reading.Lookup(r.Quantity)
+		pts = append(pts, point{line, string(q.Domain), r.Quantity})
+	}
+	invalid := len(dead)
+	if err := s.send(ctx, pts, &dead); err != nil {
+		return err
+	}
+	if len(dead) == 0 {
+		return nil
+	}
+	if err := s.deadLetter(dead); err != nil {
+		return fmt.Errorf("influx sink %s: %w", s.cfg.Name, err)
+	}
+	s.invalid.Add(uint64(invalid))
+	if now := time.Now(); now.Sub(s.lastWarn) >= warnEvery {
+		s.lastWarn = now
+		st := s.Stats()
+		s.log.Warn("points dead-lettered", "file", s.cfg.DeadLetter, "rejected", len(dead)-invalid,
+			"invalid", invalid, "reason", dead[0].why, "dead_lettered_total", st.DeadLettered)
+	}
+	return nil
+}
+
+// send writes pts in one request and handles the answer: it splits the batch on 413,
+// splits it on 400 and 422 until each rejected point stands alone and appends those to
+// dead. It returns the first error that is not about particular points.
+func (s *Sink) send(ctx context.Context, pts []point, dead *[]deadLine) error {
+	if len(pts) == 0 {
+		return nil
+	}
+	lines := make([]string, len(pts))
+	for i, p := range pts {
+		lines[i] = p.line
+	}
+	err := s.api.WriteRecord(ctx, lines...)
+	if err == nil {
+		s.written.Add(uint64(len(pts)))
+		return nil
+	}
+	if ctxErr := ctx.Err(); ctxErr != nil {
+		return ctxErr
+	}
+	var he *http2.Error
+	if !errors.As(err, &he) {
+		he = http2.NewError(err)
+	}
+	code := he.StatusCode
+	if code >= 400 && code < 500 && code != http.StatusRequestTimeout && code != http.StatusTooManyRequests {
+		s.rejected.Add(1)
+	}
+	var parts [][]point
+	switch {
+	case code == 0, code == http.StatusRequestTimeout, code == http.StatusTooManyRequests, code >= 500:
+		return &RetryError{StatusCode: code, after: time.Duration(he.RetryAfter) * time.Second, msg: s.errorText(len(pts), he), err: err}
+
+	case code == http.StatusRequestEntityTooLarge && len(pts) > 1:
+		s.split.Add(1)
+		s.log.Debug("batch too large, splitting", "points", len(pts))
+		parts = [][]point{pts[:len(pts)/2], pts[len(pts)/2:]}
+
+	case code == http.StatusBadRequest, code == http.StatusUnprocessableEntity:
+		msg := s.message(he)
+		if len(pts) == 1 || droppedAll(msg, len(pts)) {
+			why := "status=" + strconv.Itoa(code) + " " + msg
+			for _, p := range pts {
+				*dead = append(*dead, deadLine{why, p.line})
+			}
+			return nil
+		}
+		s.log.Debug("points rejected, splitting", "points", len(pts), "status", code)
+		parts = partition(pts, msg)
+
+	default:
+		// 401, 403, 404 and other request-level refusals; also 413 for a single line,
+		// which means the server's body limit is misconfigured, not that the point is bad.
+		return &PersistentError{StatusCode: code, msg: s.errorText(len(pts), he), err: err}
+	}
+	for _, part := range parts {
+		if err := s.send(ctx, part, dead); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// errorText returns "influx sink <name>: write <n> points: <status>: <message>".
+func (s *Sink) errorText(n int, he *http2.Error) string {
+	return fmt.Sprintf("influx sink %s: write %d points: %s", s.cfg.Name, n, s.describe(he))
+}
+
+// conflict finds the field and measurement named by a field type conflict (the
+// message of InfluxDB 1.x and 2.x tsdb/field_validator.go).
+var conflict = regexp.MustCompile(`input field "([^"]*)" on measurement "([^"]*)"`)
+
+// partition splits pts, which the server rejected with 400 or 422, into parts likely
+// to be all good or all bad, so that few requests isolate the bad points. Bad points
+// come in kinds, a field with the wrong type above all, and InfluxDB names the first
+// kind it met but not the lines (1.8 answers a field type conflict with 400 "partial
+// write: field type conflict: input field "so2" on measurement "air" ... dropped=N"):
+//
+//  1. If the message names a field, that field's points go apart from the rest; the
+//     rest is sent first (it will likely succeed), then the named points (which, when
+//     the server drops all of them, are settled by "dropped=N" in one request).
+//  2. Otherwise the points are sorted by measurement and field, keeping their order
+//     within each, and halved, so that points of one kind stay together.
+//
+// A smaller "dropped" than len(pts) is never used to skip a part: InfluxDB 1.8 reports
+// only the first shard's count, and 0 for lines it could not parse.
+func partition(pts []point, msg string) [][]point {
+	if m := conflict.FindStringSubmatch(msg); m != nil {
+		var named, rest []point
+		for _, p := range pts {
+			if p.field == m[1] && p.measurement == m[2] {
+				named = append(named, p)
+			} else {
+				rest = append(rest, p)
+			}
+		}
+		if len(named) > 0 && len(rest) > 0 {
+			return [][]point{rest, named}
+		}
+	}
+	sorted := slices.Clone(pts)
+	slices.SortStableFunc(sorted, func(a, b point) int {
+		return cmp.Or(strings.Compare(a.measurement, b.measurement), strings.Compare(a.field, b.field))
+	})
+	return [][]point{sorted[:len(sorted)/2], sorted[len(sorted)/2:]}
+}
+
+// droppedAll reports whether an InfluxDB "partial write: ... dropped=N" message says
+// that all n points of the request were dropped.
+func droppedAll(msg string, n int) bool {
+	if !strings.Contains(msg, "partial write") {
+		return false
+	}
+	i := strings.LastIndex(msg, "dropped=")
+	if i < 0 {
+		return false
+	}
+	digits := msg[i+len("dropped="):]
+	end := strings.IndexFunc(digits, func(r rune) bool { return r < '0' || r > '9' })
+	if end >= 0 {
+		digits = digits[:end]
+	}
+	dropped, err := strconv.Atoi(digits)
+	return err == nil && dropped == n
+}
+
+// deadLetter appends entries to the dead-letter file, two lines each:
+//
+//	# <RFC3339 time> sink=<name> <why>
+//	<line protocol>
+//
+// and fsyncs it. On a failed write it cuts the file back, so a retry does not leave a
+// torn entry behind.
+func (s *Sink) deadLetter(entries []deadLine) error {
+	var b strings.Builder
+	now := time.Now().UTC().Format(time.RFC3339)
+	for _, e := range entries {
+		fmt.Fprintf(&b, "# %s sink=%s %s\n%s\n", now, s.cfg.Name, s.redact(oneLine(e.why)), e.line)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return ErrClosed
+	}
+	if s.dl == nil {
+		f, err := openAppend(s.cfg.DeadLetter)
+		if err != nil {
+			return err
+		}
+		s.dl = f
+	}
+	fi, err := s.dl.Stat()
+	if err != nil {
+		return fmt.Errorf("dead-letter file: %w", err)
+	}
+	if _, err := s.dl.WriteString(b.String()); err != nil {
+		_ = s.dl.Truncate(fi.Size()) // best effort; the write error is what matters
+		return fmt.Errorf("dead-letter file: %w", err)
+	}
+	if err := s.dl.Sync(); err != nil {
+		return fmt.Errorf("dead-letter file: %w", err)
+	}
+	s.deadLettered.Add(uint64(len(entries)))
+	return nil
+}
+
+// openAppend opens path for appending, creating it and its parent directories. A new
+// file's directory is fsynced so that the file survives a power cut.
+func openAppend(path string) (*os.File, error) {
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("dead-letter file: %w", err)
+	}
+	_, statErr := os.Stat(path)
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("dead-letter file: %w", err)
+	}
+	if errors.Is(statErr, os.ErrNotExist) {
+		if d, err := os.Open(dir); err == nil {
+			err = d.Sync()
+			d.Close()
+			if err != nil {
+				f.Close()
+				return nil, fmt.Errorf("dead-letter file: sync %s: %w", dir, err)
+			}
+		}
+	}
+	return f, nil
+}
+
+// Stats returns the sink's counters.
+func (s *Sink) Stats() Stats {
+	return Stats{
+		Written:      s.written.Load(),
+		Rejected:     s.rejected.Load(),
+		Split:        s.split.Load(),
+		DeadLettered: s.deadLettered.Load(),
+		Invalid:      s.invalid.Load(),
+	}
+}
+
+// Close releases the sink's connections and closes the dead-letter file. It is safe
+// to call more than once; later calls return nil. Write fails with ErrClosed afterwards.
+func (s *Sink) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil
+	}
+	s.closed = true
+	s.client.Close()
+	s.transport.CloseIdleConnections()
+	if s.dl == nil {
+		return nil
+	}
+	err := s.dl.Close()
+	s.dl = nil
+	if err != nil {
+		return fmt.Errorf("influx sink %s: close dead-letter file: %w", s.cfg.Name, err)
+	}
+	return nil
+}

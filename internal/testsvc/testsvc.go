@@ -1,0 +1,95 @@
+// Package testsvc starts real services (InfluxDB, ...) for integration tests: each on
+// free loopback ports, with its files in t.TempDir(), stopped by t.Cleanup.
+//
+// A missing service binary skips the test locally and fails it under CI=true, so a CI
+// image that lost a binary cannot turn the integration suite green by skipping it.
+package testsvc
+
+import (
+	"bytes"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// inCI reports whether the tests run under CI, where a missing service is a failure.
+func inCI() bool { return os.Getenv("CI") == "true" }
+
+// skipOrFail skips the test, or fails it under CI=true.
+func skipOrFail(t testing.TB, format string, args ...any) {
+	t.Helper()
+	if inCI() {
+		t.Fatalf(format, args...)
+	}
+	t.Skipf(format, args...)
+}
+
+// Binary finds the executable of a service: on PATH, then in $GOBIN,
+// $(go env GOPATH)/bin and /root/go/bin. If it is missing, Binary fails the test under
+// CI=true and skips it otherwise; both messages carry installHint.
+func Binary(t testing.TB, name, installHint string) string {
+	t.Helper()
+	if p, err := exec.LookPath(name); err == nil {
+		return p
+	}
+	var dirs []string
+	if d := os.Getenv("GOBIN"); d != "" {
+		dirs = append(dirs, d)
+	}
+	if d := goPath(); d != "" {
+		for _, p := range filepath.SplitList(d) {
+			dirs = append(dirs, filepath.Join(p, "bin"))
+		}
+	}
+	dirs = append(dirs, "/root/go/bin")
+	seen := map[string]bool{}
+	dirs = slices.DeleteFunc(dirs, func(d string) bool { defer func() { seen[d] = true }(); return seen[d] })
+	for _, d := range dirs {
+		p := filepath.Join(d, name)
+		if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() && fi.Mode().Perm()&0o111 != 0 {
+			return p
+		}
+	}
+	skipOrFail(t, "%s not found on PATH or in %s; install it: %s", name, strings.Join(dirs, ", "), installHint)
+	return ""
+}
+
+// goPath returns $(go env GOPATH), or $GOPATH when the go command is not available.
+func goPath() string {
+	if out, err := exec.Command("go", "env", "GOPATH").Output(); err == nil {
+		if p := strings.TrimSpace(string(out)); p != "" {
+			return p
+		}
+	}
+	return os.Getenv("GOPATH")
+}
+
+// FreePort returns a TCP port on 127.0.0.1 that was free a moment ago. Another
+// process may take it before the caller binds it; on a test machine that is rare.
+func FreePort(t testing.TB) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("find a free port: %v", err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// tail returns the last n lines of the file at path, or a note why it cannot.
+func tail(path string, n int) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "(" + err.Error() + ")"
+	}
+	b = bytes.TrimRight(b, "\n")
+	lines := bytes.Split(b, []byte("\n"))
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return string(bytes.Join(lines, []byte("\n")))
+}
