@@ -99,7 +99,7 @@ type Queue struct {
 	active     file       // nil when no active segment is open (degraded, or before the first append)
 	nextSeq    uint64     // seq of the next appended record
 	durableSeq uint64     // every record below this seq is on stable storage
-	durableOff int64      // bytes of the active segment that are durable
+	durableOff int64      // bytes of the active segment that are durable (unused when active is nil)
 	notify     chan struct{}
 	readers    map[string]*Reader
 	pending    []reading.Reading // held in memory while the disk fails

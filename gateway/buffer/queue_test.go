@@ -149,6 +149,20 @@ func TestRestartResumesAtCursor(t *testing.T) {
 	}
 }
 
+func TestReopenedLogIsReadableBeforeNewAppends(t *testing.T) {
+	opt := testOptions(t)
+	q := mustOpen(t, opt)
+	for i := 0; i < 200; i += 50 {
+		appendSync(t, q, readings(i, 50))
+	}
+	q.Close()
+	q2 := mustOpen(t, opt)
+	r, _ := q2.Reader("new-sink")
+	if got := drain(t, r, 64); !slices.Equal(got, seqValues(0, 200)) {
+		t.Errorf("after reopen, before any append, drained %d values, want 0..199", len(got))
+	}
+}
+
 func TestSlowReaderDoesNotBlockFastOne(t *testing.T) {
 	q := mustOpen(t, testOptions(t))
 	fast, _ := q.Reader("fast")

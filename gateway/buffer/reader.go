@@ -92,7 +92,7 @@ func (r *Reader) Peek(n int) (rs []reading.Reading, next uint64, err error) {
 	for i, s := range q.segs {
 		segs[i] = *s
 	}
-	durableSeq, durableOff := q.durableSeq, q.durableOff
+	durableSeq, durableOff, hasActive := q.durableSeq, q.durableOff, q.active != nil
 	q.mu.Unlock()
 
 	next = r.committed.Load()
@@ -110,8 +110,8 @@ func (r *Reader) Peek(n int) (rs []reading.Reading, next uint64, err error) {
 	for ; i < len(segs) && len(rs) < n && next < durableSeq; i++ {
 		seg := segs[i]
 		limit := seg.size
-		if i == len(segs)-1 {
-			limit = durableOff
+		if hasActive && i == len(segs)-1 {
+			limit = durableOff // bytes past it may be half-written right now
 		}
 		if err := r.open(seg); err != nil {
 			return rs, next, err

@@ -1,0 +1,38 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"io"
+
+	"github.com/envgate/envgate/config"
+)
+
+// cmdCheck loads a config file and prints every problem, one per line, prefixed with
+// the file name, or a one-line summary when the file is good.
+func cmdCheck(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("check", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	path := fs.String("c", "", "config file to check (required)")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if *path == "" {
+		fmt.Fprintln(stderr, "envgate check: -c FILE is required")
+		return 2
+	}
+	cfg, err := config.Load(*path)
+	if err != nil {
+		if ps := config.Problems(err); len(ps) > 0 {
+			for _, p := range ps {
+				fmt.Fprintf(stdout, "%s: %s\n", *path, p)
+			}
+			fmt.Fprintf(stdout, "%s: %d problem(s)\n", *path, len(ps))
+		} else {
+			fmt.Fprintf(stdout, "%s: %v\n", *path, err)
+		}
+		return 1
+	}
+	fmt.Fprintf(stdout, "%s: ok (gateway %s, %d device(s), %d sink(s))\n", *path, cfg.Gateway.ID, len(cfg.Devices), len(cfg.Sinks))
+	return 0
+}

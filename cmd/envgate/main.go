@@ -1,0 +1,58 @@
+// Command envgate is the edge gateway: it polls sensors, writes every reading to a
+// durable on-disk buffer first, and forwards the buffer to InfluxDB.
+//
+//	envgate run -c FILE      run the gateway with a config file
+//	envgate check -c FILE    check a config file and report every problem
+//	envgate demo             run on embedded defaults with simulated devices
+//	envgate version          print the version
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+)
+
+// version is set at build time: -ldflags "-X main.version=1.2.3".
+var version = "dev"
+
+const usage = `envgate: edge gateway for city environmental monitoring
+
+usage:
+  envgate run -c FILE [--listen ADDR]   run the gateway
+  envgate check -c FILE                 check a config file, report every problem
+  envgate demo [--listen ADDR] [--state DIR] [--influx-url URL] [--duration D]
+                                        run simulated devices on embedded defaults
+  envgate version                       print the version
+
+Run "envgate COMMAND -h" for the flags of a command.
+`
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// run dispatches a subcommand and returns the process exit code: 0 ok, 1 failure,
+// 2 usage error.
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	switch args[0] {
+	case "run":
+		return cmdRun(args[1:], stderr)
+	case "check":
+		return cmdCheck(args[1:], stdout, stderr)
+	case "demo":
+		return cmdDemo(args[1:], stdout, stderr)
+	case "version", "--version", "-v":
+		fmt.Fprintf(stdout, "envgate %s\n", version)
+		return 0
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	}
+	fmt.Fprintf(stderr, "envgate: unknown command %q\n\n%s", args[0], usage)
+	return 2
+}

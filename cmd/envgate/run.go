@@ -1,0 +1,94 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/envgate/envgate/config"
+)
+
+// cmdRun runs the gateway with a config file until SIGINT or SIGTERM.
+func cmdRun(args []string, stderr io.Writer) int {
+	fs := flag.NewFlagSet("run", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	path := fs.String("c", "", "config file (required)")
+	listen := fs.String("listen", "", "HTTP address for /metrics and /healthz (overrides gateway.listen)")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if *path == "" {
+		fmt.Fprintln(stderr, "envgate run: -c FILE is required")
+		return 2
+	}
+	cfg, err := config.Load(*path)
+	if err != nil {
+		fmt.Fprintf(stderr, "envgate run: config %s:\n", *path)
+		for _, line := range problemLines(err) {
+			fmt.Fprintf(stderr, "  %s\n", line)
+		}
+		return 1
+	}
+	if *listen != "" {
+		cfg.Gateway.Listen = *listen
+	}
+	return serve(cfg, 0, nil)
+}
+
+// serve starts the gateway for cfg, logs what it is doing, and runs it until SIGINT or
+// SIGTERM, or for duration if that is > 0; afterStart (if set) runs in its own goroutine
+// once everything is up. Shutdown is bounded by
+// gateway.shutdown_timeout: past it the process exits anyway, and whatever is unsent
+// stays on disk.
+func serve(cfg *config.Config, duration time.Duration, afterStart func(ctx context.Context, g *running)) int {
+	log, _ := newLogger(cfg.Gateway.LogLevel, os.Stderr)
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	if duration > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, duration)
+		defer cancel()
+	}
+	g, err := start(cfg, log)
+	if err != nil {
+		log.Error("cannot start", "err", err)
+		return 1
+	}
+	log.Info("envgate started", "version", version, "gateway", cfg.Gateway.ID, "devices", len(cfg.Devices),
+		"sinks", len(cfg.Sinks), "state_dir", cfg.Gateway.StateDir, "metrics", "http://"+g.listener.Addr().String()+"/metrics")
+	go func() {
+		<-ctx.Done()
+		stop() // a second signal kills the process the default way
+		log.Info("shutting down", "timeout", cfg.Gateway.ShutdownTimeout)
+		time.AfterFunc(cfg.Gateway.ShutdownTimeout, func() {
+			log.Error("shutdown timed out; unsent readings stay on disk")
+			os.Exit(1)
+		})
+	}()
+	if afterStart != nil {
+		go afterStart(ctx, g)
+	}
+	if err := g.run(ctx); err != nil {
+		log.Error("shutdown", "err", err)
+		return 1
+	}
+	log.Info("stopped; unsent readings stay in the buffer", "state_dir", cfg.Gateway.StateDir)
+	return 0
+}
+
+// problemLines splits a config error into one line per problem.
+func problemLines(err error) []string {
+	var lines []string
+	for _, p := range config.Problems(err) {
+		lines = append(lines, p.Error())
+	}
+	if len(lines) == 0 {
+		lines = append(lines, err.Error())
+	}
+	return lines
+}

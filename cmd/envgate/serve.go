@@ -1,0 +1,190 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/envgate/envgate/config"
+	"github.com/envgate/envgate/drivers/sim"
+	"github.com/envgate/envgate/gateway"
+	"github.com/envgate/envgate/gateway/buffer"
+	"github.com/envgate/envgate/gateway/influx"
+	"github.com/envgate/envgate/gateway/metrics"
+	"github.com/envgate/envgate/gateway/schedule"
+)
+
+// newLogger returns a text logger on stderr at the configured level.
+func newLogger(level string, w *os.File) (*slog.Logger, *slog.LevelVar) {
+	lv := new(slog.LevelVar)
+	_ = lv.UnmarshalText([]byte(level))
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: lv})), lv
+}
+
+// running is a started gateway: the pipeline, its buffer and its HTTP listener.
+type running struct {
+	cfg      *config.Config
+	log      *slog.Logger
+	queue    *buffer.Queue
+	metrics  *metrics.Metrics
+	pipeline *gateway.Pipeline
+	sinks    []*influx.Sink
+	listener net.Listener
+}
+
+// start opens the buffer, builds sinks and sources, and binds the HTTP address. It is
+// the only place that builds drivers. Errors here end the process: they are config or
+// start-up errors.
+func start(cfg *config.Config, log *slog.Logger) (_ *running, err error) {
+	g := &running{cfg: cfg, log: log, metrics: metrics.New()}
+	defer func() {
+		if err != nil {
+			g.close()
+		}
+	}()
+	g.metrics.SetInfo(version, cfg.Gateway.ID)
+	b := cfg.Buffer
+	g.queue, err = buffer.Open(buffer.Options{
+		Dir:            filepath.Join(cfg.Gateway.StateDir, "buffer"),
+		MaxBytes:       int64(b.MaxBytes),
+		MaxAge:         b.MaxAge,
+		SegmentBytes:   int64(b.SegmentBytes),
+		CursorInterval: b.CursorInterval,
+		MemoryReadings: b.MemoryReadings,
+		Log:            log.With("component", "buffer"),
+	})
+	if err != nil {
+		return nil, err
+	}
+	var specs []gateway.SinkSpec
+	for i, s := range cfg.Sinks {
+		spec, sink, err := buildInflux(cfg, s, log)
+		if err != nil {
+			return nil, fmt.Errorf("sinks[%d] (%s): %w", i, s.Name, err)
+		}
+		g.sinks = append(g.sinks, sink)
+		specs = append(specs, spec)
+	}
+	var sources []gateway.Source
+	for i, d := range cfg.Devices {
+		src, err := buildSource(d)
+		if err != nil {
+			return nil, fmt.Errorf("devices[%d] (%s): %w", i, d.Name, err)
+		}
+		sources = append(sources, src)
+	}
+	grace := max(cfg.Gateway.ShutdownTimeout-3*time.Second, cfg.Gateway.ShutdownTimeout/2)
+	g.pipeline, err = gateway.New(gateway.Config{
+		GatewayID:      cfg.Gateway.ID,
+		Site:           cfg.Gateway.Site,
+		Sources:        sources,
+		Sinks:          specs,
+		Queue:          g.queue,
+		Metrics:        g.metrics,
+		SyncEvery:      b.Sync == "batch",
+		SyncInterval:   b.SyncInterval,
+		HealthInterval: cfg.Gateway.HealthInterval,
+		ShutdownGrace:  grace,
+		Log:            log,
+	})
+	if err != nil {
+		return nil, err
+	}
+	g.listener, err = net.Listen("tcp", cfg.Gateway.Listen)
+	if err != nil {
+		return nil, fmt.Errorf("listen for /metrics: %w", err)
+	}
+	return g, nil
+}
+
+// run serves HTTP and runs the pipeline until ctx is done, then shuts down in order.
+func (g *running) run(ctx context.Context) error {
+	srv := &http.Server{Handler: g.metrics.Handler(g.pipeline.Healthy), ReadHeaderTimeout: 5 * time.Second}
+	httpErr := make(chan error, 1)
+	go func() { httpErr <- srv.Serve(g.listener) }()
+	err := g.pipeline.Run(ctx)
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+	defer cancel()
+	if serr := srv.Shutdown(sctx); serr != nil {
+		err = errors.Join(err, serr)
+	}
+	if herr := <-httpErr; herr != nil && !errors.Is(herr, http.ErrServerClosed) {
+		err = errors.Join(err, herr)
+	}
+	return errors.Join(err, g.close())
+}
+
+// close releases sinks and the buffer (syncing it and persisting cursors). Safe to call twice.
+func (g *running) close() error {
+	var errs []error
+	for _, s := range g.sinks {
+		errs = append(errs, s.Close())
+	}
+	if g.queue != nil {
+		errs = append(errs, g.queue.Close())
+	}
+	if g.listener != nil {
+		g.listener.Close()
+	}
+	return errors.Join(errs...)
+}
+
+func buildInflux(cfg *config.Config, s config.Sink, log *slog.Logger) (gateway.SinkSpec, *influx.Sink, error) {
+	c := s.InfluxDB
+	if c == nil {
+		return gateway.SinkSpec{}, nil, errors.New("no sink kind configured")
+	}
+	var tlsCfg *tls.Config
+	if c.CAFile != "" || c.InsecureSkipVerify {
+		tlsCfg = &tls.Config{InsecureSkipVerify: c.InsecureSkipVerify} //nolint:gosec // opt-in by the operator
+		if c.CAFile != "" {
+			pem, err := os.ReadFile(c.CAFile)
+			if err != nil {
+				return gateway.SinkSpec{}, nil, fmt.Errorf("ca_file: %w", err)
+			}
+			tlsCfg.RootCAs = x509.NewCertPool()
+			if !tlsCfg.RootCAs.AppendCertsFromPEM(pem) {
+				return gateway.SinkSpec{}, nil, fmt.Errorf("ca_file %s: no PEM certificates", c.CAFile)
+			}
+		}
+	}
+	precision := map[string]time.Duration{"s": time.Second, "ms": time.Millisecond, "us": time.Microsecond, "ns": time.Nanosecond}[c.Precision]
+	sink, err := influx.New(influx.Config{
+		Name: s.Name, URL: c.URL, Bucket: c.Bucket, Org: c.Org, Token: c.Token.Reveal(),
+		Precision: precision, Gzip: c.Gzip == nil || *c.Gzip, Timeout: c.Timeout,
+		DeadLetter: c.DeadLetter, GatewayID: cfg.Gateway.ID, TLS: tlsCfg,
+	}, log.With("sink", s.Name))
+	if err != nil {
+		return gateway.SinkSpec{}, nil, err
+	}
+	spec := gateway.SinkSpec{
+		Name: s.Name, Sink: sink, BatchSize: c.BatchSize, FlushInterval: c.FlushInterval,
+		RetryInitial: c.RetryInitial, RetryMax: c.RetryMax, AuthRetry: c.AuthRetry,
+		Counters: func() (uint64, uint64) {
+			st := sink.Stats()
+			return st.Rejected, st.DeadLettered
+		},
+	}
+	return spec, sink, nil
+}
+
+func buildSource(d config.Device) (gateway.Source, error) {
+	opt := schedule.Options{Interval: d.Interval, Timeout: d.Timeout}
+	switch {
+	case d.Sim != nil:
+		drv, err := sim.New(sim.Config{Kind: d.Sim.Kind, Seed: d.Sim.Seed, Site: d.Site, Device: d.Name})
+		if err != nil {
+			return gateway.Source{}, err
+		}
+		return gateway.Source{Name: d.Name, Poller: drv, Options: opt}, nil
+	}
+	return gateway.Source{}, errors.New("no driver configured")
+}

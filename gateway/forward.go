@@ -1,0 +1,189 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"github.com/envgate/envgate/gateway/buffer"
+	"github.com/envgate/envgate/gateway/metrics"
+)
+
+// forwarder moves readings from one buffer reader to one sink, in order, and acks them
+// only after the sink stored them.
+type forwarder struct {
+	spec SinkSpec
+	r    *buffer.Reader
+	log  *slog.Logger
+
+	mu          sync.Mutex
+	written     uint64
+	retried     uint64
+	lastSuccess time.Time
+	failing     bool
+	persistent  bool
+}
+
+func newForwarder(spec SinkSpec, r *buffer.Reader, log *slog.Logger) *forwarder {
+	if spec.BatchSize <= 0 {
+		spec.BatchSize = 1000
+	}
+	if spec.RetryInitial <= 0 {
+		spec.RetryInitial = time.Second
+	}
+	if spec.RetryMax < spec.RetryInitial {
+		spec.RetryMax = max(2*time.Minute, spec.RetryInitial)
+	}
+	if spec.AuthRetry <= 0 {
+		spec.AuthRetry = time.Minute
+	}
+	return &forwarder{spec: spec, r: r, log: log}
+}
+
+func (f *forwarder) stats() metrics.SinkStats {
+	var age time.Duration
+	if t := f.r.OldestUnsent(); !t.IsZero() {
+		age = max(time.Since(t), 0)
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	s := metrics.SinkStats{Unsent: f.r.Unsent(), OldestUnsentAge: age, Written: f.written, Retried: f.retried,
+		LastSuccess: f.lastSuccess, Failing: f.failing, Persistent: f.persistent}
+	if f.spec.Counters != nil {
+		s.Rejected, s.DeadLettered = f.spec.Counters()
+	}
+	return s
+}
+
+// run delivers until ctx is done, or until drained is closed and nothing is left.
+func (f *forwarder) run(ctx context.Context, drained <-chan struct{}) {
+	backoff := f.spec.RetryInitial
+	var lastSend time.Time
+	lingered := false
+	for ctx.Err() == nil {
+		rs, next, err := f.r.Peek(f.spec.BatchSize)
+		if err != nil {
+			f.log.Error("cannot read buffer", "err", err)
+			sleep(ctx, f.spec.RetryInitial)
+			continue
+		}
+		if len(rs) == 0 {
+			if isClosed(drained) {
+				f.flush()
+				return
+			}
+			_ = f.r.Ack(next) // moves past records lost to corruption, if any
+			waitCtx, cancel := context.WithCancel(ctx)
+			go func() {
+				select {
+				case <-drained:
+					cancel()
+				case <-waitCtx.Done():
+				}
+			}()
+			_ = f.r.Wait(waitCtx)
+			cancel()
+			continue
+		}
+		// A short batch soon after the last send: wait out the flush interval once for
+		// more readings, unless shutting down.
+		if wait := f.spec.FlushInterval - time.Since(lastSend); len(rs) < f.spec.BatchSize && wait > 0 && !lingered && !isClosed(drained) {
+			lingered = true
+			select {
+			case <-ctx.Done():
+			case <-drained:
+			case <-time.After(wait):
+			}
+			continue
+		}
+		lingered = false
+		lastSend = time.Now()
+		err = f.spec.Sink.Write(ctx, rs)
+		if err == nil {
+			if err := f.r.Ack(next); err != nil {
+				f.log.Warn("cannot persist cursor", "err", err)
+			}
+			f.succeeded(len(rs))
+			backoff = f.spec.RetryInitial
+			continue
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		wait := f.failed(err, &backoff)
+		sleep(ctx, wait)
+	}
+}
+
+func (f *forwarder) succeeded(n int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.written += uint64(n)
+	f.lastSuccess = time.Now()
+	if f.failing {
+		f.log.Info("sink recovered")
+	}
+	f.failing, f.persistent = false, false
+}
+
+// failed records a failure and returns how long to wait before the next attempt.
+func (f *forwarder) failed(err error, backoff *time.Duration) time.Duration {
+	var persistent interface{ Persistent() bool }
+	var retryAfter interface{ RetryAfter() time.Duration }
+	isPersistent := errors.As(err, &persistent) && persistent.Persistent()
+	wait := jitter(*backoff)
+	*backoff = min(2**backoff, f.spec.RetryMax)
+	if isPersistent {
+		wait = f.spec.AuthRetry
+	}
+	if errors.As(err, &retryAfter) && retryAfter.RetryAfter() > wait {
+		wait = retryAfter.RetryAfter()
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.retried++
+	if !f.failing || isPersistent != f.persistent {
+		if isPersistent {
+			f.log.Error("sink refuses writes; check its credentials and bucket, retrying slowly", "err", err, "retry_in", wait)
+		} else {
+			f.log.Warn("sink write failed, will retry", "err", err, "retry_in", wait)
+		}
+	}
+	f.failing, f.persistent = true, isPersistent
+	return wait
+}
+
+func (f *forwarder) flush() {
+	if err := f.r.Flush(); err != nil {
+		f.log.Warn("cannot persist cursor", "err", err)
+	}
+}
+
+// jitter returns a duration uniformly distributed in [d/2, d].
+func jitter(d time.Duration) time.Duration {
+	if d <= 1 {
+		return d
+	}
+	return d/2 + rand.N(d/2+1)
+}
+
+func sleep(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
+}
+
+func isClosed(c <-chan struct{}) bool {
+	select {
+	case <-c:
+		return true
+	default:
+		return false
+	}
+}
