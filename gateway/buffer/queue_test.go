@@ -320,6 +320,14 @@ func TestMaxBytesDropsOldestAndCounts(t *testing.T) {
 	if !slices.IsSorted(got) {
 		t.Errorf("delivered out of order")
 	}
+	// Reopen: the bounds hold, the drop count was not lost data, and appends go on.
+	q.Close()
+	q2 := mustOpen(t, opt)
+	r2, _ := q2.Reader("slow")
+	appendSync(t, q2, readings(2000, 10))
+	if got := drain(t, r2, 100); !slices.Equal(got, seqValues(2000, 10)) {
+		t.Errorf("after reopen drained %v, want 2000..2009", got)
+	}
 }
 
 func TestMaxAgeDropsOldSegments(t *testing.T) {

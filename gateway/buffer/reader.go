@@ -82,6 +82,12 @@ func (q *Queue) Reader(name string) (*Reader, error) {
 func (r *Reader) Peek(n int) (rs []reading.Reading, next uint64, err error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	return r.peekLocked(n, true)
+}
+
+// peekLocked is Peek; remember says whether Ack may reuse where this peek ended (a peek
+// for OldestUnsent from another goroutine must not move the forwarder's position).
+func (r *Reader) peekLocked(n int, remember bool) (rs []reading.Reading, next uint64, err error) {
 	q := r.q
 	q.mu.Lock()
 	if q.closed {
@@ -148,7 +154,9 @@ func (r *Reader) Peek(n int) (rs []reading.Reading, next uint64, err error) {
 			}
 			rd, derr := decodePayload(rec[headerSize:])
 			next = seq + 1
-			r.peekEnd = position{seq: next, seg: seg.first, off: sc.off, ok: true}
+			if remember {
+				r.peekEnd = position{seq: next, seg: seg.first, off: sc.off, ok: true}
+			}
 			if derr != nil {
 				q.quarantineBytes(r.f, &seg, sc.off-int64(len(rec)), int64(len(rec)), seq, seq+1)
 				continue
@@ -241,13 +249,11 @@ func (r *Reader) OldestUnsent() time.Time {
 		return time.Time{}
 	}
 	r.mu.Lock()
-	known := r.oldest.ok && r.oldest.seq == r.committed.Load()
-	t := r.oldestTime
-	r.mu.Unlock()
-	if known {
-		return t
+	defer r.mu.Unlock()
+	if r.oldest.ok && r.oldest.seq == r.committed.Load() {
+		return r.oldestTime
 	}
-	rs, _, err := r.Peek(1)
+	rs, _, err := r.peekLocked(1, false)
 	if err != nil || len(rs) == 0 {
 		return time.Time{}
 	}
