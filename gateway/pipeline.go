@@ -101,7 +101,7 @@ func New(cfg Config) (*Pipeline, error) {
 	}
 	cfg.Metrics.AddBuffer(func() metrics.BufferStats {
 		s := cfg.Queue.Stats()
-		return metrics.BufferStats{Bytes: s.Bytes, Segments: s.Segments, Appended: s.Appended, Dropped: s.Dropped,
+		return metrics.BufferStats{Bytes: s.Bytes, MaxBytes: s.MaxBytes, Segments: s.Segments, Appended: s.Appended, Dropped: s.Dropped,
 			QuarantinedRecords: s.QuarantinedRecords, QuarantinedBytes: s.QuarantinedBytes,
 			Degraded: s.Degraded, MemoryReadings: s.MemoryReadings}
 	})

@@ -81,7 +81,9 @@ func start(cfg *config.Config, log *slog.Logger) (_ *running, err error) {
 		}
 		sources = append(sources, src)
 	}
-	grace := max(cfg.Gateway.ShutdownTimeout-3*time.Second, cfg.Gateway.ShutdownTimeout/2)
+	// The shutdown budget (gateway.shutdown_timeout, T): sinks get 2/3 of it to deliver,
+	// the HTTP server at most T/6, and the rest is left for closing the buffer.
+	grace := cfg.Gateway.ShutdownTimeout * 2 / 3
 	g.pipeline, err = gateway.New(gateway.Config{
 		GatewayID:      cfg.Gateway.ID,
 		Site:           cfg.Gateway.Site,
@@ -111,7 +113,7 @@ func (g *running) run(ctx context.Context) error {
 	httpErr := make(chan error, 1)
 	go func() { httpErr <- srv.Serve(g.listener) }()
 	err := g.pipeline.Run(ctx)
-	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), min(2*time.Second, g.cfg.Gateway.ShutdownTimeout/6))
 	defer cancel()
 	if serr := srv.Shutdown(sctx); serr != nil {
 		err = errors.Join(err, serr)

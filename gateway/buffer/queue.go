@@ -72,6 +72,7 @@ type file interface {
 // Stats is a snapshot of the queue's counters.
 type Stats struct {
 	Bytes              int64 // segment bytes on disk
+	MaxBytes           int64 // the bound on Bytes (Options.MaxBytes)
 	Segments           int64
 	Appended           uint64 // readings appended since Open (to disk or, degraded, to memory)
 	Dropped            uint64 // readings dropped undelivered by the byte, age or memory bounds
@@ -498,7 +499,7 @@ func (q *Queue) Stats() Stats {
 		b += s.size
 	}
 	return Stats{
-		Bytes: b, Segments: int64(len(q.segs)),
+		Bytes: b, MaxBytes: q.opt.MaxBytes, Segments: int64(len(q.segs)),
 		Appended: q.appended.Load(), Dropped: q.dropped.Load(),
 		QuarantinedRecords: q.qRecords.Load(), QuarantinedBytes: q.qBytes.Load(),
 		Degraded: q.degraded.Load(), MemoryReadings: int64(len(q.pending)),

@@ -11,6 +11,7 @@ import (
 // BufferStats is the state of the durable buffer at one instant.
 type BufferStats struct {
 	Bytes, Segments    int64
+	MaxBytes           int64  // the configured bound on Bytes
 	Appended, Dropped  uint64 // readings, since the gateway started
 	QuarantinedRecords uint64 // corrupt records set aside, since the gateway started
 	QuarantinedBytes   uint64
@@ -24,7 +25,7 @@ type SinkStats struct {
 	OldestUnsentAge time.Duration // age of its oldest unacknowledged reading (0 when caught up)
 	Written         uint64        // readings stored
 	Retried         uint64        // failed write attempts, each followed by a retry
-	Rejected        uint64        // writes refused by the server as invalid
+	Rejected        uint64        // 4xx answers other than 408 and 429 (bad points, too large, refused credentials)
 	DeadLettered    uint64        // readings set aside in the dead-letter file
 	LastSuccess     time.Time     // zero if never
 	Failing         bool          // the last attempt failed
@@ -38,6 +39,8 @@ func desc(subsystem, name, help string, labels ...string) *prometheus.Desc {
 var (
 	bufferBytes = desc("buffer", "bytes",
 		"Size of the durable buffer on disk, in bytes.")
+	bufferMaxBytes = desc("buffer", "max_bytes",
+		"Configured bound on the size of the durable buffer on disk, in bytes; beyond it the oldest data is dropped.")
 	bufferSegments = desc("buffer", "segments",
 		"Segment files in the durable buffer, as a count of files.")
 	bufferAppended = desc("buffer", "appended_total",
@@ -62,7 +65,7 @@ var (
 	sinkRetried = desc("sink", "retried_total",
 		"Failed write attempts to the sink since the gateway started, each followed by a retry, as a count of attempts.", "sink")
 	sinkRejected = desc("sink", "rejected_total",
-		"Writes the sink's server refused as invalid since the gateway started, as a count of writes.", "sink")
+		"Writes the sink's server refused with a 4xx status other than 408 and 429 (bad points, too large, refused credentials) since the gateway started, as a count of HTTP answers.", "sink")
 	sinkDeadLettered = desc("sink", "dead_lettered_total",
 		"Readings the sink set aside in its dead-letter file since the gateway started, as a count of readings.", "sink")
 	sinkLastSuccess = desc("sink", "last_success_timestamp_seconds",
@@ -87,7 +90,7 @@ func newStateCollector() *stateCollector {
 // Describe implements prometheus.Collector.
 func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{
-		bufferBytes, bufferSegments, bufferAppended, bufferDropped,
+		bufferBytes, bufferMaxBytes, bufferSegments, bufferAppended, bufferDropped,
 		bufferQuarantinedRecords, bufferQuarantinedBytes, bufferDegraded, bufferMemoryReadings,
 		sinkUnsent, sinkOldestUnsentAge, sinkWritten, sinkRetried, sinkRejected,
 		sinkDeadLettered, sinkLastSuccess, sinkFailing, sinkPersistentFailure,
@@ -121,6 +124,7 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 	if buffer != nil {
 		s := buffer()
 		gauge(bufferBytes, float64(s.Bytes))
+		gauge(bufferMaxBytes, float64(s.MaxBytes))
 		gauge(bufferSegments, float64(s.Segments))
 		counter(bufferAppended, s.Appended)
 		counter(bufferDropped, s.Dropped)
