@@ -34,11 +34,15 @@ type Sink interface {
 	Write(ctx context.Context, batch []reading.Reading) error
 }
 
-// Source is a device polled on a schedule.
+// Source is a device polled on a schedule, or a streaming source that owns its own
+// timing (a Modbus bus scheduling all its devices, an MQTT subscription).
 type Source struct {
-	Name    string // device name, for metrics and logs
+	Name    string // device or bus name, for metrics and logs
 	Poller  schedule.Poller
 	Options schedule.Options
+	// Stream, if set, is run instead of a poll loop: it sends readings to out until ctx
+	// is done, then returns; it never closes out. An error return is logged.
+	Stream func(ctx context.Context, out chan<- []reading.Reading) error
 }
 
 // SinkSpec is a sink with its forwarding policy.
@@ -149,8 +153,15 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	return nil
 }
 
-// runSource polls one device and tracks its up/down state for the log.
+// runSource polls one device and tracks its up/down state for the log, or runs a
+// streaming source.
 func (p *Pipeline) runSource(ctx context.Context, s Source, ingest chan<- []reading.Reading) {
+	if s.Stream != nil {
+		if err := s.Stream(ctx, ingest); err != nil && ctx.Err() == nil {
+			p.log.Error("source stopped", "source", s.Name, "err", err)
+		}
+		return
+	}
 	log := p.log.With("device", s.Name)
 	up := true
 	observe := func(d time.Duration, err error) {

@@ -38,6 +38,8 @@ func TestDocsListEveryMetric(t *testing.T) {
 	m.ObserveReading(reading.New(t0, "canal-east", "noise-1", "la", 55.2))
 	m.CountInvalid("noise-1", "invalid") // the invalid counter has no series before its first count
 	m.ObservePoll("noise-1", 12*time.Millisecond, nil)
+	m.ObserveModbus("rs485-a", "noise-1", 40*time.Millisecond, ResultException, 2)
+	m.AddBusy("rs485-a", 40*time.Millisecond)
 	m.AddBuffer(func() BufferStats { return BufferStats{} })
 	m.AddSink("influx", func() SinkStats { return SinkStats{} })
 	mfs, err := m.Registry().Gather()

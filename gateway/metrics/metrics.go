@@ -13,6 +13,7 @@
 //	envgate_device_up{device}                                  gauge, 1 or 0
 //	envgate_device_last_success_timestamp_seconds{device}      gauge
 //	envgate_buffer_bytes                                       gauge
+//	envgate_buffer_max_bytes                                   gauge
 //	envgate_buffer_segments                                    gauge
 //	envgate_buffer_appended_total                              counter
 //	envgate_buffer_dropped_total                               counter
@@ -29,6 +30,10 @@
 //	envgate_sink_last_success_timestamp_seconds{sink}          gauge, 0 if never
 //	envgate_sink_failing{sink}                                 gauge, 1 or 0
 //	envgate_sink_persistent_failure{sink}                      gauge, alarm 1 or 0
+//	envgate_modbus_transactions_total{bus,device,result}       counter
+//	envgate_modbus_exceptions_total{bus,device,code}           counter
+//	envgate_modbus_rtt_seconds{bus}                            histogram, 1 ms to 2 s
+//	envgate_modbus_busy_seconds_total{bus}                     counter; its rate is the bus utilisation
 //
 // envgate_sink_persistent_failure is 1 while a sink fails with an error only an operator
 // can fix (bad token, missing bucket: HTTP 401, 403, 404), as docs/design.md describes.
@@ -71,7 +76,8 @@ type Metrics struct {
 	up           *prometheus.GaugeVec
 	lastSuccess  *prometheus.GaugeVec
 
-	state *stateCollector
+	state  *stateCollector
+	modbus *modbusMetrics
 }
 
 // New returns Metrics with its own registry holding every envgate metric plus the Go
@@ -113,7 +119,8 @@ func New() *Metrics {
 			Namespace: namespace, Subsystem: "device", Name: "last_success_timestamp_seconds",
 			Help: "Time of the last successful poll of each device, in seconds since the Unix epoch.",
 		}, []string{"device"}),
-		state: newStateCollector(),
+		state:  newStateCollector(),
+		modbus: newModbusMetrics(),
 	}
 	m.reg.MustRegister(
 		collectors.NewGoCollector(),
@@ -122,6 +129,7 @@ func New() *Metrics {
 		m.polls, m.pollDuration, m.up, m.lastSuccess,
 		m.state,
 	)
+	m.reg.MustRegister(m.modbus.collectors()...)
 	return m
 }
 
