@@ -62,14 +62,18 @@ func (f *forwarder) stats() metrics.SinkStats {
 func (f *forwarder) run(ctx context.Context, drained <-chan struct{}) {
 	backoff := f.spec.RetryInitial
 	var lastSend time.Time
-	lingered := false
+	lingered, readFailing := false, false
 	for ctx.Err() == nil {
 		rs, next, err := f.r.Peek(f.spec.BatchSize)
 		if err != nil {
-			f.log.Error("cannot read buffer", "err", err)
+			if !readFailing {
+				f.log.Error("cannot read buffer", "err", err)
+			}
+			readFailing = true
 			sleep(ctx, f.spec.RetryInitial)
 			continue
 		}
+		readFailing = false
 		if len(rs) == 0 {
 			if isClosed(drained) {
 				f.flush()

@@ -183,22 +183,16 @@ func (p *Pipeline) write(ingest <-chan []reading.Reading) {
 	q := p.cfg.Queue
 	tick := time.NewTicker(p.cfg.SyncInterval)
 	defer tick.Stop()
-	var dirty bool
-	var lastErr string
+	var dirty, failing bool
 	report := func(err error) {
 		// Log state changes only: the metrics carry the rest.
-		msg := ""
-		if err != nil {
-			msg = err.Error()
+		switch {
+		case err != nil && !failing:
+			p.log.Error("buffer write failed", "err", err)
+		case err == nil && failing:
+			p.log.Info("buffer writes work again")
 		}
-		if msg != lastErr {
-			if err != nil {
-				p.log.Error("buffer write failed", "err", err)
-			} else {
-				p.log.Info("buffer writes work again")
-			}
-			lastErr = msg
-		}
+		failing = err != nil
 	}
 	sync := func() {
 		report(q.Sync())

@@ -61,14 +61,25 @@ func serve(cfg *config.Config, duration time.Duration, afterStart func(ctx conte
 	}
 	log.Info("envgate started", "version", version, "gateway", cfg.Gateway.ID, "devices", len(cfg.Devices),
 		"sinks", len(cfg.Sinks), "state_dir", cfg.Gateway.StateDir, "metrics", "http://"+g.listener.Addr().String()+"/metrics")
+	// Past shutdown_timeout the process exits anyway; whatever is unsent stays on disk.
+	watchdog := make(chan struct{})
+	defer close(watchdog)
 	go func() {
-		<-ctx.Done()
+		select {
+		case <-watchdog:
+			return
+		case <-ctx.Done():
+		}
 		stop() // a second signal kills the process the default way
 		log.Info("shutting down", "timeout", cfg.Gateway.ShutdownTimeout)
-		time.AfterFunc(cfg.Gateway.ShutdownTimeout, func() {
+		t := time.NewTimer(cfg.Gateway.ShutdownTimeout)
+		defer t.Stop()
+		select {
+		case <-watchdog:
+		case <-t.C:
 			log.Error("shutdown timed out; unsent readings stay on disk")
 			os.Exit(1)
-		})
+		}
 	}()
 	if afterStart != nil {
 		go afterStart(ctx, g)

@@ -32,6 +32,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/envgate/envgate/gateway/reading"
@@ -56,6 +57,7 @@ type Options struct {
 
 	now      func() time.Time
 	openFile func(name string, flag int, perm os.FileMode) (file, error) // tests inject disk faults here
+	syncFile func(f file) error                                           // and here; default fdatasync
 }
 
 // file is the part of *os.File the queue writes through.
@@ -104,6 +106,7 @@ type Queue struct {
 	notify     chan struct{}
 	readers    map[string]*Reader
 	pending    []reading.Reading // held in memory while the disk fails
+	unsynced   []reading.Reading // written since the last sync, kept until it succeeds
 	encBuf     []byte
 	quarantine map[string]bool // "<segment>@<offset>" already counted
 
@@ -125,6 +128,9 @@ func Open(opt Options) (*Queue, error) {
 		opt.openFile = func(name string, flag int, perm os.FileMode) (file, error) {
 			return os.OpenFile(name, flag, perm)
 		}
+	}
+	if opt.syncFile == nil {
+		opt.syncFile = func(f file) error { return fdatasync(f) }
 	}
 	if opt.SegmentBytes <= 0 {
 		opt.SegmentBytes = 8 << 20
@@ -233,10 +239,12 @@ func (q *Queue) repair(seg *segment) (size int64, nextSeq uint64, err error) {
 		if err := f.Truncate(end); err != nil {
 			return 0, 0, err
 		}
-		if err := fdatasync(f); err != nil {
-			return 0, 0, err
-		}
 		q.log.Warn("buffer repaired torn tail", "segment", seg.path, "truncated_at", end, "bytes", seg.size-end)
+	}
+	// After a SIGKILL the tail may still be only in the page cache: make it durable
+	// before readers (and their persisted cursors) treat it so.
+	if err := fdatasync(f); err != nil {
+		return 0, 0, err
 	}
 	return end, nextSeq, nil
 }
@@ -259,7 +267,10 @@ func (q *Queue) quarantineBytes(f io.ReaderAt, seg *segment, off, n int64, expec
 	if seen {
 		return
 	}
-	lost := max(lostTo-expect, 1)
+	lost := uint64(1)
+	if lostTo > expect {
+		lost = lostTo - expect
+	}
 	q.qRecords.Add(lost)
 	q.qBytes.Add(uint64(n))
 	name := q.dir("quarantine", fmt.Sprintf("%020d-%d.bad", seg.first, off))
@@ -320,11 +331,32 @@ func (q *Queue) flushPendingLocked() error {
 	return nil
 }
 
-// writeLocked encodes and writes records, rotating and enforcing bounds first.
+// syncEvery bounds the readings written but not yet synced: group commit by count as
+// well as by time, so a burst neither waits for the sync interval nor piles up in RAM.
+const syncEvery = 10000
+
+// writeLocked encodes and writes records, rotating and enforcing bounds first. When the
+// file system is full it drops the oldest sealed segment (counted) and tries once more:
+// new readings matter more than old ones.
 func (q *Queue) writeLocked(rs []reading.Reading) error {
 	if len(rs) == 0 {
 		return nil
 	}
+	err := q.tryWriteLocked(rs)
+	if errors.Is(err, syscall.ENOSPC) && q.removeOldestLocked("disk_full") {
+		err = q.tryWriteLocked(rs)
+	}
+	if err != nil {
+		return err
+	}
+	q.unsynced = append(q.unsynced, rs...)
+	if len(q.unsynced) >= syncEvery {
+		return q.syncLocked()
+	}
+	return nil
+}
+
+func (q *Queue) tryWriteLocked(rs []reading.Reading) error {
 	if err := q.rotateLocked(); err != nil {
 		return err
 	}
@@ -335,10 +367,13 @@ func (q *Queue) writeLocked(rs []reading.Reading) error {
 	seg := q.segs[len(q.segs)-1]
 	n, err := q.active.Write(q.encBuf)
 	if err != nil {
-		// Cut off the partial write so the next record starts on a boundary; if even that
-		// fails, abandon the segment (readers skip the junk by checksum).
+		// Cut off the partial write so the next record starts on a boundary. If even
+		// that fails, whole records of this write may sit in the file: never give their
+		// sequence numbers to other readings (a reader could deliver the wrong one), and
+		// abandon the segment (readers step over the junk by checksum).
 		if n > 0 {
 			if terr := q.active.Truncate(seg.size); terr != nil {
+				q.nextSeq += uint64(len(rs))
 				q.abandonActiveLocked()
 			}
 		}
@@ -396,11 +431,26 @@ func (q *Queue) abandonActiveLocked() {
 	if q.active == nil {
 		return
 	}
-	if fdatasync(q.active) == nil {
+	if q.opt.syncFile(q.active) == nil {
 		q.markDurableLocked()
+	} else {
+		q.requeueUnsyncedLocked()
 	}
 	q.active.Close()
 	q.active = nil
+}
+
+// requeueUnsyncedLocked moves readings written since the last sync back to memory after
+// the sync failed: the kernel may have dropped them, and a second fsync would not say
+// so. They are written again, with new sequence numbers, once the disk works; if the
+// old copies survive too, InfluxDB overwrites the identical points.
+func (q *Queue) requeueUnsyncedLocked() {
+	if len(q.unsynced) == 0 {
+		return
+	}
+	q.pending = append(slices.Clone(q.unsynced), q.pending...)
+	q.unsynced = q.unsynced[:0]
+	q.holdLocked(nil)
 }
 
 // Sync makes everything appended so far durable and wakes readers. While degraded it
@@ -423,11 +473,12 @@ func (q *Queue) syncLocked() error {
 	if q.durableSeq == q.nextSeq || q.active == nil {
 		return nil
 	}
-	if err := fdatasync(q.active); err != nil {
-		if !q.degraded.Swap(true) {
-			q.log.Error("buffer sync failed", "err", err)
-		}
-		return fmt.Errorf("%w: sync %s: %w", ErrDegraded, q.active.Name(), err)
+	if err := q.opt.syncFile(q.active); err != nil {
+		name := q.active.Name()
+		q.requeueUnsyncedLocked()
+		q.active.Close()
+		q.active = nil
+		return fmt.Errorf("%w: sync %s: %w", ErrDegraded, name, err)
 	}
 	q.markDurableLocked()
 	if len(q.pending) == 0 && q.degraded.Swap(false) {
@@ -438,6 +489,7 @@ func (q *Queue) syncLocked() error {
 
 // markDurableLocked records that everything appended is on stable storage and wakes readers.
 func (q *Queue) markDurableLocked() {
+	q.unsynced = q.unsynced[:0]
 	q.durableSeq = q.nextSeq
 	q.durableOff = q.segs[len(q.segs)-1].size
 	close(q.notify)
@@ -447,39 +499,70 @@ func (q *Queue) markDurableLocked() {
 // enforceBoundsLocked deletes sealed segments that readers have all passed, then the
 // oldest sealed segments beyond MaxBytes or MaxAge, counting undelivered readings.
 func (q *Queue) enforceBoundsLocked() {
-	minCursor := q.minCursorLocked()
-	var total int64
-	for _, s := range q.segs {
-		total += s.size
-	}
-	now := q.opt.now()
 	for len(q.segs) > 1 {
+		var total int64
+		for _, s := range q.segs {
+			total += s.size
+		}
 		oldest, end := q.segs[0], q.segs[1].first
-		acked := len(q.readers) > 0 && minCursor >= end
-		overBytes := q.opt.MaxBytes > 0 && total > q.opt.MaxBytes
-		tooOld := q.opt.MaxAge > 0 && now.Sub(oldest.mtime) > q.opt.MaxAge
-		if !acked && !overBytes && !tooOld {
-			break
-		}
-		if err := os.Remove(oldest.path); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			q.log.Warn("cannot delete buffer segment", "segment", oldest.path, "err", err)
-			break
-		}
-		if !acked {
-			lost := end - max(oldest.first, min(minCursor, end))
-			if len(q.readers) == 0 {
-				lost = end - oldest.first
+		switch {
+		case len(q.readers) > 0 && q.minCursorLocked() >= end:
+			if !q.removeOldestLocked("") {
+				return
 			}
-			q.dropped.Add(lost)
-			reason := "max_bytes"
-			if !overBytes {
-				reason = "max_age"
+		case q.opt.MaxBytes > 0 && total > q.opt.MaxBytes:
+			if !q.removeOldestLocked("max_bytes") {
+				return
 			}
-			q.log.Warn("buffer full, dropped oldest segment", "reason", reason, "readings", lost, "segment", oldest.path)
+		case q.opt.MaxAge > 0 && q.opt.now().Sub(oldest.mtime) > q.opt.MaxAge:
+			if !q.removeOldestLocked("max_age") {
+				return
+			}
+		default:
+			return
 		}
-		total -= oldest.size
-		q.segs = q.segs[1:]
 	}
+}
+
+// removeOldestLocked deletes the oldest sealed segment. With a reason (a bound or a full
+// disk) the readings in it that some reader has not acknowledged are counted as dropped
+// and logged. It reports whether a segment was removed.
+func (q *Queue) removeOldestLocked(reason string) bool {
+	if len(q.segs) < 2 {
+		return false // only the active segment is left
+	}
+	oldest, end := q.segs[0], q.segs[1].first
+	if err := os.Remove(oldest.path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		q.log.Warn("cannot delete buffer segment", "segment", oldest.path, "err", err)
+		return false
+	}
+	q.segs = q.segs[1:]
+	if reason != "" {
+		lost := end - oldest.first
+		if len(q.readers) > 0 {
+			lost = end - max(oldest.first, min(q.minCursorLocked(), end))
+		}
+		q.dropped.Add(lost)
+		q.log.Warn("buffer full, dropped oldest segment", "reason", reason, "readings", lost, "segment", oldest.path)
+	}
+	return true
+}
+
+// forgetSegmentLocked drops a segment whose file vanished or cannot be read, counting
+// the readings no reader had acknowledged.
+func (q *Queue) forgetSegmentLocked(first uint64, cause error) {
+	i := slices.IndexFunc(q.segs, func(s *segment) bool { return s.first == first })
+	if i < 0 || (q.active != nil && i == len(q.segs)-1) {
+		return
+	}
+	end := q.nextSeq
+	if i+1 < len(q.segs) {
+		end = q.segs[i+1].first
+	}
+	lost := end - max(first, min(q.minCursorLocked(), end))
+	q.dropped.Add(lost)
+	q.log.Error("buffer segment lost", "segment", q.segs[i].path, "readings", lost, "err", cause)
+	q.segs = slices.Delete(q.segs, i, i+1)
 }
 
 func (q *Queue) minCursorLocked() uint64 {

@@ -1,6 +1,7 @@
 package buffer
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -475,4 +476,183 @@ func fileSize(t *testing.T, path string) int64 {
 		t.Fatal(err)
 	}
 	return fi.Size()
+}
+
+// Review findings (issue 2): a cursor beyond the log must not make the forwarder spin.
+func TestCursorBeyondLogDoesNotSpin(t *testing.T) {
+	opt := testOptions(t)
+	q := mustOpen(t, opt)
+	a, _ := q.Reader("a")
+	b, _ := q.Reader("b")
+	appendSync(t, q, readings(0, 100))
+	drain(t, a, 1000)
+	rs, _, _ := b.Peek(50)
+	b.Ack(50)
+	if len(rs) != 50 {
+		t.Fatal("setup")
+	}
+	q.Close()
+	segs, _ := filepath.Glob(filepath.Join(opt.Dir, "segments", "*.seg"))
+	for _, s := range segs {
+		os.Remove(s) // removed by hand
+	}
+	q2 := mustOpen(t, opt)
+	b2, _ := q2.Reader("b")
+	rs, next, err := b2.Peek(10)
+	if err != nil || len(rs) != 0 {
+		t.Fatalf("Peek = %d, %v", len(rs), err)
+	}
+	b2.Ack(next)
+	ctx, cancel := context.WithTimeout(t.Context(), 50*time.Millisecond)
+	defer cancel()
+	if err := b2.Wait(ctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("Wait with nothing to deliver = %v, want it to block until the deadline", err)
+	}
+	appendSync(t, q2, readings(100, 3))
+	if got := drain(t, b2, 10); !slices.Equal(got, seqValues(100, 3)) {
+		t.Errorf("after new appends drained %v, want 100..102", got)
+	}
+}
+
+func TestMissingSegmentIsSkippedAndCounted(t *testing.T) {
+	opt := testOptions(t)
+	q := mustOpen(t, opt)
+	r, _ := q.Reader("s")
+	for i := 0; i < 300; i += 50 {
+		appendSync(t, q, readings(i, 50))
+	}
+	segs, _ := filepath.Glob(filepath.Join(opt.Dir, "segments", "*.seg"))
+	slices.Sort(segs)
+	os.Remove(segs[1])
+	got := drain(t, r, 1000)
+	s := q.Stats()
+	if uint64(len(got))+s.Dropped != 300 || s.Dropped == 0 || !slices.IsSorted(got) || got[len(got)-1] != 299 {
+		t.Errorf("delivered %d + dropped %d, want 300 with the lost segment counted", len(got), s.Dropped)
+	}
+}
+
+func TestDiskFullDropsOldestSegmentFirst(t *testing.T) {
+	opt := testOptions(t)
+	ffs := &faultyFS{}
+	opt.openFile = func(name string, flag int, perm os.FileMode) (file, error) {
+		f, err := os.OpenFile(name, flag, perm)
+		if err != nil {
+			return nil, err
+		}
+		return onceFaulty{faultyFile{f, ffs}}, nil
+	}
+	q := mustOpen(t, opt)
+	r, _ := q.Reader("slow")
+	for i := 0; i < 300; i += 50 {
+		appendSync(t, q, readings(i, 50))
+	}
+	ffs.set(syscall.ENOSPC, 0)
+	if err := q.Append(readings(300, 10)...); err != nil {
+		t.Fatalf("Append on a full disk with old segments to drop = %v, want nil", err)
+	}
+	q.Sync()
+	s := q.Stats()
+	if s.Degraded || s.Dropped == 0 {
+		t.Errorf("Stats() = %+v, want the oldest segment dropped (counted) and not degraded", s)
+	}
+	got := drain(t, r, 1000)
+	if uint64(len(got))+s.Dropped != 310 || got[len(got)-1] != 309 {
+		t.Errorf("delivered %d + dropped %d, want 310, newest kept", len(got), s.Dropped)
+	}
+}
+
+// onceFaulty fails one write with the armed error, then disarms.
+type onceFaulty struct{ faultyFile }
+
+func (f onceFaulty) Write(b []byte) (int, error) {
+	n, err := f.faultyFile.Write(b)
+	if err != nil {
+		f.fs.set(nil, 0)
+	}
+	return n, err
+}
+
+func TestSyncFailureKeepsUnsyncedReadings(t *testing.T) {
+	opt := testOptions(t)
+	opt.SegmentBytes = 1 << 20
+	fail := true
+	opt.syncFile = func(f file) error {
+		if fail {
+			fail = false
+			return syscall.EIO
+		}
+		return fdatasync(f)
+	}
+	q := mustOpen(t, opt)
+	r, _ := q.Reader("s")
+	if err := q.Append(readings(0, 20)...); err != nil {
+		t.Fatal(err)
+	}
+	if err := q.Sync(); !errors.Is(err, ErrDegraded) || !errors.Is(err, syscall.EIO) {
+		t.Fatalf("Sync with EIO = %v, want ErrDegraded wrapping EIO", err)
+	}
+	if s := q.Stats(); !s.Degraded || s.MemoryReadings != 20 {
+		t.Fatalf("Stats() = %+v, want the 20 unsynced readings back in memory", s)
+	}
+	if err := q.Sync(); err != nil {
+		t.Fatalf("second Sync = %v", err)
+	}
+	got := drain(t, r, 100)
+	// The first copies may have survived too: duplicates are allowed (InfluxDB overwrites
+	// them), loss is not.
+	seen := map[float64]bool{}
+	for _, v := range got {
+		seen[v] = true
+	}
+	for i := range 20 {
+		if !seen[float64(i)] {
+			t.Errorf("reading %d lost after a failed sync", i)
+		}
+	}
+}
+
+// truncFailFile fails Truncate, so a partial write cannot be cut off.
+type truncFailFile struct{ faultyFile }
+
+func (truncFailFile) Truncate(int64) error { return syscall.EIO }
+
+func TestAbandonedSegmentNeverReusesSequenceNumbers(t *testing.T) {
+	opt := testOptions(t)
+	opt.SegmentBytes = 1 << 20
+	opt.MemoryReadings = 15
+	ffs := &faultyFS{}
+	opt.openFile = func(name string, flag int, perm os.FileMode) (file, error) {
+		f, err := os.OpenFile(name, flag, perm)
+		if err != nil {
+			return nil, err
+		}
+		return truncFailFile{faultyFile{f, ffs}}, nil
+	}
+	q := mustOpen(t, opt)
+	r, _ := q.Reader("s")
+	appendSync(t, q, readings(0, 10))
+	rec := len(appendRecord(nil, 0, readings(0, 1)[0]))
+	ffs.set(syscall.EIO, 2*rec+rec/2) // two whole records and half of a third reach the file
+	q.Append(readings(10, 10)...)
+	q.Append(readings(20, 10)...) // memory bound 15: 10..14 are dropped
+	ffs.set(nil, 0)
+	if err := q.Sync(); err != nil {
+		t.Fatalf("Sync after recovery: %v", err)
+	}
+	q.Close()
+	q2 := mustOpen(t, opt) // reopen: the abandoned segment's bytes are visible again
+	r, _ = q2.Reader("s")
+	got := drain(t, r, 100)
+	seen := map[float64]bool{}
+	for _, v := range got {
+		seen[v] = true
+	}
+	for _, v := range append(seqValues(0, 10), seqValues(15, 15)...) {
+		if !seen[v] {
+			t.Errorf("reading %v lost", v)
+		}
+	}
+	if t.Failed() {
+		t.Logf("delivered %v; stats %+v", got, q2.Stats())
+	}
 }

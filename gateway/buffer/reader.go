@@ -67,6 +67,8 @@ func (q *Queue) Reader(name string) (*Reader, error) {
 	}
 	if len(q.segs) > 0 {
 		seq = max(seq, q.segs[0].first)
+	} else {
+		seq = q.nextSeq // nothing on disk to deliver
 	}
 	seq = min(seq, q.nextSeq)
 	r := &Reader{q: q, name: name, persisted: seq, lastPersist: q.opt.now()}
@@ -102,8 +104,11 @@ func (r *Reader) peekLocked(n int, remember bool) (rs []reading.Reading, next ui
 	q.mu.Unlock()
 
 	next = r.committed.Load()
-	if len(segs) == 0 || next >= durableSeq {
+	if next >= durableSeq {
 		return nil, next, nil
+	}
+	if len(segs) == 0 {
+		return nil, durableSeq, nil // everything below durableSeq is gone (dropped or deleted by hand)
 	}
 	if next < segs[0].first {
 		next = segs[0].first // dropped by the bounds while we were behind
@@ -115,12 +120,22 @@ func (r *Reader) peekLocked(n int, remember bool) (rs []reading.Reading, next ui
 	start := true
 	for ; i < len(segs) && len(rs) < n && next < durableSeq; i++ {
 		seg := segs[i]
+		last := i == len(segs)-1
 		limit := seg.size
-		if hasActive && i == len(segs)-1 {
+		if hasActive && last {
 			limit = durableOff // bytes past it may be half-written right now
 		}
 		if err := r.open(seg); err != nil {
-			return rs, next, err
+			// The file vanished or cannot be opened: what it held is lost; go on with the
+			// next segment rather than stall every reading behind it.
+			q.mu.Lock()
+			q.forgetSegmentLocked(seg.first, err)
+			q.mu.Unlock()
+			if !last {
+				next = max(next, segs[i+1].first)
+				continue
+			}
+			return rs, max(next, durableSeq), nil
 		}
 		off := int64(0)
 		if start && r.pos.ok && r.pos.seq == next && r.pos.seg == seg.first {
@@ -130,24 +145,30 @@ func (r *Reader) peekLocked(n int, remember bool) (rs []reading.Reading, next ui
 		sc := newScanner(r.f, off, limit)
 		for len(rs) < n && next < durableSeq {
 			rec, seq, from, skipped, err := sc.next(next)
+			if err != nil && !errors.Is(err, io.EOF) {
+				// A read error (a bad sector): give up on the rest of this segment.
+				q.log.Error("cannot read buffer segment, skipping its rest", "segment", seg.path, "offset", from, "err", err)
+				skipped, err = max(limit-from, 1), io.EOF
+			}
 			if skipped > 0 {
 				lostTo := seq
 				if err != nil {
-					lostTo = next
-					if i+1 < len(segs) {
+					lostTo = durableSeq
+					if !last {
 						lostTo = segs[i+1].first
 					}
 				}
 				q.quarantineBytes(r.f, &seg, from, skipped, next, lostTo)
 			}
 			if errors.Is(err, io.EOF) {
-				if i+1 < len(segs) {
+				if !last {
 					next = max(next, segs[i+1].first)
+				} else {
+					// Everything durable has been seen: a cursor that lags behind durableSeq
+					// here points at readings that are not in the log.
+					next = max(next, durableSeq)
 				}
 				break
-			}
-			if err != nil {
-				return rs, next, fmt.Errorf("read %s: %w", seg.path, err)
 			}
 			if seq >= durableSeq {
 				break
