@@ -1,5 +1,7 @@
 // Package config defines the gateway's configuration file: one YAML file per box,
-// naming the box, tuning its durable buffer, and listing its sinks and devices.
+// naming the box, tuning its durable buffer, and listing its sinks, devices and
+// Modbus buses. Modbus register maps of common devices are built in as profiles
+// (config/profiles, documented in docs/devices.md).
 //
 // Load and Parse report every problem in a file at once, each with a field path and
 // a line number, so that an installer fixes a file in one pass. The schema, defaults
@@ -15,10 +17,17 @@ import (
 
 // Config is the whole configuration of one gateway box.
 type Config struct {
-	Gateway Gateway  `yaml:"gateway"`
-	Buffer  Buffer   `yaml:"buffer"`
-	Sinks   []Sink   `yaml:"sinks"`
-	Devices []Device `yaml:"devices"`
+	Gateway      Gateway  `yaml:"gateway"`
+	Buffer       Buffer   `yaml:"buffer"`
+	Sinks        []Sink   `yaml:"sinks"`
+	Devices      []Device `yaml:"devices"`
+	Buses        []Bus    `yaml:"buses"`         // Modbus buses and the devices on them
+	ProfileFiles []string `yaml:"profile_files"` // users' profile files, relative to the config file's directory
+
+	// profiles holds the profiles read from ProfileFiles by Parse, by name, so that
+	// Defaults and Validate know them too. A nil entry is a profile whose file has
+	// problems (reported against that file, not again by every device using it).
+	profiles map[string]*Profile
 }
 
 // Gateway names the box and sets its process-wide options.
@@ -111,6 +120,16 @@ const (
 	DefaultAuthRetry     = 1 * time.Minute
 
 	DefaultSeed = 1
+
+	DefaultBusTimeout = 1 * time.Second // Modbus over Serial Line V1.02 §2.5.2.2: "typically 1 s to several seconds at 9600 bps"
+	DefaultMaxGap     = 4
+	DefaultBaud       = 9600
+	DefaultDataBits   = 8
+	DefaultParity     = "none"
+	DefaultStopBits   = 1
+	DefaultFunction   = 3 // read holding registers, what most transmitters answer (tech-notes §4)
+	DefaultOrder      = "ABCD"
+	DefaultScale      = 1.0
 )
 
 // Buffer.Sync policies.
@@ -126,12 +145,16 @@ var demoYAML []byte
 // simulated devices and no sinks. The caller may change the returned slice.
 func Demo() []byte { return bytes.Clone(demoYAML) }
 
-// Defaults fills every unset field with its default. It is for configs built in code;
-// Load and Parse apply defaults themselves. It may be called more than once, and it
-// derives some defaults from other fields (a device's site from gateway.site, its
-// timeout from its interval, a sink's dead_letter from gateway.state_dir), so set
-// those first.
-func (c *Config) Defaults() { c.defaults(func(string) bool { return false }) }
+// Defaults fills every unset field with its default and resolves the profile of each
+// Modbus device (see ModbusDevice.Points). It is for configs built in code; Load and
+// Parse apply defaults themselves. It may be called more than once, and it derives
+// some defaults from other fields (a device's site from gateway.site, its timeout from
+// its interval, a sink's dead_letter from gateway.state_dir, a point's interval from
+// its device's), so set those first.
+func (c *Config) Defaults() {
+	c.defaults(func(string) bool { return false })
+	c.resolve()
+}
 
 // defaults fills zero fields with their defaults. isSet reports whether the file set
 // a field explicitly, so that a written 0 stays 0 (memory_readings: 0 disables the
@@ -183,6 +206,10 @@ func (c *Config) defaults(isSet func(path string) bool) {
 		if d.Sim != nil {
 			setDefault(&d.Sim.Seed, DefaultSeed, isSet(p+"sim.seed"))
 		}
+	}
+
+	for i := range c.Buses {
+		c.Buses[i].defaults(indexPath("buses", i)+".", g.Site, isSet)
 	}
 }
 

@@ -7,17 +7,23 @@ import (
 	"strings"
 )
 
-// Problem is one thing wrong with a configuration file.
+// Problem is one thing wrong with a configuration file, or with a profile file it
+// names in profile_files.
 type Problem struct {
 	Path string // field path such as "devices[2].interval"; empty for the whole file
 	Line int    // 1-based line in the file; 0 when unknown
 	Msg  string // what is wrong; never contains a secret
+	File string // the profile file the problem is in; empty for the config file itself
 }
 
 // Error formats the problem as "devices[2].interval (line 41): must be > 0", leaving
-// out the parts that are unknown.
+// out the parts that are unknown. A problem in a profile file starts with that file's
+// path: "/etc/envgate/profiles/acme.yaml: points[1].type (line 7): ...".
 func (p *Problem) Error() string {
 	var b strings.Builder
+	if p.File != "" {
+		b.WriteString(p.File + ": ")
+	}
 	switch {
 	case p.Path != "" && p.Line > 0:
 		fmt.Fprintf(&b, "%s (line %d): ", p.Path, p.Line)
