@@ -121,7 +121,7 @@ const (
 
 	DefaultSeed = 1
 
-	DefaultBusTimeout = 1 * time.Second // Modbus over Serial Line V1.02 §2.5.2.2: "typically 1 s to several seconds at 9600 bps"
+	DefaultBusTimeout = 1 * time.Second // Modbus over Serial Line V1.02: "typically 1 s to several seconds at 9600 bps" (tech-notes §1.3)
 	DefaultMaxGap     = 4
 	DefaultBaud       = 9600
 	DefaultDataBits   = 8

@@ -18,7 +18,9 @@ func TestDocs(t *testing.T) {
 	doc := string(data)
 
 	for _, typ := range []reflect.Type{reflect.TypeFor[Config](), reflect.TypeFor[Gateway](), reflect.TypeFor[Buffer](),
-		reflect.TypeFor[Sink](), reflect.TypeFor[InfluxDB](), reflect.TypeFor[Device](), reflect.TypeFor[Sim]()} {
+		reflect.TypeFor[Sink](), reflect.TypeFor[InfluxDB](), reflect.TypeFor[Device](), reflect.TypeFor[Sim](),
+		reflect.TypeFor[Bus](), reflect.TypeFor[SerialPort](), reflect.TypeFor[TCPEndpoint](),
+		reflect.TypeFor[ModbusDevice](), reflect.TypeFor[ModbusPoint]()} {
 		for _, key := range fieldsOf(typ).names {
 			if !strings.Contains(doc, "| `"+key+"`") && !strings.Contains(doc, key+":") {
 				t.Errorf("docs/config.md does not document %s key %q", typ.Name(), key)
@@ -51,6 +53,17 @@ func TestDocs(t *testing.T) {
 	}
 	if !strings.Contains(doc, "```yaml\n"+string(input)+"```\n") {
 		t.Error("docs/config.md does not show testdata/broken/config.yaml verbatim")
+	}
+
+	// Each line of "Other messages" is a line of the golden case it names.
+	cases := map[string]string{"empty": "empty", "list": "not-mapping", "syntax": "syntax", "types": "types",
+		"bus": "modbus-bus", "points": "modbus-points", "profile": "modbus-profile"}
+	for line := range strings.Lines(section(t, doc, "Other messages:", "```\n", "```\n")) {
+		file, msg, _ := strings.Cut(line, ".yaml: ")
+		want, err := os.ReadFile(filepath.Join("testdata", cases[file], "want.err"))
+		if err != nil || cases[file] == "" || !strings.Contains("\n"+string(want), "\n"+msg) {
+			t.Errorf("docs/config.md, other messages: %q is not in testdata/%s/want.err", line, cases[file])
+		}
 	}
 }
 

@@ -7,8 +7,8 @@ import (
 )
 
 // FuzzParse checks that Parse never panics and returns either a config or an error.
-// Seeds: every example and golden case, plus the inputs below; inputs that once
-// failed are kept in testdata/fuzz/FuzzParse.
+// Seeds: every example (modbus-rs485.yaml among them) and golden case, plus the
+// inputs below; inputs that once failed are kept in testdata/fuzz/FuzzParse.
 func FuzzParse(f *testing.F) {
 	files, _ := filepath.Glob("examples/*.yaml")
 	cases, _ := filepath.Glob("testdata/*/config.yaml")
@@ -36,6 +36,11 @@ func FuzzParse(f *testing.F) {
 		"devices:\n- interval: -9223372036854775808ns\n  timeout: 9223372036854775807ns\n",
 		"\t\x00\xff",
 		"--- a\n--- b\n",
+		"buses: [{name: a, serial: {port: p}, devices: [{name: d, slave: 1, profile: xy-md02, interval: 1s}]}]\n",
+		"buses: [{name: a, tcp: {address: \"h:1\"}, rtu_over_tcp: {}, devices: [{name: d, slave: 255, interval: 1s, points: [{quantity: ph, address: 65535, type: float64, order: DCBA, min: .nan}]}]}]\n",
+		"buses: [{devices: [{profile: outdoor-air-8in1, points: [{quantity: co}, {quantity: co, function: 1, type: bool, scale: 1e308}]}]}]\n",
+		"profile_files: [profiles/xy-md02.yaml, \"\", /nonexistent/p.yaml]\nbuses: [{devices: [{profile: xy-md02}]}]\n",
+		"buses:\n- &b {name: a, serial: {port: p, baud: 010}, max_gap: -1}\n- *b\n",
 	} {
 		f.Add([]byte(s))
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -28,25 +29,20 @@ func Load(path string) (*Config, error) {
 }
 
 // Parse decodes, completes and validates a configuration file. name is the file's
-// path; a relative token_file is read relative to its directory.
+// path; a relative token_file or profile file is read relative to its directory.
 //
 // Parse expands ${VAR}, ${VAR:-default} and $$ in every scalar value, rejects
-// unknown keys, applies defaults, reads token files and validates. It returns either
-// a config and nil, or nil and the errors.Join of every *Problem found, sorted by
-// line (see Problems). Problems never contain the value of a secret.
+// unknown keys, applies defaults, reads token files and profile files, validates, and
+// resolves the profile of every Modbus device (see ModbusDevice). It returns either a
+// config and nil, or nil and the errors.Join of every *Problem found (see Problems):
+// those in the config file sorted by line, then those in profile files, each with its
+// File set. Problems never contain the value of a secret.
 func Parse(data []byte, name string) (*Config, error) {
 	root, ps := parseYAML(data)
 	if len(ps) > 0 {
 		return nil, ps.err()
 	}
-	d := &decoder{
-		lines:    map[string]int{},
-		set:      map[string]bool{},
-		expanded: map[*yaml.Node]bool{},
-		fromEnv:  map[*yaml.Node]bool{},
-		broken:   map[*yaml.Node]bool{},
-		lookup:   os.LookupEnv,
-	}
+	d := newDecoder()
 	var c Config
 	if root != nil {
 		d.decode(root, reflect.ValueOf(&c).Elem(), "")
@@ -54,6 +50,9 @@ func Parse(data []byte, name string) (*Config, error) {
 	c.defaults(func(p string) bool { return d.set[p] })
 	early := slices.Clone(d.probs)
 	early = append(early, c.readTokenFiles(filepath.Dir(name))...)
+	inConfig, inProfiles := c.readProfiles(filepath.Dir(name))
+	early = append(early, inConfig...)
+	inProfiles = append(slices.Clone(builtinProfiles().probs), inProfiles...)
 
 	// A field that failed to decode is zero now; don't also report it as missing.
 	bad := map[string]bool{}
@@ -67,16 +66,35 @@ func Parse(data []byte, name string) (*Config, error) {
 			all = append(all, p)
 		}
 	}
-	if len(all) == 0 {
+	if len(all) == 0 && len(inProfiles) == 0 {
+		c.resolve()
 		return &c, nil
 	}
-	for _, p := range all {
+	return nil, append(d.finish(all), inProfiles...).err()
+}
+
+// newDecoder returns a decoder reading the environment.
+func newDecoder() *decoder {
+	return &decoder{
+		lines:    map[string]int{},
+		set:      map[string]bool{},
+		expanded: map[*yaml.Node]bool{},
+		fromEnv:  map[*yaml.Node]bool{},
+		broken:   map[*yaml.Node]bool{},
+		lookup:   os.LookupEnv,
+	}
+}
+
+// finish gives each problem of the decoded file without a line the line of its path,
+// and sorts them by line.
+func (d *decoder) finish(ps problems) problems {
+	for _, p := range ps {
 		if p.Line == 0 {
 			p.Line = d.lineOf(p.Path)
 		}
 	}
-	slices.SortStableFunc(all, func(a, b *Problem) int { return a.Line - b.Line })
-	return nil, problems(all).err()
+	slices.SortStableFunc(ps, func(a, b *Problem) int { return a.Line - b.Line })
+	return ps
 }
 
 // parseYAML parses data into the root node of its single document. It returns a nil
@@ -112,7 +130,10 @@ func parseYAML(data []byte) (root *yaml.Node, ps problems) {
 	return doc.Content[0], ps
 }
 
-var yamlLine = regexp.MustCompile(`^(?:yaml: )?line (\d+): `)
+var (
+	yamlLine    = regexp.MustCompile(`^(?:yaml: )?line (\d+): `)
+	leadingZero = regexp.MustCompile(`^[-+]?0[0-9_]+$`)
+)
 
 // syntaxProblem turns a yaml.v3 parser error ("yaml: line 3: did not find expected
 // key") into a Problem with that line.
@@ -221,7 +242,7 @@ func (d *decoder) expand(n *yaml.Node, path string) {
 func (d *decoder) mapping(n *yaml.Node, v reflect.Value, path string) bool {
 	if n.Kind != yaml.MappingNode {
 		if path == "" {
-			d.probs.add(path, n.Line, "the file must be a mapping with the keys gateway, buffer, sinks and devices, not %s", kindName(n))
+			d.probs.add(path, n.Line, "the file must be a mapping with the keys %s, not %s", andList(fieldsOf(v.Type()).names), kindName(n))
 		} else {
 			d.probs.add(path, n.Line, "must be a mapping of keys, not %s", kindName(n))
 		}
@@ -351,7 +372,23 @@ func (d *decoder) scalar(n *yaml.Node, v reflect.Value, path string) bool {
 		if plain.ShortTag() != "!!int" || plain.Decode(&i) != nil || v.OverflowInt(i) {
 			return fail("a whole number")
 		}
+		if leadingZero.MatchString(text) {
+			// YAML 1.1 reads 010 as octal 8, which nobody writing "address: 010" means.
+			return fail("a whole number without a leading 0 (write 0x10 for hex, 0o10 for octal)")
+		}
 		v.SetInt(i)
+	case reflect.Float64:
+		var f float64
+		if t := plain.ShortTag(); t != "!!int" && t != "!!float" || plain.Decode(&f) != nil {
+			return fail("a number")
+		}
+		if math.IsNaN(f) || math.IsInf(f, 0) {
+			return fail("a finite number")
+		}
+		if plain.ShortTag() == "!!int" && leadingZero.MatchString(text) {
+			return fail("a number without a leading 0")
+		}
+		v.SetFloat(f)
 	default:
 		// Only reachable when a field of a new type is added to Config.
 		d.probs.add(path, n.Line, "config field of type %s cannot be decoded", v.Type())
@@ -385,6 +422,14 @@ func (d *decoder) lineOf(path string) int {
 		}
 	}
 	return 0
+}
+
+// andList joins names as "a, b and c".
+func andList(names []string) string {
+	if len(names) < 2 {
+		return strings.Join(names, "")
+	}
+	return strings.Join(names[:len(names)-1], ", ") + " and " + names[len(names)-1]
 }
 
 func kindName(n *yaml.Node) string {

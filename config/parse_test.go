@@ -83,8 +83,8 @@ func TestExamples(t *testing.T) {
 	t.Setenv("INFLUX_TOKEN", "s3cr3t-2")
 
 	files, err := filepath.Glob("examples/*.yaml")
-	if err != nil || len(files) < 3 {
-		t.Fatalf("Glob(examples/*.yaml) = %v, %v; want at least 3 files", files, err)
+	if err != nil || len(files) < 4 {
+		t.Fatalf("Glob(examples/*.yaml) = %v, %v; want at least 4 files", files, err)
 	}
 	for _, file := range files {
 		t.Run(filepath.Base(file), func(t *testing.T) {
@@ -92,8 +92,15 @@ func TestExamples(t *testing.T) {
 			if err != nil {
 				t.Fatalf("Load(%s):\n%s", file, errLines(err))
 			}
-			if len(cfg.Devices) == 0 {
-				t.Errorf("Load(%s): no devices", file)
+			if len(cfg.Devices) == 0 && len(cfg.Buses) == 0 {
+				t.Errorf("Load(%s): no devices and no buses", file)
+			}
+			for _, b := range cfg.Buses {
+				for _, d := range b.Devices {
+					if len(d.Points) == 0 {
+						t.Errorf("Load(%s): device %s has no points after loading", file, d.Name)
+					}
+				}
 			}
 			for _, s := range cfg.Sinks {
 				if s.InfluxDB.Token.Reveal() == "" {
@@ -258,14 +265,14 @@ func TestParseProblems(t *testing.T) {
 		"gateway.id: required")
 	check("scalar root", "hello\n",
 		"gateway.id: required",
-		"line 1: the file must be a mapping with the keys gateway, buffer, sinks and devices, not a single value")
+		"line 1: the file must be a mapping with the keys gateway, buffer, sinks, devices, buses and profile_files, not a single value")
 	check("two documents", minimal+"---\ngateway: {id: b}\n",
 		"line 10: the file holds more than one YAML document; use one per box")
 	check("syntax", "gateway:\n  id: [a\n",
 		"line 1: invalid YAML: did not find expected ',' or ']'")
 	check("unknown top-level key", "gateway: {id: a}\ndevice: []\nfoo: 1\n",
 		`device (line 2): unknown key (did you mean "devices"?)`,
-		"foo (line 3): unknown key (known keys: gateway, buffer, sinks, devices)")
+		"foo (line 3): unknown key (known keys: gateway, buffer, sinks, devices, buses, profile_files)")
 	check("duplicate key", "gateway:\n  id: a\n  id: b\n",
 		"gateway.id (line 3): duplicate key (first at line 2)")
 	check("missing site", "gateway: {id: a}\ndevices:\n  - name: d\n    interval: 1s\n    sim: {kind: air}\n",
@@ -532,10 +539,12 @@ func TestProblemError(t *testing.T) {
 		p    Problem
 		want string
 	}{
-		{Problem{"devices[2].interval", 41, "must be > 0"}, "devices[2].interval (line 41): must be > 0"},
-		{Problem{"gateway.id", 0, "required"}, "gateway.id: required"},
-		{Problem{"", 3, "invalid YAML: x"}, "line 3: invalid YAML: x"},
-		{Problem{"", 0, "read config: x"}, "read config: x"},
+		{Problem{Path: "devices[2].interval", Line: 41, Msg: "must be > 0"}, "devices[2].interval (line 41): must be > 0"},
+		{Problem{Path: "gateway.id", Msg: "required"}, "gateway.id: required"},
+		{Problem{Line: 3, Msg: "invalid YAML: x"}, "line 3: invalid YAML: x"},
+		{Problem{Msg: "read config: x"}, "read config: x"},
+		{Problem{Path: "points[1].type", Line: 7, Msg: "required", File: "/etc/envgate/acme.yaml"}, "/etc/envgate/acme.yaml: points[1].type (line 7): required"},
+		{Problem{Line: 2, Msg: "invalid YAML: x", File: "p.yaml"}, "p.yaml: line 2: invalid YAML: x"},
 	} {
 		if got := tc.p.Error(); got != tc.want {
 			t.Errorf("%#v.Error() = %q, want %q", tc.p, got, tc.want)

@@ -30,7 +30,8 @@ var (
 
 // Validate reports every problem with a config that has had its defaults applied
 // (see Defaults), joined with errors.Join; each is a *Problem with a field path and no
-// line. It does not read token_file; Load and Parse do.
+// line. It does not read token_file or profile_files; Load and Parse do, and a config
+// they return remembers the profiles read.
 func (c *Config) Validate() error {
 	return c.validate(func(string) bool { return false }).err()
 }
@@ -110,14 +111,14 @@ func (c *Config) validate(inFile func(path string) bool) problems {
 		ps = append(ps, s.InfluxDB.validate(p+".influxdb", inFile)...)
 	}
 
-	devices := map[string]int{}
+	devices := map[string]string{} // name → path of the first device, for buses too
 	for i, d := range c.Devices {
 		p := indexPath("devices", i)
 		name(p+".name", d.Name)
 		if first, dup := devices[d.Name]; dup && d.Name != "" {
-			add(p+".name", "duplicate device name %q (first at devices[%d])", d.Name, first)
+			add(p+".name", "duplicate device name %q (first at %s)", d.Name, first)
 		} else {
-			devices[d.Name] = i
+			devices[d.Name] = p
 		}
 		if d.Site == "" {
 			add(p+".site", "required (set it here or as gateway.site)")
@@ -147,6 +148,13 @@ func (c *Config) validate(inFile func(path string) bool) problems {
 			add(p+".sim.kind", "required")
 		case !slices.Contains(simKinds, d.Sim.Kind):
 			add(p+".sim.kind", "must be one of %s", strings.Join(simKinds, ", "))
+		}
+	}
+	ps = append(ps, c.validateBuses(devices, inFile)...)
+
+	for i, f := range c.ProfileFiles {
+		if f == "" {
+			add(indexPath("profile_files", i), "must be a file path")
 		}
 	}
 	return ps

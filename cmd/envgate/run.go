@@ -59,7 +59,7 @@ func serve(cfg *config.Config, duration time.Duration, afterStart func(ctx conte
 		log.Error("cannot start", "err", err)
 		return 1
 	}
-	log.Info("envgate started", "version", version, "gateway", cfg.Gateway.ID, "devices", len(cfg.Devices),
+	log.Info("envgate started", "version", version, "gateway", cfg.Gateway.ID, "devices", deviceCount(cfg), "buses", len(cfg.Buses),
 		"sinks", len(cfg.Sinks), "state_dir", cfg.Gateway.StateDir, "metrics", "http://"+g.listener.Addr().String()+"/metrics")
 	// Past shutdown_timeout the process exits anyway; whatever is unsent stays on disk.
 	watchdog := make(chan struct{})
@@ -102,4 +102,13 @@ func problemLines(err error) []string {
 		lines = append(lines, err.Error())
 	}
 	return lines
+}
+
+// deviceCount counts simulated and Modbus devices.
+func deviceCount(cfg *config.Config) int {
+	n := len(cfg.Devices)
+	for _, b := range cfg.Buses {
+		n += len(b.Devices)
+	}
+	return n
 }

@@ -83,6 +83,13 @@ func start(cfg *config.Config, log *slog.Logger) (_ *running, err error) {
 	}
 	// The shutdown budget (gateway.shutdown_timeout, T): sinks get 2/3 of it to deliver,
 	// the HTTP server at most T/6, and the rest is left for closing the buffer.
+	for i, b := range cfg.Buses {
+		src, err := buildBus(b, g.metrics, log)
+		if err != nil {
+			return nil, fmt.Errorf("buses[%d] (%s): %w", i, b.Name, err)
+		}
+		sources = append(sources, src)
+	}
 	grace := cfg.Gateway.ShutdownTimeout * 2 / 3
 	g.pipeline, err = gateway.New(gateway.Config{
 		GatewayID:      cfg.Gateway.ID,

@@ -352,7 +352,7 @@ func (r *runner) read(ctx context.Context, j *job, ts time.Time, rs []reading.Re
 			}
 			raw = v
 		}
-		v := raw*pi.scale + pi.offset
+		v := Scale(raw, pi.scale, pi.offset)
 		quality := reading.Good
 		if !(v >= pi.lo && v <= pi.hi) { // also catches NaN
 			quality = reading.Bad

@@ -137,3 +137,16 @@ func Encode(v float64, t DataType, o WordOrder) ([]uint16, error) {
 	}
 	return regs, nil
 }
+
+// Scale returns raw × scale + offset. A decimal scale such as 0.1 or 0.01 (the reciprocal
+// of an integer) divides instead of multiplying, so -237 × 0.1 gives the double nearest
+// to -23.7, which is what the device meant, not -23.700000000000003.
+func Scale(raw, scale, offset float64) float64 {
+	if scale == 0 || scale == 1 {
+		return raw + offset
+	}
+	if k := 1 / scale; k == math.Trunc(k) || math.Abs(k-math.Round(k)) < 1e-9*math.Abs(k) {
+		return raw/math.Round(k) + offset
+	}
+	return raw*scale + offset
+}

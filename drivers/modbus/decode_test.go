@@ -96,3 +96,20 @@ func FuzzDecode(f *testing.F) {
 		}
 	})
 }
+
+func TestScaleIsDecimalExact(t *testing.T) {
+	check := func(raw, scale, offset, want float64) {
+		t.Helper()
+		if got := Scale(raw, scale, offset); got != want {
+			t.Errorf("Scale(%v, %v, %v) = %v, want %v", raw, scale, offset, got, want)
+		}
+	}
+	check(-237, 0.1, 0, -23.7)
+	check(625, 0.1, 0, 62.5)
+	check(725, 0.01, 0, 7.25)
+	check(3, 0.001, 0, 0.003)
+	check(10, 2, 0, 20)
+	check(10, 0, 0, 10)
+	check(10, 1, -40, -30)
+	check(7, 0.25, 0, 1.75)
+}

@@ -57,7 +57,7 @@ type Options struct {
 
 	now      func() time.Time
 	openFile func(name string, flag int, perm os.FileMode) (file, error) // tests inject disk faults here
-	syncFile func(f file) error                                           // and here; default fdatasync
+	syncFile func(f file) error                                          // and here; default fdatasync
 }
 
 // file is the part of *os.File the queue writes through.
