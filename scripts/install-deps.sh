@@ -2,7 +2,9 @@
 # Installs what the tests need, idempotently:
 #   - InfluxDB 1.8.10, built from source with the Go toolchain (about 2 minutes the
 #     first time, then cached in $(go env GOPATH)/bin);
-#   - qemu-user from Debian, to run the 32-bit ARM tests (apt-get; as root or via sudo).
+#   - qemu-user from Debian, to run the 32-bit ARM tests (apt-get; as root or via sudo);
+#   - python3-pymodbus (3.0 on bookworm) with pyserial and pyserial-asyncio, and socat,
+#     for the Modbus RTU/TCP tests against a real slave on a pty pair (apt-get).
 set -euo pipefail
 
 gobin="$(go env GOPATH)/bin"
@@ -19,3 +21,11 @@ apt_install() {
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "$@" >/dev/null
 }
 command -v qemu-arm >/dev/null || apt_install qemu-user
+# The Modbus slave runs under Debian's /usr/bin/python3, so check the Debian packages
+# (dpkg -s), not whatever python3 is first on PATH. python3-pymodbus only recommends
+# python3-serial-asyncio and does not pull in python3-serial, which its servers need.
+modbus_pkgs=()
+for p in python3-pymodbus python3-serial python3-serial-asyncio socat; do
+  dpkg -s "$p" >/dev/null 2>&1 || modbus_pkgs+=("$p")
+done
+[ "${#modbus_pkgs[@]}" -eq 0 ] || apt_install "${modbus_pkgs[@]}"
