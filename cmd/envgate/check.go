@@ -33,6 +33,6 @@ func cmdCheck(args []string, stdout, stderr io.Writer) int {
 		}
 		return 1
 	}
-	fmt.Fprintf(stdout, "%s: ok (gateway %s, %d device(s), %d sink(s))\n", *path, cfg.Gateway.ID, len(cfg.Devices), len(cfg.Sinks))
+	fmt.Fprintf(stdout, "%s: ok (gateway %s, %d device(s), %d sink(s))\n", *path, cfg.Gateway.ID, deviceCount(cfg), len(cfg.Sinks))
 	return 0
 }

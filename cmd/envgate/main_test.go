@@ -114,7 +114,7 @@ func TestCheckExamples(t *testing.T) {
 			continue
 		}
 		code, out, errOut := cli("check", "-c", path)
-		want := fmt.Sprintf("%s: ok (gateway %s, %d device(s), %d sink(s))\n", path, cfg.Gateway.ID, len(cfg.Devices), len(cfg.Sinks))
+		want := fmt.Sprintf("%s: ok (gateway %s, %d device(s), %d sink(s))\n", path, cfg.Gateway.ID, deviceCount(cfg), len(cfg.Sinks))
 		if code != 0 || out != want || errOut != "" {
 			t.Errorf("envgate check -c %s = %d, stdout %q, stderr %q; want 0, %q, nothing", path, code, out, errOut, want)
 		}
