@@ -23,6 +23,11 @@ usage:
   envgate check -c FILE                 check a config file, report every problem
   envgate demo [--listen ADDR] [--state DIR] [--influx-url URL] [--duration D]
                                         run simulated devices on embedded defaults
+  envgate ports                         list serial ports and their stable names
+  envgate probe --port DEV --slave N --address A --count N
+                                        read registers, show every decoding
+  envgate scan --port DEV [--slaves 1-247] [--bauds LIST]
+                                        find the slaves on a bus, print a config snippet
   envgate version                       print the version
 
 Run "envgate COMMAND -h" for the flags of a command.
@@ -46,6 +51,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return cmdCheck(args[1:], stdout, stderr)
 	case "demo":
 		return cmdDemo(args[1:], stdout, stderr)
+	case "ports":
+		return cmdPorts(args[1:], stdout, stderr)
+	case "probe":
+		return cmdProbe(args[1:], stdout, stderr)
+	case "scan":
+		return cmdScan(args[1:], stdout, stderr)
 	case "version", "--version", "-v":
 		fmt.Fprintf(stdout, "envgate %s\n", version)
 		return 0
