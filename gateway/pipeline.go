@@ -43,6 +43,11 @@ type Source struct {
 	// Stream, if set, is run instead of a poll loop: it sends readings to out until ctx
 	// is done, then returns; it never closes out. An error return is logged.
 	Stream func(ctx context.Context, out chan<- []reading.Reading) error
+	// Batches, if set, is run like Stream for a source that must learn when its readings
+	// are durable (MQTT acknowledges a message only then): the writer calls each batch's
+	// Durable after the fsync that covers it, and syncs as soon as it has nothing else
+	// to do rather than waiting for the sync interval.
+	Batches func(ctx context.Context, out chan<- reading.Batch) error
 }
 
 // SinkSpec is a sink with its forwarding policy.
@@ -124,16 +129,17 @@ func (p *Pipeline) Healthy() error {
 // a clean shutdown.
 func (p *Pipeline) Run(ctx context.Context) error {
 	ingest := make(chan []reading.Reading, 256)
+	batches := make(chan reading.Batch, 256)
 	var sources sync.WaitGroup
 	for _, s := range p.cfg.Sources {
-		sources.Go(func() { p.runSource(ctx, s, ingest) })
+		sources.Go(func() { p.runSource(ctx, s, ingest, batches) })
 	}
 	if p.cfg.HealthInterval > 0 {
 		h := Source{Name: "gateway", Poller: &healthPoller{p: p}, Options: schedule.Options{Interval: p.cfg.HealthInterval}}
 		sources.Go(func() { _ = schedule.Run(ctx, h.Poller, h.Options, ingest, nil) })
 	}
-	// One owner closes the ingest channel: after every source has returned.
-	go func() { sources.Wait(); close(ingest) }()
+	// One owner closes the ingest channels: after every source has returned.
+	go func() { sources.Wait(); close(ingest); close(batches) }()
 
 	// Forwarders run on a context that outlives ctx by the shutdown grace period.
 	fctx, cancelForwarders := context.WithCancel(context.WithoutCancel(ctx))
@@ -144,7 +150,7 @@ func (p *Pipeline) Run(ctx context.Context) error {
 		fwd.Go(func() { f.run(fctx, drained) })
 	}
 
-	p.write(ingest)
+	p.write(ingest, batches)
 	close(drained)
 	p.log.Info("sources stopped, buffer synced; delivering what is pending", "grace", p.cfg.ShutdownGrace)
 	timer := time.AfterFunc(p.cfg.ShutdownGrace, cancelForwarders)
@@ -155,13 +161,24 @@ func (p *Pipeline) Run(ctx context.Context) error {
 
 // runSource polls one device and tracks its up/down state for the log, or runs a
 // streaming source.
-func (p *Pipeline) runSource(ctx context.Context, s Source, ingest chan<- []reading.Reading) {
-	if s.Stream != nil {
-		if err := s.Stream(ctx, ingest); err != nil && ctx.Err() == nil {
-			p.log.Error("source stopped", "source", s.Name, "err", err)
-		}
+func (p *Pipeline) runSource(ctx context.Context, s Source, ingest chan<- []reading.Reading, batches chan<- reading.Batch) {
+	var err error
+	switch {
+	case s.Stream != nil:
+		err = s.Stream(ctx, ingest)
+	case s.Batches != nil:
+		err = s.Batches(ctx, batches)
+	default:
+		p.poll(ctx, s, ingest)
 		return
 	}
+	if err != nil && ctx.Err() == nil {
+		p.log.Error("source stopped", "source", s.Name, "err", err)
+	}
+}
+
+// poll runs a Poller on its schedule and logs the device's up/down changes.
+func (p *Pipeline) poll(ctx context.Context, s Source, ingest chan<- []reading.Reading) {
 	log := p.log.With("device", s.Name)
 	up := true
 	observe := func(d time.Duration, err error) {
@@ -177,13 +194,14 @@ func (p *Pipeline) runSource(ctx context.Context, s Source, ingest chan<- []read
 	_ = schedule.Run(ctx, s.Poller, s.Options, ingest, observe)
 }
 
-// write is the only goroutine that appends to the buffer. It returns when ingest is
-// closed and everything received is appended and synced.
-func (p *Pipeline) write(ingest <-chan []reading.Reading) {
+// write is the only goroutine that appends to the buffer. It returns when both ingest
+// channels are closed and everything received is appended and synced.
+func (p *Pipeline) write(ingest <-chan []reading.Reading, batches <-chan reading.Batch) {
 	q := p.cfg.Queue
 	tick := time.NewTicker(p.cfg.SyncInterval)
 	defer tick.Stop()
 	var dirty, failing bool
+	var waiting []func(error) // Durable callbacks of batches appended since the last sync
 	report := func(err error) {
 		// Log state changes only: the metrics carry the rest.
 		switch {
@@ -195,35 +213,62 @@ func (p *Pipeline) write(ingest <-chan []reading.Reading) {
 		failing = err != nil
 	}
 	sync := func() {
-		report(q.Sync())
+		err := q.Sync()
+		report(err)
 		dirty = false
+		for _, done := range waiting {
+			done(err)
+		}
+		waiting = waiting[:0]
 	}
 	valid := make([]reading.Reading, 0, 64)
-	for {
+	appendValid := func(rs []reading.Reading) error {
+		valid = p.admit(valid[:0], rs)
+		if len(valid) == 0 {
+			return nil
+		}
+		err := q.Append(valid...)
+		if err != nil && !errors.Is(err, buffer.ErrDegraded) {
+			p.log.Error("buffer append failed", "err", err)
+		}
+		report(err)
+		dirty = true
+		return err
+	}
+	for ingest != nil || batches != nil {
 		select {
-		case batch, ok := <-ingest:
+		case rs, ok := <-ingest:
 			if !ok {
-				sync()
-				return
+				ingest = nil
+				continue
 			}
-			valid = p.admit(valid[:0], batch)
-			if len(valid) > 0 {
-				err := q.Append(valid...)
-				if err != nil && !errors.Is(err, buffer.ErrDegraded) {
-					p.log.Error("buffer append failed", "err", err)
-				}
-				report(err)
-				dirty = true
+			appendValid(rs)
+		case b, ok := <-batches:
+			if !ok {
+				batches = nil
+				continue
 			}
-			if p.cfg.SyncEvery && len(ingest) == 0 {
-				sync()
+			err := appendValid(b.Readings)
+			switch {
+			case b.Durable == nil:
+			case err != nil:
+				b.Durable(err) // held in memory, not durable: the source must not acknowledge
+			default:
+				waiting = append(waiting, b.Durable)
 			}
 		case <-tick.C:
 			if dirty || q.Stats().Degraded {
 				sync()
 			}
+			continue
+		}
+		// Group commit: sync once nothing else is queued, when a batch waits for it or
+		// every batch is to be synced.
+		if (len(waiting) > 0 || p.cfg.SyncEvery) && len(ingest) == 0 && len(batches) == 0 {
+			sync()
 		}
 	}
+	sync()
 }
 
 // admit validates readings, feeds the latest-value gauges and returns the storable ones.
