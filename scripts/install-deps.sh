@@ -4,7 +4,10 @@
 #     first time, then cached in $(go env GOPATH)/bin);
 #   - qemu-user from Debian, to run the 32-bit ARM tests (apt-get; as root or via sudo);
 #   - python3-pymodbus (3.0 on bookworm) with pyserial and pyserial-asyncio, and socat,
-#     for the Modbus RTU/TCP tests against a real slave on a pty pair (apt-get).
+#     for the Modbus RTU/TCP tests against a real slave on a pty pair (apt-get);
+#   - mosquitto 2.x (2.0.11 on bookworm, with mosquitto_passwd) for the MQTT tests (apt-get).
+#     Debian's package may also start a system broker on port 1883; the tests start their
+#     own on free ports and do not use it.
 set -euo pipefail
 
 gobin="$(go env GOPATH)/bin"
@@ -29,3 +32,5 @@ for p in python3-pymodbus python3-serial python3-serial-asyncio socat; do
   dpkg -s "$p" >/dev/null 2>&1 || modbus_pkgs+=("$p")
 done
 [ "${#modbus_pkgs[@]}" -eq 0 ] || apt_install "${modbus_pkgs[@]}"
+# mosquitto lives in /usr/sbin, which is not on every user's PATH: ask dpkg.
+dpkg -s mosquitto >/dev/null 2>&1 || apt_install mosquitto
