@@ -278,6 +278,9 @@ func (b *busFlags) readProblem(err error, line lineSettings, id uint8, fn modbus
 		return "interrupted"
 	case errors.Is(err, modbus.ErrTimeout):
 		return b.noAnswer(line, id)
+	case errors.As(err, &exc) && modbus.NoAnswer(err):
+		return fmt.Sprintf("the gateway answered with %v: the serial slave %d behind it did not answer;\n"+
+			"  check the gateway's serial settings (baud, parity), its wiring and the slave address", exc, id)
 	case errors.As(err, &exc):
 		msg := fmt.Sprintf("%s answered with %v", b.who(id), exc)
 		switch exc.Code {

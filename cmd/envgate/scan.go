@@ -178,6 +178,8 @@ func (s *scan) run(ctx context.Context, prog *scanProgress) string {
 			rtt := time.Since(t0)
 			var exc *modbus.ExceptionError
 			switch {
+			case modbus.NoAnswer(err):
+				// Silence, or a gateway's exception 0A/0B: nobody at this address.
 			case err == nil || errors.As(err, &exc):
 				s.hits = append(s.hits, scanHit{id: id, line: line, rtt: rtt, exc: exc})
 				if !found[id] {
@@ -189,7 +191,6 @@ func (s *scan) run(ctx context.Context, prog *scanProgress) string {
 					}
 					prog.printf("found %s %s (%v%s)\n", s.bus.who(id), s.bus.where(line), roundRTT(rtt), note)
 				}
-			case errors.Is(err, modbus.ErrTimeout):
 			case errors.Is(err, modbus.ErrCRC), errors.Is(err, modbus.ErrFrame):
 				s.garbled = append(s.garbled, scanGarble{id: id, line: line, err: err})
 			case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):

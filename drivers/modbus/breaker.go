@@ -62,11 +62,11 @@ func (b *breaker) allow(now time.Time) bool { return !b.open || !now.Before(b.un
 // until the next probe.
 func (b *breaker) record(now time.Time, err error) (changed bool, retryIn time.Duration) {
 	switch {
-	case err == nil || isException(err):
+	case err == nil || isException(err) && !NoAnswer(err):
 		changed = b.open
 		*b = breaker{}
 		return changed, 0
-	case errors.Is(err, ErrTimeout):
+	case errors.Is(err, ErrTimeout), NoAnswer(err):
 	case errors.Is(err, ErrCRC), errors.Is(err, ErrFrame):
 		b.garbled++
 		if !b.open && b.garbled < breakerGarbled {
@@ -85,6 +85,18 @@ func (b *breaker) record(now time.Time, err error) (changed bool, retryIn time.D
 }
 
 // isException reports whether err is a Modbus exception reply: the slave answered.
+// NoAnswer reports whether err means the slave itself did not answer: a timeout, or a
+// gateway's exception 0A (path unavailable) or 0B (target device failed to respond),
+// which a Modbus TCP gateway sends after its own timeout when the RTU slave behind it
+// is silent.
+func NoAnswer(err error) bool {
+	var exc *ExceptionError
+	if errors.As(err, &exc) {
+		return exc.Code == 0x0A || exc.Code == 0x0B
+	}
+	return errors.Is(err, ErrTimeout)
+}
+
 func isException(err error) bool {
 	var exc *ExceptionError
 	return err != nil && errors.As(err, &exc)

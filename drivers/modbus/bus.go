@@ -73,6 +73,7 @@ type job struct {
 	dev  *busDevice
 	req  Request
 	next time.Time
+	last time.Time
 }
 
 // NewBus checks cfg and plans every device's requests. It returns every problem at
@@ -229,7 +230,7 @@ func (r *runner) step(ctx context.Context) {
 		if d := now.Sub(j.next); d > j.req.Interval || -d > j.req.Interval {
 			j.next = alignUp(now, j.req.Interval)
 		}
-		if first == nil || j.next.Before(first.next) {
+		if first == nil || j.next.Before(first.next) || j.next.Equal(first.next) && j.last.Before(first.last) {
 			first = j
 		}
 	}
@@ -258,6 +259,7 @@ func (r *runner) poll(ctx context.Context, d *busDevice, due, start time.Time) {
 			continue
 		}
 		j.next = due.Add(j.req.Interval)
+		j.last = start
 		var err error
 		rs, err = r.read(ctx, j, ts, rs)
 		if ctx.Err() != nil {
@@ -265,6 +267,12 @@ func (r *runner) poll(ctx context.Context, d *busDevice, due, start time.Time) {
 		}
 		if err != nil && firstErr == nil {
 			firstErr = err
+		}
+	}
+	end := r.clock.Now()
+	for _, j := range d.jobs {
+		if j.last.Equal(start) && !j.next.After(end) {
+			j.next = alignUp(end, j.req.Interval)
 		}
 	}
 	r.obs.Poll(d.Name, r.clock.Now().Sub(start), firstErr)
@@ -330,6 +338,9 @@ func (r *runner) read(ctx context.Context, j *job, ts time.Time, rs []reading.Re
 	} else if changed {
 		r.log.Debug("breaker closed", "device", d.Name, "slave", d.Slave)
 	}
+	if err == nil {
+		r.backoff = 0 // the connection works, not just opens
+	}
 	if err != nil {
 		return rs, err // the client's error already names the function, registers and slave
 	}
@@ -373,7 +384,7 @@ func (r *runner) down(cause error, now time.Time) {
 	r.client = nil
 	r.downErr = fmt.Errorf("bus %s: %w: %w", r.name, ErrBusDown, cause)
 	r.downSince = now
-	r.backoff = reopenMinBackoff
+	r.backoff = min(max(2*r.backoff, reopenMinBackoff), reopenMaxBackoff)
 	wait := jitter(r.backoff)
 	r.nextOpen = now.Add(wait)
 	r.downLogged = true
@@ -406,7 +417,7 @@ func (r *runner) reopen(ctx context.Context) {
 		}
 		return
 	}
-	r.client, r.backoff = c, 0
+	r.client = c
 	if r.downLogged {
 		r.log.Info("bus up", "down_for", now.Sub(r.downSince).Round(time.Millisecond))
 	} else {

@@ -62,7 +62,7 @@ type Point struct {
 	Function Function
 	Address  uint16 // protocol address, 0-based ("40001" in a manual is holding register 0)
 	Type     DataType
-	Order    WordOrder // ignored for 16-bit types and bits
+	Order    WordOrder // 16-bit types: BADC and DCBA swap the two bytes; ignored for bits
 	Scale    float64   // value = raw × Scale + Offset; 0 means 1
 	Offset   float64
 	Quantity string        // canonical quantity name (gateway/reading catalog)
