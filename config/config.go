@@ -1,7 +1,7 @@
 // Package config defines the gateway's configuration file: one YAML file per box,
-// naming the box, tuning its durable buffer, and listing its sinks, devices and
-// Modbus buses. Modbus register maps of common devices are built in as profiles
-// (config/profiles, documented in docs/devices.md).
+// naming the box, tuning its durable buffer, and listing its sinks, devices, Modbus
+// buses, MQTT brokers and UART particulate sensors. Modbus register maps of common
+// devices are built in as profiles (config/profiles, documented in docs/devices.md).
 //
 // Load and Parse report every problem in a file at once, each with a field path and
 // a line number, so that an installer fixes a file in one pass. The schema, defaults
@@ -17,12 +17,14 @@ import (
 
 // Config is the whole configuration of one gateway box.
 type Config struct {
-	Gateway      Gateway  `yaml:"gateway"`
-	Buffer       Buffer   `yaml:"buffer"`
-	Sinks        []Sink   `yaml:"sinks"`
-	Devices      []Device `yaml:"devices"`
-	Buses        []Bus    `yaml:"buses"`         // Modbus buses and the devices on them
-	ProfileFiles []string `yaml:"profile_files"` // users' profile files, relative to the config file's directory
+	Gateway      Gateway    `yaml:"gateway"`
+	Buffer       Buffer     `yaml:"buffer"`
+	Sinks        []Sink     `yaml:"sinks"`
+	Devices      []Device   `yaml:"devices"`
+	Buses        []Bus      `yaml:"buses"`         // Modbus buses and the devices on them
+	MQTT         []MQTT     `yaml:"mqtt"`          // MQTT brokers and the topics read from them
+	PM           []PMSensor `yaml:"pm"`            // particulate sensors on UARTs
+	ProfileFiles []string   `yaml:"profile_files"` // users' profile files, relative to the config file's directory
 
 	// profiles holds the profiles read from ProfileFiles by Parse, by name, so that
 	// Defaults and Validate know them too. A nil entry is a profile whose file has
@@ -149,8 +151,9 @@ func Demo() []byte { return bytes.Clone(demoYAML) }
 // Modbus device (see ModbusDevice.Points). It is for configs built in code; Load and
 // Parse apply defaults themselves. It may be called more than once, and it derives
 // some defaults from other fields (a device's site from gateway.site, its timeout from
-// its interval, a sink's dead_letter from gateway.state_dir, a point's interval from
-// its device's), so set those first.
+// its interval, a sink's or mqtt source's dead_letter from gateway.state_dir, a point's
+// interval from its device's, a pm sensor's mode from its model and stale from its
+// interval), so set those first.
 func (c *Config) Defaults() {
 	c.defaults(func(string) bool { return false })
 	c.resolve()
@@ -210,6 +213,12 @@ func (c *Config) defaults(isSet func(path string) bool) {
 
 	for i := range c.Buses {
 		c.Buses[i].defaults(indexPath("buses", i)+".", g.Site, isSet)
+	}
+	for i := range c.MQTT {
+		c.MQTT[i].defaults(indexPath("mqtt", i)+".", g, isSet)
+	}
+	for i := range c.PM {
+		c.PM[i].defaults(indexPath("pm", i)+".", g.Site, isSet)
 	}
 }
 

@@ -20,7 +20,9 @@ func TestDocs(t *testing.T) {
 	for _, typ := range []reflect.Type{reflect.TypeFor[Config](), reflect.TypeFor[Gateway](), reflect.TypeFor[Buffer](),
 		reflect.TypeFor[Sink](), reflect.TypeFor[InfluxDB](), reflect.TypeFor[Device](), reflect.TypeFor[Sim](),
 		reflect.TypeFor[Bus](), reflect.TypeFor[SerialPort](), reflect.TypeFor[TCPEndpoint](),
-		reflect.TypeFor[ModbusDevice](), reflect.TypeFor[ModbusPoint]()} {
+		reflect.TypeFor[ModbusDevice](), reflect.TypeFor[ModbusPoint](), reflect.TypeFor[MQTT](), reflect.TypeFor[MQTTTLS](),
+		reflect.TypeFor[Subscription](), reflect.TypeFor[Field](), reflect.TypeFor[TimeSpec](), reflect.TypeFor[PMSensor](),
+		reflect.TypeFor[DutyCycle]()} {
 		for _, key := range fieldsOf(typ).names {
 			if !strings.Contains(doc, "| `"+key+"`") && !strings.Contains(doc, key+":") {
 				t.Errorf("docs/config.md does not document %s key %q", typ.Name(), key)
@@ -34,6 +36,7 @@ func TestDocs(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Setenv("ENVGATE_INFLUX_TOKEN_FILE", tokenFile)
+	t.Setenv("ENVGATE_MQTT_PASSWORD_FILE", tokenFile)
 	t.Setenv("INFLUX_URL", "http://127.0.0.1:8086")
 	if _, err := Parse([]byte(example), "example.yaml"); err != nil {
 		t.Errorf("docs/config.md full example:\n%s", errLines(err))
@@ -57,7 +60,7 @@ func TestDocs(t *testing.T) {
 
 	// Each line of "Other messages" is a line of the golden case it names.
 	cases := map[string]string{"empty": "empty", "list": "not-mapping", "syntax": "syntax", "types": "types",
-		"bus": "modbus-bus", "points": "modbus-points", "profile": "modbus-profile"}
+		"bus": "modbus-bus", "points": "modbus-points", "profile": "modbus-profile", "mqtt": "mqtt", "pm": "pm"}
 	for line := range strings.Lines(section(t, doc, "Other messages:", "```\n", "```\n")) {
 		file, msg, _ := strings.Cut(line, ".yaml: ")
 		want, err := os.ReadFile(filepath.Join("testdata", cases[file], "want.err"))

@@ -7,8 +7,9 @@ import (
 )
 
 // FuzzParse checks that Parse never panics and returns either a config or an error.
-// Seeds: every example (modbus-rs485.yaml among them) and golden case, plus the
-// inputs below; inputs that once failed are kept in testdata/fuzz/FuzzParse.
+// Seeds: every example (modbus-rs485.yaml and mqtt-and-pm.yaml among them) and golden
+// case (mqtt and pm among them), plus the inputs below; inputs that once failed are
+// kept in testdata/fuzz/FuzzParse.
 func FuzzParse(f *testing.F) {
 	files, _ := filepath.Glob("examples/*.yaml")
 	cases, _ := filepath.Glob("testdata/*/config.yaml")
@@ -41,6 +42,11 @@ func FuzzParse(f *testing.F) {
 		"buses: [{devices: [{profile: outdoor-air-8in1, points: [{quantity: co}, {quantity: co, function: 1, type: bool, scale: 1e308}]}]}]\n",
 		"profile_files: [profiles/xy-md02.yaml, \"\", /nonexistent/p.yaml]\nbuses: [{devices: [{profile: xy-md02}]}]\n",
 		"buses:\n- &b {name: a, serial: {port: p, baud: 010}, max_gap: -1}\n- *b\n",
+		"mqtt: [{name: m, broker: \"tcp://h\", client_id: c, subscriptions: [{topic: \"a/+/#\", template: \"a/{site}/#\", device: d, fields: [{path: \"x[0].y\", quantity: la}], time: {path: t, format: \"2006-01-02 15:04:05\", location: UTC}}]}]\n",
+		"mqtt: [{name: m, broker: \"mqtts://[::1]\", client_id: c, password_file: /nonexistent, tls: {cert_file: c}, subscriptions: [{topic: \"#\", template: \"{quantity}/{quantity}/#\", format: lineprotocol, qos: 2, time: {format: Local}}]}]\n",
+		"mqtt:\n- name: m\n  broker: \"ssl://u:p@h:0/x?y#z\"\n  subscriptions:\n  - {topic: \"a/\\0/+\", format: number, fields: [{path: \"[[\"}], time: {location: \"../../etc\"}}\n",
+		"pm: [{name: p, port: /dev/ttyS0, model: pms5003, mode: query, values: cf1, stale: 1ns, duty_cycle: {work: 1s}, warmup: 2562047h}]\n",
+		"pm:\n- &p {name: p, port: p, model: sds011, interval: -1s, duty_cycle: {work: 1m, sleep: 1m}}\n- *p\nbuses: [{name: b, serial: {port: p}}]\n",
 	} {
 		f.Add([]byte(s))
 	}

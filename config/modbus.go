@@ -364,13 +364,10 @@ func (pt ModbusPoint) validate(p string, hasInterval bool, inFile func(string) b
 	add := func(key, format string, args ...any) { ps.add(p+"."+key, 0, format, args...) }
 
 	q, known := reading.Lookup(pt.Quantity)
-	switch {
-	case pt.Quantity == "":
+	if pt.Quantity == "" {
 		add("quantity", "required")
-	case !known:
-		add("quantity", "%s", unknownQuantity(pt.Quantity))
-	case q.Domain == reading.Health:
-		add("quantity", "%q is one of the gateway's own health quantities, not a measurement", pt.Quantity)
+	} else if msg := checkQuantity(pt.Quantity); msg != "" {
+		add("quantity", "%s", msg)
 	}
 
 	goodFunction := pt.Function >= 1 && pt.Function <= 4
@@ -434,6 +431,18 @@ func (pt ModbusPoint) validate(p string, hasInterval bool, inFile func(string) b
 		}
 	}
 	return ps
+}
+
+// checkQuantity explains why name cannot be the quantity of a reading, or returns "".
+func checkQuantity(name string) string {
+	q, ok := reading.Lookup(name)
+	switch {
+	case !ok:
+		return unknownQuantity(name)
+	case q.Domain == reading.Health:
+		return fmt.Sprintf("%q is one of the gateway's own health quantities, not a measurement", name)
+	}
+	return ""
 }
 
 // unknownQuantity explains an unknown quantity name, suggesting a close catalog name.

@@ -29,11 +29,12 @@ func Load(path string) (*Config, error) {
 }
 
 // Parse decodes, completes and validates a configuration file. name is the file's
-// path; a relative token_file or profile file is read relative to its directory.
+// path; a relative token_file, password_file or profile file is read relative to its
+// directory.
 //
 // Parse expands ${VAR}, ${VAR:-default} and $$ in every scalar value, rejects
-// unknown keys, applies defaults, reads token files and profile files, validates, and
-// resolves the profile of every Modbus device (see ModbusDevice). It returns either a
+// unknown keys, applies defaults, reads token, password and profile files, validates,
+// and resolves the profile of every Modbus device (see ModbusDevice). It returns either a
 // config and nil, or nil and the errors.Join of every *Problem found (see Problems):
 // those in the config file sorted by line, then those in profile files, each with its
 // File set. Problems never contain the value of a secret.
@@ -50,6 +51,7 @@ func Parse(data []byte, name string) (*Config, error) {
 	c.defaults(func(p string) bool { return d.set[p] })
 	early := slices.Clone(d.probs)
 	early = append(early, c.readTokenFiles(filepath.Dir(name))...)
+	early = append(early, c.readPasswordFiles(filepath.Dir(name))...)
 	inConfig, inProfiles := c.readProfiles(filepath.Dir(name))
 	early = append(early, inConfig...)
 	inProfiles = append(slices.Clone(builtinProfiles().probs), inProfiles...)
@@ -505,7 +507,8 @@ func editDistance(a, b string, max int) int {
 	return min(prev[len(rb)], max)
 }
 
-// maxTokenFile bounds what is read from a token_file; a token is a few hundred bytes.
+// maxTokenFile bounds what is read from a token_file or password_file; a token is a
+// few hundred bytes.
 const maxTokenFile = 64 << 10
 
 // readTokenFiles reads each sink's token_file into its token. dir is the directory of
@@ -522,7 +525,7 @@ func (c *Config) readTokenFiles(dir string) problems {
 			ps.add(path, 0, "set token or token_file, not both")
 			continue
 		}
-		tok, err := readTokenFile(x.TokenFile, dir)
+		tok, err := readSecretFile(x.TokenFile, dir, "token")
 		if err != nil {
 			ps.add(path, 0, "%v", err)
 			continue
@@ -532,25 +535,27 @@ func (c *Config) readTokenFiles(dir string) problems {
 	return ps
 }
 
-func readTokenFile(name, dir string) (string, error) {
+// readSecretFile reads a secret (what: "token", "password") from the file name,
+// relative to dir, without its surrounding spaces and newlines.
+func readSecretFile(name, dir, what string) (string, error) {
 	if !filepath.IsAbs(name) {
 		name = filepath.Join(dir, name)
 	}
 	f, err := os.Open(name)
 	if err != nil {
-		return "", fmt.Errorf("cannot read token: %w", err)
+		return "", fmt.Errorf("cannot read %s: %w", what, err)
 	}
 	defer f.Close()
 	data, err := io.ReadAll(io.LimitReader(f, maxTokenFile+1))
 	if err != nil {
-		return "", fmt.Errorf("cannot read token: %w", err)
+		return "", fmt.Errorf("cannot read %s: %w", what, err)
 	}
 	if len(data) > maxTokenFile {
-		return "", errors.New("file is larger than 64KiB; it cannot be a token")
+		return "", fmt.Errorf("file is larger than 64KiB; it cannot be a %s", what)
 	}
-	tok := strings.TrimSpace(string(data))
-	if tok == "" {
+	secret := strings.TrimSpace(string(data))
+	if secret == "" {
 		return "", errors.New("file is empty")
 	}
-	return tok, nil
+	return secret, nil
 }

@@ -83,8 +83,8 @@ func TestExamples(t *testing.T) {
 	t.Setenv("INFLUX_TOKEN", "s3cr3t-2")
 
 	files, err := filepath.Glob("examples/*.yaml")
-	if err != nil || len(files) < 4 {
-		t.Fatalf("Glob(examples/*.yaml) = %v, %v; want at least 4 files", files, err)
+	if err != nil || len(files) < 5 {
+		t.Fatalf("Glob(examples/*.yaml) = %v, %v; want at least 5 files", files, err)
 	}
 	for _, file := range files {
 		t.Run(filepath.Base(file), func(t *testing.T) {
@@ -92,8 +92,8 @@ func TestExamples(t *testing.T) {
 			if err != nil {
 				t.Fatalf("Load(%s):\n%s", file, errLines(err))
 			}
-			if len(cfg.Devices) == 0 && len(cfg.Buses) == 0 {
-				t.Errorf("Load(%s): no devices and no buses", file)
+			if len(cfg.Devices) == 0 && len(cfg.Buses) == 0 && len(cfg.MQTT) == 0 && len(cfg.PM) == 0 {
+				t.Errorf("Load(%s): no devices, buses, mqtt sources or pm sensors", file)
 			}
 			for _, b := range cfg.Buses {
 				for _, d := range b.Devices {
@@ -265,14 +265,14 @@ func TestParseProblems(t *testing.T) {
 		"gateway.id: required")
 	check("scalar root", "hello\n",
 		"gateway.id: required",
-		"line 1: the file must be a mapping with the keys gateway, buffer, sinks, devices, buses and profile_files, not a single value")
+		"line 1: the file must be a mapping with the keys gateway, buffer, sinks, devices, buses, mqtt, pm and profile_files, not a single value")
 	check("two documents", minimal+"---\ngateway: {id: b}\n",
 		"line 10: the file holds more than one YAML document; use one per box")
 	check("syntax", "gateway:\n  id: [a\n",
 		"line 1: invalid YAML: did not find expected ',' or ']'")
 	check("unknown top-level key", "gateway: {id: a}\ndevice: []\nfoo: 1\n",
 		`device (line 2): unknown key (did you mean "devices"?)`,
-		"foo (line 3): unknown key (known keys: gateway, buffer, sinks, devices, buses, profile_files)")
+		"foo (line 3): unknown key (known keys: gateway, buffer, sinks, devices, buses, mqtt, pm, profile_files)")
 	check("duplicate key", "gateway:\n  id: a\n  id: b\n",
 		"gateway.id (line 3): duplicate key (first at line 2)")
 	check("missing site", "gateway: {id: a}\ndevices:\n  - name: d\n    interval: 1s\n    sim: {kind: air}\n",

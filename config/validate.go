@@ -30,8 +30,8 @@ var (
 
 // Validate reports every problem with a config that has had its defaults applied
 // (see Defaults), joined with errors.Join; each is a *Problem with a field path and no
-// line. It does not read token_file or profile_files; Load and Parse do, and a config
-// they return remembers the profiles read.
+// line. It does not read token_file, password_file or profile_files; Load and Parse
+// do, and a config they return remembers the profiles read.
 func (c *Config) Validate() error {
 	return c.validate(func(string) bool { return false }).err()
 }
@@ -111,7 +111,7 @@ func (c *Config) validate(inFile func(path string) bool) problems {
 		ps = append(ps, s.InfluxDB.validate(p+".influxdb", inFile)...)
 	}
 
-	devices := map[string]string{} // name → path of the first device, for buses too
+	devices := map[string]string{} // name → path of the first device, for buses, mqtt and pm too
 	for i, d := range c.Devices {
 		p := indexPath("devices", i)
 		name(p+".name", d.Name)
@@ -151,6 +151,8 @@ func (c *Config) validate(inFile func(path string) bool) problems {
 		}
 	}
 	ps = append(ps, c.validateBuses(devices, inFile)...)
+	ps = append(ps, c.validateMQTT(devices)...)
+	ps = append(ps, c.validatePM(devices)...)
 
 	for i, f := range c.ProfileFiles {
 		if f == "" {

@@ -104,9 +104,9 @@ func problemLines(err error) []string {
 	return lines
 }
 
-// deviceCount counts simulated and Modbus devices.
+// deviceCount counts simulated, Modbus and particulate devices and MQTT sources.
 func deviceCount(cfg *config.Config) int {
-	n := len(cfg.Devices)
+	n := len(cfg.Devices) + len(cfg.MQTT) + len(cfg.PM)
 	for _, b := range cfg.Buses {
 		n += len(b.Devices)
 	}

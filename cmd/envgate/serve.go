@@ -90,6 +90,26 @@ func start(cfg *config.Config, log *slog.Logger) (_ *running, err error) {
 		}
 		sources = append(sources, src)
 	}
+	for i, c := range cfg.MQTT {
+		src, sub, err := buildMQTT(c, log)
+		if err != nil {
+			return nil, fmt.Errorf("mqtt[%d] (%s): %w", i, c.Name, err)
+		}
+		g.metrics.AddMQTT(c.Name, func() metrics.MQTTStats {
+			s := sub.Stats()
+			return metrics.MQTTStats{Messages: s.Messages, Bytes: s.Bytes, Readings: s.Readings,
+				DeadLettered: s.DeadLettered, ErrorsByKind: s.ErrorsByKind, Dropped: s.Dropped,
+				NotDurable: s.NotDurable, InFlight: s.InFlight, Connected: s.Connected, Reconnects: s.Reconnects}
+		})
+		sources = append(sources, src)
+	}
+	for i, c := range cfg.PM {
+		src, err := buildPM(c, g.metrics, log)
+		if err != nil {
+			return nil, fmt.Errorf("pm[%d] (%s): %w", i, c.Name, err)
+		}
+		sources = append(sources, src)
+	}
 	grace := cfg.Gateway.ShutdownTimeout * 2 / 3
 	g.pipeline, err = gateway.New(gateway.Config{
 		GatewayID:      cfg.Gateway.ID,

@@ -40,6 +40,7 @@ func TestDocsListEveryMetric(t *testing.T) {
 	m.ObservePoll("noise-1", 12*time.Millisecond, nil)
 	m.ObserveModbus("rs485-a", "noise-1", 40*time.Millisecond, ResultException, 2)
 	m.AddBusy("rs485-a", 40*time.Millisecond)
+	m.AddMQTT("lora", func() MQTTStats { return MQTTStats{ErrorsByKind: map[string]uint64{"json": 1}} })
 	m.AddBuffer(func() BufferStats { return BufferStats{} })
 	m.AddSink("influx", func() SinkStats { return SinkStats{} })
 	mfs, err := m.Registry().Gather()

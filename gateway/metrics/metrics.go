@@ -34,6 +34,15 @@
 //	envgate_modbus_exceptions_total{bus,device,code}           counter
 //	envgate_modbus_rtt_seconds{bus}                            histogram, 1 ms to 2 s
 //	envgate_modbus_busy_seconds_total{bus}                     counter; its rate is the bus utilisation
+//	envgate_mqtt_messages_total{source}                        counter
+//	envgate_mqtt_received_bytes_total{source}                  counter
+//	envgate_mqtt_readings_total{source}                        counter
+//	envgate_mqtt_dead_lettered_total{source}                   counter
+//	envgate_mqtt_malformed_total{source,kind}                  counter
+//	envgate_mqtt_unacknowledged_total{source,reason}           counter
+//	envgate_mqtt_in_flight_messages{source}                    gauge
+//	envgate_mqtt_connected{source}                             gauge, 1 or 0
+//	envgate_mqtt_reconnects_total{source}                      counter
 //
 // envgate_sink_persistent_failure is 1 while a sink fails with an error only an operator
 // can fix (bad token, missing bucket: HTTP 401, 403, 404), as docs/design.md describes.
@@ -78,6 +87,7 @@ type Metrics struct {
 
 	state  *stateCollector
 	modbus *modbusMetrics
+	mqtt   *mqttCollector
 }
 
 // New returns Metrics with its own registry holding every envgate metric plus the Go
@@ -121,6 +131,7 @@ func New() *Metrics {
 		}, []string{"device"}),
 		state:  newStateCollector(),
 		modbus: newModbusMetrics(),
+		mqtt:   &mqttCollector{sources: map[string]func() MQTTStats{}},
 	}
 	m.reg.MustRegister(
 		collectors.NewGoCollector(),
@@ -130,6 +141,7 @@ func New() *Metrics {
 		m.state,
 	)
 	m.reg.MustRegister(m.modbus.collectors()...)
+	m.reg.MustRegister(m.mqtt)
 	return m
 }
 

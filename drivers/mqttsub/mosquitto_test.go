@@ -1,0 +1,436 @@
+package mqttsub
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	mqtt "github.com/eclipse/paho.mqtt.golang"
+
+	"github.com/envgate/envgate/gateway/reading"
+)
+
+// These tests run against a real mosquitto on a free loopback port. They are skipped
+// when the binary is missing or with -short, except under CI=true, where a missing
+// binary fails them.
+
+const waitLimit = 15 * time.Second
+
+// broker is a mosquitto process with its configuration and persistence in a temp dir.
+type broker struct {
+	t      *testing.T
+	bin    string
+	conf   string
+	log    string
+	url    string
+	addr   string
+	cmd    *exec.Cmd
+	exited chan struct{}
+}
+
+func startBroker(t *testing.T, extra ...string) *broker {
+	t.Helper()
+	bin, err := exec.LookPath("mosquitto")
+	if err != nil {
+		bin = "/usr/sbin/mosquitto"
+		if _, err := os.Stat(bin); err != nil {
+			if os.Getenv("CI") == "true" {
+				t.Fatalf("mosquitto not installed (apt-get install mosquitto)")
+			}
+			t.Skip("mosquitto not installed")
+		}
+	}
+	if testing.Short() && os.Getenv("CI") != "true" {
+		t.Skip("-short: skipping the mosquitto test")
+	}
+	dir := t.TempDir()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := l.Addr().(*net.TCPAddr).Port
+	l.Close()
+	lines := []string{
+		fmt.Sprintf("listener %d 127.0.0.1", port),
+		"allow_anonymous true",
+		"persistence true",
+		"persistence_location " + dir + "/",
+		"log_dest stderr",
+		"log_type all",
+	}
+	if os.Geteuid() == 0 {
+		// As root mosquitto 2.0 switches to user "mosquitto", which cannot write the
+		// persistence file into the root-owned temporary directory.
+		lines = append(lines, "user root")
+	}
+	b := &broker{t: t, bin: bin, conf: filepath.Join(dir, "mosquitto.conf"), log: filepath.Join(dir, "mosquitto.log"),
+		url: fmt.Sprintf("tcp://127.0.0.1:%d", port), addr: fmt.Sprintf("127.0.0.1:%d", port)}
+	if err := os.WriteFile(b.conf, []byte(strings.Join(append(lines, extra...), "\n")+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	b.start()
+	t.Cleanup(b.stop)
+	return b
+}
+
+func (b *broker) start() {
+	b.t.Helper()
+	f, err := os.OpenFile(b.log, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	cmd := exec.Command(b.bin, "-c", b.conf)
+	cmd.Stdout, cmd.Stderr = f, f
+	if err := cmd.Start(); err != nil {
+		f.Close()
+		b.t.Fatal(err)
+	}
+	exited := make(chan struct{})
+	go func() {
+		_ = cmd.Wait()
+		f.Close()
+		close(exited)
+	}()
+	b.cmd, b.exited = cmd, exited
+	deadline := time.Now().Add(waitLimit)
+	for {
+		c, err := net.DialTimeout("tcp", b.addr, time.Second)
+		if err == nil {
+			c.Close()
+			return
+		}
+		select {
+		case <-exited:
+			b.t.Fatalf("mosquitto exited: %s", b.tail())
+		case <-time.After(20 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			b.t.Fatalf("mosquitto not listening on %s: %v", b.addr, err)
+		}
+	}
+}
+
+// stop ends the broker gracefully: mosquitto writes its persistence file on SIGTERM.
+func (b *broker) stop() {
+	if b.cmd == nil {
+		return
+	}
+	_ = b.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-b.exited:
+	case <-time.After(waitLimit):
+		_ = b.cmd.Process.Kill()
+		<-b.exited
+	}
+	b.cmd = nil
+}
+
+func (b *broker) tail() string {
+	data, _ := os.ReadFile(b.log)
+	lines := strings.Split(strings.TrimSpace(string(data)), "\n")
+	return strings.Join(lines[max(0, len(lines)-30):], "\n")
+}
+
+var pubSeq atomic.Int64
+
+// publish sends QoS 1 messages from a fresh clean-session client and waits for PUBACK.
+func (b *broker) publish(msgs ...[2]string) {
+	b.t.Helper()
+	o := mqtt.NewClientOptions().AddBroker(b.url).SetClientID(fmt.Sprintf("pub%d", pubSeq.Add(1))).SetProtocolVersion(4)
+	c := mqtt.NewClient(o)
+	if tok := c.Connect(); !tok.WaitTimeout(waitLimit) || tok.Error() != nil {
+		b.t.Fatalf("publisher connect: %v", tok.Error())
+	}
+	defer c.Disconnect(100)
+	for _, m := range msgs {
+		if tok := c.Publish(m[0], 1, false, m[1]); !tok.WaitTimeout(waitLimit) || tok.Error() != nil {
+			b.t.Fatalf("publish %s: %v", m[0], tok.Error())
+		}
+	}
+}
+
+// sub is a Subscriber running against a test broker.
+type sub struct {
+	t      *testing.T
+	s      *Subscriber
+	out    chan reading.Batch
+	cancel context.CancelFunc
+	done   chan error
+}
+
+func testConfig(b *broker, clientID string, subs ...Subscription) Config {
+	return Config{
+		Name:          "test",
+		Broker:        b.url,
+		ClientID:      clientID,
+		Subscriptions: subs,
+		MaxReconnect:  time.Second,
+		Now:           func() time.Time { return arrival },
+	}
+}
+
+func runSub(t *testing.T, cfg Config) *sub {
+	t.Helper()
+	// Logs show with -v or on failure.
+	s, err := New(cfg, slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelDebug})))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	r := &sub{t: t, s: s, out: make(chan reading.Batch), cancel: cancel, done: make(chan error, 1)}
+	go func() { r.done <- s.Run(ctx, r.out) }()
+	t.Cleanup(r.stop)
+	return r
+}
+
+func (r *sub) stop() {
+	r.t.Helper()
+	if r.cancel == nil {
+		return
+	}
+	r.cancel()
+	select {
+	case err := <-r.done:
+		if err != nil {
+			r.t.Errorf("Run() = %v", err)
+		}
+	case <-time.After(waitLimit):
+		r.t.Errorf("Run did not return after cancel")
+	}
+	r.cancel = nil
+}
+
+func (r *sub) next() reading.Batch {
+	r.t.Helper()
+	select {
+	case b := <-r.out:
+		return b
+	case <-time.After(waitLimit):
+		r.t.Fatalf("no batch within %v; stats %+v", waitLimit, r.s.Stats())
+		return reading.Batch{}
+	}
+}
+
+// none checks that no batch arrives for a while (the broker holds messages back).
+func (r *sub) none(d time.Duration) {
+	r.t.Helper()
+	select {
+	case b := <-r.out:
+		r.t.Fatalf("unexpected batch %v", b.Readings)
+	case <-time.After(d):
+	}
+}
+
+func (r *sub) waitStats(what string, ok func(Stats) bool) {
+	r.t.Helper()
+	deadline := time.Now().Add(waitLimit)
+	for !ok(r.s.Stats()) {
+		if time.Now().After(deadline) {
+			r.t.Fatalf("waiting for %s: stats %+v", what, r.s.Stats())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func (r *sub) waitSubscribed() {
+	r.t.Helper()
+	r.waitStats("subscribed", func(st Stats) bool { return st.Connected && st.Subscribed })
+}
+
+func laNumber(device string, v float64) []reading.Reading {
+	return []reading.Reading{rd(arrival, "park-2", device, "la", v)}
+}
+
+func TestRunFormats(t *testing.T) {
+	b := startBroker(t)
+	cfg := testConfig(b, "envgateFormats", esp32, loraNumber, waterLP)
+	cfg.DeadLetter = filepath.Join(t.TempDir(), "var", "dead.log")
+	r := runSub(t, cfg)
+	r.waitSubscribed()
+	b.publish(
+		[2]string{"env/canal-east/esp-7/air", `{"data":{"pm25":35.2,"pm10":61}}`},
+		[2]string{"env/canal-east/esp-7/air", `{"data":{"pm25":35.2`},
+		[2]string{"lora/nm-1/la", "63.4"},
+		[2]string{"water/section-9/up", "wq,device=probe-a ph=7.1,do=8i 1764316800000000000"},
+	)
+	lpTime := time.Unix(1764316800, 0).UTC()
+	want := [][]reading.Reading{
+		{rd(arrival, "canal-east", "esp-7", "pm25", 35.2), rd(arrival, "canal-east", "esp-7", "pm10", 61)},
+		laNumber("nm-1", 63.4),
+		{rd(lpTime, "section-9", "probe-a", "ph", 7.1), rd(lpTime, "section-9", "probe-a", "do", 8)},
+	}
+	for i, w := range want {
+		got := r.next()
+		if !sameReadings(got.Readings, w) {
+			t.Errorf("batch %d = %v, want %v", i, got.Readings, w)
+		}
+		got.Durable(nil)
+	}
+	r.waitStats("4 acks", func(st Stats) bool { return st.Acked == 4 })
+	st := r.s.Stats()
+	if st.Messages != 4 || st.Readings != 5 || st.DeadLettered != 1 || st.ErrorsByKind[KindJSON] != 1 || st.InFlight != 0 {
+		t.Errorf("Stats() = %+v", st)
+	}
+	r.stop()
+	data, err := os.ReadFile(cfg.DeadLetter)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "2026-11-28T08:00:00Z topic=env/canal-east/esp-7/air reason=json: payload is not JSON: unexpected EOF\t\"{\\\"data\\\":{\\\"pm25\\\":35.2\"\n"; string(data) != want {
+		t.Errorf("dead-letter file = %q, want %q", data, want)
+	}
+}
+
+// With an in-flight window of 2, the broker sends the third message only after a
+// PUBACK: this shows the subscriber acknowledges only after Durable(nil), in order, and
+// that malformed messages are acknowledged at once.
+func TestRunAcksWhenDurable(t *testing.T) {
+	b := startBroker(t, "max_inflight_messages 2")
+	r := runSub(t, testConfig(b, "envgateAcks", loraNumber))
+	r.waitSubscribed()
+	b.publish([2]string{"lora/a/la", "1"}, [2]string{"lora/a/la", "2"}, [2]string{"lora/a/la", "3"}, [2]string{"lora/a/la", "4"})
+	b1, b2 := r.next(), r.next()
+	if !sameReadings(b1.Readings, laNumber("a", 1)) || !sameReadings(b2.Readings, laNumber("a", 2)) {
+		t.Fatalf("batches %v %v, want 1 and 2", b1.Readings, b2.Readings)
+	}
+	r.none(500 * time.Millisecond)
+	b2.Durable(nil) // the later one first: its PUBACK waits for the first
+	r.none(300 * time.Millisecond)
+	if st := r.s.Stats(); st.Acked != 0 || st.InFlight != 2 {
+		t.Errorf("before the first Durable: Stats() = %+v, want nothing acked and 2 in flight", st)
+	}
+	b1.Durable(nil)
+	b3, b4 := r.next(), r.next()
+	if !sameReadings(b3.Readings, laNumber("a", 3)) || !sameReadings(b4.Readings, laNumber("a", 4)) {
+		t.Fatalf("batches %v %v, want 3 and 4", b3.Readings, b4.Readings)
+	}
+	b3.Durable(nil)
+	b4.Durable(nil)
+
+	// Malformed messages do not hold the window: the good one behind them arrives.
+	b.publish([2]string{"lora/a/la", "x"}, [2]string{"lora/a/pm2.5", "1"}, [2]string{"lora/a/la", "999"}, [2]string{"lora/a/la", "5"})
+	b5 := r.next()
+	if !sameReadings(b5.Readings, laNumber("a", 5)) {
+		t.Fatalf("batch %v, want 5", b5.Readings)
+	}
+	b5.Durable(nil)
+	r.waitStats("8 acks", func(st Stats) bool { return st.Acked == 8 })
+	st := r.s.Stats()
+	if st.DeadLettered != 3 || st.ErrorsByKind[KindNumber] != 1 || st.ErrorsByKind[KindQuantity] != 1 || st.ErrorsByKind[KindRange] != 1 {
+		t.Errorf("Stats() = %+v", st)
+	}
+}
+
+// Messages published while the gateway is stopped, and even while the broker restarts,
+// arrive when it runs again with the same client ID. The second subscriber starts
+// before the broker, so this also covers connecting at boot without a broker.
+func TestRunPersistentSession(t *testing.T) {
+	b := startBroker(t)
+	cfg := testConfig(b, "envgatePersist", loraNumber)
+	r1 := runSub(t, cfg)
+	r1.waitSubscribed()
+	r1.stop()
+	if st := r1.s.Stats(); st.Connected {
+		t.Errorf("after Run returned: Stats().Connected = true")
+	}
+
+	b.publish([2]string{"lora/a/la", "1"}, [2]string{"lora/b/la", "2"}, [2]string{"lora/a/la", "3"})
+	b.stop()
+	r2 := runSub(t, cfg)
+	time.Sleep(300 * time.Millisecond) // let the first connection attempts fail
+	if st := r2.s.Stats(); st.Connected {
+		t.Fatalf("connected without a broker: %+v", st)
+	}
+	b.start()
+	for i, w := range [][]reading.Reading{laNumber("a", 1), laNumber("b", 2), laNumber("a", 3)} {
+		got := r2.next()
+		if !sameReadings(got.Readings, w) {
+			t.Errorf("batch %d = %v, want %v", i, got.Readings, w)
+		}
+		got.Durable(nil)
+	}
+	r2.waitStats("3 acks", func(st Stats) bool { return st.Acked == 3 })
+	r2.stop()
+
+	// Acknowledged messages are not delivered again.
+	r3 := runSub(t, cfg)
+	r3.waitSubscribed()
+	r3.none(500 * time.Millisecond)
+}
+
+// A message whose readings could not be made durable is not acknowledged; the broker
+// delivers it again after the connection is re-established, and the session (with
+// its subscriptions) survives the broker's restart.
+func TestRunRedeliversNotDurable(t *testing.T) {
+	b := startBroker(t)
+	r := runSub(t, testConfig(b, "envgateRedeliver", loraNumber))
+	r.waitSubscribed()
+	b.publish([2]string{"lora/a/la", "1"})
+	b1 := r.next()
+	b1.Durable(errors.New("write buffer segment: no space left on device"))
+	r.waitStats("not durable", func(st Stats) bool { return st.NotDurable == 1 })
+	r.none(300 * time.Millisecond) // MQTT 3.1.1 resends only on a new connection
+
+	b.stop()
+	r.waitStats("connection lost", func(st Stats) bool { return !st.Connected })
+	b.start()
+	again := r.next()
+	if !sameReadings(again.Readings, laNumber("a", 1)) {
+		t.Fatalf("redelivered %v, want the first message", again.Readings)
+	}
+	again.Durable(nil)
+	r.waitStats("ack", func(st Stats) bool { return st.Acked == 1 && st.Reconnects >= 1 && st.Subscribed })
+
+	// The broker kept the session, so the subscriber did not subscribe again, and new
+	// messages still flow.
+	b.publish([2]string{"lora/a/la", "2"})
+	b2 := r.next()
+	if !sameReadings(b2.Readings, laNumber("a", 2)) {
+		t.Fatalf("batch %v, want 2", b2.Readings)
+	}
+	b2.Durable(nil)
+	r.waitStats("ack", func(st Stats) bool { return st.Acked == 2 })
+	if log, _ := os.ReadFile(b.log); strings.Count(string(log), "envgateRedeliver 1 lora/+/+") != 1 {
+		t.Errorf("want exactly one SUBSCRIBE in the broker log:\n%s", b.tail())
+	}
+}
+
+// A broker that lost the session (here: a new client ID's first connection to a broker
+// without the old state) is subscribed to again after a reconnect.
+func TestRunResubscribesWithoutSession(t *testing.T) {
+	b := startBroker(t)
+	r := runSub(t, testConfig(b, "envgateResub", loraNumber))
+	r.waitSubscribed()
+	// Restart the broker with its persistence removed: the session is gone.
+	b.stop()
+	matches, _ := filepath.Glob(filepath.Join(filepath.Dir(b.conf), "*.db"))
+	for _, m := range matches {
+		if err := os.Remove(m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(matches) == 0 {
+		t.Fatalf("no persistence file in %s", filepath.Dir(b.conf))
+	}
+	b.start()
+	r.waitStats("reconnect", func(st Stats) bool { return st.Reconnects >= 1 && st.Subscribed })
+	b.publish([2]string{"lora/a/la", "7"})
+	got := r.next()
+	if !sameReadings(got.Readings, laNumber("a", 7)) {
+		t.Fatalf("batch %v, want 7", got.Readings)
+	}
+	got.Durable(nil)
+	if log, _ := os.ReadFile(b.log); strings.Count(string(log), "envgateResub 1 lora/+/+") != 2 {
+		t.Errorf("want two SUBSCRIBEs in the broker log:\n%s", log)
+	}
+}

@@ -1,0 +1,102 @@
+package metrics
+
+import (
+	"sort"
+	"sync"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// MQTTStats is the state of one MQTT source at one instant.
+type MQTTStats struct {
+	Messages, Bytes, Readings uint64            // received messages (malformed included), their payload bytes, readings handed on
+	DeadLettered              uint64            // malformed messages: acknowledged and written to the dead-letter file
+	ErrorsByKind              map[string]uint64 // malformed messages by kind (json, number, lineprotocol, topic, oversize, range, quantity, time)
+	Dropped                   uint64            // messages left unacknowledged because the inbox was full (the broker redelivers them)
+	NotDurable                uint64            // messages left unacknowledged because the disk failed
+	InFlight                  int               // received, not yet acknowledged
+	Connected                 bool
+	Reconnects                uint64
+}
+
+var (
+	mqttMessages = desc("mqtt", "messages_total",
+		"MQTT messages received by each source, malformed ones included, as a count of messages.", "source")
+	mqttBytes = desc("mqtt", "received_bytes_total",
+		"Payload bytes of the MQTT messages received by each source, in bytes.", "source")
+	mqttReadings = desc("mqtt", "readings_total",
+		"Readings decoded from MQTT messages and handed to the buffer, as a count of readings.", "source")
+	mqttDeadLettered = desc("mqtt", "dead_lettered_total",
+		"Malformed MQTT messages acknowledged and written to the dead-letter file, as a count of messages.", "source")
+	mqttErrors = desc("mqtt", "malformed_total",
+		"Malformed MQTT messages by kind of error, as a count of messages.", "source", "kind")
+	mqttUnacked = desc("mqtt", "unacknowledged_total",
+		"MQTT messages deliberately left unacknowledged for the broker to redeliver, by reason (inbox_full or not_durable), as a count of messages.", "source", "reason")
+	mqttInFlight = desc("mqtt", "in_flight_messages",
+		"MQTT messages received and not yet acknowledged, as a count of messages.", "source")
+	mqttConnected = desc("mqtt", "connected",
+		"Whether each MQTT source is connected to its broker: 1 if it is, 0 otherwise.", "source")
+	mqttReconnects = desc("mqtt", "reconnects_total",
+		"Reconnections of each MQTT source to its broker, as a count of connections.", "source")
+)
+
+// mqttCollector reads MQTT source state at scrape time.
+type mqttCollector struct {
+	mu      sync.Mutex
+	sources map[string]func() MQTTStats
+}
+
+func (c *mqttCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{mqttMessages, mqttBytes, mqttReadings, mqttDeadLettered, mqttErrors,
+		mqttUnacked, mqttInFlight, mqttConnected, mqttReconnects} {
+		ch <- d
+	}
+}
+
+func (c *mqttCollector) Collect(ch chan<- prometheus.Metric) {
+	c.mu.Lock()
+	names := make([]string, 0, len(c.sources))
+	for n := range c.sources {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	fns := make([]func() MQTTStats, len(names))
+	for i, n := range names {
+		fns[i] = c.sources[n]
+	}
+	c.mu.Unlock()
+	counter := func(d *prometheus.Desc, v uint64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), labels...)
+	}
+	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
+	}
+	for i, n := range names {
+		s := fns[i]()
+		counter(mqttMessages, s.Messages, n)
+		counter(mqttBytes, s.Bytes, n)
+		counter(mqttReadings, s.Readings, n)
+		counter(mqttDeadLettered, s.DeadLettered, n)
+		kinds := make([]string, 0, len(s.ErrorsByKind))
+		for k := range s.ErrorsByKind {
+			kinds = append(kinds, k)
+		}
+		sort.Strings(kinds)
+		for _, k := range kinds {
+			counter(mqttErrors, s.ErrorsByKind[k], n, k)
+		}
+		counter(mqttUnacked, s.Dropped, n, "inbox_full")
+		counter(mqttUnacked, s.NotDurable, n, "not_durable")
+		gauge(mqttInFlight, float64(s.InFlight), n)
+		gauge(mqttConnected, boolValue(s.Connected), n)
+		counter(mqttReconnects, s.Reconnects, n)
+	}
+}
+
+// AddMQTT registers an MQTT source whose state is read at scrape time. Adding the same
+// name again replaces its function.
+func (m *Metrics) AddMQTT(name string, stats func() MQTTStats) {
+	m.mqtt.mu.Lock()
+	defer m.mqtt.mu.Unlock()
+	m.mqtt.sources[name] = stats
+}
