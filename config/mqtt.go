@@ -58,7 +58,7 @@ type Subscription struct {
 	Fields   []Field  `yaml:"fields"`   // json: at least one; otherwise none
 	Quantity string   `yaml:"quantity"` // number, without {quantity} in Template: the quantity of every value
 	Time     TimeSpec `yaml:"time"`     // where a message's measurement time is; zero: its arrival time
-	QoS      int      `yaml:"qos"`      // 0 or 1; default 1 (Defaults turns 0 into 1; a file's explicit 0 stays)
+	QoS      int      `yaml:"qos"`      // 1 (the default and only value): QoS 0 could lose messages the gateway never saw
 }
 
 // Field is one value of a JSON message: where it is and which quantity it measures.
@@ -372,8 +372,8 @@ func (s Subscription) validate(p string) problems {
 	if formatOK {
 		ps = append(ps, s.Time.validate(p+".time", s.Format)...)
 	}
-	if s.QoS != 0 && s.QoS != 1 {
-		add("qos", "must be 0 or 1 (1 keeps messages at the broker until the gateway has them on disk)")
+	if s.QoS != 1 {
+		add("qos", "must be 1: QoS 1 keeps messages at the broker until the gateway has them on disk; QoS 0 could lose them")
 	}
 	return ps
 }

@@ -78,12 +78,10 @@ func TestMQTTDefaults(t *testing.T) {
 // not replaced by defaults.
 func TestMQTTExplicitValues(t *testing.T) {
 	const head = "gateway: {id: a, site: s}\nmqtt:\n  - name: m\n    broker: tcp://h\n    client_id: c\n"
-	cfg, err := Parse([]byte(head+"    subscriptions:\n      - {topic: t, device: d, quantity: la, format: number, qos: 0}\n"), "x.yaml")
-	if err != nil {
-		t.Fatalf("Parse:\n%s", errLines(err))
-	}
-	if q := cfg.MQTT[0].Subscriptions[0].QoS; q != 0 {
-		t.Errorf("qos: 0 became %d", q)
+	// An explicit qos: 0 is reported, not silently turned into the default 1.
+	_, err := Parse([]byte(head+"    subscriptions:\n      - {topic: t, device: d, quantity: la, format: number, qos: 0}\n"), "x.yaml")
+	if err == nil || !strings.Contains(err.Error(), "qos (line 7): must be 1") {
+		t.Errorf("qos: 0 gave %v, want a problem", err)
 	}
 	check := func(extra, want string) {
 		t.Helper()
