@@ -15,7 +15,7 @@ import (
 	"go.bug.st/serial"
 	"go.bug.st/serial/enumerator"
 
-	"github.com/envgate/envgate/drivers/modbus"
+	"github.com/envgate/envgate/drivers/serialport"
 )
 
 // Hints shared by the commissioning commands (ports, probe, scan).
@@ -210,7 +210,7 @@ func (in *portInfo) checkAccess() {
 			in.NoAccess = err.Error()
 		}
 	}
-	if who := modbus.WhoHolds(in.Device); len(who) > 0 {
+	if who := serialport.WhoHolds(in.Device); len(who) > 0 {
 		in.Held = strings.Join(who, ", ") + " has it open"
 		if holdsEnvgate(who) {
 			in.Held += ": " + hintStopSelf

@@ -18,6 +18,7 @@ import (
 	"go.bug.st/serial"
 
 	"github.com/envgate/envgate/drivers/modbus"
+	"github.com/envgate/envgate/drivers/serialport"
 )
 
 const probeUsage = `usage: envgate probe --port DEVICE [--baud 9600] [--parity none] [--stop-bits 1]
@@ -250,7 +251,7 @@ func (b *busFlags) openProblem(err error) string {
 	case code == serial.PermissionDenied || errors.Is(err, fs.ErrPermission):
 		return fmt.Sprintf("cannot open %s: %v\n  %s", b.port, cause, hintDialout)
 	case code == serial.PortBusy || errors.Is(err, syscall.EBUSY):
-		who := modbus.WhoHolds(b.port)
+		who := serialport.WhoHolds(b.port)
 		msg := fmt.Sprintf("cannot open %s: %v", b.port, cause)
 		switch {
 		case holdsEnvgate(who):

@@ -462,31 +462,6 @@ func TestOpenSerialErrors(t *testing.T) {
 			t.Errorf("OpenSerial(bad options) = %v, want it to name %s", err, want)
 		}
 	}
-	if err := explainOpen("/dev/ttyUSB0", fs.ErrPermission); !strings.Contains(err.Error(), "dialout") {
-		t.Errorf("explainOpen(permission) = %v, want a hint about the dialout group", err)
-	}
-}
-
-func TestWhoHolds(t *testing.T) {
-	ptmx, tty, err := pty.Open()
-	if err != nil {
-		t.Skipf("no pty: %v", err)
-	}
-	defer ptmx.Close()
-	defer tty.Close()
-	comm, _ := os.ReadFile("/proc/self/comm")
-	want := fmt.Sprintf("pid %d (%s)", os.Getpid(), strings.TrimSpace(string(comm)))
-	if got := WhoHolds(tty.Name()); !slices.Contains(got, want) {
-		t.Errorf("WhoHolds(%s) = %q, want it to include %q", tty.Name(), got, want)
-	}
-	// Root ignores TIOCEXCL, so a real EBUSY cannot be provoked here; check the message.
-	err = explainOpen(tty.Name(), syscall.EBUSY)
-	if !errors.Is(err, syscall.EBUSY) || !strings.Contains(err.Error(), want) {
-		t.Errorf("explainOpen(EBUSY) = %v, want it to name %q", err, want)
-	}
-	if got := WhoHolds(t.TempDir() + "/nothing"); got != nil {
-		t.Errorf("WhoHolds(unused path) = %q, want nil", got)
-	}
 }
 
 // memPort is an in-memory Port: each Write queues the next canned reply for reading.

@@ -9,6 +9,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/envgate/envgate/drivers/serialport"
 	"github.com/envgate/envgate/gateway/reading"
 )
 
@@ -190,7 +191,7 @@ func (r *runner) firstBackoff() time.Duration { return min(r.cfg.Interval, time.
 // lost closes a failed port and schedules its reopening.
 func (r *runner) lost(ctx context.Context, now time.Time, err error) {
 	r.closePort()
-	r.portErr = fmt.Errorf("serial port %s lost: %w", r.cfg.Port, explainLoss(err))
+	r.portErr = fmt.Errorf("serial port %s lost: %w", r.cfg.Port, serialport.ExplainLoss(err))
 	r.log.Warn("port lost", "err", err, "retry_in", r.backoff)
 	r.failing = true
 	r.openAt = now.Add(r.backoff)
