@@ -1,0 +1,745 @@
+package noise
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"sort"
+	"time"
+
+	"github.com/envgate/envgate/gateway/reading"
+)
+
+// Defaults of Config.
+const (
+	DefaultBurstMargin = 15.0            // dB(A): GB 3096-2008 night burst rule (standards §1.1)
+	DefaultSample      = time.Second     // interval of `la` samples
+	DefaultMinValid    = 0.75            // fraction [U: placeholder, not from HJ 906-2017, standards §1.6]
+	DefaultLateness    = 5 * time.Second // how long a window waits for late samples
+)
+
+// maxLaeqGap bounds the duration a `laeq` input is given from the gap since the previous
+// one: a longer gap is an outage, not a meter period (HJ 212 noise data are at most
+// hourly records short of the daily ones).
+const maxLaeqGap = time.Hour
+
+// maxWeatherMinutes bounds the remembered minutes of bad weather (four days of minutes),
+// so a weather station with a broken clock cannot grow the state without limit.
+const maxWeatherMinutes = 4 * 24 * 60
+
+// Config configures the Aggregator of one noise device.
+type Config struct {
+	Site, Device string // copied into every derived reading; inputs of other devices are rejected
+
+	// Zone gives the GB 3096-2008 limits. DayLimit and NightLimit, if set, override
+	// them (a quiet-district target stricter than the zone, or the 70/55 of an old
+	// railway line); with both set, Zone may be empty.
+	Zone                 Zone
+	DayLimit, NightLimit *float64
+
+	// BurstMargin: at night, a run of samples with Lmax − night limit > BurstMargin is a
+	// burst event. 0 selects 15 dB (GB 3096-2008); GB 12348-2008 uses 10 for frequent noise.
+	BurstMargin float64
+
+	// Sample is the expected interval of `la` samples: each valid sample covers this much
+	// of its window for the valid-data rate. 0 selects 1 s.
+	Sample time.Duration
+
+	// LaeqPeriod is a smart meter's own Leq period, the weight of each `laeq` input.
+	// 0 infers it: the gap since the device's previous `laeq` (at most an hour, an
+	// outage is not a period), or Sample for the first one.
+	LaeqPeriod time.Duration
+
+	// MinValidHour and MinValidPeriod are the valid-data rates (fractions) below which
+	// minute/hour and period results are Suspect. 0 selects 0.75 [U: not from HJ 906].
+	MinValidHour, MinValidPeriod float64
+
+	// Lateness is how long after a window ends samples for it are still accepted.
+	// 0 selects 5 s.
+	Lateness time.Duration
+
+	// Periods sets the day/night boundaries and the time zone of every window.
+	Periods Periods
+
+	// RainMax (mm/h) and WindMax (m/s): a `rain_rate` or `wind_speed` reading above the
+	// threshold makes the windows it falls in Suspect. 0 ignores that quantity. No
+	// default: the HJ 906 thresholds were not read [U]. GB 3096-2008 measures in no rain
+	// and wind below 5 m/s, a common choice for WindMax.
+	RainMax, WindMax float64
+}
+
+// Live is the Aggregator's state at an instant, for metrics.
+type Live struct {
+	Time  time.Time
+	Night bool // the instant is in a night period
+
+	// Running LAeq of the 1-min, 1-h and day/night windows containing Time; NaN
+	// without data.
+	LeqMinute, LeqHour, LeqPeriod float64
+
+	Limit      float64 // the limit at Time, day or night, dB(A)
+	Exceedance float64 // LeqPeriod − Limit, dB; NaN without data
+
+	Bursts   int // night burst events since the Aggregator was made
+	Accepted int // samples that entered at least one window
+	Late     int // samples whose window had closed: ignored
+	Rejected int // readings of another device, unknown quantity, Quality Bad or implausible
+}
+
+// Aggregator derives the windowed series of one noise device (see the package doc).
+// It is not safe for concurrent use.
+//
+// Its clock is the latest sample time of the device (Add) or the latest Tick; a window
+// closes when its end + Lateness is not after the clock. Weather readings do not move
+// the clock: they come from another device. The first sample or Tick opens the windows
+// containing it; a window is always a whole clock minute, clock hour or period, so a
+// start mid-hour gives that hour a partial valid-data rate.
+type Aggregator struct {
+	cfg        Config
+	p          Periods
+	day, night float64 // limits, dB(A)
+	sample     float64 // seconds
+	laeqDur    float64 // seconds given to the latest `laeq`
+	lastLaeq   time.Time
+	started    bool
+	clock      time.Time
+	series     [3]series
+	wet        []time.Time // minute starts with bad weather, ascending, unique
+	hours      []hourResult
+	lastDay    *periodResult
+	lastLA     time.Time
+	burst      burst
+	live       Live // counters only
+}
+
+// The window kinds, in the order windows with the same end close.
+const (
+	kMinute = iota
+	kHour
+	kPeriod
+)
+
+type series struct {
+	kind int
+	open []*window // contiguous, ascending
+	next time.Time // start of the window after the last opened
+}
+
+type window struct {
+	start, end time.Time
+	night      bool // period windows
+	la, laeq   energy
+	levels     []float64 // hour windows: the `la` samples, for statistics
+}
+
+// energy accumulates Σ d·10^(0.1·L) and Σ d (seconds). Inputs are plausible levels
+// (≤ 160 dB), so the sums cannot overflow.
+type energy struct{ e, d float64 }
+
+func (a *energy) add(level, d float64) {
+	a.e += d * math.Pow(10, 0.1*level)
+	a.d += d
+}
+
+func (a energy) leq() float64 {
+	if a.d <= 0 {
+		return math.NaN()
+	}
+	return 10 * math.Log10(a.e/a.d)
+}
+
+// source returns the data a window is computed from: its `la` samples if it has any,
+// otherwise its `laeq` inputs, so a meter that sends both is not counted twice.
+func (w *window) source() (e energy, fromLA bool) {
+	if w.la.d > 0 {
+		return w.la, true
+	}
+	return w.laeq, false
+}
+
+// vdr returns the valid-data rate of e over the window, 0 to 1.
+func (w *window) vdr(e energy) float64 {
+	return min(1, e.d/w.end.Sub(w.start).Seconds())
+}
+
+type hourResult struct {
+	start time.Time
+	leq   float64 // NaN without data
+	good  bool
+}
+
+type periodResult struct {
+	start, end time.Time
+	leq        float64
+	quality    reading.Quality
+}
+
+type burst struct {
+	active   bool
+	peak     float64
+	at, last time.Time
+}
+
+// NewAggregator checks cfg, fills in its defaults and returns an Aggregator. The error
+// lists every problem, each with its field.
+func NewAggregator(cfg Config) (*Aggregator, error) {
+	var errs []error
+	if err := reading.CheckName(cfg.Site); err != nil {
+		errs = append(errs, fmt.Errorf("site: %w", err))
+	}
+	if err := reading.CheckName(cfg.Device); err != nil {
+		errs = append(errs, fmt.Errorf("device: %w", err))
+	}
+	day, night, ok := Limits(cfg.Zone)
+	if !ok && (cfg.Zone != "" || cfg.DayLimit == nil || cfg.NightLimit == nil) {
+		errs = append(errs, fmt.Errorf("zone: %q is not a GB 3096-2008 class (0, 1, 2, 3, 4a, 4b)", cfg.Zone))
+	}
+	for _, l := range []struct {
+		name string
+		v    *float64
+		dst  *float64
+	}{{"day_limit", cfg.DayLimit, &day}, {"night_limit", cfg.NightLimit, &night}} {
+		if l.v == nil {
+			continue
+		}
+		if !(*l.v >= 0 && *l.v <= 160) {
+			errs = append(errs, fmt.Errorf("%s: %v dB(A) is not within 0 to 160", l.name, *l.v))
+		}
+		*l.dst = *l.v
+	}
+	nonNegative := func(name string, v float64) {
+		if !(v >= 0) || math.IsInf(v, 0) {
+			errs = append(errs, fmt.Errorf("%s: %v must be a non-negative number", name, v))
+		}
+	}
+	nonNegative("burst_margin", cfg.BurstMargin)
+	nonNegative("rain_max", cfg.RainMax)
+	nonNegative("wind_max", cfg.WindMax)
+	for _, f := range []struct {
+		name string
+		v    float64
+	}{{"min_valid_hour", cfg.MinValidHour}, {"min_valid_period", cfg.MinValidPeriod}} {
+		if !(f.v >= 0 && f.v <= 1) {
+			errs = append(errs, fmt.Errorf("%s: %v is not a fraction within 0 to 1", f.name, f.v))
+		}
+	}
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{{"sample", cfg.Sample}, {"laeq_period", cfg.LaeqPeriod}, {"lateness", cfg.Lateness}} {
+		if d.v < 0 {
+			errs = append(errs, fmt.Errorf("%s: %v must not be negative", d.name, d.v))
+		}
+	}
+	if err := cfg.Periods.Validate(); err != nil {
+		errs = append(errs, fmt.Errorf("periods: %w", err))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+
+	if cfg.BurstMargin == 0 {
+		cfg.BurstMargin = DefaultBurstMargin
+	}
+	if cfg.Sample == 0 {
+		cfg.Sample = DefaultSample
+	}
+	if cfg.MinValidHour == 0 {
+		cfg.MinValidHour = DefaultMinValid
+	}
+	if cfg.MinValidPeriod == 0 {
+		cfg.MinValidPeriod = DefaultMinValid
+	}
+	if cfg.Lateness == 0 {
+		cfg.Lateness = DefaultLateness
+	}
+	cfg.Periods = cfg.Periods.norm()
+	a := &Aggregator{
+		cfg:    cfg,
+		p:      cfg.Periods,
+		day:    day,
+		night:  night,
+		sample: cfg.Sample.Seconds(),
+	}
+	a.laeqDur = a.sample
+	if cfg.LaeqPeriod > 0 {
+		a.laeqDur = cfg.LaeqPeriod.Seconds()
+	}
+	for k := range a.series {
+		a.series[k].kind = k
+	}
+	return a, nil
+}
+
+// Add consumes one reading and returns the derived readings of the windows it closed
+// (those whose end + Lateness is not after r.Time) and of a burst it ended.
+//
+//   - "la" of this device: an instantaneous level covering Sample.
+//   - "laeq" of this device: a meter's own Leq, placed in the windows containing its
+//     time and weighted by Config.LaeqPeriod, or else the gap since the previous
+//     "laeq" (at most an hour; Sample for the first). Windows with any "la" sample use
+//     only those, so a meter sending both is not counted twice; percentile levels,
+//     Lmax, Lmin, SD and bursts need instantaneous levels and come from "la" only.
+//   - "rain_rate", "wind_speed" of any device (the caller routes the site's weather):
+//     a value above RainMax or WindMax marks every window containing its time Suspect.
+//
+// Weather readings never close windows (they carry another device's clock). Readings
+// of other devices or quantities, with Quality Bad or outside the catalog's plausible
+// range are rejected; a Suspect sample is used like a Good one; samples whose 1-min window has closed are counted as
+// late and ignored. Samples are expected in time order; a late one still counts in its
+// windows, but not for burst detection.
+func (a *Aggregator) Add(r reading.Reading) []reading.Reading {
+	if !plausible(r) {
+		a.live.Rejected++
+		return nil
+	}
+	switch r.Quantity {
+	case inRainRate, inWindSpeed:
+		a.addWeather(r)
+		return nil
+	case inLA, inLAeq:
+		if r.Site == a.cfg.Site && r.Device == a.cfg.Device {
+			return a.addLevel(r)
+		}
+	}
+	a.live.Rejected++
+	return nil
+}
+
+func plausible(r reading.Reading) bool {
+	q, ok := reading.Lookup(r.Quantity)
+	return ok && r.Quality < reading.Bad && !r.Time.IsZero() && q.Plausible(r.Value)
+}
+
+func (a *Aggregator) addLevel(r reading.Reading) []reading.Reading {
+	t := r.Time.In(a.p.Location)
+	if !a.started {
+		a.start(t)
+	}
+	var out []reading.Reading
+	if t.After(a.clock) {
+		out = a.advance(t)
+	}
+
+	d := a.sample
+	if r.Quantity == inLAeq {
+		if a.cfg.LaeqPeriod == 0 && !a.lastLaeq.IsZero() && t.After(a.lastLaeq) {
+			a.laeqDur = min(t.Sub(a.lastLaeq), maxLaeqGap).Seconds()
+		}
+		if t.After(a.lastLaeq) {
+			a.lastLaeq = t
+		}
+		d = a.laeqDur
+	}
+
+	var ws [3]*window
+	for k := range a.series {
+		if ws[k] = a.series[k].find(t); ws[k] == nil {
+			a.live.Late++
+			return out
+		}
+	}
+	a.live.Accepted++
+	for k, w := range ws {
+		if r.Quantity == inLAeq {
+			w.laeq.add(r.Value, d)
+			continue
+		}
+		w.la.add(r.Value, d)
+		if k == kHour {
+			w.levels = append(w.levels, r.Value)
+		}
+	}
+	if r.Quantity == inLA && !t.Before(a.lastLA) {
+		a.lastLA = t
+		out = a.detectBurst(t, r.Value, out)
+	}
+	return out
+}
+
+// detectBurst follows runs of night samples above the night limit + margin. A run ends
+// at a sample that is not above (or is in the day), or after a gap of more than two
+// sample intervals; its event is emitted then, at the time of its peak.
+func (a *Aggregator) detectBurst(t time.Time, level float64, out []reading.Reading) []reading.Reading {
+	over := a.p.IsNight(t) && level-a.night > a.cfg.BurstMargin
+	b := &a.burst
+	if b.active && (!over || t.Sub(b.last) > 2*a.cfg.Sample) {
+		out = a.endBurst(out)
+	}
+	if !over {
+		return out
+	}
+	if !b.active {
+		*b = burst{active: true, peak: level, at: t, last: t}
+		a.live.Bursts++
+		return out
+	}
+	if level > b.peak {
+		b.peak, b.at = level, t
+	}
+	b.last = t
+	return out
+}
+
+func (a *Aggregator) endBurst(out []reading.Reading) []reading.Reading {
+	b := &a.burst
+	b.active = false
+	q := reading.Good
+	if m := a.p.align(b.at, time.Minute); a.wetIn(m, m.Add(time.Minute)) {
+		q = reading.Suspect
+	}
+	return a.emit(out, b.at, QuantityLmaxBurst, b.peak, q)
+}
+
+func (a *Aggregator) addWeather(r reading.Reading) {
+	limit := a.cfg.RainMax
+	if r.Quantity == inWindSpeed {
+		limit = a.cfg.WindMax
+	}
+	if limit == 0 || r.Value <= limit {
+		return
+	}
+	m := a.p.align(r.Time, time.Minute)
+	if a.started && m.Before(a.oldestOpen()) {
+		a.live.Late++
+		return
+	}
+	i := sort.Search(len(a.wet), func(i int) bool { return !a.wet[i].Before(m) })
+	if i < len(a.wet) && a.wet[i].Equal(m) {
+		return
+	}
+	if len(a.wet) >= maxWeatherMinutes {
+		a.live.Rejected++
+		return
+	}
+	a.wet = append(a.wet, time.Time{})
+	copy(a.wet[i+1:], a.wet[i:])
+	a.wet[i] = m
+}
+
+// wetIn reports whether bad weather was seen in [start, end).
+func (a *Aggregator) wetIn(start, end time.Time) bool {
+	i := sort.Search(len(a.wet), func(i int) bool { return !a.wet[i].Before(start) })
+	return i < len(a.wet) && a.wet[i].Before(end)
+}
+
+// Tick moves the clock to now (if later) and returns the derived readings of the windows
+// that closed: end + Lateness ≤ now. Windows without data emit their valid-data rate 0
+// and no levels. It also ends a burst whose samples stopped for two sample intervals
+// plus Lateness. The first Tick opens the windows if no sample has, so a device that
+// never reports still shows 0 % valid data.
+func (a *Aggregator) Tick(now time.Time) []reading.Reading {
+	now = now.In(a.p.Location)
+	if !a.started {
+		a.start(now)
+	}
+	var out []reading.Reading
+	if now.After(a.clock) {
+		out = a.advance(now)
+	}
+	if a.burst.active && now.Sub(a.burst.last) > 2*a.cfg.Sample+a.cfg.Lateness {
+		out = a.endBurst(out)
+	}
+	return out
+}
+
+// Now reports the live state at now without changing anything: running LAeq of the
+// windows containing now (NaN if none is open or it has no data), the limit at now, the
+// running period exceedance and the counters.
+func (a *Aggregator) Now(now time.Time) Live {
+	now = now.In(a.p.Location)
+	l := a.live
+	l.Time = now
+	l.Night = a.p.IsNight(now)
+	l.Limit = a.limitAt(now)
+	running := func(k int) float64 {
+		if w := a.series[k].find(now); w != nil {
+			e, _ := w.source()
+			return e.leq()
+		}
+		return math.NaN()
+	}
+	l.LeqMinute, l.LeqHour, l.LeqPeriod = running(kMinute), running(kHour), running(kPeriod)
+	l.Exceedance = l.LeqPeriod - l.Limit
+	return l
+}
+
+func (a *Aggregator) limitAt(t time.Time) float64 {
+	if a.p.IsNight(t) {
+		return a.night
+	}
+	return a.day
+}
+
+// start opens the windows containing t.
+func (a *Aggregator) start(t time.Time) {
+	a.started = true
+	a.clock = t
+	for k := range a.series {
+		s := &a.series[k]
+		s.next, _, _ = a.span(k, t)
+		s.openUntil(a, t)
+	}
+}
+
+// span returns the window of kind k containing t.
+func (a *Aggregator) span(k int, t time.Time) (start, end time.Time, night bool) {
+	switch k {
+	case kMinute:
+		start = a.p.align(t, time.Minute)
+		return start, start.Add(time.Minute), false
+	case kHour:
+		start = a.p.align(t, time.Hour)
+		return start, start.Add(time.Hour), false
+	}
+	return a.p.bounds(t)
+}
+
+func (s *series) newWindow(a *Aggregator) *window {
+	_, end, night := a.span(s.kind, s.next)
+	w := &window{start: s.next, end: end, night: night}
+	s.next = end
+	return w
+}
+
+// openUntil opens the windows up to the one containing t.
+func (s *series) openUntil(a *Aggregator, t time.Time) {
+	for !s.next.After(t) {
+		s.open = append(s.open, s.newWindow(a))
+	}
+}
+
+// find returns the open window containing t, or nil.
+func (s *series) find(t time.Time) *window {
+	for i := len(s.open) - 1; i >= 0; i-- {
+		if w := s.open[i]; !t.Before(w.start) {
+			if t.Before(w.end) {
+				return w
+			}
+			return nil
+		}
+	}
+	return nil
+}
+
+// oldestOpen returns the start of the oldest period window not closed.
+func (a *Aggregator) oldestOpen() time.Time {
+	s := &a.series[kPeriod]
+	if len(s.open) > 0 {
+		return s.open[0].start
+	}
+	return s.next
+}
+
+// advance moves the clock to t: it closes, in order of their ends (minute before hour
+// before period at the same end), every window with end + Lateness ≤ t, including the
+// empty ones a gap skipped, then opens the windows up to t.
+func (a *Aggregator) advance(t time.Time) []reading.Reading {
+	a.clock = t
+	var out []reading.Reading
+	for {
+		best := -1
+		var bestEnd time.Time
+		for k := range a.series {
+			s := &a.series[k]
+			var end time.Time
+			switch {
+			case len(s.open) > 0:
+				end = s.open[0].end
+			case !s.next.After(t):
+				_, end, _ = a.span(k, s.next)
+			default:
+				continue
+			}
+			if end.Add(a.cfg.Lateness).After(t) {
+				continue
+			}
+			if best < 0 || end.Before(bestEnd) {
+				best, bestEnd = k, end
+			}
+		}
+		if best < 0 {
+			break
+		}
+		s := &a.series[best]
+		var w *window
+		if len(s.open) > 0 {
+			w, s.open[0] = s.open[0], nil
+			s.open = s.open[1:]
+		} else {
+			w = s.newWindow(a)
+		}
+		out = a.close(best, w, out)
+	}
+	for k := range a.series {
+		a.series[k].openUntil(a, t)
+	}
+	// Bad weather before the oldest open window can no longer matter.
+	oldest := a.oldestOpen()
+	i := sort.Search(len(a.wet), func(i int) bool { return !a.wet[i].Before(oldest) })
+	a.wet = append(a.wet[:0], a.wet[i:]...)
+	return out
+}
+
+func (a *Aggregator) close(k int, w *window, out []reading.Reading) []reading.Reading {
+	switch k {
+	case kMinute:
+		return a.closeMinute(w, out)
+	case kHour:
+		return a.closeHour(w, out)
+	}
+	return a.closePeriod(w, out)
+}
+
+// quality is Suspect if the valid-data rate is below minValid or weather invalidated w.
+func (a *Aggregator) quality(w *window, vdr, minValid float64) reading.Quality {
+	if vdr < minValid || a.wetIn(w.start, w.end) {
+		return reading.Suspect
+	}
+	return reading.Good
+}
+
+func (a *Aggregator) closeMinute(w *window, out []reading.Reading) []reading.Reading {
+	e, _ := w.source()
+	if e.d == 0 {
+		return out
+	}
+	return a.emit(out, w.start, QuantityLAeqMinute, e.leq(), a.quality(w, w.vdr(e), a.cfg.MinValidHour))
+}
+
+func (a *Aggregator) closeHour(w *window, out []reading.Reading) []reading.Reading {
+	e, fromLA := w.source()
+	vdr := w.vdr(e)
+	q := a.quality(w, vdr, a.cfg.MinValidHour)
+	h := hourResult{start: w.start, leq: math.NaN()}
+	if e.d > 0 {
+		h.leq, h.good = e.leq(), q == reading.Good
+		out = a.emit(out, w.start, QuantityLAeqHourly, h.leq, q)
+		if fromLA {
+			s := Summarize(w.levels)
+			for _, v := range []struct {
+				name  string
+				value float64
+			}{
+				{QuantityL5Hourly, s.L5}, {QuantityL10Hourly, s.L10}, {QuantityL50Hourly, s.L50},
+				{QuantityL90Hourly, s.L90}, {QuantityL95Hourly, s.L95},
+				{QuantityLmaxHourly, s.Lmax}, {QuantityLminHourly, s.Lmin}, {QuantitySDHourly, s.SD},
+			} {
+				out = a.emit(out, w.start, v.name, v.value, q)
+			}
+		}
+		// HJ 212 interval data are classified by their start (standards §1.2).
+		out = a.emit(out, w.start, QuantityExceedanceHourly, h.leq-a.limitAt(w.start), q)
+	}
+	out = a.emit(out, w.start, QuantityVDRHourly, 100*vdr, reading.Good)
+
+	a.hours = append(a.hours, h)
+	if span := a.ldenSpan(w.start); !span.Equal(a.ldenSpan(w.end)) {
+		out = a.lden(span, w.end, out)
+	}
+	return out
+}
+
+// ldenSpan returns the start of the 24 hours Lden is computed over that contain the
+// hour starting at t: the hour containing the day period's start, so Lden and Ldn
+// describe the same day (with the default periods, 06:00 to 06:00).
+func (a *Aggregator) ldenSpan(t time.Time) time.Time {
+	lt := t.In(a.p.Location)
+	y, m, d := lt.Date()
+	s := a.p.align(a.p.at(y, m, d, a.p.DayStart), time.Hour)
+	if t.Before(s) {
+		s = a.p.align(a.p.at(y, m, d-1, a.p.DayStart), time.Hour)
+	}
+	return s
+}
+
+// lden emits Lden over the closed hours in [start, end): the energy mean of the hourly
+// LAeq in each EU period (07–19 day, 19–23 evening, 23–07 night, Directive 2002/49/EC
+// Annex I; each hour by the local hour it starts in), combined with the 12/4/8 weights.
+// Without data in one of the three periods there is no Lden. Like ld and ln, it is
+// Suspect when in any of the three periods fewer than MinValidPeriod of the hours have
+// a good laeq_1h.
+func (a *Aggregator) lden(start, end time.Time, out []reading.Reading) []reading.Reading {
+	var levels [3][]float64 // day, evening, night
+	var good, hours [3]int
+	for h := start; h.Before(end); h = h.Add(time.Hour) {
+		hours[euPeriod(h.In(a.p.Location).Hour())]++
+	}
+	for _, h := range a.hours {
+		if h.start.Before(start) || !h.start.Before(end) || math.IsNaN(h.leq) {
+			continue
+		}
+		p := euPeriod(h.start.In(a.p.Location).Hour())
+		levels[p] = append(levels[p], h.leq)
+		if h.good {
+			good[p]++
+		}
+	}
+	a.hours = a.hours[:0]
+	q := reading.Good
+	for p := range levels {
+		if len(levels[p]) == 0 {
+			return out
+		}
+		if float64(good[p]) < a.cfg.MinValidPeriod*float64(hours[p]) {
+			q = reading.Suspect
+		}
+	}
+	v := Lden(Leq(levels[0]), Leq(levels[1]), Leq(levels[2]), EUDayHours, EUEveningHours, EUNightHours)
+	return a.emit(out, start, QuantityLden, v, q)
+}
+
+// euPeriod returns 0 (day), 1 (evening) or 2 (night) for a local clock hour by the
+// default split of Directive 2002/49/EC Annex I: 07:00, 19:00, 23:00.
+func euPeriod(hour int) int {
+	switch {
+	case hour >= 7 && hour < 19:
+		return 0
+	case hour >= 19 && hour < 23:
+		return 1
+	}
+	return 2
+}
+
+func (a *Aggregator) closePeriod(w *window, out []reading.Reading) []reading.Reading {
+	e, _ := w.source()
+	vdr := w.vdr(e)
+	q := a.quality(w, vdr, a.cfg.MinValidPeriod)
+	name := QuantityLd
+	if w.night {
+		name = QuantityLn
+	}
+	if e.d > 0 {
+		out = a.emit(out, w.start, name, e.leq(), q)
+	}
+	out = a.emit(out, w.start, QuantityVDRPeriod, 100*vdr, reading.Good)
+
+	if !w.night {
+		a.lastDay = nil
+		if e.d > 0 {
+			a.lastDay = &periodResult{start: w.start, end: w.end, leq: e.leq(), quality: q}
+		}
+		return out
+	}
+	if d := a.lastDay; d != nil && d.end.Equal(w.start) && e.d > 0 {
+		if d.quality != reading.Good {
+			q = reading.Suspect
+		}
+		v := Ldn(d.leq, e.leq(), d.end.Sub(d.start).Hours(), w.end.Sub(w.start).Hours())
+		out = a.emit(out, d.start, QuantityLdn, v, q)
+	}
+	a.lastDay = nil
+	return out
+}
+
+func (a *Aggregator) emit(out []reading.Reading, t time.Time, name string, v float64, q reading.Quality) []reading.Reading {
+	return append(out, reading.Reading{
+		Time:     t,
+		Site:     a.cfg.Site,
+		Device:   a.cfg.Device,
+		Quantity: name,
+		Value:    v,
+		Unit:     derivedByName[name].Unit,
+		Quality:  q,
+	})
+}
