@@ -89,10 +89,10 @@ func (m *meter) report(n int) result {
 }
 
 // selfCPU returns the user plus system CPU time this process has used.
-func selfCPU(b *testing.B) time.Duration {
+func selfCPU(tb testing.TB) time.Duration {
 	var ru syscall.Rusage
 	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		b.Fatalf("getrusage: %v", err)
+		tb.Fatalf("getrusage: %v", err)
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
@@ -122,10 +122,15 @@ func procCPU(pid int) (time.Duration, error) {
 	return time.Duration(utime+stime) * clockTick, nil
 }
 
-// influxdPID finds the influxd that testsvc.StartInflux started with its files in dir:
-// a child of this process whose command line names a path under dir. testsvc does not
-// expose the process, and dir (a t.TempDir) is unique to it. It returns 0 if none is found.
-func influxdPID(dir string) int {
+// influxdPID finds the influxd that testsvc.StartInflux started with its files in dir;
+// see childPID.
+func influxdPID(dir string) int { return childPID("influxd", dir) }
+
+// childPID finds a server that testsvc started with its files in dir: a child of this
+// process whose executable's name ends in name and whose command line names a path
+// under dir. testsvc does not expose the process, and dir (a t.TempDir) is unique to
+// it. It returns 0 if none is found.
+func childPID(name, dir string) int {
 	entries, err := os.ReadDir("/proc")
 	if err != nil {
 		return 0
@@ -141,7 +146,7 @@ func influxdPID(dir string) int {
 			continue
 		}
 		args := strings.Split(strings.TrimRight(string(raw), "\x00"), "\x00")
-		if len(args) < 2 || !strings.HasSuffix(args[0], "influxd") || parentPID(pid) != self {
+		if len(args) < 2 || !strings.HasSuffix(args[0], name) || parentPID(pid) != self {
 			continue
 		}
 		for _, a := range args[1:] {

@@ -207,13 +207,7 @@ func pipelinePass(b *testing.B, inf *testsvc.Influx, rs []reading.Reading, m *me
 	dir := b.TempDir()
 	log := slog.New(slog.NewTextHandler(b.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
 	// Buffer and sink settings are config's defaults (config.Default*).
-	q, err := buffer.Open(buffer.Options{Dir: filepath.Join(dir, "buffer"), MaxBytes: 1 << 30,
-		MaxAge: 720 * time.Hour, SegmentBytes: 8 << 20, CursorInterval: 5 * time.Second,
-		MemoryReadings: 100_000, Log: log.With("component", "buffer")})
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { q.Close() })
+	q := openQueue(b, dir, log)
 	sink := newSink(b, inf, dir)
 	rec := &recorder{sink: sink}
 	feed := &feeder{rs: rs}
@@ -372,6 +366,20 @@ func (r *recorder) merge(o *recorder) {
 	r.elapsed += o.elapsed
 	r.firstAfter += o.firstAfter
 	r.fedAfter += o.fedAfter
+}
+
+// openQueue opens a new buffer under dir with config's defaults (config.Default*) and
+// closes it in b.Cleanup if the benchmark has not.
+func openQueue(b *testing.B, dir string, log *slog.Logger) *buffer.Queue {
+	b.Helper()
+	q, err := buffer.Open(buffer.Options{Dir: filepath.Join(dir, "buffer"), MaxBytes: 1 << 30,
+		MaxAge: 720 * time.Hour, SegmentBytes: 8 << 20, CursorInterval: 5 * time.Second,
+		MemoryReadings: 100_000, Log: log.With("component", "buffer")})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { q.Close() })
+	return q
 }
 
 // newSink returns the sink as cmd/envgate builds it from a default config: gzip, ms

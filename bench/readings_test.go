@@ -59,3 +59,37 @@ func seedOf(t *testing.T, device string) int64 {
 	t.Fatalf("unknown device %q", device)
 	return 0
 }
+
+// TestMessagesDistinct checks what BenchmarkMQTT relies on: every message makeMessages
+// gives decodes, as the subscriber decodes it, into mqttFields valid Good readings
+// stamped with the message's own time, and no two readings are the same InfluxDB point.
+func TestMessagesDistinct(t *testing.T) {
+	const n = 5000
+	msgs := makeMessages(n)
+	rs, err := decodeMessages(msgs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rs) != n*mqttFields {
+		t.Fatalf("%d messages decode to %d readings, want %d", n, len(rs), n*mqttFields)
+	}
+	type point struct {
+		measurement, site, device, field string
+		ms                               int64
+	}
+	seen := map[point]bool{}
+	for i, r := range rs {
+		if err := r.Validate(); err != nil || r.Quality != reading.Good {
+			t.Fatalf("reading %d = %+v: Validate() = %v, want a valid Good reading", i, r, err)
+		}
+		if want := t0.Add(time.Duration(i/mqttFields) * mqttStep); !r.Time.Equal(want) {
+			t.Errorf("reading %d (%s): time %v, want %v (its message's ts)", i, msgs[i/mqttFields].payload, r.Time, want)
+		}
+		q, _ := reading.Lookup(r.Quantity)
+		p := point{string(q.Domain), r.Site, r.Device, r.Quantity, r.Time.UnixMilli()}
+		if seen[p] {
+			t.Fatalf("reading %d (%s) repeats point %+v", i, influx.Line(r, gatewayID, time.Millisecond), p)
+		}
+		seen[p] = true
+	}
+}
