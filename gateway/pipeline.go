@@ -228,11 +228,12 @@ func (p *Pipeline) write(ingest <-chan []reading.Reading, batches <-chan reading
 			return nil
 		}
 		err := q.Append(valid...)
-		if err != nil && !errors.Is(err, buffer.ErrDegraded) {
-			p.log.Error("buffer append failed", "err", err)
-		}
-		report(err)
 		dirty = true
+		if err != nil {
+			// Only a Sync proves the disk works again: an Append can succeed into the
+			// page cache while fsync keeps failing.
+			report(err)
+		}
 		return err
 	}
 	for ingest != nil || batches != nil {

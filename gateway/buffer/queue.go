@@ -42,6 +42,11 @@ import (
 // held in memory instead. They are written to disk once it works again.
 var ErrDegraded = errors.New("buffer degraded: disk write failed, readings held in memory")
 
+// ErrLost is wrapped by a Sync error when readings held in memory were dropped (the
+// MemoryReadings bound) since the previous Sync: some readings appended before this
+// Sync may be among them, so the caller must not treat them as durable.
+var ErrLost = errors.New("buffer dropped readings held in memory")
+
 // ErrClosed is returned by operations on a closed Queue.
 var ErrClosed = errors.New("buffer closed")
 
@@ -109,6 +114,8 @@ type Queue struct {
 	unsynced   []reading.Reading // written since the last sync, kept until it succeeds
 	encBuf     []byte
 	quarantine map[string]bool // "<segment>@<offset>" already counted
+
+	memDropped uint64 // readings dropped from pending since the last Sync
 
 	appended, dropped, qRecords, qBytes atomic.Uint64
 	degraded                            atomic.Bool
@@ -296,16 +303,21 @@ func (q *Queue) Append(rs ...reading.Reading) error {
 		// Keep order: the disk failed earlier; everything queues behind what waits in memory.
 		q.pending = append(q.pending, rs...)
 		rs = nil
-		if err := q.flushPendingLocked(); err != nil {
-			return err
-		}
-		return nil
+		return q.flushPendingLocked()
 	}
 	if err := q.writeLocked(rs); err != nil {
 		q.holdLocked(rs)
-		return fmt.Errorf("%w: %w", ErrDegraded, err)
+		return degraded(err)
 	}
 	return nil
+}
+
+// degraded wraps err in ErrDegraded unless it already is.
+func degraded(err error) error {
+	if errors.Is(err, ErrDegraded) {
+		return err
+	}
+	return fmt.Errorf("%w: %w", ErrDegraded, err)
 }
 
 // holdLocked keeps readings in memory while the disk fails, dropping the oldest beyond
@@ -317,6 +329,7 @@ func (q *Queue) holdLocked(rs []reading.Reading) {
 	q.pending = append(q.pending, rs...)
 	if over := len(q.pending) - q.opt.MemoryReadings; over > 0 {
 		q.dropped.Add(uint64(over))
+		q.memDropped += uint64(over)
 		q.pending = slices.Delete(q.pending, 0, over)
 	}
 }
@@ -325,7 +338,7 @@ func (q *Queue) holdLocked(rs []reading.Reading) {
 func (q *Queue) flushPendingLocked() error {
 	if err := q.writeLocked(q.pending); err != nil {
 		q.holdLocked(nil)
-		return fmt.Errorf("%w: %w", ErrDegraded, err)
+		return degraded(err)
 	}
 	q.pending = nil
 	return nil
@@ -454,13 +467,24 @@ func (q *Queue) requeueUnsyncedLocked() {
 }
 
 // Sync makes everything appended so far durable and wakes readers. While degraded it
-// first tries to move the readings held in memory to disk.
+// first tries to move the readings held in memory to disk. It returns nil only if every
+// reading appended since the previous Sync (whose Append returned nil) is durable: after
+// a drop from memory it returns an error wrapping ErrLost, even if the disk works again.
 func (q *Queue) Sync() error {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if q.closed {
 		return ErrClosed
 	}
+	err := q.syncAllLocked()
+	if err == nil && q.memDropped > 0 {
+		err = fmt.Errorf("%w: %d since the previous sync (memory_readings bound)", ErrLost, q.memDropped)
+	}
+	q.memDropped = 0 // reported (or covered by err) to everyone waiting for this Sync
+	return err
+}
+
+func (q *Queue) syncAllLocked() error {
 	if len(q.pending) > 0 {
 		if err := q.flushPendingLocked(); err != nil {
 			return err

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -636,8 +637,11 @@ func TestAbandonedSegmentNeverReusesSequenceNumbers(t *testing.T) {
 	q.Append(readings(10, 10)...)
 	q.Append(readings(20, 10)...) // memory bound 15: 10..14 are dropped
 	ffs.set(nil, 0)
+	if err := q.Sync(); !errors.Is(err, ErrLost) {
+		t.Fatalf("Sync after recovery = %v, want ErrLost: readings were dropped from memory", err)
+	}
 	if err := q.Sync(); err != nil {
-		t.Fatalf("Sync after recovery: %v", err)
+		t.Fatalf("second Sync after recovery: %v", err)
 	}
 	q.Close()
 	q2 := mustOpen(t, opt) // reopen: the abandoned segment's bytes are visible again
@@ -654,5 +658,57 @@ func TestAbandonedSegmentNeverReusesSequenceNumbers(t *testing.T) {
 	}
 	if t.Failed() {
 		t.Logf("delivered %v; stats %+v", got, q2.Stats())
+	}
+}
+
+// A failed fsync during rotation with no memory to hold the readings: the readings of
+// the appends before it are gone, and Sync must say so rather than return nil (the MQTT
+// source would acknowledge messages whose readings are lost).
+func TestSyncReportsReadingsDroppedAfterFailedFsync(t *testing.T) {
+	opt := testOptions(t)
+	opt.SegmentBytes = 1 // every append rotates, and rotation syncs the previous segment
+	opt.MemoryReadings = 0
+	failing := false
+	opt.syncFile = func(f file) error {
+		if failing {
+			return syscall.EIO
+		}
+		return fdatasync(f)
+	}
+	q := mustOpen(t, opt)
+	if err := q.Append(readings(0, 5)...); err != nil {
+		t.Fatal(err)
+	}
+	failing = true
+	// Rotation fsyncs the segment holding 0..4, fails, requeues them in memory, and the
+	// bound of 0 drops them; this Append itself fails too.
+	if err := q.Append(readings(5, 5)...); !errors.Is(err, ErrDegraded) {
+		t.Fatalf("Append with failing fsync = %v, want ErrDegraded", err)
+	}
+	failing = false
+	err := q.Sync()
+	if !errors.Is(err, ErrLost) {
+		t.Fatalf("Sync after the drop = %v, want ErrLost", err)
+	}
+	if strings.Count(err.Error(), ErrDegraded.Error()) > 1 {
+		t.Errorf("error wraps ErrDegraded twice: %v", err)
+	}
+	if err := q.Append(readings(10, 5)...); err != nil {
+		t.Fatal(err)
+	}
+	if err := q.Sync(); err != nil {
+		t.Fatalf("Sync once the disk works = %v", err)
+	}
+}
+
+func TestAppendErrorWrapsDegradedOnce(t *testing.T) {
+	opt := testOptions(t)
+	opt.SegmentBytes = 1
+	opt.syncFile = func(f file) error { return syscall.EIO }
+	q := mustOpen(t, opt)
+	q.Append(readings(0, 1)...)
+	err := q.Append(readings(1, 1)...)
+	if !errors.Is(err, ErrDegraded) || strings.Count(err.Error(), ErrDegraded.Error()) != 1 {
+		t.Fatalf("Append = %v, want ErrDegraded exactly once", err)
 	}
 }
