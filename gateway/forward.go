@@ -96,11 +96,7 @@ func (f *forwarder) run(ctx context.Context, drained <-chan struct{}) {
 		// more readings, unless shutting down.
 		if wait := f.spec.FlushInterval - time.Since(lastSend); len(rs) < f.spec.BatchSize && wait > 0 && !lingered && !isClosed(drained) {
 			lingered = true
-			select {
-			case <-ctx.Done():
-			case <-drained:
-			case <-time.After(wait):
-			}
+			f.linger(ctx, drained, wait)
 			continue
 		}
 		lingered = false
@@ -119,6 +115,28 @@ func (f *forwarder) run(ctx context.Context, drained <-chan struct{}) {
 		}
 		wait := f.failed(err, &backoff)
 		sleep(ctx, wait)
+	}
+}
+
+// linger waits up to wait for a full batch: it returns as soon as one is durable, the
+// wait is over, or the gateway shuts down.
+func (f *forwarder) linger(ctx context.Context, drained <-chan struct{}, wait time.Duration) {
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	for {
+		changed := f.r.Changed()
+		if f.r.Unsent() >= int64(f.spec.BatchSize) { // cheap: sequence arithmetic, no decoding
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-drained:
+			return
+		case <-t.C:
+			return
+		case <-changed:
+		}
 	}
 }
 

@@ -255,6 +255,19 @@ func (r *Reader) Wait(ctx context.Context) error {
 	}
 }
 
+// Changed returns a channel closed the next time readings become durable (or at once
+// if the queue is closed), for a caller that waits for more than it already has.
+func (r *Reader) Changed() <-chan struct{} {
+	r.q.mu.Lock()
+	defer r.q.mu.Unlock()
+	if r.q.closed {
+		c := make(chan struct{})
+		close(c)
+		return c
+	}
+	return r.q.notify
+}
+
 // Unsent returns the number of readings appended but not yet acknowledged by this reader
 // (an upper bound if some were lost to corruption).
 func (r *Reader) Unsent() int64 {
