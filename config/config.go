@@ -24,6 +24,7 @@ type Config struct {
 	Buses        []Bus      `yaml:"buses"`         // Modbus buses and the devices on them
 	MQTT         []MQTT     `yaml:"mqtt"`          // MQTT brokers and the topics read from them
 	PM           []PMSensor `yaml:"pm"`            // particulate sensors on UARTs
+	Noise        Noise      `yaml:"noise"`         // noise monitors judged against GB 3096 limits
 	ProfileFiles []string   `yaml:"profile_files"` // users' profile files, relative to the config file's directory
 
 	// profiles holds the profiles read from ProfileFiles by Parse, by name, so that
@@ -220,6 +221,7 @@ func (c *Config) defaults(isSet func(path string) bool) {
 	for i := range c.PM {
 		c.PM[i].defaults(indexPath("pm", i)+".", g.Site, isSet)
 	}
+	c.Noise.defaults(c)
 }
 
 // setDefault sets *p to def when *p is the zero value and the file did not set it.

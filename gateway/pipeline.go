@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/envgate/envgate/gateway/buffer"
+	"github.com/envgate/envgate/gateway/derive"
 	"github.com/envgate/envgate/gateway/metrics"
 	"github.com/envgate/envgate/gateway/reading"
 	"github.com/envgate/envgate/gateway/schedule"
@@ -76,7 +77,12 @@ type Config struct {
 	SyncInterval   time.Duration // group-commit period
 	HealthInterval time.Duration // 0: no health readings
 	ShutdownGrace  time.Duration // time forwarders get to deliver after the sources stopped
-	Log            *slog.Logger
+	// Derive, if set, derives domain series (noise levels, ...) from the stored
+	// readings; the writer stores what it derives with the readings that closed the
+	// windows, and ticks it every DeriveTick so windows close when samples stop.
+	Derive     *derive.Set
+	DeriveTick time.Duration // default 1s
+	Log        *slog.Logger
 }
 
 // Pipeline is a running gateway. Create it with New, then call Run once.
@@ -97,6 +103,12 @@ func New(cfg Config) (*Pipeline, error) {
 	}
 	if cfg.SyncInterval <= 0 {
 		cfg.SyncInterval = time.Second
+	}
+	if cfg.DeriveTick <= 0 {
+		cfg.DeriveTick = time.Second
+	}
+	if !cfg.Derive.Empty() {
+		cfg.Metrics.SetNoise(func() []metrics.NoiseState { return cfg.Derive.NoiseStates(time.Now()) })
 	}
 	p := &Pipeline{cfg: cfg, log: cfg.Log, start: time.Now()}
 	for _, s := range cfg.Sinks {
@@ -222,8 +234,9 @@ func (p *Pipeline) write(ingest <-chan []reading.Reading, batches <-chan reading
 		waiting = waiting[:0]
 	}
 	valid := make([]reading.Reading, 0, 64)
-	appendValid := func(rs []reading.Reading) error {
-		valid = p.admit(valid[:0], rs)
+	var derived []reading.Reading
+	// store appends valid (admitted readings) to the buffer.
+	store := func() error {
 		if len(valid) == 0 {
 			return nil
 		}
@@ -236,8 +249,29 @@ func (p *Pipeline) write(ingest <-chan []reading.Reading, batches <-chan reading
 		}
 		return err
 	}
+	appendValid := func(rs []reading.Reading) error {
+		valid = p.admit(valid[:0], rs)
+		if d := p.cfg.Derive; !d.Empty() {
+			// Derived readings go in the same append as the readings that closed their
+			// windows: durable together.
+			derived = d.Add(derived[:0], valid...)
+			valid = p.admit(valid, derived)
+		}
+		return store()
+	}
+	var deriveTick <-chan time.Time
+	if !p.cfg.Derive.Empty() {
+		t := time.NewTicker(p.cfg.DeriveTick)
+		defer t.Stop()
+		deriveTick = t.C
+	}
 	for ingest != nil || batches != nil {
 		select {
+		case now := <-deriveTick:
+			derived = p.cfg.Derive.Tick(derived[:0], now)
+			valid = p.admit(valid[:0], derived)
+			store()
+			continue
 		case rs, ok := <-ingest:
 			if !ok {
 				ingest = nil

@@ -110,8 +110,13 @@ func start(cfg *config.Config, log *slog.Logger) (_ *running, err error) {
 		}
 		sources = append(sources, src)
 	}
+	derived, err := buildDerive(cfg)
+	if err != nil {
+		return nil, err
+	}
 	grace := cfg.Gateway.ShutdownTimeout * 2 / 3
 	g.pipeline, err = gateway.New(gateway.Config{
+		Derive:         derived,
 		GatewayID:      cfg.Gateway.ID,
 		Site:           cfg.Gateway.Site,
 		Sources:        sources,

@@ -41,6 +41,10 @@ func TestDocsListEveryMetric(t *testing.T) {
 	m.ObserveModbus("rs485-a", "noise-1", 40*time.Millisecond, ResultException, 2)
 	m.AddBusy("rs485-a", 40*time.Millisecond)
 	m.AddMQTT("lora", func() MQTTStats { return MQTTStats{ErrorsByKind: map[string]uint64{"json": 1}} })
+	m.SetNoise(func() []NoiseState {
+		return []NoiseState{{Site: "canal-east", Device: "noise-1", Zone: "1", QuietDistrict: true, Limit: 55,
+			LeqMinute: 60, LeqHour: 58, LeqPeriod: 57, Exceedance: 2, LastBurst: 72}}
+	})
 	m.AddBuffer(func() BufferStats { return BufferStats{} })
 	m.AddSink("influx", func() SinkStats { return SinkStats{} })
 	mfs, err := m.Registry().Gather()

@@ -88,6 +88,7 @@ type Metrics struct {
 	state  *stateCollector
 	modbus *modbusMetrics
 	mqtt   *mqttCollector
+	noise  *noiseCollector
 }
 
 // New returns Metrics with its own registry holding every envgate metric plus the Go
@@ -132,6 +133,7 @@ func New() *Metrics {
 		state:  newStateCollector(),
 		modbus: newModbusMetrics(),
 		mqtt:   &mqttCollector{sources: map[string]func() MQTTStats{}},
+		noise:  &noiseCollector{},
 	}
 	m.reg.MustRegister(
 		collectors.NewGoCollector(),
@@ -141,7 +143,7 @@ func New() *Metrics {
 		m.state,
 	)
 	m.reg.MustRegister(m.modbus.collectors()...)
-	m.reg.MustRegister(m.mqtt)
+	m.reg.MustRegister(m.mqtt, m.noise, clockCollector{})
 	return m
 }
 

@@ -80,6 +80,13 @@ type Live struct {
 	Limit      float64 // the limit at Time, day or night, dB(A)
 	Exceedance float64 // LeqPeriod − Limit, dB; NaN without data
 
+	// Energy and Seconds accumulate Σ 10^(L/10)·Δt and Σ Δt over the accepted samples
+	// ("la", or "laeq" while the device has sent no "la"), so that the LAeq over any
+	// span is 10·lg(ΔEnergy/ΔSeconds) between two snapshots (Prometheus counters).
+	Energy, Seconds float64
+
+	LastBurst float64 // peak of the most recent ended burst, dB(A); NaN before the first
+
 	Bursts   int // night burst events since the Aggregator was made
 	Accepted int // samples that entered at least one window
 	Late     int // samples whose window had closed: ignored
@@ -260,6 +267,7 @@ func NewAggregator(cfg Config) (*Aggregator, error) {
 		day:    day,
 		night:  night,
 		sample: cfg.Sample.Seconds(),
+		live:   Live{LastBurst: math.NaN()},
 	}
 	a.laeqDur = a.sample
 	if cfg.LaeqPeriod > 0 {
@@ -340,6 +348,10 @@ func (a *Aggregator) addLevel(r reading.Reading) []reading.Reading {
 		}
 	}
 	a.live.Accepted++
+	if r.Quantity == inLA || a.lastLA.IsZero() {
+		a.live.Energy += math.Pow(10, r.Value/10) * d
+		a.live.Seconds += d
+	}
 	for k, w := range ws {
 		if r.Quantity == inLAeq {
 			w.laeq.add(r.Value, d)
@@ -384,6 +396,7 @@ func (a *Aggregator) detectBurst(t time.Time, level float64, out []reading.Readi
 func (a *Aggregator) endBurst(out []reading.Reading) []reading.Reading {
 	b := &a.burst
 	b.active = false
+	a.live.LastBurst = b.peak
 	q := reading.Good
 	if m := a.p.align(b.at, time.Minute); a.wetIn(m, m.Add(time.Minute)) {
 		q = reading.Suspect

@@ -556,3 +556,30 @@ func TestQuantities(t *testing.T) {
 		}
 	}
 }
+
+// The energy counters give the LAeq of any span between two snapshots, and the last
+// burst's peak is kept for metrics.
+func TestLiveEnergyAndLastBurst(t *testing.T) {
+	a, err := NewAggregator(Config{Site: "s", Device: "d", Zone: Zone1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l := a.Now(time.Now()); !math.IsNaN(l.LastBurst) || l.Energy != 0 || l.Seconds != 0 {
+		t.Fatalf("fresh Live = %+v", l)
+	}
+	t0 := time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC) // 20:00 in Shanghai: day
+	for i, v := range []float64{50, 60} {
+		a.Add(reading.Reading{Time: t0.Add(time.Duration(i) * time.Second), Site: "s", Device: "d", Quantity: "la", Value: v})
+	}
+	l := a.Now(t0)
+	if got := 10 * math.Log10(l.Energy/l.Seconds); math.Abs(got-57.40) > 0.005 || l.Seconds != 2 {
+		t.Errorf("LAeq from counters = %.3f over %v s, want 57.40 over 2 s (standards §1.8)", got, l.Seconds)
+	}
+	night := time.Date(2026, 11, 28, 15, 0, 0, 0, time.UTC) // 23:00 in Shanghai
+	for i, v := range []float64{70, 80, 40} {                // night limit 45 (zone 1): 70 and 80 are a burst
+		a.Add(reading.Reading{Time: night.Add(time.Duration(i) * time.Second), Site: "s", Device: "d", Quantity: "la", Value: v})
+	}
+	if l := a.Now(night); l.LastBurst != 80 || l.Bursts != 1 {
+		t.Errorf("LastBurst = %v, Bursts = %d, want 80, 1", l.LastBurst, l.Bursts)
+	}
+}

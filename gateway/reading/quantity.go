@@ -85,6 +85,27 @@ var byName = func() map[string]Quantity {
 	return m
 }()
 
+// Register adds quantities derived by other packages (noise levels, AQI, water class)
+// to the catalog. It is meant for package initialisation, before any reading is
+// validated: it is not safe to call concurrently with Lookup. Registering a name again
+// with the same entry is a no-op; with a different entry it panics (a programming
+// error: one name, one meaning).
+func Register(qs ...Quantity) {
+	for _, q := range qs {
+		if old, ok := byName[q.Name]; ok {
+			if old != q {
+				panic("reading: quantity " + q.Name + " registered twice with different entries")
+			}
+			continue
+		}
+		if err := CheckName(q.Name); err != nil {
+			panic("reading: quantity " + q.Name + ": " + err.Error())
+		}
+		byName[q.Name] = q
+		catalog = append(catalog, q)
+	}
+}
+
 // Lookup returns the catalog entry of a canonical quantity name.
 func Lookup(name string) (Quantity, bool) {
 	q, ok := byName[name]

@@ -1,0 +1,67 @@
+package derive
+
+import (
+	"testing"
+	"time"
+
+	"github.com/envgate/envgate/gateway/noise"
+	"github.com/envgate/envgate/gateway/reading"
+)
+
+var t0 = time.Date(2026, 11, 28, 2, 0, 0, 0, time.UTC) // 10:00 in Shanghai: day
+
+func monitor() Noise {
+	return Noise{Zone: "1", QuietDistrict: true, Weather: "ws-1",
+		Config: noise.Config{Site: "canal", Device: "n-1", Zone: noise.Zone1, RainMax: 0.5}}
+}
+
+func TestSetRoutesAndDerives(t *testing.T) {
+	s, err := New([]Noise{monitor()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []reading.Reading
+	for i := range 60 {
+		ts := t0.Add(time.Duration(i) * time.Second)
+		out = s.Add(out,
+			reading.New(ts, "canal", "n-1", "la", 60),
+			reading.New(ts, "canal", "n-2", "la", 90),          // another device: ignored
+			reading.New(ts, "other", "n-1", "la", 90),          // same name at another site: ignored
+			reading.New(ts, "canal", "ws-1", "temperature", 9), // weather device, not rain/wind
+		)
+	}
+	out = s.Add(out, reading.New(t0.Add(30*time.Second), "canal", "ws-1", "rain_rate", 2)) // rain: suspect
+	if len(out) != 0 {
+		t.Fatalf("derived before the minute closed: %v", out)
+	}
+	out = s.Tick(out, t0.Add(time.Minute+noise.DefaultLateness))
+	var got *reading.Reading
+	for i, r := range out {
+		if r.Quantity == noise.QuantityLAeqMinute {
+			got = &out[i]
+		}
+	}
+	if got == nil || got.Value != 60 || got.Site != "canal" || got.Device != "n-1" || got.Quality != reading.Suspect || !got.Time.Equal(t0) {
+		t.Fatalf("laeq_1m = %+v, want 60 dB(A) at %v, suspect (rain)", got, t0)
+	}
+	if err := got.Validate(); err != nil {
+		t.Errorf("derived reading does not validate (not in the catalog?): %v", err)
+	}
+	st := s.NoiseStates(t0.Add(90 * time.Second))
+	if len(st) != 1 || st[0].Zone != "1" || !st[0].QuietDistrict || st[0].Limit != 55 || st[0].Accepted != 60 || st[0].Seconds != 60 {
+		t.Errorf("NoiseStates = %+v", st)
+	}
+}
+
+func TestNewNamesTheBadMonitor(t *testing.T) {
+	m := monitor()
+	m.Config.Zone = "9"
+	_, err := New([]Noise{m})
+	if err == nil || err.Error()[:len("noise monitor canal/n-1: ")] != "noise monitor canal/n-1: " {
+		t.Fatalf("New with zone 9 = %v", err)
+	}
+	var empty *Set
+	if !empty.Empty() || len(empty.Add(nil, reading.New(t0, "canal", "n-1", "la", 60))) != 0 || empty.NoiseStates(t0) != nil {
+		t.Error("a nil Set must derive nothing")
+	}
+}
