@@ -19,6 +19,7 @@ type Noise struct {
 	MinValidHour   float64       `yaml:"min_valid_hour"`   // valid-data fraction below which a minute or hour is suspect; default 0.75 [U]
 	MinValidPeriod float64       `yaml:"min_valid_period"` // the same for a day or night period; default 0.75 [U]
 	Lateness       time.Duration `yaml:"lateness"`         // how long a window waits for late samples; default 5s
+	CloseAfter     time.Duration `yaml:"close_after"`      // wall time of silence after which a device's windows close anyway; default 30m
 	Sites          []NoiseSite   `yaml:"sites"`
 }
 
@@ -43,6 +44,7 @@ const (
 	DefaultNoiseTimezone = "Asia/Shanghai"
 	DefaultDayStart      = "06:00"
 	DefaultNightStart    = "22:00"
+	DefaultCloseAfter    = 30 * time.Minute // keep in step with derive.DefaultCloseAfter
 )
 
 // ZoneCustom is the zone reported for a monitor whose two limits are both set.
@@ -55,6 +57,7 @@ func (n *Noise) defaults(c *Config) {
 	setDefault(&n.Timezone, DefaultNoiseTimezone, false)
 	setDefault(&n.DayStart, DefaultDayStart, false)
 	setDefault(&n.NightStart, DefaultNightStart, false)
+	setDefault(&n.CloseAfter, DefaultCloseAfter, false)
 	sites := c.deviceSites()
 	for i := range n.Sites {
 		s := &n.Sites[i]
@@ -185,6 +188,9 @@ func (c *Config) validateNoise() problems {
 	}
 	if n.Lateness < 0 {
 		add("noise.lateness", "must be >= 0")
+	}
+	if n.CloseAfter <= 0 {
+		add("noise.close_after", "must be > 0")
 	}
 	monitors := map[string]string{}
 	for i, s := range n.Sites {

@@ -4,6 +4,7 @@
 //	envgate run -c FILE      run the gateway with a config file
 //	envgate check -c FILE    check a config file and report every problem
 //	envgate demo             run on embedded defaults with simulated devices
+//	envgate replay -c FILE IN  derive noise levels from recorded readings (CSV)
 //	envgate version          print the version
 package main
 
@@ -28,6 +29,8 @@ usage:
                                         read registers, show every decoding
   envgate scan --port DEV [--slaves 1-247] [--bauds LIST]
                                         find the slaves on a bus, print a config snippet
+  envgate replay -c FILE INPUT.csv      derive noise levels from recorded readings,
+                                        print them as line protocol (or --format csv)
   envgate version                       print the version
 
 Run "envgate COMMAND -h" for the flags of a command.
@@ -57,6 +60,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return cmdProbe(args[1:], stdout, stderr)
 	case "scan":
 		return cmdScan(args[1:], stdout, stderr)
+	case "replay":
+		return cmdReplay(args[1:], stdout, stderr)
 	case "version", "--version", "-v":
 		fmt.Fprintf(stdout, "envgate %s\n", version)
 		return 0

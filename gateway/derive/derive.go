@@ -31,19 +31,37 @@ type Noise struct {
 }
 
 // Set is the derivers of one gateway. Its methods are safe for concurrent use.
+//
+// Windows close on the device's own clock: a sample past a window's end (plus the
+// lateness) closes it, so a backlog (an MQTT session catching up after an outage, a
+// replayed file) is aggregated exactly as if it had arrived live. Only when a device
+// has sent nothing for CloseAfter of wall time does Tick close its windows by the wall
+// clock, so a dead sensor's windows still end, with their valid-data rate showing the
+// gap. Samples of a window closed that way count as late.
 type Set struct {
-	mu    sync.Mutex
-	noise []*noiseMonitor
+	mu         sync.Mutex
+	noise      []*noiseMonitor
+	closeAfter time.Duration
+	now        func() time.Time // wall clock of arrivals; time.Now
 }
 
 type noiseMonitor struct {
-	spec Noise
-	agg  *noise.Aggregator
+	spec        Noise
+	agg         *noise.Aggregator
+	lastArrival time.Time // wall time of the latest own level reading
 }
 
-// New builds a Set. The error names the failing monitor and lists its problems.
-func New(monitors []Noise) (*Set, error) {
-	s := &Set{}
+// DefaultCloseAfter is how long a silent device's windows wait before the wall clock
+// closes them: a backlog up to this old still counts in full.
+const DefaultCloseAfter = 30 * time.Minute
+
+// New builds a Set; closeAfter ≤ 0 selects DefaultCloseAfter. The error names the
+// failing monitor and lists its problems.
+func New(monitors []Noise, closeAfter time.Duration) (*Set, error) {
+	if closeAfter <= 0 {
+		closeAfter = DefaultCloseAfter
+	}
+	s := &Set{closeAfter: closeAfter, now: time.Now}
 	for _, m := range monitors {
 		a, err := noise.NewAggregator(m.Config)
 		if err != nil {
@@ -88,9 +106,16 @@ func (s *Set) Add(dst []reading.Reading, rs ...reading.Reading) []reading.Readin
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	var arrival time.Time
 	for _, r := range rs {
 		for _, m := range s.noise {
 			if m.wants(r) {
+				if r.Device == m.spec.Config.Device {
+					if arrival.IsZero() {
+						arrival = s.now()
+					}
+					m.lastArrival = arrival
+				}
 				dst = append(dst, m.agg.Add(r)...)
 			}
 		}
@@ -107,7 +132,23 @@ func (s *Set) Tick(dst []reading.Reading, now time.Time) []reading.Reading {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, m := range s.noise {
-		dst = append(dst, m.agg.Tick(now)...)
+		if now.Sub(m.lastArrival) >= s.closeAfter {
+			dst = append(dst, m.agg.Tick(now)...)
+		}
+	}
+	return dst
+}
+
+// Flush closes every window that ends before the end of the day or night period
+// containing t, plus the lateness: what replay does at the end of its input.
+func (s *Set) Flush(dst []reading.Reading, t time.Time) []reading.Reading {
+	if s.Empty() {
+		return dst
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, m := range s.noise {
+		dst = append(dst, m.agg.Tick(m.agg.FlushTime(t))...)
 	}
 	return dst
 }

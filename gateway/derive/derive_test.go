@@ -16,7 +16,7 @@ func monitor() Noise {
 }
 
 func TestSetRoutesAndDerives(t *testing.T) {
-	s, err := New([]Noise{monitor()})
+	s, err := New([]Noise{monitor()}, time.Minute)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -34,6 +34,12 @@ func TestSetRoutesAndDerives(t *testing.T) {
 	if len(out) != 0 {
 		t.Fatalf("derived before the minute closed: %v", out)
 	}
+	// The samples arrived just now (wall clock): the device is live, Tick waits for it.
+	if got := s.Tick(nil, t0.Add(time.Hour)); len(got) != 0 {
+		t.Fatalf("Tick closed windows of a device that is still sending: %v", got)
+	}
+	s.now = func() time.Time { return t0.Add(-time.Hour) } // make the last arrival an hour old
+	s.Add(nil, reading.New(t0.Add(59*time.Second), "canal", "n-1", "la", 60))
 	out = s.Tick(out, t0.Add(time.Minute+noise.DefaultLateness))
 	var got *reading.Reading
 	for i, r := range out {
@@ -48,7 +54,7 @@ func TestSetRoutesAndDerives(t *testing.T) {
 		t.Errorf("derived reading does not validate (not in the catalog?): %v", err)
 	}
 	st := s.NoiseStates(t0.Add(90 * time.Second))
-	if len(st) != 1 || st[0].Zone != "1" || !st[0].QuietDistrict || st[0].Limit != 55 || st[0].Accepted != 60 || st[0].Seconds != 60 {
+	if len(st) != 1 || st[0].Zone != "1" || !st[0].QuietDistrict || st[0].Limit != 55 || st[0].Accepted != 61 || st[0].Seconds != 61 {
 		t.Errorf("NoiseStates = %+v", st)
 	}
 }
@@ -56,7 +62,7 @@ func TestSetRoutesAndDerives(t *testing.T) {
 func TestNewNamesTheBadMonitor(t *testing.T) {
 	m := monitor()
 	m.Config.Zone = "9"
-	_, err := New([]Noise{m})
+	_, err := New([]Noise{m}, 0)
 	if err == nil || err.Error()[:len("noise monitor canal/n-1: ")] != "noise monitor canal/n-1: " {
 		t.Fatalf("New with zone 9 = %v", err)
 	}

@@ -456,6 +456,14 @@ func (a *Aggregator) Tick(now time.Time) []reading.Reading {
 	return out
 }
 
+// FlushTime returns the clock time at which every window containing t has closed: the
+// end of the day or night period containing t plus the lateness. Tick(FlushTime(t))
+// ends a recording whose last sample is at t.
+func (a *Aggregator) FlushTime(t time.Time) time.Time {
+	_, end, _ := a.p.bounds(t.In(a.p.Location))
+	return end.Add(a.cfg.Lateness)
+}
+
 // Now reports the live state at now without changing anything: running LAeq of the
 // windows containing now (NaN if none is open or it has no data), the limit at now, the
 // running period exceedance and the counters.
