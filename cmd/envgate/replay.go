@@ -51,6 +51,7 @@ func cmdReplay(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "envgate replay: %s: %v\n", *path, err)
 		return 1
 	}
+	set.ForReplay()
 	if set.Empty() {
 		fmt.Fprintf(stderr, "envgate replay: %s has no noise.sites: nothing to derive\n", *path)
 		return 1

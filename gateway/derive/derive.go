@@ -43,13 +43,23 @@ type Set struct {
 	noise      []*noiseMonitor
 	closeAfter time.Duration
 	now        func() time.Time // wall clock of arrivals; time.Now
+	replay     bool             // no wall-clock bound on reading times
 }
 
 type noiseMonitor struct {
 	spec        Noise
 	agg         *noise.Aggregator
 	lastArrival time.Time // wall time of the latest own level reading
+	outOfRange  int       // readings refused for a time too far from the wall clock
 }
+
+// Live sets refuse readings stamped too far from the wall clock (a sensor whose clock
+// was reset or runs in another year): one of them would make an aggregator open or
+// close every window in between. Replay has no such bound.
+const (
+	MaxFuture = 5 * time.Minute
+	MaxPast   = 7 * 24 * time.Hour
+)
 
 // DefaultCloseAfter is how long a silent device's windows wait before the wall clock
 // closes them: a backlog up to this old still counts in full.
@@ -84,6 +94,9 @@ func (e *MonitorError) Error() string {
 
 func (e *MonitorError) Unwrap() error { return e.Err }
 
+// ForReplay makes the Set accept readings of any time: recorded data is old.
+func (s *Set) ForReplay() { s.replay = true }
+
 // Empty reports whether the Set derives nothing.
 func (s *Set) Empty() bool { return s == nil || len(s.noise) == 0 }
 
@@ -106,18 +119,23 @@ func (s *Set) Add(dst []reading.Reading, rs ...reading.Reading) []reading.Readin
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	var arrival time.Time
+	var now time.Time
+	if len(rs) > 0 {
+		now = s.now()
+	}
 	for _, r := range rs {
 		for _, m := range s.noise {
-			if m.wants(r) {
-				if r.Device == m.spec.Config.Device {
-					if arrival.IsZero() {
-						arrival = s.now()
-					}
-					m.lastArrival = arrival
-				}
-				dst = append(dst, m.agg.Add(r)...)
+			if !m.wants(r) {
+				continue
 			}
+			if !s.replay && (r.Time.After(now.Add(MaxFuture)) || r.Time.Before(now.Add(-MaxPast))) {
+				m.outOfRange++
+				continue
+			}
+			if r.Device == m.spec.Config.Device {
+				m.lastArrival = now
+			}
+			dst = append(dst, m.agg.Add(r)...)
 		}
 	}
 	return dst
@@ -171,7 +189,7 @@ func (s *Set) NoiseStates(now time.Time) []metrics.NoiseState {
 			Exceedance: l.Exceedance,
 			Energy:     l.Energy, Seconds: l.Seconds,
 			Bursts: uint64(l.Bursts), LastBurst: l.LastBurst,
-			Accepted: uint64(l.Accepted), Late: uint64(l.Late), Rejected: uint64(l.Rejected),
+			Accepted: uint64(l.Accepted), Late: uint64(l.Late), Rejected: uint64(l.Rejected + m.outOfRange),
 		})
 	}
 	return out

@@ -22,6 +22,7 @@ func TestSetRoutesAndDerives(t *testing.T) {
 	}
 	var out []reading.Reading
 	for i := range 60 {
+		s.now = func() time.Time { return t0.Add(time.Duration(i) * time.Second) } // arrival = sample time
 		ts := t0.Add(time.Duration(i) * time.Second)
 		out = s.Add(out,
 			reading.New(ts, "canal", "n-1", "la", 60),
@@ -30,17 +31,16 @@ func TestSetRoutesAndDerives(t *testing.T) {
 			reading.New(ts, "canal", "ws-1", "temperature", 9), // weather device, not rain/wind
 		)
 	}
-	out = s.Add(out, reading.New(t0.Add(30*time.Second), "canal", "ws-1", "rain_rate", 2)) // rain: suspect
+	out = s.Add(out, reading.New(t0.Add(30*time.Second), "canal", "ws-1", "rain_rate", 2)) // rain: suspect; not the monitor's own arrival
 	if len(out) != 0 {
 		t.Fatalf("derived before the minute closed: %v", out)
 	}
-	// The samples arrived just now (wall clock): the device is live, Tick waits for it.
-	if got := s.Tick(nil, t0.Add(time.Hour)); len(got) != 0 {
+	// The last sample arrived (wall clock) at t0+59s: 30 s later the device counts as
+	// live and Tick leaves its windows to its own samples; a minute later it does not.
+	if got := s.Tick(nil, t0.Add(89*time.Second)); len(got) != 0 {
 		t.Fatalf("Tick closed windows of a device that is still sending: %v", got)
 	}
-	s.now = func() time.Time { return t0.Add(-time.Hour) } // make the last arrival an hour old
-	s.Add(nil, reading.New(t0.Add(59*time.Second), "canal", "n-1", "la", 60))
-	out = s.Tick(out, t0.Add(time.Minute+noise.DefaultLateness))
+	out = s.Tick(out, t0.Add(119*time.Second))
 	var got *reading.Reading
 	for i, r := range out {
 		if r.Quantity == noise.QuantityLAeqMinute {
@@ -54,7 +54,7 @@ func TestSetRoutesAndDerives(t *testing.T) {
 		t.Errorf("derived reading does not validate (not in the catalog?): %v", err)
 	}
 	st := s.NoiseStates(t0.Add(90 * time.Second))
-	if len(st) != 1 || st[0].Zone != "1" || !st[0].QuietDistrict || st[0].Limit != 55 || st[0].Accepted != 61 || st[0].Seconds != 61 {
+	if len(st) != 1 || st[0].Zone != "1" || !st[0].QuietDistrict || st[0].Limit != 55 || st[0].Accepted != 60 || st[0].Seconds != 60 {
 		t.Errorf("NoiseStates = %+v", st)
 	}
 }
@@ -69,5 +69,28 @@ func TestNewNamesTheBadMonitor(t *testing.T) {
 	var empty *Set
 	if !empty.Empty() || len(empty.Add(nil, reading.New(t0, "canal", "n-1", "la", 60))) != 0 || empty.NoiseStates(t0) != nil {
 		t.Error("a nil Set must derive nothing")
+	}
+}
+
+// A reading stamped years away from the wall clock is refused (counted as rejected)
+// instead of making the aggregator walk every window in between; replay takes it.
+func TestLiveRefusesReadingsFarFromTheClock(t *testing.T) {
+	s, err := New([]Noise{monitor()}, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.now = func() time.Time { return t0 }
+	out := s.Add(nil,
+		reading.New(t0.AddDate(4, 0, 0), "canal", "n-1", "la", 60),
+		reading.New(t0.AddDate(-1, 0, 0), "canal", "n-1", "la", 60),
+		reading.New(t0, "canal", "n-1", "la", 60))
+	st := s.NoiseStates(t0)
+	if len(out) != 0 || st[0].Rejected != 2 || st[0].Accepted != 1 {
+		t.Errorf("derived %d, state %+v; want 2 rejected, 1 accepted", len(out), st[0])
+	}
+	s.ForReplay()
+	s.Add(nil, reading.New(t0.Add(time.Hour), "canal", "n-1", "la", 60))
+	if st := s.NoiseStates(t0); st[0].Accepted != 2 {
+		t.Errorf("replay refused a reading an hour ahead of the wall clock: %+v", st[0])
 	}
 }
