@@ -1,0 +1,198 @@
+package air
+
+import (
+	"slices"
+
+	"github.com/envgate/envgate/gateway/reading"
+)
+
+// Derived quantities the Aggregator emits (see the package doc for when each one is
+// emitted). Their Time is the start of the window they describe. Until they are added to
+// the reading catalog, Reading.Validate rejects them as unknown; Quantities lists the
+// entries to add.
+const (
+	// Hourly means (µg/m³, CO mg/m³), emitted when valid (≥ 45 min of data).
+	QuantitySO2Hourly  = "so2_1h"
+	QuantityNO2Hourly  = "no2_1h"
+	QuantityCOHourly   = "co_1h"
+	QuantityO3Hourly   = "o3_1h"
+	QuantityPM10Hourly = "pm10_1h"
+	QuantityPM25Hourly = "pm25_1h"
+
+	// Minutes of data in the hour, 0 to 60: emitted for every closed hour.
+	QuantitySO2Minutes  = "so2_minutes_1h"
+	QuantityNO2Minutes  = "no2_minutes_1h"
+	QuantityCOMinutes   = "co_minutes_1h"
+	QuantityO3Minutes   = "o3_minutes_1h"
+	QuantityPM10Minutes = "pm10_minutes_1h"
+	QuantityPM25Minutes = "pm25_minutes_1h"
+
+	// 24-h moving means, one per hour, when valid (≥ 20 valid hours of the 24).
+	QuantitySO2Moving24h  = "so2_24h"
+	QuantityNO2Moving24h  = "no2_24h"
+	QuantityCOMoving24h   = "co_24h"
+	QuantityO3Moving24h   = "o3_24h"
+	QuantityPM10Moving24h = "pm10_24h"
+	QuantityPM25Moving24h = "pm25_24h"
+
+	// Daily means of the local calendar day, when valid (≥ 20 valid hours).
+	QuantitySO2Daily  = "so2_1d"
+	QuantityNO2Daily  = "no2_1d"
+	QuantityCODaily   = "co_1d"
+	QuantityO3Daily   = "o3_1d"
+	QuantityPM10Daily = "pm10_1d"
+	QuantityPM25Daily = "pm25_1d"
+
+	// Valid hourly means in the day, 0 to 25: emitted for every closed day.
+	QuantitySO2Hours  = "so2_hours_1d"
+	QuantityNO2Hours  = "no2_hours_1d"
+	QuantityCOHours   = "co_hours_1d"
+	QuantityO3Hours   = "o3_hours_1d"
+	QuantityPM10Hours = "pm10_hours_1d"
+	QuantityPM25Hours = "pm25_hours_1d"
+
+	// O3 8-h statistics and the day's largest 1-h mean.
+	QuantityO3Moving8h   = "o3_8h"            // 8-h moving mean, when valid (≥ 6 of 8)
+	QuantityO3Max8hDaily = "o3_8h_max_1d"     // the day's largest 8-h mean, when valid
+	QuantityO3Windows    = "o3_8h_windows_1d" // valid 8-h means among the day's windows
+	QuantityO3Max1hDaily = "o3_1h_max_1d"     // the day's largest 1-h mean (HJ 633-2012, US)
+
+	// US method only: CO 8-h statistics, SO2 and NO2 daily largest 1-h means, PM NowCast.
+	QuantityCOMoving8h    = "co_8h"
+	QuantityCOMax8hDaily  = "co_8h_max_1d"
+	QuantityCOWindows     = "co_8h_windows_1d"
+	QuantitySO2Max1hDaily = "so2_1h_max_1d"
+	QuantityNO2Max1hDaily = "no2_1h_max_1d"
+	QuantityPM10NowCast   = "pm10_nowcast_1h"
+	QuantityPM25NowCast   = "pm25_nowcast_1h"
+
+	// IAQI of each item of the hourly report (iaqi_<item>_1h) and of the daily report
+	// (iaqi_<item>_1d); "o3" is the O3 1-h item, "o3_8h" the 8-h one.
+	QuantityIAQISO2Hourly  = "iaqi_so2_1h"
+	QuantityIAQINO2Hourly  = "iaqi_no2_1h"
+	QuantityIAQICOHourly   = "iaqi_co_1h"
+	QuantityIAQIO3Hourly   = "iaqi_o3_1h"
+	QuantityIAQIO38hHourly = "iaqi_o3_8h_1h"
+	QuantityIAQIPM10Hourly = "iaqi_pm10_1h"
+	QuantityIAQIPM25Hourly = "iaqi_pm25_1h"
+	QuantityIAQISO2Daily   = "iaqi_so2_1d"
+	QuantityIAQINO2Daily   = "iaqi_no2_1d"
+	QuantityIAQICODaily    = "iaqi_co_1d"
+	QuantityIAQIO3Daily    = "iaqi_o3_1d"
+	QuantityIAQIO38hDaily  = "iaqi_o3_8h_1d"
+	QuantityIAQIPM10Daily  = "iaqi_pm10_1d"
+	QuantityIAQIPM25Daily  = "iaqi_pm25_1d"
+
+	// The reports.
+	QuantityAQIHourly     = "aqi_1h"       // hourly (real-time) AQI, when publishable
+	QuantityLevelHourly   = "aqi_level_1h" // its level, 1 to 6
+	QuantityPrimaryHourly = "primary_1h"   // its primary pollutants, a code (Codes)
+	QuantityOverHourly    = "over_1h"      // HJ 633-2012: its over-standard pollutants, a code
+	QuantityAQIDaily      = "aqi_1d"       // daily AQI of the local calendar day
+	QuantityLevelDaily    = "aqi_level_1d"
+	QuantityPrimaryDaily  = "primary_1d"
+	QuantityOverDaily     = "over_1d"
+	QuantityGoodDay       = "good_day" // 1 if the daily AQI ≤ 100, else 0
+)
+
+// Units of the derived quantities that are not concentrations (ASCII, like the catalog).
+const (
+	unitMinutes = "min"
+	unitHours   = "h"
+	unitOne     = "1"
+)
+
+// byPollutant names the per-pollutant series.
+var byPollutant = [nPollutants]struct {
+	hourly, minutes, moving24, daily, hours string
+	moving8, max8, windows, max1            string // "" where not defined
+	nowcast                                 string
+}{
+	SO2:  {QuantitySO2Hourly, QuantitySO2Minutes, QuantitySO2Moving24h, QuantitySO2Daily, QuantitySO2Hours, "", "", "", QuantitySO2Max1hDaily, ""},
+	NO2:  {QuantityNO2Hourly, QuantityNO2Minutes, QuantityNO2Moving24h, QuantityNO2Daily, QuantityNO2Hours, "", "", "", QuantityNO2Max1hDaily, ""},
+	CO:   {QuantityCOHourly, QuantityCOMinutes, QuantityCOMoving24h, QuantityCODaily, QuantityCOHours, QuantityCOMoving8h, QuantityCOMax8hDaily, QuantityCOWindows, "", ""},
+	O3:   {QuantityO3Hourly, QuantityO3Minutes, QuantityO3Moving24h, QuantityO3Daily, QuantityO3Hours, QuantityO3Moving8h, QuantityO3Max8hDaily, QuantityO3Windows, QuantityO3Max1hDaily, ""},
+	PM10: {QuantityPM10Hourly, QuantityPM10Minutes, QuantityPM10Moving24h, QuantityPM10Daily, QuantityPM10Hours, "", "", "", "", QuantityPM10NowCast},
+	PM25: {QuantityPM25Hourly, QuantityPM25Minutes, QuantityPM25Moving24h, QuantityPM25Daily, QuantityPM25Hours, "", "", "", "", QuantityPM25NowCast},
+}
+
+// iaqiName returns the series of item's IAQI in a report of kind k.
+func iaqiName(item Item, k Kind) string {
+	suffix := "_1h"
+	if k == Daily {
+		suffix = "_1d"
+	}
+	return "iaqi_" + item.seriesKey() + suffix
+}
+
+// reportNames names the report series by kind: AQI, level, primary, over-standard.
+var reportNames = [2][4]string{
+	Hourly: {QuantityAQIHourly, QuantityLevelHourly, QuantityPrimaryHourly, QuantityOverHourly},
+	Daily:  {QuantityAQIDaily, QuantityLevelDaily, QuantityPrimaryDaily, QuantityOverDaily},
+}
+
+// derived is the catalog entries of the derived quantities, in emission order.
+var derived = func() []reading.Quantity {
+	var d []reading.Quantity
+	add := func(name, unit string, min, max float64, doc string) {
+		d = append(d, reading.Quantity{Name: name, Unit: unit, Domain: reading.Air, Min: min, Max: max, Doc: doc})
+	}
+	for _, p := range Pollutants() {
+		n, raw := byPollutant[p], p.Quantity()
+		c, _ := reading.Lookup(raw) // the ranges of the raw readings bound their means
+		add(n.hourly, c.Unit, c.Min, c.Max, p.String()+" 1-h mean of a clock hour (GB 3095-2026 §3.7), if valid")
+		add(n.minutes, unitMinutes, 0, 60, "minutes of "+p.String()+" sampling in the clock hour (GB 3095-2026 Table 4: 45 for a valid 1-h mean)")
+		add(n.moving24, c.Unit, c.Min, c.Max, p.String()+" 24-h moving mean of the 24 hourly means from Time, if valid")
+		add(n.daily, c.Unit, c.Min, c.Max, p.String()+" daily mean of the local calendar day (GB 3095-2026 §3.10), if valid")
+		add(n.hours, unitHours, 0, 25, "valid "+p.String()+" hourly means in the local calendar day (GB 3095-2026 Table 4: 20 for a valid daily mean)")
+	}
+	for _, p := range []Pollutant{O3, CO} {
+		n, c := byPollutant[p], must(reading.Lookup(p.Quantity()))
+		add(n.moving8, c.Unit, c.Min, c.Max, p.String()+" 8-h moving mean of the 8 hourly means from Time (GB 3095-2026 §3.8), if valid")
+		add(n.max8, c.Unit, c.Min, c.Max, p.String()+" largest 8-h mean of the local day's windows (GB 3095-2026 §3.9), if valid")
+		add(n.windows, unitOne, 0, 24, "valid "+p.String()+" 8-h means among the local day's windows")
+	}
+	for _, p := range []Pollutant{O3, SO2, NO2} {
+		c := must(reading.Lookup(p.Quantity()))
+		add(byPollutant[p].max1, c.Unit, c.Min, c.Max, p.String()+" largest valid 1-h mean of the local day")
+	}
+	for _, p := range []Pollutant{PM10, PM25} {
+		c := must(reading.Lookup(p.Quantity()))
+		add(byPollutant[p].nowcast, c.Unit, c.Min, c.Max, p.String()+" US NowCast of the 12 hourly means up to the end of the hour")
+	}
+	for _, k := range []Kind{Hourly, Daily} {
+		for _, item := range AllItems() {
+			add(iaqiName(item, k), unitOne, 0, 10000, "individual AQI of "+item.String()+" in the "+k.String()+" report")
+		}
+	}
+	for _, k := range []Kind{Hourly, Daily} {
+		n := reportNames[k]
+		add(n[0], unitOne, 0, 10000, k.String()+" AQI (largest IAQI), when publishable")
+		add(n[1], unitOne, 1, 6, k.String()+" AQI level, 1 to 6")
+		add(n[2], unitOne, 0, 127, k.String()+" primary pollutants: sum of item codes, 0 none (air.Codes)")
+		add(n[3], unitOne, 0, 127, k.String()+" over-standard pollutants (HJ 633-2012, IAQI > 100): sum of item codes")
+	}
+	add(QuantityGoodDay, unitOne, 0, 1, "1 if the daily AQI is 100 or less (优良天), else 0")
+	return d
+}()
+
+func must(q reading.Quantity, ok bool) reading.Quantity {
+	if !ok {
+		panic("air: input quantity missing from the reading catalog")
+	}
+	return q
+}
+
+var derivedByName = func() map[string]reading.Quantity {
+	m := make(map[string]reading.Quantity, len(derived))
+	for _, q := range derived {
+		m[q.Name] = q
+	}
+	return m
+}()
+
+// Quantities returns the catalog entries of the quantities the Aggregator derives, for
+// the integrator to add to gateway/reading (Domain reading.Air). Ranges are "impossible
+// beyond", like the catalog's: means share their raw quantity's range; indices stop at
+// 10000, above what the catalog's largest concentrations give even extrapolated.
+func Quantities() []reading.Quantity { return slices.Clone(derived) }
