@@ -8,6 +8,10 @@
 #   - mosquitto 2.x (2.0.11 on bookworm, with mosquitto_passwd) for the MQTT tests (apt-get).
 #     Debian's package may also start a system broker on port 1883; the tests start their
 #     own on free ports and do not use it.
+#   - prometheus (2.42 on bookworm, with promtool) and prometheus-alertmanager (0.25, with
+#     amtool) for the alert rule tests and the end-to-end alerting test (apt-get). Debian's
+#     packages may also start system services on :9090 and :9093; the tests start their
+#     own on free ports and do not use them.
 set -euo pipefail
 
 gobin="$(go env GOPATH)/bin"
@@ -34,3 +38,8 @@ done
 [ "${#modbus_pkgs[@]}" -eq 0 ] || apt_install "${modbus_pkgs[@]}"
 # mosquitto lives in /usr/sbin, which is not on every user's PATH: ask dpkg.
 dpkg -s mosquitto >/dev/null 2>&1 || apt_install mosquitto
+prom_pkgs=()
+for p in prometheus prometheus-alertmanager; do
+  dpkg -s "$p" >/dev/null 2>&1 || prom_pkgs+=("$p")
+done
+[ "${#prom_pkgs[@]}" -eq 0 ] || apt_install "${prom_pkgs[@]}"
