@@ -373,3 +373,27 @@ func TestRulesRewritable(t *testing.T) {
 		}
 	}
 }
+
+// TestRulesUseDocumentedMetrics keeps the rules in step with the gateway: every
+// envgate_* metric a rule reads has a row in docs/metrics.md, which the metrics
+// package's own test keeps in step with the registry. A renamed metric would otherwise
+// leave an alert that can never fire.
+func TestRulesUseDocumentedMetrics(t *testing.T) {
+	doc, err := os.ReadFile("../docs/metrics.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	files, _ := filepath.Glob("*.rules.yml")
+	name := regexp.MustCompile(`\benvgate_[a-z0-9_]*[a-z0-9]\b`)
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range slices.Compact(slices.Sorted(slices.Values(name.FindAllString(string(b), -1)))) {
+			if !strings.Contains(string(doc), "| `"+m+"` |") {
+				t.Errorf("%s reads %s, which docs/metrics.md does not list", f, m)
+			}
+		}
+	}
+}
