@@ -109,6 +109,8 @@ func New(cfg Config) (*Pipeline, error) {
 	}
 	if !cfg.Derive.Empty() {
 		cfg.Metrics.SetNoise(func() []metrics.NoiseState { return cfg.Derive.NoiseStates(time.Now()) })
+		cfg.Metrics.SetAir(func() []metrics.AirState { return cfg.Derive.AirStates(time.Now()) })
+		cfg.Metrics.SetWater(func() []metrics.WaterState { return cfg.Derive.WaterStates(time.Now()) })
 	}
 	p := &Pipeline{cfg: cfg, log: cfg.Log, start: time.Now()}
 	for _, s := range cfg.Sinks {

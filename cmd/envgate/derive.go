@@ -18,7 +18,7 @@ func buildDerive(cfg *config.Config) (*derive.Set, error) {
 		}
 		ms = append(ms, derive.Noise{Zone: s.ZoneLabel(), QuietDistrict: s.QuietDistrict, Weather: s.Weather, Config: ac})
 	}
-	set, err := derive.New(ms, cfg.Noise.CloseAfter)
+	set, err := derive.New(derive.Monitors{Noise: ms, CloseAfter: cfg.Noise.CloseAfter})
 	if err != nil {
 		return nil, fmt.Errorf("noise.sites: %w", err)
 	}

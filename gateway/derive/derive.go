@@ -1,24 +1,31 @@
 // Package derive runs the domain derivations of a gateway — noise levels against
-// GB 3096 (gateway/noise), and later air quality and water class — over the stream of
-// readings, for the live pipeline and for `envgate replay` alike, so both give the same
-// numbers for the same input.
+// GB 3096 (gateway/noise), the AQI per HJ 633 (gateway/air) and the GB 3838 class of
+// water sections (gateway/water) — over the stream of readings, for the live pipeline
+// and for `envgate replay` alike, so both give the same numbers for the same input.
 //
-// A Set holds the derivers of one gateway. The pipeline's writer hands it every stored
+// A Set holds the monitors of one gateway. The pipeline's writer hands it every stored
 // reading (Add) and ticks it once a second (Tick); the derived readings it returns are
-// stored like any other. Metrics read the live state concurrently (NoiseStates).
+// stored like any other. Metrics read the live state concurrently (NoiseStates,
+// AirStates, WaterStates).
 package derive
 
 import (
+	"math"
+	"slices"
 	"sync"
 	"time"
 
+	"github.com/envgate/envgate/gateway/air"
 	"github.com/envgate/envgate/gateway/metrics"
 	"github.com/envgate/envgate/gateway/noise"
 	"github.com/envgate/envgate/gateway/reading"
+	"github.com/envgate/envgate/gateway/water"
 )
 
 func init() {
 	reading.Register(noise.Quantities()...)
+	reading.Register(air.Quantities()...)
+	reading.Register(water.Quantities()...)
 }
 
 // Noise is one noise monitor: the aggregator of a device's levels, and the weather
@@ -30,27 +37,76 @@ type Noise struct {
 	Config        noise.Config
 }
 
-// Set is the derivers of one gateway. Its methods are safe for concurrent use.
+// Air is one air monitor: a device's pollutant readings give its AQI.
+type Air struct {
+	Config air.Config
+}
+
+// Water is one water section: the readings of every device at its site give its class.
+type Water struct {
+	Config water.Config
+}
+
+// Monitors is everything a Set derives.
+type Monitors struct {
+	Noise []Noise
+	Air   []Air
+	Water []Water
+	// CloseAfter is how long a silent device waits before the wall clock closes its
+	// windows; ≤ 0 selects DefaultCloseAfter.
+	CloseAfter time.Duration
+}
+
+// aggregator is what the three domain aggregators have in common.
+type aggregator interface {
+	Add(reading.Reading) []reading.Reading
+	Tick(time.Time) []reading.Reading
+}
+
+// monitor is one aggregator with its routing and its wall-clock bookkeeping.
+type monitor struct {
+	agg         aggregator
+	feeds       func(reading.Reading) bool // the reading goes to this monitor
+	own         func(reading.Reading) bool // ... and is one of its own samples (not weather)
+	flush       func(last time.Time) time.Time
+	lastArrival time.Time // wall time of the latest own sample
+	outOfRange  int       // readings refused for a time too far from the wall clock
+}
+
+// Set is the monitors of one gateway. Its methods are safe for concurrent use.
 //
 // Windows close on the device's own clock: a sample past a window's end (plus the
 // lateness) closes it, so a backlog (an MQTT session catching up after an outage, a
-// replayed file) is aggregated exactly as if it had arrived live. Only when a device
-// has sent nothing for CloseAfter of wall time does Tick close its windows by the wall
-// clock, so a dead sensor's windows still end, with their valid-data rate showing the
+// replayed file) is aggregated exactly as if it had arrived live. Only when a monitor
+// has received nothing for CloseAfter of wall time does Tick close its windows by the
+// wall clock, so a dead sensor's windows still end, with their data rate showing the
 // gap. Samples of a window closed that way count as late.
 type Set struct {
 	mu         sync.Mutex
-	noise      []*noiseMonitor
+	all        []*monitor
+	noise      []noiseEntry
+	air        []airEntry
+	water      []waterEntry
 	closeAfter time.Duration
 	now        func() time.Time // wall clock of arrivals; time.Now
 	replay     bool             // no wall-clock bound on reading times
 }
 
-type noiseMonitor struct {
-	spec        Noise
-	agg         *noise.Aggregator
-	lastArrival time.Time // wall time of the latest own level reading
-	outOfRange  int       // readings refused for a time too far from the wall clock
+type noiseEntry struct {
+	*monitor
+	spec Noise
+	agg  *noise.Aggregator
+}
+
+type airEntry struct {
+	*monitor
+	cfg air.Config
+	agg *air.Aggregator
+}
+
+type waterEntry struct {
+	*monitor
+	agg *water.Aggregator
 }
 
 // Live sets refuse readings stamped too far from the wall clock (a sensor whose clock
@@ -65,31 +121,107 @@ const (
 // closes them: a backlog up to this old still counts in full.
 const DefaultCloseAfter = 30 * time.Minute
 
-// New builds a Set; closeAfter ≤ 0 selects DefaultCloseAfter. The error names the
-// failing monitor and lists its problems.
-func New(monitors []Noise, closeAfter time.Duration) (*Set, error) {
-	if closeAfter <= 0 {
-		closeAfter = DefaultCloseAfter
+// airQuantities are the raw readings an air monitor takes.
+var airQuantities = []string{"so2", "no2", "co", "o3", "pm10", "pm25"}
+
+// New builds a Set. The error names the failing monitor and gives its problems.
+func New(ms Monitors) (*Set, error) {
+	if ms.CloseAfter <= 0 {
+		ms.CloseAfter = DefaultCloseAfter
 	}
-	s := &Set{closeAfter: closeAfter, now: time.Now}
-	for _, m := range monitors {
-		a, err := noise.NewAggregator(m.Config)
+	s := &Set{closeAfter: ms.CloseAfter, now: time.Now}
+	for _, n := range ms.Noise {
+		a, err := noise.NewAggregator(n.Config)
 		if err != nil {
-			return nil, &MonitorError{Site: m.Config.Site, Device: m.Config.Device, Err: err}
+			return nil, &MonitorError{Kind: "noise", Site: n.Config.Site, Device: n.Config.Device, Err: err}
 		}
-		s.noise = append(s.noise, &noiseMonitor{spec: m, agg: a})
+		site, dev, weather := n.Config.Site, n.Config.Device, n.Weather
+		m := &monitor{agg: a, flush: a.FlushTime,
+			feeds: func(r reading.Reading) bool {
+				switch r.Quantity {
+				case "la", "laeq":
+					return r.Device == dev && r.Site == site
+				case "rain_rate", "wind_speed":
+					return weather != "" && r.Device == weather
+				}
+				return false
+			},
+			own: func(r reading.Reading) bool { return r.Device == dev },
+		}
+		s.all = append(s.all, m)
+		s.noise = append(s.noise, noiseEntry{monitor: m, spec: n, agg: a})
+	}
+	for _, x := range ms.Air {
+		a, err := air.NewAggregator(x.Config)
+		if err != nil {
+			return nil, &MonitorError{Kind: "air", Site: x.Config.Site, Device: x.Config.Device, Err: err}
+		}
+		site, dev := x.Config.Site, x.Config.Device
+		loc := x.Config.Location
+		if loc == nil {
+			loc = shanghai
+		}
+		late := x.Config.Lateness
+		if late <= 0 {
+			late = air.DefaultLateness
+		}
+		m := &monitor{agg: a,
+			feeds: func(r reading.Reading) bool {
+				return r.Device == dev && r.Site == site && slices.Contains(airQuantities, r.Quantity)
+			},
+			own: func(reading.Reading) bool { return true },
+			// The day containing the last reading closes at the next local midnight.
+			flush: func(t time.Time) time.Time {
+				y, mo, d := t.In(loc).Date()
+				return time.Date(y, mo, d+1, 0, 0, 0, 0, loc).Add(late)
+			},
+		}
+		s.all = append(s.all, m)
+		s.air = append(s.air, airEntry{monitor: m, cfg: x.Config, agg: a})
+	}
+	for _, w := range ms.Water {
+		a, err := water.NewAggregator(w.Config)
+		if err != nil {
+			return nil, &MonitorError{Kind: "water", Site: w.Config.Site, Err: err}
+		}
+		cfg := a.Config()
+		m := &monitor{agg: a,
+			feeds: func(r reading.Reading) bool {
+				q, ok := reading.Lookup(r.Quantity)
+				return ok && q.Domain == reading.Water && r.Site == cfg.Site
+			},
+			own: func(reading.Reading) bool { return true },
+			// The window containing the last reading: windows are aligned to local
+			// midnight and divide the day.
+			flush: func(t time.Time) time.Time {
+				lt := t.In(cfg.Location)
+				y, mo, d := lt.Date()
+				mid := time.Date(y, mo, d, 0, 0, 0, 0, cfg.Location)
+				end := mid.Add((lt.Sub(mid)/cfg.Window + 1) * cfg.Window)
+				return end.Add(cfg.Lateness)
+			},
+		}
+		s.all = append(s.all, m)
+		s.water = append(s.water, waterEntry{monitor: m, agg: a})
 	}
 	return s, nil
 }
 
-// MonitorError is a monitor whose configuration the aggregator refused.
+// shanghai is China Standard Time, the packages' default zone.
+var shanghai = time.FixedZone("CST", 8*60*60)
+
+// MonitorError is a monitor whose configuration its aggregator refused.
 type MonitorError struct {
-	Site, Device string
-	Err          error
+	Kind, Site, Device string
+	Err                error
 }
 
 func (e *MonitorError) Error() string {
-	return "noise monitor " + e.Site + "/" + e.Device + ": " + e.Err.Error()
+	name := e.Site
+	if e.Device != "" {
+		name += "/" + e.Device
+	}
+	return e.Kind + " monitor " + name + ": " + e.Err.Error()
 }
 
 func (e *MonitorError) Unwrap() error { return e.Err }
@@ -98,21 +230,9 @@ func (e *MonitorError) Unwrap() error { return e.Err }
 func (s *Set) ForReplay() { s.replay = true }
 
 // Empty reports whether the Set derives nothing.
-func (s *Set) Empty() bool { return s == nil || len(s.noise) == 0 }
+func (s *Set) Empty() bool { return s == nil || len(s.all) == 0 }
 
-// wants reports whether r feeds m: the monitor's own levels, or its weather device's
-// rain and wind.
-func (m *noiseMonitor) wants(r reading.Reading) bool {
-	switch r.Quantity {
-	case "la", "laeq":
-		return r.Device == m.spec.Config.Device && r.Site == m.spec.Config.Site
-	case "rain_rate", "wind_speed":
-		return m.spec.Weather != "" && r.Device == m.spec.Weather
-	}
-	return false
-}
-
-// Add feeds readings to the derivers that want them and appends what they derive to dst.
+// Add feeds readings to the monitors that want them and appends what they derive to dst.
 func (s *Set) Add(dst []reading.Reading, rs ...reading.Reading) []reading.Reading {
 	if s.Empty() {
 		return dst
@@ -124,15 +244,15 @@ func (s *Set) Add(dst []reading.Reading, rs ...reading.Reading) []reading.Readin
 		now = s.now()
 	}
 	for _, r := range rs {
-		for _, m := range s.noise {
-			if !m.wants(r) {
+		for _, m := range s.all {
+			if !m.feeds(r) {
 				continue
 			}
 			if !s.replay && (r.Time.After(now.Add(MaxFuture)) || r.Time.Before(now.Add(-MaxPast))) {
 				m.outOfRange++
 				continue
 			}
-			if r.Device == m.spec.Config.Device {
+			if m.own(r) {
 				m.lastArrival = now
 			}
 			dst = append(dst, m.agg.Add(r)...)
@@ -141,15 +261,15 @@ func (s *Set) Add(dst []reading.Reading, rs ...reading.Reading) []reading.Readin
 	return dst
 }
 
-// Tick moves every deriver's clock to now, closing the windows that ended, and
-// appends what they derive to dst.
+// Tick closes, by the wall clock now, the windows of the monitors that have received
+// nothing for CloseAfter, and appends what they derive to dst.
 func (s *Set) Tick(dst []reading.Reading, now time.Time) []reading.Reading {
 	if s.Empty() {
 		return dst
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for _, m := range s.noise {
+	for _, m := range s.all {
 		if now.Sub(m.lastArrival) >= s.closeAfter {
 			dst = append(dst, m.agg.Tick(now)...)
 		}
@@ -157,16 +277,17 @@ func (s *Set) Tick(dst []reading.Reading, now time.Time) []reading.Reading {
 	return dst
 }
 
-// Flush closes every window that ends before the end of the day or night period
-// containing t, plus the lateness: what replay does at the end of its input.
+// Flush closes every window containing t: noise up to the end of its day or night
+// period, air up to the end of its local day, water up to the end of its window (each
+// plus its lateness). It is what replay does at the end of its input.
 func (s *Set) Flush(dst []reading.Reading, t time.Time) []reading.Reading {
 	if s.Empty() {
 		return dst
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for _, m := range s.noise {
-		dst = append(dst, m.agg.Tick(m.agg.FlushTime(t))...)
+	for _, m := range s.all {
+		dst = append(dst, m.agg.Tick(m.flush(t))...)
 	}
 	return dst
 }
@@ -195,3 +316,72 @@ func (s *Set) NoiseStates(now time.Time) []metrics.NoiseState {
 	return out
 }
 
+// AirStates reports every air monitor's live state at now, for metrics.
+func (s *Set) AirStates(now time.Time) []metrics.AirState {
+	if s.Empty() {
+		return nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]metrics.AirState, 0, len(s.air))
+	for _, m := range s.air {
+		l := m.agg.Now(now)
+		st := metrics.AirState{
+			Site: m.cfg.Site, Device: m.cfg.Device, Edition: m.cfg.Method.Edition.String(),
+			Hour: math.NaN(), AQI: l.AQI, Level: int(l.Level), IAQI: map[string]float64{}, DailyAQI: l.DailyAQI,
+			Accepted: uint64(l.Accepted), Late: uint64(l.Late), Rejected: uint64(l.Rejected + m.outOfRange),
+		}
+		if !l.Hour.IsZero() {
+			st.Hour = float64(l.Hour.UnixMilli()) / 1000
+		}
+		if l.Day.IsZero() {
+			st.DailyAQI = math.NaN()
+		}
+		for _, it := range l.Primary.List() {
+			st.Primary = append(st.Primary, it.String())
+		}
+		for it, v := range l.IAQI {
+			st.IAQI[it.String()] = v
+		}
+		for _, w := range []struct {
+			name  string
+			means map[air.Pollutant]float64
+		}{{"1h", l.Mean1h}, {"24h", l.Mean24h}, {"8h", l.Mean8h}} {
+			for p, v := range w.means {
+				st.Means = append(st.Means, metrics.AirMean{Pollutant: p.Quantity(), Window: w.name, Unit: p.Unit(), Value: v})
+			}
+		}
+		out = append(out, st)
+	}
+	return out
+}
+
+// WaterStates reports every water section's live state at now, for metrics.
+func (s *Set) WaterStates(now time.Time) []metrics.WaterState {
+	if s.Empty() {
+		return nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]metrics.WaterState, 0, len(s.water))
+	for _, m := range s.water {
+		l := m.agg.Now(now)
+		cfg := m.agg.Config()
+		st := metrics.WaterState{
+			Site: cfg.Site, Waterbody: string(cfg.Waterbody), WindowStart: math.NaN(),
+			Class: int(l.Class), Target: int(l.Target), Missed: len(l.Missed), Missing: l.Missing,
+			Params:   map[string]int{},
+			Accepted: uint64(l.Accepted), Late: uint64(l.Late), Rejected: uint64(l.Rejected + m.outOfRange),
+		}
+		if !l.Start.IsZero() {
+			st.WindowStart = float64(l.Start.UnixMilli()) / 1000
+		}
+		for _, p := range l.Params {
+			if p.Class.Valid() {
+				st.Params[string(p.Param)] = int(p.Class)
+			}
+		}
+		out = append(out, st)
+	}
+	return out
+}

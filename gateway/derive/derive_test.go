@@ -4,19 +4,21 @@ import (
 	"testing"
 	"time"
 
+	"github.com/envgate/envgate/gateway/air"
 	"github.com/envgate/envgate/gateway/noise"
 	"github.com/envgate/envgate/gateway/reading"
+	"github.com/envgate/envgate/gateway/water"
 )
 
 var t0 = time.Date(2026, 11, 28, 2, 0, 0, 0, time.UTC) // 10:00 in Shanghai: day
 
-func monitor() Noise {
+func noiseMonitor() Noise {
 	return Noise{Zone: "1", QuietDistrict: true, Weather: "ws-1",
 		Config: noise.Config{Site: "canal", Device: "n-1", Zone: noise.Zone1, RainMax: 0.5}}
 }
 
 func TestSetRoutesAndDerives(t *testing.T) {
-	s, err := New([]Noise{monitor()}, time.Minute)
+	s, err := New(Monitors{Noise: []Noise{noiseMonitor()}, CloseAfter: time.Minute})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -60,9 +62,9 @@ func TestSetRoutesAndDerives(t *testing.T) {
 }
 
 func TestNewNamesTheBadMonitor(t *testing.T) {
-	m := monitor()
+	m := noiseMonitor()
 	m.Config.Zone = "9"
-	_, err := New([]Noise{m}, 0)
+	_, err := New(Monitors{Noise: []Noise{m}})
 	if err == nil || err.Error()[:len("noise monitor canal/n-1: ")] != "noise monitor canal/n-1: " {
 		t.Fatalf("New with zone 9 = %v", err)
 	}
@@ -75,7 +77,7 @@ func TestNewNamesTheBadMonitor(t *testing.T) {
 // A reading stamped years away from the wall clock is refused (counted as rejected)
 // instead of making the aggregator walk every window in between; replay takes it.
 func TestLiveRefusesReadingsFarFromTheClock(t *testing.T) {
-	s, err := New([]Noise{monitor()}, time.Minute)
+	s, err := New(Monitors{Noise: []Noise{noiseMonitor()}, CloseAfter: time.Minute})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -92,5 +94,53 @@ func TestLiveRefusesReadingsFarFromTheClock(t *testing.T) {
 	s.Add(nil, reading.New(t0.Add(time.Hour), "canal", "n-1", "la", 60))
 	if st := s.NoiseStates(t0); st[0].Accepted != 2 {
 		t.Errorf("replay refused a reading an hour ahead of the wall clock: %+v", st[0])
+	}
+}
+
+// Air and water monitors take their readings, derive through the same Add/Flush path
+// as noise, and their derived readings are in the catalog.
+func TestAirAndWaterMonitors(t *testing.T) {
+	s, err := New(Monitors{
+		Air:   []Air{{Config: air.Config{Site: "canal", Device: "air-1"}}},
+		Water: []Water{{Config: water.Config{Site: "lock", Waterbody: water.River}}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.ForReplay()
+	var out []reading.Reading
+	// One reading a minute: a full hour of PM2.5 at 80 ug/m3, IAQI 119 by HJ 633-2026
+	// (60 → 100, 115 → 150, rounded up); the reading at 61 min closes the hour.
+	for i := range 62 {
+		ts := t0.Add(time.Duration(i) * time.Minute)
+		out = s.Add(out, reading.New(ts, "canal", "air-1", "pm25", 80), reading.New(ts, "canal", "air-2", "pm25", 500))
+	}
+	for _, q := range []struct {
+		name string
+		v    float64
+	}{{"ph", 7.5}, {"do", 4.0}, {"codmn", 3}, {"nh3n", 0.4}, {"tp", 0.1}} { // DO 4.0 is class IV
+		out = s.Add(out, reading.New(t0, "lock", "probe-1", q.name, q.v))
+	}
+	as := s.AirStates(t0.Add(2 * time.Hour))
+	out = s.Flush(out, t0.Add(time.Hour))
+	got := map[string]float64{}
+	for _, r := range out {
+		if err := r.Validate(); err != nil {
+			t.Errorf("derived %+v: %v", r, err)
+		}
+		got[r.Device+"/"+r.Quantity] = r.Value
+	}
+	if got["air-1/pm25_1h"] != 80 || got["air-1/aqi_1h"] != 119 {
+		t.Errorf("air: pm25_1h %v, aqi_1h %v; want 80 and 119 (the other device's 500 ignored)", got["air-1/pm25_1h"], got["air-1/aqi_1h"])
+	}
+	if v, ok := got["section/class"]; !ok || v != 4 {
+		t.Errorf("water: class %v (found %v), want 4 (DO 4.0 mg/L is class IV); derived: %v", v, ok, got)
+	}
+	ws := s.WaterStates(t0)
+	if len(as) != 1 || as[0].AQI != 119 || as[0].Edition != "cn-2026" || len(as[0].Primary) != 1 || as[0].Primary[0] != "PM2.5" {
+		t.Errorf("AirStates = %+v", as)
+	}
+	if len(ws) != 1 || ws[0].Class != 4 || ws[0].Target != 3 || ws[0].Missed != 1 || ws[0].Params["do"] != 4 {
+		t.Errorf("WaterStates = %+v", ws)
 	}
 }

@@ -45,6 +45,14 @@ func TestDocsListEveryMetric(t *testing.T) {
 		return []NoiseState{{Site: "canal-east", Device: "noise-1", Zone: "1", QuietDistrict: true, Limit: 55,
 			LeqMinute: 60, LeqHour: 58, LeqPeriod: 57, Exceedance: 2, LastBurst: 72}}
 	})
+	m.SetAir(func() []AirState {
+		return []AirState{{Site: "canal-east", Device: "air-1", Edition: "cn-2026", Hour: 1.7e9, AQI: 120, Level: 3,
+			Primary: []string{"PM2.5"}, IAQI: map[string]float64{"PM2.5": 120}, DailyAQI: 95,
+			Means: []AirMean{{Pollutant: "pm25", Window: "1h", Unit: "ug/m3", Value: 91}}}}
+	})
+	m.SetWater(func() []WaterState {
+		return []WaterState{{Site: "canal-lock", WindowStart: 1.7e9, Class: 4, Target: 3, Missed: 1, Params: map[string]int{"do": 4}}}
+	})
 	m.AddBuffer(func() BufferStats { return BufferStats{} })
 	m.AddSink("influx", func() SinkStats { return SinkStats{} })
 	mfs, err := m.Registry().Gather()

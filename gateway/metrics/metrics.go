@@ -89,6 +89,8 @@ type Metrics struct {
 	modbus *modbusMetrics
 	mqtt   *mqttCollector
 	noise  *noiseCollector
+
+	airWater *airWaterCollector
 }
 
 // New returns Metrics with its own registry holding every envgate metric plus the Go
@@ -134,6 +136,8 @@ func New() *Metrics {
 		modbus: newModbusMetrics(),
 		mqtt:   &mqttCollector{sources: map[string]func() MQTTStats{}},
 		noise:  &noiseCollector{},
+
+		airWater: &airWaterCollector{},
 	}
 	m.reg.MustRegister(
 		collectors.NewGoCollector(),
@@ -143,7 +147,7 @@ func New() *Metrics {
 		m.state,
 	)
 	m.reg.MustRegister(m.modbus.collectors()...)
-	m.reg.MustRegister(m.mqtt, m.noise, clockCollector{})
+	m.reg.MustRegister(m.mqtt, m.noise, m.airWater, clockCollector{})
 	return m
 }
 
