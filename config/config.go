@@ -25,6 +25,8 @@ type Config struct {
 	MQTT         []MQTT     `yaml:"mqtt"`          // MQTT brokers and the topics read from them
 	PM           []PMSensor `yaml:"pm"`            // particulate sensors on UARTs
 	Noise        Noise      `yaml:"noise"`         // noise monitors judged against GB 3096 limits
+	Air          Air        `yaml:"air"`           // air monitors: validity-checked means and AQI (HJ 633)
+	Water        Water      `yaml:"water"`         // water sections classified by GB 3838
 	ProfileFiles []string   `yaml:"profile_files"` // users' profile files, relative to the config file's directory
 
 	// profiles holds the profiles read from ProfileFiles by Parse, by name, so that
@@ -154,7 +156,8 @@ func Demo() []byte { return bytes.Clone(demoYAML) }
 // some defaults from other fields (a device's site from gateway.site, its timeout from
 // its interval, a sink's or mqtt source's dead_letter from gateway.state_dir, a point's
 // interval from its device's, a pm sensor's mode from its model and stale from its
-// interval), so set those first.
+// interval, an air monitor's site and sample from its device's site and interval), so
+// set those first.
 func (c *Config) Defaults() {
 	c.defaults(func(string) bool { return false })
 	c.resolve()
@@ -222,6 +225,8 @@ func (c *Config) defaults(isSet func(path string) bool) {
 		c.PM[i].defaults(indexPath("pm", i)+".", g.Site, isSet)
 	}
 	c.Noise.defaults(c)
+	c.Air.defaults(c, isSet)
+	c.Water.defaults(isSet)
 }
 
 // setDefault sets *p to def when *p is the zero value and the file did not set it.

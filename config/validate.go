@@ -154,6 +154,8 @@ func (c *Config) validate(inFile func(path string) bool) problems {
 	ps = append(ps, c.validateMQTT(devices)...)
 	ps = append(ps, c.validatePM(devices)...)
 	ps = append(ps, c.validateNoise()...)
+	ps = append(ps, c.validateAir(inFile)...)
+	ps = append(ps, c.validateWater()...)
 
 	for i, f := range c.ProfileFiles {
 		if f == "" {
