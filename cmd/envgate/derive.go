@@ -7,20 +7,34 @@ import (
 	"github.com/envgate/envgate/gateway/derive"
 )
 
-// buildDerive turns the config's noise monitors into the derivers the pipeline and
-// replay share.
+// buildDerive turns the config's noise, air and water monitors into the Set the
+// pipeline and replay share.
 func buildDerive(cfg *config.Config) (*derive.Set, error) {
-	var ms []derive.Noise
+	ms := derive.Monitors{CloseAfter: cfg.Noise.CloseAfter}
 	for i, s := range cfg.Noise.Sites {
 		ac, err := cfg.Noise.Aggregator(i)
 		if err != nil {
 			return nil, fmt.Errorf("noise: %w", err)
 		}
-		ms = append(ms, derive.Noise{Zone: s.ZoneLabel(), QuietDistrict: s.QuietDistrict, Weather: s.Weather, Config: ac})
+		ms.Noise = append(ms.Noise, derive.Noise{Zone: s.ZoneLabel(), QuietDistrict: s.QuietDistrict, Weather: s.Weather, Config: ac})
 	}
-	set, err := derive.New(derive.Monitors{Noise: ms, CloseAfter: cfg.Noise.CloseAfter})
+	for i := range cfg.Air.Sites {
+		ac, err := cfg.Air.Aggregator(i)
+		if err != nil {
+			return nil, fmt.Errorf("air.sites[%d]: %w", i, err)
+		}
+		ms.Air = append(ms.Air, derive.Air{Config: ac})
+	}
+	for i := range cfg.Water.Sections {
+		wc, err := cfg.Water.Aggregator(i)
+		if err != nil {
+			return nil, fmt.Errorf("water.sections[%d]: %w", i, err)
+		}
+		ms.Water = append(ms.Water, derive.Water{Config: wc})
+	}
+	set, err := derive.New(ms)
 	if err != nil {
-		return nil, fmt.Errorf("noise.sites: %w", err)
+		return nil, err
 	}
 	return set, nil
 }

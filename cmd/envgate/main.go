@@ -4,7 +4,7 @@
 //	envgate run -c FILE      run the gateway with a config file
 //	envgate check -c FILE    check a config file and report every problem
 //	envgate demo             run on embedded defaults with simulated devices
-//	envgate replay -c FILE IN  derive noise levels from recorded readings (CSV)
+//	envgate replay -c FILE IN  derive noise levels, AQI and water class from recorded readings (CSV)
 //	envgate version          print the version
 package main
 
@@ -29,7 +29,7 @@ usage:
                                         read registers, show every decoding
   envgate scan --port DEV [--slaves 1-247] [--bauds LIST]
                                         find the slaves on a bus, print a config snippet
-  envgate replay -c FILE INPUT.csv      derive noise levels from recorded readings,
+  envgate replay -c FILE INPUT.csv      derive noise levels, AQI, water class from recorded readings,
                                         print them as line protocol (or --format csv)
   envgate version                       print the version
 

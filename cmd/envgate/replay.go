@@ -20,11 +20,12 @@ import (
 const maxReportedRows = 20
 
 // cmdReplay runs recorded readings (CSV, docs/replay.md) through the derivation of a
-// config's noise monitors and prints the derived series as line protocol or CSV.
+// config's noise, air and water monitors and prints the derived series as line
+// protocol or CSV.
 func cmdReplay(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("replay", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	path := fs.String("c", "", "config file whose noise monitors derive the series (required)")
+	path := fs.String("c", "", "config file whose noise, air and water monitors derive the series (required)")
 	site := fs.String("site", "", "site of rows without a site column")
 	device := fs.String("device", "", "device of rows without a device column")
 	format := fs.String("format", "lp", "output: lp (InfluxDB line protocol, ms) or csv")
@@ -53,7 +54,7 @@ func cmdReplay(args []string, stdout, stderr io.Writer) int {
 	}
 	set.ForReplay()
 	if set.Empty() {
-		fmt.Fprintf(stderr, "envgate replay: %s has no noise.sites: nothing to derive\n", *path)
+		fmt.Fprintf(stderr, "envgate replay: %s has no noise.sites, air.sites or water.sections: nothing to derive\n", *path)
 		return 1
 	}
 	input := fs.Arg(0)
