@@ -89,7 +89,7 @@ func buildPM(c config.PMSensor, m *metrics.Metrics, log *slog.Logger) (gateway.S
 	if c.Warmup == 0 {
 		cfg.Warmup = -1 // config has applied its default: an explicit 0 means no warm-up
 	}
-	s, err := pm.New(cfg, pm.OpenSerial, log.With("device", c.Name))
+	s, err := pm.New(cfg, pm.OpenSerial, log)
 	if err != nil {
 		return gateway.Source{}, err
 	}

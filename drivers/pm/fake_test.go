@@ -2,7 +2,10 @@ package pm
 
 import (
 	"bytes"
+	"context"
 	"errors"
+	"fmt"
+	"log/slog"
 	"sync"
 	"syscall"
 	"time"
@@ -138,6 +141,14 @@ func (s *fakeSensor) stream(period time.Duration, done <-chan struct{}) {
 		}
 		s.mu.Unlock()
 	}
+}
+
+// fallAsleep puts the sensor to sleep behind the host's back, as a missed wake-up
+// command or a glitch on the SET pin does: it sends nothing until it is woken.
+func (s *fakeSensor) fallAsleep() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.awake = false
 }
 
 func (s *fakeSensor) setMute(m bool) {
@@ -307,4 +318,73 @@ func (r *recorder) snapshot() ([]obsEvent, []reading.Batch) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return append([]obsEvent(nil), r.obs...), append([]reading.Batch(nil), r.batches...)
+}
+
+// logRecorder is a slog.Handler that keeps every record, Debug included.
+type logRecorder struct {
+	mu   sync.Mutex
+	recs []logRecord
+}
+
+// logRecord is one log line: its level, message and attributes as text.
+type logRecord struct {
+	level slog.Level
+	msg   string
+	attrs map[string]string
+}
+
+type logHandler struct {
+	rec   *logRecorder
+	attrs []slog.Attr
+}
+
+func (h logHandler) Enabled(context.Context, slog.Level) bool { return true }
+
+func (h logHandler) Handle(_ context.Context, r slog.Record) error {
+	rec := logRecord{level: r.Level, msg: r.Message, attrs: map[string]string{}}
+	for _, a := range h.attrs {
+		rec.attrs[a.Key] = a.Value.String()
+	}
+	r.Attrs(func(a slog.Attr) bool {
+		rec.attrs[a.Key] = a.Value.String()
+		return true
+	})
+	h.rec.mu.Lock()
+	h.rec.recs = append(h.rec.recs, rec)
+	h.rec.mu.Unlock()
+	return nil
+}
+
+func (h logHandler) WithAttrs(as []slog.Attr) slog.Handler {
+	return logHandler{h.rec, append(append([]slog.Attr(nil), h.attrs...), as...)}
+}
+
+func (h logHandler) WithGroup(string) slog.Handler { return h }
+
+func (l *logRecorder) logger() *slog.Logger { return slog.New(logHandler{rec: l}) }
+
+// lines returns the records with message msg.
+func (l *logRecorder) lines(msg string) []logRecord {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var out []logRecord
+	for _, r := range l.recs {
+		if r.msg == msg {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// String lists the messages at Info and above, for failure messages.
+func (l *logRecorder) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var b bytes.Buffer
+	for _, r := range l.recs {
+		if r.level >= slog.LevelInfo {
+			fmt.Fprintf(&b, "%s %s err=%q\n", r.level, r.msg, r.attrs["err"])
+		}
+	}
+	return b.String()
 }

@@ -1,8 +1,8 @@
 // Package pm reads UART particulate-matter sensors: Plantower PMS5003/PMS7003 and Nova
 // Fitness SDS011 (tech-notes §3). Frame sync, checksums and decoding are pure functions
 // (ParsePMS, ParseSDS, PMSCommand, SDSCommand); a Sensor runs them over a serial port,
-// emits one reading per interval, duty-cycles the sensor to save its laser and fan, and
-// reopens the port when a USB adapter comes back.
+// emits one reading per interval (or, duty-cycled, one per work period), duty-cycles the
+// sensor to save its laser and fan, and reopens the port when a USB adapter comes back.
 //
 // It imports only gateway/reading from the gateway; metrics reach it through Run's obs
 // function and Stats.
@@ -61,21 +61,27 @@ type Config struct {
 	// the query command each Interval) or "active".
 	Mode string
 	// Interval is how often a reading is emitted (active mode: the latest valid frame of
-	// the interval) or queried; 0 means 10s.
+	// the interval) or queried, and how often Run reports the device's state; 0 means
+	// 10s. A duty-cycled sensor emits one reading per work period instead, whatever the
+	// Interval.
 	Interval time.Duration
 	// Values selects the PMS value set: "atmospheric" (the default, for ambient
 	// monitoring) or "cf1". The SDS011 has one set; leave it empty.
 	Values string
-	// Stale is how long the sensor may go without a valid frame before it counts as down
-	// (obs gets an error, no readings); 0 means 3×Interval, at least 30s.
+	// Stale is how long the sensor may be awake without a valid frame before it counts
+	// as down (obs gets an error, no readings, and the wake-up and mode commands are sent
+	// again); planned sleep does not count. 0 means 3×Interval, at least 30s.
 	Stale time.Duration
 	// DutyCycle, if both are set, puts the sensor to sleep for Sleep after every Work
 	// period to save its laser and fan (the SDS011 laser lasts about 8000 h when always
-	// on, an unverified datasheet figure in tech-notes §3.2). Work includes the warm-up,
-	// so it must be longer. Zero: always on.
+	// on, an unverified datasheet figure in tech-notes §3.2). Each work period yields one
+	// reading, emitted as it ends: the mean of the valid samples taken after the warm-up
+	// (in passive and query modes, the first query goes out as the warm-up ends, then one
+	// per Interval). Work includes the warm-up, so it must be longer. Zero: always on.
 	DutyCycle struct{ Work, Sleep time.Duration }
-	// Warmup is how long after each wake-up (including the port being opened) frames are
-	// read but not emitted; 0 means 30s, a negative value means none.
+	// Warmup is how long after each wake-up (including the port being opened, and the
+	// wake-up commands sent again to a stale sensor) frames are read but not emitted; 0
+	// means 30s, a negative value means none.
 	Warmup time.Duration
 }
 
@@ -150,7 +156,8 @@ func (c Config) validate() error {
 	case (work == 0) != (sleep == 0):
 		bad("duty_cycle", "set both work and sleep, or neither for an always-on sensor; got %s and %s", work, sleep)
 	case work > 0 && work <= c.Warmup:
-		bad("duty_cycle.work", "must be longer than the warm-up (%s), or no reading is ever emitted; got %s", c.Warmup, work)
+		bad("duty_cycle.work", "must be longer than warmup (%s): work counts from wake-up and frames during warmup are discarded, "+
+			"so no reading would ever be emitted; got %s", c.Warmup, work)
 	}
 	return errors.Join(errs...)
 }
@@ -178,6 +185,8 @@ type Stats struct {
 	Resyncs        uint64 // times the reader lost frame alignment and hunted for a start
 	GarbageBytes   uint64 // bytes skipped while hunting
 	Reopens        uint64 // times the port was opened again after it was lost
+	Timeouts       uint64 // read (PMS passive) or query (SDS011) commands with no valid reply in time
+	IOErrors       uint64 // read, write or port-setting errors; each one loses the port
 }
 
 // Sensor reads one particulate sensor. Create it with New; Run drives it, and Stats may
@@ -188,7 +197,7 @@ type Sensor struct {
 	log     *slog.Logger
 	running atomic.Bool
 
-	frames, checksumErrors, lengthErrors, resyncs, garbageBytes, reopens atomic.Uint64
+	frames, checksumErrors, lengthErrors, resyncs, garbageBytes, reopens, timeouts, ioErrors atomic.Uint64
 }
 
 // New checks cfg and returns a Sensor for it. open opens the port each time Run needs it
@@ -218,6 +227,8 @@ func (s *Sensor) Stats() Stats {
 		Resyncs:        s.resyncs.Load(),
 		GarbageBytes:   s.garbageBytes.Load(),
 		Reopens:        s.reopens.Load(),
+		Timeouts:       s.timeouts.Load(),
+		IOErrors:       s.ioErrors.Load(),
 	}
 }
 
