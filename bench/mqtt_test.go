@@ -140,11 +140,10 @@ var preparedMQTT = sync.OnceValues(func() (*mqttData, error) {
 //   - drain/inflight=20 (with -mqtt-drain): the N messages are published while the
 //     gateway is down and queued in its session (untimed); timed from the start of Run.
 //
-// The backlog bound is there because mosquitto 2.0.11 does not keep to
-// max_inflight_messages while it holds queued messages for a client: every PUBACK
-// releases up to k more. A larger backlog overflows the subscriber's inbox, and the
-// messages it drops stay unacknowledged until the next reconnect, so a drain of more
-// than a few thousand messages stalls (README.md).
+// Mosquitto 2.0.11 does not keep to max_inflight_messages while it holds queued
+// messages for a client: every PUBACK releases up to k more. A large backlog overflows
+// the subscriber's bound; it drops the excess without PUBACK and reconnects so the
+// broker delivers it again (README.md), so a drain may see messages twice.
 //
 // The publisher runs in its own process so that getrusage of this one measures envgate
 // alone; the broker's, influxd's and the publisher's CPU are reported separately. Each
@@ -343,12 +342,21 @@ func mqttPass(b *testing.B, inf *testsvc.Influx, url string, data *mqttData, m *
 		b.Fatal(err)
 	}
 	ss := sub.Stats()
-	if ss.Messages != uint64(n) || ss.Acked != uint64(n) || ss.Readings != uint64(len(data.rs)) || ss.DeadLettered != 0 ||
-		ss.Dropped != 0 || ss.NotDurable != 0 || ss.InFlight != 0 || ss.Reconnects != 0 {
+	switch {
+	case drain:
+		// Draining a queued session, mosquitto 2.0.11 pushes past the in-flight window;
+		// the subscriber drops the excess without PUBACK and reconnects to get it again,
+		// so messages may arrive more than once. InfluxDB must still hold every reading.
+		if ss.Messages < uint64(n) || ss.Acked < uint64(n) || ss.Readings < uint64(len(data.rs)) || ss.DeadLettered != 0 ||
+			ss.NotDurable != 0 || ss.InFlight != 0 || ss.Lost != 0 {
+			b.Fatalf("subscriber Stats() = %+v, want at least %d messages acknowledged, nothing lost", ss, n)
+		}
+	case ss.Messages != uint64(n) || ss.Acked != uint64(n) || ss.Readings != uint64(len(data.rs)) || ss.DeadLettered != 0 ||
+		ss.Dropped != 0 || ss.NotDurable != 0 || ss.InFlight != 0 || ss.Reconnects != 0:
 		b.Fatalf("subscriber Stats() = %+v, want %d messages received once and acknowledged, %d readings, nothing else",
 			ss, n, len(data.rs))
 	}
-	if st.Appended != uint64(len(data.rs)) || st.Dropped != 0 || st.QuarantinedRecords != 0 || st.Degraded {
+	if (st.Appended != uint64(len(data.rs)) && !(drain && st.Appended >= uint64(len(data.rs)))) || st.Dropped != 0 || st.QuarantinedRecords != 0 || st.Degraded {
 		b.Fatalf("buffer Stats() = %+v, want %d appended, nothing dropped or quarantined", st, len(data.rs))
 	}
 	if ss := sink.Stats(); ss.Written != uint64(len(data.rs)) || ss.DeadLettered != 0 {

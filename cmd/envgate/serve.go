@@ -99,7 +99,8 @@ func start(cfg *config.Config, log *slog.Logger) (_ *running, err error) {
 			s := sub.Stats()
 			return metrics.MQTTStats{Messages: s.Messages, Bytes: s.Bytes, Readings: s.Readings,
 				DeadLettered: s.DeadLettered, ErrorsByKind: s.ErrorsByKind, Dropped: s.Dropped,
-				NotDurable: s.NotDurable, InFlight: s.InFlight, Connected: s.Connected, Reconnects: s.Reconnects}
+				NotDurable: s.NotDurable, InFlight: s.InFlight, Connected: s.Connected, Reconnects: s.Reconnects,
+				HeldBytes: s.HeldBytes, Retried: s.Retried, ForcedReconnects: s.ForcedReconnects, Lost: s.Lost}
 		})
 		sources = append(sources, src)
 	}

@@ -44,7 +44,11 @@ type Config struct {
 
 	KeepAlive    time.Duration // MQTT keep-alive; default 30s, 1s..18h
 	MaxReconnect time.Duration // cap of the reconnect back-off; default 30s
-	MaxPayload   int           // bytes; default 64 KiB; larger messages are malformed ("oversize")
+	// MaxPayload is in bytes; default 64 KiB. Larger messages are malformed ("oversize"):
+	// only their first 256 bytes are kept, for the dead-letter file. paho reads a whole
+	// packet into memory before the subscriber sees it, so the broker's own limit
+	// (mosquitto: message_size_limit) is what bounds the memory a huge message takes.
+	MaxPayload int
 
 	// DeadLetter is a file to which each malformed message is appended, one line each
 	// (see Subscriber.Run); created with its parent directories on first use. Empty:
@@ -81,9 +85,12 @@ type Subscription struct {
 	Time TimeSpec // where the timestamp comes from
 
 	// QoS is the subscription's maximum QoS. Only 1 is offered, and the zero value means
-	// it: at QoS 0 the broker may drop a message and never queues it while the gateway is
-	// away, which defeats envgate's guarantee. Publishers at QoS 0 are still received (the
-	// broker delivers at the lower of the two). Any value other than 0 or 1 is an error.
+	// it: a QoS 0 message is never acknowledged, so the broker neither delivers it again
+	// nor queues it while the gateway is away, which defeats envgate's guarantee. Messages
+	// a publisher sends at QoS 0 still arrive, at QoS 0 (the broker delivers at the lower
+	// of the two QoS), with that weaker guarantee: one not yet durable when the gateway
+	// stops, or arriving while the subscriber holds too much, is lost. Any value other
+	// than 0 or 1 is an error.
 	QoS byte
 }
 
@@ -514,7 +521,7 @@ func New(cfg Config, log *slog.Logger) (*Subscriber, error) {
 	if len(cfg.Subscriptions) == 0 {
 		bad("subscriptions", "must not be empty")
 	}
-	s := &Subscriber{cfg: cfg, broker: broker, log: log.With("driver", "mqtt"), errorsByKind: map[string]uint64{}}
+	s := &Subscriber{cfg: cfg, broker: broker, log: log.With("driver", "mqtt"), lim: defaultLimits, errorsByKind: map[string]uint64{}}
 	// Every kind is present from the start, so metrics export zeros, not gaps.
 	for _, k := range []string{KindJSON, KindNumber, KindLineProtocol, KindTopic, KindOversize, KindRange, KindQuantity, KindTime} {
 		s.errorsByKind[k] = 0

@@ -32,12 +32,13 @@ type deadLetter struct {
 	size int64
 }
 
-// write appends one line for a malformed message.
-func (d *deadLetter) write(at time.Time, topic string, de *DecodeError, payload []byte) error {
+// write appends one line for a malformed message. payload may be the start of a longer
+// one, size bytes long (an oversize message's stub).
+func (d *deadLetter) write(at time.Time, topic string, de *DecodeError, payload []byte, size int) error {
 	if d.path == "" {
 		return nil
 	}
-	line := formatDeadLetter(at, topic, de, payload)
+	line := formatDeadLetter(at, topic, de, payload, size)
 	if d.f == nil {
 		if err := d.open(); err != nil {
 			return err
@@ -107,9 +108,10 @@ func (d *deadLetter) close() error {
 //
 //	<RFC3339 arrival> topic=<topic> reason=<kind>: <detail>\t<payload %q, first 1 KiB>
 //
-// A topic with spaces or control characters is quoted, and the detail is kept on one
-// line, so that every message is exactly one line. A truncated payload ends in "...".
-func formatDeadLetter(at time.Time, topic string, de *DecodeError, payload []byte) string {
+// payload is the message's payload, or the start of it when the message was size bytes
+// long. A topic with spaces or control characters is quoted, and the detail is kept on
+// one line, so that every message is exactly one line. A truncated payload ends in "...".
+func formatDeadLetter(at time.Time, topic string, de *DecodeError, payload []byte, size int) string {
 	var b strings.Builder
 	b.WriteString(at.Format(time.RFC3339))
 	b.WriteString(" topic=")
@@ -123,7 +125,7 @@ func formatDeadLetter(at time.Time, topic string, de *DecodeError, payload []byt
 	b.WriteString(": ")
 	b.WriteString(oneLine(de.Err.Error()))
 	b.WriteByte('\t')
-	p, cut := payload, false
+	p, cut := payload, size > len(payload)
 	if len(p) > deadLetterPayload {
 		p, cut = p[:deadLetterPayload], true
 	}

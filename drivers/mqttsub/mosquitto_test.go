@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -159,6 +160,32 @@ func (b *broker) publish(msgs ...[2]string) {
 	}
 }
 
+// publishMany publishes n QoS 1 messages, message(i) each, from one clean-session
+// client with up to 500 awaiting the broker's PUBACK.
+func (b *broker) publishMany(n int, message func(i int) (topic, payload string)) {
+	b.t.Helper()
+	o := mqtt.NewClientOptions().AddBroker(b.url).SetClientID(fmt.Sprintf("pub%d", pubSeq.Add(1))).SetProtocolVersion(4)
+	c := mqtt.NewClient(o)
+	if tok := c.Connect(); !tok.WaitTimeout(waitLimit) || tok.Error() != nil {
+		b.t.Fatalf("publisher connect: %v", tok.Error())
+	}
+	defer c.Disconnect(100)
+	var window [500]mqtt.Token
+	wait := func(i int) {
+		if tok := window[i%len(window)]; tok != nil && (!tok.WaitTimeout(waitLimit) || tok.Error() != nil) {
+			b.t.Fatalf("publish message %d: %v", i-len(window), tok.Error())
+		}
+	}
+	for i := range n {
+		wait(i)
+		topic, payload := message(i)
+		window[i%len(window)] = c.Publish(topic, 1, false, payload)
+	}
+	for i := n; i < n+len(window); i++ {
+		wait(i)
+	}
+}
+
 // sub is a Subscriber running against a test broker.
 type sub struct {
 	t      *testing.T
@@ -179,12 +206,16 @@ func testConfig(b *broker, clientID string, subs ...Subscription) Config {
 	}
 }
 
-func runSub(t *testing.T, cfg Config) *sub {
+// runSub starts a Subscriber with cfg; tune adjusts it first (its limits).
+func runSub(t *testing.T, cfg Config, tune ...func(*Subscriber)) *sub {
 	t.Helper()
 	// Logs show with -v or on failure.
 	s, err := New(cfg, slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelDebug})))
 	if err != nil {
 		t.Fatal(err)
+	}
+	for _, f := range tune {
+		f(s)
 	}
 	ctx, cancel := context.WithCancel(t.Context())
 	r := &sub{t: t, s: s, out: make(chan reading.Batch), cancel: cancel, done: make(chan error, 1)}
@@ -368,41 +399,257 @@ func TestRunPersistentSession(t *testing.T) {
 	r3.none(500 * time.Millisecond)
 }
 
-// A message whose readings could not be made durable is not acknowledged; the broker
-// delivers it again after the connection is re-established, and the session (with
-// its subscriptions) survives the broker's restart.
-func TestRunRedeliversNotDurable(t *testing.T) {
+// A message whose readings could not be made durable is handed to the pipeline again,
+// on the same connection, and acknowledged once durable. A message whose batch the
+// pipeline still holds when the connection ends is delivered again on the next one,
+// and the session (with its subscriptions) survives the broker's restart.
+func TestRunRetriesAndRedelivers(t *testing.T) {
 	b := startBroker(t)
-	r := runSub(t, testConfig(b, "envgateRedeliver", loraNumber))
+	r := runSub(t, testConfig(b, "envgateRedeliver", loraNumber), func(s *Subscriber) { s.lim.retryFirst = 50 * time.Millisecond })
 	r.waitSubscribed()
 	b.publish([2]string{"lora/a/la", "1"})
 	b1 := r.next()
 	b1.Durable(errors.New("write buffer segment: no space left on device"))
-	r.waitStats("not durable", func(st Stats) bool { return st.NotDurable == 1 })
-	r.none(300 * time.Millisecond) // MQTT 3.1.1 resends only on a new connection
+	again := r.next()
+	if !sameReadings(again.Readings, b1.Readings) {
+		t.Fatalf("retried %v, want %v", again.Readings, b1.Readings)
+	}
+	again.Durable(nil)
+	r.waitStats("ack", func(st Stats) bool { return st.Acked == 1 && st.NotDurable == 1 && st.Retried == 1 })
 
+	b.publish([2]string{"lora/a/la", "2"})
+	held := r.next() // the pipeline holds it across the broker's restart
 	b.stop()
 	r.waitStats("connection lost", func(st Stats) bool { return !st.Connected })
 	b.start()
-	again := r.next()
-	if !sameReadings(again.Readings, laNumber("a", 1)) {
-		t.Fatalf("redelivered %v, want the first message", again.Readings)
+	redelivered := r.next()
+	if !sameReadings(redelivered.Readings, laNumber("a", 2)) {
+		t.Fatalf("redelivered %v, want 2", redelivered.Readings)
 	}
-	again.Durable(nil)
-	r.waitStats("ack", func(st Stats) bool { return st.Acked == 1 && st.Reconnects >= 1 && st.Subscribed })
+	held.Durable(nil) // its connection is gone: no PUBACK
+	redelivered.Durable(nil)
+	r.waitStats("ack", func(st Stats) bool { return st.Acked == 2 && st.Reconnects >= 1 && st.Subscribed && st.InFlight == 0 })
 
 	// The broker kept the session, so the subscriber did not subscribe again, and new
 	// messages still flow.
-	b.publish([2]string{"lora/a/la", "2"})
-	b2 := r.next()
-	if !sameReadings(b2.Readings, laNumber("a", 2)) {
-		t.Fatalf("batch %v, want 2", b2.Readings)
+	b.publish([2]string{"lora/a/la", "3"})
+	b3 := r.next()
+	if !sameReadings(b3.Readings, laNumber("a", 3)) {
+		t.Fatalf("batch %v, want 3", b3.Readings)
 	}
-	b2.Durable(nil)
-	r.waitStats("ack", func(st Stats) bool { return st.Acked == 2 })
+	b3.Durable(nil)
+	r.waitStats("ack", func(st Stats) bool { return st.Acked == 3 })
 	if log, _ := os.ReadFile(b.log); strings.Count(string(log), "envgateRedeliver 1 lora/+/+") != 1 {
 		t.Errorf("want exactly one SUBSCRIBE in the broker log:\n%s", b.tail())
 	}
+}
+
+// consumer is a pipeline for the stream tests: it takes every batch, and calls
+// Durable for the batches it took every commit interval, with the error fail returns
+// (nil: durable). It records the devices of the batches made durable.
+type consumer struct {
+	mu      sync.Mutex
+	durable map[string]int // device → batches made durable
+	batches int
+}
+
+func consume(t *testing.T, out <-chan reading.Batch, perBatch, commit time.Duration, fail func() error) *consumer {
+	c := &consumer{durable: map[string]int{}}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	t.Cleanup(func() { cancel(); <-done })
+	go func() {
+		defer close(done)
+		tick := time.NewTicker(commit)
+		defer tick.Stop()
+		var waiting []reading.Batch
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case b := <-out:
+				if perBatch > 0 {
+					time.Sleep(perBatch)
+				}
+				waiting = append(waiting, b)
+			case <-tick.C:
+				for _, b := range waiting {
+					err := fail()
+					if err == nil {
+						c.mu.Lock()
+						for _, r := range b.Readings {
+							c.durable[r.Device]++
+						}
+						c.mu.Unlock()
+					}
+					b.Durable(err)
+				}
+				c.mu.Lock()
+				c.batches += len(waiting)
+				c.mu.Unlock()
+				waiting = waiting[:0]
+			}
+		}
+	}()
+	return c
+}
+
+// unique returns how many devices had a batch made durable, and how many batches.
+func (c *consumer) unique() (devices, batches int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.durable), c.batches
+}
+
+// waitUnique waits until n devices had a batch made durable, failing if that count
+// makes no progress for waitLimit.
+func (r *sub) waitUnique(c *consumer, n int) {
+	r.t.Helper()
+	last, moved := -1, time.Now()
+	for {
+		got, _ := c.unique()
+		if got == n {
+			return
+		}
+		if got != last {
+			last, moved = got, time.Now()
+		} else if time.Since(moved) > waitLimit {
+			r.t.Fatalf("stalled at %d of %d messages for %v; stats %+v", got, n, waitLimit, r.s.Stats())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// settle waits until the subscriber holds nothing and no batch has arrived for quiet.
+func (r *sub) settle(c *consumer, quiet time.Duration) {
+	r.t.Helper()
+	deadline := time.Now().Add(waitLimit)
+	_, last := c.unique()
+	since := time.Now()
+	for time.Since(since) < quiet || r.s.Stats().InFlight != 0 || r.s.Stats().Held != 0 {
+		if time.Now().After(deadline) {
+			r.t.Fatalf("not settled within %v; stats %+v", waitLimit, r.s.Stats())
+		}
+		if _, n := c.unique(); n != last {
+			last, since = n, time.Now()
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// Durable fails for the first 150 batches (the disk is full), then works: every
+// message is retried until it is durable and acknowledged, without a reconnect and
+// without the broker's in-flight window (20) stalling the stream.
+func TestRunRetriesUntilDurable(t *testing.T) {
+	const n, failures = 100, 150
+	b := startBroker(t)
+	cfg := testConfig(b, "envgateRetry", loraNumber)
+	r := runSub(t, cfg, func(s *Subscriber) { s.lim.retryFirst, s.lim.retryTo = 10*time.Millisecond, 100*time.Millisecond })
+	r.waitSubscribed()
+	var calls atomic.Int64
+	c := consume(t, r.out, 0, 2*time.Millisecond, func() error {
+		if calls.Add(1) <= failures {
+			return errors.New("write buffer segment: no space left on device")
+		}
+		return nil
+	})
+	b.publishMany(n, func(i int) (string, string) { return fmt.Sprintf("lora/d%d/la", i), "50" })
+	r.waitUnique(c, n)
+	r.waitStats("every message acknowledged", func(st Stats) bool { return st.Acked == n && st.InFlight == 0 })
+	st := r.s.Stats()
+	if st.NotDurable != failures || st.Retried != failures || st.Reconnects != 0 || st.Messages != n || st.Dropped != 0 {
+		t.Errorf("Stats() = %+v, want %d not durable and retried, %d messages, no reconnect", st, failures, n)
+	}
+	r.stop()
+	// The broker holds nothing more for the session.
+	r2 := runSub(t, cfg)
+	r2.waitSubscribed()
+	r2.none(500 * time.Millisecond)
+}
+
+// 20 000 messages queued in the session while the gateway is away arrive all when it
+// comes back, though mosquitto 2.0.11 sends them far beyond its in-flight window and
+// overfills the subscriber: the messages it drops come again after the reconnects it
+// forces. Duplicates are allowed; every message must be made durable at least once.
+func TestRunDrainsBacklog(t *testing.T) {
+	const n = 20_000
+	b := startBroker(t, fmt.Sprintf("max_queued_messages %d", n+1000))
+	cfg := testConfig(b, "envgateBacklog", loraNumber)
+	prime := runSub(t, cfg)
+	prime.waitSubscribed()
+	prime.stop()
+	b.publishMany(n, func(i int) (string, string) { return fmt.Sprintf("lora/d%d/la", i), "50" })
+
+	// A slow pipeline: 20µs and more per batch, a group commit every 5ms. The bounds
+	// are lowered so that the drain takes several forced reconnects.
+	r := runSub(t, cfg, func(s *Subscriber) { s.lim.held, s.lim.forcedGap = 4000, 200*time.Millisecond })
+	c := consume(t, r.out, 20*time.Microsecond, 5*time.Millisecond, func() error { return nil })
+	r.waitUnique(c, n)
+	r.settle(c, 500*time.Millisecond)
+	st := r.s.Stats()
+	t.Logf("stats %+v", st)
+	if st.Dropped == 0 || st.ForcedReconnects == 0 || st.Acked < n || st.Lost != 0 {
+		t.Errorf("Stats() = %+v, want drops, forced reconnects and at least %d acknowledged", st, n)
+	}
+	r.stop()
+	r2 := runSub(t, cfg)
+	r2.waitSubscribed()
+	r2.none(500 * time.Millisecond)
+}
+
+// A subscription the broker refuses (SUBACK 0x80) is retried while connected, and
+// succeeds once the broker allows it, without a reconnect. mosquitto's acl_file checks
+// only delivery; its dynamic-security plugin checks SUBSCRIBE too, and changes at run
+// time through $CONTROL.
+func TestRunRetriesRefusedSubscription(t *testing.T) {
+	const plugin = "/usr/lib/x86_64-linux-gnu/mosquitto_dynamic_security.so"
+	if _, err := os.Stat(plugin); err != nil {
+		t.Skipf("mosquitto's dynamic-security plugin: %v", err)
+	}
+	conf := filepath.Join(t.TempDir(), "dynsec.json")
+	// Anonymous clients may publish and receive anything and send dynamic-security
+	// commands, but not subscribe.
+	deny := `{"defaultACLAccess": {"publishClientSend": true, "publishClientReceive": true, "subscribe": false, "unsubscribe": true},
+		"clients": [], "groups": [{"groupname": "anon", "roles": [{"rolename": "control"}]}], "anonymousGroup": "anon",
+		"roles": [{"rolename": "control", "acls": [{"acltype": "publishClientSend", "topic": "$CONTROL/dynamic-security/#", "allow": true}]}]}`
+	if err := os.WriteFile(conf, []byte(deny), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	b := startBroker(t, "plugin "+plugin, "plugin_opt_config_file "+conf)
+	r := runSub(t, testConfig(b, "envgateACL", loraNumber))
+	r.waitStats("connected", func(st Stats) bool { return st.Connected })
+	deadline := time.Now().Add(waitLimit)
+	for strings.Count(readFile(t, b.log), "Received SUBSCRIBE from envgateACL") < 2 { // refused, and tried again
+		if time.Now().After(deadline) {
+			t.Fatalf("no second SUBSCRIBE:\n%s", b.tail())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if st := r.s.Stats(); st.Subscribed {
+		t.Fatalf("subscribed though the broker refuses it: %+v", st)
+	}
+	b.publish([2]string{"$CONTROL/dynamic-security/v1",
+		`{"commands":[{"command":"setDefaultACLAccess","acls":[{"acltype":"subscribe","allow":true}]}]}`})
+	r.waitSubscribed()
+	b.publish([2]string{"lora/a/la", "1"})
+	got := r.next()
+	if !sameReadings(got.Readings, laNumber("a", 1)) {
+		t.Fatalf("batch %v, want 1", got.Readings)
+	}
+	got.Durable(nil)
+	r.waitStats("ack", func(st Stats) bool { return st.Acked == 1 })
+	if st := r.s.Stats(); st.Reconnects != 0 {
+		t.Errorf("Stats().Reconnects = %d, want 0", st.Reconnects)
+	}
+}
+
+func readFile(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }
 
 // A broker that lost the session (here: a new client ID's first connection to a broker

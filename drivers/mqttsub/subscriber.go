@@ -4,19 +4,27 @@
 // readings, and acknowledges a message to the broker only once its readings are
 // durable.
 //
-// Delivery is at least once, end to end. The client keeps a persistent session (MQTT
-// 3.1.1, clean session off, stable client ID, QoS 1), so the broker queues messages
-// while the gateway is away, and it sends the PUBACK of a message only after the
-// pipeline has fsynced its readings (reading.Batch.Durable). Whatever was not
-// acknowledged when a connection ends is delivered again on the next one, so a reading
-// can arrive twice after a crash, a disk error or a lost connection. Readings stamped
-// from the payload then overwrite the same InfluxDB point; readings stamped with the
-// arrival time appear twice.
+// Delivery is at least once, end to end, for QoS 1 messages. The client keeps a
+// persistent session (MQTT 3.1.1, clean session off, stable client ID, QoS 1), so the
+// broker queues messages while the gateway is away, and it sends the PUBACK of a
+// message only after the pipeline has fsynced its readings (reading.Batch.Durable).
+// Whatever was not acknowledged when a connection ends is delivered again on the next
+// one, so a reading can arrive twice after a crash or a lost connection. Readings
+// stamped from the payload then overwrite the same InfluxDB point; readings stamped
+// with the arrival time appear twice.
+//
+// A message a publisher sent at QoS 0 reaches the subscriber at QoS 0 (the broker
+// delivers at the lower of the two QoS): it has no PUBACK, the broker never delivers
+// it again and does not queue it while the gateway is away, so it is lost if the
+// gateway stops before its readings are durable, or if it arrives while the subscriber
+// holds too much (Stats.Lost).
 //
 // Decoding is pure (Decode) and separate from the connection (Subscriber.Run).
 package mqttsub
 
 import (
+	"bufio"
+	"cmp"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -25,6 +33,8 @@ import (
 	"maps"
 	"net"
 	"net/url"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -34,11 +44,46 @@ import (
 	"github.com/envgate/envgate/gateway/reading"
 )
 
-// Tuning of the client. The broker's in-flight window bounds unacknowledged QoS 1
-// messages (mosquitto's max_inflight_messages, default 20), so the inbox only fills
-// with QoS 0 floods or a stalled pipeline.
+// Tuning of the client.
 const (
-	inboxSize = 1024
+	// maxHeld and maxHeldBytes bound what the subscriber holds: messages received and not
+	// yet acknowledged or given up, whether in the inbox, in the pipeline or waiting to
+	// be retried. The bytes are payload bytes, and they also bound paho's copy: paho
+	// keeps every QoS 1 message in its memory store until its PUBACK (and retains it in
+	// the message's ack function), so an unacknowledged message costs its payload there
+	// whatever the subscriber keeps. The broker's in-flight window (mosquitto's
+	// max_inflight_messages, default 20) normally keeps far inside these, but mosquitto
+	// 2.0.11 ignores it while it drains a session's queue: every PUBACK releases up to
+	// a window's worth more, and a backlog of 20 000 messages arrived almost at once
+	// (bench/README.md). A message beyond the bounds is dropped without PUBACK and the
+	// connection is closed once the messages before it are acknowledged, so that the
+	// broker delivers the dropped ones again (see Subscriber.Run).
+	maxHeld      = 8192
+	maxHeldBytes = 16 << 20
+	// forcedReconnectGap is the least time between two reconnects the subscriber forces;
+	// paho's own back-off (after a connection lost within seconds of the previous one: 1s,
+	// doubling up to max_reconnect) comes on top, so a broker that keeps overfilling the
+	// subscriber sees a reconnect every max_reconnect at most.
+	forcedReconnectGap = 5 * time.Second
+	// ackFlush is the pause between the last PUBACK and a forced reconnect: Message.Ack
+	// returns once paho has taken the PUBACK, and its writer goroutine sends it next.
+	ackFlush = 100 * time.Millisecond
+	// drainLimit bounds how long a forced reconnect waits for the messages accepted
+	// before the first drop to be acknowledged (a failing disk may hold them for long);
+	// until the reconnect, paho keeps every dropped QoS 1 message in memory.
+	drainLimit = 30 * time.Second
+	// retryInitial and retryMax: a batch whose Durable reported an error is handed to
+	// the pipeline again after retryInitial, then after twice as long each round while
+	// it keeps failing, up to retryMax. The buffer retries the disk on each Append and
+	// Sync (gateway/buffer), so a retry is what finds out that it works again.
+	retryInitial = time.Second
+	retryMax     = 30 * time.Second
+	// stubPayload is how much of an oversize payload is kept for the dead-letter file.
+	stubPayload = 256
+	// readBuffer buffers the reads of the broker connection: paho reads each packet
+	// with several small reads (type byte, length bytes, body), one syscall each
+	// without it. 16 KiB is a TLS record's largest plaintext (RFC 8446 §5.1).
+	readBuffer = 16 << 10
 	// WriteTimeout: a half-open cellular TCP connection otherwise blocks writes (and
 	// with them PUBACKs and pings) forever (tech-notes §6).
 	writeTimeout = 10 * time.Second
@@ -47,17 +92,36 @@ const (
 	// connectRetry is the pause between first-connection attempts (paho retries those
 	// at a fixed interval; the back-off up to MaxReconnect applies after a loss).
 	connectRetry = 5 * time.Second
-	// subscribeTimeout bounds the wait for SUBACK in the connect handler.
+	// subscribeTimeout bounds the wait for SUBACK; subscribeRetry is the first pause
+	// before subscribing again after a failure, doubled up to MaxReconnect.
 	subscribeTimeout = 30 * time.Second
+	subscribeRetry   = time.Second
 	// ackGrace: on shutdown Run waits this long for the pipeline to make the batches it
 	// already took durable, so their PUBACKs go out and the broker does not deliver
 	// them again after the restart. It must fit in the unit's stop timeout.
 	ackGrace = 2 * time.Second
 	// disconnectQuiesce (ms) lets the final PUBACKs and DISCONNECT reach the broker.
 	disconnectQuiesce = 250
-	// logEvery throttles per-message warnings (malformed, dropped, not durable).
+	// logEvery throttles per-message warnings (malformed, lost).
 	logEvery = time.Minute
 )
+
+// limits are a Subscriber's bounds and pauses. New sets them from the constants above;
+// tests shorten them.
+type limits struct {
+	held                int
+	heldBytes           int64
+	forcedGap, drain    time.Duration
+	retryFirst, retryTo time.Duration
+	subscribeTimeout    time.Duration
+}
+
+var defaultLimits = limits{
+	held: maxHeld, heldBytes: maxHeldBytes,
+	forcedGap: forcedReconnectGap, drain: drainLimit,
+	retryFirst: retryInitial, retryTo: retryMax,
+	subscribeTimeout: subscribeTimeout,
+}
 
 // Subscriber is one MQTT source. Create it with New; Run connects and consumes.
 type Subscriber struct {
@@ -65,7 +129,11 @@ type Subscriber struct {
 	broker  *url.URL
 	plans   []*plan
 	log     *slog.Logger
+	lim     limits
 	running atomic.Bool
+
+	// held and heldBytes count what the current Run holds (Stats.Held, HeldBytes).
+	held, heldBytes atomic.Int64
 
 	mu    sync.Mutex // guards the counters below
 	stats Stats
@@ -75,18 +143,26 @@ type Subscriber struct {
 
 // Stats are a Subscriber's counters since New; Run can be called again and they go on.
 type Stats struct {
-	Messages     uint64            // messages received (malformed ones included)
+	Messages     uint64            // messages received (malformed ones included), counted once each
 	Bytes        uint64            // their payload bytes
-	Readings     uint64            // readings handed to the pipeline
+	Readings     uint64            // readings decoded and handed to the pipeline (retries not counted again)
 	DeadLettered uint64            // malformed messages: acknowledged, counted, written to DeadLetter if set
 	ErrorsByKind map[string]uint64 // malformed messages by DecodeError kind
-	Dropped      uint64            // messages dropped unacknowledged because the inbox was full
-	NotDurable   uint64            // batches whose Durable reported an error: left unacknowledged
-	Acked        uint64            // messages acknowledged (PUBACK for QoS 1)
-	InFlight     int               // messages received and not yet acknowledged or given up
-	Connected    bool
-	Subscribed   bool   // the broker confirmed every subscription (or kept them in the session)
-	Reconnects   uint64 // successful connections after the first of each Run
+	// Dropped counts QoS 1 messages dropped without PUBACK because the subscriber held
+	// too much; each episode ends with a forced reconnect, after which the broker
+	// delivers them again.
+	Dropped          uint64
+	Lost             uint64 // QoS 0 messages dropped because the subscriber held too much: gone for good
+	ForcedReconnects uint64 // connections the subscriber closed so that the broker delivers dropped messages again
+	NotDurable       uint64 // batches whose Durable reported an error; each is handed to the pipeline again
+	Retried          uint64 // batches handed to the pipeline again after Durable reported an error
+	Acked            uint64 // messages acknowledged (PUBACK for QoS 1)
+	InFlight         int    // messages received and not yet acknowledged or given up, out of the inbox
+	Held             int64  // messages held: in the inbox, in flight, or waiting for a retry
+	HeldBytes        int64  // their payload bytes (see maxHeldBytes)
+	Connected        bool
+	Subscribed       bool   // the broker confirmed every subscription (or kept them in the session)
+	Reconnects       uint64 // successful connections after the first of each Run
 }
 
 // Stats returns a snapshot of the counters. It is safe to call from any goroutine.
@@ -95,6 +171,7 @@ func (s *Subscriber) Stats() Stats {
 	defer s.mu.Unlock()
 	st := s.stats
 	st.ErrorsByKind = maps.Clone(s.errorsByKind)
+	st.Held, st.HeldBytes = s.held.Load(), s.heldBytes.Load()
 	return st
 }
 
@@ -107,13 +184,20 @@ func (s *Subscriber) update(f func(st *Stats)) {
 // Run connects to the broker and consumes messages until ctx is done, then returns nil.
 // It never closes out. Connection problems are not errors: the client keeps retrying
 // (also when the broker is unreachable at start) with back-off up to MaxReconnect, and
-// logs each state change once. Run returns an error only if called while running; it
-// may be called again after it returned (same client ID, so same broker session).
+// logs each state change once. A subscription the broker refuses (SUBACK 0x80) or does
+// not confirm in time is retried while connected, with the same back-off. Run returns
+// an error only if called while running; it may be called again after it returned
+// (same client ID, so same broker session).
 //
 // Each good message becomes one reading.Batch on out, and its PUBACK is sent only when
 // the pipeline calls the batch's Durable(nil). PUBACKs go in the order the messages
 // arrived (MQTT 3.1.1 §4.6): a batch made durable before an earlier one waits for it;
 // both are normally covered by the same fsync.
+//
+// A batch whose Durable reports an error (the disk failed) is handed to the pipeline
+// again, the same readings with the same timestamps, after a back-off of 1s doubling
+// up to 30s, until it is durable; the messages behind it wait for it, so a failing disk
+// holds the broker's in-flight window: back-pressure, not loss.
 //
 // A malformed message (undecodable, oversized, no matching subscription, implausible
 // value) is acknowledged at once (after the messages before it), counted by kind,
@@ -121,78 +205,154 @@ func (s *Subscriber) update(f func(st *Stats)) {
 //
 //	<RFC3339 arrival> topic=<topic> reason=<kind>: <detail>\t<payload as %q, first 1 KiB>
 //
-// Messages are left unacknowledged, so that the broker delivers them again on the next
-// connection (not before: MQTT 3.1.1 resends only on reconnect), in three cases, each
-// counted: Durable reported an error (the disk failed); the inbox was full (the
-// pipeline stalled and a QoS 0 flood or a broker with a huge in-flight window filled
-// it); Run stopped before the pipeline made them durable within a short grace period.
-// Unacknowledged QoS 1 messages hold slots of the broker's in-flight window, so a
-// persistently failing disk stops the flow: back-pressure, not loss.
+// of an oversize message only the first 256 bytes are kept and written.
+//
+// The subscriber holds at most 8192 messages and 16 MiB of payload that are not yet
+// acknowledged (the handler that paho calls must not block). A QoS 1 message beyond
+// that is dropped without PUBACK, and so is every later one on the same connection;
+// once the messages accepted before the first drop are acknowledged (or after 30s),
+// the subscriber closes the connection, at most once per 5s, and the broker delivers
+// everything unacknowledged again on the next one (MQTT 3.1.1 resends only on a new
+// connection). Each episode is logged once and counted (Dropped, ForcedReconnects). A
+// QoS 0 message beyond the bounds is lost (Lost). Messages are also left
+// unacknowledged, for the broker to deliver again, when Run stops before the pipeline
+// made them durable within a short grace period.
 func (s *Subscriber) Run(ctx context.Context, out chan<- reading.Batch) error {
 	if !s.running.CompareAndSwap(false, true) {
 		return fmt.Errorf("mqtt source %q: Run called twice", s.cfg.Name)
 	}
 	defer s.running.Store(false)
 
-	r := &runner{
-		s:      s,
-		log:    s.log,
-		inbox:  make(chan arrived, inboxSize),
-		notify: make(chan struct{}, 1),
-		dl:     &deadLetter{path: s.cfg.DeadLetter},
-	}
+	r := s.newRunner()
 	client := mqtt.NewClient(r.options())
 	// With ConnectRetry the token completes only once connected (or on Disconnect);
 	// the handlers report progress, so Run does not wait for it.
 	client.Connect()
 
+	r.loop(ctx, out)
+	r.finish()
+	r.stopped.Store(true)
+	close(r.done)
+	r.stopTimers()
+	client.Disconnect(disconnectQuiesce)
+	s.update(func(st *Stats) { st.Connected, st.Subscribed = false, false })
+	if err := r.dl.close(); err != nil {
+		r.log.Warn("close dead-letter file", "path", s.cfg.DeadLetter, "err", err)
+	}
+	r.log.Info("mqtt disconnected", "unacknowledged", len(r.queue)+len(r.stale))
+	s.held.Store(0)
+	s.heldBytes.Store(0)
+	return nil
+}
+
+// loop consumes the inbox and the pipeline's answers until ctx is done.
+func (r *runner) loop(ctx context.Context, out chan<- reading.Batch) {
 	for {
 		select {
 		case <-ctx.Done():
-			r.finish()
-			r.stopped.Store(true)
-			client.Disconnect(disconnectQuiesce)
-			s.update(func(st *Stats) { st.Connected, st.Subscribed = false, false })
-			if err := r.dl.close(); err != nil {
-				r.log.Warn("close dead-letter file", "path", s.cfg.DeadLetter, "err", err)
-			}
-			r.log.Info("mqtt disconnected", "unacknowledged", len(r.queue))
-			return nil
+			return
 		case a := <-r.inbox:
-			r.handle(ctx, a, out)
+			r.take(ctx, a, out)
 		case <-r.notify:
 			r.ackReady()
+		case <-r.retryC:
+			r.retryC = nil
+			r.resend(ctx, out)
+		case <-r.forceC:
+			r.forceC = nil
+			r.maybeReconnect()
 		}
 	}
 }
 
-// arrived is a message with its arrival time, stamped in the paho handler.
+// arrived is a message as the paho handler queues it, with its arrival time.
 type arrived struct {
-	msg mqtt.Message
-	at  time.Time
+	topic    string
+	payload  []byte // the payload, or its first stubPayload bytes if oversize
+	size     int    // the payload's length
+	oversize bool   // longer than Config.MaxPayload: payload is a stub
+	ack      func() // sends the PUBACK; nil for QoS 0, which has none
+	cost     int64  // bytes counted in Subscriber.heldBytes
+	gen      uint64 // the connection that delivered it
+	at       time.Time
 }
 
 // runner is the state of one Run. Its plain fields are touched only by Run's
-// goroutine; the atomics and throttles by paho's goroutines too.
+// goroutine; the atomics, failMu and the throttles by paho's goroutines too.
 type runner struct {
 	s      *Subscriber
 	log    *slog.Logger
 	inbox  chan arrived
-	notify chan struct{} // poked (never blocking) by Durable callbacks
+	notify chan struct{} // poked (never blocking) by Durable callbacks and drops
+	done   chan struct{} // closed when Run returns: stops subscribe retries
 	dl     *deadLetter
 
-	queue       []*entry // unacknowledged messages in arrival order
-	diskFailing bool     // the last resolved batch was not durable (log state changes)
-	dlFailing   bool     // the dead-letter file could not be written
+	// gen numbers the connections: dial increments it before the CONNECT, and paho
+	// delivers a connection's last message before it dials the next.
+	gen  atomic.Uint64
+	conn atomic.Pointer[brokerConn] // the latest connection, for forced reconnects
+	// dropGen is the connection on which a QoS 1 message was dropped; every later QoS 1
+	// message on it is dropped too, so that the ones acknowledged on it are a prefix.
+	dropGen      atomic.Uint64
+	episodeDrops atomic.Uint64 // messages dropped in the current episode, for the log
+	// inboxAcks counts the messages in the inbox that need a PUBACK.
+	inboxAcks atomic.Int64
+
+	failMu sync.Mutex
+	failed []failure // Durable errors reported and not yet seen by Run
+
+	seq    uint64   // arrival number of the last entry
+	curGen uint64   // the connection queue belongs to
+	queue  []*entry // unresolved messages of the current connection in arrival order
+	// stale are unresolved messages of earlier connections. Their PUBACKs are not sent
+	// (paho drops acks of an earlier connection, and the broker delivers them again on
+	// the new one), so they do not hold up the current connection's; they stay until
+	// their readings are durable or they are given up.
+	stale       []*entry
+	ackable     int      // entries in queue that need a PUBACK
+	retry       []*entry // not durable, to be handed to the pipeline again, by seq
+	retryDelay  time.Duration
+	retryTimer  *time.Timer
+	retryC      <-chan time.Time // retryTimer's channel while armed, else nil
+	episode     uint64           // dropGen of the latest episode Run has seen
+	episodeAt   time.Time        // when Run noticed it
+	drainedAt   time.Time        // when its messages were all acknowledged; zero before
+	forced      uint64           // the connection Run closed last
+	nextForce   time.Time        // no forced reconnect before this
+	forceTimer  *time.Timer
+	forceC      <-chan time.Time
+	diskFailing bool // the last resolved batch was not durable (log state changes)
+	dlFailing   bool // the dead-letter file could not be written
 
 	sessionPresent atomic.Bool // from the CONNACK of the current connection
 	subscribed     atomic.Bool // the broker's session holds our subscriptions
+	subFailing     atomic.Bool // the last SUBSCRIBE failed (log state changes)
 	stopped        atomic.Bool // Run has returned: late paho callbacks change nothing
 	everConnected  atomic.Bool
 	reconnLogged   atomic.Bool // "reconnecting" logged for the current outage
 	failLogged     atomic.Bool // "connect failed" logged for the current outage
 
-	malformedLog, droppedLog throttle
+	malformedLog, lostLog throttle
+}
+
+// failure is a Durable error for one attempt of an entry.
+type failure struct {
+	e   *entry
+	err error
+}
+
+func (s *Subscriber) newRunner() *runner {
+	s.held.Store(0)
+	s.heldBytes.Store(0)
+	return &runner{
+		s:          s,
+		log:        s.log,
+		inbox:      make(chan arrived, s.lim.held), // never full: held bounds it
+		notify:     make(chan struct{}, 1),
+		done:       make(chan struct{}),
+		dl:         &deadLetter{path: s.cfg.DeadLetter},
+		retryDelay: s.lim.retryFirst,
+	}
 }
 
 // options configures paho for at-least-once delivery (tech-notes §6).
@@ -238,17 +398,84 @@ func (r *runner) options() *mqtt.ClientOptions {
 	return o
 }
 
-// onMessage runs on paho's router goroutine and must never block: blocking stalls
-// keep-alive handling and can deadlock paho (tech-notes §6). If the inbox is full the
-// message is dropped without PUBACK, so the broker delivers it again next session.
-func (r *runner) onMessage(_ mqtt.Client, m mqtt.Message) {
-	select {
-	case r.inbox <- arrived{msg: m, at: r.s.cfg.Now()}:
-	default:
-		r.s.update(func(st *Stats) { st.Dropped++ })
-		if ok, n := r.droppedLog.allow(); ok {
-			r.log.Warn("mqtt inbox full, message left unacknowledged for redelivery", "topic", m.Topic(), "suppressed", n)
+// newArrived takes what the subscriber keeps of a message: an oversize payload is
+// replaced by its first stubPayload bytes (paho still holds the whole of a QoS 1 one
+// until its PUBACK, so it is counted at full size), and a QoS 0 message keeps no
+// reference to paho's.
+func (r *runner) newArrived(m mqtt.Message) arrived {
+	p := m.Payload()
+	a := arrived{topic: m.Topic(), payload: p, size: len(p), gen: r.gen.Load(), at: r.s.cfg.Now()}
+	if m.Qos() > 0 {
+		a.ack = m.Ack
+	}
+	a.cost = int64(len(p))
+	if len(p) > r.s.cfg.MaxPayload {
+		a.oversize = true
+		a.payload = slices.Clone(p[:min(len(p), stubPayload)])
+		if a.ack == nil {
+			a.cost = int64(len(a.payload))
 		}
+	}
+	return a
+}
+
+// onMessage runs on paho's router goroutine and must never block: blocking stalls
+// keep-alive handling and can deadlock paho (tech-notes §6). A message beyond the
+// subscriber's bounds is dropped (see Run).
+func (r *runner) onMessage(_ mqtt.Client, m mqtt.Message) {
+	if r.stopped.Load() {
+		return // after Run: left unacknowledged, the broker delivers it again
+	}
+	a := r.newArrived(m)
+	if a.ack != nil && a.gen != 0 && r.dropGen.Load() == a.gen {
+		r.drop(a) // keep the acknowledged messages of this connection a prefix
+		return
+	}
+	// One message is always admitted, however large (up to MaxPayload or an oversize
+	// QoS 1 one): otherwise it could never be delivered.
+	n, b := r.s.held.Add(1), r.s.heldBytes.Add(a.cost)
+	if n > 1 && (n > int64(r.s.lim.held) || b > r.s.lim.heldBytes) {
+		r.s.held.Add(-1)
+		r.s.heldBytes.Add(-a.cost)
+		r.drop(a)
+		return
+	}
+	if a.ack != nil {
+		r.inboxAcks.Add(1)
+	}
+	select {
+	case r.inbox <- a:
+	default: // not reached: the inbox has room for every held message
+		if a.ack != nil {
+			r.inboxAcks.Add(-1)
+		}
+		r.s.held.Add(-1)
+		r.s.heldBytes.Add(-a.cost)
+		r.drop(a)
+	}
+}
+
+// drop counts a message the subscriber does not take. A QoS 1 one starts or continues
+// an episode that Run ends with a forced reconnect; a QoS 0 one is lost.
+func (r *runner) drop(a arrived) {
+	if a.ack == nil {
+		r.s.update(func(st *Stats) { st.Lost++ })
+		if ok, n := r.lostLog.allow(); ok {
+			r.log.Warn("mqtt subscriber full, qos 0 message lost", "topic", a.topic, "suppressed", n)
+		}
+		return
+	}
+	r.s.update(func(st *Stats) { st.Dropped++ })
+	r.episodeDrops.Add(1)
+	if r.dropGen.Swap(a.gen) != a.gen {
+		r.poke() // Run logs the episode and plans the reconnect
+	}
+}
+
+func (r *runner) poke() {
+	select {
+	case r.notify <- struct{}{}:
+	default: // a poke is already pending
 	}
 }
 
@@ -256,6 +483,7 @@ func (r *runner) onConnect(c mqtt.Client) {
 	if r.stopped.Load() {
 		return
 	}
+	gen := r.gen.Load()
 	present := r.sessionPresent.Load()
 	again := r.everConnected.Swap(true)
 	r.reconnLogged.Store(false)
@@ -275,42 +503,81 @@ func (r *runner) onConnect(c mqtt.Client) {
 	r.s.update(func(st *Stats) { st.Subscribed = !resubscribe })
 	r.log.Info("mqtt connected", "broker", r.s.broker.String(), "session_present", present, "subscribe", resubscribe)
 	if resubscribe {
-		r.subscribe(c)
+		r.subscribe(c, gen)
 	}
 }
 
 // subscribe runs in the connect handler's goroutine (paho starts one per call), so
-// waiting for SUBACK is fine.
-func (r *runner) subscribe(c mqtt.Client) {
+// waiting for SUBACK and between attempts is fine. It subscribes until the broker
+// confirms every filter, with back-off, while the connection gen is up and Run runs.
+func (r *runner) subscribe(c mqtt.Client, gen uint64) {
+	delay := min(subscribeRetry, r.s.cfg.MaxReconnect)
+	var t *time.Timer
+	defer func() {
+		if t != nil {
+			t.Stop()
+		}
+	}()
+	for {
+		err := r.trySubscribe(c)
+		if r.stopped.Load() || r.gen.Load() != gen {
+			return // the next connection subscribes if it must
+		}
+		r.subscribed.Store(err == nil)
+		r.s.update(func(st *Stats) { st.Subscribed = err == nil })
+		if err == nil {
+			if r.subFailing.Swap(false) {
+				r.log.Info("mqtt subscribed")
+			}
+			return
+		}
+		if !r.subFailing.Swap(true) {
+			r.log.Warn("mqtt subscribe failed, retrying while connected", "err", err, "retry_in", delay)
+		}
+		t = resetTimer(t, delay)
+		select {
+		case <-t.C:
+		case <-r.done:
+			return
+		}
+		if !c.IsConnectionOpen() || r.gen.Load() != gen {
+			return
+		}
+		delay = min(2*delay, r.s.cfg.MaxReconnect)
+	}
+}
+
+// trySubscribe sends one SUBSCRIBE for every filter and waits for its SUBACK.
+func (r *runner) trySubscribe(c mqtt.Client) error {
 	filters := make(map[string]byte, len(r.s.plans))
 	for _, p := range r.s.plans {
 		filters[p.filterText] = p.qos
 	}
 	tok := c.SubscribeMultiple(filters, nil)
-	if !tok.WaitTimeout(subscribeTimeout) {
-		r.log.Warn("mqtt subscribe timed out, retrying after the next reconnect", "timeout", subscribeTimeout)
-		return
+	if !tok.WaitTimeout(r.s.lim.subscribeTimeout) {
+		return fmt.Errorf("no SUBACK within %v", r.s.lim.subscribeTimeout)
 	}
 	if err := tok.Error(); err != nil {
-		r.log.Warn("mqtt subscribe failed, retrying after the next reconnect", "err", err)
-		return
+		return err
 	}
-	ok := true
-	if st, isSub := tok.(*mqtt.SubscribeToken); isSub {
-		for f, code := range st.Result() {
-			switch {
-			case code == 0x80: // SUBACK failure (MQTT 3.1.1 §3.9.3), e.g. the ACL denies it
-				ok = false
-				r.log.Error("mqtt subscription refused by broker", "topic", f)
-			case code < filters[f]:
-				r.log.Warn("mqtt broker granted a lower qos", "topic", f, "qos", code)
-			}
+	st, ok := tok.(*mqtt.SubscribeToken)
+	if !ok {
+		return nil
+	}
+	var refused []string
+	for f, code := range st.Result() {
+		switch {
+		case code == 0x80: // SUBACK failure (MQTT 3.1.1 §3.9.3), e.g. the ACL denies it
+			refused = append(refused, f)
+		case code < filters[f]:
+			r.log.Warn("mqtt broker granted a lower qos", "topic", f, "qos", code)
 		}
 	}
-	r.subscribed.Store(ok)
-	if !r.stopped.Load() {
-		r.s.update(func(st *Stats) { st.Subscribed = ok })
+	if len(refused) > 0 {
+		slices.Sort(refused)
+		return fmt.Errorf("broker refused %s (SUBACK 0x80)", strings.Join(refused, ", "))
 	}
+	return nil
 }
 
 func (r *runner) onConnectionLost(_ mqtt.Client, err error) {
@@ -355,28 +622,65 @@ func (r *runner) dial(u *url.URL, o mqtt.ClientOptions) (net.Conn, error) {
 		return nil, err
 	}
 	r.sessionPresent.Store(false)
-	return &brokerConn{Conn: c, present: &r.sessionPresent}, nil
+	bc := newBrokerConn(c, &r.sessionPresent)
+	bc.gen = r.gen.Add(1)
+	r.conn.Store(bc)
+	return bc, nil
 }
 
-// brokerConn wraps the broker connection for two things paho lacks.
+// brokerConn wraps the broker connection for three things paho lacks.
+//
+// It buffers reads. paho reads each packet with a read for the type byte, one per
+// remaining-length byte and one for the body: without a buffer, three or more
+// syscalls per small PUBLISH.
 //
 // It notes the session-present flag of the CONNACK, the first packet a 3.1.1 broker
 // sends: 0x20, remaining length 2, acknowledge flags (bit 0: session present), return
 // code (MQTT 3.1.1 §3.2). Reads are sequential (paho reads the CONNACK, then starts one
-// reader goroutine), so head and n need no lock.
+// reader goroutine), so br, head and n need no lock.
+//
+// It lets the subscriber end the connection (breakOff) so that paho reconnects: paho
+// takes a read error saying "use of closed network connection" for its own doing and
+// ignores it, so after breakOff reads fail with errBrokenOff instead.
 //
 // It bounds every write by writeTimeout. paho's WriteTimeout covers only PUBLISH; a
 // PUBACK, PINGREQ or SUBSCRIBE written into a stalled connection would block without
-// limit, and with it Message.Ack and so Run.
+// limit, and with it Message.Ack and so Run. Writes are not buffered: paho writes
+// each packet with one Write and expects it sent.
 type brokerConn struct {
 	net.Conn
+	br      *bufio.Reader
 	head    [4]byte
 	n       int
 	present *atomic.Bool
+	gen     uint64 // the connection's number (runner.gen)
+	broken  atomic.Bool
+}
+
+// errBrokenOff is the read error of a connection the subscriber ended.
+var errBrokenOff = errors.New("connection closed by the subscriber for the broker to deliver dropped messages again")
+
+// breakOff closes the connection; any goroutine. Of a TLS connection it closes the TCP
+// connection beneath: tls.Conn.Close first writes a close_notify alert, which can
+// block for seconds on a stalled link.
+func (c *brokerConn) breakOff() {
+	c.broken.Store(true)
+	conn := c.Conn
+	if tc, ok := conn.(*tls.Conn); ok {
+		conn = tc.NetConn()
+	}
+	_ = conn.Close()
+}
+
+func newBrokerConn(c net.Conn, present *atomic.Bool) *brokerConn {
+	return &brokerConn{Conn: c, br: bufio.NewReaderSize(c, readBuffer), present: present}
 }
 
 func (c *brokerConn) Read(b []byte) (int, error) {
-	n, err := c.Conn.Read(b)
+	n, err := c.br.Read(b)
+	if err != nil && c.broken.Load() {
+		err = errBrokenOff
+	}
 	if c.n < len(c.head) && n > 0 {
 		c.n += copy(c.head[c.n:], b[:n])
 		if c.n == len(c.head) {
@@ -394,118 +698,324 @@ func (c *brokerConn) Write(b []byte) (int, error) {
 	return c.Conn.Write(b)
 }
 
-// entry is one message awaiting its PUBACK.
+// entry is one message the subscriber holds until its PUBACK (or until it is given up).
 type entry struct {
-	msg    mqtt.Message
-	batch  bool // its readings went to the pipeline (it is not a malformed message)
-	state  atomic.Uint32
-	once   sync.Once
-	err    error // written in once, before state becomes stateFailed
-	notify chan<- struct{}
+	seq   uint64
+	gen   uint64
+	topic string
+	ack   func()            // nil: nothing to acknowledge (QoS 0)
+	rs    []reading.Reading // nil: malformed
+	cost  int64             // bytes counted in Subscriber.heldBytes
+	// state is attempt<<2 | one of the states below. The attempt number makes a
+	// Durable call of an earlier attempt harmless.
+	state atomic.Uint64
 }
 
 const (
 	statePending   = iota // batch sent, Durable not yet called
 	stateAck              // durable (or malformed): acknowledge
-	stateFailed           // Durable(err): leave unacknowledged
+	stateFailed           // Durable(err): hand to the pipeline again after a back-off
 	stateAbandoned        // never handed to the pipeline (shutdown): leave unacknowledged
+	stateMask      = 3
 )
 
-// durable is the batch's Durable callback: any goroutine, once (later calls are
-// ignored), never blocks.
-func (e *entry) durable(err error) {
-	e.once.Do(func() {
+func (e *entry) st() uint64 { return e.state.Load() & stateMask }
+
+// durable returns the Durable callback of the entry's current attempt: any goroutine,
+// once (later calls are ignored), never blocks.
+func (r *runner) durable(e *entry) func(error) {
+	pending := e.state.Load()
+	return func(err error) {
+		next := pending&^stateMask | stateAck
 		if err != nil {
-			e.err = err
-			e.state.Store(stateFailed)
-		} else {
-			e.state.Store(stateAck)
+			next = pending&^stateMask | stateFailed
 		}
-		select {
-		case e.notify <- struct{}{}:
-		default: // a poke is already pending
+		if !e.state.CompareAndSwap(pending, next) {
+			return
 		}
-	})
+		if err != nil {
+			r.failMu.Lock()
+			r.failed = append(r.failed, failure{e, err})
+			r.failMu.Unlock()
+		}
+		r.poke()
+	}
 }
 
-func (r *runner) push(m mqtt.Message, batch bool, state uint32) *entry {
-	e := &entry{msg: m, batch: batch, notify: r.notify}
+// take handles a message from the inbox.
+func (r *runner) take(ctx context.Context, a arrived, out chan<- reading.Batch) {
+	if a.ack != nil {
+		r.inboxAcks.Add(-1)
+	}
+	r.handle(ctx, a, out)
+	r.maybeReconnect()
+}
+
+// push adds an entry for a message; one of an earlier connection goes to stale.
+func (r *runner) push(a arrived, rs []reading.Reading, state uint64) *entry {
+	r.seq++
+	e := &entry{seq: r.seq, gen: a.gen, topic: a.topic, ack: a.ack, rs: rs, cost: a.cost}
 	e.state.Store(state)
-	r.queue = append(r.queue, e)
-	r.s.update(func(st *Stats) { st.InFlight = len(r.queue) })
+	r.noteConnection()
+	if a.gen == r.curGen {
+		r.queue = append(r.queue, e)
+		if e.ack != nil {
+			r.ackable++
+		}
+	} else {
+		r.stale = append(r.stale, e)
+	}
+	r.s.update(func(st *Stats) { st.InFlight = len(r.queue) + len(r.stale) })
 	return e
 }
 
+// noteConnection moves the queue to stale when a new connection has begun.
+func (r *runner) noteConnection() {
+	g := r.gen.Load()
+	if g == r.curGen {
+		return
+	}
+	r.curGen = g
+	r.stale = append(r.stale, r.queue...)
+	clear(r.queue)
+	r.queue = r.queue[:0]
+	r.ackable = 0
+}
+
+// release stops counting a resolved entry as held.
+func (r *runner) release(e *entry) {
+	r.s.held.Add(-1)
+	r.s.heldBytes.Add(-e.cost)
+}
+
 // ackReady acknowledges messages from the head of the queue up to the first one still
-// waiting for its Durable call.
+// waiting to be durable, releases resolved stale entries, schedules retries and
+// checks whether a forced reconnect is due.
 func (r *runner) ackReady() {
-	var acked, failed uint64
-loop:
-	for len(r.queue) > 0 {
-		e := r.queue[0]
-		switch e.state.Load() {
-		case statePending:
-			break loop
-		case stateAck:
-			// After a reconnect paho drops acks of the previous connection's messages,
-			// which is right: the broker resends them with the same packet ID.
-			e.msg.Ack()
-			acked++
-			if r.diskFailing && e.batch {
-				r.diskFailing = false
-				r.log.Info("mqtt readings durable again")
-			}
-		case stateFailed:
-			failed++
-			if !r.diskFailing {
-				r.diskFailing = true
-				r.log.Warn("mqtt readings not durable, messages left unacknowledged for redelivery", "err", e.err)
+	r.collectFailures()
+	r.noteConnection()
+	var acked uint64
+	n := 0
+	for _, e := range r.queue {
+		st := e.st()
+		if st == statePending || st == stateFailed {
+			break
+		}
+		if e.ack != nil {
+			r.ackable--
+			if st == stateAck {
+				// A PUBACK of the current connection; the ones of earlier connections
+				// are stale entries, never acknowledged.
+				e.ack()
+				acked++
 			}
 		}
-		r.queue[0] = nil
-		r.queue = r.queue[1:]
+		if st == stateAck {
+			r.durableAgain(e)
+		}
+		r.release(e)
+		n++
+	}
+	if n > 0 {
+		clear(r.queue[:n])
+		r.queue = r.queue[n:]
+	}
+	if len(r.stale) > 0 {
+		r.stale = slices.DeleteFunc(r.stale, func(e *entry) bool {
+			switch e.st() {
+			case stateAck:
+				r.durableAgain(e)
+			case stateAbandoned:
+			default:
+				return false
+			}
+			r.release(e)
+			return true
+		})
 	}
 	r.s.update(func(st *Stats) {
 		st.Acked += acked
-		st.NotDurable += failed
-		st.InFlight = len(r.queue)
+		st.InFlight = len(r.queue) + len(r.stale)
 	})
+	r.maybeReconnect()
+}
+
+// durableAgain notes that a batch was durable: the disk works.
+func (r *runner) durableAgain(e *entry) {
+	if e.rs == nil {
+		return
+	}
+	r.retryDelay = r.s.lim.retryFirst
+	if r.diskFailing {
+		r.diskFailing = false
+		r.log.Info("mqtt readings durable again")
+	}
+}
+
+// collectFailures takes the Durable errors reported since the last call and schedules
+// their entries for a retry.
+func (r *runner) collectFailures() {
+	r.failMu.Lock()
+	fs := r.failed
+	r.failed = nil
+	r.failMu.Unlock()
+	if len(fs) == 0 {
+		return
+	}
+	if !r.diskFailing {
+		r.diskFailing = true
+		r.log.Warn("mqtt readings not durable, retrying", "err", fs[0].err, "retry_in", r.retryDelay)
+	}
+	for _, f := range fs {
+		r.retry = append(r.retry, f.e)
+	}
+	slices.SortFunc(r.retry, func(a, b *entry) int { return cmp.Compare(a.seq, b.seq) })
+	r.s.update(func(st *Stats) { st.NotDurable += uint64(len(fs)) })
+	if r.retryC == nil {
+		r.retryTimer = resetTimer(r.retryTimer, r.retryDelay)
+		r.retryC = r.retryTimer.C
+	}
+}
+
+// resend hands the batches waiting for a retry to the pipeline again, in arrival
+// order, and doubles the back-off for the next round.
+func (r *runner) resend(ctx context.Context, out chan<- reading.Batch) {
+	batch := r.retry
+	r.retry = nil
+	for i, e := range batch {
+		if e.st() != stateFailed {
+			continue // not reached: only failed entries are queued for a retry
+		}
+		e.state.Store((e.state.Load()>>2+1)<<2 | statePending) // the next attempt
+		if !r.send(ctx, e, out) {
+			for _, rest := range batch[i+1:] {
+				rest.state.Store(rest.state.Load()&^stateMask | stateAbandoned)
+			}
+			r.ackReady()
+			return
+		}
+		r.s.update(func(st *Stats) { st.Retried++ })
+	}
+	r.retryDelay = min(2*r.retryDelay, r.s.lim.retryTo)
+}
+
+// send hands an entry's batch to the pipeline, acknowledging earlier messages while it
+// waits. It reports false if ctx ended first; the entry is then abandoned.
+func (r *runner) send(ctx context.Context, e *entry, out chan<- reading.Batch) bool {
+	b := reading.Batch{Readings: e.rs, Durable: r.durable(e)}
+	for {
+		select {
+		case out <- b:
+			return true
+		case <-r.notify:
+			r.ackReady()
+		case <-r.forceC:
+			r.forceC = nil
+			r.maybeReconnect()
+		case <-ctx.Done():
+			e.state.Store(e.state.Load()&^stateMask | stateAbandoned)
+			r.ackReady()
+			return false
+		}
+	}
+}
+
+// maybeReconnect ends a drop episode: once the messages taken on the connection are
+// acknowledged (or after drain), and no sooner than forcedGap after the previous forced
+// reconnect, it closes the connection, and paho connects again.
+func (r *runner) maybeReconnect() {
+	g := r.dropGen.Load()
+	if g == 0 || g != r.gen.Load() || g == r.forced {
+		return // no episode, or a new connection: the broker delivers the dropped messages again
+	}
+	now := time.Now()
+	if r.episode != g {
+		r.episode, r.episodeAt, r.drainedAt = g, now, time.Time{}
+		r.log.Warn("mqtt subscriber full, leaving messages unacknowledged until a reconnect",
+			"held", r.s.held.Load(), "held_bytes", r.s.heldBytes.Load(), "max_held", r.s.lim.held, "max_held_bytes", r.s.lim.heldBytes)
+	}
+	r.noteConnection()
+	drained := r.ackable == 0 && r.inboxAcks.Load() == 0
+	if drained && r.drainedAt.IsZero() {
+		r.drainedAt = now
+	}
+	at := r.episodeAt.Add(r.s.lim.drain)
+	if drained {
+		at = r.drainedAt.Add(ackFlush)
+	}
+	at = maxTime(at, r.nextForce)
+	if now.Before(at) {
+		r.forceTimer = resetTimer(r.forceTimer, at.Sub(now))
+		r.forceC = r.forceTimer.C
+		return
+	}
+	r.forced, r.nextForce = g, now.Add(r.s.lim.forcedGap)
+	r.s.update(func(st *Stats) { st.ForcedReconnects++ })
+	r.log.Warn("mqtt closing the connection for the broker to deliver dropped messages again",
+		"dropped", r.episodeDrops.Swap(0), "drained", drained)
+	if c := r.conn.Load(); c != nil && c.gen == g {
+		c.breakOff()
+	}
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}
+
+// resetTimer arms t (made if nil) to fire after d.
+func resetTimer(t *time.Timer, d time.Duration) *time.Timer {
+	if t == nil {
+		return time.NewTimer(d)
+	}
+	t.Reset(d)
+	return t
+}
+
+func (r *runner) stopTimers() {
+	for _, t := range []*time.Timer{r.retryTimer, r.forceTimer} {
+		if t != nil {
+			t.Stop()
+		}
+	}
 }
 
 // handle decodes one message and hands its batch to the pipeline, acknowledging
 // earlier messages while it waits.
 func (r *runner) handle(ctx context.Context, a arrived, out chan<- reading.Batch) {
-	topic, payload := a.msg.Topic(), a.msg.Payload()
 	r.s.update(func(st *Stats) {
 		st.Messages++
-		st.Bytes += uint64(len(payload))
+		st.Bytes += uint64(a.size)
 	})
-	rs, err := r.s.decode(topic, payload, a.at)
+	var (
+		rs  []reading.Reading
+		err error
+	)
+	if a.oversize {
+		err = oversize(a.size, r.s.cfg.MaxPayload)
+	} else {
+		rs, err = r.s.decode(a.topic, a.payload, a.at)
+	}
 	if err != nil {
 		r.reject(a, err)
 		return
 	}
-	e := r.push(a.msg, true, statePending)
-	b := reading.Batch{Readings: rs, Durable: e.durable}
-	for {
-		select {
-		case out <- b:
-			r.s.update(func(st *Stats) { st.Readings += uint64(len(rs)) })
-			return
-		case <-r.notify:
-			r.ackReady()
-		case <-ctx.Done():
-			e.state.Store(stateAbandoned)
-			r.ackReady()
-			return
-		}
+	e := r.push(a, rs, statePending)
+	if r.send(ctx, e, out) {
+		r.s.update(func(st *Stats) { st.Readings += uint64(len(rs)) })
 	}
+}
+
+func oversize(size, limit int) error {
+	return malformed(KindOversize, "payload of %d bytes exceeds max_payload %d", size, limit)
 }
 
 // decode picks the first subscription whose filter matches the topic.
 func (s *Subscriber) decode(topic string, payload []byte, at time.Time) ([]reading.Reading, error) {
 	if len(payload) > s.cfg.MaxPayload {
-		return nil, malformed(KindOversize, "payload of %d bytes exceeds max_payload %d", len(payload), s.cfg.MaxPayload)
+		return nil, oversize(len(payload), s.cfg.MaxPayload)
 	}
 	for _, p := range s.plans {
 		if filterMatches(p.filter, topic) {
@@ -528,9 +1038,9 @@ func (r *runner) reject(a arrived, err error) {
 	r.s.errorsByKind[de.Kind]++
 	r.s.mu.Unlock()
 	if ok, n := r.malformedLog.allow(); ok {
-		r.log.Warn("mqtt message malformed, dead-lettered", "topic", a.msg.Topic(), "err", de, "suppressed", n)
+		r.log.Warn("mqtt message malformed, dead-lettered", "topic", a.topic, "err", de, "suppressed", n)
 	}
-	if werr := r.dl.write(a.at, a.msg.Topic(), de, a.msg.Payload()); werr != nil {
+	if werr := r.dl.write(a.at, a.topic, de, a.payload, a.size); werr != nil {
 		if !r.dlFailing {
 			r.dlFailing = true
 			r.log.Warn("mqtt dead-letter file not writable", "path", r.s.cfg.DeadLetter, "err", werr)
@@ -539,19 +1049,18 @@ func (r *runner) reject(a arrived, err error) {
 		r.dlFailing = false
 		r.log.Info("mqtt dead-letter file writable again", "path", r.s.cfg.DeadLetter)
 	}
-	r.push(a.msg, false, stateAck)
+	r.push(a, nil, stateAck)
 	r.ackReady()
 }
 
-// finish waits up to ackGrace for the batches the pipeline holds to become durable.
+// finish waits up to ackGrace for the batches the pipeline holds to become durable. It
+// stops early when the head of the queue waits for a retry: nothing more can be
+// acknowledged then.
 func (r *runner) finish() {
 	r.ackReady()
-	if len(r.queue) == 0 {
-		return
-	}
 	t := time.NewTimer(ackGrace)
 	defer t.Stop()
-	for len(r.queue) > 0 {
+	for len(r.queue) > 0 && r.queue[0].st() == statePending {
 		select {
 		case <-r.notify:
 			r.ackReady()
@@ -559,6 +1068,9 @@ func (r *runner) finish() {
 			r.log.Warn("mqtt stopping with messages unacknowledged, the broker will deliver them again", "count", len(r.queue))
 			return
 		}
+	}
+	if len(r.queue) > 0 {
+		r.log.Warn("mqtt stopping with messages not durable, the broker will deliver them again", "count", len(r.queue))
 	}
 }
 

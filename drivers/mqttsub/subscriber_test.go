@@ -1,8 +1,12 @@
 package mqttsub
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"fmt"
+	"io"
+	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
@@ -23,6 +27,7 @@ import (
 type fakeMsg struct {
 	topic   string
 	payload []byte
+	qos0    bool
 	acks    *ackLog
 }
 
@@ -38,11 +43,16 @@ func (l *ackLog) list() []string {
 }
 
 func (m *fakeMsg) Duplicate() bool   { return false }
-func (m *fakeMsg) Qos() byte         { return 1 }
 func (m *fakeMsg) Retained() bool    { return false }
 func (m *fakeMsg) Topic() string     { return m.topic }
 func (m *fakeMsg) MessageID() uint16 { return 0 }
 func (m *fakeMsg) Payload() []byte   { return m.payload }
+func (m *fakeMsg) Qos() byte {
+	if m.qos0 {
+		return 0
+	}
+	return 1
+}
 func (m *fakeMsg) Ack() {
 	m.acks.mu.Lock()
 	m.acks.topics = append(m.acks.topics, m.topic)
@@ -51,30 +61,43 @@ func (m *fakeMsg) Ack() {
 
 var _ mqtt.Message = (*fakeMsg)(nil)
 
-// newTestRunner returns the runner of a Run without a broker: tests feed it messages.
-func newTestRunner(t *testing.T) (*runner, *ackLog, string) {
+// newTestRunner returns the runner of a Run without a broker, as if connected (one
+// connection): tests feed it messages. tune adjusts the Subscriber before the runner
+// is made.
+func newTestRunner(t *testing.T, tune ...func(*Subscriber)) (*runner, *ackLog, string) {
 	t.Helper()
 	cfg := validConfig()
 	cfg.DeadLetter = filepath.Join(t.TempDir(), "dl", "mqtt-dead.log")
 	cfg.MaxPayload = 100
-	s, err := New(cfg, nil)
+	cfg.Now = func() time.Time { return arrival }
+	s, err := New(cfg, slog.New(slog.NewTextHandler(t.Output(), nil)))
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := &runner{s: s, log: s.log, inbox: make(chan arrived, 2), notify: make(chan struct{}, 1), dl: &deadLetter{path: cfg.DeadLetter}}
-	t.Cleanup(func() { _ = r.dl.close() })
+	for _, f := range tune {
+		f(s)
+	}
+	r := s.newRunner()
+	r.gen.Store(1)
+	t.Cleanup(func() {
+		r.stopTimers()
+		_ = r.dl.close()
+	})
 	return r, &ackLog{}, cfg.DeadLetter
 }
 
+// msg is what the runner takes of a QoS 1 message.
+func (r *runner) msg(acks *ackLog, topic, payload string) arrived {
+	return r.newArrived(&fakeMsg{topic: topic, payload: []byte(payload), acks: acks})
+}
+
 // PUBACKs go out in arrival order, only after Durable(nil); malformed messages wait
-// only for the messages before them; a failed batch is never acknowledged.
+// only for the messages before them; a failed batch is handed to the pipeline again,
+// and the messages behind it wait for it.
 func TestAckOrder(t *testing.T) {
 	r, acks, dlPath := newTestRunner(t)
 	ctx := t.Context()
 	out := make(chan reading.Batch, 10)
-	msg := func(topic, payload string) arrived {
-		return arrived{msg: &fakeMsg{topic: topic, payload: []byte(payload), acks: acks}, at: arrival}
-	}
 	check := func(step string, want ...string) {
 		t.Helper()
 		r.ackReady()
@@ -83,10 +106,10 @@ func TestAckOrder(t *testing.T) {
 		}
 	}
 
-	r.handle(ctx, msg("lora/a/la", "50"), out)
-	r.handle(ctx, msg("lora/b/la", "51"), out)
-	r.handle(ctx, msg("lora/bad/la", "loud"), out)
-	r.handle(ctx, msg("lora/c/la", "52"), out)
+	r.handle(ctx, r.msg(acks, "lora/a/la", "50"), out)
+	r.handle(ctx, r.msg(acks, "lora/b/la", "51"), out)
+	r.handle(ctx, r.msg(acks, "lora/bad/la", "loud"), out)
+	r.handle(ctx, r.msg(acks, "lora/c/la", "52"), out)
 	b1, b2, b4 := <-out, <-out, <-out
 	if want := []reading.Reading{rd(arrival, "park-2", "a", "la", 50)}; !sameReadings(b1.Readings, want) {
 		t.Errorf("batch 1 = %v, want %v", b1.Readings, want)
@@ -99,15 +122,25 @@ func TestAckOrder(t *testing.T) {
 	b4.Durable(errors.New("fsync: input/output error"))
 	b4.Durable(nil) // a second call is ignored
 	check("disk failed", "lora/a/la", "lora/b/la", "lora/bad/la")
-	r.handle(ctx, msg("lora/bad2/la", "1e999"), out)
-	check("malformed at the head is acked at once", "lora/a/la", "lora/b/la", "lora/bad/la", "lora/bad2/la")
-	r.handle(ctx, msg("lora/d/la", "53"), out)
+	r.handle(ctx, r.msg(acks, "lora/bad2/la", "1e999"), out)
+	check("malformed behind a failed batch waits", "lora/a/la", "lora/b/la", "lora/bad/la")
+	r.handle(ctx, r.msg(acks, "lora/d/la", "53"), out)
 	(<-out).Durable(nil)
-	check("disk back", "lora/a/la", "lora/b/la", "lora/bad/la", "lora/bad2/la", "lora/d/la")
+	check("durable behind a failed batch waits", "lora/a/la", "lora/b/la", "lora/bad/la")
+
+	r.resend(ctx, out)
+	again := <-out
+	if !sameReadings(again.Readings, b4.Readings) {
+		t.Errorf("retried batch = %v, want %v", again.Readings, b4.Readings)
+	}
+	b4.Durable(nil) // the failed attempt's callback, late: ignored
+	check("old attempt", "lora/a/la", "lora/b/la", "lora/bad/la")
+	again.Durable(nil)
+	check("retry durable", "lora/a/la", "lora/b/la", "lora/bad/la", "lora/c/la", "lora/bad2/la", "lora/d/la")
 
 	st := r.s.Stats()
-	if st.Messages != 6 || st.Readings != 4 || st.DeadLettered != 2 || st.Acked != 5 || st.NotDurable != 1 || st.InFlight != 0 ||
-		st.ErrorsByKind[KindNumber] != 1 || st.ErrorsByKind[KindRange] != 1 || st.Bytes != 2+2+4+2+5+2 {
+	if st.Messages != 6 || st.Readings != 4 || st.DeadLettered != 2 || st.Acked != 6 || st.NotDurable != 1 || st.Retried != 1 ||
+		st.InFlight != 0 || st.ErrorsByKind[KindNumber] != 1 || st.ErrorsByKind[KindRange] != 1 || st.Bytes != 2+2+4+2+5+2 {
 		t.Errorf("Stats() = %+v", st)
 	}
 	b, err := os.ReadFile(dlPath)
@@ -124,23 +157,268 @@ func TestAckOrder(t *testing.T) {
 func TestRejectOversizeAndUnknownTopic(t *testing.T) {
 	r, acks, _ := newTestRunner(t)
 	out := make(chan reading.Batch)
-	r.handle(t.Context(), arrived{msg: &fakeMsg{topic: "lora/a/la", payload: []byte(strings.Repeat("1", 101)), acks: acks}, at: arrival}, out)
-	r.handle(t.Context(), arrived{msg: &fakeMsg{topic: "other/topic", payload: []byte("1"), acks: acks}, at: arrival}, out)
+	r.handle(t.Context(), r.msg(acks, "lora/a/la", strings.Repeat("1", 101)), out)
+	r.handle(t.Context(), r.msg(acks, "other/topic", "1"), out)
 	st := r.s.Stats()
 	if st.ErrorsByKind[KindOversize] != 1 || st.ErrorsByKind[KindTopic] != 1 || len(acks.list()) != 2 {
 		t.Errorf("Stats() = %+v, acks %q; want one oversize and one topic error, both acked", st, acks.list())
 	}
 }
 
-// A full inbox drops the message without acknowledging it, and never blocks paho.
-func TestInboxFull(t *testing.T) {
-	r, acks, _ := newTestRunner(t)
-	for range cap(r.inbox) + 1 {
+// The handler keeps only a stub of an oversize payload; the message is dead-lettered
+// with the stub and acknowledged, and what it holds is counted: the whole payload for
+// QoS 1 (paho keeps it until the PUBACK), the stub for QoS 0.
+func TestOversizeStub(t *testing.T) {
+	r, acks, dlPath := newTestRunner(t)
+	big := bytes.Repeat([]byte("x"), 10_000)
+	r.onMessage(nil, &fakeMsg{topic: "lora/a/la", payload: big, acks: acks})
+	r.onMessage(nil, &fakeMsg{topic: "lora/b/la", payload: big, qos0: true, acks: acks})
+	a1, a0 := <-r.inbox, <-r.inbox
+	if len(a1.payload) != stubPayload || a1.size != len(big) || !a1.oversize || a1.cost != int64(len(big)) || a1.ack == nil {
+		t.Errorf("QoS 1 oversize: payload %d bytes, size %d, cost %d; want a %d-byte stub of %d counted in full",
+			len(a1.payload), a1.size, a1.cost, stubPayload, len(big))
+	}
+	if len(a0.payload) != stubPayload || a0.cost != stubPayload || a0.ack != nil {
+		t.Errorf("QoS 0 oversize: payload %d bytes, cost %d; want the %d-byte stub only", len(a0.payload), a0.cost, stubPayload)
+	}
+	if st := r.s.Stats(); st.Held != 2 || st.HeldBytes != int64(len(big)+stubPayload) {
+		t.Errorf("held %d messages, %d bytes; want 2 and %d", st.Held, st.HeldBytes, len(big)+stubPayload)
+	}
+	out := make(chan reading.Batch)
+	r.inboxAcks.Add(-1) // as take does
+	r.handle(t.Context(), a1, out)
+	r.handle(t.Context(), a0, out)
+	st := r.s.Stats()
+	if st.ErrorsByKind[KindOversize] != 2 || st.Bytes != 2*uint64(len(big)) || st.Held != 0 || st.HeldBytes != 0 ||
+		!slices.Equal(acks.list(), []string{"lora/a/la"}) {
+		t.Errorf("Stats() = %+v, acks %q; want 2 oversize, nothing held, the QoS 1 one acked", st, acks.list())
+	}
+	data, err := os.ReadFile(dlPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	line := fmt.Sprintf("2026-11-28T08:00:00Z topic=lora/a/la reason=oversize: payload of 10000 bytes exceeds max_payload 100\t%q...\n",
+		big[:stubPayload])
+	if !strings.HasPrefix(string(data), line) {
+		t.Errorf("dead-letter file starts %q, want %q", data[:min(len(data), len(line))], line)
+	}
+}
+
+// closeConn is a net.Conn that records when it was closed.
+type closeConn struct {
+	net.Conn
+	mu     sync.Mutex
+	closed []time.Time
+}
+
+func (c *closeConn) Read([]byte) (int, error) { return 0, net.ErrClosed }
+
+func (c *closeConn) Close() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.closed = append(c.closed, time.Now())
+	return nil
+}
+
+func (c *closeConn) closes() []time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return slices.Clone(c.closed)
+}
+
+// connect simulates paho's dial of connection gen.
+func (r *runner) connectFake(gen uint64) *closeConn {
+	c := &closeConn{}
+	bc := newBrokerConn(c, &r.sessionPresent)
+	bc.gen = gen
+	r.gen.Store(gen)
+	r.conn.Store(bc)
+	return c
+}
+
+// runLoop runs the runner's loop until the test ends.
+func runLoop(t *testing.T, r *runner, out chan<- reading.Batch) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		r.loop(ctx, out)
+		close(done)
+	}()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+	})
+}
+
+// Beyond its bounds the subscriber drops QoS 1 messages without PUBACK, and every
+// later one on the same connection. Once the messages it took are acknowledged it
+// closes the connection (so that the broker delivers the dropped ones again on the
+// next), at most once per forcedGap. QoS 0 messages beyond the bounds are lost.
+func TestSubscriberFull(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r, acks, _ := newTestRunner(t, func(s *Subscriber) { s.lim.held = 3 })
+		c1 := r.connectFake(1)
+		out := make(chan reading.Batch, 10)
+		runLoop(t, r, out)
+		for i := range 5 {
+			r.onMessage(nil, &fakeMsg{topic: fmt.Sprintf("lora/m%d/la", i), payload: []byte("1"), acks: acks})
+		}
+		r.onMessage(nil, &fakeMsg{topic: "lora/q0/la", payload: []byte("1"), qos0: true, acks: acks})
+		synctest.Wait()
+		if st := r.s.Stats(); st.Dropped != 2 || st.Lost != 1 || st.Held != 3 || st.ForcedReconnects != 0 {
+			t.Fatalf("Stats() = %+v, want 2 dropped, 1 lost, 3 held", st)
+		}
+		b := []reading.Batch{<-out, <-out, <-out}
+		b[0].Durable(nil)
+		b[1].Durable(nil)
+		synctest.Wait()
+		// Room again, but the connection has dropped one: this one goes too.
+		r.onMessage(nil, &fakeMsg{topic: "lora/m5/la", payload: []byte("1"), acks: acks})
+		synctest.Wait()
+		if n := len(c1.closes()); n != 0 || r.s.Stats().Dropped != 3 {
+			t.Fatalf("closed %d times, Stats() = %+v; want open while a taken message waits, 3 dropped", n, r.s.Stats())
+		}
+		b[2].Durable(nil)
+		synctest.Wait()
+		drained := time.Now()
+		if got := acks.list(); !slices.Equal(got, []string{"lora/m0/la", "lora/m1/la", "lora/m2/la"}) {
+			t.Errorf("acked %q, want the three taken", got)
+		}
+		time.Sleep(ackFlush)
+		synctest.Wait()
+		closes := c1.closes()
+		if len(closes) != 1 || closes[0].Sub(drained) != ackFlush {
+			t.Fatalf("closes %v, want one, %v after the last PUBACK at %v", closes, ackFlush, drained)
+		}
+		// paho must not take the read error for one of its own closes, which it ignores.
+		if _, err := r.conn.Load().Read(make([]byte, 1)); !errors.Is(err, errBrokenOff) {
+			t.Errorf("Read after the close: %v, want errBrokenOff", err)
+		}
+
+		// The next connection takes messages again; a second episode right away closes
+		// it only forcedGap after the first.
+		c2 := r.connectFake(2)
+		for i := range 4 {
+			r.onMessage(nil, &fakeMsg{topic: fmt.Sprintf("lora/n%d/la", i), payload: []byte("2"), acks: acks})
+		}
+		for range 3 {
+			(<-out).Durable(nil)
+		}
+		time.Sleep(time.Hour)
+		synctest.Wait()
+		if got := c2.closes(); len(got) != 1 || got[0].Sub(closes[0]) != forcedReconnectGap {
+			t.Errorf("second connection closed at %v, want once, %v after the first close", got, forcedReconnectGap)
+		}
+		st := r.s.Stats()
+		if st.Dropped != 4 || st.ForcedReconnects != 2 || st.Acked != 6 || st.Held != 0 || st.HeldBytes != 0 || st.InFlight != 0 {
+			t.Errorf("Stats() = %+v, want 4 dropped, 2 forced reconnects, 6 acked, nothing held", st)
+		}
+		if got := len(c1.closes()); got != 1 {
+			t.Errorf("first connection closed %d times, want 1", got)
+		}
+	})
+}
+
+// If the messages taken before the drop are never made durable, the connection is
+// closed after the drain limit anyway.
+func TestSubscriberFullDrainLimit(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r, acks, _ := newTestRunner(t, func(s *Subscriber) { s.lim.held = 1 })
+		c := r.connectFake(1)
+		out := make(chan reading.Batch, 10)
+		runLoop(t, r, out)
+		start := time.Now()
 		r.onMessage(nil, &fakeMsg{topic: "lora/a/la", payload: []byte("1"), acks: acks})
-	}
-	if st := r.s.Stats(); st.Dropped != 1 || len(acks.list()) != 0 {
-		t.Errorf("Stats().Dropped = %d, acks %q; want 1 and none", st.Dropped, acks.list())
-	}
+		r.onMessage(nil, &fakeMsg{topic: "lora/b/la", payload: []byte("1"), acks: acks})
+		<-out // never made durable
+		time.Sleep(time.Hour)
+		synctest.Wait()
+		if got := c.closes(); len(got) != 1 || got[0].Sub(start) != drainLimit {
+			t.Errorf("closed at %v, want once, %v after the drop", got, drainLimit)
+		}
+	})
+}
+
+// A batch whose Durable fails is handed to the pipeline again after 1s, 2s, 4s, …
+// up to retryMax; the message behind it is acknowledged only after it; a success
+// resets the back-off.
+func TestRetryNotDurable(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r, acks, _ := newTestRunner(t)
+		r.connectFake(1)
+		out := make(chan reading.Batch)
+		runLoop(t, r, out)
+		r.onMessage(nil, &fakeMsg{topic: "lora/a/la", payload: []byte("1"), acks: acks})
+		r.onMessage(nil, &fakeMsg{topic: "lora/b/la", payload: []byte("2"), acks: acks})
+		ba, bb := <-out, <-out
+		bb.Durable(nil)
+		disk := errors.New("write buffer segment: no space left on device")
+		for _, want := range []time.Duration{1, 2, 4, 8, 16, 30, 30} {
+			start := time.Now()
+			ba.Durable(disk)
+			again := <-out
+			if got := time.Since(start); got != want*time.Second {
+				t.Errorf("retry after %v, want %v", got, want*time.Second)
+			}
+			if !sameReadings(again.Readings, ba.Readings) {
+				t.Fatalf("retried %v, want %v", again.Readings, ba.Readings)
+			}
+			if got := acks.list(); len(got) != 0 {
+				t.Fatalf("acked %q while the first message is not durable", got)
+			}
+			ba = again
+		}
+		ba.Durable(nil)
+		synctest.Wait()
+		if got := acks.list(); !slices.Equal(got, []string{"lora/a/la", "lora/b/la"}) {
+			t.Errorf("acked %q, want both in order", got)
+		}
+		r.onMessage(nil, &fakeMsg{topic: "lora/c/la", payload: []byte("3"), acks: acks})
+		bc := <-out
+		start := time.Now()
+		bc.Durable(disk)
+		(<-out).Durable(nil)
+		if got := time.Since(start); got != retryInitial {
+			t.Errorf("after a success, retry after %v, want %v", got, retryInitial)
+		}
+		synctest.Wait()
+		st := r.s.Stats()
+		if st.NotDurable != 8 || st.Retried != 8 || st.Acked != 3 || st.Readings != 3 || st.Held != 0 || st.HeldBytes != 0 || st.InFlight != 0 {
+			t.Errorf("Stats() = %+v", st)
+		}
+	})
+}
+
+// After a reconnect the messages of the earlier connection no longer hold up PUBACKs:
+// paho would drop theirs, and the broker delivers them again. Their batches are still
+// retried until durable.
+func TestStaleEntriesDoNotHoldAcks(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r, acks, _ := newTestRunner(t)
+		r.connectFake(1)
+		out := make(chan reading.Batch)
+		runLoop(t, r, out)
+		r.onMessage(nil, &fakeMsg{topic: "lora/old/la", payload: []byte("1"), acks: acks})
+		old := <-out
+		old.Durable(errors.New("disk"))
+		synctest.Wait()
+		r.connectFake(2)
+		r.onMessage(nil, &fakeMsg{topic: "lora/new/la", payload: []byte("2"), acks: acks})
+		(<-out).Durable(nil)
+		synctest.Wait()
+		if got := acks.list(); !slices.Equal(got, []string{"lora/new/la"}) {
+			t.Errorf("acked %q, want only the new connection's message", got)
+		}
+		again := <-out // the retry of the old one
+		if !sameReadings(again.Readings, old.Readings) {
+			t.Errorf("retried %v, want %v", again.Readings, old.Readings)
+		}
+		again.Durable(nil)
+		synctest.Wait()
+		if st := r.s.Stats(); st.Acked != 1 || st.InFlight != 0 || st.Held != 0 || st.Retried != 1 {
+			t.Errorf("Stats() = %+v, want 1 acked, nothing in flight or held", st)
+		}
+	})
 }
 
 // On shutdown the runner waits for the pipeline's Durable calls, up to ackGrace.
@@ -148,8 +426,8 @@ func TestFinish(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		r, acks, _ := newTestRunner(t)
 		out := make(chan reading.Batch, 2)
-		r.handle(t.Context(), arrived{msg: &fakeMsg{topic: "lora/a/la", payload: []byte("1"), acks: acks}, at: arrival}, out)
-		r.handle(t.Context(), arrived{msg: &fakeMsg{topic: "lora/b/la", payload: []byte("2"), acks: acks}, at: arrival}, out)
+		r.handle(t.Context(), r.msg(acks, "lora/a/la", "1"), out)
+		r.handle(t.Context(), r.msg(acks, "lora/b/la", "2"), out)
 		b1, b2 := <-out, <-out
 		go func() {
 			time.Sleep(ackGrace / 2)
@@ -172,23 +450,108 @@ func TestHandleCancelled(t *testing.T) {
 	r, acks, _ := newTestRunner(t)
 	ctx, cancel := context.WithCancel(t.Context())
 	cancel()
-	r.handle(ctx, arrived{msg: &fakeMsg{topic: "lora/a/la", payload: []byte("1"), acks: acks}, at: arrival}, make(chan reading.Batch))
+	r.handle(ctx, r.msg(acks, "lora/a/la", "1"), make(chan reading.Batch))
 	if st := r.s.Stats(); st.InFlight != 0 || st.Readings != 0 || len(acks.list()) != 0 {
 		t.Errorf("Stats() = %+v, acks %q; want nothing in flight or acked", st, acks.list())
 	}
 }
 
+// fakeClient answers SubscribeMultiple with the next of its results.
+type fakeClient struct {
+	mqtt.Client
+	mu      sync.Mutex
+	results []error // errTimeout: no SUBACK in time
+	calls   []time.Time
+}
+
+var errTimeout = errors.New("no SUBACK")
+
+func (c *fakeClient) IsConnectionOpen() bool { return true }
+
+func (c *fakeClient) SubscribeMultiple(map[string]byte, mqtt.MessageHandler) mqtt.Token {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.calls = append(c.calls, time.Now())
+	var err error
+	if len(c.results) > 0 {
+		err, c.results = c.results[0], c.results[1:]
+	}
+	return &fakeToken{err: err}
+}
+
+type fakeToken struct{ err error }
+
+func (t *fakeToken) Wait() bool { return true }
+func (t *fakeToken) WaitTimeout(d time.Duration) bool {
+	if t.err == errTimeout {
+		time.Sleep(d)
+		return false
+	}
+	return true
+}
+func (t *fakeToken) Done() <-chan struct{} { c := make(chan struct{}); close(c); return c }
+func (t *fakeToken) Error() error          { return t.err }
+
+// A failed or unanswered SUBSCRIBE is retried while connected, after 1s doubling up to
+// MaxReconnect, and each state change is logged once.
+func TestSubscribeRetries(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var logs bytes.Buffer
+		r, _, _ := newTestRunner(t)
+		r.log = slog.New(slog.NewTextHandler(io.MultiWriter(&logs, t.Output()), nil))
+		refused := errors.New("broker refused lora/+/+ (SUBACK 0x80)")
+		c := &fakeClient{results: []error{refused, errTimeout, refused, refused, refused, nil}}
+		r.subscribe(c, 1)
+		var gaps []time.Duration
+		for i := 1; i < len(c.calls); i++ {
+			gaps = append(gaps, c.calls[i].Sub(c.calls[i-1]))
+		}
+		want := []time.Duration{time.Second, subscribeTimeout + 2*time.Second, 4 * time.Second, 8 * time.Second, 16 * time.Second}
+		if !slices.Equal(gaps, want) {
+			t.Errorf("SUBSCRIBEs %v apart, want %v", gaps, want)
+		}
+		if !r.subscribed.Load() || !r.s.Stats().Subscribed {
+			t.Errorf("not subscribed after the broker accepted")
+		}
+		if n, m := strings.Count(logs.String(), "mqtt subscribe failed"), strings.Count(logs.String(), "mqtt subscribed"); n != 1 || m != 1 {
+			t.Errorf("logged %d failures and %d recoveries, want one each:\n%s", n, m, logs.String())
+		}
+
+		// Retries end with Run, or with the connection.
+		c = &fakeClient{results: slices.Repeat([]error{refused}, 100)}
+		go func() {
+			time.Sleep(10 * time.Second)
+			r.gen.Store(2)
+		}()
+		r.subscribe(c, 1)
+		if len(c.calls) != 4 { // at 0, 1s, 3s, 7s
+			t.Errorf("%d SUBSCRIBEs before the connection ended, want 4", len(c.calls))
+		}
+		c = &fakeClient{results: slices.Repeat([]error{refused}, 100)}
+		close(r.done)
+		r.subscribe(c, 2)
+		if len(c.calls) != 1 {
+			t.Errorf("%d SUBSCRIBEs after Run returned, want 1", len(c.calls))
+		}
+	})
+}
+
 func TestFormatDeadLetter(t *testing.T) {
 	at := time.Date(2026, 11, 28, 16, 0, 0, 0, time.FixedZone("CST", 8*3600))
 	de := &DecodeError{Kind: KindJSON, Err: errors.New("a\nb\tc")}
-	got := formatDeadLetter(at, "env/a b/x", de, []byte("{\"x\":\n\xff}"))
+	payload := []byte("{\"x\":\n\xff}")
+	got := formatDeadLetter(at, "env/a b/x", de, payload, len(payload))
 	want := "2026-11-28T16:00:00+08:00 topic=\"env/a b/x\" reason=json: a; b c\t\"{\\\"x\\\":\\n\\xff}\"\n"
 	if got != want {
 		t.Errorf("formatDeadLetter = %q, want %q", got, want)
 	}
-	long := formatDeadLetter(at, "t", de, []byte(strings.Repeat("x", 2000)))
+	long := formatDeadLetter(at, "t", de, []byte(strings.Repeat("x", 2000)), 2000)
 	if !strings.HasSuffix(long, `"...`+"\n") || strings.Count(long, "x") != deadLetterPayload {
 		t.Errorf("formatDeadLetter(2000 bytes) = %q..., want 1 KiB and \"...\"", long[:60])
+	}
+	stub := formatDeadLetter(at, "t", de, []byte("xyz"), 5000)
+	if !strings.HasSuffix(stub, "\t\"xyz\"...\n") {
+		t.Errorf("formatDeadLetter(stub) = %q, want the stub and \"...\"", stub)
 	}
 }
 
@@ -200,7 +563,7 @@ func TestDeadLetterRotates(t *testing.T) {
 	d := &deadLetter{path: path}
 	de := &DecodeError{Kind: KindJSON, Err: errors.New("bad")}
 	for range 2 {
-		if err := d.write(arrival, "t", de, []byte("x")); err != nil {
+		if err := d.write(arrival, "t", de, []byte("x"), 1); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -225,7 +588,7 @@ func TestBrokerConnSessionPresent(t *testing.T) {
 		{[]byte{0x30, 2, 1, 0}, false},
 	} {
 		var present atomic.Bool
-		c := &brokerConn{Conn: &byteConn{data: append(tc.head, 0x30, 0x00)}, present: &present}
+		c := newBrokerConn(&byteConn{data: append(tc.head, 0x30, 0x00)}, &present)
 		buf := make([]byte, 1)
 		for range len(tc.head) + 2 {
 			if _, err := c.Read(buf); err != nil {
@@ -238,14 +601,62 @@ func TestBrokerConnSessionPresent(t *testing.T) {
 	}
 }
 
-// byteConn is a net.Conn whose Read returns data.
+// paho reads a packet with a read for the type byte, one per length byte and one for
+// the body; brokerConn serves them from a buffer, so that a burst of small PUBLISHes
+// costs a read syscall per readBuffer bytes, not three per packet. Writes still get a
+// deadline each and go straight through.
+func TestBrokerConnBuffers(t *testing.T) {
+	var packets []byte
+	publish := []byte{0x32, 20, 0, 9, 'l', 'o', 'r', 'a', '/', 'a', '/', 'l', 'a', 0, 1, '6', '3', '.', '4', ' ', ' ', ' '}
+	for range 1000 {
+		packets = append(packets, publish...)
+	}
+	c := &byteConn{data: packets}
+	bc := newBrokerConn(c, new(atomic.Bool))
+	for i := range 1000 {
+		var head [2]byte
+		body := make([]byte, 20)
+		if _, err := io.ReadFull(bc, head[:1]); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := io.ReadFull(bc, head[1:]); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := io.ReadFull(bc, body); err != nil || head != [2]byte{0x32, 20} || !bytes.Equal(body, publish[2:]) {
+			t.Fatalf("packet %d: % x % x, %v", i, head, body, err)
+		}
+	}
+	if want := len(packets)/readBuffer + 1; c.reads != want {
+		t.Errorf("%d reads of the connection for %d bytes, want %d", c.reads, len(packets), want)
+	}
+	for range 2 {
+		if _, err := bc.Write([]byte{0x40, 2, 0, 1}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if c.deadlines != 2 || c.written.Len() != 8 {
+		t.Errorf("%d write deadlines, %d bytes written; want 2 and 8", c.deadlines, c.written.Len())
+	}
+}
+
+// byteConn is a net.Conn whose Read returns data and whose Write records.
 type byteConn struct {
 	net.Conn
-	data []byte
+	data      []byte
+	reads     int
+	deadlines int
+	written   bytes.Buffer
 }
 
 func (c *byteConn) Read(b []byte) (int, error) {
+	c.reads++
+	if len(c.data) == 0 {
+		return 0, io.EOF
+	}
 	n := copy(b, c.data)
 	c.data = c.data[n:]
 	return n, nil
 }
+
+func (c *byteConn) SetWriteDeadline(time.Time) error { c.deadlines++; return nil }
+func (c *byteConn) Write(b []byte) (int, error)      { return c.written.Write(b) }
