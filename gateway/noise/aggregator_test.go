@@ -576,7 +576,7 @@ func TestLiveEnergyAndLastBurst(t *testing.T) {
 		t.Errorf("LAeq from counters = %.3f over %v s, want 57.40 over 2 s (standards §1.8)", got, l.Seconds)
 	}
 	night := time.Date(2026, 11, 28, 15, 0, 0, 0, time.UTC) // 23:00 in Shanghai
-	for i, v := range []float64{70, 80, 40} {                // night limit 45 (zone 1): 70 and 80 are a burst
+	for i, v := range []float64{70, 80, 40} {               // night limit 45 (zone 1): 70 and 80 are a burst
 		a.Add(reading.Reading{Time: night.Add(time.Duration(i) * time.Second), Site: "s", Device: "d", Quantity: "la", Value: v})
 	}
 	if l := a.Now(night); l.LastBurst != 80 || l.Bursts != 1 {
