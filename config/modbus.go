@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/envgate/envgate/gateway/reading"
+	"github.com/envgate/envgate/gateway/units"
 )
 
 // Bus is one Modbus master port: a serial line (RTU over RS-485), a Modbus TCP
@@ -66,6 +67,7 @@ type ModbusPoint struct {
 	Order    string        `yaml:"order"`    // ABCD|CDAB|BADC|DCBA; default ABCD
 	Scale    float64       `yaml:"scale"`    // value = raw × scale + offset; default 1; not 0
 	Offset   float64       `yaml:"offset"`   // default 0
+	Unit     string        `yaml:"unit"`     // unit of raw × scale + offset, converted to the catalog unit (gateway/units); default the catalog unit
 	Interval time.Duration `yaml:"interval"` // default: the device's interval; > 0
 	Min      *float64      `yaml:"min"`      // plausible range; nil: the catalog's
 	Max      *float64      `yaml:"max"`
@@ -418,6 +420,11 @@ func (pt ModbusPoint) validate(p string, hasInterval bool, inFile func(string) b
 	}{{"scale", &pt.Scale}, {"offset", &pt.Offset}, {"min", pt.Min}, {"max", pt.Max}} {
 		if f.v != nil && !finite(*f.v) {
 			add(f.key, "must be a finite number")
+		}
+	}
+	if known && pt.Unit != "" {
+		if err := units.Check(pt.Quantity, pt.Unit); err != nil {
+			add("unit", "%v", err)
 		}
 	}
 	if (pt.Min != nil || pt.Max != nil) && known && !(lo < hi) {

@@ -13,6 +13,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/envgate/envgate/gateway/reading"
+	"github.com/envgate/envgate/gateway/units"
 )
 
 // MQTT is one connection to an MQTT broker (3.1.1) and the topics read from it. The
@@ -57,6 +58,7 @@ type Subscription struct {
 	Format   string   `yaml:"format"`   // json|number|lineprotocol; default json
 	Fields   []Field  `yaml:"fields"`   // json: at least one; otherwise none
 	Quantity string   `yaml:"quantity"` // number, without {quantity} in Template: the quantity of every value
+	Unit     string   `yaml:"unit"`     // number: the payload's unit, converted to the catalog unit; default the catalog unit
 	Time     TimeSpec `yaml:"time"`     // where a message's measurement time is; zero: its arrival time
 	QoS      int      `yaml:"qos"`      // 1 (the default and only value): QoS 0 could lose messages the gateway never saw
 }
@@ -68,6 +70,7 @@ type Field struct {
 	Quantity string  `yaml:"quantity"` // a catalog quantity (reading.Lookup); required unless this is the one field taking {quantity} from the topic
 	Scale    float64 `yaml:"scale"`    // default 1; not 0
 	Offset   float64 `yaml:"offset"`   // default 0
+	Unit     string  `yaml:"unit"`     // unit of raw × scale + offset, converted to the catalog unit; default the catalog unit
 	Optional bool    `yaml:"optional"` // a message without this path is not malformed
 }
 
@@ -345,6 +348,10 @@ func (s Subscription) validate(p string) problems {
 		default:
 			if msg := checkQuantity(s.Quantity); msg != "" {
 				add("quantity", "%s", msg)
+			} else if s.Unit != "" {
+				if err := units.Check(s.Quantity, s.Unit); err != nil {
+					add("unit", "%v", err)
+				}
 			}
 		}
 		if len(s.Fields) > 0 {
@@ -354,6 +361,9 @@ func (s Subscription) validate(p string) problems {
 		if s.Quantity != "" {
 			add("quantity", "is for format number; json fields name their own quantities")
 		}
+		if s.Unit != "" {
+			add("unit", "is for format number; json fields give their own unit")
+		}
 		if len(s.Fields) == 0 {
 			add("fields", "required for format json: list at least one field")
 		}
@@ -361,6 +371,9 @@ func (s Subscription) validate(p string) problems {
 	case FormatLineProtocol:
 		if s.Quantity != "" {
 			add("quantity", "is for format number; line protocol names its own fields")
+		}
+		if s.Unit != "" {
+			add("unit", "is for format number; line-protocol values are in the catalog units")
 		}
 		if quantityLevel {
 			add("template", "{quantity} is for formats number and json; line protocol names its own fields")
@@ -403,6 +416,11 @@ func (s Subscription) validateFields(p string, quantityLevel bool) problems {
 		}
 		if f.Scale == 0 {
 			ps.add(fp+".scale", 0, "must not be 0 (every value would be the offset)")
+		}
+		if f.Unit != "" && f.Quantity != "" && checkQuantity(f.Quantity) == "" {
+			if err := units.Check(f.Quantity, f.Unit); err != nil {
+				ps.add(fp+".unit", 0, "%v", err)
+			}
 		}
 	}
 	if _, used := quantities[""]; quantityLevel && !used && len(s.Fields) > 0 {

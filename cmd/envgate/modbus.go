@@ -10,7 +10,6 @@ import (
 	"github.com/envgate/envgate/drivers/modbus"
 	"github.com/envgate/envgate/gateway"
 	"github.com/envgate/envgate/gateway/metrics"
-	"github.com/envgate/envgate/gateway/reading"
 )
 
 // buildBus turns a configured Modbus bus into a streaming source: one goroutine owns
@@ -24,7 +23,7 @@ func buildBus(b config.Bus, m *metrics.Metrics, log *slog.Logger) (gateway.Sourc
 			dev.Points = append(dev.Points, modbus.Point{
 				Function: modbus.Function(p.Function), Address: uint16(p.Address),
 				Type: modbus.DataType(p.Type), Order: modbus.WordOrder(p.Order),
-				Scale: p.Scale, Offset: p.Offset, Quantity: p.Quantity, Unit: unitOf(p.Quantity),
+				Scale: p.Scale, Offset: p.Offset, Quantity: p.Quantity, Unit: p.Unit,
 				Interval: p.Interval, Min: p.Min, Max: p.Max,
 			})
 		}
@@ -81,8 +80,3 @@ func (o modbusObserver) Poll(device string, d time.Duration, err error) {
 
 func (o modbusObserver) Busy(bus string, d time.Duration) { o.m.AddBusy(bus, d) }
 
-// unitOf returns the canonical unit of a catalog quantity (config has checked it exists).
-func unitOf(quantity string) string {
-	q, _ := reading.Lookup(quantity)
-	return q.Unit
-}

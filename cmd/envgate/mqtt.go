@@ -35,7 +35,7 @@ func buildMQTT(c config.MQTT, log *slog.Logger) (gateway.Source, *mqttsub.Subscr
 	}
 	for _, s := range c.Subscriptions {
 		sub := mqttsub.Subscription{Topic: s.Topic, Template: s.Template, Site: s.Site, Device: s.Device,
-			Format: s.Format, Quantity: s.Quantity, QoS: byte(s.QoS),
+			Format: s.Format, Quantity: s.Quantity, Unit: s.Unit, QoS: byte(s.QoS),
 			Time: mqttsub.TimeSpec{Path: s.Time.Path, Format: s.Time.Format}}
 		if s.Time.Location != "" {
 			loc, err := time.LoadLocation(s.Time.Location)
@@ -45,7 +45,7 @@ func buildMQTT(c config.MQTT, log *slog.Logger) (gateway.Source, *mqttsub.Subscr
 			sub.Time.Location = loc
 		}
 		for _, f := range s.Fields {
-			sub.Fields = append(sub.Fields, mqttsub.Field{Path: f.Path, Quantity: f.Quantity, Scale: f.Scale,
+			sub.Fields = append(sub.Fields, mqttsub.Field{Path: f.Path, Quantity: f.Quantity, Scale: f.Scale, Unit: f.Unit,
 				Offset: f.Offset, Optional: f.Optional})
 		}
 		cfg.Subscriptions = append(cfg.Subscriptions, sub)

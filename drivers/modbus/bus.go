@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/envgate/envgate/gateway/reading"
+	"github.com/envgate/envgate/gateway/units"
 )
 
 // BusConfig describes one bus (an RS-485 pair behind one serial port, or one TCP
@@ -64,8 +65,10 @@ type busDevice struct {
 // pointInfo is what decoding needs of a Point, resolved once.
 type pointInfo struct {
 	scale, offset float64
-	lo, hi        float64 // quality Good within [lo, hi]
-	unit          string
+	lo, hi        float64 // quality Good within [lo, hi], in the catalog unit
+	quantity      string
+	from          string // the value's unit when it is not the catalog's; "" otherwise
+	unit          string // the catalog unit
 }
 
 // job is one request with its next due time.
@@ -127,7 +130,10 @@ func NewBus(cfg BusConfig, open Opener, obs Observer, log *slog.Logger) (*Bus, e
 		bd := &busDevice{Device: d, points: make([]pointInfo, len(d.Points))}
 		for k, p := range d.Points {
 			q, _ := reading.Lookup(p.Quantity)
-			pi := pointInfo{scale: p.Scale, offset: p.Offset, lo: q.Min, hi: q.Max, unit: p.Unit}
+			pi := pointInfo{scale: p.Scale, offset: p.Offset, lo: q.Min, hi: q.Max, quantity: p.Quantity, unit: q.Unit}
+			if p.Unit != q.Unit {
+				pi.from = p.Unit
+			}
 			if pi.scale == 0 {
 				pi.scale = 1
 			}
@@ -136,9 +142,6 @@ func NewBus(cfg BusConfig, open Opener, obs Observer, log *slog.Logger) (*Bus, e
 			}
 			if p.Max != nil {
 				pi.hi = *p.Max
-			}
-			if pi.unit == "" {
-				pi.unit = q.Unit
 			}
 			bd.points[k] = pi
 		}
@@ -365,6 +368,12 @@ func (r *runner) read(ctx context.Context, j *job, ts time.Time, rs []reading.Re
 		}
 		v := Scale(raw, pi.scale, pi.offset)
 		quality := reading.Good
+		if pi.from != "" {
+			var err error
+			if v, err = units.Convert(pi.quantity, v, pi.from); err != nil {
+				quality = reading.Bad // not finite: NewBus checked the unit
+			}
+		}
 		if !(v >= pi.lo && v <= pi.hi) { // also catches NaN
 			quality = reading.Bad
 		}

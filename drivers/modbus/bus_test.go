@@ -953,3 +953,32 @@ func BenchmarkSchedulerOverhead(b *testing.B) {
 		})
 	}
 }
+
+// A point in another unit is converted to the catalog unit before its range check.
+func TestBusConvertsUnits(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		line := &busLine{slaves: map[uint8]*busSlave{1: {regs: map[uint16]uint16{
+			0: 10,   // so2 10 ppb = 26.19 ug/m3
+			1: 9500, // temperature 95.00 degF (scale 0.01) = 35 degC, plausible only once converted
+		}}}}
+		pts := []Point{busPoint(0, Uint16, "so2", time.Second), busPoint(1, Uint16, "temperature", time.Second)}
+		pts[0].Unit = "ppb"
+		pts[1].Unit, pts[1].Scale = "degF", 0.01
+		b, err := NewBus(BusConfig{Name: "b", Devices: []Device{{Name: "d", Site: "s", Slave: 1, Points: pts}}},
+			line.open, nil, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := runBus(t, b, 500*time.Millisecond)["d"]
+		if len(got) != 1 || len(got[0]) != 2 {
+			t.Fatalf("polls = %+v", got)
+		}
+		so2, temp := got[0][0], got[0][1]
+		if math.Abs(so2.Value-26.188) > 1e-3 || so2.Unit != "ug/m3" || so2.Quality != reading.Good {
+			t.Errorf("so2 = %+v, want 26.188 ug/m3", so2)
+		}
+		if math.Abs(temp.Value-35) > 1e-9 || temp.Unit != "degC" || temp.Quality != reading.Good {
+			t.Errorf("temperature = %+v, want 35 degC, good", temp)
+		}
+	})
+}

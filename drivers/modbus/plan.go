@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/envgate/envgate/gateway/reading"
+	"github.com/envgate/envgate/gateway/units"
 )
 
 // Quantity limits of one read request (MODBUS Application Protocol V1.1b3 §6.1-6.4):
@@ -86,10 +87,10 @@ func checkPoint(p Point, maxRegisters int, path string) []error {
 	if p.Interval <= 0 {
 		bad("interval", "must be positive, not %s", p.Interval)
 	}
-	if q, ok := reading.Lookup(p.Quantity); !ok {
+	if _, ok := reading.Lookup(p.Quantity); !ok {
 		bad("quantity", "unknown quantity %q", p.Quantity)
-	} else if p.Unit != "" && p.Unit != q.Unit {
-		bad("unit", "%s is measured in %q, not %q", p.Quantity, q.Unit, p.Unit)
+	} else if err := units.Check(p.Quantity, p.Unit); err != nil {
+		bad("unit", "%v", err)
 	}
 	if p.Min != nil && p.Max != nil && *p.Min > *p.Max {
 		bad("min", "%v is above max %v", *p.Min, *p.Max)

@@ -162,7 +162,7 @@ func TestPlanErrors(t *testing.T) {
 		`points[4].address: 65535 + 2 registers`,
 		`points[5].interval: must be positive`,
 		`points[6].quantity: unknown quantity "pm2.5"`,
-		`points[7].unit: la is measured in "dB(A)", not "dB"`,
+		`points[7].unit: unknown unit "dB" for la: want dB(A)`,
 		`points[8].order: must be one of`,
 		`points[8].min: 10 is above max 5`,
 	} {

@@ -15,6 +15,7 @@ import (
 	"github.com/influxdata/line-protocol/v2/lineprotocol"
 
 	"github.com/envgate/envgate/gateway/reading"
+	"github.com/envgate/envgate/gateway/units"
 )
 
 // Config describes one MQTT source: one broker connection and its subscriptions.
@@ -82,6 +83,10 @@ type Subscription struct {
 	// {quantity}.
 	Quantity string
 
+	// Unit is the unit of a number payload, converted once to the catalog unit of its
+	// quantity (see Field.Unit). Empty means the catalog unit.
+	Unit string
+
 	Time TimeSpec // where the timestamp comes from
 
 	// QoS is the subscription's maximum QoS. Only 1 is offered, and the zero value means
@@ -112,8 +117,13 @@ type Field struct {
 	// one field may leave it empty).
 	Quantity string
 
-	// Value = raw × Scale + Offset, in the quantity's canonical unit. Scale 0 means 1.
+	// Value = raw × Scale + Offset, in Unit. Scale 0 means 1.
 	Scale, Offset float64
+
+	// Unit is the unit of the value after Scale and Offset, converted once to the
+	// quantity's catalog unit (gateway/units: ppb → ug/m3, ug/L → mg/L, degF → degC, …).
+	// Empty means the catalog unit.
+	Unit string
 
 	// Optional fields may be absent (or null): the reading is skipped. A required
 	// field that is absent makes the whole message malformed. A message in which no
@@ -166,6 +176,7 @@ type plan struct {
 	hasQuantity  bool // {quantity} in the template: check the captured value
 	site, device string
 	quantity     string // number format: fixed quantity
+	unit         string // number format: the payload's unit; "" is the catalog unit
 	format       string
 	fields       []fieldPlan
 	time         timePlan
@@ -177,6 +188,7 @@ type fieldPlan struct {
 	pathText      string
 	quantity      string
 	scale, offset float64
+	unit          string // "" is the catalog unit
 	optional      bool
 }
 
@@ -274,7 +286,12 @@ func compile(sub Subscription, prefix string) (*plan, []error) {
 		}
 		seen := map[string]int{}
 		for i, f := range sub.Fields {
-			fp := fieldPlan{pathText: f.Path, quantity: f.Quantity, scale: f.Scale, offset: f.Offset, optional: f.Optional}
+			fp := fieldPlan{pathText: f.Path, quantity: f.Quantity, scale: f.Scale, offset: f.Offset, unit: f.Unit, optional: f.Optional}
+			if f.Unit != "" && f.Quantity != "" {
+				if err := units.Check(f.Quantity, f.Unit); err != nil {
+					bad(fmt.Sprintf("fields[%d].unit", i), "%v", err)
+				}
+			}
 			name := fmt.Sprintf("fields[%d]", i)
 			steps, err := parsePath(f.Path)
 			if err != nil {
@@ -323,7 +340,16 @@ func compile(sub Subscription, prefix string) (*plan, []error) {
 			}
 		}
 		p.quantity = sub.Quantity
+		p.unit = sub.Unit
+		if sub.Unit != "" && sub.Quantity != "" {
+			if err := units.Check(sub.Quantity, sub.Unit); err != nil {
+				bad("unit", "%v", err)
+			}
+		}
 	case FormatLineProtocol:
+		if sub.Unit != "" {
+			bad("unit", "line-protocol values are in the catalog units")
+		}
 		if len(sub.Fields) > 0 {
 			bad("fields", "only for JSON; line-protocol field keys are the quantities")
 		}

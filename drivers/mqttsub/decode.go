@@ -14,6 +14,7 @@ import (
 	"github.com/influxdata/line-protocol/v2/lineprotocol"
 
 	"github.com/envgate/envgate/gateway/reading"
+	"github.com/envgate/envgate/gateway/units"
 )
 
 // The kinds of DecodeError, also the keys of Stats.ErrorsByKind.
@@ -198,11 +199,26 @@ func (p *plan) decodeNumber(ids topicIDs, payload []byte, arrival time.Time) ([]
 	if err != nil {
 		return nil, err
 	}
+	if v, err = convert(ids.quantity, v, p.unit); err != nil {
+		return nil, malformed(KindRange, "%v", err)
+	}
 	r, err := newReading(t, ids.site, ids.device, ids.quantity, v)
 	if err != nil {
 		return nil, err
 	}
 	return []reading.Reading{r}, nil
+}
+
+// convert converts v from unit to the catalog unit of quantity (gateway/units); the
+// empty unit is the catalog unit. An unknown quantity is left to newReading.
+func convert(quantity string, v float64, unit string) (float64, error) {
+	if unit == "" {
+		return v, nil
+	}
+	if _, ok := reading.Lookup(quantity); !ok {
+		return v, nil
+	}
+	return units.Convert(quantity, v, unit)
 }
 
 // isDecimal reports whether s is a decimal number as JSON writes it, except that
@@ -287,7 +303,11 @@ func (p *plan) decodeJSON(ids topicIDs, payload []byte, arrival time.Time) ([]re
 		if q == "" {
 			q = ids.quantity
 		}
-		r, err := newReading(t, ids.site, ids.device, q, x*f.scale+f.offset)
+		val, err := convert(q, x*f.scale+f.offset, f.unit)
+		if err != nil {
+			return nil, malformed(KindRange, "field %q: %v", f.pathText, err)
+		}
+		r, err := newReading(t, ids.site, ids.device, q, val)
 		if err != nil {
 			return nil, err
 		}

@@ -3,6 +3,7 @@ package mqttsub
 import (
 	"errors"
 	"fmt"
+	"math"
 	"strings"
 	"testing"
 	"time"
@@ -327,5 +328,27 @@ func TestFilterMatches(t *testing.T) {
 		if got := filterMatches(strings.Split(tt.filter, "/"), tt.topic); got != tt.want {
 			t.Errorf("filterMatches(%q, %q) = %v, want %v", tt.filter, tt.topic, got, tt.want)
 		}
+	}
+}
+
+// A field or number payload in another unit is converted once to the catalog unit.
+func TestDecodeUnits(t *testing.T) {
+	gas := Subscription{Topic: "gas/+", Template: "gas/{device}", Site: "canal",
+		Fields: []Field{{Path: "no2", Quantity: "no2", Unit: "ppb"}, {Path: "t", Quantity: "temperature", Unit: "degF"}}}
+	rs, err := Decode(gas, "gas/g-1", []byte(`{"no2": 10, "t": 95}`), arrival)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rs) != 2 || math.Abs(rs[0].Value-10*46.01/24.4654) > 1e-3 || rs[0].Unit != "ug/m3" || rs[1].Value != 35 || rs[1].Unit != "degC" {
+		t.Errorf("readings = %+v, want no2 18.806 ug/m3 and 35 degC", rs)
+	}
+	tp := Subscription{Topic: "tp", Device: "probe", Site: "lock", Format: FormatNumber, Quantity: "tp", Unit: "ug/L"}
+	if rs, err := Decode(tp, "tp", []byte("80"), arrival); err != nil || len(rs) != 1 || math.Abs(rs[0].Value-0.08) > 1e-12 {
+		t.Errorf("tp 80 ug/L = %+v, %v; want 0.08 mg/L", rs, err)
+	}
+	bad := tp
+	bad.Unit = "furlongs"
+	if _, err := Decode(bad, "tp", []byte("80"), arrival); err == nil || !strings.Contains(err.Error(), `unknown unit "furlongs" for tp`) {
+		t.Errorf("unknown unit: %v", err)
 	}
 }
