@@ -79,4 +79,3 @@ func (o modbusObserver) Poll(device string, d time.Duration, err error) {
 }
 
 func (o modbusObserver) Busy(bus string, d time.Duration) { o.m.AddBusy(bus, d) }
-
