@@ -91,7 +91,11 @@ func peakRSS(pid int) int {
 func TestMQTTEndToEnd(t *testing.T) {
 	inf := testsvc.StartInflux(t)
 	ca := testsvc.NewTestCA(t)
-	broker := testsvc.StartMosquitto(t, testsvc.MosquittoOptions{TLS: ca})
+	// Mosquitto queues at most max_queued_messages (default 1000) beyond the in-flight
+	// window for a client, and drops the rest silently; a burst of 11 000 on a loaded
+	// machine, or one arriving while the gateway reconnects, needs more. A deployment
+	// sizes it for its longest outage (docs/config.md).
+	broker := testsvc.StartMosquitto(t, testsvc.MosquittoOptions{TLS: ca, MaxQueued: 100000})
 	bin := buildBinary(t)
 	dir := t.TempDir()
 	deadLetter := filepath.Join(dir, "dead.log")

@@ -76,7 +76,7 @@ func replayPoints(t *testing.T, out string) map[testsvc.Point]float64 {
 // `envgate replay`, and checks that both give the same derived points.
 func TestNoiseReplayMatchesLive(t *testing.T) {
 	inf := testsvc.StartInflux(t)
-	broker := testsvc.StartMosquitto(t, testsvc.MosquittoOptions{})
+	broker := testsvc.StartMosquitto(t, testsvc.MosquittoOptions{MaxQueued: 100000}) // the default 1000 drops beyond it (mqtt_test.go)
 	bin := buildBinary(t)
 	dir := t.TempDir()
 	cst := time.FixedZone("CST", 8*3600)
