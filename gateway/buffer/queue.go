@@ -306,11 +306,21 @@ func (q *Queue) Append(rs ...reading.Reading) error {
 		return q.flushPendingLocked()
 	}
 	if err := q.writeLocked(rs); err != nil {
-		q.holdLocked(rs)
+		var se *syncError
+		if !errors.As(err, &se) {
+			q.holdLocked(rs) // not written; after a failed sync they are already back in memory
+		}
 		return degraded(err)
 	}
 	return nil
 }
+
+// syncError is a failed fsync after a successful write: the unsynced readings, those
+// just written included, are already back in memory (requeueUnsyncedLocked).
+type syncError struct{ err error }
+
+func (e *syncError) Error() string { return e.err.Error() }
+func (e *syncError) Unwrap() error { return e.err }
 
 // degraded wraps err in ErrDegraded unless it already is.
 func degraded(err error) error {
@@ -336,11 +346,17 @@ func (q *Queue) holdLocked(rs []reading.Reading) {
 
 // flushPendingLocked tries to move readings held in memory to disk.
 func (q *Queue) flushPendingLocked() error {
-	if err := q.writeLocked(q.pending); err != nil {
+	pending := q.pending
+	q.pending = nil
+	if err := q.writeLocked(pending); err != nil {
+		var se *syncError
+		if !errors.As(err, &se) {
+			// Not written: back behind whatever a failed rotation requeued (older).
+			q.pending = append(q.pending, pending...)
+		}
 		q.holdLocked(nil)
 		return degraded(err)
 	}
-	q.pending = nil
 	return nil
 }
 
@@ -364,7 +380,9 @@ func (q *Queue) writeLocked(rs []reading.Reading) error {
 	}
 	q.unsynced = append(q.unsynced, rs...)
 	if len(q.unsynced) >= syncEvery {
-		return q.syncLocked()
+		if err := q.syncLocked(); err != nil {
+			return &syncError{err}
+		}
 	}
 	return nil
 }

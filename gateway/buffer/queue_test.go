@@ -712,3 +712,48 @@ func TestAppendErrorWrapsDegradedOnce(t *testing.T) {
 		t.Fatalf("Append = %v, want ErrDegraded exactly once", err)
 	}
 }
+
+// The group commit every syncEvery readings fails: the readings just written are put
+// back in memory once (not twice), nothing is dropped, and the next Sync succeeds and
+// clears Degraded.
+func TestFailedSyncEveryDoesNotDuplicateInMemory(t *testing.T) {
+	opt := testOptions(t)
+	opt.SegmentBytes = 64 << 20
+	opt.MemoryReadings = syncEvery
+	fail := false
+	opt.syncFile = func(f file) error {
+		if fail {
+			fail = false
+			return syscall.EIO
+		}
+		return fdatasync(f)
+	}
+	q := mustOpen(t, opt)
+	r, _ := q.Reader("s")
+	if err := q.Append(readings(0, 6000)...); err != nil {
+		t.Fatal(err)
+	}
+	fail = true
+	if err := q.Append(readings(6000, 4000)...); !errors.Is(err, ErrDegraded) {
+		t.Fatalf("Append reaching syncEvery with a failing fsync = %v, want ErrDegraded", err)
+	}
+	if s := q.Stats(); s.MemoryReadings != syncEvery || s.Dropped != 0 {
+		t.Fatalf("Stats() = %+v, want the %d unsynced readings in memory once, none dropped", s, syncEvery)
+	}
+	if err := q.Sync(); err != nil {
+		t.Fatalf("Sync once the disk works = %v", err)
+	}
+	if s := q.Stats(); s.Degraded || s.MemoryReadings != 0 {
+		t.Errorf("after a good Sync: %+v, want not degraded, nothing in memory", s)
+	}
+	got := drain(t, r, 3*syncEvery)
+	seen := map[float64]bool{}
+	for _, v := range got {
+		seen[v] = true
+	}
+	for i := range syncEvery {
+		if !seen[float64(i)] {
+			t.Fatalf("reading %d lost", i)
+		}
+	}
+}
