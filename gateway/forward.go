@@ -125,7 +125,7 @@ func (f *forwarder) linger(ctx context.Context, drained <-chan struct{}, wait ti
 	defer t.Stop()
 	for {
 		changed := f.r.Changed()
-		if f.r.Unsent() >= int64(f.spec.BatchSize) { // cheap: sequence arithmetic, no decoding
+		if f.r.Durable() >= int64(f.spec.BatchSize) { // cheap: sequence arithmetic, no decoding
 			return
 		}
 		select {

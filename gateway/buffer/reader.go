@@ -268,6 +268,14 @@ func (r *Reader) Changed() <-chan struct{} {
 	return r.q.notify
 }
 
+// Durable returns the number of readings past the cursor that are durable, so readable
+// now (an upper bound if some were lost to corruption).
+func (r *Reader) Durable() int64 {
+	r.q.mu.Lock()
+	defer r.q.mu.Unlock()
+	return int64(r.q.durableSeq - min(r.committed.Load(), r.q.durableSeq))
+}
+
 // Unsent returns the number of readings appended but not yet acknowledged by this reader
 // (an upper bound if some were lost to corruption).
 func (r *Reader) Unsent() int64 {
