@@ -66,11 +66,32 @@ type aggregator interface {
 // monitor is one aggregator with its routing and its wall-clock bookkeeping.
 type monitor struct {
 	agg         aggregator
+	fresh       func() aggregator          // a new aggregator, after a jump of the clock
 	feeds       func(reading.Reading) bool // the reading goes to this monitor
 	own         func(reading.Reading) bool // ... and is one of its own samples (not weather)
 	flush       func(last time.Time) time.Time
-	lastArrival time.Time // wall time of the latest own sample
-	outOfRange  int       // readings refused for a time too far from the wall clock
+	closeAfter  time.Duration // silence after which the wall clock closes its windows
+	lastArrival time.Time     // wall time of the latest own sample (or of New)
+	clock       time.Time     // latest time given to the aggregator; zero before the first
+	outOfRange  int           // readings refused for a time too far from the wall clock
+	resets      int           // aggregators replaced after a jump of more than MaxGap
+}
+
+// advanceTo prepares m for time t: after a jump of more than MaxGap from its clock (a
+// box that booted in 1970 before NTP, a recording with a week-long pause), it closes
+// the old aggregator's windows as at the end of a recording and starts a fresh one,
+// rather than walking every window in between. It returns what the old one emitted.
+func (m *monitor) advanceTo(dst []reading.Reading, t time.Time) []reading.Reading {
+	if !m.clock.IsZero() && t.Sub(m.clock) > MaxGap {
+		dst = append(dst, m.agg.Tick(m.flush(m.clock))...)
+		m.agg = m.fresh()
+		m.resets++
+		m.clock = time.Time{}
+	}
+	if t.After(m.clock) {
+		m.clock = t
+	}
+	return dst
 }
 
 // Set is the monitors of one gateway. Its methods are safe for concurrent use.
@@ -95,34 +116,42 @@ type Set struct {
 type noiseEntry struct {
 	*monitor
 	spec Noise
-	agg  *noise.Aggregator
 }
 
 type airEntry struct {
 	*monitor
 	cfg air.Config
-	agg *air.Aggregator
 }
 
 type waterEntry struct {
 	*monitor
-	agg *water.Aggregator
 }
 
 // Live sets refuse readings stamped too far from the wall clock (a sensor whose clock
 // was reset or runs in another year): one of them would make an aggregator open or
 // close every window in between. Replay has no such bound.
+// MaxFuture is small: a sample ahead of its device's clock moves the windows on, and
+// the device's next samples would be late.
 const (
-	MaxFuture = 5 * time.Minute
+	MaxFuture = time.Minute
 	MaxPast   = 7 * 24 * time.Hour
 )
+
+// MaxGap is the largest jump of a monitor's clock walked window by window; beyond it
+// the monitor closes its windows and starts afresh (see monitor.advanceTo).
+const MaxGap = 8 * 24 * time.Hour
 
 // DefaultCloseAfter is how long a silent device's windows wait before the wall clock
 // closes them: a backlog up to this old still counts in full.
 const DefaultCloseAfter = 30 * time.Minute
 
-// airQuantities are the raw readings an air monitor takes.
+// airQuantities are the raw readings an air monitor takes (its plan may take fewer).
 var airQuantities = []string{"so2", "no2", "co", "o3", "pm10", "pm25"}
+
+// waterParams are the readings a water section aggregates; other water quantities of
+// the site (temperature, conductivity, turbidity) do not feed it, so that a probe still
+// reporting them does not keep a section with dead analysers "alive".
+var waterParams = []string{"ph", "do", "codmn", "nh3n", "tp", "tn"}
 
 // New builds a Set. The error names the failing monitor and gives its problems.
 func New(ms Monitors) (*Set, error) {
@@ -136,7 +165,9 @@ func New(ms Monitors) (*Set, error) {
 			return nil, &MonitorError{Kind: "noise", Site: n.Config.Site, Device: n.Config.Device, Err: err}
 		}
 		site, dev, weather := n.Config.Site, n.Config.Device, n.Weather
-		m := &monitor{agg: a, flush: a.FlushTime,
+		m := &monitor{agg: a, closeAfter: ms.CloseAfter,
+			fresh: func() aggregator { a, _ := noise.NewAggregator(n.Config); return a },
+			flush: func(t time.Time) time.Time { return a.FlushTime(t) },
 			feeds: func(r reading.Reading) bool {
 				switch r.Quantity {
 				case "la", "laeq":
@@ -149,7 +180,7 @@ func New(ms Monitors) (*Set, error) {
 			own: func(r reading.Reading) bool { return r.Device == dev },
 		}
 		s.all = append(s.all, m)
-		s.noise = append(s.noise, noiseEntry{monitor: m, spec: n, agg: a})
+		s.noise = append(s.noise, noiseEntry{monitor: m, spec: n})
 	}
 	for _, x := range ms.Air {
 		a, err := air.NewAggregator(x.Config)
@@ -165,9 +196,18 @@ func New(ms Monitors) (*Set, error) {
 		if late <= 0 {
 			late = air.DefaultLateness
 		}
-		m := &monitor{agg: a,
+		plan := airQuantities
+		if x.Config.Method.Plan != nil {
+			plan = nil
+			for _, p := range x.Config.Method.Plan {
+				plan = append(plan, p.Quantity())
+			}
+		}
+		cfg := x.Config
+		m := &monitor{agg: a, closeAfter: max(ms.CloseAfter, time.Hour+late),
+			fresh: func() aggregator { a, _ := air.NewAggregator(cfg); return a },
 			feeds: func(r reading.Reading) bool {
-				return r.Device == dev && r.Site == site && slices.Contains(airQuantities, r.Quantity)
+				return r.Device == dev && r.Site == site && slices.Contains(plan, r.Quantity)
 			},
 			own: func(reading.Reading) bool { return true },
 			// The day containing the last reading closes at the next local midnight.
@@ -177,7 +217,7 @@ func New(ms Monitors) (*Set, error) {
 			},
 		}
 		s.all = append(s.all, m)
-		s.air = append(s.air, airEntry{monitor: m, cfg: x.Config, agg: a})
+		s.air = append(s.air, airEntry{monitor: m, cfg: x.Config})
 	}
 	for _, w := range ms.Water {
 		a, err := water.NewAggregator(w.Config)
@@ -185,10 +225,10 @@ func New(ms Monitors) (*Set, error) {
 			return nil, &MonitorError{Kind: "water", Site: w.Config.Site, Err: err}
 		}
 		cfg := a.Config()
-		m := &monitor{agg: a,
+		m := &monitor{agg: a, closeAfter: max(ms.CloseAfter, cfg.Window+cfg.Lateness),
+			fresh: func() aggregator { a, _ := water.NewAggregator(cfg); return a },
 			feeds: func(r reading.Reading) bool {
-				q, ok := reading.Lookup(r.Quantity)
-				return ok && q.Domain == reading.Water && r.Site == cfg.Site
+				return r.Site == cfg.Site && slices.Contains(waterParams, r.Quantity)
 			},
 			own: func(reading.Reading) bool { return true },
 			// The window containing the last reading: windows are aligned to local
@@ -202,7 +242,13 @@ func New(ms Monitors) (*Set, error) {
 			},
 		}
 		s.all = append(s.all, m)
-		s.water = append(s.water, waterEntry{monitor: m, agg: a})
+		s.water = append(s.water, waterEntry{monitor: m})
+	}
+	// A backlog arriving just after the start must not find its windows closed by the
+	// first Tick: every monitor counts as having heard from its device now.
+	now := s.now()
+	for _, m := range s.all {
+		m.lastArrival = now
 	}
 	return s, nil
 }
@@ -254,6 +300,7 @@ func (s *Set) Add(dst []reading.Reading, rs ...reading.Reading) []reading.Readin
 			}
 			if m.own(r) {
 				m.lastArrival = now
+				dst = m.advanceTo(dst, r.Time)
 			}
 			dst = append(dst, m.agg.Add(r)...)
 		}
@@ -270,7 +317,8 @@ func (s *Set) Tick(dst []reading.Reading, now time.Time) []reading.Reading {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, m := range s.all {
-		if now.Sub(m.lastArrival) >= s.closeAfter {
+		if now.Sub(m.lastArrival) >= m.closeAfter {
+			dst = m.advanceTo(dst, now)
 			dst = append(dst, m.agg.Tick(now)...)
 		}
 	}
@@ -287,7 +335,9 @@ func (s *Set) Flush(dst []reading.Reading, t time.Time) []reading.Reading {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, m := range s.all {
-		dst = append(dst, m.agg.Tick(m.flush(t))...)
+		if t.Sub(m.clock) <= MaxGap { // else the aggregator never saw anything near t
+			dst = append(dst, m.agg.Tick(m.flush(t))...)
+		}
 	}
 	return dst
 }
@@ -301,7 +351,7 @@ func (s *Set) NoiseStates(now time.Time) []metrics.NoiseState {
 	defer s.mu.Unlock()
 	out := make([]metrics.NoiseState, 0, len(s.noise))
 	for _, m := range s.noise {
-		l := m.agg.Now(now)
+		l := m.agg.(*noise.Aggregator).Now(now)
 		out = append(out, metrics.NoiseState{
 			Site: m.spec.Config.Site, Device: m.spec.Config.Device,
 			Zone: m.spec.Zone, QuietDistrict: m.spec.QuietDistrict,
@@ -325,7 +375,7 @@ func (s *Set) AirStates(now time.Time) []metrics.AirState {
 	defer s.mu.Unlock()
 	out := make([]metrics.AirState, 0, len(s.air))
 	for _, m := range s.air {
-		l := m.agg.Now(now)
+		l := m.agg.(*air.Aggregator).Now(now)
 		st := metrics.AirState{
 			Site: m.cfg.Site, Device: m.cfg.Device, Edition: m.cfg.Method.Edition.String(),
 			Hour: math.NaN(), AQI: l.AQI, Level: int(l.Level), IAQI: map[string]float64{}, DailyAQI: l.DailyAQI,
@@ -365,8 +415,8 @@ func (s *Set) WaterStates(now time.Time) []metrics.WaterState {
 	defer s.mu.Unlock()
 	out := make([]metrics.WaterState, 0, len(s.water))
 	for _, m := range s.water {
-		l := m.agg.Now(now)
-		cfg := m.agg.Config()
+		a := m.agg.(*water.Aggregator)
+		l, cfg := a.Now(now), a.Config()
 		st := metrics.WaterState{
 			Site: cfg.Site, Waterbody: string(cfg.Waterbody), WindowStart: math.NaN(),
 			Class: int(l.Class), Target: int(l.Target), Missed: len(l.Missed), Missing: l.Missing,

@@ -144,3 +144,75 @@ func TestAirAndWaterMonitors(t *testing.T) {
 		t.Errorf("WaterStates = %+v", ws)
 	}
 }
+
+// A box that boots in 1970 and ticks before NTP steps the clock: the monitor closes its
+// 1970 windows and starts afresh at the first real sample instead of walking 56 years
+// of windows (millions of readings in the writer).
+func TestJumpOfTheClockRestartsTheMonitor(t *testing.T) {
+	s, err := New(Monitors{Noise: []Noise{noiseMonitor()}, CloseAfter: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	boot := time.Unix(60, 0)
+	s.now = func() time.Time { return boot }
+	s.all[0].lastArrival = boot                 // as if New ran at boot
+	out := s.Tick(nil, boot.Add(2*time.Minute)) // silent since New: the wall clock starts the windows in 1970
+	s.now = func() time.Time { return t0 }      // NTP
+	for i := range 3 {
+		out = s.Add(out, reading.New(t0.Add(time.Duration(i)*time.Second), "canal", "n-1", "la", 60))
+	}
+	if len(out) > 100 {
+		t.Fatalf("the jump produced %d readings", len(out))
+	}
+	if m := s.noise[0]; m.resets != 1 || !m.clock.Equal(t0.Add(2*time.Second)) {
+		t.Errorf("resets %d, clock %v; want 1 reset and the clock at the last sample", m.resets, m.clock)
+	}
+	if st := s.NoiseStates(t0); st[0].Accepted != 3 {
+		t.Errorf("after the reset the fresh monitor accepted %d samples, want 3", st[0].Accepted)
+	}
+}
+
+// A backlog arriving right after the start (an MQTT session catching up) is aggregated
+// in full: the first Tick does not close its windows.
+func TestStartupBacklogIsNotLate(t *testing.T) {
+	start := t0.Add(time.Hour)
+	s, err := New(Monitors{Noise: []Noise{noiseMonitor()}, CloseAfter: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.now = func() time.Time { return start }
+	s.Tick(nil, start.Add(time.Second))
+	for i := range 600 { // the last 10 minutes before the start
+		s.Add(nil, reading.New(start.Add(time.Duration(i-600)*time.Second), "canal", "n-1", "la", 60))
+	}
+	if st := s.NoiseStates(start); st[0].Accepted != 600 || st[0].Late != 0 {
+		t.Errorf("backlog: accepted %d, late %d; want 600, 0", st[0].Accepted, st[0].Late)
+	}
+}
+
+// A temperature probe that keeps reporting at a water site does not keep a section
+// whose analysers died alive: the wall clock closes its windows.
+func TestWaterSectionClosesWhenAnalysersStop(t *testing.T) {
+	s, err := New(Monitors{Water: []Water{{Config: water.Config{Site: "lock", Waterbody: water.River, Window: time.Hour, Lateness: time.Minute}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := t0
+	s.now = func() time.Time { return now }
+	s.Add(nil, reading.New(t0, "lock", "station", "do", 6.5))
+	var out []reading.Reading
+	for i := range 12 * 60 { // 12 h of a temperature probe, one reading a minute
+		now = t0.Add(time.Duration(i) * time.Minute)
+		s.Add(nil, reading.New(now, "lock", "probe", "water_temperature", 12))
+		out = s.Tick(out, now)
+	}
+	var missing int
+	for _, r := range out {
+		if r.Quantity == "params_missing" {
+			missing++
+		}
+	}
+	if missing < 10 {
+		t.Errorf("%d windows closed in 12 h with only a temperature probe reporting; want about 11", missing)
+	}
+}

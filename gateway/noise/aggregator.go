@@ -457,10 +457,16 @@ func (a *Aggregator) Tick(now time.Time) []reading.Reading {
 }
 
 // FlushTime returns the clock time at which every window containing t has closed: the
-// end of the day or night period containing t plus the lateness. Tick(FlushTime(t))
+// end of the day or night period (or of the clock hour, if later) containing t, plus
+// the lateness. Tick(FlushTime(t))
 // ends a recording whose last sample is at t.
 func (a *Aggregator) FlushTime(t time.Time) time.Time {
-	_, end, _ := a.p.bounds(t.In(a.p.Location))
+	lt := t.In(a.p.Location)
+	_, end, _ := a.p.bounds(lt)
+	// With a period boundary inside an hour (day_start 06:30) the hour may end later.
+	if h := a.p.align(lt, time.Hour).Add(time.Hour); h.After(end) {
+		end = h
+	}
 	return end.Add(a.cfg.Lateness)
 }
 
