@@ -36,7 +36,8 @@ water:
 	var in strings.Builder
 	in.WriteString("time,site,device,quantity,value\n")
 	for h := range 24 {
-		fmt.Fprintf(&in, "%s,canal,air-1,pm25,80\n", day.Add(time.Duration(h)*time.Hour).Format(time.RFC3339))
+		// Local times (no offset): read in the air section's zone, Asia/Shanghai.
+		fmt.Fprintf(&in, "%s,canal,air-1,pm25,80\n", day.Add(time.Duration(h)*time.Hour).Format("2006-01-02 15:04:05"))
 	}
 	for w, do := range []float64{6.5, 4.0, 1.9} { // one station cycle per 4-h window
 		ts := day.Add(time.Duration(w)*4*time.Hour + 30*time.Minute).Format(time.RFC3339)

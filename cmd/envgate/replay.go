@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"cmp"
 	"errors"
 	"flag"
 	"fmt"
@@ -68,9 +69,12 @@ func cmdReplay(args []string, stdout, stderr io.Writer) int {
 		defer f.Close()
 		in = f
 	}
-	loc, err := config.LoadLocation(cfg.Noise.Timezone)
+	// Local times in the file are in the monitors' zone: noise's, else air's, else
+	// water's (defaulted only when that section has monitors), else Asia/Shanghai.
+	zone := cmp.Or(cfg.Noise.Timezone, cfg.Air.Timezone, cfg.Water.Timezone, config.DefaultNoiseTimezone)
+	loc, err := config.LoadLocation(zone)
 	if err != nil {
-		fmt.Fprintf(stderr, "envgate replay: noise.timezone: %v\n", err)
+		fmt.Fprintf(stderr, "envgate replay: timezone %q: %v\n", zone, err)
 		return 1
 	}
 	rd, err := replay.NewReader(bufio.NewReaderSize(in, 1<<16), replay.Options{Site: *site, Device: *device, Location: loc})
