@@ -7,9 +7,8 @@ import (
 )
 
 // Derived quantities the Aggregator emits (see the package doc for when each one is
-// emitted). Their Time is the start of the window they describe. Until they are added to
-// the reading catalog, Reading.Validate rejects them as unknown; Quantities lists the
-// entries to add.
+// emitted). Their Time is the start of the window they describe. Quantities gives their
+// catalog entries, which gateway/derive registers (reading.Register).
 const (
 	// Hourly means (µg/m³, CO mg/m³), emitted when valid (≥ 45 min of data).
 	QuantitySO2Hourly  = "so2_1h"

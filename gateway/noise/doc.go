@@ -9,8 +9,8 @@
 // # Derived quantities
 //
 // The Aggregator emits these readings. Time is the start of the window (docs/data-model.md)
-// except for lmax_burst, stamped at the burst's peak. Until the integrator adds them to
-// the catalog (see Quantities), Reading.Validate rejects them as unknown quantities.
+// except for lmax_burst, stamped at the burst's peak. gateway/derive registers them in
+// the reading catalog (reading.Register(Quantities()...)).
 //
 //	name           unit   per                   meaning
 //	laeq_1m        dB(A)  clock minute          LAeq of the minute

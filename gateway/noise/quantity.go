@@ -15,9 +15,8 @@ const (
 )
 
 // Derived quantities the Aggregator emits. Their Time is the start of the window they
-// describe (docs/data-model.md), except QuantityLmaxBurst. Until they are added to the
-// reading catalog, Reading.Validate rejects them as unknown; Quantities lists the
-// entries to add.
+// describe (docs/data-model.md), except QuantityLmaxBurst. Quantities gives their
+// catalog entries, which gateway/derive registers (reading.Register).
 const (
 	QuantityLAeqMinute       = "laeq_1m"       // dB(A): LAeq of a clock minute
 	QuantityLAeqHourly       = "laeq_1h"       // dB(A): LAeq of a clock hour

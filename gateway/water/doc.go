@@ -43,8 +43,7 @@
 //
 // The Aggregator emits these readings for each window, stamped with the window's
 // start, with Site = Config.Site and Device = Config.Device ("section" by default).
-// Until the integrator adds them to the catalog (see Quantities), Reading.Validate
-// rejects them as unknown quantities.
+// gateway/derive registers them in the reading catalog (see Quantities).
 //
 //	name            unit      when                                meaning
 //	<p>_mean        as <p>    ≥ 1 sample of <p>                   arithmetic mean of the window (§3.2), p = ph, do, codmn, nh3n, tp, tn

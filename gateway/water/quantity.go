@@ -14,8 +14,8 @@ var aggregated = []Param{ParamPH, ParamDO, ParamCODMn, ParamNH3N, ParamTP, Param
 func aggIndex(quantity string) int { return slices.Index(aggregated, Param(quantity)) }
 
 // Derived quantities the Aggregator emits, all in the water measurement and stamped
-// with the start of their window. Until they are added to the reading catalog,
-// Reading.Validate rejects them as unknown; Quantities lists the entries to add.
+// with the start of their window. Quantities gives their catalog entries, which
+// gateway/derive registers (reading.Register).
 const (
 	QuantityPHMean    = "ph_mean"    // pH: mean of the window
 	QuantityDOMean    = "do_mean"    // mg/L: mean dissolved oxygen of the window
