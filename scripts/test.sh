@@ -20,8 +20,9 @@ go vet ./...
 echo "== cross-compile the binary for the boxes (linux/arm64, linux/arm v7)"
 CGO_ENABLED=0 GOOS=linux GOARCH=arm64 go build -o /dev/null ./cmd/envgate
 CGO_ENABLED=0 GOOS=linux GOARCH=arm GOARM=7 go build -o /dev/null ./cmd/envgate
-echo "== 32-bit ARM: buffer, config, schedule and metrics tests under qemu-arm (catches unaligned 64-bit atomics)"
+echo "== 32-bit ARM: core and derivation tests under qemu-arm (unaligned 64-bit atomics, int overflow)"
 CGO_ENABLED=0 GOARCH=arm GOARM=7 go test -count=1 -exec qemu-arm \
-  ./gateway/reading ./gateway/buffer ./gateway/schedule ./gateway/metrics ./config
+  ./gateway/reading ./gateway/buffer ./gateway/schedule ./gateway/metrics ./config \
+  ./gateway/derive ./gateway/noise ./gateway/air ./gateway/water ./gateway/units ./gateway/replay
 echo "== all tests, with the race detector"
 go test -race -count=1 -timeout 20m ./...
