@@ -93,6 +93,11 @@ func buildPM(c config.PMSensor, m *metrics.Metrics, log *slog.Logger) (gateway.S
 	if err != nil {
 		return gateway.Source{}, err
 	}
+	m.AddPM(c.Name, func() metrics.PMStats {
+		st := s.Stats()
+		return metrics.PMStats{Frames: st.Frames, ChecksumErrors: st.ChecksumErrors, LengthErrors: st.LengthErrors,
+			Resyncs: st.Resyncs, GarbageBytes: st.GarbageBytes, Timeouts: st.Timeouts, IOErrors: st.IOErrors, Reopens: st.Reopens}
+	})
 	run := func(ctx context.Context, out chan<- reading.Batch) error { return s.Run(ctx, out, m.ObservePoll) }
 	return gateway.Source{Name: c.Name, Batches: run}, nil
 }

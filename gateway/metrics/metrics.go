@@ -91,6 +91,7 @@ type Metrics struct {
 	noise  *noiseCollector
 
 	airWater *airWaterCollector
+	pm       *pmCollector
 }
 
 // New returns Metrics with its own registry holding every envgate metric plus the Go
@@ -138,6 +139,7 @@ func New() *Metrics {
 		noise:  &noiseCollector{},
 
 		airWater: &airWaterCollector{},
+		pm:       &pmCollector{sensors: map[string]func() PMStats{}},
 	}
 	m.reg.MustRegister(
 		collectors.NewGoCollector(),
@@ -147,7 +149,7 @@ func New() *Metrics {
 		m.state,
 	)
 	m.reg.MustRegister(m.modbus.collectors()...)
-	m.reg.MustRegister(m.mqtt, m.noise, m.airWater, clockCollector{})
+	m.reg.MustRegister(m.mqtt, m.noise, m.airWater, m.pm, clockCollector{})
 	return m
 }
 
