@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/envgate/envgate/gateway/reading"
-	"github.com/envgate/envgate/gateway/units"
 )
 
 // Bus is one Modbus master port: a serial line (RTU over RS-485), a Modbus TCP
@@ -67,7 +66,7 @@ type ModbusPoint struct {
 	Order    string        `yaml:"order"`    // ABCD|CDAB|BADC|DCBA; default ABCD
 	Scale    float64       `yaml:"scale"`    // value = raw × scale + offset; default 1; not 0
 	Offset   float64       `yaml:"offset"`   // default 0
-	Unit     string        `yaml:"unit"`     // unit of raw × scale + offset, converted to the catalog unit (gateway/units); default the catalog unit
+	Unit     string        `yaml:"unit"`     // unit of raw × scale + offset, converted to the catalog unit (reading.Convert); default the catalog unit
 	Interval time.Duration `yaml:"interval"` // default: the device's interval; > 0
 	Min      *float64      `yaml:"min"`      // plausible range; nil: the catalog's
 	Max      *float64      `yaml:"max"`
@@ -423,7 +422,7 @@ func (pt ModbusPoint) validate(p string, hasInterval bool, inFile func(string) b
 		}
 	}
 	if known && pt.Unit != "" {
-		if err := units.Check(pt.Quantity, pt.Unit); err != nil {
+		if err := reading.CheckUnit(pt.Quantity, pt.Unit); err != nil {
 			add("unit", "%v", err)
 		}
 	}

@@ -13,7 +13,6 @@ import (
 	"unicode/utf8"
 
 	"github.com/envgate/envgate/gateway/reading"
-	"github.com/envgate/envgate/gateway/units"
 )
 
 // MQTT is one connection to an MQTT broker (3.1.1) and the topics read from it. The
@@ -349,7 +348,7 @@ func (s Subscription) validate(p string) problems {
 			if msg := checkQuantity(s.Quantity); msg != "" {
 				add("quantity", "%s", msg)
 			} else if s.Unit != "" {
-				if err := units.Check(s.Quantity, s.Unit); err != nil {
+				if err := reading.CheckUnit(s.Quantity, s.Unit); err != nil {
 					add("unit", "%v", err)
 				}
 			}
@@ -418,7 +417,7 @@ func (s Subscription) validateFields(p string, quantityLevel bool) problems {
 			ps.add(fp+".scale", 0, "must not be 0 (every value would be the offset)")
 		}
 		if f.Unit != "" && f.Quantity != "" && checkQuantity(f.Quantity) == "" {
-			if err := units.Check(f.Quantity, f.Unit); err != nil {
+			if err := reading.CheckUnit(f.Quantity, f.Unit); err != nil {
 				ps.add(fp+".unit", 0, "%v", err)
 			}
 		}

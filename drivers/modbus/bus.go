@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/envgate/envgate/gateway/reading"
-	"github.com/envgate/envgate/gateway/units"
 )
 
 // BusConfig describes one bus (an RS-485 pair behind one serial port, or one TCP
@@ -370,7 +369,7 @@ func (r *runner) read(ctx context.Context, j *job, ts time.Time, rs []reading.Re
 		quality := reading.Good
 		if pi.from != "" {
 			var err error
-			if v, err = units.Convert(pi.quantity, v, pi.from); err != nil {
+			if v, err = reading.Convert(pi.quantity, v, pi.from); err != nil {
 				quality = reading.Bad // not finite: NewBus checked the unit
 			}
 		}

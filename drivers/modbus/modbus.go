@@ -66,7 +66,7 @@ type Point struct {
 	Scale    float64   // value = raw × Scale + Offset; 0 means 1
 	Offset   float64
 	Quantity string        // canonical quantity name (gateway/reading catalog)
-	Unit     string        // unit of raw × Scale + Offset, converted to the catalog unit (gateway/units); "" is the catalog unit
+	Unit     string        // unit of raw × Scale + Offset, converted to the catalog unit (reading.Convert); "" is the catalog unit
 	Interval time.Duration // how often to read it
 	Min, Max *float64      // plausible range; nil: the catalog's range. Outside → quality Bad
 }

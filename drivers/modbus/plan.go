@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/envgate/envgate/gateway/reading"
-	"github.com/envgate/envgate/gateway/units"
 )
 
 // Quantity limits of one read request (MODBUS Application Protocol V1.1b3 §6.1-6.4):
@@ -89,7 +88,7 @@ func checkPoint(p Point, maxRegisters int, path string) []error {
 	}
 	if _, ok := reading.Lookup(p.Quantity); !ok {
 		bad("quantity", "unknown quantity %q", p.Quantity)
-	} else if err := units.Check(p.Quantity, p.Unit); err != nil {
+	} else if err := reading.CheckUnit(p.Quantity, p.Unit); err != nil {
 		bad("unit", "%v", err)
 	}
 	if p.Min != nil && p.Max != nil && *p.Min > *p.Max {

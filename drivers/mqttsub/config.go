@@ -15,7 +15,6 @@ import (
 	"github.com/influxdata/line-protocol/v2/lineprotocol"
 
 	"github.com/envgate/envgate/gateway/reading"
-	"github.com/envgate/envgate/gateway/units"
 )
 
 // Config describes one MQTT source: one broker connection and its subscriptions.
@@ -121,7 +120,7 @@ type Field struct {
 	Scale, Offset float64
 
 	// Unit is the unit of the value after Scale and Offset, converted once to the
-	// quantity's catalog unit (gateway/units: ppb → ug/m3, ug/L → mg/L, degF → degC, …).
+	// quantity's catalog unit (reading.Convert: ppb → ug/m3, ug/L → mg/L, degF → degC, …).
 	// Empty means the catalog unit.
 	Unit string
 
@@ -288,7 +287,7 @@ func compile(sub Subscription, prefix string) (*plan, []error) {
 		for i, f := range sub.Fields {
 			fp := fieldPlan{pathText: f.Path, quantity: f.Quantity, scale: f.Scale, offset: f.Offset, unit: f.Unit, optional: f.Optional}
 			if f.Unit != "" && f.Quantity != "" {
-				if err := units.Check(f.Quantity, f.Unit); err != nil {
+				if err := reading.CheckUnit(f.Quantity, f.Unit); err != nil {
 					bad(fmt.Sprintf("fields[%d].unit", i), "%v", err)
 				}
 			}
@@ -342,7 +341,7 @@ func compile(sub Subscription, prefix string) (*plan, []error) {
 		p.quantity = sub.Quantity
 		p.unit = sub.Unit
 		if sub.Unit != "" && sub.Quantity != "" {
-			if err := units.Check(sub.Quantity, sub.Unit); err != nil {
+			if err := reading.CheckUnit(sub.Quantity, sub.Unit); err != nil {
 				bad("unit", "%v", err)
 			}
 		}

@@ -14,7 +14,6 @@ import (
 	"github.com/influxdata/line-protocol/v2/lineprotocol"
 
 	"github.com/envgate/envgate/gateway/reading"
-	"github.com/envgate/envgate/gateway/units"
 )
 
 // The kinds of DecodeError, also the keys of Stats.ErrorsByKind.
@@ -209,7 +208,7 @@ func (p *plan) decodeNumber(ids topicIDs, payload []byte, arrival time.Time) ([]
 	return []reading.Reading{r}, nil
 }
 
-// convert converts v from unit to the catalog unit of quantity (gateway/units); the
+// convert converts v from unit to the catalog unit of quantity (reading.Convert); the
 // empty unit is the catalog unit. An unknown quantity is left to newReading.
 func convert(quantity string, v float64, unit string) (float64, error) {
 	if unit == "" {
@@ -218,7 +217,7 @@ func convert(quantity string, v float64, unit string) (float64, error) {
 	if _, ok := reading.Lookup(quantity); !ok {
 		return v, nil
 	}
-	return units.Convert(quantity, v, unit)
+	return reading.Convert(quantity, v, unit)
 }
 
 // isDecimal reports whether s is a decimal number as JSON writes it, except that

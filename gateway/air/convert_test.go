@@ -5,6 +5,8 @@ import (
 	"math"
 	"strings"
 	"testing"
+
+	"github.com/envgate/envgate/gateway/reading"
 )
 
 func TestConvert(t *testing.T) {
@@ -99,5 +101,20 @@ func TestExpress(t *testing.T) {
 	// GB 3095 O3 1-h limit 200 µg/m³ is 0.1020 ppm.
 	if x, _ := r.Express("o3", 200, "ppm"); math.Abs(x-0.10194) > 1e-5 {
 		t.Errorf("Express(o3, 200 ug/m3, ppm) = %v, want 0.1019", x)
+	}
+}
+
+// reading.Convert (what drivers use at the edge, standard library only) and Convert
+// (this package's, with a configurable reference state) agree at the GB 3095-2026
+// reference state.
+func TestConvertAgreesWithReading(t *testing.T) {
+	for _, q := range []string{"so2", "no2", "o3", "co", "pm25", "pm10"} {
+		for _, u := range []string{"ug/m3", "mg/m3", "ppb", "ppm", "µg/m³", "PPBV", "umol/mol"} {
+			a, aerr := Convert(q, 12.5, u)
+			r, rerr := reading.Convert(q, 12.5, u)
+			if (aerr == nil) != (rerr == nil) || math.Abs(a-r) > 1e-9*math.Max(1, math.Abs(a)) {
+				t.Errorf("%s %q: air %v (%v), reading %v (%v)", q, u, a, aerr, r, rerr)
+			}
+		}
 	}
 }

@@ -1,12 +1,14 @@
-// Package units converts a sensor's value to the catalog unit of its quantity, once,
-// at the edge: InfluxDB and every derivation only ever see the units of
+package reading
+
+// Unit conversion at the edge: a sensor's value is converted once to the catalog unit
+// of its quantity, so InfluxDB and every derivation only ever see the units of
 // docs/data-model.md. Drivers call Convert for a point or field configured with a
 // `unit:` other than the catalog's.
 //
 // Conversions (docs/data-model.md, "Units at the edge"):
 //
 //	air      ug/m3 ↔ mg/m3 ×1000; gases ppb/ppm at the GB 3095-2026 reference state
-//	         (298.15 K, 1013.25 hPa): ug/m3 = ppb·M/Vm (gateway/air)
+//	         (298.15 K, 1013.25 hPa): ug/m3 = ppb·M/Vm
 //	water    mg/L = g/m3 = ppm (dilute water, density 1 kg/L); ug/L = ppb ÷1000
 //	         (concentrations; not ph, conductivity, turbidity, water_temperature)
 //	temp     degF → (F−32)·5/9; K → K − 273.15 (temperature, water_temperature)
@@ -14,8 +16,8 @@
 //	         wind_speed km/h ÷3.6, knots ×0.514444; rain_rate mm/min ×60
 //
 // Units are matched after trimming, case-insensitively, with µ, μ and u alike and
-// m³/m^3 for m3.
-package units
+// m³/m^3 for m3. gateway/air keeps its own converter for a configurable reference state
+// (the US tables in ppb); a test there keeps the two in step.
 
 import (
 	"errors"
@@ -23,9 +25,6 @@ import (
 	"math"
 	"slices"
 	"strings"
-
-	"github.com/envgate/envgate/gateway/air"
-	"github.com/envgate/envgate/gateway/reading"
 )
 
 // ErrUnknownUnit means the unit cannot be converted for that quantity.
@@ -37,9 +36,41 @@ type linear struct{ scale, offset float64 }
 // waterConc are the water quantities that are mass concentrations in mg/L.
 var waterConc = []string{"do", "codmn", "nh3n", "tp", "tn"}
 
-// table holds the non-air conversions by quantity, then normalised unit.
+// Gas conversion at the GB 3095-2026 reference state (standards §2.1, §2.10).
+const (
+	gasConstant = 8.314462618 // J/(mol·K)
+	refKelvin   = 298.15
+	refPascal   = 101325
+	// MolarVolume is the volume of a mole of ideal gas at the reference state, L/mol
+	// (24.4654).
+	MolarVolume = gasConstant * refKelvin / refPascal * 1000
+)
+
+// molarMass is g/mol of the gases of the catalog.
+var molarMass = map[string]float64{"so2": 64.07, "no2": 46.01, "o3": 48.00, "co": 28.01}
+
+// table holds the conversions by quantity, then normalised unit.
 var table = func() map[string]map[string]linear {
 	t := map[string]map[string]linear{}
+	for _, q := range []string{"pm1", "pm25", "pm10"} {
+		t[q] = map[string]linear{"ug/m3": {1, 0}, "mg/m3": {1000, 0}}
+	}
+	for q, m := range molarMass {
+		ppb := m / MolarVolume // ug/m3 per ppb
+		u := map[string]linear{"ug/m3": {1, 0}, "mg/m3": {1000, 0}}
+		for _, a := range []string{"ppb", "ppbv", "nmol/mol"} {
+			u[a] = linear{ppb, 0}
+		}
+		for _, a := range []string{"ppm", "ppmv", "umol/mol"} {
+			u[a] = linear{1000 * ppb, 0}
+		}
+		if q == "co" { // catalog unit mg/m3
+			for k, v := range u {
+				u[k] = linear{v.scale / 1000, 0}
+			}
+		}
+		t[q] = u
+	}
 	for _, q := range waterConc {
 		t[q] = map[string]linear{"mg/l": {1, 0}, "g/m3": {1, 0}, "ppm": {1, 0}, "ug/l": {0.001, 0}, "ppb": {0.001, 0}}
 	}
@@ -60,9 +91,9 @@ func normalise(u string) string {
 	return u
 }
 
-// Check reports whether unit can be converted to the catalog unit of quantity. The
+// CheckUnit reports whether unit can be converted to the catalog unit of quantity. The
 // empty unit means the catalog unit.
-func Check(quantity, unit string) error {
+func CheckUnit(quantity, unit string) error {
 	_, err := Convert(quantity, 1, unit)
 	return err
 }
@@ -71,19 +102,12 @@ func Check(quantity, unit string) error {
 // and the catalog unit return v unchanged. An unknown quantity or unit, or a result
 // that is not finite, is an error naming them.
 func Convert(quantity string, v float64, unit string) (float64, error) {
-	q, ok := reading.Lookup(quantity)
+	q, ok := Lookup(quantity)
 	if !ok {
 		return 0, fmt.Errorf("unknown quantity %q", quantity)
 	}
 	if unit == "" || unit == q.Unit {
 		return v, nil
-	}
-	if q.Domain == reading.Air {
-		out, err := air.Convert(quantity, v, unit)
-		if errors.Is(err, air.ErrUnknownUnit) {
-			return 0, fmt.Errorf("%w %q for %s: want %s, mg/m3 or ug/m3, or ppb/ppm for a gas", ErrUnknownUnit, unit, quantity, q.Unit)
-		}
-		return out, err
 	}
 	conv, ok := table[quantity][normalise(unit)]
 	if !ok {

@@ -1,12 +1,10 @@
-package units
+package reading
 
 import (
 	"errors"
 	"math"
 	"strings"
 	"testing"
-
-	"github.com/envgate/envgate/gateway/reading"
 )
 
 func TestConvert(t *testing.T) {
@@ -42,7 +40,7 @@ func TestConvertErrors(t *testing.T) {
 	for _, c := range []struct{ quantity, unit, want string }{
 		{"la", "dB", `unknown unit "dB" for la: want dB(A)`},
 		{"ph", "mg/L", `unknown unit "mg/L" for ph: want pH`},
-		{"pm25", "ppb", `unknown unit "ppb" for pm25`}, // a particle has no molar mass
+		{"pm25", "ppb", `unknown unit "ppb" for pm25: want ug/m3, mg/m3`}, // a particle has no molar mass
 		{"do", "%", `unknown unit "%" for do: want mg/L, g/m3, ppb, ppm, ug/l`},
 		{"nope", "", `unknown quantity "nope"`},
 	} {
@@ -69,7 +67,7 @@ func FuzzConvert(f *testing.F) {
 		if err != nil {
 			return
 		}
-		if _, ok := reading.Lookup(quantity); !ok {
+		if _, ok := Lookup(quantity); !ok {
 			t.Fatalf("converted an unknown quantity %q", quantity)
 		}
 		if unit != "" && !math.IsNaN(v) && (math.IsNaN(out) || math.IsInf(out, 0)) && !math.IsInf(v, 0) {
