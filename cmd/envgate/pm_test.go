@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -64,8 +65,10 @@ pm:
 	}()
 	p := startEnvgate(t, bin, cleanEnv(), "run", "-c", cfg)
 	body := p.waitMetrics(t, listen, 30*time.Second, func(m string) bool {
+		// A reading (and the up verdict) comes at the end of each 1-s interval.
 		v, ok := metricValue(m, `envgate_pm_frames_total{device="pms-1"}`)
-		return ok && v >= 5
+		_, reported := metricValue(m, `envgate_device_up{device="pms-1"}`)
+		return ok && v >= 5 && reported && strings.Contains(m, `quantity="pm25"`)
 	})
 	if v, ok := metricValue(body, `envgate_reading_value{device="pms-1",quantity="pm25",site="canal",unit="ug/m3"}`); !ok || v != 35 {
 		t.Errorf("pm25 = %v (found %v), want the atmospheric 35", v, ok)
