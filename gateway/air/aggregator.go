@@ -298,6 +298,17 @@ func (a *Aggregator) start(t time.Time) {
 	a.openUntil(t)
 }
 
+// Config returns the Aggregator's configuration with its defaults filled in.
+func (a *Aggregator) Config() Config { return a.cfg }
+
+// FlushTime returns the clock time at which every window containing t has closed: the
+// next local midnight (the day's results come out with its last hour) plus the
+// lateness. Tick(FlushTime(t)) ends a recording whose last sample is at t.
+func (a *Aggregator) FlushTime(t time.Time) time.Time {
+	y, m, d := t.In(a.loc).Date()
+	return time.Date(y, m, d+1, 0, 0, 0, 0, a.loc).Add(a.cfg.Lateness)
+}
+
 // openUntil opens the hours up to the one containing t. Hours are contiguous in
 // absolute time (whole-hour zone offsets keep them on the local clock).
 func (a *Aggregator) openUntil(t time.Time) {

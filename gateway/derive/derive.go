@@ -61,6 +61,8 @@ type Monitors struct {
 type aggregator interface {
 	Add(reading.Reading) []reading.Reading
 	Tick(time.Time) []reading.Reading
+	// FlushTime is when every window containing t has closed (the end of a recording).
+	FlushTime(t time.Time) time.Time
 }
 
 // monitor is one aggregator with its routing and its wall-clock bookkeeping.
@@ -69,12 +71,11 @@ type monitor struct {
 	fresh       func() aggregator          // a new aggregator, after a jump of the clock
 	feeds       func(reading.Reading) bool // the reading goes to this monitor
 	own         func(reading.Reading) bool // ... and is one of its own samples (not weather)
-	flush       func(last time.Time) time.Time
-	closeAfter  time.Duration // silence after which the wall clock closes its windows
-	lastArrival time.Time     // wall time of the latest own sample (or of New)
-	clock       time.Time     // latest time given to the aggregator; zero before the first
-	outOfRange  int           // readings refused for a time too far from the wall clock
-	resets      int           // aggregators replaced after a jump of more than MaxGap
+	closeAfter  time.Duration              // silence after which the wall clock closes its windows
+	lastArrival time.Time                  // wall time of the latest own sample (or of New)
+	clock       time.Time                  // latest time given to the aggregator; zero before the first
+	outOfRange  int                        // readings refused for a time too far from the wall clock
+	resets      int                        // aggregators replaced after a jump of more than MaxGap
 }
 
 // advanceTo prepares m for time t: after a jump of more than MaxGap from its clock (a
@@ -83,7 +84,7 @@ type monitor struct {
 // rather than walking every window in between. It returns what the old one emitted.
 func (m *monitor) advanceTo(dst []reading.Reading, t time.Time) []reading.Reading {
 	if !m.clock.IsZero() && t.Sub(m.clock) > MaxGap {
-		dst = append(dst, m.agg.Tick(m.flush(m.clock))...)
+		dst = append(dst, m.agg.Tick(m.agg.FlushTime(m.clock))...)
 		m.agg = m.fresh()
 		m.resets++
 		m.clock = time.Time{}
@@ -145,9 +146,6 @@ const MaxGap = 8 * 24 * time.Hour
 // closes them: a backlog up to this old still counts in full.
 const DefaultCloseAfter = 30 * time.Minute
 
-// airQuantities are the raw readings an air monitor takes (its plan may take fewer).
-var airQuantities = []string{"so2", "no2", "co", "o3", "pm10", "pm25"}
-
 // waterParams are the readings a water section aggregates; other water quantities of
 // the site (temperature, conductivity, turbidity) do not feed it, so that a probe still
 // reporting them does not keep a section with dead analysers "alive".
@@ -167,7 +165,6 @@ func New(ms Monitors) (*Set, error) {
 		site, dev, weather := n.Config.Site, n.Config.Device, n.Weather
 		m := &monitor{agg: a, closeAfter: ms.CloseAfter,
 			fresh: func() aggregator { a, _ := noise.NewAggregator(n.Config); return a },
-			flush: func(t time.Time) time.Time { return a.FlushTime(t) },
 			feeds: func(r reading.Reading) bool {
 				switch r.Quantity {
 				case "la", "laeq":
@@ -188,33 +185,17 @@ func New(ms Monitors) (*Set, error) {
 			return nil, &MonitorError{Kind: "air", Site: x.Config.Site, Device: x.Config.Device, Err: err}
 		}
 		site, dev := x.Config.Site, x.Config.Device
-		loc := x.Config.Location
-		if loc == nil {
-			loc = shanghai
-		}
-		late := x.Config.Lateness
-		if late <= 0 {
-			late = air.DefaultLateness
-		}
-		plan := airQuantities
-		if x.Config.Method.Plan != nil {
-			plan = nil
-			for _, p := range x.Config.Method.Plan {
-				plan = append(plan, p.Quantity())
-			}
+		var plan []string // the quantities of the monitoring plan (all six by default)
+		for _, p := range a.Config().Method.Plan {
+			plan = append(plan, p.Quantity())
 		}
 		cfg := x.Config
-		m := &monitor{agg: a, closeAfter: max(ms.CloseAfter, time.Hour+late),
+		m := &monitor{agg: a, closeAfter: max(ms.CloseAfter, time.Hour+a.Config().Lateness),
 			fresh: func() aggregator { a, _ := air.NewAggregator(cfg); return a },
 			feeds: func(r reading.Reading) bool {
 				return r.Device == dev && r.Site == site && slices.Contains(plan, r.Quantity)
 			},
 			own: func(reading.Reading) bool { return true },
-			// The day containing the last reading closes at the next local midnight.
-			flush: func(t time.Time) time.Time {
-				y, mo, d := t.In(loc).Date()
-				return time.Date(y, mo, d+1, 0, 0, 0, 0, loc).Add(late)
-			},
 		}
 		s.all = append(s.all, m)
 		s.air = append(s.air, airEntry{monitor: m, cfg: x.Config})
@@ -231,15 +212,6 @@ func New(ms Monitors) (*Set, error) {
 				return r.Site == cfg.Site && slices.Contains(waterParams, r.Quantity)
 			},
 			own: func(reading.Reading) bool { return true },
-			// The window containing the last reading: windows are aligned to local
-			// midnight and divide the day.
-			flush: func(t time.Time) time.Time {
-				lt := t.In(cfg.Location)
-				y, mo, d := lt.Date()
-				mid := time.Date(y, mo, d, 0, 0, 0, 0, cfg.Location)
-				end := mid.Add((lt.Sub(mid)/cfg.Window + 1) * cfg.Window)
-				return end.Add(cfg.Lateness)
-			},
 		}
 		s.all = append(s.all, m)
 		s.water = append(s.water, waterEntry{monitor: m})
@@ -252,9 +224,6 @@ func New(ms Monitors) (*Set, error) {
 	}
 	return s, nil
 }
-
-// shanghai is China Standard Time, the packages' default zone.
-var shanghai = time.FixedZone("CST", 8*60*60)
 
 // MonitorError is a monitor whose configuration its aggregator refused.
 type MonitorError struct {
@@ -336,7 +305,7 @@ func (s *Set) Flush(dst []reading.Reading, t time.Time) []reading.Reading {
 	defer s.mu.Unlock()
 	for _, m := range s.all {
 		if t.Sub(m.clock) <= MaxGap { // else the aggregator never saw anything near t
-			dst = append(dst, m.agg.Tick(m.flush(t))...)
+			dst = append(dst, m.agg.Tick(m.agg.FlushTime(t))...)
 		}
 	}
 	return dst

@@ -325,6 +325,12 @@ func (a *Aggregator) evaluate(w *window, minSamples int) (Section, int) {
 
 // align returns the start of the window containing t: local midnight plus a whole
 // number of windows.
+// FlushTime returns the clock time at which the window containing t has closed: its
+// end plus the lateness. Tick(FlushTime(t)) ends a recording whose last sample is at t.
+func (a *Aggregator) FlushTime(t time.Time) time.Time {
+	return a.align(t).Add(a.cfg.Window + a.cfg.Lateness)
+}
+
 func (a *Aggregator) align(t time.Time) time.Time {
 	t = t.In(a.cfg.Location)
 	_, off := t.Zone()
