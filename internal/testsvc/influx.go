@@ -8,10 +8,8 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -36,12 +34,9 @@ type Influx struct {
 	Dir    string // meta, data and WAL directories, config and log file
 	Log    string // path of influxd's log file
 
-	bin     string
-	config  string
-	http    *http.Client
-	cmd     *exec.Cmd
-	exited  chan struct{} // closed once cmd has been waited for
-	logFile *os.File
+	config string
+	http   *http.Client
+	proc   *process
 }
 
 // StartInflux starts influxd on free loopback ports (HTTP and the RPC bind-address) with
@@ -65,9 +60,17 @@ func StartInflux(t testing.TB) *Influx {
 		Bucket: "envgate/autogen",
 		Dir:    dir,
 		Log:    filepath.Join(dir, "influxd.log"),
-		bin:    bin,
 		config: filepath.Join(dir, "influxdb.conf"),
 		http:   &http.Client{Timeout: 30 * time.Second},
+	}
+	// influxd 1.8 can hang in its clean shutdown until its own 30 s limit (it happened
+	// once while these tests were written); a second SIGTERM makes it exit at once, with
+	// a non-zero status. Every acknowledged write is already in its WAL, fsynced per
+	// write, so nothing is lost. SIGKILL is the last resort.
+	i.proc = &process{
+		name: "influxd on " + i.URL, bin: bin, args: []string{"-config", i.config}, log: i.Log,
+		ready: httpReady(i.http, i.URL+"/ping", http.StatusNoContent), readyTimeout: influxReadyTimeout,
+		stopWaits: []time.Duration{influxGraceful, influxHardStop}, logTail: logTailLines,
 	}
 	conf := fmt.Sprintf(influxConfig, rpcPort, filepath.Join(dir, "meta"), filepath.Join(dir, "data"),
 		filepath.Join(dir, "wal"), httpPort)
@@ -128,94 +131,16 @@ bind-address = "127.0.0.1:%d"
 // waits until it answers /ping.
 func (i *Influx) Start(t testing.TB) {
 	t.Helper()
-	if i.cmd != nil {
-		t.Fatalf("influxd on %s: Start while running", i.URL)
-	}
-	f, err := os.OpenFile(i.Log, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-	if err != nil {
-		t.Fatalf("open influxd log: %v", err)
-	}
-	cmd := exec.Command(i.bin, "-config", i.config)
-	cmd.Stdout, cmd.Stderr = f, f
-	if err := cmd.Start(); err != nil {
-		f.Close()
-		t.Fatalf("start %s: %v", i.bin, err)
-	}
-	exited := make(chan struct{})
-	go func() {
-		_ = cmd.Wait() // the exit status is reported by the readiness check or ignored on Stop
-		close(exited)
-	}()
-	i.cmd, i.exited, i.logFile = cmd, exited, f
-	if err := i.waitReady(); err != nil {
-		t.Fatalf("influxd on %s: %v; log %s:\n%s", i.URL, err, i.Log, tail(i.Log, logTailLines))
-	}
+	i.proc.start(t)
 }
 
-// waitReady polls /ping until the server answers 204, exits or the timeout passes.
-func (i *Influx) waitReady() error {
-	deadline := time.NewTimer(influxReadyTimeout)
-	defer deadline.Stop()
-	tick := time.NewTicker(50 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		resp, err := i.http.Get(i.URL + "/ping")
-		if err == nil {
-			_, _ = io.Copy(io.Discard, resp.Body)
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusNoContent {
-				return nil
-			}
-		}
-		select {
-		case <-i.exited:
-			return fmt.Errorf("exited during start: %v", i.cmd.ProcessState)
-		case <-deadline.C:
-			return fmt.Errorf("no answer to /ping within %v (last error: %v)", influxReadyTimeout, err)
-		case <-tick.C:
-		}
-	}
-}
-
-// Stop stops the server with SIGTERM and waits for it to exit. Data written before Stop
-// is on disk; Start brings the server back. Stopping a stopped server does nothing.
-//
-// influxd 1.8 can hang in its clean shutdown until its own 30 s limit (it happened once
-// while these tests were written); a second SIGTERM makes it exit at once. Every acknowledged
-// write is already in its WAL, fsynced per write, so nothing is lost. SIGKILL is the
-// last resort.
+// Stop stops the server with SIGTERM (twice if need be, see StartInflux) and waits for
+// it to exit. Data written before Stop is on disk; Start brings the server back.
+// Stopping a stopped server does nothing.
 func (i *Influx) Stop(t testing.TB) {
 	t.Helper()
-	if i.cmd == nil {
-		return
-	}
-	defer func() {
-		i.logFile.Close()
-		i.cmd, i.exited, i.logFile = nil, nil, nil
-		i.http.CloseIdleConnections()
-	}()
-	select {
-	case <-i.exited:
-		t.Errorf("influxd on %s had exited before Stop: %v", i.URL, i.cmd.ProcessState)
-		return
-	default:
-	}
-	for n, wait := range []time.Duration{influxGraceful, influxHardStop} {
-		if err := i.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-			t.Errorf("stop influxd: %v", err)
-		}
-		timer := time.NewTimer(wait)
-		select {
-		case <-i.exited:
-			timer.Stop()
-			return
-		case <-timer.C:
-		}
-		t.Logf("influxd on %s still running %v after SIGTERM #%d", i.URL, wait, n+1)
-	}
-	t.Errorf("influxd on %s ignored two SIGTERMs; killing it", i.URL)
-	_ = i.cmd.Process.Kill()
-	<-i.exited
+	i.proc.stop(t)
+	i.http.CloseIdleConnections()
 }
 
 // Row is one row of a query result: series are flattened, so every row carries its

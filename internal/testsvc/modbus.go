@@ -12,7 +12,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -47,10 +46,7 @@ type Pty struct {
 	A, B string // symlinks to the two ends, e.g. /tmp/envgate-pty-123/a
 	Log  string // socat's log (-d -d): the /dev/pts names and the exit
 
-	bin     string
-	cmd     *exec.Cmd
-	exited  chan struct{} // closed once cmd has been waited for
-	logFile *os.File
+	proc *process
 }
 
 // PtyPair starts `socat -d -d pty,raw,echo=0,link=<dir>/a pty,raw,echo=0,link=<dir>/b`,
@@ -76,7 +72,12 @@ func PtyPair(t testing.TB) *Pty {
 		A:   filepath.Join(dir, "a"),
 		B:   filepath.Join(dir, "b"),
 		Log: filepath.Join(dir, "socat.log"),
-		bin: bin,
+	}
+	p.proc = &process{
+		name: "socat for " + p.A, bin: bin, log: p.Log,
+		args:  []string{"-d", "-d", "pty,raw,echo=0,link=" + p.A, "pty,raw,echo=0,link=" + p.B},
+		ready: p.ready, readyTimeout: ptyReadyTimeout,
+		stopWaits: []time.Duration{ptyStopTimeout}, logTail: logTailLines,
 	}
 	t.Cleanup(func() {
 		if t.Failed() {
@@ -91,57 +92,25 @@ func PtyPair(t testing.TB) *Pty {
 // start starts socat and waits until both links exist and its log says it relays data.
 func (p *Pty) start(t testing.TB) {
 	t.Helper()
-	f, err := os.OpenFile(p.Log, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-	if err != nil {
-		t.Fatalf("open socat log: %v", err)
-	}
-	logStart, _ := f.Seek(0, io.SeekEnd) // only this run's lines count for readiness
-	cmd := exec.Command(p.bin, "-d", "-d",
-		"pty,raw,echo=0,link="+p.A,
-		"pty,raw,echo=0,link="+p.B)
-	cmd.Stdout, cmd.Stderr = f, f
-	if err := cmd.Start(); err != nil {
-		f.Close()
-		t.Fatalf("start %s: %v", p.bin, err)
-	}
-	exited := make(chan struct{})
-	go func() {
-		_ = cmd.Wait() // the exit status is reported by the readiness check or ignored on Close
-		close(exited)
-	}()
-	p.cmd, p.exited, p.logFile = cmd, exited, f
-
-	deadline := time.NewTimer(ptyReadyTimeout)
-	defer deadline.Stop()
-	tick := time.NewTicker(10 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		if p.ready(logStart) {
-			return
-		}
-		select {
-		case <-exited:
-			t.Fatalf("socat exited during start: %v; log %s:\n%s", cmd.ProcessState, p.Log, tail(p.Log, logTailLines))
-		case <-deadline.C:
-			t.Fatalf("socat: no pty pair within %v; log %s:\n%s", ptyReadyTimeout, p.Log, tail(p.Log, logTailLines))
-		case <-tick.C:
-		}
-	}
+	p.proc.start(t)
 }
 
 // ready reports whether both links resolve and socat's log, from offset from on, says
 // it has entered its data transfer loop.
-func (p *Pty) ready(from int64) bool {
+func (p *Pty) ready(from int64) error {
 	for _, l := range []string{p.A, p.B} {
 		if _, err := os.Stat(l); err != nil {
-			return false
+			return err
 		}
 	}
 	b, err := os.ReadFile(p.Log)
-	if err != nil || int64(len(b)) < from {
-		return false
+	if err != nil {
+		return err
 	}
-	return strings.Contains(string(b[from:]), "starting data transfer loop")
+	if int64(len(b)) < from || !strings.Contains(string(b[from:]), "starting data transfer loop") {
+		return errors.New("no pty pair yet")
+	}
+	return nil
 }
 
 // Close stops socat: both ptys hang up (reads on open ends fail with EIO) and the links
@@ -149,38 +118,16 @@ func (p *Pty) ready(from int64) bool {
 // nothing.
 func (p *Pty) Close(t testing.TB) {
 	t.Helper()
-	if p.cmd == nil {
+	if !p.proc.running() {
 		return
 	}
-	defer func() {
-		p.logFile.Close()
-		p.cmd, p.exited, p.logFile = nil, nil, nil
-		// socat removes its links on SIGTERM, not when it is killed.
-		for _, l := range []string{p.A, p.B} {
-			if err := os.Remove(l); err != nil && !errors.Is(err, fs.ErrNotExist) {
-				t.Errorf("remove pty link: %v", err)
-			}
+	p.proc.stop(t)
+	// socat removes its links on SIGTERM, not when it is killed.
+	for _, l := range []string{p.A, p.B} {
+		if err := os.Remove(l); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("remove pty link: %v", err)
 		}
-	}()
-	select {
-	case <-p.exited:
-		t.Errorf("socat for %s had exited before Close: %v", p.A, p.cmd.ProcessState)
-		return
-	default:
 	}
-	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Errorf("stop socat: %v", err)
-	}
-	timer := time.NewTimer(ptyStopTimeout)
-	defer timer.Stop()
-	select {
-	case <-p.exited:
-		return
-	case <-timer.C:
-	}
-	t.Errorf("socat for %s ignored SIGTERM for %v; killing it", p.A, ptyStopTimeout)
-	_ = p.cmd.Process.Kill()
-	<-p.exited
 }
 
 // Restart starts socat again with the same link paths (after Close, or stopping it

@@ -3,7 +3,6 @@ package testsvc
 import (
 	"crypto/rand"
 	"fmt"
-	"io"
 	"maps"
 	"net"
 	"os"
@@ -13,7 +12,6 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -75,14 +73,11 @@ type Mosquitto struct {
 	Dir    string // configuration, password file, persistence directory and log
 	Log    string // path of mosquitto's log (log_type all: a line per packet)
 
-	bin      string
-	config   string
+	config   string // mosquitto.conf
 	ports    []int  // the listeners' ports, for the readiness check
 	password string // publishUser's password; empty without Users
 
-	cmd     *exec.Cmd
-	exited  chan struct{} // closed once cmd has been waited for
-	logFile *os.File
+	proc *process
 }
 
 // StartMosquitto starts mosquitto with a configuration made from opt, listening on free
@@ -101,8 +96,12 @@ func StartMosquitto(t testing.TB, opt MosquittoOptions) *Mosquitto {
 	m := &Mosquitto{
 		Dir:    dir,
 		Log:    filepath.Join(dir, "mosquitto.log"),
-		bin:    bin,
 		config: filepath.Join(dir, "mosquitto.conf"),
+	}
+	m.proc = &process{
+		bin: bin, args: []string{"-c", m.config}, log: m.Log,
+		ready: m.ready, readyTimeout: mosquittoReadyTimeout,
+		stopWaits: []time.Duration{mosquittoStopTimeout}, checkExit: true, logTail: mosquittoLogTail,
 	}
 	c := mosquittoConf{
 		root:        os.Geteuid() == 0,
@@ -275,62 +274,16 @@ func (c mosquittoConf) String() string {
 }
 
 // Start starts the broker again on the same ports, configuration and persistence file
-// (after Stop) and waits until every listener accepts connections.
+// (after Stop) and waits until the log says it runs and every listener accepts
+// connections (the log line rules out some other process holding one of the ports).
 func (m *Mosquitto) Start(t testing.TB) {
 	t.Helper()
-	if m.cmd != nil {
-		t.Fatalf("mosquitto on %s: Start while running", m.URL)
-	}
-	f, err := os.OpenFile(m.Log, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-	if err != nil {
-		t.Fatalf("open mosquitto log: %v", err)
-	}
-	logStart, err := f.Seek(0, io.SeekEnd)
-	if err != nil {
-		f.Close()
-		t.Fatalf("open mosquitto log: %v", err)
-	}
-	cmd := exec.Command(m.bin, "-c", m.config)
-	cmd.Stdout, cmd.Stderr = f, f
-	if err := cmd.Start(); err != nil {
-		f.Close()
-		t.Fatalf("start %s: %v", m.bin, err)
-	}
-	exited := make(chan struct{})
-	go func() {
-		_ = cmd.Wait() // the exit status is reported by the readiness check or Stop
-		close(exited)
-	}()
-	m.cmd, m.exited, m.logFile = cmd, exited, f
-	if err := m.waitReady(logStart); err != nil {
-		m.kill()
-		t.Fatalf("mosquitto on %s: %v; log %s:\n%s", m.URL, err, m.Log, tail(m.Log, mosquittoLogTail))
-	}
+	m.proc.name = "mosquitto on " + m.URL
+	m.proc.start(t)
 }
 
-// waitReady waits until the log, from offset from on, says the broker runs and each
-// listener accepts a TCP connection; it gives up when the broker exits or the timeout
-// passes. The log line rules out some other process holding one of the ports.
-func (m *Mosquitto) waitReady(from int64) error {
-	deadline := time.NewTimer(mosquittoReadyTimeout)
-	defer deadline.Stop()
-	tick := time.NewTicker(20 * time.Millisecond)
-	defer tick.Stop()
-	var err error
-	for {
-		if err = m.ready(from); err == nil {
-			return nil
-		}
-		select {
-		case <-m.exited:
-			return fmt.Errorf("exited during start: %v", m.cmd.ProcessState)
-		case <-deadline.C:
-			return fmt.Errorf("not ready within %v: %v", mosquittoReadyTimeout, err)
-		case <-tick.C:
-		}
-	}
-}
-
+// ready reports whether the log, from offset from on, says the broker runs and each
+// listener accepts a TCP connection.
 func (m *Mosquitto) ready(from int64) error {
 	b, err := os.ReadFile(m.Log)
 	if err != nil {
@@ -349,49 +302,12 @@ func (m *Mosquitto) ready(from int64) error {
 	return nil
 }
 
-// kill ends a broker that failed to start, so that Stop in t.Cleanup has nothing left
-// to report.
-func (m *Mosquitto) kill() {
-	_ = m.cmd.Process.Kill() // it may have exited already
-	<-m.exited
-	m.logFile.Close()
-	m.cmd, m.exited, m.logFile = nil, nil, nil
-}
-
 // Stop stops the broker with SIGTERM and waits for it to exit; mosquitto writes its
 // persistence file on the way out, and clients see their connections close. Start
 // brings it back. Stopping a stopped broker does nothing.
 func (m *Mosquitto) Stop(t testing.TB) {
 	t.Helper()
-	if m.cmd == nil {
-		return
-	}
-	defer func() {
-		m.logFile.Close()
-		m.cmd, m.exited, m.logFile = nil, nil, nil
-	}()
-	select {
-	case <-m.exited:
-		t.Errorf("mosquitto on %s had exited before Stop: %v", m.URL, m.cmd.ProcessState)
-		return
-	default:
-	}
-	if err := m.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Errorf("stop mosquitto: %v", err)
-	}
-	timer := time.NewTimer(mosquittoStopTimeout)
-	defer timer.Stop()
-	select {
-	case <-m.exited:
-		if !m.cmd.ProcessState.Success() {
-			t.Errorf("mosquitto on %s: %v after SIGTERM", m.URL, m.cmd.ProcessState)
-		}
-		return
-	case <-timer.C:
-	}
-	t.Errorf("mosquitto on %s ignored SIGTERM for %v; killing it", m.URL, mosquittoStopTimeout)
-	_ = m.cmd.Process.Kill()
-	<-m.exited
+	m.proc.stop(t)
 }
 
 // Publish publishes payload to topic through a short-lived MQTT 3.1.1 client on URL
@@ -400,7 +316,7 @@ func (m *Mosquitto) Stop(t testing.TB) {
 // Any error fails the test.
 func (m *Mosquitto) Publish(t testing.TB, topic string, qos byte, retained bool, payload []byte) {
 	t.Helper()
-	if m.cmd == nil {
+	if !m.proc.running() {
 		t.Fatalf("mosquitto: Publish while stopped")
 	}
 	opts := mqtt.NewClientOptions().

@@ -16,7 +16,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -110,8 +109,12 @@ func StartPrometheus(t testing.TB, opt PrometheusOptions) *Prometheus {
 			"--rules.alert.resend-delay=" + promDuration(interval(opt.EvalInterval)),
 			"--log.level=info",
 		},
-		log:   p.Log,
-		ready: p.URL + "/-/ready",
+		log:          p.Log,
+		ready:        httpReady(p.http, p.URL+"/-/ready", http.StatusOK),
+		readyTimeout: promReadyTimeout,
+		stopWaits:    []time.Duration{promStopTimeout},
+		checkExit:    true,
+		logTail:      promLogTail,
 	}
 	// Cleanups run last-in first-out: stop the server first, then show its log.
 	t.Cleanup(func() {
@@ -383,8 +386,12 @@ func StartAlertmanager(t testing.TB, configYAML string) *Alertmanager {
 			"--cluster.listen-address=",
 			"--log.level=info",
 		},
-		log:   a.Log,
-		ready: a.URL + "/-/ready",
+		log:          a.Log,
+		ready:        httpReady(a.http, a.URL+"/-/ready", http.StatusOK),
+		readyTimeout: promReadyTimeout,
+		stopWaits:    []time.Duration{promStopTimeout},
+		checkExit:    true,
+		logTail:      promLogTail,
 	}
 	t.Cleanup(func() {
 		if t.Failed() {
@@ -613,110 +620,6 @@ func Summarize(msgs []WebhookMessage) string {
 		b.WriteByte('\n')
 	}
 	return b.String()
-}
-
-// process is a server binary run for one test: started with its output in a log
-// file, ready once an HTTP URL answers 200, stopped with SIGTERM and, if it ignores
-// that, SIGKILL.
-type process struct {
-	name  string // for messages
-	bin   string
-	args  []string
-	log   string
-	ready string // URL that answers 200 once the server serves
-
-	cmd     *exec.Cmd
-	exited  chan struct{} // closed once cmd has been waited for
-	logFile *os.File
-}
-
-func (p *process) start(t testing.TB) {
-	t.Helper()
-	f, err := os.OpenFile(p.log, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-	if err != nil {
-		t.Fatalf("open %s log: %v", p.name, err)
-	}
-	cmd := exec.Command(p.bin, p.args...)
-	cmd.Stdout, cmd.Stderr = f, f
-	if err := cmd.Start(); err != nil {
-		f.Close()
-		t.Fatalf("start %s: %v", p.bin, err)
-	}
-	exited := make(chan struct{})
-	go func() {
-		_ = cmd.Wait() // the exit status is reported by waitReady or stop
-		close(exited)
-	}()
-	p.cmd, p.exited, p.logFile = cmd, exited, f
-	if err := p.waitReady(); err != nil {
-		_ = p.cmd.Process.Kill() // it may have exited already
-		<-p.exited
-		p.logFile.Close()
-		p.cmd, p.exited, p.logFile = nil, nil, nil
-		t.Fatalf("%s: %v; log %s:\n%s", p.name, err, p.log, tail(p.log, promLogTail))
-	}
-}
-
-func (p *process) waitReady() error {
-	client := &http.Client{Timeout: time.Second}
-	defer client.CloseIdleConnections()
-	deadline := time.NewTimer(promReadyTimeout)
-	defer deadline.Stop()
-	tick := time.NewTicker(50 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		resp, err := client.Get(p.ready)
-		if err == nil {
-			_, _ = io.Copy(io.Discard, resp.Body)
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
-			err = fmt.Errorf("%s: %s", p.ready, resp.Status)
-		}
-		select {
-		case <-p.exited:
-			return fmt.Errorf("exited during start: %v", p.cmd.ProcessState)
-		case <-deadline.C:
-			return fmt.Errorf("not ready within %v (last error: %v)", promReadyTimeout, err)
-		case <-tick.C:
-		}
-	}
-}
-
-// stop stops the server with SIGTERM and waits for it to exit; after promStopTimeout it
-// kills it and fails the test. Stopping a stopped server does nothing.
-func (p *process) stop(t testing.TB) {
-	t.Helper()
-	if p.cmd == nil {
-		return
-	}
-	defer func() {
-		p.logFile.Close()
-		p.cmd, p.exited, p.logFile = nil, nil, nil
-	}()
-	select {
-	case <-p.exited:
-		t.Errorf("%s had exited before stop: %v", p.name, p.cmd.ProcessState)
-		return
-	default:
-	}
-	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Errorf("stop %s: %v", p.name, err)
-	}
-	timer := time.NewTimer(promStopTimeout)
-	defer timer.Stop()
-	select {
-	case <-p.exited:
-		if !p.cmd.ProcessState.Success() {
-			t.Errorf("%s: %v after SIGTERM", p.name, p.cmd.ProcessState)
-		}
-		return
-	case <-timer.C:
-	}
-	t.Errorf("%s ignored SIGTERM for %v; killing it", p.name, promStopTimeout)
-	_ = p.cmd.Process.Kill()
-	<-p.exited
 }
 
 // HostPort returns the host:port of an http URL such as Alertmanager.URL or
