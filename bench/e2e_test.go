@@ -237,23 +237,7 @@ func pipelinePass(b *testing.B, inf *testsvc.Influx, rs []reading.Reading, m *me
 	waitDelivered(b, q, r, len(rs))
 	m.stop()
 
-	cancel()
-	select {
-	case err := <-done:
-		done <- err // for the cleanup
-		if err != nil {
-			b.Fatalf("Run: %v", err)
-		}
-	case <-time.After(30 * time.Second):
-		b.Fatal("pipeline did not shut down within 30s")
-	}
-	st := q.Stats()
-	if err := q.Close(); err != nil {
-		b.Fatal(err)
-	}
-	if err := sink.Close(); err != nil {
-		b.Fatal(err)
-	}
+	st := stopPipeline(b, cancel, done, q, sink)
 	if st.Appended != uint64(len(rs)) || st.Dropped != 0 || st.QuarantinedRecords != 0 || st.Degraded {
 		b.Fatalf("buffer Stats() = %+v, want %d appended, nothing dropped or quarantined", st, len(rs))
 	}
@@ -366,6 +350,30 @@ func (r *recorder) merge(o *recorder) {
 	r.elapsed += o.elapsed
 	r.firstAfter += o.firstAfter
 	r.fedAfter += o.fedAfter
+}
+
+// stopPipeline cancels a pipeline whose Run reports to done, waits for it (30 s at
+// most), closes the queue and the sink, and returns the queue's last Stats.
+func stopPipeline(b *testing.B, cancel context.CancelFunc, done chan error, q *buffer.Queue, sink *influx.Sink) buffer.Stats {
+	b.Helper()
+	cancel()
+	select {
+	case err := <-done:
+		done <- err // for the cleanup
+		if err != nil {
+			b.Fatalf("Run: %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		b.Fatal("pipeline did not shut down within 30s")
+	}
+	st := q.Stats()
+	if err := q.Close(); err != nil {
+		b.Fatal(err)
+	}
+	if err := sink.Close(); err != nil {
+		b.Fatal(err)
+	}
+	return st
 }
 
 // openQueue opens a new buffer under dir with config's defaults (config.Default*) and

@@ -324,23 +324,7 @@ func mqttPass(b *testing.B, inf *testsvc.Influx, url string, data *mqttData, m *
 		res.published, res.publisherCPU = pub.wait()
 	}
 
-	cancel()
-	select {
-	case err := <-done:
-		done <- err // for the cleanup
-		if err != nil {
-			b.Fatalf("Run: %v", err)
-		}
-	case <-time.After(30 * time.Second):
-		b.Fatal("pipeline did not shut down within 30s")
-	}
-	st := q.Stats()
-	if err := q.Close(); err != nil {
-		b.Fatal(err)
-	}
-	if err := sink.Close(); err != nil {
-		b.Fatal(err)
-	}
+	st := stopPipeline(b, cancel, done, q, sink)
 	ss := sub.Stats()
 	switch {
 	case drain:
