@@ -232,11 +232,7 @@ func (c *Config) validateAir(inFile func(string) bool) problems {
 				devices[s.Device] = p
 			}
 		}
-		if s.Site == "" {
-			add(p+".site", "required (set it here, on the device, or as gateway.site)")
-		} else if err := reading.CheckName(s.Site); err != nil {
-			add(p+".site", "%v", err)
-		}
+		ps.site(p+".site", s.Site, siteFromDevice)
 		switch {
 		case s.Sample <= 0:
 			add(p+".sample", "must be > 0")

@@ -306,12 +306,7 @@ func (c *Config) validateBuses(devices map[string]string, inFile func(string) bo
 		slaves := map[int]string{}
 		for j, d := range b.Devices {
 			dp := p + indexPath(".devices", j)
-			name(dp+".name", d.Name)
-			if first, dup := devices[d.Name]; dup && d.Name != "" {
-				add(dp+".name", "duplicate device name %q (first at %s)", d.Name, first)
-			} else {
-				devices[d.Name] = dp
-			}
+			ps.deviceName(dp, d.Name, devices)
 			switch {
 			case d.Slave == 0 && !inFile(dp+".slave"):
 				add(dp+".slave", "required")
@@ -326,11 +321,7 @@ func (c *Config) validateBuses(devices map[string]string, inFile func(string) bo
 					slaves[d.Slave] = dp
 				}
 			}
-			if d.Site == "" {
-				add(dp+".site", "required (set it here or as gateway.site)")
-			} else {
-				name(dp+".site", d.Site)
-			}
+			ps.site(dp+".site", d.Site, siteFromGateway)
 			switch {
 			case d.Interval == 0 && !inFile(dp+".interval"):
 				add(dp+".interval", "required")

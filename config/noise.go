@@ -201,11 +201,7 @@ func (c *Config) validateNoise() problems {
 		case reading.CheckName(s.Device) != nil:
 			add(p+".device", "%v", reading.CheckName(s.Device))
 		}
-		if s.Site == "" {
-			add(p+".site", "required (set it here, on the device, or as gateway.site)")
-		} else if err := reading.CheckName(s.Site); err != nil {
-			add(p+".site", "%v", err)
-		}
+		ps.site(p+".site", s.Site, siteFromDevice)
 		key := s.Site + "/" + s.Device
 		if first, dup := monitors[key]; dup && s.Device != "" {
 			add(p+".device", "device %q at site %q is already a monitor (%s)", s.Device, s.Site, first)

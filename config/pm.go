@@ -5,7 +5,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/envgate/envgate/gateway/reading"
 )
 
 // PMSensor is one particulate-matter sensor on a UART (9600 8N1, tech-notes §3): a
@@ -109,23 +108,8 @@ func (c *Config) validatePM(names map[string]string) problems {
 	}
 	for i, s := range c.PM {
 		p := indexPath("pm", i)
-		switch {
-		case s.Name == "":
-			add(p+".name", "required")
-		case reading.CheckName(s.Name) != nil:
-			add(p+".name", "%v", reading.CheckName(s.Name))
-		default:
-			if first, dup := names[s.Name]; dup {
-				add(p+".name", "duplicate device name %q (first at %s)", s.Name, first)
-			} else {
-				names[s.Name] = p
-			}
-		}
-		if s.Site == "" {
-			add(p+".site", "required (set it here or as gateway.site)")
-		} else if err := reading.CheckName(s.Site); err != nil {
-			add(p+".site", "%v", err)
-		}
+		ps.deviceName(p, s.Name, names)
+		ps.site(p+".site", s.Site, siteFromGateway)
 		switch first, dup := ports[s.Port]; {
 		case s.Port == "":
 			add(p+".port", "required")

@@ -3,6 +3,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"github.com/envgate/envgate/gateway/reading"
 	"strconv"
 	"strings"
 )
@@ -105,4 +106,39 @@ func parentPath(path string) string {
 		return ""
 	}
 	return path[:i]
+}
+
+// Where a device's site may be set, for the "required" message of problems.site.
+const (
+	siteFromGateway = "set it here or as gateway.site"
+	siteFromDevice  = "set it here, on the device, or as gateway.site"
+)
+
+// site checks the site of a device or monitor at path after defaults: set (from says
+// where it may come from) and a valid name.
+func (ps *problems) site(path, site, from string) {
+	if site == "" {
+		ps.add(path, 0, "required (%s)", from)
+	} else if err := reading.CheckName(site); err != nil {
+		ps.add(path, 0, "%v", err)
+	}
+}
+
+// deviceName checks the name of the device at dev (its key is dev+".name") and claims
+// it in names (name → the device path of its first use): device names are unique across
+// devices, buses, mqtt and pm.
+func (ps *problems) deviceName(dev, name string, names map[string]string) {
+	path := dev + ".name"
+	if name == "" {
+		ps.add(path, 0, "required")
+		return
+	}
+	if err := reading.CheckName(name); err != nil {
+		ps.add(path, 0, "%v", err)
+	}
+	if first, dup := names[name]; dup {
+		ps.add(path, 0, "duplicate device name %q (first at %s)", name, first)
+	} else {
+		names[name] = dev
+	}
 }

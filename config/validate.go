@@ -114,17 +114,8 @@ func (c *Config) validate(inFile func(path string) bool) problems {
 	devices := map[string]string{} // name → path of the first device, for buses, mqtt and pm too
 	for i, d := range c.Devices {
 		p := indexPath("devices", i)
-		name(p+".name", d.Name)
-		if first, dup := devices[d.Name]; dup && d.Name != "" {
-			add(p+".name", "duplicate device name %q (first at %s)", d.Name, first)
-		} else {
-			devices[d.Name] = p
-		}
-		if d.Site == "" {
-			add(p+".site", "required (set it here or as gateway.site)")
-		} else {
-			name(p+".site", d.Site)
-		}
+		ps.deviceName(p, d.Name, devices)
+		ps.site(p+".site", d.Site, siteFromGateway)
 		switch {
 		case d.Interval == 0 && !inFile(p+".interval"):
 			add(p+".interval", "required")
