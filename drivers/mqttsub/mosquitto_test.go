@@ -5,139 +5,43 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 
 	"github.com/envgate/envgate/gateway/reading"
+	"github.com/envgate/envgate/internal/testsvc"
 )
 
-// These tests run against a real mosquitto on a free loopback port. They are skipped
-// when the binary is missing or with -short, except under CI=true, where a missing
-// binary fails them.
+// These tests run against a real mosquitto started by internal/testsvc on a free
+// loopback port. They are skipped when the binary is missing or with -short, except
+// under CI=true, where a missing binary fails them.
 
 const waitLimit = 15 * time.Second
 
-// broker is a mosquitto process with its configuration and persistence in a temp dir.
+// broker is a mosquitto for one test, with the publishing helpers of these tests.
 type broker struct {
-	t      *testing.T
-	bin    string
-	conf   string
-	log    string
-	url    string
-	addr   string
-	cmd    *exec.Cmd
-	exited chan struct{}
+	t *testing.T
+	*testsvc.Mosquitto
 }
 
-func startBroker(t *testing.T, extra ...string) *broker {
+func startBroker(t *testing.T, opt testsvc.MosquittoOptions) *broker {
 	t.Helper()
-	bin, err := exec.LookPath("mosquitto")
-	if err != nil {
-		bin = "/usr/sbin/mosquitto"
-		if _, err := os.Stat(bin); err != nil {
-			if os.Getenv("CI") == "true" {
-				t.Fatalf("mosquitto not installed (apt-get install mosquitto)")
-			}
-			t.Skip("mosquitto not installed")
-		}
-	}
-	if testing.Short() && os.Getenv("CI") != "true" {
-		t.Skip("-short: skipping the mosquitto test")
-	}
-	dir := t.TempDir()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	l.Close()
-	lines := []string{
-		fmt.Sprintf("listener %d 127.0.0.1", port),
-		"allow_anonymous true",
-		"persistence true",
-		"persistence_location " + dir + "/",
-		"log_dest stderr",
-		"log_type all",
-	}
-	if os.Geteuid() == 0 {
-		// As root mosquitto 2.0 switches to user "mosquitto", which cannot write the
-		// persistence file into the root-owned temporary directory.
-		lines = append(lines, "user root")
-	}
-	b := &broker{t: t, bin: bin, conf: filepath.Join(dir, "mosquitto.conf"), log: filepath.Join(dir, "mosquitto.log"),
-		url: fmt.Sprintf("tcp://127.0.0.1:%d", port), addr: fmt.Sprintf("127.0.0.1:%d", port)}
-	if err := os.WriteFile(b.conf, []byte(strings.Join(append(lines, extra...), "\n")+"\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	b.start()
-	t.Cleanup(b.stop)
-	return b
+	return &broker{t: t, Mosquitto: testsvc.StartMosquitto(t, opt)}
 }
 
-func (b *broker) start() {
-	b.t.Helper()
-	f, err := os.OpenFile(b.log, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-	if err != nil {
-		b.t.Fatal(err)
-	}
-	cmd := exec.Command(b.bin, "-c", b.conf)
-	cmd.Stdout, cmd.Stderr = f, f
-	if err := cmd.Start(); err != nil {
-		f.Close()
-		b.t.Fatal(err)
-	}
-	exited := make(chan struct{})
-	go func() {
-		_ = cmd.Wait()
-		f.Close()
-		close(exited)
-	}()
-	b.cmd, b.exited = cmd, exited
-	deadline := time.Now().Add(waitLimit)
-	for {
-		c, err := net.DialTimeout("tcp", b.addr, time.Second)
-		if err == nil {
-			c.Close()
-			return
-		}
-		select {
-		case <-exited:
-			b.t.Fatalf("mosquitto exited: %s", b.tail())
-		case <-time.After(20 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			b.t.Fatalf("mosquitto not listening on %s: %v", b.addr, err)
-		}
-	}
-}
+func (b *broker) start() { b.t.Helper(); b.Start(b.t) }
+func (b *broker) stop()  { b.t.Helper(); b.Stop(b.t) }
 
-// stop ends the broker gracefully: mosquitto writes its persistence file on SIGTERM.
-func (b *broker) stop() {
-	if b.cmd == nil {
-		return
-	}
-	_ = b.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-b.exited:
-	case <-time.After(waitLimit):
-		_ = b.cmd.Process.Kill()
-		<-b.exited
-	}
-	b.cmd = nil
-}
-
+// tail returns the last 30 lines of the broker's log.
 func (b *broker) tail() string {
-	data, _ := os.ReadFile(b.log)
+	data, _ := os.ReadFile(b.Log)
 	lines := strings.Split(strings.TrimSpace(string(data)), "\n")
 	return strings.Join(lines[max(0, len(lines)-30):], "\n")
 }
@@ -147,7 +51,7 @@ var pubSeq atomic.Int64
 // publish sends QoS 1 messages from a fresh clean-session client and waits for PUBACK.
 func (b *broker) publish(msgs ...[2]string) {
 	b.t.Helper()
-	o := mqtt.NewClientOptions().AddBroker(b.url).SetClientID(fmt.Sprintf("pub%d", pubSeq.Add(1))).SetProtocolVersion(4)
+	o := mqtt.NewClientOptions().AddBroker(b.URL).SetClientID(fmt.Sprintf("pub%d", pubSeq.Add(1))).SetProtocolVersion(4)
 	c := mqtt.NewClient(o)
 	if tok := c.Connect(); !tok.WaitTimeout(waitLimit) || tok.Error() != nil {
 		b.t.Fatalf("publisher connect: %v", tok.Error())
@@ -164,7 +68,7 @@ func (b *broker) publish(msgs ...[2]string) {
 // client with up to 500 awaiting the broker's PUBACK.
 func (b *broker) publishMany(n int, message func(i int) (topic, payload string)) {
 	b.t.Helper()
-	o := mqtt.NewClientOptions().AddBroker(b.url).SetClientID(fmt.Sprintf("pub%d", pubSeq.Add(1))).SetProtocolVersion(4)
+	o := mqtt.NewClientOptions().AddBroker(b.URL).SetClientID(fmt.Sprintf("pub%d", pubSeq.Add(1))).SetProtocolVersion(4)
 	c := mqtt.NewClient(o)
 	if tok := c.Connect(); !tok.WaitTimeout(waitLimit) || tok.Error() != nil {
 		b.t.Fatalf("publisher connect: %v", tok.Error())
@@ -198,7 +102,7 @@ type sub struct {
 func testConfig(b *broker, clientID string, subs ...Subscription) Config {
 	return Config{
 		Name:          "test",
-		Broker:        b.url,
+		Broker:        b.URL,
 		ClientID:      clientID,
 		Subscriptions: subs,
 		MaxReconnect:  time.Second,
@@ -283,7 +187,7 @@ func laNumber(device string, v float64) []reading.Reading {
 }
 
 func TestRunFormats(t *testing.T) {
-	b := startBroker(t)
+	b := startBroker(t, testsvc.MosquittoOptions{})
 	cfg := testConfig(b, "envgateFormats", esp32, loraNumber, waterLP)
 	cfg.DeadLetter = filepath.Join(t.TempDir(), "var", "dead.log")
 	r := runSub(t, cfg)
@@ -326,7 +230,7 @@ func TestRunFormats(t *testing.T) {
 // PUBACK: this shows the subscriber acknowledges only after Durable(nil), in order, and
 // that malformed messages are acknowledged at once.
 func TestRunAcksWhenDurable(t *testing.T) {
-	b := startBroker(t, "max_inflight_messages 2")
+	b := startBroker(t, testsvc.MosquittoOptions{MaxInflight: 2})
 	r := runSub(t, testConfig(b, "envgateAcks", loraNumber))
 	r.waitSubscribed()
 	b.publish([2]string{"lora/a/la", "1"}, [2]string{"lora/a/la", "2"}, [2]string{"lora/a/la", "3"}, [2]string{"lora/a/la", "4"})
@@ -366,7 +270,7 @@ func TestRunAcksWhenDurable(t *testing.T) {
 // arrive when it runs again with the same client ID. The second subscriber starts
 // before the broker, so this also covers connecting at boot without a broker.
 func TestRunPersistentSession(t *testing.T) {
-	b := startBroker(t)
+	b := startBroker(t, testsvc.MosquittoOptions{})
 	cfg := testConfig(b, "envgatePersist", loraNumber)
 	r1 := runSub(t, cfg)
 	r1.waitSubscribed()
@@ -404,7 +308,7 @@ func TestRunPersistentSession(t *testing.T) {
 // pipeline still holds when the connection ends is delivered again on the next one,
 // and the session (with its subscriptions) survives the broker's restart.
 func TestRunRetriesAndRedelivers(t *testing.T) {
-	b := startBroker(t)
+	b := startBroker(t, testsvc.MosquittoOptions{})
 	r := runSub(t, testConfig(b, "envgateRedeliver", loraNumber), func(s *Subscriber) { s.lim.retryFirst = 50 * time.Millisecond })
 	r.waitSubscribed()
 	b.publish([2]string{"lora/a/la", "1"})
@@ -439,7 +343,7 @@ func TestRunRetriesAndRedelivers(t *testing.T) {
 	}
 	b3.Durable(nil)
 	r.waitStats("ack", func(st Stats) bool { return st.Acked == 3 })
-	if log, _ := os.ReadFile(b.log); strings.Count(string(log), "envgateRedeliver 1 lora/+/+") != 1 {
+	if log, _ := os.ReadFile(b.Log); strings.Count(string(log), "envgateRedeliver 1 lora/+/+") != 1 {
 		t.Errorf("want exactly one SUBSCRIBE in the broker log:\n%s", b.tail())
 	}
 }
@@ -542,7 +446,7 @@ func (r *sub) settle(c *consumer, quiet time.Duration) {
 // without the broker's in-flight window (20) stalling the stream.
 func TestRunRetriesUntilDurable(t *testing.T) {
 	const n, failures = 100, 150
-	b := startBroker(t)
+	b := startBroker(t, testsvc.MosquittoOptions{})
 	cfg := testConfig(b, "envgateRetry", loraNumber)
 	r := runSub(t, cfg, func(s *Subscriber) { s.lim.retryFirst, s.lim.retryTo = 10*time.Millisecond, 100*time.Millisecond })
 	r.waitSubscribed()
@@ -573,7 +477,7 @@ func TestRunRetriesUntilDurable(t *testing.T) {
 // forces. Duplicates are allowed; every message must be made durable at least once.
 func TestRunDrainsBacklog(t *testing.T) {
 	const n = 20_000
-	b := startBroker(t, fmt.Sprintf("max_queued_messages %d", n+1000))
+	b := startBroker(t, testsvc.MosquittoOptions{MaxQueued: n + 1000})
 	cfg := testConfig(b, "envgateBacklog", loraNumber)
 	prime := runSub(t, cfg)
 	prime.waitSubscribed()
@@ -602,10 +506,15 @@ func TestRunDrainsBacklog(t *testing.T) {
 // only delivery; its dynamic-security plugin checks SUBSCRIBE too, and changes at run
 // time through $CONTROL.
 func TestRunRetriesRefusedSubscription(t *testing.T) {
-	const plugin = "/usr/lib/x86_64-linux-gnu/mosquitto_dynamic_security.so"
-	if _, err := os.Stat(plugin); err != nil {
-		t.Skipf("mosquitto's dynamic-security plugin: %v", err)
+	// Debian's mosquitto package ships it under the architecture's library directory.
+	plugins, _ := filepath.Glob("/usr/lib/*/mosquitto_dynamic_security.so")
+	if len(plugins) == 0 {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("mosquitto's dynamic-security plugin is missing (Debian package mosquitto)")
+		}
+		t.Skip("mosquitto's dynamic-security plugin is missing (Debian package mosquitto)")
 	}
+	plugin := plugins[0]
 	conf := filepath.Join(t.TempDir(), "dynsec.json")
 	// Anonymous clients may publish and receive anything and send dynamic-security
 	// commands, but not subscribe.
@@ -615,11 +524,11 @@ func TestRunRetriesRefusedSubscription(t *testing.T) {
 	if err := os.WriteFile(conf, []byte(deny), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	b := startBroker(t, "plugin "+plugin, "plugin_opt_config_file "+conf)
+	b := startBroker(t, testsvc.MosquittoOptions{Extra: []string{"plugin " + plugin, "plugin_opt_config_file " + conf}})
 	r := runSub(t, testConfig(b, "envgateACL", loraNumber))
 	r.waitStats("connected", func(st Stats) bool { return st.Connected })
 	deadline := time.Now().Add(waitLimit)
-	for strings.Count(readFile(t, b.log), "Received SUBSCRIBE from envgateACL") < 2 { // refused, and tried again
+	for strings.Count(readFile(t, b.Log), "Received SUBSCRIBE from envgateACL") < 2 { // refused, and tried again
 		if time.Now().After(deadline) {
 			t.Fatalf("no second SUBSCRIBE:\n%s", b.tail())
 		}
@@ -655,19 +564,19 @@ func readFile(t *testing.T, path string) string {
 // A broker that lost the session (here: a new client ID's first connection to a broker
 // without the old state) is subscribed to again after a reconnect.
 func TestRunResubscribesWithoutSession(t *testing.T) {
-	b := startBroker(t)
+	b := startBroker(t, testsvc.MosquittoOptions{})
 	r := runSub(t, testConfig(b, "envgateResub", loraNumber))
 	r.waitSubscribed()
 	// Restart the broker with its persistence removed: the session is gone.
 	b.stop()
-	matches, _ := filepath.Glob(filepath.Join(filepath.Dir(b.conf), "*.db"))
+	matches, _ := filepath.Glob(filepath.Join(b.Dir, "data", "*.db"))
 	for _, m := range matches {
 		if err := os.Remove(m); err != nil {
 			t.Fatal(err)
 		}
 	}
 	if len(matches) == 0 {
-		t.Fatalf("no persistence file in %s", filepath.Dir(b.conf))
+		t.Fatalf("no persistence file in %s", filepath.Join(b.Dir, "data"))
 	}
 	b.start()
 	r.waitStats("reconnect", func(st Stats) bool { return st.Reconnects >= 1 && st.Subscribed })
@@ -677,7 +586,7 @@ func TestRunResubscribesWithoutSession(t *testing.T) {
 		t.Fatalf("batch %v, want 7", got.Readings)
 	}
 	got.Durable(nil)
-	if log, _ := os.ReadFile(b.log); strings.Count(string(log), "envgateResub 1 lora/+/+") != 2 {
+	if log, _ := os.ReadFile(b.Log); strings.Count(string(log), "envgateResub 1 lora/+/+") != 2 {
 		t.Errorf("want two SUBSCRIBEs in the broker log:\n%s", log)
 	}
 }

@@ -61,6 +61,9 @@ type MosquittoOptions struct {
 	// offline, how many it keeps (tested: 3 of 6). It drops the newer ones. 0 keeps
 	// mosquitto's default, 1000.
 	MaxQueued int
+	// Extra lines go into the configuration's global section as they are, e.g. a
+	// plugin and its options.
+	Extra []string
 }
 
 // Mosquitto is a mosquitto 2.x broker started by StartMosquitto for one test. It keeps
@@ -109,6 +112,7 @@ func StartMosquitto(t testing.TB, opt MosquittoOptions) *Mosquitto {
 		port:        freePortExcept(t, nil),
 		maxInflight: opt.MaxInflight,
 		maxQueued:   opt.MaxQueued,
+		extra:       opt.Extra,
 	}
 	if err := os.Mkdir(c.dataDir, 0o700); err != nil {
 		t.Fatalf("mosquitto persistence directory: %v", err)
@@ -224,6 +228,7 @@ type mosquittoConf struct {
 	requireCert               bool
 
 	maxInflight, maxQueued int // 0: mosquitto's default
+	extra       []string
 }
 
 // String renders the configuration for mosquitto 2.0 (mosquitto.conf(5)). Paths may
@@ -259,6 +264,9 @@ func (c mosquittoConf) String() string {
 	}
 	if c.maxQueued > 0 {
 		line("max_queued_messages %d", c.maxQueued)
+	}
+	for _, l := range c.extra {
+		line("%s", l)
 	}
 	line("")
 	line("listener %d 127.0.0.1", c.port)
