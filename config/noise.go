@@ -112,7 +112,7 @@ func (n *Noise) Periods() (noise.Periods, error) {
 // without DST since 1991, and needs no tzdata on the box.
 func LoadLocation(name string) (*time.Location, error) {
 	if name == DefaultNoiseTimezone {
-		return time.FixedZone("CST", 8*60*60), nil
+		return reading.ChinaStandardTime, nil
 	}
 	return time.LoadLocation(name)
 }

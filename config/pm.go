@@ -4,7 +4,6 @@ import (
 	"slices"
 	"strings"
 	"time"
-
 )
 
 // PMSensor is one particulate-matter sensor on a UART (9600 8N1, tech-notes §3): a

@@ -147,10 +147,6 @@ type TimeSpec struct {
 	Location *time.Location
 }
 
-// shanghai is Asia/Shanghai for every time Decode accepts (after 2000): a fixed UTC+8
-// saves embedding the tz database (time/tzdata, ~450 KB) in the binary.
-var shanghai = time.FixedZone("CST", 8*60*60)
-
 // Defaults and limits of Config.
 const (
 	defaultKeepAlive    = 30 * time.Second
@@ -367,7 +363,7 @@ func compile(sub Subscription, prefix string) (*plan, []error) {
 func compileTime(ts TimeSpec, format string, bad func(field, format string, args ...any)) timePlan {
 	tp := timePlan{pathText: ts.Path, format: ts.Format, loc: ts.Location}
 	if tp.loc == nil {
-		tp.loc = shanghai
+		tp.loc = reading.ChinaStandardTime
 	}
 	switch format {
 	case FormatNumber:

@@ -20,10 +20,6 @@ const (
 // reach back at most 16 h before its midnight, 24-h moving means 24 h.
 const maxHistory = 48
 
-// shanghai is China Standard Time, UTC+8 with no DST since 1991, as a fixed zone so that
-// it needs no tzdata on the box.
-var shanghai = time.FixedZone("CST", 8*60*60)
-
 // Config configures the Aggregator of one air device.
 type Config struct {
 	Site, Device string // copied into every derived reading; inputs of other devices are rejected
@@ -143,7 +139,7 @@ func NewAggregator(cfg Config) (*Aggregator, error) {
 		cfg.Lateness = DefaultLateness
 	}
 	if cfg.Location == nil {
-		cfg.Location = shanghai
+		cfg.Location = reading.ChinaStandardTime
 	}
 	cfg.Method.Plan = planOf(cfg.Method)
 	a := &Aggregator{cfg: cfg, v: cfg.Validity.norm(), loc: cfg.Location, emits: emitted(cfg.Method)}

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/envgate/envgate/gateway/reading"
 )
 
 // Default day/night boundaries (standards §1.2: day 06:00 ≤ t < 22:00 local time,
@@ -12,10 +14,6 @@ const (
 	DefaultDayStart   = 6 * time.Hour
 	DefaultNightStart = 22 * time.Hour
 )
-
-// shanghai is China Standard Time, UTC+8 with no DST since 1991, as a fixed zone so that
-// it needs no tzdata on the box.
-var shanghai = time.FixedZone("CST", 8*60*60)
 
 // Periods splits local time into day (昼间) and night (夜间) periods.
 //
@@ -31,7 +29,7 @@ type Periods struct {
 
 // DefaultPeriods returns 06:00/22:00 in Asia/Shanghai.
 func DefaultPeriods() Periods {
-	return Periods{DayStart: DefaultDayStart, NightStart: DefaultNightStart, Location: shanghai}
+	return Periods{DayStart: DefaultDayStart, NightStart: DefaultNightStart, Location: reading.ChinaStandardTime}
 }
 
 // norm fills in the defaults of a zero Periods.
@@ -40,7 +38,7 @@ func (p Periods) norm() Periods {
 		p.DayStart, p.NightStart = DefaultDayStart, DefaultNightStart
 	}
 	if p.Location == nil {
-		p.Location = shanghai
+		p.Location = reading.ChinaStandardTime
 	}
 	return p
 }

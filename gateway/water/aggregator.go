@@ -31,10 +31,6 @@ const (
 // so a device clock that leaps years ahead cannot flood the pipeline.
 const maxEmptyWindows = 1000
 
-// shanghai is China Standard Time, UTC+8 with no DST since 1991, as a fixed zone so that
-// it needs no tzdata on the box.
-var shanghai = time.FixedZone("CST", 8*60*60)
-
 // Config configures the Aggregator of one water section (a monitoring site).
 type Config struct {
 	// Site is the section; readings of any device at this site are used, of other
@@ -186,7 +182,7 @@ func NewAggregator(cfg Config) (*Aggregator, error) {
 		cfg.Lateness = DefaultLateness
 	}
 	if cfg.Location == nil {
-		cfg.Location = shanghai
+		cfg.Location = reading.ChinaStandardTime
 	}
 	rules = rules.norm()
 	cfg.Target = rules.Target
