@@ -146,11 +146,6 @@ const MaxGap = 8 * 24 * time.Hour
 // closes them: a backlog up to this old still counts in full.
 const DefaultCloseAfter = 30 * time.Minute
 
-// waterParams are the readings a water section aggregates; other water quantities of
-// the site (temperature, conductivity, turbidity) do not feed it, so that a probe still
-// reporting them does not keep a section with dead analysers "alive".
-var waterParams = []string{"ph", "do", "codmn", "nh3n", "tp", "tn"}
-
 // New builds a Set. The error names the failing monitor and gives its problems.
 func New(ms Monitors) (*Set, error) {
 	if ms.CloseAfter <= 0 {
@@ -209,7 +204,9 @@ func New(ms Monitors) (*Set, error) {
 		m := &monitor{agg: a, closeAfter: max(ms.CloseAfter, cfg.Window+cfg.Lateness),
 			fresh: func() aggregator { a, _ := water.NewAggregator(cfg); return a },
 			feeds: func(r reading.Reading) bool {
-				return r.Site == cfg.Site && slices.Contains(waterParams, r.Quantity)
+				// Only what it aggregates: a temperature probe still reporting must not keep
+				// a section whose analysers died "alive" (no wall-clock close).
+				return r.Site == cfg.Site && water.Takes(r.Quantity)
 			},
 			own: func(reading.Reading) bool { return true },
 		}

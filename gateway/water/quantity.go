@@ -10,6 +10,10 @@ import (
 // parameters of the reading catalog (gateway/reading/quantity.go), in Params() order.
 var aggregated = []Param{ParamPH, ParamDO, ParamCODMn, ParamNH3N, ParamTP, ParamTN}
 
+// Takes reports whether the Aggregator uses readings of quantity (ph, do, codmn, nh3n,
+// tp, tn); the site's other water quantities are ignored.
+func Takes(quantity string) bool { return aggIndex(quantity) >= 0 }
+
 // aggIndex returns the index of quantity in aggregated, or -1.
 func aggIndex(quantity string) int { return slices.Index(aggregated, Param(quantity)) }
 
