@@ -77,14 +77,7 @@ func StartInflux(t testing.TB) *Influx {
 	if err := os.WriteFile(i.config, []byte(conf), 0o644); err != nil {
 		t.Fatalf("write influxd config: %v", err)
 	}
-	// Cleanups run last-in first-out: stop the server first, then show its log.
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("influxd log %s (last %d lines):\n%s", i.Log, logTailLines, tail(i.Log, logTailLines))
-		}
-	})
-	t.Cleanup(func() { i.Stop(t) })
-	i.Start(t)
+	i.proc.run(t, "influxd", i.Stop)
 	i.Exec(t, "CREATE DATABASE "+quoteIdent(i.DB))
 	return i
 }

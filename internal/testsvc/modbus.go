@@ -79,13 +79,7 @@ func PtyPair(t testing.TB) *Pty {
 		ready: p.ready, readyTimeout: ptyReadyTimeout,
 		stopWaits: []time.Duration{ptyStopTimeout}, logTail: logTailLines,
 	}
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("socat log %s (last %d lines):\n%s", p.Log, logTailLines, tail(p.Log, logTailLines))
-		}
-	})
-	t.Cleanup(func() { p.Close(t) })
-	p.start(t)
+	p.proc.run(t, "socat", p.Close)
 	return p
 }
 

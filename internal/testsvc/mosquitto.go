@@ -136,13 +136,8 @@ func StartMosquitto(t testing.TB, opt MosquittoOptions) *Mosquitto {
 		t.Fatalf("write mosquitto config: %v", err)
 	}
 	// Cleanups run last-in first-out: stop the broker first, then show its log.
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("mosquitto log %s (last %d lines):\n%s", m.Log, mosquittoLogTail, tail(m.Log, mosquittoLogTail))
-		}
-	})
-	t.Cleanup(func() { m.Stop(t) })
-	m.Start(t)
+	m.proc.name = "mosquitto on " + m.URL
+	m.proc.run(t, "mosquitto", m.Stop)
 	return m
 }
 
@@ -228,7 +223,7 @@ type mosquittoConf struct {
 	requireCert               bool
 
 	maxInflight, maxQueued int // 0: mosquitto's default
-	extra       []string
+	extra                  []string
 }
 
 // String renders the configuration for mosquitto 2.0 (mosquitto.conf(5)). Paths may
@@ -286,7 +281,6 @@ func (c mosquittoConf) String() string {
 // connections (the log line rules out some other process holding one of the ports).
 func (m *Mosquitto) Start(t testing.TB) {
 	t.Helper()
-	m.proc.name = "mosquitto on " + m.URL
 	m.proc.start(t)
 }
 

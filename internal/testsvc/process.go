@@ -36,6 +36,21 @@ type process struct {
 	logFile *os.File
 }
 
+// run starts the process for the rest of test t: stop (the service's own Stop, which
+// may do more than p.stop) runs in t.Cleanup, and after it, if the test failed, the
+// tail of the log is printed under label.
+func (p *process) run(t testing.TB, label string, stop func(testing.TB)) {
+	t.Helper()
+	// Cleanups run last-in first-out: stop the server first, then show its log.
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("%s log %s (last %d lines):\n%s", label, p.log, p.logTail, tail(p.log, p.logTail))
+		}
+	})
+	t.Cleanup(func() { stop(t) })
+	p.start(t)
+}
+
 // running reports whether the process has been started and not stopped.
 func (p *process) running() bool { return p.cmd != nil }
 

@@ -116,14 +116,7 @@ func StartPrometheus(t testing.TB, opt PrometheusOptions) *Prometheus {
 		checkExit:    true,
 		logTail:      promLogTail,
 	}
-	// Cleanups run last-in first-out: stop the server first, then show its log.
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("prometheus log %s (last %d lines):\n%s", p.Log, promLogTail, tail(p.Log, promLogTail))
-		}
-	})
-	t.Cleanup(func() { p.proc.stop(t); p.http.CloseIdleConnections() })
-	p.proc.start(t)
+	p.proc.run(t, "prometheus", func(t testing.TB) { p.proc.stop(t); p.http.CloseIdleConnections() })
 	return p
 }
 
@@ -393,13 +386,7 @@ func StartAlertmanager(t testing.TB, configYAML string) *Alertmanager {
 		checkExit:    true,
 		logTail:      promLogTail,
 	}
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("alertmanager log %s (last %d lines):\n%s", a.Log, promLogTail, tail(a.Log, promLogTail))
-		}
-	})
-	t.Cleanup(func() { a.proc.stop(t); a.http.CloseIdleConnections() })
-	a.proc.start(t)
+	a.proc.run(t, "alertmanager", func(t testing.TB) { a.proc.stop(t); a.http.CloseIdleConnections() })
 	return a
 }
 
