@@ -227,17 +227,10 @@ func (c *Config) profileNames() []string {
 func (c *Config) validateBuses(devices map[string]string, inFile func(string) bool) problems {
 	var ps problems
 	add := func(path, format string, args ...any) { ps.add(path, 0, format, args...) }
-	name := func(path, s string) {
-		if s == "" {
-			add(path, "required")
-		} else if err := reading.CheckName(s); err != nil {
-			add(path, "%v", err)
-		}
-	}
 	buses := map[string]int{}
 	for i, b := range c.Buses {
 		p := indexPath("buses", i)
-		name(p+".name", b.Name)
+		ps.name(p+".name", b.Name)
 		if first, dup := buses[b.Name]; dup && b.Name != "" {
 			add(p+".name", "duplicate bus name %q (first at buses[%d])", b.Name, first)
 		} else {

@@ -108,6 +108,15 @@ func parentPath(path string) string {
 	return path[:i]
 }
 
+// name checks a required name (of a gateway, sink, bus, device or site) at path.
+func (ps *problems) name(path, s string) {
+	if s == "" {
+		ps.add(path, 0, "required")
+	} else if err := reading.CheckName(s); err != nil {
+		ps.add(path, 0, "%v", err)
+	}
+}
+
 // Where a device's site may be set, for the "required" message of problems.site.
 const (
 	siteFromGateway = "set it here or as gateway.site"
@@ -119,9 +128,9 @@ const (
 func (ps *problems) site(path, site, from string) {
 	if site == "" {
 		ps.add(path, 0, "required (%s)", from)
-	} else if err := reading.CheckName(site); err != nil {
-		ps.add(path, 0, "%v", err)
+		return
 	}
+	ps.name(path, site)
 }
 
 // deviceName checks the name of the device at dev (its key is dev+".name") and claims
@@ -129,12 +138,9 @@ func (ps *problems) site(path, site, from string) {
 // devices, buses, mqtt and pm.
 func (ps *problems) deviceName(dev, name string, names map[string]string) {
 	path := dev + ".name"
+	ps.name(path, name)
 	if name == "" {
-		ps.add(path, 0, "required")
 		return
-	}
-	if err := reading.CheckName(name); err != nil {
-		ps.add(path, 0, "%v", err)
 	}
 	if first, dup := names[name]; dup {
 		ps.add(path, 0, "duplicate device name %q (first at %s)", name, first)

@@ -8,8 +8,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/envgate/envgate/gateway/reading"
 )
 
 // Limits on buffer segments: a segment is the unit the buffer drops when it is full,
@@ -41,13 +39,6 @@ func (c *Config) Validate() error {
 func (c *Config) validate(inFile func(path string) bool) problems {
 	var ps problems
 	add := func(path, format string, args ...any) { ps.add(path, 0, format, args...) }
-	name := func(path, s string) {
-		if s == "" {
-			add(path, "required")
-		} else if err := reading.CheckName(s); err != nil {
-			add(path, "%v", err)
-		}
-	}
 	positive := func(path string, d time.Duration) {
 		if d <= 0 {
 			add(path, "must be > 0")
@@ -55,9 +46,9 @@ func (c *Config) validate(inFile func(path string) bool) problems {
 	}
 
 	g := c.Gateway
-	name("gateway.id", g.ID)
+	ps.name("gateway.id", g.ID)
 	if g.Site != "" {
-		name("gateway.site", g.Site)
+		ps.name("gateway.site", g.Site)
 	}
 	if g.StateDir == "" {
 		add("gateway.state_dir", "required")
@@ -96,7 +87,7 @@ func (c *Config) validate(inFile func(path string) bool) problems {
 	sinks := map[string]int{}
 	for i, s := range c.Sinks {
 		p := indexPath("sinks", i)
-		name(p+".name", s.Name)
+		ps.name(p+".name", s.Name)
 		if first, dup := sinks[s.Name]; dup && s.Name != "" {
 			add(p+".name", "duplicate sink name %q (first at sinks[%d])", s.Name, first)
 		} else {
