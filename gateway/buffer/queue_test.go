@@ -573,17 +573,39 @@ func (f onceFaulty) Write(b []byte) (int, error) {
 	return n, err
 }
 
-func TestSyncFailureKeepsUnsyncedReadings(t *testing.T) {
-	opt := testOptions(t)
-	opt.SegmentBytes = 1 << 20
-	fail := true
+// failSyncOnce makes the next fsync after *fail is set fail with EIO, once.
+func failSyncOnce(opt *Options) (fail *bool) {
+	fail = new(bool)
 	opt.syncFile = func(f file) error {
-		if fail {
-			fail = false
+		if *fail {
+			*fail = false
 			return syscall.EIO
 		}
 		return fdatasync(f)
 	}
+	return fail
+}
+
+// missing returns the first of the values 0..n-1 that got lacks, or -1. Duplicates are
+// allowed (InfluxDB overwrites them), loss is not.
+func missing(got []float64, n int) int {
+	seen := map[float64]bool{}
+	for _, v := range got {
+		seen[v] = true
+	}
+	for i := range n {
+		if !seen[float64(i)] {
+			return i
+		}
+	}
+	return -1
+}
+
+func TestSyncFailureKeepsUnsyncedReadings(t *testing.T) {
+	opt := testOptions(t)
+	opt.SegmentBytes = 1 << 20
+	fail := failSyncOnce(&opt)
+	*fail = true
 	q := mustOpen(t, opt)
 	r, _ := q.Reader("s")
 	if err := q.Append(readings(0, 20)...); err != nil {
@@ -598,17 +620,9 @@ func TestSyncFailureKeepsUnsyncedReadings(t *testing.T) {
 	if err := q.Sync(); err != nil {
 		t.Fatalf("second Sync = %v", err)
 	}
-	got := drain(t, r, 100)
-	// The first copies may have survived too: duplicates are allowed (InfluxDB overwrites
-	// them), loss is not.
-	seen := map[float64]bool{}
-	for _, v := range got {
-		seen[v] = true
-	}
-	for i := range 20 {
-		if !seen[float64(i)] {
-			t.Errorf("reading %d lost after a failed sync", i)
-		}
+	// The first copies may have survived too.
+	if i := missing(drain(t, r, 100), 20); i >= 0 {
+		t.Errorf("reading %d lost after a failed sync", i)
 	}
 }
 
@@ -720,20 +734,13 @@ func TestFailedSyncEveryDoesNotDuplicateInMemory(t *testing.T) {
 	opt := testOptions(t)
 	opt.SegmentBytes = 64 << 20
 	opt.MemoryReadings = syncEvery
-	fail := false
-	opt.syncFile = func(f file) error {
-		if fail {
-			fail = false
-			return syscall.EIO
-		}
-		return fdatasync(f)
-	}
+	fail := failSyncOnce(&opt)
 	q := mustOpen(t, opt)
 	r, _ := q.Reader("s")
 	if err := q.Append(readings(0, 6000)...); err != nil {
 		t.Fatal(err)
 	}
-	fail = true
+	*fail = true
 	if err := q.Append(readings(6000, 4000)...); !errors.Is(err, ErrDegraded) {
 		t.Fatalf("Append reaching syncEvery with a failing fsync = %v, want ErrDegraded", err)
 	}
@@ -746,14 +753,7 @@ func TestFailedSyncEveryDoesNotDuplicateInMemory(t *testing.T) {
 	if s := q.Stats(); s.Degraded || s.MemoryReadings != 0 {
 		t.Errorf("after a good Sync: %+v, want not degraded, nothing in memory", s)
 	}
-	got := drain(t, r, 3*syncEvery)
-	seen := map[float64]bool{}
-	for _, v := range got {
-		seen[v] = true
-	}
-	for i := range syncEvery {
-		if !seen[float64(i)] {
-			t.Fatalf("reading %d lost", i)
-		}
+	if i := missing(drain(t, r, 3*syncEvery), syncEvery); i >= 0 {
+		t.Fatalf("reading %d lost", i)
 	}
 }
