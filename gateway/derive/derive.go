@@ -70,7 +70,7 @@ type monitor struct {
 	agg         aggregator
 	fresh       func() aggregator          // a new aggregator, after a jump of the clock
 	feeds       func(reading.Reading) bool // the reading goes to this monitor
-	own         func(reading.Reading) bool // ... and is one of its own samples (not weather)
+	own         func(reading.Reading) bool // ... and is one of its own samples (not weather); nil: all are
 	closeAfter  time.Duration              // silence after which the wall clock closes its windows
 	lastArrival time.Time                  // wall time of the latest own sample (or of New)
 	clock       time.Time                  // latest time given to the aggregator; zero before the first
@@ -104,28 +104,18 @@ func (m *monitor) advanceTo(dst []reading.Reading, t time.Time) []reading.Readin
 // wall clock, so a dead sensor's windows still end, with their data rate showing the
 // gap. Samples of a window closed that way count as late.
 type Set struct {
-	mu         sync.Mutex
-	all        []*monitor
-	noise      []noiseEntry
-	air        []airEntry
-	water      []waterEntry
-	closeAfter time.Duration
-	now        func() time.Time // wall clock of arrivals; time.Now
-	replay     bool             // no wall-clock bound on reading times
+	mu     sync.Mutex
+	all    []*monitor
+	noise  []noiseEntry
+	air    []*monitor
+	water  []*monitor
+	now    func() time.Time // wall clock of arrivals; time.Now
+	replay bool             // no wall-clock bound on reading times
 }
 
 type noiseEntry struct {
 	*monitor
 	spec Noise
-}
-
-type airEntry struct {
-	*monitor
-	cfg air.Config
-}
-
-type waterEntry struct {
-	*monitor
 }
 
 // Live sets refuse readings stamped too far from the wall clock (a sensor whose clock
@@ -151,7 +141,7 @@ func New(ms Monitors) (*Set, error) {
 	if ms.CloseAfter <= 0 {
 		ms.CloseAfter = DefaultCloseAfter
 	}
-	s := &Set{closeAfter: ms.CloseAfter, now: time.Now}
+	s := &Set{now: time.Now}
 	for _, n := range ms.Noise {
 		a, err := noise.NewAggregator(n.Config)
 		if err != nil {
@@ -184,16 +174,15 @@ func New(ms Monitors) (*Set, error) {
 		for _, p := range a.Config().Method.Plan {
 			plan = append(plan, p.Quantity())
 		}
-		cfg := x.Config
-		m := &monitor{agg: a, closeAfter: max(ms.CloseAfter, time.Hour+a.Config().Lateness),
+		cfg := a.Config()
+		m := &monitor{agg: a, closeAfter: max(ms.CloseAfter, time.Hour+cfg.Lateness),
 			fresh: func() aggregator { a, _ := air.NewAggregator(cfg); return a },
 			feeds: func(r reading.Reading) bool {
 				return r.Device == dev && r.Site == site && slices.Contains(plan, r.Quantity)
 			},
-			own: func(reading.Reading) bool { return true },
 		}
 		s.all = append(s.all, m)
-		s.air = append(s.air, airEntry{monitor: m, cfg: x.Config})
+		s.air = append(s.air, m)
 	}
 	for _, w := range ms.Water {
 		a, err := water.NewAggregator(w.Config)
@@ -208,10 +197,9 @@ func New(ms Monitors) (*Set, error) {
 				// a section whose analysers died "alive" (no wall-clock close).
 				return r.Site == cfg.Site && water.Takes(r.Quantity)
 			},
-			own: func(reading.Reading) bool { return true },
 		}
 		s.all = append(s.all, m)
-		s.water = append(s.water, waterEntry{monitor: m})
+		s.water = append(s.water, m)
 	}
 	// A backlog arriving just after the start must not find its windows closed by the
 	// first Tick: every monitor counts as having heard from its device now.
@@ -264,7 +252,7 @@ func (s *Set) Add(dst []reading.Reading, rs ...reading.Reading) []reading.Readin
 				m.outOfRange++
 				continue
 			}
-			if m.own(r) {
+			if m.own == nil || m.own(r) {
 				m.lastArrival = now
 				dst = m.advanceTo(dst, r.Time)
 			}
@@ -341,9 +329,10 @@ func (s *Set) AirStates(now time.Time) []metrics.AirState {
 	defer s.mu.Unlock()
 	out := make([]metrics.AirState, 0, len(s.air))
 	for _, m := range s.air {
-		l := m.agg.(*air.Aggregator).Now(now)
+		a := m.agg.(*air.Aggregator)
+		l, cfg := a.Now(now), a.Config()
 		st := metrics.AirState{
-			Site: m.cfg.Site, Device: m.cfg.Device, Edition: m.cfg.Method.Edition.String(),
+			Site: cfg.Site, Device: cfg.Device, Edition: cfg.Method.Edition.String(),
 			Hour: math.NaN(), AQI: l.AQI, Level: int(l.Level), IAQI: map[string]float64{}, DailyAQI: l.DailyAQI,
 			Accepted: uint64(l.Accepted), Late: uint64(l.Late), Rejected: uint64(l.Rejected + m.outOfRange),
 		}
