@@ -72,8 +72,8 @@ func (osFS) ReadDir(dir string) ([]dirEntry, error) {
 	return out, nil
 }
 
-func (osFS) Remove(name string) error           { return os.Remove(name) }
-func (osFS) Rename(from, to string) error       { return os.Rename(from, to) }
+func (osFS) Remove(name string) error                              { return os.Remove(name) }
+func (osFS) Rename(from, to string) error                          { return os.Rename(from, to) }
 func (osFS) Lock(name string, holder []byte) (func() error, error) { return lockFile(name, holder) }
 
 // MkdirAll creates dir and its parents, and makes dir itself 0750 even if it existed

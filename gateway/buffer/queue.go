@@ -22,7 +22,6 @@
 // See docs/design.md for why this is a plain log and not an embedded database.
 package buffer
 
-
 import (
 	"errors"
 	"fmt"
@@ -78,7 +77,7 @@ type Options struct {
 	Log            *slog.Logger
 
 	now             func() time.Time
-	fs              fileSystem                                                   // default osFS; the crash model in tests
+	fs              fileSystem                                                  // default osFS; the crash model in tests
 	openFile        func(name string, flag int, perm os.FileMode) (file, error) // tests inject disk faults here
 	syncFile        func(f file) error                                          // and here; default fdatasync
 	quarantineBytes int64                                                       // default quarantineMaxBytes

@@ -28,7 +28,7 @@ type Reader struct {
 	mu          sync.Mutex
 	persisted   uint64
 	lastPersist time.Time
-	f           file   // open segment, reused across peeks
+	f           file     // open segment, reused across peeks
 	fFirst      uint64   // first seq of the open segment
 	pos         position // where committed starts, if known
 	peekEnd     position // where the last peek ended
