@@ -126,14 +126,32 @@ func New(cfg Config) (*Pipeline, error) {
 		s := cfg.Queue.Stats()
 		return metrics.BufferStats{Bytes: s.Bytes, MaxBytes: s.MaxBytes, Segments: s.Segments, Appended: s.Appended, Dropped: s.Dropped,
 			QuarantinedRecords: s.QuarantinedRecords, QuarantinedBytes: s.QuarantinedBytes,
-			Degraded: s.Degraded, MemoryReadings: s.MemoryReadings}
+			Degraded: s.Degraded, MemoryReadings: s.MemoryReadings,
+			QuarantineRemoved: s.QuarantineRemoved, SyncInProgress: syncAge(s.SyncInProgressSince)}
 	})
 	return p, nil
 }
 
-// Healthy reports why the gateway is unhealthy, or nil. It backs /healthz.
+// syncStalled is how long one buffer fsync may run before /healthz calls the disk
+// stalled: an SD card under wear levelling takes seconds, never this long.
+const syncStalled = 30 * time.Second
+
+// syncAge is how long the buffer fsync that started at since has been running.
+func syncAge(since time.Time) time.Duration {
+	if since.IsZero() {
+		return 0
+	}
+	return max(time.Since(since), 0)
+}
+
+// Healthy reports why the gateway is unhealthy, or nil. It backs /healthz. It never
+// waits for the disk: the buffer's Stats answers while an fsync hangs.
 func (p *Pipeline) Healthy() error {
-	if p.cfg.Queue.Stats().Degraded {
+	s := p.cfg.Queue.Stats()
+	if age := syncAge(s.SyncInProgressSince); age > syncStalled {
+		return fmt.Errorf("buffer fsync stalled for %s", age.Truncate(time.Second))
+	}
+	if s.Degraded {
 		return errors.New("buffer degraded: disk writes fail, readings held in memory")
 	}
 	return nil

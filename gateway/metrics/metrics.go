@@ -21,6 +21,8 @@
 //	envgate_buffer_quarantined_bytes_total                     counter
 //	envgate_buffer_degraded                                    gauge, alarm 1 or 0
 //	envgate_buffer_memory_readings                             gauge
+//	envgate_buffer_quarantine_removed_files_total              counter
+//	envgate_buffer_sync_in_progress_seconds                    gauge
 //	envgate_sink_unsent_readings{sink}                         gauge
 //	envgate_sink_oldest_unsent_age_seconds{sink}               gauge
 //	envgate_sink_written_total{sink}                           counter

@@ -15,8 +15,10 @@ type BufferStats struct {
 	Appended, Dropped  uint64 // readings, since the gateway started
 	QuarantinedRecords uint64 // corrupt records set aside, since the gateway started
 	QuarantinedBytes   uint64
-	Degraded           bool  // disk errors: the gateway runs degraded
-	MemoryReadings     int64 // readings waiting in RAM because the disk failed
+	Degraded           bool          // disk errors: the gateway runs degraded
+	MemoryReadings     int64         // readings waiting in RAM because the disk failed
+	QuarantineRemoved  uint64        // files removed from quarantine/ to keep it within its bound
+	SyncInProgress     time.Duration // age of the fsync running now; 0 if none
 }
 
 // SinkStats is the state of one sink at one instant.
@@ -55,6 +57,10 @@ var (
 		"Alarm: 1 while disk errors keep the buffer in memory only, 0 otherwise.")
 	bufferMemoryReadings = desc("buffer", "memory_readings",
 		"Readings held in memory because the disk failed, as a count of readings.")
+	bufferQuarantineRemoved = desc("buffer", "quarantine_removed_files_total",
+		"Files removed from the buffer's quarantine directory to keep it within its bound since the gateway started, as a count of files.")
+	bufferSyncInProgress = desc("buffer", "sync_in_progress_seconds",
+		"Age of the buffer fsync running now, in seconds; 0 when none is running. A value that keeps growing is a stalled disk.")
 
 	sinkUnsent = desc("sink", "unsent_readings",
 		"Readings in the buffer the sink has not yet acknowledged, as a count of readings.", "sink")
@@ -92,6 +98,7 @@ func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{
 		bufferBytes, bufferMaxBytes, bufferSegments, bufferAppended, bufferDropped,
 		bufferQuarantinedRecords, bufferQuarantinedBytes, bufferDegraded, bufferMemoryReadings,
+		bufferQuarantineRemoved, bufferSyncInProgress,
 		sinkUnsent, sinkOldestUnsentAge, sinkWritten, sinkRetried, sinkRejected,
 		sinkDeadLettered, sinkLastSuccess, sinkFailing, sinkPersistentFailure,
 	} {
@@ -132,6 +139,8 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 		counter(bufferQuarantinedBytes, s.QuarantinedBytes)
 		gauge(bufferDegraded, boolValue(s.Degraded))
 		gauge(bufferMemoryReadings, float64(s.MemoryReadings))
+		counter(bufferQuarantineRemoved, s.QuarantineRemoved)
+		gauge(bufferSyncInProgress, s.SyncInProgress.Seconds())
 	}
 	for i, name := range names {
 		s := sinks[i]()
