@@ -136,7 +136,7 @@ func (d *deviceSet) admit(rs []reading.Reading, at time.Time) error {
 	return nil
 }
 
-// expire forgets the devices silent for longer than the expiry. It scans only once
+// expire forgets the devices silent for the expiry or longer. It scans only once
 // the oldest entry can have expired.
 func (d *deviceSet) expire(now time.Time) {
 	if now.Before(d.nextDue) {
