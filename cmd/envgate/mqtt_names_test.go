@@ -190,3 +190,38 @@ func grepLines(s, sub string) string {
 	}
 	return strings.Join(out, "\n")
 }
+
+// TestCheckRefusesWhatMQTTRunRefuses (issue 10): envgate check validated the MQTT rules
+// of the config package while envgate run applied those of drivers/mqttsub, so a
+// shared subscription ($share/...) passed check and stopped run at start. Now check
+// runs the driver's own check on the very configuration run builds, at the right keys
+// and lines; the new name bounds and reserved names are refused the same way.
+func TestCheckRefusesWhatMQTTRunRefuses(t *testing.T) {
+	dir := t.TempDir()
+	for _, tc := range []struct{ sub, want string }{
+		{"{topic: $share/g/env/+, template: \"$share/g/env/{device}\", format: number, quantity: la}",
+			`mqtt[0].subscriptions[0].topic (line 10): "$share/g/env/+": shared subscriptions are not supported`},
+		{"{topic: env/+, template: \"env/{device}\", format: number, quantity: la, sites: [\"[\"]}",
+			`mqtt[0].subscriptions[0].sites[0] (line 10): "[" is not a pattern`},
+		{"{topic: env/+, template: \"env/{device}\", format: number, quantity: la, max_devices: 0}",
+			`mqtt[0].subscriptions[0].max_devices (line 10): must be 1 to 100000`},
+		{"{topic: env/x, device: gateway, format: number, quantity: la}",
+			`mqtt[0].subscriptions[0].device (line 10): "gateway" is reserved for the gateway's own health readings`},
+		{"{topic: env/+, template: \"env/{device}\", format: number, quantity: buffer_dropped}",
+			`mqtt[0].subscriptions[0].quantity (line 10): "buffer_dropped" is one of the gateway's own health quantities, not a measurement`},
+	} {
+		path := filepath.Join(dir, "box.yaml")
+		cfg := fmt.Sprintf("gateway:\n  id: box-1\n  site: canal\n  state_dir: %s\nmqtt:\n  - name: lora\n    broker: tcp://127.0.0.1:1\n    client_id: envgateBox1\n    subscriptions:\n      - %s\n",
+			filepath.Join(dir, "state"), tc.sub)
+		if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		code, out, _ := cli("check", "-c", path)
+		if code != 1 || !strings.Contains(out, path+": "+tc.want) || strings.Count(out, "\n") != 2 {
+			t.Errorf("envgate check with %s = %d:\n%swant 1 and the one problem %s", tc.sub, code, out, tc.want)
+		}
+		if code, _, errOut := cli("run", "-c", path); code != 1 || !strings.Contains(errOut, tc.want) {
+			t.Errorf("envgate run with %s = %d, stderr:\n%swant 1 and %s", tc.sub, code, errOut, tc.want)
+		}
+	}
+}
