@@ -44,6 +44,7 @@ type Gateway struct {
 	LogLevel        string        `yaml:"log_level"`        // debug|info|warn|error; default info
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"` // default 15s; > 0
 	HealthInterval  time.Duration `yaml:"health_interval"`  // how often the gateway writes its own health readings; default 60s; >= 1s
+	SeriesExpiry    time.Duration `yaml:"series_expiry"`    // a latest-value series without readings this long leaves /metrics; default 24h; >= 1m
 }
 
 // Buffer tunes the durable store-and-forward queue on disk.
@@ -107,6 +108,7 @@ const (
 	DefaultLogLevel        = "info"
 	DefaultShutdownTimeout = 15 * time.Second
 	DefaultHealthInterval  = 60 * time.Second
+	DefaultSeriesExpiry    = 24 * time.Hour // metrics.DefaultSeriesExpiry, mqttsub.DefaultDeviceExpiry
 
 	DefaultMaxBytes       = 1 * GiB
 	DefaultMaxAge         = 720 * time.Hour
@@ -173,6 +175,7 @@ func (c *Config) defaults(isSet func(path string) bool) {
 	setDefault(&g.LogLevel, DefaultLogLevel, false)
 	setDefault(&g.ShutdownTimeout, DefaultShutdownTimeout, isSet("gateway.shutdown_timeout"))
 	setDefault(&g.HealthInterval, DefaultHealthInterval, isSet("gateway.health_interval"))
+	setDefault(&g.SeriesExpiry, DefaultSeriesExpiry, isSet("gateway.series_expiry"))
 
 	b := &c.Buffer
 	setDefault(&b.MaxBytes, DefaultMaxBytes, isSet("buffer.max_bytes"))

@@ -186,7 +186,7 @@ func TestDefaults(t *testing.T) {
 	}
 	want := Config{
 		Gateway: Gateway{ID: "box-1", Site: "canal", StateDir: "/var/lib/envgate", Listen: "127.0.0.1:9273",
-			LogLevel: "info", ShutdownTimeout: 15 * time.Second, HealthInterval: time.Minute},
+			LogLevel: "info", ShutdownTimeout: 15 * time.Second, HealthInterval: time.Minute, SeriesExpiry: 24 * time.Hour},
 		Buffer: Buffer{MaxBytes: GiB, MaxAge: 720 * time.Hour, SegmentBytes: 8 * MiB, Sync: "interval",
 			SyncInterval: time.Second, CursorInterval: 5 * time.Second, MemoryReadings: 100000},
 		Sinks: []Sink{{Name: "influx", InfluxDB: &InfluxDB{URL: "http://127.0.0.1:8086", Bucket: "envgate",

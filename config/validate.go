@@ -18,6 +18,7 @@ const (
 	minMaxBytes     = 1 * MiB
 	maxBatchSize    = 50000
 	minHealth       = time.Second
+	minSeriesExpiry = time.Minute
 )
 
 var (
@@ -62,6 +63,9 @@ func (c *Config) validate(inFile func(path string) bool) problems {
 	positive("gateway.shutdown_timeout", g.ShutdownTimeout)
 	if g.HealthInterval < minHealth {
 		add("gateway.health_interval", "must be at least %v", minHealth)
+	}
+	if g.SeriesExpiry < minSeriesExpiry {
+		add("gateway.series_expiry", "must be at least %v", minSeriesExpiry)
 	}
 
 	b := c.Buffer

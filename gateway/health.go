@@ -7,9 +7,6 @@ import (
 	"github.com/envgate/envgate/gateway/reading"
 )
 
-// healthDevice is the device name of the gateway's own health readings.
-const healthDevice = "gateway"
-
 // healthPoller turns the pipeline's health into readings, so that a box behind a 4G NAT
 // that nobody can scrape still reports its buffer and sinks through InfluxDB.
 type healthPoller struct{ p *Pipeline }
@@ -44,7 +41,7 @@ func (h *healthPoller) Poll(ctx context.Context) ([]reading.Reading, error) {
 	}
 	rs := make([]reading.Reading, len(values))
 	for i, x := range values {
-		rs[i] = reading.New(now, site, healthDevice, x.q, x.v)
+		rs[i] = reading.New(now, site, reading.HealthDevice, x.q, x.v)
 	}
 	return rs, nil
 }

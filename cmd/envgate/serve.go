@@ -51,6 +51,7 @@ func start(cfg *config.Config, log *slog.Logger) (_ *running, err error) {
 		}
 	}()
 	g.metrics.SetInfo(version, cfg.Gateway.ID)
+	g.metrics.ExpireSeries(cfg.Gateway.SeriesExpiry, configuredDevices(cfg))
 	b := cfg.Buffer
 	g.queue, err = buffer.Open(buffer.Options{
 		Dir:            filepath.Join(cfg.Gateway.StateDir, "buffer"),
@@ -91,7 +92,7 @@ func start(cfg *config.Config, log *slog.Logger) (_ *running, err error) {
 		sources = append(sources, src)
 	}
 	for i, c := range cfg.MQTT {
-		src, sub, err := buildMQTT(c, log)
+		src, sub, err := buildMQTT(c, cfg.Gateway.SeriesExpiry, log)
 		if err != nil {
 			return nil, fmt.Errorf("mqtt[%d] (%s): %w", i, c.Name, err)
 		}
@@ -100,7 +101,8 @@ func start(cfg *config.Config, log *slog.Logger) (_ *running, err error) {
 			return metrics.MQTTStats{Messages: s.Messages, Bytes: s.Bytes, Readings: s.Readings,
 				DeadLettered: s.DeadLettered, ErrorsByKind: s.ErrorsByKind, Dropped: s.Dropped,
 				NotDurable: s.NotDurable, InFlight: s.InFlight, Connected: s.Connected, Reconnects: s.Reconnects,
-				HeldBytes: s.HeldBytes, Retried: s.Retried, ForcedReconnects: s.ForcedReconnects, Lost: s.Lost}
+				HeldBytes: s.HeldBytes, Retried: s.Retried, ForcedReconnects: s.ForcedReconnects, Lost: s.Lost,
+				Devices: sub.Devices()}
 		})
 		sources = append(sources, src)
 	}

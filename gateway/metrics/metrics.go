@@ -8,6 +8,8 @@
 //	envgate_reading_value{site,device,quantity,unit}           gauge, latest value in its unit
 //	envgate_reading_timestamp_seconds{site,device,quantity}    gauge, its measurement time
 //	envgate_readings_invalid_total{device,reason}              counter
+//	envgate_reading_series                                     gauge, latest-value series tracked
+//	envgate_reading_series_expired_total                       counter
 //	envgate_device_polls_total{device,result}                  counter, result "ok" or "error"
 //	envgate_device_poll_duration_seconds{device}               histogram, 1 ms to 30 s
 //	envgate_device_up{device}                                  gauge, 1 or 0
@@ -43,6 +45,7 @@
 //	envgate_mqtt_malformed_total{source,kind}                  counter
 //	envgate_mqtt_unacknowledged_total{source,reason}           counter
 //	envgate_mqtt_in_flight_messages{source}                    gauge
+//	envgate_mqtt_devices{source}                               gauge, devices counted toward max_devices
 //	envgate_mqtt_connected{source}                             gauge, 1 or 0
 //	envgate_mqtt_reconnects_total{source}                      counter
 //
@@ -87,6 +90,7 @@ type Metrics struct {
 	up           *prometheus.GaugeVec
 	lastSuccess  *prometheus.GaugeVec
 
+	series *seriesTracker
 	state  *stateCollector
 	modbus *modbusMetrics
 	mqtt   *mqttCollector
@@ -135,6 +139,7 @@ func New() *Metrics {
 			Namespace: namespace, Subsystem: "device", Name: "last_success_timestamp_seconds",
 			Help: "Time of the last successful poll of each device, in seconds since the Unix epoch.",
 		}, []string{"device"}),
+		series: &seriesTracker{after: DefaultSeriesExpiry, seen: map[seriesKey]seriesState{}},
 		state:  newStateCollector(),
 		modbus: newModbusMetrics(),
 		mqtt:   &mqttCollector{sources: map[string]func() MQTTStats{}},
@@ -148,7 +153,7 @@ func New() *Metrics {
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		m.info, m.readingValue, m.readingTime, m.invalid,
 		m.polls, m.pollDuration, m.up, m.lastSuccess,
-		m.state,
+		m.state, m.series,
 	)
 	m.reg.MustRegister(m.modbus.collectors()...)
 	m.reg.MustRegister(m.mqtt, m.noise, m.airWater, m.pm, clockCollector{})
@@ -172,8 +177,7 @@ func (m *Metrics) ObserveReading(r reading.Reading) {
 		m.CountInvalid(r.Device, "bad_quality")
 		return
 	}
-	m.readingValue.WithLabelValues(r.Site, r.Device, r.Quantity, r.Unit).Set(r.Value)
-	m.readingTime.WithLabelValues(r.Site, r.Device, r.Quantity).Set(unixSeconds(r.Time))
+	m.setReading(r.Site, r.Device, r.Quantity, r.Unit, r.Value, unixSeconds(r.Time))
 }
 
 // CountInvalid counts a reading of device rejected for reason, a short constant such
@@ -219,10 +223,14 @@ func (m *Metrics) AddSink(name string, stats func() SinkStats) {
 // healthy nil means always healthy) and / (a plain-text index of the two).
 func (m *Metrics) Handler(healthy func() error) http.Handler {
 	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{
+	scrape := promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{
 		ErrorHandling: promhttp.ContinueOnError,
 		Registry:      m.reg, // counts failed scrapes in promhttp_metric_handler_errors_total
-	}))
+	})
+	mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, r *http.Request) {
+		m.sweepSeries() // a box whose readings stopped still sheds its expired series
+		scrape.ServeHTTP(w, r)
+	})
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Cache-Control", "no-store")
 		if healthy != nil {
