@@ -151,6 +151,11 @@ func (f *forwarder) succeeded(n int) {
 	f.failing, f.persistent = false, false
 }
 
+// maxRetryAfter bounds how long a server's Retry-After can hold a sink back, whatever
+// the sink reports (influx.MaxRetryAfter caps it the same way): an absurd value must not
+// stop delivery until someone restarts the box.
+const maxRetryAfter = 10 * time.Minute
+
 // failed records a failure and returns how long to wait before the next attempt.
 func (f *forwarder) failed(err error, backoff *time.Duration) time.Duration {
 	var persistent interface{ Persistent() bool }
@@ -161,8 +166,8 @@ func (f *forwarder) failed(err error, backoff *time.Duration) time.Duration {
 	if isPersistent {
 		wait = f.spec.AuthRetry
 	}
-	if errors.As(err, &retryAfter) && retryAfter.RetryAfter() > wait {
-		wait = retryAfter.RetryAfter()
+	if errors.As(err, &retryAfter) {
+		wait = max(wait, min(retryAfter.RetryAfter(), maxRetryAfter))
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()

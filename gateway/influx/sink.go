@@ -259,7 +259,7 @@ func (s *Sink) send(ctx context.Context, pts []point, dead *[]deadLine) error {
 	var parts [][]point
 	switch {
 	case code == 0, code == http.StatusRequestTimeout, code == http.StatusTooManyRequests, code >= 500:
-		return &RetryError{StatusCode: code, after: time.Duration(he.RetryAfter) * time.Second, msg: s.errorText(len(pts), he), err: err}
+		return &RetryError{StatusCode: code, after: retryAfter(he.Header.Get("Retry-After"), time.Now()), msg: s.errorText(len(pts), he), err: err}
 
 	case code == http.StatusRequestEntityTooLarge && len(pts) > 1:
 		s.split.Add(1)

@@ -304,8 +304,8 @@ func TestWriteRetryErrors(t *testing.T) {
 	}{
 		{"503 with Retry-After", "", status(503, "shutting down", "Retry-After", "7"), 503, 7 * time.Second,
 			"influx sink cloud: write 3 points: 503 Service Unavailable: shutting down"},
-		{"503 with an HTTP-date Retry-After", "", status(503, "busy", "Retry-After", "Wed, 21 Oct 2026 07:28:00 GMT"), 503, 0,
-			"503 Service Unavailable: busy"},
+		{"503 with an HTTP-date Retry-After in the past", "", status(503, "busy", "Retry-After",
+			time.Now().Add(-time.Hour).UTC().Format(http.TimeFormat)), 503, 0, "503 Service Unavailable: busy"},
 		{"503 with a plain body", "", func(w http.ResponseWriter, _ []string) []string {
 			http.Error(w, "no healthy upstream", http.StatusServiceUnavailable)
 			return nil
@@ -350,6 +350,69 @@ func TestWriteRetryErrors(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestWriteRetryAfterIsBounded: whatever a server puts in Retry-After, the sink asks
+// for at most MaxRetryAfter, and garbage asks for nothing (issue 10: "Retry-After: 999999999"
+// stopped delivery for 31 years).
+func TestWriteRetryAfterIsBounded(t *testing.T) {
+	date := func(d time.Duration) string { return time.Now().Add(d).UTC().Format(http.TimeFormat) }
+	tests := []struct {
+		header  string
+		atLeast time.Duration
+		atMost  time.Duration
+	}{
+		{"999999999", MaxRetryAfter, MaxRetryAfter},
+		{"4294967295", MaxRetryAfter, MaxRetryAfter},
+		{"99999999999999999999999", MaxRetryAfter, MaxRetryAfter}, // beyond uint64
+		{"600", 10 * time.Minute, 10 * time.Minute},
+		{"601", MaxRetryAfter, MaxRetryAfter},
+		{" 120 ", 2 * time.Minute, 2 * time.Minute},
+		{"0", 0, 0},
+		{date(100 * 365 * 24 * time.Hour), MaxRetryAfter, MaxRetryAfter},
+		{"Fri, 31 Dec 9999 23:59:59 GMT", MaxRetryAfter, MaxRetryAfter},
+		{date(90 * time.Second), 88 * time.Second, 90 * time.Second}, // HTTP-dates have whole seconds
+		{date(-24 * time.Hour), 0, 0},
+		{"Sunday, 06-Nov-94 08:49:37 GMT", 0, 0}, // RFC 850, long past
+		{"-5", 0, 0},
+		{"1.5", 0, 0},
+		{"1e9", 0, 0},
+		{"soon", 0, 0},
+		{"0x10", 0, 0},
+		{"Fri, 31 Dec 99999 23:59:59 GMT", 0, 0},
+		{"\x00\xff", 0, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.header, func(t *testing.T) {
+			f := newFake(t, func(w http.ResponseWriter, _ []string) []string {
+				w.Header()["Retry-After"] = []string{tt.header} // as sent, not canonicalised
+				influxError(w, http.StatusServiceUnavailable, "busy")
+				return nil
+			})
+			s := newSink(t, testConfig(t, f.URL))
+			err := s.Write(t.Context(), airBatch(2))
+			var re *RetryError
+			if !errors.As(err, &re) {
+				t.Fatalf("Write() = %v, want *RetryError", err)
+			}
+			if got := re.RetryAfter(); got < tt.atLeast || got > tt.atMost {
+				t.Errorf("Retry-After %q: RetryAfter() = %v, want %v to %v", tt.header, got, tt.atLeast, tt.atMost)
+			}
+		})
+	}
+}
+
+func FuzzRetryAfter(f *testing.F) {
+	for _, s := range []string{"", "7", "999999999", "99999999999999999999999", "Wed, 21 Oct 2015 07:28:00 GMT",
+		"Fri, 31 Dec 9999 23:59:59 GMT", "-1", "1.5", "soon"} {
+		f.Add(s)
+	}
+	now := time.Now()
+	f.Fuzz(func(t *testing.T, v string) {
+		if got := retryAfter(v, now); got < 0 || got > MaxRetryAfter {
+			t.Errorf("retryAfter(%q) = %v, want 0 to %v", v, got, MaxRetryAfter)
+		}
+	})
 }
 
 func TestWriteTimeout(t *testing.T) {
