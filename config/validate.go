@@ -13,11 +13,12 @@ import (
 // Limits on buffer segments: a segment is the unit the buffer drops when it is full,
 // so at least four must fit in max_bytes for dropping to free space gradually.
 const (
-	minSegmentBytes = 64 * KiB
-	maxSegmentBytes = 256 * MiB
-	minMaxBytes     = 1 * MiB
-	maxBatchSize    = 50000
-	minHealth       = time.Second
+	minSegmentBytes   = 64 * KiB
+	maxSegmentBytes   = 256 * MiB
+	minMaxBytes       = 1 * MiB
+	maxBatchSize      = 50000
+	maxDeadLetterKeep = 20
+	minHealth         = time.Second
 )
 
 var (
@@ -181,6 +182,12 @@ func (x *InfluxDB) validate(p string, inFile func(string) bool) problems {
 		add("retry_max", "must be >= retry_initial (%v)", x.RetryInitial)
 	}
 	positive("auth_retry", x.AuthRetry)
+	if x.DeadLetterMaxBytes < 64*KiB || x.DeadLetterMaxBytes > GiB {
+		add("dead_letter_max_bytes", "must be between 64KiB and 1GiB")
+	}
+	if x.DeadLetterKeep < 0 || x.DeadLetterKeep > maxDeadLetterKeep {
+		add("dead_letter_keep", "must be between 0 and %d", maxDeadLetterKeep)
+	}
 	return ps
 }
 

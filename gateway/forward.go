@@ -55,6 +55,9 @@ func (f *forwarder) stats() metrics.SinkStats {
 	if f.spec.Counters != nil {
 		s.Rejected, s.DeadLettered = f.spec.Counters()
 	}
+	if f.spec.DeadLetterDropped != nil {
+		s.DeadLetterDropped = f.spec.DeadLetterDropped()
+	}
 	return s
 }
 

@@ -717,6 +717,56 @@ func TestWriteInvalidReadings(t *testing.T) {
 	}
 }
 
+// TestDeadLetterIsBounded: a server rejecting every point forever fills at most
+// DeadLetterKeep+1 files of DeadLetterMaxBytes, private to the gateway (0640 in 0750
+// directories), and every entry deleted by rotation is counted (issue 10: the file grew
+// without bound, 0644 in a 0755 directory).
+func TestDeadLetterIsBounded(t *testing.T) {
+	f := newFake(t, status(http.StatusBadRequest, "unable to parse"))
+	cfg := testConfig(t, f.URL)
+	cfg.DeadLetterMaxBytes, cfg.DeadLetterKeep = 4000, 2
+	s := newSink(t, cfg)
+	const writes = 60
+	for i := range writes {
+		batch := airBatch(3)
+		for j := range batch {
+			batch[j].Time = batch[j].Time.Add(time.Duration(i) * time.Hour)
+		}
+		if err := s.Write(t.Context(), batch); err != nil {
+			t.Fatalf("Write %d: %v", i, err)
+		}
+	}
+	files, _ := filepath.Glob(cfg.DeadLetter + "*")
+	if len(files) != 3 {
+		t.Errorf("dead-letter files %v, want the file and 2 rotated ones", files)
+	}
+	onDisk := 0
+	for _, name := range files {
+		fi, err := os.Stat(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fi.Size() > cfg.DeadLetterMaxBytes {
+			t.Errorf("%s: %d bytes, want at most %d", name, fi.Size(), cfg.DeadLetterMaxBytes)
+		}
+		if perm := fi.Mode().Perm(); perm&^0o640 != 0 {
+			t.Errorf("%s: mode %v, want at most 0640", name, perm)
+		}
+		_, data := readDeadLetter(t, name)
+		onDisk += len(data)
+	}
+	for dir := filepath.Dir(cfg.DeadLetter); dir != filepath.Dir(filepath.Dir(filepath.Dir(cfg.DeadLetter))); dir = filepath.Dir(dir) {
+		if fi, err := os.Stat(dir); err != nil || fi.Mode().Perm()&^0o750 != 0 {
+			t.Errorf("directory %s: mode %v, want at most 0750", dir, fi.Mode().Perm())
+		}
+	}
+	st := s.Stats()
+	if st.DeadLettered != 3*writes || st.DeadLetterDropped == 0 || st.DeadLettered-st.DeadLetterDropped != uint64(onDisk) {
+		t.Errorf("Stats() = %+v with %d entries on disk; want %d dead-lettered, some dropped, and the rest on disk",
+			st, onDisk, 3*writes)
+	}
+}
+
 func TestWriteContext(t *testing.T) {
 	arrived := make(chan struct{}, 1)
 	f := newFake(t, func(w http.ResponseWriter, _ []string) []string {
