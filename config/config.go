@@ -66,24 +66,27 @@ type Sink struct {
 // InfluxDB configures a sink writing line protocol to InfluxDB 1.8 (v2 write API),
 // 2.x or 3.x.
 type InfluxDB struct {
-	URL                string        `yaml:"url"`                   // required, http or https URL with host
-	Bucket             string        `yaml:"bucket"`                // required; InfluxDB 1.8: "db/rp" or "db"
-	Org                string        `yaml:"org"`                   // optional (1.8 and 3.x ignore it)
-	Token              Secret        `yaml:"token"`                 // 2.x/3.x token, or "user:pass" for 1.8; optional
-	TokenFile          string        `yaml:"token_file"`            // read the token from this file; not both token and token_file
-	Precision          string        `yaml:"precision"`             // s|ms|us|ns; default ms
-	BatchSize          int           `yaml:"batch_size"`            // default 1000; 1..50000
-	FlushInterval      time.Duration `yaml:"flush_interval"`        // default 1s; > 0
-	Timeout            time.Duration `yaml:"timeout"`               // per HTTP request; default 10s; > 0
-	Gzip               *bool         `yaml:"gzip"`                  // default true
-	RetryInitial       time.Duration `yaml:"retry_initial"`         // default 1s; > 0
-	RetryMax           time.Duration `yaml:"retry_max"`             // default 2m; >= RetryInitial
-	AuthRetry          time.Duration `yaml:"auth_retry"`            // slow retry while 401/403/404; default 1m; > 0
-	DeadLetter         string        `yaml:"dead_letter"`           // default <state_dir>/deadletter/<sink name>.lp
-	DeadLetterMaxBytes ByteSize      `yaml:"dead_letter_max_bytes"` // rotate beyond this; default 16 MiB; 64 KiB..1 GiB
-	DeadLetterKeep     int           `yaml:"dead_letter_keep"`      // rotated files kept; default 3; 0..20
-	CAFile             string        `yaml:"ca_file"`               // optional PEM bundle for https
-	InsecureSkipVerify bool          `yaml:"insecure_skip_verify"`  // optional
+	URL                string        `yaml:"url"`                  // required, http or https URL with host
+	Bucket             string        `yaml:"bucket"`               // required; InfluxDB 1.8: "db/rp" or "db"
+	Org                string        `yaml:"org"`                  // optional (1.8 and 3.x ignore it)
+	Token              Secret        `yaml:"token"`                // 2.x/3.x token, or "user:pass" for 1.8; optional
+	TokenFile          string        `yaml:"token_file"`           // read the token from this file; not both token and token_file
+	Precision          string        `yaml:"precision"`            // s|ms|us|ns; default ms
+	BatchSize          int           `yaml:"batch_size"`           // default 1000; 1..50000
+	FlushInterval      time.Duration `yaml:"flush_interval"`       // default 1s; > 0
+	Timeout            time.Duration `yaml:"timeout"`              // per HTTP request; default 10s; > 0
+	Gzip               *bool         `yaml:"gzip"`                 // default true
+	RetryInitial       time.Duration `yaml:"retry_initial"`        // default 1s; > 0
+	RetryMax           time.Duration `yaml:"retry_max"`            // default 2m; >= RetryInitial
+	AuthRetry          time.Duration `yaml:"auth_retry"`           // slow retry while 401/403/404; default 1m; > 0
+	DeadLetter         string        `yaml:"dead_letter"`          // default <state_dir>/deadletter/<sink name>.lp
+	CAFile             string        `yaml:"ca_file"`              // optional PEM bundle for https
+	InsecureSkipVerify bool          `yaml:"insecure_skip_verify"` // optional
+
+	// The dead-letter file is rotated before it grows beyond DeadLetterMaxBytes
+	// (default 16 MiB; 64 KiB..1 GiB), keeping DeadLetterKeep older files (default 3; 0..20).
+	DeadLetterMaxBytes ByteSize `yaml:"dead_letter_max_bytes"`
+	DeadLetterKeep     int      `yaml:"dead_letter_keep"`
 }
 
 // Device is one sensor or sensor group polled by the gateway. Exactly one driver

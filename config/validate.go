@@ -13,12 +13,11 @@ import (
 // Limits on buffer segments: a segment is the unit the buffer drops when it is full,
 // so at least four must fit in max_bytes for dropping to free space gradually.
 const (
-	minSegmentBytes   = 64 * KiB
-	maxSegmentBytes   = 256 * MiB
-	minMaxBytes       = 1 * MiB
-	maxBatchSize      = 50000
-	maxDeadLetterKeep = 20
-	minHealth         = time.Second
+	minSegmentBytes = 64 * KiB
+	maxSegmentBytes = 256 * MiB
+	minMaxBytes     = 1 * MiB
+	maxBatchSize    = 50000
+	minHealth       = time.Second
 )
 
 var (
@@ -190,6 +189,9 @@ func (x *InfluxDB) validate(p string, inFile func(string) bool) problems {
 	}
 	return ps
 }
+
+// maxDeadLetterKeep bounds the rotated dead-letter files a sink keeps.
+const maxDeadLetterKeep = 20
 
 // validListen reports whether s is host:port with a port number (0 picks a free port).
 func validListen(s string) bool {
