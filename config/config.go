@@ -83,6 +83,11 @@ type InfluxDB struct {
 	DeadLetter         string        `yaml:"dead_letter"`          // default <state_dir>/deadletter/<sink name>.lp
 	CAFile             string        `yaml:"ca_file"`              // optional PEM bundle for https
 	InsecureSkipVerify bool          `yaml:"insecure_skip_verify"` // optional
+
+	// The dead-letter file is rotated before it grows beyond DeadLetterMaxBytes
+	// (default 16 MiB; 64 KiB..1 GiB), keeping DeadLetterKeep older files (default 3; 0..20).
+	DeadLetterMaxBytes ByteSize `yaml:"dead_letter_max_bytes"`
+	DeadLetterKeep     int      `yaml:"dead_letter_keep"`
 }
 
 // Device is one sensor or sensor group polled by the gateway. Exactly one driver
@@ -125,6 +130,9 @@ const (
 	DefaultRetryInitial  = 1 * time.Second
 	DefaultRetryMax      = 2 * time.Minute
 	DefaultAuthRetry     = 1 * time.Minute
+
+	DefaultDeadLetterMaxBytes = 16 * MiB // a sensor sending one bad point a second fills it in about a day
+	DefaultDeadLetterKeep     = 3
 
 	DefaultSeed = 1
 
@@ -206,6 +214,8 @@ func (c *Config) defaults(isSet func(path string) bool) {
 		if x.DeadLetter == "" && s.Name != "" {
 			x.DeadLetter = filepath.Join(g.StateDir, "deadletter", s.Name+".lp")
 		}
+		setDefault(&x.DeadLetterMaxBytes, DefaultDeadLetterMaxBytes, isSet(p+"dead_letter_max_bytes"))
+		setDefault(&x.DeadLetterKeep, DefaultDeadLetterKeep, isSet(p+"dead_letter_keep"))
 	}
 
 	for i := range c.Devices {

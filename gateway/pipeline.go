@@ -62,6 +62,8 @@ type SinkSpec struct {
 	AuthRetry     time.Duration // retry period while the sink reports a persistent failure
 	// Counters, if set, reports the sink's own rejected and dead-lettered totals.
 	Counters func() (rejected, deadLettered uint64)
+	// DeadLetterDropped, if set, reports the dead-lettered readings deleted by rotation.
+	DeadLetterDropped func() uint64
 }
 
 // Config is everything Run needs. Queue and Metrics are owned by the caller, who closes

@@ -197,7 +197,8 @@ func buildInflux(cfg *config.Config, s config.Sink, log *slog.Logger) (gateway.S
 	sink, err := influx.New(influx.Config{
 		Name: s.Name, URL: c.URL, Bucket: c.Bucket, Org: c.Org, Token: c.Token.Reveal(),
 		Precision: precision, Gzip: c.Gzip == nil || *c.Gzip, Timeout: c.Timeout,
-		DeadLetter: c.DeadLetter, GatewayID: cfg.Gateway.ID, TLS: tlsCfg,
+		DeadLetter: c.DeadLetter, DeadLetterMaxBytes: int64(c.DeadLetterMaxBytes), DeadLetterKeep: c.DeadLetterKeep,
+		GatewayID: cfg.Gateway.ID, TLS: tlsCfg,
 	}, log.With("sink", s.Name))
 	if err != nil {
 		return gateway.SinkSpec{}, nil, err
@@ -209,6 +210,7 @@ func buildInflux(cfg *config.Config, s config.Sink, log *slog.Logger) (gateway.S
 			st := sink.Stats()
 			return st.Rejected, st.DeadLettered
 		},
+		DeadLetterDropped: func() uint64 { return sink.Stats().DeadLetterDropped },
 	}
 	return spec, sink, nil
 }

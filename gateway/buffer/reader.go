@@ -314,6 +314,17 @@ func (r *Reader) OldestUnsent() time.Time {
 	return rs[0].Time
 }
 
+// Unsaved returns how many sequence numbers have been acknowledged since the cursor was
+// last saved (what a crash now would make the sink deliver again), and how long until
+// Ack would save it again by itself (CursorInterval after the last save; 0 or less when
+// that is past). A caller that stops acknowledging for a while, with n > 0, calls Flush
+// then.
+func (r *Reader) Unsaved() (n uint64, dueIn time.Duration) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.committed.Load() - r.persisted, r.lastPersist.Add(r.q.opt.CursorInterval).Sub(r.q.opt.now())
+}
+
 // Flush persists the cursor now.
 func (r *Reader) Flush() error {
 	r.mu.Lock()

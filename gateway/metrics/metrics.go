@@ -31,6 +31,7 @@
 //	envgate_sink_retried_total{sink}                           counter
 //	envgate_sink_rejected_total{sink}                          counter
 //	envgate_sink_dead_lettered_total{sink}                     counter
+//	envgate_sink_dead_letter_dropped_total{sink}               counter
 //	envgate_sink_last_success_timestamp_seconds{sink}          gauge, 0 if never
 //	envgate_sink_failing{sink}                                 gauge, 1 or 0
 //	envgate_sink_persistent_failure{sink}                      gauge, alarm 1 or 0

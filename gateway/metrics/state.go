@@ -29,9 +29,11 @@ type SinkStats struct {
 	Retried         uint64        // failed write attempts, each followed by a retry
 	Rejected        uint64        // 4xx answers other than 408 and 429 (bad points, too large, refused credentials)
 	DeadLettered    uint64        // readings set aside in the dead-letter file
-	LastSuccess     time.Time     // zero if never
-	Failing         bool          // the last attempt failed
-	Persistent      bool          // failing with an error that needs an operator (auth, missing bucket)
+	// DeadLetterDropped counts dead-letter entries deleted with the oldest rotated file.
+	DeadLetterDropped uint64
+	LastSuccess       time.Time // zero if never
+	Failing           bool      // the last attempt failed
+	Persistent        bool      // failing with an error that needs an operator (auth, missing bucket)
 }
 
 func desc(subsystem, name, help string, labels ...string) *prometheus.Desc {
@@ -74,6 +76,8 @@ var (
 		"Writes the sink's server refused with a 4xx status other than 408 and 429 (bad points, too large, refused credentials) since the gateway started, as a count of HTTP answers.", "sink")
 	sinkDeadLettered = desc("sink", "dead_lettered_total",
 		"Readings the sink set aside in its dead-letter file since the gateway started, as a count of readings.", "sink")
+	sinkDeadLetterDropped = desc("sink", "dead_letter_dropped_total",
+		"Dead-lettered readings deleted with the oldest dead-letter file when it rotated (dead_letter_keep), since the gateway started, as a count of readings.", "sink")
 	sinkLastSuccess = desc("sink", "last_success_timestamp_seconds",
 		"Time of the sink's last successful write, in seconds since the Unix epoch; 0 if it never succeeded.", "sink")
 	sinkFailing = desc("sink", "failing",
@@ -100,7 +104,7 @@ func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
 		bufferQuarantinedRecords, bufferQuarantinedBytes, bufferDegraded, bufferMemoryReadings,
 		bufferQuarantineRemoved, bufferSyncInProgress,
 		sinkUnsent, sinkOldestUnsentAge, sinkWritten, sinkRetried, sinkRejected,
-		sinkDeadLettered, sinkLastSuccess, sinkFailing, sinkPersistentFailure,
+		sinkDeadLettered, sinkDeadLetterDropped, sinkLastSuccess, sinkFailing, sinkPersistentFailure,
 	} {
 		ch <- d
 	}
@@ -150,6 +154,7 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 		counter(sinkRetried, s.Retried, name)
 		counter(sinkRejected, s.Rejected, name)
 		counter(sinkDeadLettered, s.DeadLettered, name)
+		counter(sinkDeadLetterDropped, s.DeadLetterDropped, name)
 		last := 0.0
 		if !s.LastSuccess.IsZero() {
 			last = unixSeconds(s.LastSuccess)
