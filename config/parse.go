@@ -19,9 +19,10 @@ import (
 	"go.yaml.in/yaml/v3"
 )
 
-// Load reads the configuration file at path and parses it with Parse.
+// Load reads the configuration file at path and parses it with Parse. The file must be
+// a regular file of at most MaxConfigFile bytes (see ReadFile).
 func Load(path string) (*Config, error) {
-	data, err := os.ReadFile(path)
+	data, err := ReadFile(path, MaxConfigFile)
 	if err != nil {
 		return nil, fmt.Errorf("read config: %w", err)
 	}
@@ -507,10 +508,6 @@ func editDistance(a, b string, max int) int {
 	return min(prev[len(rb)], max)
 }
 
-// maxTokenFile bounds what is read from a token_file or password_file; a token is a
-// few hundred bytes.
-const maxTokenFile = 64 << 10
-
 // readTokenFiles reads each sink's token_file into its token. dir is the directory of
 // the config file, against which relative paths are resolved.
 func (c *Config) readTokenFiles(dir string) problems {
@@ -536,22 +533,15 @@ func (c *Config) readTokenFiles(dir string) problems {
 }
 
 // readSecretFile reads a secret (what: "token", "password") from the file name,
-// relative to dir, without its surrounding spaces and newlines.
+// relative to dir, without its surrounding spaces and newlines. The file must be a
+// regular file of at most MaxSecretFile bytes; no error quotes its content.
 func readSecretFile(name, dir, what string) (string, error) {
 	if !filepath.IsAbs(name) {
 		name = filepath.Join(dir, name)
 	}
-	f, err := os.Open(name)
+	data, err := ReadFile(name, MaxSecretFile)
 	if err != nil {
 		return "", fmt.Errorf("cannot read %s: %w", what, err)
-	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, maxTokenFile+1))
-	if err != nil {
-		return "", fmt.Errorf("cannot read %s: %w", what, err)
-	}
-	if len(data) > maxTokenFile {
-		return "", fmt.Errorf("file is larger than 64KiB; it cannot be a %s", what)
 	}
 	secret := strings.TrimSpace(string(data))
 	if secret == "" {

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -430,7 +431,10 @@ func TestTokenFile(t *testing.T) {
 	}
 	write("tok", "\n  tok-123 \r\n")
 	write("empty", " \n")
-	write("big", strings.Repeat("x", maxTokenFile+1))
+	write("big", strings.Repeat("x", int(MaxSecretFile)+1))
+	if err := syscall.Mkfifo(filepath.Join(dir, "fifo"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	cfgFile := filepath.Join(dir, "envgate.yaml")
 	sink := func(extra string) string {
 		return "gateway: {id: a}\nsinks:\n  - name: s\n    influxdb:\n      url: http://h:8086\n      bucket: b\n" + extra
@@ -461,7 +465,14 @@ func TestTokenFile(t *testing.T) {
 	check("empty", sink("      token_file: empty\n"), "",
 		"sinks[0].influxdb.token_file (line 7): file is empty\n")
 	check("too big", sink("      token_file: big\n"), "",
-		"sinks[0].influxdb.token_file (line 7): file is larger than 64KiB; it cannot be a token\n")
+		"sinks[0].influxdb.token_file (line 7): cannot read token: "+filepath.Join(dir, "big")+" is larger than 64KiB\n")
+	// Issue 10: a FIFO hung Parse forever, and /dev/zero exhausted memory.
+	check("fifo", sink("      token_file: fifo\n"), "",
+		"sinks[0].influxdb.token_file (line 7): cannot read token: "+filepath.Join(dir, "fifo")+" is a named pipe (FIFO), not a regular file\n")
+	check("device", sink("      token_file: /dev/zero\n"), "",
+		"sinks[0].influxdb.token_file (line 7): cannot read token: /dev/zero is a device, not a regular file\n")
+	check("directory", sink("      token_file: .\n"), "",
+		"sinks[0].influxdb.token_file (line 7): cannot read token: "+dir+" is a directory, not a regular file\n")
 }
 
 // TestSecretsNeverLeak puts a token in through ${VAR}, an anchor and a token file,
