@@ -14,7 +14,7 @@ import (
 // shipped example config is a few KiB, a token a few hundred bytes, a PEM bundle of
 // every public root CA about 200 KiB (docs/config.md, "Files").
 const (
-	MaxConfigFile  = 4 * MiB  // the config file itself
+	MaxConfigFile  = 1 * MiB  // the config file itself
 	MaxSecretFile  = 64 * KiB // token_file, password_file
 	MaxProfileFile = 1 * MiB  // each of profile_files
 	MaxPEMFile     = 1 * MiB  // ca_file, cert_file, key_file

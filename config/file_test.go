@@ -55,7 +55,7 @@ func TestLoadRefusesWhatIsNotARegularFile(t *testing.T) {
 	check(fifo, "read config: "+fifo+" is a named pipe (FIFO), not a regular file")
 	check("/dev/zero", "read config: /dev/zero is a device, not a regular file")
 	check(dir, "read config: "+dir+" is a directory, not a regular file")
-	check(big, "read config: "+big+" is larger than 4MiB")
+	check(big, "read config: "+big+" is larger than 1MiB")
 
 	// Every file the config names goes through the same check.
 	cfg := filepath.Join(dir, "envgate.yaml")

@@ -24,10 +24,12 @@ func cmdCheck(args []string, stdout, stderr io.Writer) int {
 	cfg, err := config.Load(*path)
 	if err != nil {
 		if ps := config.Problems(err); len(ps) > 0 {
+			n := 0
 			for _, p := range ps {
 				fmt.Fprintf(stdout, "%s: %s\n", *path, p)
+				n += max(1, p.Omitted)
 			}
-			fmt.Fprintf(stdout, "%s: %d problem(s)\n", *path, len(ps))
+			fmt.Fprintf(stdout, "%s: %d problem(s)\n", *path, n)
 		} else {
 			fmt.Fprintf(stdout, "%s: %v\n", *path, err)
 		}
