@@ -4,8 +4,10 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 
 	"github.com/envgate/envgate/config"
+	"github.com/envgate/envgate/gateway/metrics"
 )
 
 // cmdCheck loads a config file and prints every problem, one per line, prefixed with
@@ -34,6 +36,17 @@ func cmdCheck(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintf(stdout, "%s: %v\n", *path, err)
 		}
 		return 1
+	}
+	// Build what run builds, short of opening the buffer, ports and connections: the
+	// drivers' constructors and the certificate files refuse exactly what they would
+	// refuse at start (issue 10).
+	parts, err := build(cfg, metrics.New(), slog.New(slog.DiscardHandler))
+	if err != nil {
+		fmt.Fprintf(stdout, "%s: %v\n", *path, err)
+		return 1
+	}
+	for _, s := range parts.sinks {
+		s.Close()
 	}
 	fmt.Fprintf(stdout, "%s: ok (gateway %s, %d device(s), %d sink(s))\n", *path, cfg.Gateway.ID, deviceCount(cfg), len(cfg.Sinks))
 	return 0
