@@ -168,9 +168,9 @@ func build(cfg *config.Config, m *metrics.Metrics, log *slog.Logger) (p parts, e
 
 // run serves HTTP and runs the pipeline until ctx is done, then shuts down in order.
 func (g *running) run(ctx context.Context) error {
-	srv := &http.Server{Handler: g.metrics.Handler(g.pipeline.Healthy), ReadHeaderTimeout: 5 * time.Second}
+	srv, l := newHTTPServer(g.metrics.Handler(g.pipeline.Healthy), g.listener, defaultHTTPLimits())
 	httpErr := make(chan error, 1)
-	go func() { httpErr <- srv.Serve(g.listener) }()
+	go func() { httpErr <- srv.Serve(l) }()
 	err := g.pipeline.Run(ctx)
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), min(2*time.Second, g.cfg.Gateway.ShutdownTimeout/6))
 	defer cancel()
