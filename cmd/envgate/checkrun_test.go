@@ -121,3 +121,33 @@ devices:
 		}
 	}
 }
+
+// TestReplayRefusesAFIFO checks that replay reads its input through the same check of
+// regular files as the config (issue 10): a named pipe is refused at once, not waited
+// on; a pipe can still come in on stdin ("-").
+func TestReplayRefusesAFIFO(t *testing.T) {
+	dir := t.TempDir()
+	fifo := filepath.Join(dir, "fifo")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg := filepath.Join(dir, "r.yaml")
+	writeFile(t, cfg, "gateway: {id: a, site: s}\nnoise:\n  sites:\n    - {device: n1, zone: \"1\"}\n")
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		code, _, errOut := cli("replay", "-c", cfg, fifo)
+		if want := "envgate replay: " + fifo + " is a named pipe (FIFO), not a regular file\n"; code != 1 || errOut != want {
+			t.Errorf("envgate replay FIFO = %d, %q; want 1, %q", code, errOut, want)
+		}
+	}()
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		t.Errorf("replay still blocked on the FIFO after 30s")
+		if w, err := os.OpenFile(fifo, os.O_WRONLY, 0); err == nil {
+			w.Close()
+		}
+		<-done
+	}
+}
