@@ -280,7 +280,7 @@ func TestProfileFiles(t *testing.T) {
 	write("profiles/again.yaml", "name: acme-do\npoints:\n  - {quantity: do, type: float32}\n")
 	write("profiles/builtin.yaml", "# same name as a built-in\nname: xy-md02\npoints:\n  - {quantity: do, type: float32}\n")
 	write("profiles/broken.yaml", "name: broken\npoints:\n  - {quantity: do, type: float33}\n")
-	write("profiles/big.yaml", strings.Repeat("#", maxProfileFile+1))
+	write("profiles/big.yaml", strings.Repeat("#", int(MaxProfileFile)+1))
 	cfgFile := filepath.Join(dir, "envgate.yaml")
 	config := func(files, profile string) string {
 		return "gateway: {id: a, site: s}\nprofile_files: [" + files + "]\nbuses:\n  - name: b\n    serial: {port: p}\n" +
@@ -317,12 +317,12 @@ func TestProfileFiles(t *testing.T) {
 	check("broken", config("profiles/broken.yaml", "broken"),
 		p("broken.yaml")+": points[0].type (line 3): must be one of int16, uint16, int32, uint32, int64, uint64, float32, float64, bool\n")
 	check("missing", config("profiles/nope.yaml", "acme-do"),
-		"profile_files[0] (line 2): cannot read profile: stat "+p("nope.yaml")+": no such file or directory\n"+
+		"profile_files[0] (line 2): cannot read profile: open "+p("nope.yaml")+": no such file or directory\n"+
 			`buses[0].devices[0].profile (line 6): unknown profile "acme-do" (known: float32-water-probe, generic-noise, outdoor-air-8in1, sonbest-sm2121-ph, xy-md02)`+"\n")
 	check("directory", config("profiles", "xy-md02"),
-		"profile_files[0] (line 2): cannot read profile: "+filepath.Join(dir, "profiles")+" is not a regular file\n")
+		"profile_files[0] (line 2): cannot read profile: "+filepath.Join(dir, "profiles")+" is a directory, not a regular file\n")
 	check("too big", config("profiles/big.yaml", "xy-md02"),
-		"profile_files[0] (line 2): file is larger than 1MiB; it cannot be a profile\n")
+		"profile_files[0] (line 2): cannot read profile: "+p("big.yaml")+" is larger than 1MiB\n")
 }
 
 // TestModbusNames checks that device names are unique across sim devices and every

@@ -19,9 +19,10 @@ import (
 	"go.yaml.in/yaml/v3"
 )
 
-// Load reads the configuration file at path and parses it with Parse.
+// Load reads the configuration file at path and parses it with Parse. The file must be
+// a regular file of at most MaxConfigFile bytes (see ReadFile).
 func Load(path string) (*Config, error) {
-	data, err := os.ReadFile(path)
+	data, err := ReadFile(path, MaxConfigFile)
 	if err != nil {
 		return nil, fmt.Errorf("read config: %w", err)
 	}
@@ -35,9 +36,10 @@ func Load(path string) (*Config, error) {
 // Parse expands ${VAR}, ${VAR:-default} and $$ in every scalar value, rejects
 // unknown keys, applies defaults, reads token, password and profile files, validates,
 // and resolves the profile of every Modbus device (see ModbusDevice). It returns either a
-// config and nil, or nil and the errors.Join of every *Problem found (see Problems):
+// config and nil, or nil and the errors.Join of the *Problems found (see Problems):
 // those in the config file sorted by line, then those in profile files, each with its
-// File set. Problems never contain the value of a secret.
+// File set; past the first 100, one last Problem counts the rest (Omitted). Problems
+// never contain the value of a secret, and quote a key only if it is a plausible key.
 func Parse(data []byte, name string) (*Config, error) {
 	root, ps := parseYAML(data)
 	if len(ps) > 0 {
@@ -72,7 +74,24 @@ func Parse(data []byte, name string) (*Config, error) {
 		c.resolve()
 		return &c, nil
 	}
-	return nil, append(d.finish(all), inProfiles...).err()
+	return nil, capped(append(d.finish(all), inProfiles...), d.dropped).err()
+}
+
+// maxReported bounds the problems Parse returns: an installer fixes the first ones
+// and checks again, and a file with thousands of problems is not a config at all.
+const maxReported = 100
+
+// capped keeps the first maxReported problems of ps and, when there were more
+// (dropped counts those never kept), adds one that says how many more.
+func capped(ps problems, dropped int) problems {
+	if n := len(ps) - maxReported; n > 0 {
+		dropped += n
+		ps = ps[:maxReported]
+	}
+	if dropped > 0 {
+		ps = append(ps, &Problem{Msg: fmt.Sprintf("... and %d more problems", dropped), Omitted: dropped})
+	}
+	return ps
 }
 
 // newDecoder returns a decoder reading the environment.
@@ -146,8 +165,29 @@ func syntaxProblem(err error) *Problem {
 		p.Line, _ = strconv.Atoi(m[1])
 		msg = msg[len(m[0]):]
 	}
-	p.Msg = "invalid YAML: " + strings.TrimPrefix(msg, "yaml: ")
+	p.Msg = "invalid YAML: " + quietYAML(strings.TrimPrefix(msg, "yaml: "))
 	return p
+}
+
+// yamlQuoted matches what yaml.v3 quotes from the file in its messages, an anchor name
+// ("unknown anchor 'x' referenced", "anchor 'x' value contains itself"); its other
+// quotes are of the characters it expected ("did not find expected ',' or ']'").
+var yamlQuoted = regexp.MustCompile(`anchor '[^']*'`)
+
+// quietYAML removes the file's text from a yaml.v3 message and bounds its length, so
+// that checking a file that is not a config never prints what it holds.
+func quietYAML(msg string) string {
+	msg = yamlQuoted.ReplaceAllString(msg, "anchor")
+	msg = strings.Map(func(r rune) rune {
+		if r < ' ' || r > '~' {
+			return '?'
+		}
+		return r
+	}, msg)
+	if len(msg) > 200 {
+		msg = msg[:197] + "..."
+	}
+	return msg
 }
 
 // maxVisits bounds the nodes decoded, counting each use of an alias again, so that
@@ -166,6 +206,21 @@ type decoder struct {
 	broken   map[*yaml.Node]bool // scalars whose expansion failed
 	lookup   func(string) (string, bool)
 	visits   int
+	dropped  int // problems found past maxDecodeProblems and not kept
+}
+
+// maxDecodeProblems bounds the problems the decoder keeps, so that a large file that
+// is not a config (50 MB of text made 2.87 million problems and took 2.6 GB, issue 10)
+// costs little memory; the rest are only counted.
+const maxDecodeProblems = 1000
+
+// add records a problem, or only counts it past maxDecodeProblems.
+func (d *decoder) add(path string, line int, format string, args ...any) {
+	if len(d.probs) >= maxDecodeProblems {
+		d.dropped++
+		return
+	}
+	d.probs.add(path, line, format, args...)
 }
 
 var (
@@ -179,7 +234,7 @@ var (
 func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) bool {
 	d.visits++
 	if d.visits == maxVisits {
-		d.probs.add(path, n.Line, "too many values after alias expansion; the file is not a plausible config")
+		d.add(path, n.Line, "too many values after alias expansion; the file is not a plausible config")
 	}
 	if d.visits >= maxVisits {
 		return false
@@ -205,7 +260,7 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) bool {
 	switch v.Kind() {
 	case reflect.Pointer:
 		if v.Type().Elem().Kind() == reflect.Struct && n.Kind != yaml.MappingNode {
-			d.probs.add(path, n.Line, "must be a mapping of keys, not %s", kindName(n))
+			d.add(path, n.Line, "must be a mapping of keys, not %s", kindName(n))
 			return false
 		}
 		if v.IsNil() {
@@ -229,7 +284,7 @@ func (d *decoder) expand(n *yaml.Node, path string) {
 	d.expanded[n] = true
 	out, fromEnv, errs := expand(n.Value, d.lookup)
 	for _, e := range errs {
-		d.probs.add(path, n.Line, "%s", e)
+		d.add(path, n.Line, "%s", e)
 	}
 	if len(errs) > 0 {
 		d.broken[n] = true
@@ -244,9 +299,9 @@ func (d *decoder) expand(n *yaml.Node, path string) {
 func (d *decoder) mapping(n *yaml.Node, v reflect.Value, path string) bool {
 	if n.Kind != yaml.MappingNode {
 		if path == "" {
-			d.probs.add(path, n.Line, "the file must be a mapping with the keys %s, not %s", andList(fieldsOf(v.Type()).names), kindName(n))
+			d.add(path, n.Line, "the file must be a mapping with the keys %s, not %s", andList(fieldsOf(v.Type()).names), kindName(n))
 		} else {
-			d.probs.add(path, n.Line, "must be a mapping of keys, not %s", kindName(n))
+			d.add(path, n.Line, "must be a mapping of keys, not %s", kindName(n))
 		}
 		return false
 	}
@@ -263,19 +318,34 @@ func (d *decoder) mapping(n *yaml.Node, v reflect.Value, path string) bool {
 		if isMerge(k) {
 			continue
 		}
+		// Unknown keys cost no decode, so count them here: a file of a million lines
+		// such as "x:" must not make a million problems.
+		if d.visits++; d.visits >= maxVisits {
+			if d.visits == maxVisits {
+				// Line 0 sorts it first, ahead of the problems it cuts short.
+				d.probs.add("", 0, "more than %d keys and values (stopped at line %d); the file is not a plausible config", maxVisits, k.Line)
+			}
+			return true
+		}
 		if k.Kind != yaml.ScalarNode {
-			d.probs.add(path, k.Line, "keys must be plain words, not %s", kindName(k))
+			d.add(path, k.Line, "keys must be plain words, not %s", kindName(k))
+			continue
+		}
+		idx, ok := fs.index[k.Value]
+		if !ok && !plausibleKey(k.Value) {
+			// Never quote it: "envgate check -c /etc/shadow" printed every password
+			// hash as an unknown key (issue 10).
+			d.add(path, k.Line, "unknown key, not shown: it is not a word of letters, digits, \"_\" and \"-\" (known keys: %s)", strings.Join(fs.names, ", "))
 			continue
 		}
 		p := joinPath(path, k.Value)
-		if first, ok := seen[k.Value]; ok {
-			d.probs.add(p, k.Line, "duplicate key (first at line %d)", first)
+		if first, dup := seen[k.Value]; dup {
+			d.add(p, k.Line, "duplicate key (first at line %d)", first)
 			continue
 		}
 		seen[k.Value] = k.Line
-		idx, ok := fs.index[k.Value]
 		if !ok {
-			d.probs.add(p, k.Line, "%s", unknownKey(k.Value, fs.names))
+			d.add(p, k.Line, "%s", unknownKey(k.Value, fs.names))
 			continue
 		}
 		d.lines[p] = k.Line
@@ -300,11 +370,11 @@ func (d *decoder) merge(val *yaml.Node, v reflect.Value, path string) {
 			if m.Kind == yaml.AliasNode && m.Alias != nil && m.Alias.Kind == yaml.MappingNode {
 				d.decode(m, v, path)
 			} else {
-				d.probs.add(path, m.Line, `"<<" must merge a mapping or a list of mapping aliases`)
+				d.add(path, m.Line, `"<<" must merge a mapping or a list of mapping aliases`)
 			}
 		}
 	default:
-		d.probs.add(path, val.Line, `"<<" must merge a mapping or a list of mapping aliases`)
+		d.add(path, val.Line, `"<<" must merge a mapping or a list of mapping aliases`)
 	}
 }
 
@@ -315,7 +385,7 @@ func isMerge(k *yaml.Node) bool {
 // sequence decodes a sequence node into slice v.
 func (d *decoder) sequence(n *yaml.Node, v reflect.Value, path string) bool {
 	if n.Kind != yaml.SequenceNode {
-		d.probs.add(path, n.Line, "must be a list, not %s", kindName(n))
+		d.add(path, n.Line, "must be a list, not %s", kindName(n))
 		return false
 	}
 	s := reflect.MakeSlice(v.Type(), len(n.Content), len(n.Content))
@@ -333,12 +403,12 @@ func (d *decoder) sequence(n *yaml.Node, v reflect.Value, path string) bool {
 // scalar decodes a single value into a leaf field.
 func (d *decoder) scalar(n *yaml.Node, v reflect.Value, path string) bool {
 	if n.Kind != yaml.ScalarNode {
-		d.probs.add(path, n.Line, "must be a single value, not %s", kindName(n))
+		d.add(path, n.Line, "must be a single value, not %s", kindName(n))
 		return false
 	}
 	text := n.Value
 	fail := func(want string) bool {
-		d.probs.add(path, n.Line, "must be %s%s", want, d.got(n, v.Type()))
+		d.add(path, n.Line, "must be %s%s", want, d.got(n, v.Type()))
 		return false
 	}
 	switch v.Type() {
@@ -393,7 +463,7 @@ func (d *decoder) scalar(n *yaml.Node, v reflect.Value, path string) bool {
 		v.SetFloat(f)
 	default:
 		// Only reachable when a field of a new type is added to Config.
-		d.probs.add(path, n.Line, "config field of type %s cannot be decoded", v.Type())
+		d.add(path, n.Line, "config field of type %s cannot be decoded", v.Type())
 		return false
 	}
 	return true
@@ -465,6 +535,28 @@ func fieldsOf(t reflect.Type) fields {
 	return fs
 }
 
+// maxKeyLen bounds the length of a key that a problem may quote; the longest key of
+// the schema is about 25 bytes.
+const maxKeyLen = 40
+
+// plausibleKey reports whether key could be a mistyped key of the schema, and so may
+// be quoted in a problem: 1 to maxKeyLen letters, digits, "_" and "-", or "${VAR}". Anything else
+// is content of a file that is not a config, and may be a secret.
+func plausibleKey(key string) bool {
+	if key == "" || len(key) > maxKeyLen {
+		return false
+	}
+	if v, ok := strings.CutPrefix(key, "${"); ok && strings.HasSuffix(v, "}") {
+		return isVarName(v[:len(v)-1]) // keys are not expanded; say so about "${VAR}:"
+	}
+	for _, c := range key {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
+
 // unknownKey explains an unknown key, suggesting a known key within edit distance 2
 // (ignoring case), or listing the known keys when none is close.
 func unknownKey(key string, known []string) string {
@@ -507,10 +599,6 @@ func editDistance(a, b string, max int) int {
 	return min(prev[len(rb)], max)
 }
 
-// maxTokenFile bounds what is read from a token_file or password_file; a token is a
-// few hundred bytes.
-const maxTokenFile = 64 << 10
-
 // readTokenFiles reads each sink's token_file into its token. dir is the directory of
 // the config file, against which relative paths are resolved.
 func (c *Config) readTokenFiles(dir string) problems {
@@ -536,22 +624,15 @@ func (c *Config) readTokenFiles(dir string) problems {
 }
 
 // readSecretFile reads a secret (what: "token", "password") from the file name,
-// relative to dir, without its surrounding spaces and newlines.
+// relative to dir, without its surrounding spaces and newlines. The file must be a
+// regular file of at most MaxSecretFile bytes; no error quotes its content.
 func readSecretFile(name, dir, what string) (string, error) {
 	if !filepath.IsAbs(name) {
 		name = filepath.Join(dir, name)
 	}
-	f, err := os.Open(name)
+	data, err := ReadFile(name, MaxSecretFile)
 	if err != nil {
 		return "", fmt.Errorf("cannot read %s: %w", what, err)
-	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, maxTokenFile+1))
-	if err != nil {
-		return "", fmt.Errorf("cannot read %s: %w", what, err)
-	}
-	if len(data) > maxTokenFile {
-		return "", fmt.Errorf("file is larger than 64KiB; it cannot be a %s", what)
 	}
 	secret := strings.TrimSpace(string(data))
 	if secret == "" {

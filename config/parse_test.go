@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -443,7 +444,10 @@ func TestTokenFile(t *testing.T) {
 	}
 	write("tok", "\n  tok-123 \r\n")
 	write("empty", " \n")
-	write("big", strings.Repeat("x", maxTokenFile+1))
+	write("big", strings.Repeat("x", int(MaxSecretFile)+1))
+	if err := syscall.Mkfifo(filepath.Join(dir, "fifo"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	cfgFile := filepath.Join(dir, "envgate.yaml")
 	sink := func(extra string) string {
 		return "gateway: {id: a}\nsinks:\n  - name: s\n    influxdb:\n      url: http://h:8086\n      bucket: b\n" + extra
@@ -474,7 +478,14 @@ func TestTokenFile(t *testing.T) {
 	check("empty", sink("      token_file: empty\n"), "",
 		"sinks[0].influxdb.token_file (line 7): file is empty\n")
 	check("too big", sink("      token_file: big\n"), "",
-		"sinks[0].influxdb.token_file (line 7): file is larger than 64KiB; it cannot be a token\n")
+		"sinks[0].influxdb.token_file (line 7): cannot read token: "+filepath.Join(dir, "big")+" is larger than 64KiB\n")
+	// Issue 10: a FIFO hung Parse forever, and /dev/zero exhausted memory.
+	check("fifo", sink("      token_file: fifo\n"), "",
+		"sinks[0].influxdb.token_file (line 7): cannot read token: "+filepath.Join(dir, "fifo")+" is a named pipe (FIFO), not a regular file\n")
+	check("device", sink("      token_file: /dev/zero\n"), "",
+		"sinks[0].influxdb.token_file (line 7): cannot read token: /dev/zero is a device, not a regular file\n")
+	check("directory", sink("      token_file: .\n"), "",
+		"sinks[0].influxdb.token_file (line 7): cannot read token: "+dir+" is a directory, not a regular file\n")
 }
 
 // TestSecretsNeverLeak puts a token in through ${VAR}, an anchor and a token file,
@@ -596,5 +607,74 @@ func TestEditDistance(t *testing.T) {
 		if got := editDistance(tc.a, tc.b, 3); got != tc.want {
 			t.Errorf("editDistance(%q, %q) = %d, want %d", tc.a, tc.b, got, tc.want)
 		}
+	}
+}
+
+// TestProblemsNeverQuoteFileContent is the regression test of issue 10: "envgate check
+// -c /etc/shadow" printed every line of it as an unknown key. A key is quoted only if it
+// could be a mistyped key; the text of the file never is, not even through yaml.v3's
+// own messages.
+func TestProblemsNeverQuoteFileContent(t *testing.T) {
+	const hash = "$6$Hx9c2kD1$abcdefghijklmnopqrstuvwxyz0123456789"
+	shadow := "root:" + hash + ":19700:0:99999:7:::\n" +
+		"daemon:*:19700:0:99999:7:::\n" +
+		"sshd:!:19700::::::\n" +
+		"gatway: {}\n" + // a plausible key is still quoted, with a suggestion
+		strings.Repeat("x", maxKeyLen+1) + ": 1\n"
+	_, err := Parse([]byte(shadow), "shadow")
+	got := errLines(err)
+	for _, leak := range []string{hash, "root", "daemon", "sshd", "19700", "xxxx"} {
+		if strings.Contains(got, leak) {
+			t.Errorf("problems quote %q from the file:\n%s", leak, got)
+		}
+	}
+	const hidden = `unknown key, not shown: it is not a word of letters, digits, "_" and "-" (known keys: gateway, buffer, sinks, devices, buses, mqtt, pm, noise, air, water, profile_files)`
+	want := "gateway.id: required\n" +
+		"line 1: " + hidden + "\n" +
+		"line 2: " + hidden + "\n" +
+		"line 3: " + hidden + "\n" +
+		`gatway (line 4): unknown key (did you mean "gateway"?)` + "\n" +
+		"line 5: " + hidden + "\n"
+	if got != want {
+		t.Errorf("problems:\n%s\nwant:\n%s", got, want)
+	}
+
+	_, err = Parse([]byte("gateway: *hunter2secret\n"), "x")
+	if got, want := errLines(err), "invalid YAML: unknown anchor referenced\n"; got != want {
+		t.Errorf("unknown anchor: problems = %q, want %q", got, want)
+	}
+}
+
+// TestProblemsAreCapped is the regression test of issue 10: a 50 MB config took 2.6 GB
+// and printed 2.87 million problems. Parse returns the first 100 and counts the rest,
+// and stops decoding after maxVisits keys and values.
+func TestProblemsAreCapped(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("gateway: {id: a}\n")
+	for i := range 5000 {
+		fmt.Fprintf(&b, "k%d: x\n", i)
+	}
+	ps := Problems(func() error { _, err := Parse([]byte(b.String()), "x"); return err }())
+	if len(ps) != maxReported+1 {
+		t.Fatalf("Parse(5000 unknown keys) = %d problems, want %d", len(ps), maxReported+1)
+	}
+	if got := ps[0].Error(); got != `k0 (line 2): unknown key (did you mean "pm"?)` {
+		t.Errorf("first problem = %q", got)
+	}
+	last := ps[len(ps)-1]
+	if last.Omitted != 5000-maxReported || last.Error() != "... and 4900 more problems" {
+		t.Errorf("last problem = %q (Omitted %d), want ... and 4900 more problems", last.Error(), last.Omitted)
+	}
+
+	b.Reset()
+	for i := range maxVisits + 10 {
+		fmt.Fprintf(&b, "k%d: x\n", i)
+	}
+	ps = Problems(func() error { _, err := Parse([]byte(b.String()), "x"); return err }())
+	if got, want := ps[0].Error(), "more than 100000 keys and values (stopped at line 99999); the file is not a plausible config"; got != want {
+		t.Errorf("first problem = %q, want %q", got, want)
+	}
+	if n := len(ps); n != maxReported+1 || ps[n-1].Omitted < maxVisits-maxReported {
+		t.Errorf("Parse(%d unknown keys) = %d problems, last %q", maxVisits+10, n, ps[n-1].Error())
 	}
 }

@@ -15,6 +15,10 @@ type Problem struct {
 	Line int    // 1-based line in the file; 0 when unknown
 	Msg  string // what is wrong; never contains a secret
 	File string // the profile file the problem is in; empty for the config file itself
+
+	// Omitted is set only on a last Problem that stands for those not reported (Parse
+	// reports the first 100): how many there are. Its Msg says "... and N more problems".
+	Omitted int
 }
 
 // Error formats the problem as "devices[2].interval (line 41): must be > 0", leaving

@@ -2,11 +2,8 @@ package config
 
 import (
 	"embed"
-	"errors"
 	"fmt"
-	"io"
 	"io/fs"
-	"os"
 	"path"
 	"path/filepath"
 	"reflect"
@@ -39,10 +36,6 @@ type ProfileDefaults struct {
 	StopBits int    `yaml:"stop_bits"` // 1 or 2
 	Slave    int    `yaml:"slave"`     // 1..255
 }
-
-// maxProfileFile bounds what is read from a profile file; a register map of a few
-// hundred points is well under it.
-const maxProfileFile = 1 << 20
 
 //go:embed profiles/*.yaml
 var profileFiles embed.FS
@@ -246,26 +239,11 @@ func (c *Config) readProfiles(dir string) (inConfig, inFiles problems) {
 }
 
 // readProfileFile reads a profile file, refusing anything but a regular file of at
-// most maxProfileFile bytes (a FIFO or device would block or never end).
+// most MaxProfileFile bytes (a FIFO or device would block or never end).
 func readProfileFile(name string) ([]byte, error) {
-	fi, err := os.Stat(name)
+	data, err := ReadFile(name, MaxProfileFile)
 	if err != nil {
 		return nil, fmt.Errorf("cannot read profile: %w", err)
-	}
-	if !fi.Mode().IsRegular() {
-		return nil, fmt.Errorf("cannot read profile: %s is not a regular file", name)
-	}
-	f, err := os.Open(name)
-	if err != nil {
-		return nil, fmt.Errorf("cannot read profile: %w", err)
-	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, maxProfileFile+1))
-	if err != nil {
-		return nil, fmt.Errorf("cannot read profile: %w", err)
-	}
-	if len(data) > maxProfileFile {
-		return nil, errors.New("file is larger than 1MiB; it cannot be a profile")
 	}
 	return data, nil
 }

@@ -92,6 +92,7 @@ func (c *Config) validate(inFile func(path string) bool) problems {
 	for i, s := range c.Sinks {
 		p := indexPath("sinks", i)
 		ps.name(p+".name", s.Name)
+		ps.fileName(p+".name", s.Name)
 		if first, dup := sinks[s.Name]; dup && s.Name != "" {
 			add(p+".name", "duplicate sink name %q (first at sinks[%d])", s.Name, first)
 		} else {
@@ -165,6 +166,9 @@ func (x *InfluxDB) validate(p string, inFile func(string) bool) problems {
 		add("url", "required")
 	} else if u, err := url.Parse(x.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		add("url", "must be an http or https URL with a host, such as http://influx.example:8086")
+	} else if u.User != nil {
+		// The sink refuses it too; saying so here makes "envgate check" fail, not the start.
+		add("url", "must not hold a user or password: use token or token_file")
 	}
 	if x.Bucket == "" {
 		add("bucket", "required")
@@ -205,4 +209,20 @@ func validListen(s string) bool {
 	}
 	n, err := strconv.ParseUint(port, 10, 16)
 	return err == nil && fmt.Sprint(n) == port
+}
+
+// fileName checks a name that is also the name of a file: a sink's names its cursor,
+// <state_dir>/buffer/cursors/<name>, and its dead-letter file. "." and ".." made the
+// cursor path a directory, so the cursor was never saved and everything was re-sent
+// on restart (issue 10); the buffer removes cursors/*.tmp on start as the leftovers
+// of a crash. CheckName has already refused "/" and NUL.
+func (ps *problems) fileName(path, name string) {
+	switch {
+	case name == "." || name == "..":
+		ps.add(path, 0, "must not be %q: it names files in the state directory", name)
+	case strings.HasPrefix(name, "."):
+		ps.add(path, 0, "must not start with \".\": it names files in the state directory")
+	case strings.HasSuffix(name, ".tmp"):
+		ps.add(path, 0, "must not end in \".tmp\": the buffer removes such files on start as leftovers of a crash")
+	}
 }

@@ -96,6 +96,12 @@ func exampleEnv(t *testing.T, secret string) {
 	t.Setenv("INFLUX_URL", "http://127.0.0.1:8086")
 	t.Setenv("ENVGATE_INFLUX_TOKEN_FILE", tokenFile)
 	t.Setenv("INFLUX_TOKEN", secret)
+	// check reads the certificate files as run does, so they must exist.
+	ca := testsvc.NewTestCA(t)
+	cert, key := ca.Issue(t, "box023", false)
+	t.Setenv("ENVGATE_MQTT_CA_FILE", ca.CertFile)
+	t.Setenv("ENVGATE_MQTT_CERT_FILE", cert)
+	t.Setenv("ENVGATE_MQTT_KEY_FILE", key)
 }
 
 // TestCheckExamples checks every example config with `envgate check`: exit 0 and one

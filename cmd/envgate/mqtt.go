@@ -6,7 +6,6 @@ import (
 	"crypto/x509"
 	"fmt"
 	"log/slog"
-	"os"
 	"time"
 
 	"github.com/envgate/envgate/config"
@@ -77,7 +76,7 @@ func configuredDevices(cfg *config.Config) func(device string) bool {
 func clientTLS(c *config.MQTTTLS) (*tls.Config, error) {
 	t := &tls.Config{InsecureSkipVerify: c.InsecureSkipVerify} //nolint:gosec // opt-in, for testing
 	if c.CAFile != "" {
-		pem, err := os.ReadFile(c.CAFile)
+		pem, err := config.ReadFile(c.CAFile, config.MaxPEMFile)
 		if err != nil {
 			return nil, fmt.Errorf("ca_file: %w", err)
 		}
@@ -87,7 +86,15 @@ func clientTLS(c *config.MQTTTLS) (*tls.Config, error) {
 		}
 	}
 	if c.CertFile != "" {
-		cert, err := tls.LoadX509KeyPair(c.CertFile, c.KeyFile)
+		certPEM, err := config.ReadFile(c.CertFile, config.MaxPEMFile)
+		if err != nil {
+			return nil, fmt.Errorf("cert_file: %w", err)
+		}
+		keyPEM, err := config.ReadFile(c.KeyFile, config.MaxPEMFile)
+		if err != nil {
+			return nil, fmt.Errorf("key_file: %w", err)
+		}
+		cert, err := tls.X509KeyPair(certPEM, keyPEM)
 		if err != nil {
 			return nil, fmt.Errorf("cert_file/key_file: %w", err)
 		}

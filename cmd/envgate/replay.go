@@ -61,7 +61,9 @@ func cmdReplay(args []string, stdout, stderr io.Writer) int {
 	input := fs.Arg(0)
 	var in io.Reader = os.Stdin
 	if input != "-" {
-		f, err := os.Open(input)
+		// A regular file only (a FIFO would block, a device never end); any size.
+		// A pipe can still come in on stdin ("-").
+		f, err := config.OpenFile(input)
 		if err != nil {
 			fmt.Fprintf(stderr, "envgate replay: %v\n", err)
 			return 1

@@ -17,6 +17,7 @@ import (
 	"github.com/envgate/envgate/drivers/sim"
 	"github.com/envgate/envgate/gateway"
 	"github.com/envgate/envgate/gateway/buffer"
+	"github.com/envgate/envgate/gateway/derive"
 	"github.com/envgate/envgate/gateway/influx"
 	"github.com/envgate/envgate/gateway/metrics"
 	"github.com/envgate/envgate/gateway/schedule"
@@ -65,65 +66,20 @@ func start(cfg *config.Config, log *slog.Logger) (_ *running, err error) {
 	if err != nil {
 		return nil, err
 	}
-	var specs []gateway.SinkSpec
-	for i, s := range cfg.Sinks {
-		spec, sink, err := buildInflux(cfg, s, log)
-		if err != nil {
-			return nil, fmt.Errorf("sinks[%d] (%s): %w", i, s.Name, err)
-		}
-		g.sinks = append(g.sinks, sink)
-		specs = append(specs, spec)
-	}
-	var sources []gateway.Source
-	for i, d := range cfg.Devices {
-		src, err := buildSource(d)
-		if err != nil {
-			return nil, fmt.Errorf("devices[%d] (%s): %w", i, d.Name, err)
-		}
-		sources = append(sources, src)
-	}
-	// The shutdown budget (gateway.shutdown_timeout, T): sinks get 2/3 of it to deliver,
-	// the HTTP server at most T/6, and the rest is left for closing the buffer.
-	for i, b := range cfg.Buses {
-		src, err := buildBus(b, g.metrics, log)
-		if err != nil {
-			return nil, fmt.Errorf("buses[%d] (%s): %w", i, b.Name, err)
-		}
-		sources = append(sources, src)
-	}
-	for i, c := range cfg.MQTT {
-		src, sub, err := buildMQTT(c, cfg.Gateway.SeriesExpiry, log)
-		if err != nil {
-			return nil, fmt.Errorf("mqtt[%d] (%s): %w", i, c.Name, err)
-		}
-		g.metrics.AddMQTT(c.Name, func() metrics.MQTTStats {
-			s := sub.Stats()
-			return metrics.MQTTStats{Messages: s.Messages, Bytes: s.Bytes, Readings: s.Readings,
-				DeadLettered: s.DeadLettered, ErrorsByKind: s.ErrorsByKind, Dropped: s.Dropped,
-				NotDurable: s.NotDurable, InFlight: s.InFlight, Connected: s.Connected, Reconnects: s.Reconnects,
-				HeldBytes: s.HeldBytes, Retried: s.Retried, ForcedReconnects: s.ForcedReconnects, Lost: s.Lost,
-				Devices: sub.Devices()}
-		})
-		sources = append(sources, src)
-	}
-	for i, c := range cfg.PM {
-		src, err := buildPM(c, g.metrics, log)
-		if err != nil {
-			return nil, fmt.Errorf("pm[%d] (%s): %w", i, c.Name, err)
-		}
-		sources = append(sources, src)
-	}
-	derived, err := buildDerive(cfg)
+	parts, err := build(cfg, g.metrics, log)
 	if err != nil {
 		return nil, err
 	}
+	g.sinks = parts.sinks
+	// The shutdown budget (gateway.shutdown_timeout, T): sinks get 2/3 of it to deliver,
+	// the HTTP server at most T/6, and the rest is left for closing the buffer.
 	grace := cfg.Gateway.ShutdownTimeout * 2 / 3
 	g.pipeline, err = gateway.New(gateway.Config{
-		Derive:         derived,
+		Derive:         parts.derived,
 		GatewayID:      cfg.Gateway.ID,
 		Site:           cfg.Gateway.Site,
-		Sources:        sources,
-		Sinks:          specs,
+		Sources:        parts.sources,
+		Sinks:          parts.specs,
 		Queue:          g.queue,
 		Metrics:        g.metrics,
 		SyncEvery:      b.Sync == "batch",
@@ -142,11 +98,81 @@ func start(cfg *config.Config, log *slog.Logger) (_ *running, err error) {
 	return g, nil
 }
 
+// parts are the sinks, sources and derivations start builds from a config.
+type parts struct {
+	specs   []gateway.SinkSpec
+	sinks   []*influx.Sink
+	sources []gateway.Source
+	derived *derive.Set
+}
+
+// build constructs every sink, source and derivation of cfg through the drivers'
+// constructors, which check their part of it, and reads the files they need (CA
+// certificates and keys). It opens no port, connection or state file, so that
+// "envgate check" runs it too and refuses exactly what run would (issue 10). On error
+// it closes what it built.
+func build(cfg *config.Config, m *metrics.Metrics, log *slog.Logger) (p parts, err error) {
+	defer func() {
+		if err != nil {
+			for _, s := range p.sinks {
+				s.Close()
+			}
+			p = parts{}
+		}
+	}()
+	for i, s := range cfg.Sinks {
+		spec, sink, err := buildInflux(cfg, s, log)
+		if err != nil {
+			return p, fmt.Errorf("sinks[%d] (%s): %w", i, s.Name, err)
+		}
+		p.sinks = append(p.sinks, sink)
+		p.specs = append(p.specs, spec)
+	}
+	for i, d := range cfg.Devices {
+		src, err := buildSource(d)
+		if err != nil {
+			return p, fmt.Errorf("devices[%d] (%s): %w", i, d.Name, err)
+		}
+		p.sources = append(p.sources, src)
+	}
+	for i, b := range cfg.Buses {
+		src, err := buildBus(b, m, log)
+		if err != nil {
+			return p, fmt.Errorf("buses[%d] (%s): %w", i, b.Name, err)
+		}
+		p.sources = append(p.sources, src)
+	}
+	for i, c := range cfg.MQTT {
+		src, sub, err := buildMQTT(c, cfg.Gateway.SeriesExpiry, log)
+		if err != nil {
+			return p, fmt.Errorf("mqtt[%d] (%s): %w", i, c.Name, err)
+		}
+		m.AddMQTT(c.Name, func() metrics.MQTTStats {
+			s := sub.Stats()
+			return metrics.MQTTStats{Messages: s.Messages, Bytes: s.Bytes, Readings: s.Readings,
+				DeadLettered: s.DeadLettered, ErrorsByKind: s.ErrorsByKind, Dropped: s.Dropped,
+				NotDurable: s.NotDurable, InFlight: s.InFlight, Connected: s.Connected, Reconnects: s.Reconnects,
+				HeldBytes: s.HeldBytes, Retried: s.Retried, ForcedReconnects: s.ForcedReconnects, Lost: s.Lost,
+				Devices: sub.Devices()}
+		})
+		p.sources = append(p.sources, src)
+	}
+	for i, c := range cfg.PM {
+		src, err := buildPM(c, m, log)
+		if err != nil {
+			return p, fmt.Errorf("pm[%d] (%s): %w", i, c.Name, err)
+		}
+		p.sources = append(p.sources, src)
+	}
+	p.derived, err = buildDerive(cfg)
+	return p, err
+}
+
 // run serves HTTP and runs the pipeline until ctx is done, then shuts down in order.
 func (g *running) run(ctx context.Context) error {
-	srv := &http.Server{Handler: g.metrics.Handler(g.pipeline.Healthy), ReadHeaderTimeout: 5 * time.Second}
+	srv, l := newHTTPServer(g.metrics.Handler(g.pipeline.Healthy), g.listener, defaultHTTPLimits())
 	httpErr := make(chan error, 1)
-	go func() { httpErr <- srv.Serve(g.listener) }()
+	go func() { httpErr <- srv.Serve(l) }()
 	err := g.pipeline.Run(ctx)
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), min(2*time.Second, g.cfg.Gateway.ShutdownTimeout/6))
 	defer cancel()
@@ -183,7 +209,7 @@ func buildInflux(cfg *config.Config, s config.Sink, log *slog.Logger) (gateway.S
 	if c.CAFile != "" || c.InsecureSkipVerify {
 		tlsCfg = &tls.Config{InsecureSkipVerify: c.InsecureSkipVerify} //nolint:gosec // opt-in by the operator
 		if c.CAFile != "" {
-			pem, err := os.ReadFile(c.CAFile)
+			pem, err := config.ReadFile(c.CAFile, config.MaxPEMFile)
 			if err != nil {
 				return gateway.SinkSpec{}, nil, fmt.Errorf("ca_file: %w", err)
 			}

@@ -1,0 +1,153 @@
+package main
+
+import (
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/envgate/envgate/config"
+)
+
+// TestCheckRefusesWhatRunRefuses is the regression test of issue 10 "check must run
+// exactly what run validates": a URL with user:password@ passed check and failed at
+// start, a sink named "." or ".." passed and made its cursor path a directory, and a
+// missing or unusable certificate file passed check. For each, check must fail with the
+// message run fails with: a config problem that "envgate run" prints too, or the error
+// start returns.
+func TestCheckRefusesWhatRunRefuses(t *testing.T) {
+	dir := t.TempDir()
+	fifo := filepath.Join(dir, "fifo")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	notPEM := filepath.Join(dir, "not.pem")
+	writeFile(t, notPEM, "not a certificate\n")
+
+	box := func(sink, mqtt string) string {
+		return fmt.Sprintf(`gateway: {id: box, site: canal, state_dir: %s, listen: "127.0.0.1:0"}
+sinks:
+%s
+devices:
+  - {name: noise-1, interval: 1s, sim: {kind: noise}}
+%s`, filepath.Join(dir, "state"), sink, mqtt)
+	}
+	influx := func(name, extra string) string {
+		return fmt.Sprintf("  - name: %q\n    influxdb: {url: \"http://127.0.0.1:8086\", bucket: b%s}\n", name, extra)
+	}
+	mqttTLS := func(tls string) string {
+		return `mqtt:
+  - name: lora
+    broker: ssl://127.0.0.1:8883
+    client_id: box
+    tls: {` + tls + `}
+    subscriptions:
+      - {topic: "a/b", device: node, site: canal, format: number, quantity: laeq}
+`
+	}
+	cases := []struct {
+		name, config string
+		want         string // the line check prints after "<file>: "
+		problem      bool   // a config problem (run prints it too), else an error of start
+	}{
+		{"url with a password", box(`  - name: city
+    influxdb: {url: "http://user:hunter2@127.0.0.1:8086", bucket: b}`, ""),
+			"sinks[0].influxdb.url (line 4): must not hold a user or password: use token or token_file", true},
+		{"sink named .", box(influx(".", ""), ""),
+			`sinks[0].name (line 3): must not be ".": it names files in the state directory`, true},
+		{"sink named ..", box(influx("..", ""), ""),
+			`sinks[0].name (line 3): must not be "..": it names files in the state directory`, true},
+		{"sink named x.tmp", box(influx("x.tmp", ""), ""),
+			`sinks[0].name (line 3): must not end in ".tmp": the buffer removes such files on start as leftovers of a crash`, true},
+		{"influx ca_file missing", box(influx("city", ", ca_file: "+filepath.Join(dir, "nope.pem")), ""),
+			"sinks[0] (city): ca_file: open " + filepath.Join(dir, "nope.pem") + ": no such file or directory", false},
+		{"influx ca_file not PEM", box(influx("city", ", ca_file: "+notPEM), ""),
+			"sinks[0] (city): ca_file " + notPEM + ": no PEM certificates", false},
+		{"influx ca_file a FIFO", box(influx("city", ", ca_file: "+fifo), ""),
+			"sinks[0] (city): ca_file: " + fifo + " is a named pipe (FIFO), not a regular file", false},
+		{"mqtt ca_file missing", box(influx("city", ""), mqttTLS("ca_file: "+filepath.Join(dir, "nope.pem"))),
+			"mqtt[0] (lora): tls: ca_file: open " + filepath.Join(dir, "nope.pem") + ": no such file or directory", false},
+		{"mqtt cert_file a FIFO", box(influx("city", ""), mqttTLS("cert_file: "+fifo+", key_file: "+notPEM)),
+			"mqtt[0] (lora): tls: cert_file: " + fifo + " is a named pipe (FIFO), not a regular file", false},
+		{"mqtt key pair not PEM", box(influx("city", ""), mqttTLS("cert_file: "+notPEM+", key_file: "+notPEM)),
+			"mqtt[0] (lora): tls: cert_file/key_file: tls: failed to find any PEM data in certificate input", false},
+	}
+	for i, tc := range cases {
+		path := filepath.Join(dir, fmt.Sprintf("case%d.yaml", i))
+		writeFile(t, path, tc.config)
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			code, out, _ := cli("check", "-c", path)
+			if want := path + ": " + tc.want + "\n"; code != 1 || !strings.HasPrefix(out, want) {
+				t.Errorf("%s: envgate check = %d, %q; want 1, %q", tc.name, code, out, want)
+			}
+			if strings.Contains(out, "hunter2") {
+				t.Errorf("%s: envgate check shows the password: %q", tc.name, out)
+			}
+			if tc.problem {
+				code, _, errOut := cli("run", "-c", path)
+				if code != 1 || !strings.Contains(errOut, "  "+tc.want+"\n") {
+					t.Errorf("%s: envgate run = %d, %q; want 1 and the same problem", tc.name, code, errOut)
+				}
+				return
+			}
+			cfg, err := config.Load(path)
+			if err != nil {
+				t.Errorf("%s: config.Load: %v", tc.name, err)
+				return
+			}
+			g, err := start(cfg, slog.New(slog.DiscardHandler))
+			if err == nil {
+				g.close()
+			}
+			if fmt.Sprint(err) != tc.want {
+				t.Errorf("%s: start = %v, want %s", tc.name, err, tc.want)
+			}
+		}()
+		select {
+		case <-done:
+		case <-time.After(30 * time.Second):
+			// The old code blocked on a FIFO; open it for writing to end the read.
+			t.Errorf("%s: still blocked after 30s", tc.name)
+			if w, err := os.OpenFile(fifo, os.O_WRONLY, 0); err == nil {
+				w.Close()
+			}
+			<-done
+		}
+	}
+}
+
+// TestReplayRefusesAFIFO checks that replay reads its input through the same check of
+// regular files as the config (issue 10): a named pipe is refused at once, not waited
+// on; a pipe can still come in on stdin ("-").
+func TestReplayRefusesAFIFO(t *testing.T) {
+	dir := t.TempDir()
+	fifo := filepath.Join(dir, "fifo")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg := filepath.Join(dir, "r.yaml")
+	writeFile(t, cfg, "gateway: {id: a, site: s}\nnoise:\n  sites:\n    - {device: n1, zone: \"1\"}\n")
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		code, _, errOut := cli("replay", "-c", cfg, fifo)
+		if want := "envgate replay: " + fifo + " is a named pipe (FIFO), not a regular file\n"; code != 1 || errOut != want {
+			t.Errorf("envgate replay FIFO = %d, %q; want 1, %q", code, errOut, want)
+		}
+	}()
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		t.Errorf("replay still blocked on the FIFO after 30s")
+		if w, err := os.OpenFile(fifo, os.O_WRONLY, 0); err == nil {
+			w.Close()
+		}
+		<-done
+	}
+}
