@@ -116,6 +116,11 @@ type Queue struct {
 	quarantine map[string]bool // "<segment>@<offset>" already counted
 
 	memDropped uint64 // readings dropped from pending since the last Sync
+	// redeliver marks the runs of unsynced that have another copy (AppendRedeliverable):
+	// a failed sync discards them instead of holding them in memory; discarded counts
+	// them since the last Sync (redeliver.go).
+	redeliver []span
+	discarded uint64
 
 	appended, dropped, qRecords, qBytes atomic.Uint64
 	degraded                            atomic.Bool
@@ -479,7 +484,7 @@ func (q *Queue) requeueUnsyncedLocked() {
 	if len(q.unsynced) == 0 {
 		return
 	}
-	q.pending = append(slices.Clone(q.unsynced), q.pending...)
+	q.pending = append(q.heldOfUnsyncedLocked(), q.pending...)
 	q.unsynced = q.unsynced[:0]
 	q.holdLocked(nil)
 }
@@ -498,7 +503,11 @@ func (q *Queue) Sync() error {
 	if err == nil && q.memDropped > 0 {
 		err = fmt.Errorf("%w: %d since the previous sync (memory_readings bound)", ErrLost, q.memDropped)
 	}
+	if err == nil && q.discarded > 0 {
+		err = fmt.Errorf("%w: %d readings with another copy since the previous sync", ErrRefused, q.discarded)
+	}
 	q.memDropped = 0 // reported (or covered by err) to everyone waiting for this Sync
+	q.discarded = 0
 	return err
 }
 
@@ -532,6 +541,7 @@ func (q *Queue) syncLocked() error {
 // markDurableLocked records that everything appended is on stable storage and wakes readers.
 func (q *Queue) markDurableLocked() {
 	q.unsynced = q.unsynced[:0]
+	q.redeliver = q.redeliver[:0]
 	q.durableSeq = q.nextSeq
 	q.durableOff = q.segs[len(q.segs)-1].size
 	close(q.notify)
