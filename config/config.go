@@ -44,6 +44,7 @@ type Gateway struct {
 	LogLevel        string        `yaml:"log_level"`        // debug|info|warn|error; default info
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"` // default 15s; > 0
 	HealthInterval  time.Duration `yaml:"health_interval"`  // how often the gateway writes its own health readings; default 60s; >= 1s
+	SeriesExpiry    time.Duration `yaml:"series_expiry"`    // a latest-value series without readings this long leaves /metrics; default 24h; >= 1m
 }
 
 // Buffer tunes the durable store-and-forward queue on disk.
@@ -82,6 +83,11 @@ type InfluxDB struct {
 	DeadLetter         string        `yaml:"dead_letter"`          // default <state_dir>/deadletter/<sink name>.lp
 	CAFile             string        `yaml:"ca_file"`              // optional PEM bundle for https
 	InsecureSkipVerify bool          `yaml:"insecure_skip_verify"` // optional
+
+	// The dead-letter file is rotated before it grows beyond DeadLetterMaxBytes
+	// (default 16 MiB; 64 KiB..1 GiB), keeping DeadLetterKeep older files (default 3; 0..20).
+	DeadLetterMaxBytes ByteSize `yaml:"dead_letter_max_bytes"`
+	DeadLetterKeep     int      `yaml:"dead_letter_keep"`
 }
 
 // Device is one sensor or sensor group polled by the gateway. Exactly one driver
@@ -107,6 +113,7 @@ const (
 	DefaultLogLevel        = "info"
 	DefaultShutdownTimeout = 15 * time.Second
 	DefaultHealthInterval  = 60 * time.Second
+	DefaultSeriesExpiry    = 24 * time.Hour // metrics.DefaultSeriesExpiry, mqttsub.DefaultDeviceExpiry
 
 	DefaultMaxBytes       = 1 * GiB
 	DefaultMaxAge         = 720 * time.Hour
@@ -123,6 +130,9 @@ const (
 	DefaultRetryInitial  = 1 * time.Second
 	DefaultRetryMax      = 2 * time.Minute
 	DefaultAuthRetry     = 1 * time.Minute
+
+	DefaultDeadLetterMaxBytes = 16 * MiB // a sensor sending one bad point a second fills it in about a day
+	DefaultDeadLetterKeep     = 3
 
 	DefaultSeed = 1
 
@@ -173,6 +183,7 @@ func (c *Config) defaults(isSet func(path string) bool) {
 	setDefault(&g.LogLevel, DefaultLogLevel, false)
 	setDefault(&g.ShutdownTimeout, DefaultShutdownTimeout, isSet("gateway.shutdown_timeout"))
 	setDefault(&g.HealthInterval, DefaultHealthInterval, isSet("gateway.health_interval"))
+	setDefault(&g.SeriesExpiry, DefaultSeriesExpiry, isSet("gateway.series_expiry"))
 
 	b := &c.Buffer
 	setDefault(&b.MaxBytes, DefaultMaxBytes, isSet("buffer.max_bytes"))
@@ -203,6 +214,8 @@ func (c *Config) defaults(isSet func(path string) bool) {
 		if x.DeadLetter == "" && s.Name != "" {
 			x.DeadLetter = filepath.Join(g.StateDir, "deadletter", s.Name+".lp")
 		}
+		setDefault(&x.DeadLetterMaxBytes, DefaultDeadLetterMaxBytes, isSet(p+"dead_letter_max_bytes"))
+		setDefault(&x.DeadLetterKeep, DefaultDeadLetterKeep, isSet(p+"dead_letter_keep"))
 	}
 
 	for i := range c.Devices {

@@ -429,7 +429,7 @@ func checkQuantity(name string) string {
 	switch {
 	case !ok:
 		return unknownQuantity(name)
-	case q.Domain == reading.Health:
+	case reading.IsHealthQuantity(q.Name):
 		return fmt.Sprintf("%q is one of the gateway's own health quantities, not a measurement", name)
 	}
 	return ""
@@ -439,7 +439,7 @@ func checkQuantity(name string) string {
 func unknownQuantity(name string) string {
 	var names []string
 	for _, q := range reading.Quantities() {
-		if q.Domain != reading.Health {
+		if !reading.IsHealthQuantity(q.Name) {
 			names = append(names, q.Name)
 		}
 	}

@@ -1,6 +1,8 @@
 package config
 
 import (
+	"crypto/tls"
+	"errors"
 	"fmt"
 	"net"
 	"net/url"
@@ -12,6 +14,7 @@ import (
 	_ "time/tzdata" // time.LoadLocation must work on boxes without /usr/share/zoneinfo
 	"unicode/utf8"
 
+	"github.com/envgate/envgate/drivers/mqttsub"
 	"github.com/envgate/envgate/gateway/reading"
 )
 
@@ -60,6 +63,12 @@ type Subscription struct {
 	Unit     string   `yaml:"unit"`     // number: the payload's unit, converted to the catalog unit; default the catalog unit
 	Time     TimeSpec `yaml:"time"`     // where a message's measurement time is; zero: its arrival time
 	QoS      int      `yaml:"qos"`      // 1 (the default and only value): QoS 0 could lose messages the gateway never saw
+	// Sites and Devices are allow-lists of path.Match patterns for the names a message
+	// gives; empty allows any. MaxDevices bounds the devices taken at a time (default
+	// mqttsub.DefaultMaxDevices); see drivers/mqttsub.
+	Sites      []string `yaml:"sites"`
+	Devices    []string `yaml:"devices"`
+	MaxDevices int      `yaml:"max_devices"`
 }
 
 // Field is one value of a JSON message: where it is and which quantity it measures.
@@ -143,6 +152,7 @@ func (m *MQTT) defaults(p string, g *Gateway, isSet func(string) bool) {
 		}
 		setDefault(&s.Format, DefaultFormat, false)
 		setDefault(&s.QoS, DefaultQoS, isSet(sp+"qos"))
+		setDefault(&s.MaxDevices, mqttsub.DefaultMaxDevices, isSet(sp+"max_devices"))
 		if s.Time.Path != "" {
 			setDefault(&s.Time.Location, DefaultLocation, false)
 		}
@@ -185,6 +195,7 @@ func (c *Config) validateMQTT(names map[string]string) problems {
 	clients := map[string]string{} // host:port and client id → path of the first source
 	for i, m := range c.MQTT {
 		p := indexPath("mqtt", i)
+		before := len(ps)
 		switch {
 		case m.Name == "":
 			add(p+".name", "required")
@@ -265,7 +276,79 @@ func (c *Config) validateMQTT(names map[string]string) problems {
 			} else {
 				topics[s.Topic] = sp
 			}
+			if s.MaxDevices == 0 {
+				add(sp+".max_devices", "must be 1 to %d", mqttsub.MaxMaxDevices)
+			}
 		}
+		if len(ps) == before {
+			// What the file says is sound; now what the driver will refuse at start.
+			ps = append(ps, m.checkDriver(p, c.Gateway.SeriesExpiry)...)
+		}
+	}
+	return ps
+}
+
+// Subscriber converts m into the configuration of its driver, the one envgate run
+// builds the source from and that validation checks (mqttsub.Check), so that envgate
+// check refuses exactly what run does. expiry is gateway.series_expiry. With a tls
+// block, TLS is a bare *tls.Config: the caller builds the real one from the files.
+func (m *MQTT) Subscriber(expiry time.Duration) (mqttsub.Config, error) {
+	cfg := mqttsub.Config{
+		Name: m.Name, Broker: m.Broker, ClientID: m.ClientID,
+		Username: m.Username, Password: m.Password.Reveal(),
+		KeepAlive: m.KeepAlive, MaxReconnect: m.MaxReconnect, MaxPayload: int(min(m.MaxPayload, maxPayload+1)),
+		DeadLetter: m.DeadLetter, DeviceExpiry: expiry,
+	}
+	if m.TLS != nil {
+		cfg.TLS = &tls.Config{MinVersion: tls.VersionTLS12}
+	}
+	for _, s := range m.Subscriptions {
+		sub := mqttsub.Subscription{Topic: s.Topic, Template: s.Template, Site: s.Site, Device: s.Device,
+			Format: s.Format, Quantity: s.Quantity, Unit: s.Unit, QoS: byte(min(max(s.QoS, 0), 255)),
+			Time:  mqttsub.TimeSpec{Path: s.Time.Path, Format: s.Time.Format},
+			Sites: s.Sites, Devices: s.Devices, MaxDevices: s.MaxDevices}
+		if s.Time.Location != "" {
+			loc, err := time.LoadLocation(s.Time.Location)
+			if err != nil {
+				return mqttsub.Config{}, err
+			}
+			sub.Time.Location = loc
+		}
+		for _, f := range s.Fields {
+			sub.Fields = append(sub.Fields, mqttsub.Field{Path: f.Path, Quantity: f.Quantity, Scale: f.Scale, Unit: f.Unit,
+				Offset: f.Offset, Optional: f.Optional})
+		}
+		cfg.Subscriptions = append(cfg.Subscriptions, sub)
+	}
+	return cfg, nil
+}
+
+// checkDriver runs the driver's own check of the mqtt source at path p and reports
+// its problems at their keys.
+func (m *MQTT) checkDriver(p string, expiry time.Duration) problems {
+	var ps problems
+	cfg, err := m.Subscriber(expiry)
+	if err == nil {
+		err = mqttsub.Check(cfg)
+	}
+	if err == nil {
+		return nil
+	}
+	errs := []error{err}
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		errs = j.Unwrap()
+	}
+	for _, e := range errs {
+		var fe *mqttsub.FieldError
+		if !errors.As(e, &fe) {
+			ps.add(p, 0, "%v", e)
+			continue
+		}
+		field := fe.Field
+		if field == "password" && m.PasswordFile != "" {
+			field = "password_file"
+		}
+		ps.add(p+"."+field, 0, "%s", fe.Msg)
 	}
 	return ps
 }

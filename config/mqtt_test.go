@@ -40,9 +40,9 @@ func TestMQTTDefaults(t *testing.T) {
 		Subscriptions: []Subscription{
 			{Topic: "env/+/+/#", Template: "env/{site}/{device}/#", Format: "json",
 				Fields: []Field{{Path: "data.pm25", Quantity: "pm25", Scale: 1}, {Path: "data.noise", Quantity: "la", Scale: 0.1, Optional: true}},
-				Time:   TimeSpec{Path: "ts", Format: "unix_ms", Location: "Asia/Shanghai"}, QoS: 1},
+				Time:   TimeSpec{Path: "ts", Format: "unix_ms", Location: "Asia/Shanghai"}, QoS: 1, MaxDevices: 1000},
 			// No {site} in the template: the site is gateway.site.
-			{Topic: "esp/+/+", Template: "esp/{device}/{quantity}", Site: "canal", Format: "number", QoS: 1},
+			{Topic: "esp/+/+", Template: "esp/{device}/{quantity}", Site: "canal", Format: "number", QoS: 1, MaxDevices: 1000},
 		},
 	}}
 	if !reflect.DeepEqual(cfg.MQTT, want) {

@@ -186,13 +186,13 @@ func TestDefaults(t *testing.T) {
 	}
 	want := Config{
 		Gateway: Gateway{ID: "box-1", Site: "canal", StateDir: "/var/lib/envgate", Listen: "127.0.0.1:9273",
-			LogLevel: "info", ShutdownTimeout: 15 * time.Second, HealthInterval: time.Minute},
+			LogLevel: "info", ShutdownTimeout: 15 * time.Second, HealthInterval: time.Minute, SeriesExpiry: 24 * time.Hour},
 		Buffer: Buffer{MaxBytes: GiB, MaxAge: 720 * time.Hour, SegmentBytes: 8 * MiB, Sync: "interval",
 			SyncInterval: time.Second, CursorInterval: 5 * time.Second, MemoryReadings: 100000},
 		Sinks: []Sink{{Name: "influx", InfluxDB: &InfluxDB{URL: "http://127.0.0.1:8086", Bucket: "envgate",
 			Precision: "ms", BatchSize: 1000, FlushInterval: time.Second, Timeout: 10 * time.Second, Gzip: new(true),
 			RetryInitial: time.Second, RetryMax: 2 * time.Minute, AuthRetry: time.Minute,
-			DeadLetter: "/var/lib/envgate/deadletter/influx.lp"}}},
+			DeadLetter: "/var/lib/envgate/deadletter/influx.lp", DeadLetterMaxBytes: 16 * MiB, DeadLetterKeep: 3}}},
 		Devices: []Device{{Name: "noise-1", Site: "canal", Interval: 2 * time.Second, Timeout: 2 * time.Second,
 			Sim: &Sim{Kind: "noise", Seed: 1}}},
 	}
@@ -235,6 +235,19 @@ buffer: {memory_readings: 0, max_bytes: 1048576, segment_bytes: "64 KiB", sync: 
 	}
 	if x := cfg.Sinks[0].InfluxDB; *x.Gzip || x.BatchSize != 500 {
 		t.Errorf("gzip = %v, batch_size = %d; want false, 500", *x.Gzip, x.BatchSize)
+	}
+
+	cfg, err = Parse([]byte(strings.Replace(minimal, "bucket: envgate}", "bucket: envgate, dead_letter_max_bytes: 1MiB, dead_letter_keep: 0}", 1)), "x.yaml")
+	if err != nil {
+		t.Fatalf("Parse: %v", err)
+	}
+	if x := cfg.Sinks[0].InfluxDB; x.DeadLetterMaxBytes != MiB || x.DeadLetterKeep != 0 {
+		t.Errorf("dead_letter_max_bytes = %d, dead_letter_keep = %d; want 1MiB, 0", x.DeadLetterMaxBytes, x.DeadLetterKeep)
+	}
+	_, err = Parse([]byte(strings.Replace(minimal, "bucket: envgate}", "bucket: envgate, dead_letter_max_bytes: 1KiB, dead_letter_keep: 21}", 1)), "x.yaml")
+	if got := errLines(err); !strings.Contains(got, "dead_letter_max_bytes (line") || !strings.Contains(got, "must be between 64KiB and 1GiB") ||
+		!strings.Contains(got, "dead_letter_keep (line") || !strings.Contains(got, "must be between 0 and 20") {
+		t.Errorf("dead-letter bounds out of range: got %q", got)
 	}
 
 	_, err = Parse([]byte(minimal+"buffer: {sync_interval: 0s}\n"), "x.yaml")

@@ -142,6 +142,9 @@ func (ps *problems) deviceName(dev, name string, names map[string]string) {
 	if name == "" {
 		return
 	}
+	if reading.IsReservedDevice(name) {
+		ps.add(path, 0, "%q is reserved for the gateway's own health readings; name the device otherwise", name)
+	}
 	if first, dup := names[name]; dup {
 		ps.add(path, 0, "duplicate device name %q (first at %s)", name, first)
 	} else {

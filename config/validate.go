@@ -18,6 +18,7 @@ const (
 	minMaxBytes     = 1 * MiB
 	maxBatchSize    = 50000
 	minHealth       = time.Second
+	minSeriesExpiry = time.Minute
 )
 
 var (
@@ -62,6 +63,9 @@ func (c *Config) validate(inFile func(path string) bool) problems {
 	positive("gateway.shutdown_timeout", g.ShutdownTimeout)
 	if g.HealthInterval < minHealth {
 		add("gateway.health_interval", "must be at least %v", minHealth)
+	}
+	if g.SeriesExpiry < minSeriesExpiry {
+		add("gateway.series_expiry", "must be at least %v", minSeriesExpiry)
 	}
 
 	b := c.Buffer
@@ -181,8 +185,17 @@ func (x *InfluxDB) validate(p string, inFile func(string) bool) problems {
 		add("retry_max", "must be >= retry_initial (%v)", x.RetryInitial)
 	}
 	positive("auth_retry", x.AuthRetry)
+	if x.DeadLetterMaxBytes < 64*KiB || x.DeadLetterMaxBytes > GiB {
+		add("dead_letter_max_bytes", "must be between 64KiB and 1GiB")
+	}
+	if x.DeadLetterKeep < 0 || x.DeadLetterKeep > maxDeadLetterKeep {
+		add("dead_letter_keep", "must be between 0 and %d", maxDeadLetterKeep)
+	}
 	return ps
 }
+
+// maxDeadLetterKeep bounds the rotated dead-letter files a sink keeps.
+const maxDeadLetterKeep = 20
 
 // validListen reports whether s is host:port with a port number (0 picks a free port).
 func validListen(s string) bool {

@@ -55,6 +55,9 @@ func (f *forwarder) stats() metrics.SinkStats {
 	if f.spec.Counters != nil {
 		s.Rejected, s.DeadLettered = f.spec.Counters()
 	}
+	if f.spec.DeadLetterDropped != nil {
+		s.DeadLetterDropped = f.spec.DeadLetterDropped()
+	}
 	return s
 }
 
@@ -81,6 +84,16 @@ func (f *forwarder) run(ctx context.Context, drained <-chan struct{}) {
 			}
 			_ = f.r.Ack(next) // moves past records lost to corruption, if any
 			waitCtx, cancel := context.WithCancel(ctx)
+			// Caught up: save the cursor once it is due, not only at the next Ack, which
+			// may be hours away (see saveCursor).
+			if n, dueIn := f.r.Unsaved(); n > 0 {
+				if dueIn <= 0 {
+					f.flush()
+				} else {
+					cancel()
+					waitCtx, cancel = context.WithTimeout(ctx, dueIn)
+				}
+			}
 			go func() {
 				select {
 				case <-drained:
@@ -106,6 +119,7 @@ func (f *forwarder) run(ctx context.Context, drained <-chan struct{}) {
 			if err := f.r.Ack(next); err != nil {
 				f.log.Warn("cannot persist cursor", "err", err)
 			}
+			f.saveCursor()
 			f.succeeded(len(rs))
 			backoff = f.spec.RetryInitial
 			continue
@@ -114,6 +128,9 @@ func (f *forwarder) run(ctx context.Context, drained <-chan struct{}) {
 			return
 		}
 		wait := f.failed(err, &backoff)
+		if n, _ := f.r.Unsaved(); n > 0 {
+			f.flush() // the sink may be down for hours: save what it has, once
+		}
 		sleep(ctx, wait)
 	}
 }
@@ -151,6 +168,11 @@ func (f *forwarder) succeeded(n int) {
 	f.failing, f.persistent = false, false
 }
 
+// maxRetryAfter bounds how long a server's Retry-After can hold a sink back, whatever
+// the sink reports (influx.MaxRetryAfter caps it the same way): an absurd value must not
+// stop delivery until someone restarts the box.
+const maxRetryAfter = 10 * time.Minute
+
 // failed records a failure and returns how long to wait before the next attempt.
 func (f *forwarder) failed(err error, backoff *time.Duration) time.Duration {
 	var persistent interface{ Persistent() bool }
@@ -161,8 +183,8 @@ func (f *forwarder) failed(err error, backoff *time.Duration) time.Duration {
 	if isPersistent {
 		wait = f.spec.AuthRetry
 	}
-	if errors.As(err, &retryAfter) && retryAfter.RetryAfter() > wait {
-		wait = retryAfter.RetryAfter()
+	if errors.As(err, &retryAfter) {
+		wait = max(wait, min(retryAfter.RetryAfter(), maxRetryAfter))
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -176,6 +198,19 @@ func (f *forwarder) failed(err error, backoff *time.Duration) time.Duration {
 	}
 	f.failing, f.persistent = true, isPersistent
 	return wait
+}
+
+// saveCursor bounds what a crash makes the sink deliver again (docs/design.md, "Re-sends
+// after a crash"). Ack saves the cursor at most once per cursor interval, which in
+// steady state is all it takes; but while a backlog is caught up, batch after batch,
+// one interval can hold many batches, so the cursor is also saved as soon as a whole
+// batch's worth has been acknowledged since it was last saved. A crash then re-sends
+// fewer than BatchSize acknowledged readings plus the batch in flight. Going idle with
+// acknowledged readings not yet saved, run saves them when the interval is over.
+func (f *forwarder) saveCursor() {
+	if n, _ := f.r.Unsaved(); n >= uint64(f.spec.BatchSize) {
+		f.flush()
+	}
 }
 
 func (f *forwarder) flush() {

@@ -64,6 +64,8 @@ type SinkSpec struct {
 	AuthRetry     time.Duration // retry period while the sink reports a persistent failure
 	// Counters, if set, reports the sink's own rejected and dead-lettered totals.
 	Counters func() (rejected, deadLettered uint64)
+	// DeadLetterDropped, if set, reports the dead-lettered readings deleted by rotation.
+	DeadLetterDropped func() uint64
 }
 
 // Config is everything Run needs. Queue and Metrics are owned by the caller, who closes
@@ -162,17 +164,37 @@ func New(cfg Config) (*Pipeline, error) {
 		s := cfg.Queue.Stats()
 		return metrics.BufferStats{Bytes: s.Bytes, MaxBytes: s.MaxBytes, Segments: s.Segments, Appended: s.Appended, Dropped: s.Dropped,
 			QuarantinedRecords: s.QuarantinedRecords, QuarantinedBytes: s.QuarantinedBytes,
-			Degraded: s.Degraded, MemoryReadings: s.MemoryReadings}
+			Degraded: s.Degraded, MemoryReadings: s.MemoryReadings,
+			QuarantineRemoved: s.QuarantineRemoved, SyncInProgress: syncAge(s.SyncInProgressSince)}
 	})
 	cfg.Metrics.SetWriterStall(func() time.Duration { d, _ := p.writerCall(); return d })
 	return p, nil
 }
 
-// Healthy reports why the gateway is unhealthy, or nil. It backs /healthz. It reads
-// only the writer's own record of its buffer calls, never the buffer itself, so it
-// answers at once even while an fsync hangs on a failing disk.
+// syncAge is how long the buffer fsync that started at since has been running.
+func syncAge(since time.Time) time.Duration {
+	if since.IsZero() {
+		return 0
+	}
+	return max(time.Since(since), 0)
+}
+
+// Healthy reports why the gateway is unhealthy, or nil. It backs /healthz. It never
+// waits for the disk: it reads the writer's own record of its buffer calls and the
+// buffer's lock-free record of the fsync in progress, so it answers at once even while
+// a write or an fsync hangs on a failing disk. Of the two stalls it reports the longer
+// one beyond StallAfter: the writer's covers its appends and syncs, the buffer's the
+// fsyncs of anyone else (an Append's group commit, Close).
 func (p *Pipeline) Healthy() error {
-	if d, op := p.writerCall(); d > p.cfg.StallAfter {
+	d, op := p.writerCall()
+	if s := syncAge(p.cfg.Queue.SyncInProgressSince()); s > d {
+		d, op = s, ""
+	}
+	if d > p.cfg.StallAfter {
+		if op == "" {
+			return fmt.Errorf("buffer fsync stalled for %s: the disk does not answer; readings wait in the sources",
+				d.Truncate(time.Second))
+		}
 		return fmt.Errorf("writer stalled for %s in %s: the disk does not answer; readings wait in the sources",
 			d.Truncate(time.Second), op)
 	}
@@ -219,7 +241,7 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	}
 	var health sync.WaitGroup
 	if p.cfg.HealthInterval > 0 {
-		h := &schedule.Source{Device: healthDevice, Poller: &healthPoller{p: p},
+		h := &schedule.Source{Device: reading.HealthDevice, Poller: &healthPoller{p: p},
 			Options: schedule.Options{Interval: p.cfg.HealthInterval}}
 		health.Go(func() { _ = h.Run(ctx, own) })
 	}
@@ -407,7 +429,7 @@ func (p *Pipeline) check(r reading.Reading, trusted bool) string {
 	switch {
 	case r.Validate() != nil:
 		return "invalid"
-	case !trusted && reservedName(r.Device, r.Quantity):
+	case !trusted && reading.Reserved(r.Device, r.Quantity):
 		return "reserved"
 	case r.Quality == reading.Bad:
 		return "bad_quality"

@@ -174,12 +174,19 @@ func TestInfluxOutageLosesNothing(t *testing.T) {
 	}
 }
 
-func TestRestartResendsNothingTwiceAndMissesNothing(t *testing.T) {
+// TestCleanRestartsResendNothing restarts the pipeline cleanly three times, writing
+// through a recording proxy: InfluxDB overwrites a point written twice, so only the
+// proxy can show re-sends. A clean stop saves the cursor, so nothing is sent twice.
+// (Crashes: TestRestartResendsNothingTwiceAndMissesNothing in cmd/envgate.)
+func TestCleanRestartsResendNothing(t *testing.T) {
 	inf := testsvc.StartInflux(t)
+	rec := testsvc.StartRecorder(t, inf.URL)
+	proxied := *inf
+	proxied.URL = rec.URL
 	dir := t.TempDir()
 	var appended uint64
 	for range 3 {
-		h := newHarness(t, inf, dir)
+		h := newHarness(t, &proxied, dir)
 		h.runFor(t, func() { time.Sleep(700 * time.Millisecond) })
 		appended += h.queue.Stats().Appended
 		h.queue.Close()
@@ -188,6 +195,9 @@ func TestRestartResendsNothingTwiceAndMissesNothing(t *testing.T) {
 	points := inf.Points(t)
 	if uint64(len(points)) != appended {
 		t.Errorf("after 3 runs InfluxDB holds %d points, %d appended; want equal", len(points), appended)
+	}
+	if total, distinct := rec.Written(); total != distinct || uint64(distinct) != appended {
+		t.Errorf("InfluxDB accepted %d lines, %d distinct, %d appended; want all equal (nothing sent twice)", total, distinct, appended)
 	}
 	checkAgainstSim(t, points)
 }

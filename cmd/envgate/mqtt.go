@@ -13,16 +13,17 @@ import (
 	"github.com/envgate/envgate/drivers/pm"
 	"github.com/envgate/envgate/gateway"
 	"github.com/envgate/envgate/gateway/metrics"
+	"github.com/envgate/envgate/gateway/reading"
 )
 
 // buildMQTT turns a configured MQTT source into a pipeline source whose messages are
-// acknowledged to the broker only after their readings are fsynced.
-func buildMQTT(c config.MQTT, log *slog.Logger) (gateway.Source, *mqttsub.Subscriber, error) {
-	cfg := mqttsub.Config{
-		Name: c.Name, Broker: c.Broker, ClientID: c.ClientID,
-		Username: c.Username, Password: c.Password.Reveal(),
-		KeepAlive: c.KeepAlive, MaxReconnect: c.MaxReconnect, MaxPayload: int(c.MaxPayload),
-		DeadLetter: c.DeadLetter,
+// acknowledged to the broker only after their readings are fsynced. The driver's
+// configuration comes from config.MQTT.Subscriber, the conversion that envgate check
+// validates too; expiry is gateway.series_expiry.
+func buildMQTT(c config.MQTT, expiry time.Duration, log *slog.Logger) (gateway.Source, *mqttsub.Subscriber, error) {
+	cfg, err := c.Subscriber(expiry)
+	if err != nil {
+		return nil, nil, err
 	}
 	if c.TLS != nil {
 		t, err := clientTLS(c.TLS)
@@ -31,28 +32,43 @@ func buildMQTT(c config.MQTT, log *slog.Logger) (gateway.Source, *mqttsub.Subscr
 		}
 		cfg.TLS = t
 	}
-	for _, s := range c.Subscriptions {
-		sub := mqttsub.Subscription{Topic: s.Topic, Template: s.Template, Site: s.Site, Device: s.Device,
-			Format: s.Format, Quantity: s.Quantity, Unit: s.Unit, QoS: byte(s.QoS),
-			Time: mqttsub.TimeSpec{Path: s.Time.Path, Format: s.Time.Format}}
-		if s.Time.Location != "" {
-			loc, err := time.LoadLocation(s.Time.Location)
-			if err != nil {
-				return nil, nil, err
-			}
-			sub.Time.Location = loc
-		}
-		for _, f := range s.Fields {
-			sub.Fields = append(sub.Fields, mqttsub.Field{Path: f.Path, Quantity: f.Quantity, Scale: f.Scale, Unit: f.Unit,
-				Offset: f.Offset, Optional: f.Optional})
-		}
-		cfg.Subscriptions = append(cfg.Subscriptions, sub)
-	}
 	s, err := mqttsub.New(cfg, log.With("source", c.Name))
 	if err != nil {
 		return nil, nil, err
 	}
 	return s, s, nil
+}
+
+// configuredDevices reports whether the config names a device: its latest-value series
+// never expire from /metrics (their silence is what the staleness alerts report), unlike
+// those of devices that only MQTT messages name.
+func configuredDevices(cfg *config.Config) func(device string) bool {
+	names := map[string]bool{reading.HealthDevice: true}
+	for _, d := range cfg.Devices {
+		names[d.Name] = true
+	}
+	for _, b := range cfg.Buses {
+		for _, d := range b.Devices {
+			names[d.Name] = true
+		}
+	}
+	for _, p := range cfg.PM {
+		names[p.Name] = true
+	}
+	for _, m := range cfg.MQTT {
+		for _, s := range m.Subscriptions {
+			if s.Device != "" {
+				names[s.Device] = true
+			}
+		}
+	}
+	for _, s := range cfg.Noise.Sites {
+		names[s.Device] = true
+	}
+	for _, s := range cfg.Air.Sites {
+		names[s.Device] = true
+	}
+	return func(device string) bool { return names[device] }
 }
 
 // clientTLS builds a TLS client configuration: trusted CAs, and a client certificate

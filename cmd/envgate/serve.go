@@ -51,6 +51,7 @@ func start(cfg *config.Config, log *slog.Logger) (_ *running, err error) {
 		}
 	}()
 	g.metrics.SetInfo(version, cfg.Gateway.ID)
+	g.metrics.ExpireSeries(cfg.Gateway.SeriesExpiry, configuredDevices(cfg))
 	b := cfg.Buffer
 	g.queue, err = buffer.Open(buffer.Options{
 		Dir:            filepath.Join(cfg.Gateway.StateDir, "buffer"),
@@ -91,7 +92,7 @@ func start(cfg *config.Config, log *slog.Logger) (_ *running, err error) {
 		sources = append(sources, src)
 	}
 	for i, c := range cfg.MQTT {
-		src, sub, err := buildMQTT(c, log)
+		src, sub, err := buildMQTT(c, cfg.Gateway.SeriesExpiry, log)
 		if err != nil {
 			return nil, fmt.Errorf("mqtt[%d] (%s): %w", i, c.Name, err)
 		}
@@ -100,7 +101,8 @@ func start(cfg *config.Config, log *slog.Logger) (_ *running, err error) {
 			return metrics.MQTTStats{Messages: s.Messages, Bytes: s.Bytes, Readings: s.Readings,
 				DeadLettered: s.DeadLettered, ErrorsByKind: s.ErrorsByKind, Dropped: s.Dropped,
 				NotDurable: s.NotDurable, InFlight: s.InFlight, Connected: s.Connected, Reconnects: s.Reconnects,
-				HeldBytes: s.HeldBytes, ForcedReconnects: s.ForcedReconnects, Lost: s.Lost}
+				HeldBytes: s.HeldBytes, ForcedReconnects: s.ForcedReconnects, Lost: s.Lost,
+				Devices: sub.Devices()}
 		})
 		sources = append(sources, src)
 	}
@@ -195,7 +197,8 @@ func buildInflux(cfg *config.Config, s config.Sink, log *slog.Logger) (gateway.S
 	sink, err := influx.New(influx.Config{
 		Name: s.Name, URL: c.URL, Bucket: c.Bucket, Org: c.Org, Token: c.Token.Reveal(),
 		Precision: precision, Gzip: c.Gzip == nil || *c.Gzip, Timeout: c.Timeout,
-		DeadLetter: c.DeadLetter, GatewayID: cfg.Gateway.ID, TLS: tlsCfg,
+		DeadLetter: c.DeadLetter, DeadLetterMaxBytes: int64(c.DeadLetterMaxBytes), DeadLetterKeep: c.DeadLetterKeep,
+		GatewayID: cfg.Gateway.ID, TLS: tlsCfg,
 	}, log.With("sink", s.Name))
 	if err != nil {
 		return gateway.SinkSpec{}, nil, err
@@ -207,6 +210,7 @@ func buildInflux(cfg *config.Config, s config.Sink, log *slog.Logger) (gateway.S
 			st := sink.Stats()
 			return st.Rejected, st.DeadLettered
 		},
+		DeadLetterDropped: func() uint64 { return sink.Stats().DeadLetterDropped },
 	}
 	return spec, sink, nil
 }

@@ -55,6 +55,11 @@ type Config struct {
 	// malformed messages are only counted and logged.
 	DeadLetter string
 
+	// DeviceExpiry is how long a device may be silent before it no longer counts toward
+	// its subscription's MaxDevices; 0 means DefaultDeviceExpiry. Use the metrics'
+	// series expiry, so that a device that stops counting has left /metrics too.
+	DeviceExpiry time.Duration
+
 	Now func() time.Time // arrival clock; nil means time.Now
 }
 
@@ -96,6 +101,18 @@ type Subscription struct {
 	// stops, or arriving while the subscriber holds too much, is lost. Any value other
 	// than 0 or 1 is an error.
 	QoS byte
+
+	// Sites and Devices are allow-lists of the names a message may give (from the
+	// topic, a line-protocol tag or the fixed Site and Device): patterns of Go's
+	// path.Match (* any characters, ? one, [a-z] one of a set). Empty allows any valid
+	// name. A message naming another is malformed (KindUnlisted).
+	Sites, Devices []string
+
+	// MaxDevices bounds the devices (a site and device name pair) the subscription
+	// takes readings from at a time: a message naming one more is malformed
+	// (KindDeviceLimit), until a device silent for Config.DeviceExpiry frees its place.
+	// 0 means DefaultMaxDevices.
+	MaxDevices int
 }
 
 // Formats of Subscription.Format.
@@ -174,6 +191,9 @@ type plan struct {
 	unit         string // number format: the payload's unit; "" is the catalog unit
 	format       string
 	fields       []fieldPlan
+	sites        []string // allow-lists; nil allows any name
+	devices      []string
+	known        *deviceSet // devices seen, bounded by max_devices
 	time         timePlan
 	qos          byte
 }
@@ -200,7 +220,7 @@ type timePlan struct {
 func compile(sub Subscription, prefix string) (*plan, []error) {
 	var errs []error
 	bad := func(field, format string, args ...any) {
-		errs = append(errs, fmt.Errorf("%s%s: %s", prefix, field, fmt.Sprintf(format, args...)))
+		errs = append(errs, &FieldError{Field: prefix + field, Msg: fmt.Sprintf(format, args...)})
 	}
 	p := &plan{filterText: sub.Topic, format: sub.Format, qos: 1}
 
@@ -259,6 +279,8 @@ func compile(sub Subscription, prefix string) (*plan, []error) {
 		default:
 			if err := reading.CheckName(fixed); err != nil {
 				bad(name, "%v (or put {%s} in the template)", err, name)
+			} else if name == "device" && reading.IsReservedDevice(fixed) {
+				bad(name, "%q is reserved for the gateway's own health readings", fixed)
 			}
 		}
 		return fixed, true
@@ -302,6 +324,8 @@ func compile(sub Subscription, prefix string) (*plan, []error) {
 			default:
 				if _, ok := reading.Lookup(q); !ok {
 					bad(name+".quantity", "%q is not a catalog quantity", q)
+				} else if reading.IsHealthQuantity(q) {
+					bad(name+".quantity", "%q is one of the gateway's own health quantities, not a measurement", q)
 				}
 			}
 			if j, dup := seen[q]; dup {
@@ -332,6 +356,8 @@ func compile(sub Subscription, prefix string) (*plan, []error) {
 		case sub.Quantity != "":
 			if _, ok := reading.Lookup(sub.Quantity); !ok {
 				bad("quantity", "%q is not a catalog quantity", sub.Quantity)
+			} else if reading.IsHealthQuantity(sub.Quantity) {
+				bad("quantity", "%q is one of the gateway's own health quantities, not a measurement", sub.Quantity)
 			}
 		}
 		p.quantity = sub.Quantity
@@ -354,6 +380,21 @@ func compile(sub Subscription, prefix string) (*plan, []error) {
 	}
 
 	p.time = compileTime(sub.Time, p.format, bad)
+	if i, msg := checkPatterns(sub.Sites); msg != "" {
+		bad(fmt.Sprintf("sites[%d]", i), "%s", msg)
+	}
+	if i, msg := checkPatterns(sub.Devices); msg != "" {
+		bad(fmt.Sprintf("devices[%d]", i), "%s", msg)
+	}
+	p.sites, p.devices = sub.Sites, sub.Devices
+	maxDevices := sub.MaxDevices
+	switch {
+	case maxDevices == 0:
+		maxDevices = DefaultMaxDevices
+	case maxDevices < 0 || maxDevices > MaxMaxDevices:
+		bad("max_devices", "%d: want 1 to %d", maxDevices, MaxMaxDevices)
+	}
+	p.known = newDeviceSet(maxDevices, DefaultDeviceExpiry)
 	if len(errs) > 0 {
 		return nil, errs
 	}
@@ -488,8 +529,25 @@ func filterMatches(filter []string, topic string) bool {
 	return len(levels) == len(filter)
 }
 
-// New checks cfg and returns a Subscriber; it reports every problem at once, each with
-// its field path. It does not connect; Run does. log may be nil; New adds driver=mqtt,
+// FieldError is one problem New finds in a Config: Field is the path of the field, in
+// the config file's key names ("keep_alive", "subscriptions[2].fields[0].path"), so that
+// the config package can place it in the file; Msg says what is wrong.
+type FieldError struct {
+	Field, Msg string
+}
+
+func (e *FieldError) Error() string { return e.Field + ": " + e.Msg }
+
+// Check reports every problem of cfg, as New does (errors.Join of *FieldError), without
+// building a Subscriber. envgate check runs it through the config package, so that it
+// refuses exactly what envgate run would.
+func Check(cfg Config) error {
+	_, err := New(cfg, nil)
+	return err
+}
+
+// New checks cfg and returns a Subscriber; it reports every problem at once, each a
+// *FieldError with its field path. It does not connect; Run does. log may be nil; New adds driver=mqtt,
 // the caller adds the source name (as cmd does for every source).
 func New(cfg Config, log *slog.Logger) (*Subscriber, error) {
 	if log == nil {
@@ -497,7 +555,7 @@ func New(cfg Config, log *slog.Logger) (*Subscriber, error) {
 	}
 	var errs []error
 	bad := func(field, format string, args ...any) {
-		errs = append(errs, fmt.Errorf("%s: %s", field, fmt.Sprintf(format, args...)))
+		errs = append(errs, &FieldError{Field: field, Msg: fmt.Sprintf(format, args...)})
 	}
 	if err := reading.CheckName(cfg.Name); err != nil {
 		bad("name", "%v", err)
@@ -539,12 +597,18 @@ func New(cfg Config, log *slog.Logger) (*Subscriber, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	switch {
+	case cfg.DeviceExpiry == 0:
+		cfg.DeviceExpiry = DefaultDeviceExpiry
+	case cfg.DeviceExpiry < 0:
+		bad("device_expiry", "%v: want > 0", cfg.DeviceExpiry)
+	}
 	if len(cfg.Subscriptions) == 0 {
 		bad("subscriptions", "must not be empty")
 	}
 	s := &Subscriber{cfg: cfg, broker: broker, log: log.With("driver", "mqtt"), lim: defaultLimits, errorsByKind: map[string]uint64{}}
 	// Every kind is present from the start, so metrics export zeros, not gaps.
-	for _, k := range []string{KindJSON, KindNumber, KindLineProtocol, KindTopic, KindOversize, KindRange, KindQuantity, KindTime} {
+	for _, k := range []string{KindJSON, KindNumber, KindLineProtocol, KindTopic, KindOversize, KindRange, KindQuantity, KindTime, KindReserved, KindUnlisted, KindDeviceLimit} {
 		s.errorsByKind[k] = 0
 	}
 	filters := map[string]int{}
@@ -556,6 +620,9 @@ func New(cfg Config, log *slog.Logger) (*Subscriber, error) {
 			bad(prefix+"topic", "%q is also subscriptions[%d]", sub.Topic, j)
 		} else {
 			filters[sub.Topic] = i
+		}
+		if p != nil {
+			p.known.expiry = cfg.DeviceExpiry
 		}
 		s.plans = append(s.plans, p)
 	}

@@ -26,6 +26,9 @@ const (
 	KindRange        = "range"        // value not finite or outside its quantity's plausible range
 	KindQuantity     = "quantity"     // quantity (from the topic or a line-protocol field) not in the catalog
 	KindTime         = "time"         // timestamp missing, unparsable or implausible
+	KindReserved     = "reserved"     // names the gateway's own device or a health quantity (reading.Reserved)
+	KindUnlisted     = "unlisted"     // site or device not in the subscription's sites or devices
+	KindDeviceLimit  = "device_limit" // a new device beyond the subscription's max_devices (never from Decode)
 	KindConfig       = "config"       // Decode was given an invalid Subscription (never seen by Run)
 )
 
@@ -96,6 +99,9 @@ func (p *plan) decode(topic string, payload []byte, arrival time.Time) ([]readin
 		if err := r.Validate(); err != nil {
 			return nil, malformed(KindRange, "%s: %w", r.Quantity, err)
 		}
+	}
+	if err := p.checkNames(rs); err != nil {
+		return nil, err
 	}
 	return rs, nil
 }

@@ -484,7 +484,9 @@ func TestRunRefusedUntilDurable(t *testing.T) {
 func TestRunDrainsBacklog(t *testing.T) {
 	const n = 20_000
 	b := startBroker(t, testsvc.MosquittoOptions{MaxQueued: n + 1000})
-	cfg := testConfig(b, "envgateBacklog", loraNumber)
+	backlog := loraNumber
+	backlog.MaxDevices = n // one device per message
+	cfg := testConfig(b, "envgateBacklog", backlog)
 	prime := runSub(t, cfg)
 	prime.waitSubscribed()
 	prime.stop()

@@ -995,7 +995,7 @@ func (s *Subscriber) decode(topic string, payload []byte, at time.Time) ([]readi
 	}
 	for _, p := range s.plans {
 		if filterMatches(p.filter, topic) {
-			return p.decode(topic, payload, at)
+			return p.admit(topic, payload, at)
 		}
 	}
 	// A filter removed from the config stays in the broker's session until the client

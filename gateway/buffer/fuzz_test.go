@@ -70,6 +70,13 @@ func FuzzDecodePayload(f *testing.F) {
 	f.Add(rec[headerSize:])
 	f.Add([]byte{payloadVersion})
 	f.Add([]byte{payloadVersion, 0, 0xff, 0xff, 0xff, 0xff, 0x0f})
+	// Issue 10: times UnixNano cannot hold are written in seconds, never wrapped.
+	far := readings(0, 1)[0]
+	far.Time = time.Date(2263, 4, 1, 0, 0, 0, 7, time.UTC)
+	f.Add(appendRecord(nil, 0, far)[headerSize:])
+	far.Time = time.Date(1500, 1, 1, 0, 0, 0, 0, time.UTC)
+	f.Add(appendRecord(nil, 0, far)[headerSize:])
+	f.Add([]byte{payloadVersionSeconds, 2, 0xff, 0xff, 0xff, 0xff, 0x0f})
 	f.Fuzz(func(t *testing.T, p []byte) {
 		r, err := decodePayload(p)
 		if err != nil {

@@ -15,6 +15,9 @@
 //	segments/<first seq, 20 digits>.seg   records, see record.go
 //	cursors/<sink name>                   8-byte next seq + CRC-32C, replaced atomically
 //	quarantine/<segment>-<offset>.bad     bytes that failed their checksum, kept for inspection
+//	quarantine/<segment>.bad              a segment file set aside whole (name outside the log)
+//	lock                                  flock(2)ed by the process using the buffer; names it
+//	end                                   seq after the last record, written on Close (8 bytes + CRC-32C)
 //
 // See docs/design.md for why this is a plain log and not an embedded database.
 package buffer
@@ -50,6 +53,19 @@ var ErrLost = errors.New("buffer dropped readings held in memory")
 // ErrClosed is returned by operations on a closed Queue.
 var ErrClosed = errors.New("buffer closed")
 
+// ErrLocked is wrapped by the Open error when another process uses the directory; the
+// message names that process.
+var ErrLocked = errors.New("buffer directory is in use")
+
+// maxSeq bounds sequence numbers. At 10 000 readings a second it lasts 14 million
+// years, so a larger number in a segment name, record header or cursor is damage, and
+// the sequence can never wrap around to numbers readers have passed.
+const maxSeq uint64 = 1 << 62
+
+// quarantineMaxBytes bounds quarantine/: a failing card must not fill the disk with
+// copies of its own bad sectors. The oldest files go first.
+const quarantineMaxBytes = 32 << 20
+
 // Options configure a Queue.
 type Options struct {
 	Dir            string        // state directory; created if missing
@@ -60,20 +76,11 @@ type Options struct {
 	MemoryReadings int           // readings held in RAM while the disk fails (oldest dropped beyond)
 	Log            *slog.Logger
 
-	now      func() time.Time
-	openFile func(name string, flag int, perm os.FileMode) (file, error) // tests inject disk faults here
-	syncFile func(f file) error                                          // and here; default fdatasync
-}
-
-// file is the part of *os.File the queue writes through.
-type file interface {
-	io.Writer
-	io.ReaderAt
-	Truncate(size int64) error
-	Close() error
-	Name() string
-	Fd() uintptr
-	Sync() error
+	now             func() time.Time
+	fs              fileSystem                                                  // default osFS; the crash model in tests
+	openFile        func(name string, flag int, perm os.FileMode) (file, error) // tests inject disk faults here
+	syncFile        func(f file) error                                          // and here; default fdatasync
+	quarantineBytes int64                                                       // default quarantineMaxBytes
 }
 
 // Stats is a snapshot of the queue's counters.
@@ -83,10 +90,14 @@ type Stats struct {
 	Segments           int64
 	Appended           uint64 // readings appended since Open (to disk or, degraded, to memory)
 	Dropped            uint64 // readings dropped undelivered by the byte, age or memory bounds
-	QuarantinedRecords uint64 // records lost to corruption (torn tails, bad checksums)
+	QuarantinedRecords uint64 // readings lost to damage of the log: corrupt records, cut or missing ranges
 	QuarantinedBytes   uint64
-	Degraded           bool  // the last disk write failed
-	MemoryReadings     int64 // readings waiting in memory for the disk
+	QuarantineRemoved  uint64 // files removed from quarantine/ to keep it within its bound
+	Degraded           bool   // the last disk write failed
+	MemoryReadings     int64  // readings waiting in memory for the disk
+	// SyncInProgressSince is when the fsync running now started, zero if none is
+	// running. A hung disk shows here while Stats itself still answers at once.
+	SyncInProgressSince time.Time
 }
 
 type segment struct {
@@ -96,15 +107,28 @@ type segment struct {
 	mtime time.Time
 }
 
+// seqRange is the sequence numbers from up to, not including, to.
+type seqRange struct{ from, to uint64 }
+
 // Queue is the durable log. Its methods are safe for concurrent use.
+//
+// Locking: mu guards the state and is never held during an fsync, so Stats, Peek and
+// Unsent answer while the disk hangs. syncMu serialises the syncs themselves: a sync
+// takes what to sync under mu, fsyncs with mu released, then publishes under mu.
 type Queue struct {
-	opt Options
-	log *slog.Logger
+	opt    Options
+	log    *slog.Logger
+	fs     fileSystem
+	unlock func() error
+
+	syncMu sync.Mutex
 
 	mu         sync.Mutex
 	closed     bool
 	segs       []*segment // oldest first; the last is the active one
 	active     file       // nil when no active segment is open (degraded, or before the first append)
+	toSync     []file     // abandoned segments with data not yet synced; closed by the next sync
+	dirDirty   bool       // a segment file was created since the last fsync of segments/
 	nextSeq    uint64     // seq of the next appended record
 	durableSeq uint64     // every record below this seq is on stable storage
 	durableOff int64      // bytes of the active segment that are durable (unused when active is nil)
@@ -113,7 +137,8 @@ type Queue struct {
 	pending    []reading.Reading // held in memory while the disk fails
 	unsynced   []reading.Reading // written since the last sync, kept until it succeeds
 	encBuf     []byte
-	quarantine map[string]bool // "<segment>@<offset>" already counted
+	quarantine map[string]bool // "<segment>@<offset>" already copied aside and counted
+	holes      []seqRange      // sorted, disjoint: seqs known to hold no reading in the log
 
 	memDropped uint64 // readings dropped from pending since the last Sync
 	// redeliver marks the runs of unsynced that have another copy (AppendRedeliverable):
@@ -122,13 +147,16 @@ type Queue struct {
 	redeliver []span
 	discarded uint64
 
-	appended, dropped, qRecords, qBytes atomic.Uint64
-	degraded                            atomic.Bool
+	appended, dropped, qRecords, qBytes, qRemoved atomic.Uint64
+	degraded                                      atomic.Bool
+	syncSince                                     atomic.Pointer[time.Time] // start of the fsync in progress, nil if none
 }
 
-// Open opens (or creates) the queue in opt.Dir, repairs a torn or corrupt tail of the
-// last segment (moving the bad bytes to quarantine/ and counting them) and starts a new
-// active segment. It fails only if the directory cannot be used at all.
+// Open opens (or creates) the queue in opt.Dir, takes its lock, checks the segment
+// files against their names, repairs a torn or corrupt tail of the last segment
+// (moving the bad bytes to quarantine/ and counting them) and starts a new active
+// segment. It fails if another process holds the directory (the error wraps ErrLocked
+// and names it) or the directory cannot be used at all.
 func Open(opt Options) (*Queue, error) {
 	if opt.Log == nil {
 		opt.Log = slog.New(slog.DiscardHandler)
@@ -136,13 +164,14 @@ func Open(opt Options) (*Queue, error) {
 	if opt.now == nil {
 		opt.now = time.Now
 	}
+	if opt.fs == nil {
+		opt.fs = osFS{}
+	}
 	if opt.openFile == nil {
-		opt.openFile = func(name string, flag int, perm os.FileMode) (file, error) {
-			return os.OpenFile(name, flag, perm)
-		}
+		opt.openFile = opt.fs.OpenFile
 	}
 	if opt.syncFile == nil {
-		opt.syncFile = func(f file) error { return fdatasync(f) }
+		opt.syncFile = syncData
 	}
 	if opt.SegmentBytes <= 0 {
 		opt.SegmentBytes = 8 << 20
@@ -150,127 +179,287 @@ func Open(opt Options) (*Queue, error) {
 	if opt.CursorInterval <= 0 {
 		opt.CursorInterval = 5 * time.Second
 	}
-	q := &Queue{opt: opt, log: opt.Log, notify: make(chan struct{}), readers: map[string]*Reader{}, quarantine: map[string]bool{}}
-	for _, d := range []string{q.dir("segments"), q.dir("cursors"), q.dir("quarantine")} {
-		if err := os.MkdirAll(d, 0o750); err != nil {
+	if opt.quarantineBytes <= 0 {
+		opt.quarantineBytes = quarantineMaxBytes
+	}
+	q := &Queue{opt: opt, log: opt.Log, fs: opt.fs, notify: make(chan struct{}), readers: map[string]*Reader{}, quarantine: map[string]bool{}}
+	for _, d := range []string{opt.Dir, q.dir("segments"), q.dir("cursors"), q.dir("quarantine")} {
+		if err := q.fs.MkdirAll(d, 0o750); err != nil {
 			return nil, fmt.Errorf("open buffer: %w", err)
 		}
 	}
+	unlock, err := q.fs.Lock(q.dir("lock"), []byte(holder(opt.now())))
+	if err != nil {
+		return nil, fmt.Errorf("open buffer in %s: %w", opt.Dir, err)
+	}
+	q.unlock = unlock
 	if err := q.load(); err != nil {
+		unlock()
 		return nil, fmt.Errorf("open buffer in %s: %w", opt.Dir, err)
 	}
 	return q, nil
+}
+
+// holder describes this process for the lock file, so a second process can say who
+// holds the buffer.
+func holder(now time.Time) string {
+	cmd := strings.Join(os.Args, " ")
+	if len(cmd) > 200 {
+		cmd = cmd[:200] + "…"
+	}
+	host, _ := os.Hostname()
+	return fmt.Sprintf("pid %d on %s, since %s: %s\n", os.Getpid(), host, now.Format(time.RFC3339), cmd)
 }
 
 func (q *Queue) dir(parts ...string) string {
 	return filepath.Join(append([]string{q.opt.Dir}, parts...)...)
 }
 
-// load lists the segments, repairs the last one and sets nextSeq.
+// load lists the segments, sets aside files whose name does not fit the log, repairs
+// the last segment and sets nextSeq. Nothing runs concurrently with it.
+//
+// What it can know about readings that should be there but are not: the next
+// segment's name bounds a segment cut short (counted by the readers), and for the last
+// segment the highest seq any cursor reached and the end recorded by the last clean
+// Close. Readings between the end of the log and that high-water mark are counted as
+// lost (for the sinks whose cursors had not passed them) and the gap becomes a hole.
 func (q *Queue) load() error {
-	entries, err := os.ReadDir(q.dir("segments"))
+	entries, err := q.fs.ReadDir(q.dir("segments"))
 	if err != nil {
 		return err
 	}
 	for _, e := range entries {
-		name := e.Name()
+		name := e.name
+		path := q.dir("segments", name)
 		first, err := strconv.ParseUint(strings.TrimSuffix(name, ".seg"), 10, 64)
-		if !strings.HasSuffix(name, ".seg") || err != nil || e.IsDir() {
-			q.log.Warn("ignoring unexpected file in buffer", "file", filepath.Join(q.dir("segments"), name))
+		if !strings.HasSuffix(name, ".seg") || err != nil || e.dir {
+			q.log.Warn("ignoring unexpected file in buffer", "file", path)
 			continue
 		}
-		info, err := e.Info()
-		if err != nil {
-			return err
+		seg := &segment{first: first, path: path, size: e.size, mtime: e.mtime}
+		if first >= maxSeq {
+			q.quarantineFile(seg, "sequence number out of range")
+			continue
 		}
-		q.segs = append(q.segs, &segment{first: first, path: q.dir("segments", name), size: info.Size(), mtime: info.ModTime()})
+		q.segs = append(q.segs, seg)
 	}
 	slices.SortFunc(q.segs, func(a, b *segment) int { return cmpU64(a.first, b.first) })
-	// Stray temporary cursor files come from a crash during a cursor update.
-	if tmps, _ := filepath.Glob(q.dir("cursors", "*.tmp")); len(tmps) > 0 {
-		for _, t := range tmps {
-			_ = os.Remove(t)
-		}
-	}
-	// A cursor beyond the log (segments removed by hand) must not hide new appends.
-	if names, _ := filepath.Glob(q.dir("cursors", "*")); len(names) > 0 {
-		for _, n := range names {
-			if seq, err := loadCursor(n); err == nil {
-				q.nextSeq = max(q.nextSeq, seq)
-			}
-		}
-		q.durableSeq = q.nextSeq
-	}
-	if len(q.segs) == 0 {
-		return nil
-	}
-	last := q.segs[len(q.segs)-1]
-	end, nextSeq, err := q.repair(last)
+
+	// The highest seq known to have been written: every cursor, and the end recorded
+	// by the last clean Close.
+	var known, minCursor uint64
+	haveCursor := false
+	cursors, err := q.fs.ReadDir(q.dir("cursors"))
 	if err != nil {
 		return err
 	}
-	q.nextSeq = max(q.nextSeq, nextSeq)
-	q.durableSeq = q.nextSeq
-	if end == 0 {
-		// Nothing valid in it: remove it; the next append recreates a segment at nextSeq.
-		if err := os.Remove(last.path); err != nil {
+	for _, e := range cursors {
+		path := q.dir("cursors", e.name)
+		if strings.HasSuffix(e.name, ".tmp") {
+			// A crash during a cursor update.
+			_ = q.fs.Remove(path)
+			continue
+		}
+		seq, err := loadCursor(q.fs, path)
+		if err != nil {
+			continue // the Reader logs it and starts at the oldest reading
+		}
+		known = max(known, seq)
+		if !haveCursor || seq < minCursor {
+			minCursor = seq
+		}
+		haveCursor = true
+	}
+	if end, err := loadCursor(q.fs, q.dir("end")); err == nil {
+		known = max(known, end)
+	}
+
+	if err := q.checkNames(); err != nil {
+		return err
+	}
+	// Repair the last segment. One without a single whole record is removed (a crash
+	// right after it was created, or junk): the one before it tells where the log ends.
+	var floor uint64
+	var torn *tornTail
+	for len(q.segs) > 0 {
+		last := q.segs[len(q.segs)-1]
+		end, next, t, err := q.repair(last)
+		if err != nil {
 			return err
 		}
+		if end > 0 {
+			last.size, q.nextSeq, torn = end, next, t
+			break
+		}
+		if t != nil {
+			torn = t // counted below against the end of the log
+		}
+		if err := q.fs.Remove(last.path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+		q.dirDirty = true
 		q.segs = q.segs[:len(q.segs)-1]
-	} else {
-		last.size = end
+		if len(q.segs) == 0 {
+			floor = last.first // everything below it was passed or dropped before
+		}
 	}
-	return syncDir(q.dir("segments"))
+	q.nextSeq = max(q.nextSeq, floor)
+	if torn != nil || known > q.nextSeq {
+		q.countTailLoss(torn, known, minCursor, haveCursor)
+	}
+	q.nextSeq = max(q.nextSeq, known)
+	q.durableSeq = q.nextSeq
+	if q.dirDirty {
+		q.dirDirty = false
+		return q.fs.SyncDir(q.dir("segments"))
+	}
+	return nil
 }
 
-// repair scans a segment to its end, quarantines corrupt bytes and truncates a torn tail.
-// It returns the new size and the seq following the last valid record.
-func (q *Queue) repair(seg *segment) (size int64, nextSeq uint64, err error) {
-	f, err := os.OpenFile(seg.path, os.O_RDWR, 0)
+// tornTail is corrupt bytes at the end of the last segment, n bytes from off; data
+// holds (the start of) them, read before the segment was cut.
+type tornTail struct {
+	seg  *segment
+	off  int64
+	n    int64
+	data []byte
+}
+
+// countTailLoss counts what the end of the log lost: a torn tail is at least one
+// reading, and the readings up to the high-water mark known are lost too, except for
+// sinks whose cursors had already passed them. The gap becomes a hole, so it is never
+// reported as unsent.
+func (q *Queue) countTailLoss(torn *tornTail, known, minCursor uint64, haveCursor bool) {
+	from := q.nextSeq
+	to := max(known, from)
+	countFrom := from
+	if haveCursor {
+		countFrom = max(from, minCursor)
+	}
+	lost := to - min(countFrom, to)
+	if torn != nil {
+		lost = max(lost, 1)
+		q.copyAside(torn.seg, torn.off, torn.n, torn.data)
+	}
+	if to > from {
+		q.addHoleLocked(from, to)
+		q.log.Warn("buffer log ends before readings known to have been written", "end", from, "known_end", to, "readings_lost", lost)
+	}
+	q.qRecords.Add(lost)
+}
+
+// checkNames reads the first record of every segment and sets aside, whole, a file
+// whose first record is not in the range its name claims (from its name up to the next
+// file's name): a copy, a file created by hand, or junk. Such a file is never used to
+// skip readings. The last segment is left to repair.
+func (q *Queue) checkNames() error {
+	kept := q.segs[:0]
+	for i, seg := range q.segs {
+		if i == len(q.segs)-1 {
+			kept = append(kept, seg)
+			break
+		}
+		limit := q.segs[i+1].first
+		f, err := q.fs.OpenFile(seg.path, os.O_RDONLY, 0)
+		if err != nil {
+			return err
+		}
+		_, seq, _, _, err := newScanner(f, 0, seg.size).next(0)
+		f.Close()
+		switch {
+		case err != nil && !errors.Is(err, io.EOF):
+			return err
+		case errors.Is(err, io.EOF):
+			q.quarantineFile(seg, "no readable record")
+		case seq < seg.first || seq >= limit:
+			q.quarantineFile(seg, fmt.Sprintf("first record has seq %d, outside the range %d to %d of its name", seq, seg.first, limit-1))
+		default:
+			kept = append(kept, seg)
+		}
+	}
+	q.segs = kept
+	return nil
+}
+
+// quarantineFile moves a whole segment file into quarantine/. The readings it may have
+// held are counted by the readers as a gap if no other file holds them.
+func (q *Queue) quarantineFile(seg *segment, why string) {
+	name := q.dir("quarantine", filepath.Base(seg.path)+".bad")
+	q.boundQuarantine(seg.size)
+	if err := q.fs.Rename(seg.path, name); err != nil {
+		q.log.Error("cannot set aside buffer file; ignoring it", "file", seg.path, "err", err)
+		return
+	}
+	q.dirDirty = true
+	q.qBytes.Add(uint64(seg.size))
+	q.log.Warn("buffer file does not fit the log, set aside", "file", seg.path, "reason", why, "bytes", seg.size, "kept_in", name)
+}
+
+// repair scans a segment to its end, quarantines corrupt bytes inside it and truncates
+// a torn tail (returned, not yet counted: load knows how much it cost). It returns the
+// new size and the seq following the last valid record.
+func (q *Queue) repair(seg *segment) (size int64, nextSeq uint64, torn *tornTail, err error) {
+	f, err := q.fs.OpenFile(seg.path, os.O_RDWR, 0)
 	if err != nil {
-		return 0, 0, err
+		return 0, 0, nil, err
 	}
 	defer f.Close()
 	s := newScanner(f, 0, seg.size)
 	nextSeq, end := seg.first, int64(0)
 	for {
-		rec, seq, from, skipped, err := s.next(nextSeq)
-		if skipped > 0 {
-			q.quarantineBytes(f, seg, from, skipped, nextSeq, seqOrEnd(err, seq, nextSeq))
-		}
+		_, seq, from, skipped, err := s.next(nextSeq)
 		if errors.Is(err, io.EOF) {
+			if skipped > 0 {
+				// Read it now: the truncation below removes it from the file.
+				torn = &tornTail{seg: seg, off: from, n: skipped, data: readAside(f, from, skipped)}
+			}
 			break
 		}
 		if err != nil {
-			return 0, 0, err
+			return 0, 0, nil, err
 		}
-		_ = rec
+		if skipped > 0 {
+			q.quarantineBytes(f, seg, from, skipped, nextSeq, seq)
+		}
 		nextSeq, end = seq+1, s.off
 	}
 	if end < seg.size {
 		if err := f.Truncate(end); err != nil {
-			return 0, 0, err
+			return 0, 0, nil, err
 		}
 		q.log.Warn("buffer repaired torn tail", "segment", seg.path, "truncated_at", end, "bytes", seg.size-end)
 	}
 	// After a SIGKILL the tail may still be only in the page cache: make it durable
 	// before readers (and their persisted cursors) treat it so.
-	if err := fdatasync(f); err != nil {
-		return 0, 0, err
+	if err := q.opt.syncFile(f); err != nil {
+		return 0, 0, nil, err
 	}
-	return end, nextSeq, nil
+	return end, nextSeq, torn, nil
 }
 
-func seqOrEnd(err error, seq, expect uint64) uint64 {
-	if err != nil {
-		return expect // a tail: at least one record lost, count it as one
-	}
-	return seq
+// readAside reads up to 16 MiB of the n corrupt bytes at off, for quarantine/.
+func readAside(f io.ReaderAt, off, n int64) []byte {
+	buf := make([]byte, min(n, 16<<20))
+	got, _ := f.ReadAt(buf, off)
+	return buf[:got]
 }
 
-// quarantineBytes copies corrupt bytes aside and counts them once per place. lostTo is
-// the seq of the next good record, so lostTo-expect records were lost (at least one).
-func (q *Queue) quarantineBytes(f io.ReaderAt, seg *segment, off, n int64, expect, lostTo uint64) {
+// quarantineBytes copies corrupt bytes aside (once per place) and counts the readings
+// with seq from..to-1 as lost, unless already counted.
+func (q *Queue) quarantineBytes(f io.ReaderAt, seg *segment, off, n int64, from, to uint64) {
+	q.copyAside(seg, off, n, readAside(f, off, n))
+	q.mu.Lock()
+	lost := q.addHoleLocked(from, max(to, from+1))
+	q.mu.Unlock()
+	q.qRecords.Add(lost)
+	if lost > 0 {
+		q.log.Warn("buffer lost readings to corruption", "segment", seg.path, "offset", off, "records_lost", lost)
+	}
+}
+
+// copyAside copies n corrupt bytes at off of seg into quarantine/ and counts the bytes,
+// once per place; data is (the start of) those bytes.
+func (q *Queue) copyAside(seg *segment, off, n int64, data []byte) {
 	key := fmt.Sprintf("%s@%d", seg.path, off)
 	q.mu.Lock()
 	seen := q.quarantine[key]
@@ -279,19 +468,89 @@ func (q *Queue) quarantineBytes(f io.ReaderAt, seg *segment, off, n int64, expec
 	if seen {
 		return
 	}
-	lost := uint64(1)
-	if lostTo > expect {
-		lost = lostTo - expect
-	}
-	q.qRecords.Add(lost)
 	q.qBytes.Add(uint64(n))
 	name := q.dir("quarantine", fmt.Sprintf("%020d-%d.bad", seg.first, off))
-	buf := make([]byte, min(n, 16<<20))
-	got, _ := f.ReadAt(buf, off)
-	if err := os.WriteFile(name, buf[:got], 0o640); err != nil {
+	q.boundQuarantine(int64(len(data)))
+	if err := q.writeFile(name, data); err != nil {
 		q.log.Warn("cannot keep quarantined bytes", "file", name, "err", err)
 	}
-	q.log.Warn("buffer quarantined corrupt bytes", "segment", seg.path, "offset", off, "bytes", n, "records_lost", lost, "kept_in", name)
+	q.log.Warn("buffer quarantined corrupt bytes", "segment", seg.path, "offset", off, "bytes", n, "kept_in", name)
+}
+
+func (q *Queue) writeFile(name string, b []byte) error {
+	f, err := q.fs.OpenFile(name, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o640)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(b); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+// boundQuarantine removes the oldest files in quarantine/ until incoming more bytes fit
+// in its bound, counting them.
+func (q *Queue) boundQuarantine(incoming int64) {
+	es, err := q.fs.ReadDir(q.dir("quarantine"))
+	if err != nil {
+		return
+	}
+	var total int64
+	for _, e := range es {
+		total += e.size
+	}
+	slices.SortFunc(es, func(a, b dirEntry) int {
+		if c := a.mtime.Compare(b.mtime); c != 0 {
+			return c
+		}
+		return strings.Compare(a.name, b.name)
+	})
+	for _, e := range es {
+		if total+incoming <= q.opt.quarantineBytes || e.dir {
+			break
+		}
+		if err := q.fs.Remove(q.dir("quarantine", e.name)); err != nil {
+			q.log.Warn("cannot remove old quarantine file", "file", e.name, "err", err)
+			return
+		}
+		total -= e.size
+		q.qRemoved.Add(1)
+		q.log.Warn("quarantine full, removed the oldest file", "file", e.name, "bytes", e.size)
+	}
+}
+
+// addHoleLocked records that the seqs from..to-1 hold no reading in the log and returns
+// how many of them were not known before.
+func (q *Queue) addHoleLocked(from, to uint64) uint64 {
+	if to <= from {
+		return 0
+	}
+	newly := (to - from) - q.holesInLocked(from, to)
+	q.holes = append(q.holes, seqRange{from, to})
+	slices.SortFunc(q.holes, func(a, b seqRange) int { return cmpU64(a.from, b.from) })
+	merged := q.holes[:1]
+	for _, h := range q.holes[1:] {
+		last := &merged[len(merged)-1]
+		if h.from <= last.to {
+			last.to = max(last.to, h.to)
+		} else {
+			merged = append(merged, h)
+		}
+	}
+	q.holes = merged
+	return newly
+}
+
+// holesInLocked returns how many seqs in from..to-1 are known holes.
+func (q *Queue) holesInLocked(from, to uint64) uint64 {
+	var n uint64
+	for _, h := range q.holes {
+		if lo, hi := max(h.from, from), min(h.to, to); hi > lo {
+			n += hi - lo
+		}
+	}
+	return n
 }
 
 // Append writes readings to the active segment, in order, in one write. They are not
@@ -299,33 +558,33 @@ func (q *Queue) quarantineBytes(f io.ReaderAt, seg *segment, off, n int64, expec
 // (up to MemoryReadings), the queue reports Degraded, and the error wraps ErrDegraded.
 func (q *Queue) Append(rs ...reading.Reading) error {
 	q.mu.Lock()
-	defer q.mu.Unlock()
 	if q.closed {
+		q.mu.Unlock()
 		return ErrClosed
 	}
 	q.appended.Add(uint64(len(rs)))
+	var err error
 	if len(q.pending) > 0 {
 		// Keep order: the disk failed earlier; everything queues behind what waits in memory.
 		q.pending = append(q.pending, rs...)
-		rs = nil
-		return q.flushPendingLocked()
+		err = q.flushPendingLocked()
+	} else if err = q.writeLocked(rs); err != nil {
+		q.holdLocked(rs)
+		err = degraded(err)
 	}
-	if err := q.writeLocked(rs); err != nil {
-		var se *syncError
-		if !errors.As(err, &se) {
-			q.holdLocked(rs) // not written; after a failed sync they are already back in memory
+	full := err == nil && len(q.unsynced) >= syncEvery
+	q.mu.Unlock()
+	if full {
+		// Group commit by count as well as by time. The fsync runs without mu; a failure
+		// puts the unsynced readings back in memory.
+		q.syncMu.Lock()
+		defer q.syncMu.Unlock()
+		if err := q.syncFiles(); err != nil {
+			return err
 		}
-		return degraded(err)
 	}
-	return nil
+	return err
 }
-
-// syncError is a failed fsync after a successful write: the unsynced readings, those
-// just written included, are already back in memory (requeueUnsyncedLocked).
-type syncError struct{ err error }
-
-func (e *syncError) Error() string { return e.err.Error() }
-func (e *syncError) Unwrap() error { return e.err }
 
 // degraded wraps err in ErrDegraded unless it already is.
 func degraded(err error) error {
@@ -354,11 +613,7 @@ func (q *Queue) flushPendingLocked() error {
 	pending := q.pending
 	q.pending = nil
 	if err := q.writeLocked(pending); err != nil {
-		var se *syncError
-		if !errors.As(err, &se) {
-			// Not written: back behind whatever a failed rotation requeued (older).
-			q.pending = append(q.pending, pending...)
-		}
+		q.pending = append(q.pending, pending...)
 		q.holdLocked(nil)
 		return degraded(err)
 	}
@@ -376,6 +631,9 @@ func (q *Queue) writeLocked(rs []reading.Reading) error {
 	if len(rs) == 0 {
 		return nil
 	}
+	if q.nextSeq+uint64(len(rs)) >= maxSeq {
+		return fmt.Errorf("sequence numbers exhausted at %d", q.nextSeq) // never, but never wrap
+	}
 	err := q.tryWriteLocked(rs)
 	if errors.Is(err, syscall.ENOSPC) && q.removeOldestLocked("disk_full") {
 		err = q.tryWriteLocked(rs)
@@ -384,11 +642,6 @@ func (q *Queue) writeLocked(rs []reading.Reading) error {
 		return err
 	}
 	q.unsynced = append(q.unsynced, rs...)
-	if len(q.unsynced) >= syncEvery {
-		if err := q.syncLocked(); err != nil {
-			return &syncError{err}
-		}
-	}
 	return nil
 }
 
@@ -406,9 +659,11 @@ func (q *Queue) tryWriteLocked(rs []reading.Reading) error {
 		// Cut off the partial write so the next record starts on a boundary. If even
 		// that fails, whole records of this write may sit in the file: never give their
 		// sequence numbers to other readings (a reader could deliver the wrong one), and
-		// abandon the segment (readers step over the junk by checksum).
+		// abandon the segment (readers step over the junk by checksum). The readings are
+		// held in memory and written again, so the skipped numbers are a hole, not a loss.
 		if n > 0 {
 			if terr := q.active.Truncate(seg.size); terr != nil {
+				q.addHoleLocked(q.nextSeq, q.nextSeq+uint64(len(rs)))
 				q.nextSeq += uint64(len(rs))
 				q.abandonActiveLocked()
 			}
@@ -421,39 +676,37 @@ func (q *Queue) tryWriteLocked(rs []reading.Reading) error {
 	return nil
 }
 
-// rotateLocked opens a new active segment when there is none or the current one is full,
-// then applies the byte and age bounds.
+// rotateLocked opens a new active segment when there is none or the current one is full
+// and wholly durable, then applies the byte and age bounds. A full segment with
+// unsynced records takes more until the next sync: sealing it needs no fsync then, and
+// a power cut can cut only the newest segment, never leave a gap before it.
 func (q *Queue) rotateLocked() error {
-	if q.active != nil && q.segs[len(q.segs)-1].size < q.opt.SegmentBytes {
-		return nil
+	if q.active != nil {
+		if seg := q.segs[len(q.segs)-1]; seg.size < q.opt.SegmentBytes || q.durableOff < seg.size {
+			return nil
+		}
 	}
 	if n := len(q.segs); q.active == nil && n > 0 && q.segs[n-1].first == q.nextSeq {
 		// An abandoned segment that never took a whole record: reuse its name.
-		if err := os.Remove(q.segs[n-1].path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		if err := q.fs.Remove(q.segs[n-1].path); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return err
 		}
 		q.segs = q.segs[:n-1]
 	}
 	if q.active != nil {
-		if err := q.syncLocked(); err != nil {
-			return err
-		}
-		if err := q.active.Close(); err != nil {
-			q.active = nil
-			return err
-		}
+		err := q.active.Close()
 		q.active = nil
+		if err != nil {
+			return err
+		}
 	}
 	path := q.dir("segments", fmt.Sprintf("%020d.seg", q.nextSeq))
 	f, err := q.opt.openFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY|os.O_APPEND, 0o640)
 	if err != nil {
 		return err
 	}
-	if err := syncDir(q.dir("segments")); err != nil {
-		f.Close()
-		os.Remove(path)
-		return err
-	}
+	// The new name is made durable by the next sync, before any record in it is.
+	q.dirDirty = true
 	q.active = f
 	q.durableOff = 0
 	q.segs = append(q.segs, &segment{first: q.nextSeq, path: path, mtime: q.opt.now()})
@@ -463,16 +716,12 @@ func (q *Queue) rotateLocked() error {
 
 // abandonActiveLocked closes the active segment after a write that could not be cut off
 // cleanly; the next append starts a new segment. Readers step over the junk by checksum.
+// What it holds unsynced is synced by the next Sync.
 func (q *Queue) abandonActiveLocked() {
 	if q.active == nil {
 		return
 	}
-	if q.opt.syncFile(q.active) == nil {
-		q.markDurableLocked()
-	} else {
-		q.requeueUnsyncedLocked()
-	}
-	q.active.Close()
+	q.toSync = append(q.toSync, q.active)
 	q.active = nil
 }
 
@@ -493,13 +742,25 @@ func (q *Queue) requeueUnsyncedLocked() {
 // first tries to move the readings held in memory to disk. It returns nil only if every
 // reading appended since the previous Sync (whose Append returned nil) is durable: after
 // a drop from memory it returns an error wrapping ErrLost, even if the disk works again.
+// The fsync runs without the queue's lock: Stats, readers and Append go on meanwhile.
 func (q *Queue) Sync() error {
+	q.syncMu.Lock()
+	defer q.syncMu.Unlock()
 	q.mu.Lock()
-	defer q.mu.Unlock()
 	if q.closed {
+		q.mu.Unlock()
 		return ErrClosed
 	}
-	err := q.syncAllLocked()
+	var err error
+	if len(q.pending) > 0 {
+		err = q.flushPendingLocked()
+	}
+	q.mu.Unlock()
+	if err == nil {
+		err = q.syncFiles()
+	}
+	q.mu.Lock()
+	defer q.mu.Unlock()
 	if err == nil && q.memDropped > 0 {
 		err = fmt.Errorf("%w: %d since the previous sync (memory_readings bound)", ErrLost, q.memDropped)
 	}
@@ -511,41 +772,78 @@ func (q *Queue) Sync() error {
 	return err
 }
 
-func (q *Queue) syncAllLocked() error {
-	if len(q.pending) > 0 {
-		if err := q.flushPendingLocked(); err != nil {
-			return err
-		}
-	}
-	return q.syncLocked()
-}
-
-func (q *Queue) syncLocked() error {
-	if q.durableSeq == q.nextSeq || q.active == nil {
+// syncFiles makes every record written so far durable: the abandoned segments, the
+// active one and the directory entry of a new segment. The caller holds syncMu and not
+// mu. On failure every unsynced reading goes back to memory and the files are closed:
+// Linux reports a failed writeback once, so a second fsync could falsely succeed.
+func (q *Queue) syncFiles() error {
+	q.mu.Lock()
+	if q.durableSeq == q.nextSeq && len(q.toSync) == 0 && !q.dirDirty {
+		q.mu.Unlock()
 		return nil
 	}
-	if err := q.opt.syncFile(q.active); err != nil {
-		name := q.active.Name()
-		q.requeueUnsyncedLocked()
-		q.active.Close()
-		q.active = nil
-		return fmt.Errorf("%w: sync %s: %w", ErrDegraded, name, err)
+	files := slices.Clone(q.toSync)
+	active, activeOff := q.active, int64(0)
+	if active != nil {
+		activeOff = q.segs[len(q.segs)-1].size
+		files = append(files, active)
 	}
-	q.markDurableLocked()
+	target, nUnsynced, nSealed, dir := q.nextSeq, len(q.unsynced), len(q.toSync), q.dirDirty
+	q.dirDirty = false
+	start := q.opt.now()
+	q.syncSince.Store(&start)
+	q.mu.Unlock()
+
+	var err error
+	var failed string
+	if dir {
+		if err = q.fs.SyncDir(q.dir("segments")); err != nil {
+			failed = q.dir("segments")
+		}
+	}
+	for _, f := range files {
+		if err != nil {
+			break
+		}
+		if err = q.opt.syncFile(f); err != nil {
+			failed = f.Name()
+		}
+	}
+
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.syncSince.Store(nil)
+	if err != nil {
+		q.dirDirty = q.dirDirty || dir
+		q.requeueUnsyncedLocked()
+		for _, f := range q.toSync {
+			f.Close()
+		}
+		q.toSync = nil
+		if q.active != nil {
+			q.active.Close()
+			q.active = nil
+		}
+		return fmt.Errorf("%w: sync %s: %w", ErrDegraded, failed, err)
+	}
+	for _, f := range q.toSync[:nSealed] {
+		f.Close()
+	}
+	q.toSync = slices.Delete(q.toSync, 0, nSealed)
+	q.unsynced = append(q.unsynced[:0], q.unsynced[min(nUnsynced, len(q.unsynced)):]...)
+	q.trimRedeliverLocked(nUnsynced)
+	if active != nil && q.active == active {
+		q.durableOff = max(q.durableOff, activeOff)
+	}
+	if target > q.durableSeq {
+		q.durableSeq = target
+		close(q.notify)
+		q.notify = make(chan struct{})
+	}
 	if len(q.pending) == 0 && q.degraded.Swap(false) {
 		q.log.Info("buffer disk writes work again")
 	}
 	return nil
-}
-
-// markDurableLocked records that everything appended is on stable storage and wakes readers.
-func (q *Queue) markDurableLocked() {
-	q.unsynced = q.unsynced[:0]
-	q.redeliver = q.redeliver[:0]
-	q.durableSeq = q.nextSeq
-	q.durableOff = q.segs[len(q.segs)-1].size
-	close(q.notify)
-	q.notify = make(chan struct{})
 }
 
 // enforceBoundsLocked deletes sealed segments that readers have all passed, then the
@@ -584,20 +882,35 @@ func (q *Queue) removeOldestLocked(reason string) bool {
 		return false // only the active segment is left
 	}
 	oldest, end := q.segs[0], q.segs[1].first
-	if err := os.Remove(oldest.path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+	if err := q.fs.Remove(oldest.path); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		q.log.Warn("cannot delete buffer segment", "segment", oldest.path, "err", err)
 		return false
 	}
 	q.segs = q.segs[1:]
 	if reason != "" {
-		lost := end - oldest.first
+		from := oldest.first
 		if len(q.readers) > 0 {
-			lost = end - max(oldest.first, min(q.minCursorLocked(), end))
+			from = max(oldest.first, min(q.minCursorLocked(), end))
 		}
+		lost := end - from - q.holesInLocked(from, end)
 		q.dropped.Add(lost)
 		q.log.Warn("buffer full, dropped oldest segment", "reason", reason, "readings", lost, "segment", oldest.path)
 	}
+	q.pruneHolesLocked()
 	return true
+}
+
+// pruneHolesLocked forgets holes below the oldest segment: nothing counts them there.
+func (q *Queue) pruneHolesLocked() {
+	if len(q.segs) == 0 {
+		return
+	}
+	floor := q.segs[0].first
+	i := 0
+	for i < len(q.holes) && q.holes[i].to <= floor {
+		i++
+	}
+	q.holes = q.holes[i:]
 }
 
 // forgetSegmentLocked drops a segment whose file vanished or cannot be read, counting
@@ -611,7 +924,9 @@ func (q *Queue) forgetSegmentLocked(first uint64, cause error) {
 	if i+1 < len(q.segs) {
 		end = q.segs[i+1].first
 	}
-	lost := end - max(first, min(q.minCursorLocked(), end))
+	from := max(first, min(q.minCursorLocked(), end))
+	lost := end - from - q.holesInLocked(from, end)
+	q.addHoleLocked(first, end)
 	q.dropped.Add(lost)
 	q.log.Error("buffer segment lost", "segment", q.segs[i].path, "readings", lost, "err", cause)
 	q.segs = slices.Delete(q.segs, i, i+1)
@@ -625,7 +940,20 @@ func (q *Queue) minCursorLocked() uint64 {
 	return m
 }
 
-// Stats returns a snapshot of the counters.
+// inLogLocked returns how many readings with seq from..nextSeq-1 are in the log: not
+// below its oldest segment and not in a known hole.
+func (q *Queue) inLogLocked(from, to uint64) uint64 {
+	if len(q.segs) == 0 {
+		return 0
+	}
+	from = max(from, q.segs[0].first)
+	if from >= to {
+		return 0
+	}
+	return to - from - q.holesInLocked(from, to)
+}
+
+// Stats returns a snapshot of the counters. It never waits for the disk.
 func (q *Queue) Stats() Stats {
 	q.mu.Lock()
 	defer q.mu.Unlock()
@@ -636,14 +964,28 @@ func (q *Queue) Stats() Stats {
 	return Stats{
 		Bytes: b, MaxBytes: q.opt.MaxBytes, Segments: int64(len(q.segs)),
 		Appended: q.appended.Load(), Dropped: q.dropped.Load(),
-		QuarantinedRecords: q.qRecords.Load(), QuarantinedBytes: q.qBytes.Load(),
+		QuarantinedRecords: q.qRecords.Load(), QuarantinedBytes: q.qBytes.Load(), QuarantineRemoved: q.qRemoved.Load(),
 		Degraded: q.degraded.Load(), MemoryReadings: int64(len(q.pending)),
+		SyncInProgressSince: q.SyncInProgressSince(),
 	}
 }
 
-// Close syncs, persists every cursor and closes the files. Readings still held in memory
-// (degraded disk) are lost and counted as dropped. Calling Close twice is safe.
+// SyncInProgressSince is when the fsync running now started, zero if none is running,
+// as in Stats. It takes no lock: it answers even while a write holds the queue's lock
+// on a hung disk (Healthy asks it).
+func (q *Queue) SyncInProgressSince() time.Time {
+	if t := q.syncSince.Load(); t != nil {
+		return *t
+	}
+	return time.Time{}
+}
+
+// Close syncs, persists every cursor and the end of the log, closes the files and
+// releases the directory. Readings still held in memory (degraded disk) are lost and
+// counted as dropped. Calling Close twice is safe.
 func (q *Queue) Close() error {
+	q.syncMu.Lock()
+	defer q.syncMu.Unlock()
 	q.mu.Lock()
 	if q.closed {
 		q.mu.Unlock()
@@ -656,15 +998,23 @@ func (q *Queue) Close() error {
 			errs = append(errs, fmt.Errorf("%d readings held in memory are lost: %w", len(q.pending), err))
 		}
 	}
-	if err := q.syncLocked(); err != nil {
+	q.mu.Unlock()
+	if err := q.syncFiles(); err != nil {
 		errs = append(errs, err)
 	}
+	q.mu.Lock()
 	if q.active != nil {
 		if err := q.active.Close(); err != nil {
 			errs = append(errs, err)
 		}
 		q.active = nil
 	}
+	for _, f := range q.toSync {
+		f.Close()
+	}
+	q.toSync = nil
+	clean := len(errs) == 0 && q.durableSeq == q.nextSeq
+	end := q.nextSeq
 	q.closed = true
 	readers := make([]*Reader, 0, len(q.readers))
 	for _, r := range q.readers {
@@ -677,6 +1027,15 @@ func (q *Queue) Close() error {
 			errs = append(errs, err)
 		}
 	}
+	if clean {
+		// The next Open counts readings missing below this mark as lost.
+		if err := storeCursor(q.fs, q.dir("end"), end); err != nil {
+			errs = append(errs, fmt.Errorf("record end of buffer: %w", err))
+		}
+	}
+	if err := q.unlock(); err != nil {
+		errs = append(errs, err)
+	}
 	return errors.Join(errs...)
 }
 
@@ -688,13 +1047,4 @@ func cmpU64(a, b uint64) int {
 		return 1
 	}
 	return 0
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }

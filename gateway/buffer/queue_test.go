@@ -143,6 +143,7 @@ func TestRestartResumesAtCursor(t *testing.T) {
 		t.Fatal(err)
 	}
 	// No Close: the process dies here. CursorInterval is 1ns, so the ack was persisted.
+	q.kill()
 	q2 := mustOpen(t, opt)
 	r2, _ := q2.Reader("influx")
 	appendSync(t, q2, readings(100, 5))
@@ -581,7 +582,7 @@ func failSyncOnce(opt *Options) (fail *bool) {
 			*fail = false
 			return syscall.EIO
 		}
-		return fdatasync(f)
+		return syncData(f)
 	}
 	return fail
 }
@@ -675,28 +676,29 @@ func TestAbandonedSegmentNeverReusesSequenceNumbers(t *testing.T) {
 	}
 }
 
-// A failed fsync during rotation with no memory to hold the readings: the readings of
-// the appends before it are gone, and Sync must say so rather than return nil (the MQTT
-// source would acknowledge messages whose readings are lost).
+// A failed fsync inside Append (the group commit every syncEvery readings) with no memory
+// to hold the readings: the readings of the appends before it are gone, and Sync must
+// say so rather than return nil (the MQTT source would acknowledge messages whose
+// readings are lost).
 func TestSyncReportsReadingsDroppedAfterFailedFsync(t *testing.T) {
 	opt := testOptions(t)
-	opt.SegmentBytes = 1 // every append rotates, and rotation syncs the previous segment
+	opt.SegmentBytes = 64 << 20
 	opt.MemoryReadings = 0
 	failing := false
 	opt.syncFile = func(f file) error {
 		if failing {
 			return syscall.EIO
 		}
-		return fdatasync(f)
+		return syncData(f)
 	}
 	q := mustOpen(t, opt)
 	if err := q.Append(readings(0, 5)...); err != nil {
 		t.Fatal(err)
 	}
 	failing = true
-	// Rotation fsyncs the segment holding 0..4, fails, requeues them in memory, and the
-	// bound of 0 drops them; this Append itself fails too.
-	if err := q.Append(readings(5, 5)...); !errors.Is(err, ErrDegraded) {
+	// The group commit fsyncs the segment holding 0..syncEvery+4, fails, requeues them
+	// in memory, and the bound of 0 drops them; this Append itself fails too.
+	if err := q.Append(readings(5, syncEvery)...); !errors.Is(err, ErrDegraded) {
 		t.Fatalf("Append with failing fsync = %v, want ErrDegraded", err)
 	}
 	failing = false
@@ -717,11 +719,11 @@ func TestSyncReportsReadingsDroppedAfterFailedFsync(t *testing.T) {
 
 func TestAppendErrorWrapsDegradedOnce(t *testing.T) {
 	opt := testOptions(t)
-	opt.SegmentBytes = 1
+	opt.SegmentBytes = 64 << 20
 	opt.syncFile = func(f file) error { return syscall.EIO }
 	q := mustOpen(t, opt)
 	q.Append(readings(0, 1)...)
-	err := q.Append(readings(1, 1)...)
+	err := q.Append(readings(1, syncEvery)...)
 	if !errors.Is(err, ErrDegraded) || strings.Count(err.Error(), ErrDegraded.Error()) != 1 {
 		t.Fatalf("Append = %v, want ErrDegraded exactly once", err)
 	}

@@ -9,7 +9,6 @@ import (
 	"io"
 	"io/fs"
 	"os"
-	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -29,7 +28,7 @@ type Reader struct {
 	mu          sync.Mutex
 	persisted   uint64
 	lastPersist time.Time
-	f           *os.File // open segment, reused across peeks
+	f           file     // open segment, reused across peeks
 	fFirst      uint64   // first seq of the open segment
 	pos         position // where committed starts, if known
 	peekEnd     position // where the last peek ended
@@ -57,7 +56,7 @@ func (q *Queue) Reader(name string) (*Reader, error) {
 	if r := q.readers[name]; r != nil {
 		return r, nil
 	}
-	seq, err := loadCursor(q.dir("cursors", name))
+	seq, err := loadCursor(q.fs, q.dir("cursors", name))
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		seq = 0
@@ -162,6 +161,16 @@ func (r *Reader) peekLocked(n int, remember bool) (rs []reading.Reading, next ui
 			}
 			if errors.Is(err, io.EOF) {
 				if !last {
+					if skipped == 0 && next < segs[i+1].first {
+						// The segment ends before the next one begins: it was cut short.
+						q.mu.Lock()
+						lost := q.addHoleLocked(next, segs[i+1].first)
+						q.mu.Unlock()
+						if lost > 0 {
+							q.qRecords.Add(lost)
+							q.log.Warn("buffer segment ends before the next one begins", "segment", seg.path, "end", next, "next_segment", segs[i+1].first, "records_lost", lost)
+						}
+					}
 					next = max(next, segs[i+1].first)
 				} else {
 					// Everything durable has been seen: a cursor that lags behind durableSeq
@@ -200,7 +209,7 @@ func (r *Reader) open(seg segment) error {
 		r.f.Close()
 		r.f = nil
 	}
-	f, err := os.Open(seg.path)
+	f, err := r.q.fs.OpenFile(seg.path, os.O_RDONLY, 0)
 	if err != nil {
 		return fmt.Errorf("open segment: %w", err)
 	}
@@ -269,19 +278,22 @@ func (r *Reader) Changed() <-chan struct{} {
 }
 
 // Durable returns the number of readings past the cursor that are durable, so readable
-// now (an upper bound if some were lost to corruption).
+// now (an upper bound if corruption not yet found by a reader took some).
 func (r *Reader) Durable() int64 {
 	r.q.mu.Lock()
 	defer r.q.mu.Unlock()
-	return int64(r.q.durableSeq - min(r.committed.Load(), r.q.durableSeq))
+	return int64(r.q.inLogLocked(r.committed.Load(), r.q.durableSeq))
 }
 
-// Unsent returns the number of readings appended but not yet acknowledged by this reader
-// (an upper bound if some were lost to corruption).
+// Unsent returns the number of readings in the log this reader has not yet
+// acknowledged: from its cursor, or the oldest reading still on disk if the bounds
+// dropped the ones before, to the last appended, less the ranges known to be lost
+// (an upper bound if corruption not yet found by a reader took some). It never waits
+// for the disk.
 func (r *Reader) Unsent() int64 {
 	r.q.mu.Lock()
 	defer r.q.mu.Unlock()
-	return int64(r.q.nextSeq - min(r.committed.Load(), r.q.nextSeq))
+	return int64(r.q.inLogLocked(r.committed.Load(), r.q.nextSeq))
 }
 
 // OldestUnsent returns the acquisition time of the oldest reading not yet acknowledged,
@@ -300,6 +312,17 @@ func (r *Reader) OldestUnsent() time.Time {
 		return time.Time{}
 	}
 	return rs[0].Time
+}
+
+// Unsaved returns how many sequence numbers have been acknowledged since the cursor was
+// last saved (what a crash now would make the sink deliver again), and how long until
+// Ack would save it again by itself (CursorInterval after the last save; 0 or less when
+// that is past). A caller that stops acknowledging for a while, with n > 0, calls Flush
+// then.
+func (r *Reader) Unsaved() (n uint64, dueIn time.Duration) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.committed.Load() - r.persisted, r.lastPersist.Add(r.q.opt.CursorInterval).Sub(r.q.opt.now())
 }
 
 // Flush persists the cursor now.
@@ -326,7 +349,7 @@ func (r *Reader) persistLocked() error {
 		r.lastPersist = r.q.opt.now()
 		return nil
 	}
-	if err := storeCursor(r.q.dir("cursors", r.name), seq); err != nil {
+	if err := storeCursor(r.q.fs, r.q.dir("cursors", r.name), seq); err != nil {
 		return fmt.Errorf("persist cursor of %s: %w", r.name, err)
 	}
 	r.persisted, r.lastPersist = seq, r.q.opt.now()
@@ -335,11 +358,11 @@ func (r *Reader) persistLocked() error {
 
 // Cursor files hold the next seq (8 bytes) and its CRC-32C (4 bytes), little-endian.
 // They are replaced by rename, so a crash leaves either the old or the new cursor.
-func storeCursor(path string, seq uint64) error {
+func storeCursor(fsys fileSystem, path string, seq uint64) error {
 	b := binary.LittleEndian.AppendUint64(nil, seq)
 	b = binary.LittleEndian.AppendUint32(b, crc32.Checksum(b, castagnoli))
 	tmp := path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o640)
+	f, err := fsys.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o640)
 	if err != nil {
 		return err
 	}
@@ -347,26 +370,31 @@ func storeCursor(path string, seq uint64) error {
 		f.Close()
 		return err
 	}
-	if err := fdatasync(f); err != nil {
+	if err := syncData(f); err != nil {
 		f.Close()
 		return err
 	}
 	if err := f.Close(); err != nil {
 		return err
 	}
-	if err := os.Rename(tmp, path); err != nil {
+	if err := fsys.Rename(tmp, path); err != nil {
 		return err
 	}
-	return syncDir(filepath.Dir(path))
+	return fsys.SyncDir(parentDir(path))
 }
 
-func loadCursor(path string) (uint64, error) {
-	b, err := os.ReadFile(path)
+// loadCursor reads a cursor file. A seq beyond maxSeq is damage, like a bad checksum.
+func loadCursor(fsys fileSystem, path string) (uint64, error) {
+	b, err := readFile(fsys, path, 12)
 	if err != nil {
 		return 0, err
 	}
 	if len(b) != 12 || crc32.Checksum(b[:8], castagnoli) != binary.LittleEndian.Uint32(b[8:]) {
 		return 0, fmt.Errorf("cursor file %s: corrupt", path)
 	}
-	return binary.LittleEndian.Uint64(b), nil
+	seq := binary.LittleEndian.Uint64(b)
+	if seq >= maxSeq {
+		return 0, fmt.Errorf("cursor file %s: seq %d out of range", path, seq)
+	}
+	return seq, nil
 }

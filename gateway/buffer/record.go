@@ -20,8 +20,9 @@ import (
 //
 // The payload is one reading:
 //
-//	version  byte    payloadVersion
-//	time     varint  Unix nanoseconds (zig-zag)
+//	version  byte    payloadVersion, or payloadVersionSeconds
+//	time     varint  Unix nanoseconds (zig-zag); with payloadVersionSeconds:
+//	                 varint Unix seconds, then uvarint nanoseconds (0 to 999 999 999)
 //	site, device, quantity, unit: uvarint length + UTF-8 bytes each
 //	value    uint64  IEEE 754 bits
 //	quality  byte
@@ -29,6 +30,17 @@ const (
 	headerSize     = 16
 	maxPayload     = 4 << 10 // a reading is ~60 bytes; anything larger is corruption
 	payloadVersion = 1
+	// payloadVersionSeconds is used for times Unix nanoseconds cannot hold (before
+	// 1677-09-21 or after 2262-04-11): the encoder never wraps a time around. Validate
+	// refuses such readings before they get here, so it is written only for readings
+	// that bypassed it.
+	payloadVersionSeconds = 2
+)
+
+// minNanoTime and maxNanoTime are the times Unix nanoseconds in an int64 can hold.
+var (
+	minNanoTime = time.Unix(0, math.MinInt64)
+	maxNanoTime = time.Unix(0, math.MaxInt64)
 )
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
@@ -40,8 +52,14 @@ var errCorrupt = errors.New("corrupt record")
 func appendRecord(dst []byte, seq uint64, r reading.Reading) []byte {
 	start := len(dst)
 	dst = append(dst, make([]byte, headerSize)...)
-	dst = append(dst, payloadVersion)
-	dst = binary.AppendVarint(dst, r.Time.UnixNano())
+	if r.Time.Before(minNanoTime) || r.Time.After(maxNanoTime) {
+		dst = append(dst, payloadVersionSeconds)
+		dst = binary.AppendVarint(dst, r.Time.Unix())
+		dst = binary.AppendUvarint(dst, uint64(r.Time.Nanosecond()))
+	} else {
+		dst = append(dst, payloadVersion)
+		dst = binary.AppendVarint(dst, r.Time.UnixNano())
+	}
 	for _, s := range [...]string{r.Site, r.Device, r.Quantity, r.Unit} {
 		dst = binary.AppendUvarint(dst, uint64(len(s)))
 		dst = append(dst, s...)
@@ -62,7 +80,11 @@ func parseHeader(h []byte) (length int, seq uint64, err error) {
 	if n == 0 || n > maxPayload {
 		return 0, 0, fmt.Errorf("%w: payload length %d", errCorrupt, n)
 	}
-	return int(n), binary.LittleEndian.Uint64(h[8:]), nil
+	seq = binary.LittleEndian.Uint64(h[8:])
+	if seq >= maxSeq {
+		return 0, 0, fmt.Errorf("%w: seq %d out of range", errCorrupt, seq)
+	}
+	return int(n), seq, nil
 }
 
 // checkRecord verifies the checksum of a whole record (header and payload).
@@ -76,15 +98,25 @@ func checkRecord(rec []byte) error {
 // decodePayload decodes a reading from a record payload.
 func decodePayload(p []byte) (reading.Reading, error) {
 	var r reading.Reading
-	if len(p) < 1 || p[0] != payloadVersion {
+	if len(p) < 1 || (p[0] != payloadVersion && p[0] != payloadVersionSeconds) {
 		return r, fmt.Errorf("%w: unknown payload version", errCorrupt)
 	}
+	version := p[0]
 	p = p[1:]
-	ns, n := binary.Varint(p)
+	t, n := binary.Varint(p)
 	if n <= 0 {
 		return r, fmt.Errorf("%w: bad time", errCorrupt)
 	}
 	p = p[n:]
+	r.Time = time.Unix(0, t).UTC()
+	if version == payloadVersionSeconds {
+		ns, n := binary.Uvarint(p)
+		if n <= 0 || ns >= 1e9 {
+			return r, fmt.Errorf("%w: bad time", errCorrupt)
+		}
+		p = p[n:]
+		r.Time = time.Unix(t, int64(ns)).UTC()
+	}
 	var strs [4]string
 	for i := range strs {
 		l, n := binary.Uvarint(p)
@@ -97,7 +129,6 @@ func decodePayload(p []byte) (reading.Reading, error) {
 	if len(p) != 9 {
 		return r, fmt.Errorf("%w: %d trailing bytes, want 9", errCorrupt, len(p))
 	}
-	r.Time = time.Unix(0, ns).UTC()
 	r.Site, r.Device, r.Quantity, r.Unit = strs[0], strs[1], strs[2], strs[3]
 	r.Value = math.Float64frombits(binary.LittleEndian.Uint64(p))
 	r.Quality = reading.Quality(p[8])

@@ -24,38 +24,72 @@ type span struct{ from, to int }
 //   - while readings wait in memory for the disk it refuses them at once, without
 //     trying the disk (Sync tries it and ends that state);
 //   - if the write fails it keeps nothing, and the queue reports Degraded;
-//   - if a later fsync fails before they are durable (in Sync, or in an Append that
-//     syncs), they are discarded instead of moved to memory, and that Sync, or the next
+//   - if a later fsync fails before they are durable (in Sync, or in an Append or
+//     AppendRedeliverable that syncs), they are discarded instead of moved to memory, and that Sync, or the next
 //     one, returns an error wrapping ErrRefused (if it does not fail anyway).
 //
 // Its errors wrap ErrRefused and ErrDegraded. nil means written, not yet durable, as
 // for Append: Sync makes them durable.
 func (q *Queue) AppendRedeliverable(rs ...reading.Reading) error {
 	q.mu.Lock()
-	defer q.mu.Unlock()
 	if q.closed {
+		q.mu.Unlock()
 		return ErrClosed
 	}
 	if len(q.pending) > 0 {
+		q.mu.Unlock()
 		return fmt.Errorf("%w: %w", ErrRefused, ErrDegraded)
 	}
 	if len(rs) == 0 {
+		q.mu.Unlock()
 		return nil
 	}
 	mark := span{len(q.unsynced), len(q.unsynced) + len(rs)}
 	q.redeliver = append(q.redeliver, mark)
-	err := q.writeLocked(rs)
-	if err == nil {
-		q.appended.Add(uint64(len(rs)))
+	if err := q.writeLocked(rs); err != nil {
+		// Not written: nothing of rs is kept.
+		if n := len(q.redeliver); n > 0 && q.redeliver[n-1] == mark {
+			q.redeliver = q.redeliver[:n-1]
+		}
+		q.holdLocked(nil) // degraded, holding nothing new
+		q.mu.Unlock()
+		return fmt.Errorf("%w: %w", ErrRefused, degraded(err))
+	}
+	q.appended.Add(uint64(len(rs)))
+	end := q.nextSeq
+	full := len(q.unsynced) >= syncEvery
+	q.mu.Unlock()
+	if !full {
 		return nil
 	}
-	// Not written (the mark is still there), or written and then discarded by a failed
-	// sync (the marks are gone): nothing of rs is kept.
-	if n := len(q.redeliver); n > 0 && q.redeliver[n-1] == mark {
-		q.redeliver = q.redeliver[:n-1]
+	// Group commit by count, as in Append. The fsync runs without mu; a failure
+	// discards the unsynced readings that have another copy, rs among them, unless
+	// another sync made them durable first.
+	q.syncMu.Lock()
+	defer q.syncMu.Unlock()
+	err := q.syncFiles()
+	if err == nil {
+		return nil
 	}
-	q.holdLocked(nil) // degraded, holding nothing new
-	return fmt.Errorf("%w: %w", ErrRefused, degraded(err))
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.durableSeq >= end {
+		return nil
+	}
+	return fmt.Errorf("%w: %w", ErrRefused, err)
+}
+
+// trimRedeliverLocked forgets the marks of the first n unsynced readings, which a sync
+// has just made durable and removed from unsynced, and moves the rest down by n.
+func (q *Queue) trimRedeliverLocked(n int) {
+	kept := q.redeliver[:0]
+	for _, s := range q.redeliver {
+		if s.to <= n {
+			continue
+		}
+		kept = append(kept, span{max(s.from-n, 0), s.to - n})
+	}
+	q.redeliver = kept
 }
 
 // heldOfUnsyncedLocked returns a copy of the unsynced readings without those that have

@@ -13,3 +13,11 @@ func fdatasync(f interface{ Fd() uintptr }) error {
 		}
 	}
 }
+
+// syncData is fdatasync for an *os.File and Sync for anything else (the crash model).
+func syncData(f file) error {
+	if fd, ok := f.(interface{ Fd() uintptr }); ok {
+		return fdatasync(fd)
+	}
+	return f.Sync()
+}

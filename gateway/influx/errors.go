@@ -26,8 +26,38 @@ func (e *RetryError) Error() string { return e.msg }
 // Unwrap returns the cause, usually an *http.Error of the client library.
 func (e *RetryError) Unwrap() error { return e.err }
 
-// RetryAfter returns the delay the server asked for with Retry-After, 0 if none.
+// RetryAfter returns the delay the server asked for with Retry-After, at most
+// MaxRetryAfter; 0 if none, or if the header was malformed or a date in the past.
 func (e *RetryError) RetryAfter() time.Duration { return e.after }
+
+// MaxRetryAfter bounds the delay a server can ask for with Retry-After. A proxy or a
+// misconfigured server answering "Retry-After: 999999999" (31 years) must not stop
+// delivery until someone restarts the box; ten minutes is longer than any maintenance
+// pause we know of asks for, and the buffer holds the readings meanwhile.
+const MaxRetryAfter = 10 * time.Minute
+
+// retryAfter returns the delay a Retry-After value asks for (RFC 9110 section 10.2.3:
+// delay-seconds or an HTTP-date, relative to now), capped at MaxRetryAfter. A number
+// too large to parse is capped too; anything else malformed, and a date in the past,
+// give 0 (the caller's own back-off applies).
+func retryAfter(v string, now time.Time) time.Duration {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return 0
+	}
+	if strings.Trim(v, "0123456789") == "" {
+		n, err := strconv.ParseUint(v, 10, 64)
+		if err != nil || n > uint64(MaxRetryAfter/time.Second) {
+			return MaxRetryAfter // only an overflow fails: the string is all digits
+		}
+		return time.Duration(n) * time.Second
+	}
+	t, err := http.ParseTime(v)
+	if err != nil {
+		return 0
+	}
+	return min(max(t.Sub(now), 0), MaxRetryAfter)
+}
 
 // PersistentError means the server refuses every write until someone fixes something:
 // 401 or 403 (credentials, permissions), 404 (no such bucket or database) or another

@@ -17,8 +17,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
-	"os"
-	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
@@ -27,6 +25,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/envgate/envgate/gateway/deadletter"
 	"github.com/envgate/envgate/gateway/reading"
 	influxdb2 "github.com/influxdata/influxdb-client-go/v2"
 	"github.com/influxdata/influxdb-client-go/v2/api"
@@ -44,11 +43,15 @@ type Config struct {
 	Gzip      bool          // compress request bodies
 	Timeout   time.Duration // per HTTP request
 	// DeadLetter is the file that receives the points the server rejects and the readings
-	// that cannot be sent. It is created, with its parent directories, on first use,
-	// appended to and fsynced after each write.
-	DeadLetter string
-	GatewayID  string      // value of the "gateway" tag on every point
-	TLS        *tls.Config // optional: CA, client certificate, server name
+	// that cannot be sent. It is created (0640), with its parent directories (0750), on
+	// first use, appended to and fsynced after each write, and rotated (see package
+	// deadletter) before it would grow beyond DeadLetterMaxBytes, keeping DeadLetterKeep
+	// older files.
+	DeadLetter         string
+	DeadLetterMaxBytes int64       // 0: deadletter.DefaultMaxBytes
+	DeadLetterKeep     int         // rotated files kept, 0 to keep none
+	GatewayID          string      // value of the "gateway" tag on every point
+	TLS                *tls.Config // optional: CA, client certificate, server name
 }
 
 // Stats counts what a Sink has done since New. All counters only grow.
@@ -58,6 +61,9 @@ type Stats struct {
 	Split        uint64 // batches split in two after 413 Request Entity Too Large
 	DeadLettered uint64 // lines written to the dead-letter file (rejected points and Invalid readings)
 	Invalid      uint64 // readings not sent: Quality Bad, or failing Validate
+	// DeadLetterDropped counts dead-letter entries (points) deleted with the oldest file
+	// when the dead-letter file rotated, including files left by earlier runs.
+	DeadLetterDropped uint64
 }
 
 // ErrClosed is returned by Write after Close.
@@ -76,8 +82,9 @@ type Sink struct {
 	written, rejected, split, deadLettered, invalid atomic.Uint64
 	lastWarn                                        time.Time // throttles the dead-letter warning; Write's goroutine only
 
-	mu     sync.Mutex // guards dl and closed
-	dl     *os.File   // the dead-letter file, nil until first use
+	dl *deadletter.File
+
+	mu     sync.Mutex // guards closed
 	closed bool
 }
 
@@ -107,8 +114,14 @@ func New(cfg Config, log *slog.Logger) (*Sink, error) {
 		SetLogLevel(0). // errors come back to us; the library must not print them
 		SetHTTPClient(httpClient).
 		SetApplicationName("envgate")
+	dl, err := deadletter.New(deadletter.Options{Path: cfg.DeadLetter, MaxBytes: cfg.DeadLetterMaxBytes,
+		Keep: cfg.DeadLetterKeep, Sync: true})
+	if err != nil {
+		return nil, fmt.Errorf("influx sink %s: %w", cfg.Name, err)
+	}
 	client := influxdb2.NewClientWithOptions(cfg.URL, cfg.Token, opts)
 	s := &Sink{
+		dl:        dl,
 		cfg:       cfg,
 		log:       log,
 		client:    client,
@@ -150,6 +163,12 @@ func check(cfg Config) error {
 	}
 	if cfg.DeadLetter == "" {
 		errs = append(errs, errors.New("dead_letter: must not be empty"))
+	}
+	if cfg.DeadLetterMaxBytes < 0 {
+		errs = append(errs, fmt.Errorf("dead_letter_max_bytes %d: must not be negative", cfg.DeadLetterMaxBytes))
+	}
+	if cfg.DeadLetterKeep < 0 {
+		errs = append(errs, fmt.Errorf("dead_letter_keep %d: must not be negative", cfg.DeadLetterKeep))
 	}
 	if err := reading.CheckName(cfg.GatewayID); err != nil {
 		errs = append(errs, fmt.Errorf("gateway_id: %w", err))
@@ -259,7 +278,7 @@ func (s *Sink) send(ctx context.Context, pts []point, dead *[]deadLine) error {
 	var parts [][]point
 	switch {
 	case code == 0, code == http.StatusRequestTimeout, code == http.StatusTooManyRequests, code >= 500:
-		return &RetryError{StatusCode: code, after: time.Duration(he.RetryAfter) * time.Second, msg: s.errorText(len(pts), he), err: err}
+		return &RetryError{StatusCode: code, after: retryAfter(he.Header.Get("Retry-After"), time.Now()), msg: s.errorText(len(pts), he), err: err}
 
 	case code == http.StatusRequestEntityTooLarge && len(pts) > 1:
 		s.split.Add(1)
@@ -359,8 +378,8 @@ func droppedAll(msg string, n int) bool {
 //	# <RFC3339 time> sink=<name> <why>
 //	<line protocol>
 //
-// and fsyncs it. On a failed write it cuts the file back, so a retry does not leave a
-// torn entry behind.
+// and fsyncs it. A failed write is cut back, so a retry does not leave a torn entry
+// behind.
 func (s *Sink) deadLetter(entries []deadLine) error {
 	var b strings.Builder
 	now := time.Now().UTC().Format(time.RFC3339)
@@ -368,55 +387,16 @@ func (s *Sink) deadLetter(entries []deadLine) error {
 		fmt.Fprintf(&b, "# %s sink=%s %s\n%s\n", now, s.cfg.Name, s.redact(oneLine(e.why)), e.line)
 	}
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed {
+	closed := s.closed
+	s.mu.Unlock()
+	if closed {
 		return ErrClosed
 	}
-	if s.dl == nil {
-		f, err := openAppend(s.cfg.DeadLetter)
-		if err != nil {
-			return err
-		}
-		s.dl = f
-	}
-	fi, err := s.dl.Stat()
-	if err != nil {
-		return fmt.Errorf("dead-letter file: %w", err)
-	}
-	if _, err := s.dl.WriteString(b.String()); err != nil {
-		_ = s.dl.Truncate(fi.Size()) // best effort; the write error is what matters
-		return fmt.Errorf("dead-letter file: %w", err)
-	}
-	if err := s.dl.Sync(); err != nil {
-		return fmt.Errorf("dead-letter file: %w", err)
+	if err := s.dl.Append([]byte(b.String())); err != nil {
+		return err
 	}
 	s.deadLettered.Add(uint64(len(entries)))
 	return nil
-}
-
-// openAppend opens path for appending, creating it and its parent directories. A new
-// file's directory is fsynced so that the file survives a power cut.
-func openAppend(path string) (*os.File, error) {
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, fmt.Errorf("dead-letter file: %w", err)
-	}
-	_, statErr := os.Stat(path)
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
-	if err != nil {
-		return nil, fmt.Errorf("dead-letter file: %w", err)
-	}
-	if errors.Is(statErr, os.ErrNotExist) {
-		if d, err := os.Open(dir); err == nil {
-			err = d.Sync()
-			d.Close()
-			if err != nil {
-				f.Close()
-				return nil, fmt.Errorf("dead-letter file: sync %s: %w", dir, err)
-			}
-		}
-	}
-	return f, nil
 }
 
 // Stats returns the sink's counters.
@@ -427,6 +407,8 @@ func (s *Sink) Stats() Stats {
 		Split:        s.split.Load(),
 		DeadLettered: s.deadLettered.Load(),
 		Invalid:      s.invalid.Load(),
+
+		DeadLetterDropped: s.dl.Dropped(),
 	}
 }
 
@@ -441,13 +423,8 @@ func (s *Sink) Close() error {
 	s.closed = true
 	s.client.Close()
 	s.transport.CloseIdleConnections()
-	if s.dl == nil {
-		return nil
-	}
-	err := s.dl.Close()
-	s.dl = nil
-	if err != nil {
-		return fmt.Errorf("influx sink %s: close dead-letter file: %w", s.cfg.Name, err)
+	if err := s.dl.Close(); err != nil {
+		return fmt.Errorf("influx sink %s: close: %w", s.cfg.Name, err)
 	}
 	return nil
 }

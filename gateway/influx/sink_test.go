@@ -304,8 +304,8 @@ func TestWriteRetryErrors(t *testing.T) {
 	}{
 		{"503 with Retry-After", "", status(503, "shutting down", "Retry-After", "7"), 503, 7 * time.Second,
 			"influx sink cloud: write 3 points: 503 Service Unavailable: shutting down"},
-		{"503 with an HTTP-date Retry-After", "", status(503, "busy", "Retry-After", "Wed, 21 Oct 2026 07:28:00 GMT"), 503, 0,
-			"503 Service Unavailable: busy"},
+		{"503 with an HTTP-date Retry-After in the past", "", status(503, "busy", "Retry-After",
+			time.Now().Add(-time.Hour).UTC().Format(http.TimeFormat)), 503, 0, "503 Service Unavailable: busy"},
 		{"503 with a plain body", "", func(w http.ResponseWriter, _ []string) []string {
 			http.Error(w, "no healthy upstream", http.StatusServiceUnavailable)
 			return nil
@@ -350,6 +350,69 @@ func TestWriteRetryErrors(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestWriteRetryAfterIsBounded: whatever a server puts in Retry-After, the sink asks
+// for at most MaxRetryAfter, and garbage asks for nothing (issue 10: "Retry-After: 999999999"
+// stopped delivery for 31 years).
+func TestWriteRetryAfterIsBounded(t *testing.T) {
+	date := func(d time.Duration) string { return time.Now().Add(d).UTC().Format(http.TimeFormat) }
+	tests := []struct {
+		header  string
+		atLeast time.Duration
+		atMost  time.Duration
+	}{
+		{"999999999", MaxRetryAfter, MaxRetryAfter},
+		{"4294967295", MaxRetryAfter, MaxRetryAfter},
+		{"99999999999999999999999", MaxRetryAfter, MaxRetryAfter}, // beyond uint64
+		{"600", 10 * time.Minute, 10 * time.Minute},
+		{"601", MaxRetryAfter, MaxRetryAfter},
+		{" 120 ", 2 * time.Minute, 2 * time.Minute},
+		{"0", 0, 0},
+		{date(100 * 365 * 24 * time.Hour), MaxRetryAfter, MaxRetryAfter},
+		{"Fri, 31 Dec 9999 23:59:59 GMT", MaxRetryAfter, MaxRetryAfter},
+		{date(90 * time.Second), 88 * time.Second, 90 * time.Second}, // HTTP-dates have whole seconds
+		{date(-24 * time.Hour), 0, 0},
+		{"Sunday, 06-Nov-94 08:49:37 GMT", 0, 0}, // RFC 850, long past
+		{"-5", 0, 0},
+		{"1.5", 0, 0},
+		{"1e9", 0, 0},
+		{"soon", 0, 0},
+		{"0x10", 0, 0},
+		{"Fri, 31 Dec 99999 23:59:59 GMT", 0, 0},
+		{"\x00\xff", 0, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.header, func(t *testing.T) {
+			f := newFake(t, func(w http.ResponseWriter, _ []string) []string {
+				w.Header()["Retry-After"] = []string{tt.header} // as sent, not canonicalised
+				influxError(w, http.StatusServiceUnavailable, "busy")
+				return nil
+			})
+			s := newSink(t, testConfig(t, f.URL))
+			err := s.Write(t.Context(), airBatch(2))
+			var re *RetryError
+			if !errors.As(err, &re) {
+				t.Fatalf("Write() = %v, want *RetryError", err)
+			}
+			if got := re.RetryAfter(); got < tt.atLeast || got > tt.atMost {
+				t.Errorf("Retry-After %q: RetryAfter() = %v, want %v to %v", tt.header, got, tt.atLeast, tt.atMost)
+			}
+		})
+	}
+}
+
+func FuzzRetryAfter(f *testing.F) {
+	for _, s := range []string{"", "7", "999999999", "99999999999999999999999", "Wed, 21 Oct 2015 07:28:00 GMT",
+		"Fri, 31 Dec 9999 23:59:59 GMT", "-1", "1.5", "soon"} {
+		f.Add(s)
+	}
+	now := time.Now()
+	f.Fuzz(func(t *testing.T, v string) {
+		if got := retryAfter(v, now); got < 0 || got > MaxRetryAfter {
+			t.Errorf("retryAfter(%q) = %v, want 0 to %v", v, got, MaxRetryAfter)
+		}
+	})
 }
 
 func TestWriteTimeout(t *testing.T) {
@@ -651,6 +714,56 @@ func TestWriteInvalidReadings(t *testing.T) {
 	}
 	if reqs, _, _ := f.snapshot(); len(reqs) != 1 {
 		t.Errorf("%d requests, want none for a batch of only invalid readings", len(reqs)-1)
+	}
+}
+
+// TestDeadLetterIsBounded: a server rejecting every point forever fills at most
+// DeadLetterKeep+1 files of DeadLetterMaxBytes, private to the gateway (0640 in 0750
+// directories), and every entry deleted by rotation is counted (issue 10: the file grew
+// without bound, 0644 in a 0755 directory).
+func TestDeadLetterIsBounded(t *testing.T) {
+	f := newFake(t, status(http.StatusBadRequest, "unable to parse"))
+	cfg := testConfig(t, f.URL)
+	cfg.DeadLetterMaxBytes, cfg.DeadLetterKeep = 4000, 2
+	s := newSink(t, cfg)
+	const writes = 60
+	for i := range writes {
+		batch := airBatch(3)
+		for j := range batch {
+			batch[j].Time = batch[j].Time.Add(time.Duration(i) * time.Hour)
+		}
+		if err := s.Write(t.Context(), batch); err != nil {
+			t.Fatalf("Write %d: %v", i, err)
+		}
+	}
+	files, _ := filepath.Glob(cfg.DeadLetter + "*")
+	if len(files) != 3 {
+		t.Errorf("dead-letter files %v, want the file and 2 rotated ones", files)
+	}
+	onDisk := 0
+	for _, name := range files {
+		fi, err := os.Stat(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fi.Size() > cfg.DeadLetterMaxBytes {
+			t.Errorf("%s: %d bytes, want at most %d", name, fi.Size(), cfg.DeadLetterMaxBytes)
+		}
+		if perm := fi.Mode().Perm(); perm&^0o640 != 0 {
+			t.Errorf("%s: mode %v, want at most 0640", name, perm)
+		}
+		_, data := readDeadLetter(t, name)
+		onDisk += len(data)
+	}
+	for dir := filepath.Dir(cfg.DeadLetter); dir != filepath.Dir(filepath.Dir(filepath.Dir(cfg.DeadLetter))); dir = filepath.Dir(dir) {
+		if fi, err := os.Stat(dir); err != nil || fi.Mode().Perm()&^0o750 != 0 {
+			t.Errorf("directory %s: mode %v, want at most 0750", dir, fi.Mode().Perm())
+		}
+	}
+	st := s.Stats()
+	if st.DeadLettered != 3*writes || st.DeadLetterDropped == 0 || st.DeadLettered-st.DeadLetterDropped != uint64(onDisk) {
+		t.Errorf("Stats() = %+v with %d entries on disk; want %d dead-lettered, some dropped, and the rest on disk",
+			st, onDisk, 3*writes)
 	}
 }
 

@@ -8,6 +8,8 @@
 //	envgate_reading_value{site,device,quantity,unit}           gauge, latest value in its unit
 //	envgate_reading_timestamp_seconds{site,device,quantity}    gauge, its measurement time
 //	envgate_readings_invalid_total{device,reason}              counter
+//	envgate_reading_series                                     gauge, latest-value series tracked
+//	envgate_reading_series_expired_total                       counter
 //	envgate_device_polls_total{device,result}                  counter, result "ok" or "error"
 //	envgate_device_poll_duration_seconds{device}               histogram, 1 ms to 30 s
 //	envgate_device_up{device}                                  gauge, 1 or 0
@@ -21,12 +23,15 @@
 //	envgate_buffer_quarantined_bytes_total                     counter
 //	envgate_buffer_degraded                                    gauge, alarm 1 or 0
 //	envgate_buffer_memory_readings                             gauge
+//	envgate_buffer_quarantine_removed_files_total              counter
+//	envgate_buffer_sync_in_progress_seconds                    gauge
 //	envgate_sink_unsent_readings{sink}                         gauge
 //	envgate_sink_oldest_unsent_age_seconds{sink}               gauge
 //	envgate_sink_written_total{sink}                           counter
 //	envgate_sink_retried_total{sink}                           counter
 //	envgate_sink_rejected_total{sink}                          counter
 //	envgate_sink_dead_lettered_total{sink}                     counter
+//	envgate_sink_dead_letter_dropped_total{sink}               counter
 //	envgate_sink_last_success_timestamp_seconds{sink}          gauge, 0 if never
 //	envgate_sink_failing{sink}                                 gauge, 1 or 0
 //	envgate_sink_persistent_failure{sink}                      gauge, alarm 1 or 0
@@ -41,6 +46,7 @@
 //	envgate_mqtt_malformed_total{source,kind}                  counter
 //	envgate_mqtt_unacknowledged_total{source,reason}           counter
 //	envgate_mqtt_in_flight_messages{source}                    gauge
+//	envgate_mqtt_devices{source}                               gauge, devices counted toward max_devices
 //	envgate_mqtt_connected{source}                             gauge, 1 or 0
 //	envgate_mqtt_reconnects_total{source}                      counter
 //	envgate_writer_stalled_seconds                             gauge, the writer's current buffer call
@@ -86,6 +92,7 @@ type Metrics struct {
 	up           *prometheus.GaugeVec
 	lastSuccess  *prometheus.GaugeVec
 
+	series *seriesTracker
 	state  *stateCollector
 	modbus *modbusMetrics
 	mqtt   *mqttCollector
@@ -135,6 +142,7 @@ func New() *Metrics {
 			Namespace: namespace, Subsystem: "device", Name: "last_success_timestamp_seconds",
 			Help: "Time of the last successful poll of each device, in seconds since the Unix epoch.",
 		}, []string{"device"}),
+		series: &seriesTracker{after: DefaultSeriesExpiry, seen: map[seriesKey]seriesState{}},
 		state:  newStateCollector(),
 		modbus: newModbusMetrics(),
 		mqtt:   &mqttCollector{sources: map[string]func() MQTTStats{}},
@@ -149,7 +157,7 @@ func New() *Metrics {
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		m.info, m.readingValue, m.readingTime, m.invalid,
 		m.polls, m.pollDuration, m.up, m.lastSuccess,
-		m.state,
+		m.state, m.series,
 	)
 	m.reg.MustRegister(m.modbus.collectors()...)
 	m.reg.MustRegister(m.mqtt, m.noise, m.airWater, m.pm, clockCollector{}, m.writer)
@@ -173,8 +181,7 @@ func (m *Metrics) ObserveReading(r reading.Reading) {
 		m.CountInvalid(r.Device, "bad_quality")
 		return
 	}
-	m.readingValue.WithLabelValues(r.Site, r.Device, r.Quantity, r.Unit).Set(r.Value)
-	m.readingTime.WithLabelValues(r.Site, r.Device, r.Quantity).Set(unixSeconds(r.Time))
+	m.setReading(r.Site, r.Device, r.Quantity, r.Unit, r.Value, unixSeconds(r.Time))
 }
 
 // CountInvalid counts a reading of device rejected for reason, a short constant such
@@ -220,10 +227,14 @@ func (m *Metrics) AddSink(name string, stats func() SinkStats) {
 // healthy nil means always healthy) and / (a plain-text index of the two).
 func (m *Metrics) Handler(healthy func() error) http.Handler {
 	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{
+	scrape := promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{
 		ErrorHandling: promhttp.ContinueOnError,
 		Registry:      m.reg, // counts failed scrapes in promhttp_metric_handler_errors_total
-	}))
+	})
+	mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, r *http.Request) {
+		m.sweepSeries() // a box whose readings stopped still sheds its expired series
+		scrape.ServeHTTP(w, r)
+	})
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Cache-Control", "no-store")
 		if healthy != nil {

@@ -36,6 +36,8 @@ var allNames = []string{
 	"envgate_buffer_quarantined_bytes_total",
 	"envgate_buffer_degraded",
 	"envgate_buffer_memory_readings",
+	"envgate_buffer_quarantine_removed_files_total",
+	"envgate_buffer_sync_in_progress_seconds",
 	"envgate_sink_unsent_readings",
 	"envgate_sink_oldest_unsent_age_seconds",
 	"envgate_sink_written_total",

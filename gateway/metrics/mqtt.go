@@ -11,7 +11,8 @@ import (
 type MQTTStats struct {
 	Messages, Bytes, Readings uint64            // received messages (malformed included), their payload bytes, readings handed on
 	DeadLettered              uint64            // malformed messages: acknowledged and written to the dead-letter file
-	ErrorsByKind              map[string]uint64 // malformed messages by kind (json, number, lineprotocol, topic, oversize, range, quantity, time)
+	ErrorsByKind              map[string]uint64 // malformed messages by kind (json, number, lineprotocol, topic, oversize, range, quantity, time, reserved, unlisted, device_limit)
+	Devices                   int               // devices the subscriptions count toward their max_devices now
 	Dropped                   uint64            // messages left unacknowledged because the inbox was full (the broker redelivers them)
 	NotDurable                uint64            // messages left unacknowledged because the buffer refused them while the disk failed
 	InFlight                  int               // received, not yet acknowledged
@@ -37,6 +38,8 @@ var (
 		"MQTT messages deliberately not acknowledged, by reason: inbox_full (dropped beyond the source's bound) or not_durable (refused by the buffer while the disk failed, or behind such a message); the source reconnects and the broker delivers them again, as a count of messages.", "source", "reason")
 	mqttInFlight = desc("mqtt", "in_flight_messages",
 		"MQTT messages received and not yet acknowledged, as a count of messages.", "source")
+	mqttDevices = desc("mqtt", "devices",
+		"Devices (site and device name pairs) the source's subscriptions count toward their max_devices now; a device silent for the series expiry stops counting, as a count of devices.", "source")
 	mqttHeldBytes = desc("mqtt", "held_bytes",
 		"Payload bytes of the MQTT messages received and not yet acknowledged, in bytes.", "source")
 	mqttForced = desc("mqtt", "forced_reconnects_total",
@@ -57,7 +60,7 @@ type mqttCollector struct {
 
 func (c *mqttCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{mqttMessages, mqttBytes, mqttReadings, mqttDeadLettered, mqttErrors,
-		mqttUnacked, mqttInFlight, mqttHeldBytes, mqttForced, mqttLost, mqttConnected, mqttReconnects} {
+		mqttUnacked, mqttInFlight, mqttDevices, mqttHeldBytes, mqttForced, mqttLost, mqttConnected, mqttReconnects} {
 		ch <- d
 	}
 }
@@ -98,6 +101,7 @@ func (c *mqttCollector) Collect(ch chan<- prometheus.Metric) {
 		counter(mqttUnacked, s.NotDurable, n, "not_durable")
 		gauge(mqttInFlight, float64(s.InFlight), n)
 		gauge(mqttHeldBytes, float64(s.HeldBytes), n)
+		gauge(mqttDevices, float64(s.Devices), n)
 		counter(mqttForced, s.ForcedReconnects, n)
 		counter(mqttLost, s.Lost, n)
 		gauge(mqttConnected, boolValue(s.Connected), n)

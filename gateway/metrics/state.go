@@ -15,8 +15,10 @@ type BufferStats struct {
 	Appended, Dropped  uint64 // readings, since the gateway started
 	QuarantinedRecords uint64 // corrupt records set aside, since the gateway started
 	QuarantinedBytes   uint64
-	Degraded           bool  // disk errors: the gateway runs degraded
-	MemoryReadings     int64 // readings waiting in RAM because the disk failed
+	Degraded           bool          // disk errors: the gateway runs degraded
+	MemoryReadings     int64         // readings waiting in RAM because the disk failed
+	QuarantineRemoved  uint64        // files removed from quarantine/ to keep it within its bound
+	SyncInProgress     time.Duration // age of the fsync running now; 0 if none
 }
 
 // SinkStats is the state of one sink at one instant.
@@ -27,9 +29,11 @@ type SinkStats struct {
 	Retried         uint64        // failed write attempts, each followed by a retry
 	Rejected        uint64        // 4xx answers other than 408 and 429 (bad points, too large, refused credentials)
 	DeadLettered    uint64        // readings set aside in the dead-letter file
-	LastSuccess     time.Time     // zero if never
-	Failing         bool          // the last attempt failed
-	Persistent      bool          // failing with an error that needs an operator (auth, missing bucket)
+	// DeadLetterDropped counts dead-letter entries deleted with the oldest rotated file.
+	DeadLetterDropped uint64
+	LastSuccess       time.Time // zero if never
+	Failing           bool      // the last attempt failed
+	Persistent        bool      // failing with an error that needs an operator (auth, missing bucket)
 }
 
 func desc(subsystem, name, help string, labels ...string) *prometheus.Desc {
@@ -55,6 +59,10 @@ var (
 		"Alarm: 1 while disk errors keep the buffer in memory only, 0 otherwise.")
 	bufferMemoryReadings = desc("buffer", "memory_readings",
 		"Readings held in memory because the disk failed, as a count of readings.")
+	bufferQuarantineRemoved = desc("buffer", "quarantine_removed_files_total",
+		"Files removed from the buffer's quarantine directory to keep it within its bound since the gateway started, as a count of files.")
+	bufferSyncInProgress = desc("buffer", "sync_in_progress_seconds",
+		"Age of the buffer fsync running now, in seconds; 0 when none is running. A value that keeps growing is a stalled disk.")
 
 	sinkUnsent = desc("sink", "unsent_readings",
 		"Readings in the buffer the sink has not yet acknowledged, as a count of readings.", "sink")
@@ -68,6 +76,8 @@ var (
 		"Writes the sink's server refused with a 4xx status other than 408 and 429 (bad points, too large, refused credentials) since the gateway started, as a count of HTTP answers.", "sink")
 	sinkDeadLettered = desc("sink", "dead_lettered_total",
 		"Readings the sink set aside in its dead-letter file since the gateway started, as a count of readings.", "sink")
+	sinkDeadLetterDropped = desc("sink", "dead_letter_dropped_total",
+		"Dead-lettered readings deleted with the oldest dead-letter file when it rotated (dead_letter_keep), since the gateway started, as a count of readings.", "sink")
 	sinkLastSuccess = desc("sink", "last_success_timestamp_seconds",
 		"Time of the sink's last successful write, in seconds since the Unix epoch; 0 if it never succeeded.", "sink")
 	sinkFailing = desc("sink", "failing",
@@ -92,8 +102,9 @@ func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{
 		bufferBytes, bufferMaxBytes, bufferSegments, bufferAppended, bufferDropped,
 		bufferQuarantinedRecords, bufferQuarantinedBytes, bufferDegraded, bufferMemoryReadings,
+		bufferQuarantineRemoved, bufferSyncInProgress,
 		sinkUnsent, sinkOldestUnsentAge, sinkWritten, sinkRetried, sinkRejected,
-		sinkDeadLettered, sinkLastSuccess, sinkFailing, sinkPersistentFailure,
+		sinkDeadLettered, sinkDeadLetterDropped, sinkLastSuccess, sinkFailing, sinkPersistentFailure,
 	} {
 		ch <- d
 	}
@@ -132,6 +143,8 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 		counter(bufferQuarantinedBytes, s.QuarantinedBytes)
 		gauge(bufferDegraded, boolValue(s.Degraded))
 		gauge(bufferMemoryReadings, float64(s.MemoryReadings))
+		counter(bufferQuarantineRemoved, s.QuarantineRemoved)
+		gauge(bufferSyncInProgress, s.SyncInProgress.Seconds())
 	}
 	for i, name := range names {
 		s := sinks[i]()
@@ -141,6 +154,7 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 		counter(sinkRetried, s.Retried, name)
 		counter(sinkRejected, s.Rejected, name)
 		counter(sinkDeadLettered, s.DeadLettered, name)
+		counter(sinkDeadLetterDropped, s.DeadLetterDropped, name)
 		last := 0.0
 		if !s.LastSuccess.IsZero() {
 			last = unixSeconds(s.LastSuccess)

@@ -78,6 +78,9 @@ func (r Reading) Validate() error {
 	}
 	if r.Time.IsZero() {
 		errs = append(errs, errors.New("time is zero"))
+	} else if r.Time.Before(MinTime) || !r.Time.Before(MaxTime) {
+		errs = append(errs, fmt.Errorf("time %s outside %s to %s", r.Time.UTC().Format(time.RFC3339Nano),
+			MinTime.Format(time.DateOnly), MaxTime.Format(time.DateOnly)))
 	}
 	if math.IsNaN(r.Value) || math.IsInf(r.Value, 0) {
 		errs = append(errs, fmt.Errorf("value %v is not a finite number", r.Value))
@@ -87,6 +90,13 @@ func (r Reading) Validate() error {
 	}
 	return errors.Join(errs...)
 }
+
+// MinTime and MaxTime bound a reading's time. Outside them a clock is wrong, and beyond
+// 2262-04-11 Unix nanoseconds (InfluxDB's timestamps, the buffer's record) overflow.
+var (
+	MinTime = time.Date(1970, 1, 1, 0, 0, 0, 0, time.UTC)
+	MaxTime = time.Date(2200, 1, 1, 0, 0, 0, 0, time.UTC)
+)
 
 // MaxNameLen bounds site, device and gateway names (they become InfluxDB tag values).
 const MaxNameLen = 64

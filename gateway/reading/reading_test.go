@@ -30,6 +30,16 @@ func TestValidate(t *testing.T) {
 	check("NaN", func(r *Reading) { r.Value = math.NaN() }, "not a finite number")
 	check("Inf", func(r *Reading) { r.Value = math.Inf(1) }, "not a finite number")
 	check("quality", func(r *Reading) { r.Quality = 9 }, "unknown quality 9")
+	// Issue 10: times after 2262 overflowed the buffer's record encoder (UnixNano).
+	check("after 2262", func(r *Reading) { r.Time = time.Date(2263, 1, 1, 0, 0, 0, 0, time.UTC) },
+		"time 2263-01-01T00:00:00Z outside 1970-01-01 to 2200-01-01")
+	check("year 2200", func(r *Reading) { r.Time = MaxTime }, "outside 1970-01-01 to 2200-01-01")
+	check("before 1970", func(r *Reading) { r.Time = time.Date(1969, 12, 31, 0, 0, 0, 0, time.UTC) }, "outside 1970-01-01")
+	edge := good
+	edge.Time = MaxTime.Add(-time.Nanosecond)
+	if err := edge.Validate(); err != nil {
+		t.Errorf("Validate at %v = %v, want nil", edge.Time, err)
+	}
 }
 
 func TestCheckNameAcceptsCJK(t *testing.T) {

@@ -1,0 +1,227 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	mqtt "github.com/eclipse/paho.mqtt.golang"
+
+	"github.com/envgate/envgate/internal/testsvc"
+)
+
+// scrapeBody returns the /metrics page of the gateway at addr, or "".
+func scrapeBody(t *testing.T, addr string) string {
+	t.Helper()
+	resp, err := http.Get("http://" + addr + "/metrics")
+	if err != nil {
+		return ""
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return string(body)
+}
+
+// publishWindowed publishes n QoS 1 messages, message(i) each, with up to 500 awaiting
+// their PUBACK.
+func (p *publisher) publishWindowed(n int, message func(i int) (topic, payload string)) {
+	p.t.Helper()
+	var window [500]mqtt.Token
+	wait := func(i int) {
+		if tok := window[i%len(window)]; tok != nil && (!tok.WaitTimeout(15*time.Second) || tok.Error() != nil) {
+			p.t.Fatalf("publish: %v", tok.Error())
+		}
+	}
+	for i := range n {
+		wait(i)
+		topic, payload := message(i)
+		window[i%len(window)] = p.c.Publish(topic, 1, false, payload)
+	}
+	for i := n; i < n+len(window); i++ {
+		wait(i)
+	}
+}
+
+// TestMQTTHostilePublisherEndToEnd (issue 10) runs the real binary against a real
+// Mosquitto with a publisher that invents 20 000 device names and spoofs the gateway's
+// health (by topic and by line protocol). /metrics stays bounded: the subscription
+// counts max_devices devices, the rest are dead-lettered and counted by kind, the
+// gateway's health series keep the gateway's values, and the legitimate device keeps
+// flowing. On the code before the fix every name became two series (and the scrape
+// grew past 40 000 of them) and the spoof set the gateway's buffer_dropped.
+func TestMQTTHostilePublisherEndToEnd(t *testing.T) {
+	const hostile, maxDevices, every = 20000, 100, 100
+	broker := testsvc.StartMosquitto(t, testsvc.MosquittoOptions{MaxQueued: 2 * hostile})
+	bin := buildBinary(t)
+	dir := t.TempDir()
+	deadLetter := filepath.Join(dir, "dead.log")
+	listen := fmt.Sprintf("127.0.0.1:%d", testsvc.FreePort(t))
+	cfg := fmt.Sprintf(`gateway:
+  id: box-hostile
+  site: canal-east
+  state_dir: %s
+  listen: %s
+  shutdown_timeout: 6s
+  health_interval: 1s
+mqtt:
+  - name: lora
+    broker: %s
+    client_id: envgateTestHostile
+    dead_letter: %s
+    subscriptions:
+      - topic: num/+/+
+        template: num/{device}/{quantity}
+        format: number
+        max_devices: %d
+      - topic: lp/#
+        format: lineprotocol
+        devices: [water-*]
+`, filepath.Join(dir, "state"), listen, broker.URL, deadLetter, maxDevices)
+	cfgPath := filepath.Join(dir, "box.yaml")
+	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	g := &gatewayProc{t: t, bin: bin, cfg: cfgPath}
+	defer func() {
+		if t.Failed() {
+			t.Logf("envgate logs:\n%s", g.logs.String())
+		}
+	}()
+	g.start()
+	stopped := false
+	defer func() {
+		if !stopped {
+			g.stop(syscall.SIGTERM)
+		}
+	}()
+	pub := newPublisher(t, broker.URL)
+
+	// The legitimate device, published until the subscription is in place.
+	legit := func(v float64) string {
+		return fmt.Sprintf(`envgate_reading_value{device="noise-9",quantity="la",site="canal-east",unit="dB(A)"} %g`, v)
+	}
+	eventually(t, 30*time.Second, "the legitimate device's first reading", func() bool {
+		pub.publish("num/noise-9/la", "50")
+		return strings.Contains(scrapeBody(t, listen), legit(50)+"\n")
+	})
+
+	spoofs := 0
+	pub.publishWindowed(hostile, func(i int) (string, string) {
+		switch i % every {
+		case 1:
+			spoofs++
+			return "num/gateway/buffer_dropped", "12345"
+		case 2:
+			spoofs++
+			return "lp/x", "health,site=canal-east,device=gateway buffer_dropped=12345"
+		case 3:
+			spoofs++
+			return "num/noise-9/uptime", "12345"
+		}
+		return fmt.Sprintf("num/x%d/la", i), "50"
+	})
+	fakes := hostile - spoofs
+	pub.publish("num/noise-9/la", "51.5")
+	pub.publish("lp/x", "wq,site=lock-2,device=evil-1 ph=7") // not in devices
+	pub.publish("lp/x", "wq,site=lock-2,device=water-3 ph=7.25")
+
+	var body string
+	eventually(t, 60*time.Second, "every message handled", func() bool {
+		body = scrapeBody(t, listen)
+		v, _ := metricValue(body, `envgate_mqtt_messages_total{source="lora"}`)
+		return v >= float64(hostile+4)
+	})
+	eventually(t, 10*time.Second, "the last readings", func() bool {
+		body = scrapeBody(t, listen)
+		return strings.Contains(body, legit(51.5)+"\n") &&
+			strings.Contains(body, `envgate_reading_value{device="water-3",quantity="ph",site="lock-2",unit="pH"} 7.25`)
+	})
+	for series, want := range map[string]float64{
+		`envgate_mqtt_malformed_total{kind="device_limit",source="lora"}`: float64(fakes - (maxDevices - 1)),
+		`envgate_mqtt_malformed_total{kind="reserved",source="lora"}`:     float64(spoofs),
+		`envgate_mqtt_malformed_total{kind="unlisted",source="lora"}`:     1,
+		`envgate_mqtt_dead_lettered_total{source="lora"}`:                 float64(fakes - (maxDevices - 1) + spoofs + 1),
+		// noise-9 and 99 invented devices on num/+/+, water-3 on lp/#
+		`envgate_mqtt_devices{source="lora"}`: maxDevices + 1,
+	} {
+		if got, ok := metricValue(body, series); !ok || got != want {
+			t.Errorf("%s = %v (present %v), want %v", series, got, ok, want)
+		}
+	}
+	values := strings.Count(body, "\nenvgate_reading_value{")
+	if values > maxDevices+1+7 { // + the gateway's 7 health quantities
+		t.Errorf("%d envgate_reading_value series, want at most %d", values, maxDevices+8)
+	}
+	if n, _ := metricValue(body, "envgate_reading_series"); int(n) != values {
+		t.Errorf("envgate_reading_series = %v, want %d (the value series)", n, values)
+	}
+	if strings.Contains(body, " 12345\n") {
+		t.Errorf("a spoofed value shows in /metrics:\n%s", grepLines(body, " 12345"))
+	}
+	if v, ok := metricValue(body, `envgate_reading_value{device="gateway",quantity="buffer_dropped",site="canal-east",unit="1"}`); !ok || v != 0 {
+		t.Errorf("the gateway's buffer_dropped = %v (present %v), want its own 0", v, ok)
+	}
+	g.stop(syscall.SIGTERM)
+	stopped = true
+	data, err := os.ReadFile(deadLetter)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"reason=device_limit:", "topic=num/gateway/buffer_dropped reason=reserved:", "topic=lp/x reason=unlisted:"} {
+		if !strings.Contains(string(data), want) {
+			t.Errorf("dead-letter file lacks %q", want)
+		}
+	}
+}
+
+// grepLines returns the lines of s that contain sub.
+func grepLines(s, sub string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, sub) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
+}
+
+// TestCheckRefusesWhatMQTTRunRefuses (issue 10): envgate check validated the MQTT rules
+// of the config package while envgate run applied those of drivers/mqttsub, so a
+// shared subscription ($share/...) passed check and stopped run at start. Now check
+// runs the driver's own check on the very configuration run builds, at the right keys
+// and lines; the new name bounds and reserved names are refused the same way.
+func TestCheckRefusesWhatMQTTRunRefuses(t *testing.T) {
+	dir := t.TempDir()
+	for _, tc := range []struct{ sub, want string }{
+		{"{topic: $share/g/env/+, template: \"$share/g/env/{device}\", format: number, quantity: la}",
+			`mqtt[0].subscriptions[0].topic (line 10): "$share/g/env/+": shared subscriptions are not supported`},
+		{"{topic: env/+, template: \"env/{device}\", format: number, quantity: la, sites: [\"[\"]}",
+			`mqtt[0].subscriptions[0].sites[0] (line 10): "[" is not a pattern`},
+		{"{topic: env/+, template: \"env/{device}\", format: number, quantity: la, max_devices: 0}",
+			`mqtt[0].subscriptions[0].max_devices (line 10): must be 1 to 100000`},
+		{"{topic: env/x, device: gateway, format: number, quantity: la}",
+			`mqtt[0].subscriptions[0].device (line 10): "gateway" is reserved for the gateway's own health readings`},
+		{"{topic: env/+, template: \"env/{device}\", format: number, quantity: buffer_dropped}",
+			`mqtt[0].subscriptions[0].quantity (line 10): "buffer_dropped" is one of the gateway's own health quantities, not a measurement`},
+	} {
+		path := filepath.Join(dir, "box.yaml")
+		cfg := fmt.Sprintf("gateway:\n  id: box-1\n  site: canal\n  state_dir: %s\nmqtt:\n  - name: lora\n    broker: tcp://127.0.0.1:1\n    client_id: envgateBox1\n    subscriptions:\n      - %s\n",
+			filepath.Join(dir, "state"), tc.sub)
+		if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		code, out, _ := cli("check", "-c", path)
+		if code != 1 || !strings.Contains(out, path+": "+tc.want) || strings.Count(out, "\n") != 2 {
+			t.Errorf("envgate check with %s = %d:\n%swant 1 and the one problem %s", tc.sub, code, out, tc.want)
+		}
+		if code, _, errOut := cli("run", "-c", path); code != 1 || !strings.Contains(errOut, tc.want) {
+			t.Errorf("envgate run with %s = %d, stderr:\n%swant 1 and %s", tc.sub, code, errOut, tc.want)
+		}
+	}
+}

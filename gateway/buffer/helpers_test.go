@@ -1,0 +1,23 @@
+package buffer
+
+// kill drops q the way a killed process would: nothing synced, no cursor persisted, and
+// the lock released (by the kernel, for a real process), so the same test can reopen
+// the directory.
+func (q *Queue) kill() {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.closed {
+		return
+	}
+	q.closed = true
+	if q.active != nil {
+		q.active.Close()
+		q.active = nil
+	}
+	for _, f := range q.toSync {
+		f.Close()
+	}
+	q.toSync = nil
+	close(q.notify)
+	q.unlock()
+}
