@@ -214,7 +214,7 @@ func pipelinePass(b *testing.B, inf *testsvc.Influx, rs []reading.Reading, m *me
 	p, err := gateway.New(gateway.Config{
 		GatewayID: gatewayID, Site: site, Queue: q, Metrics: metrics.New(),
 		SyncEvery: syncEvery, SyncInterval: time.Second, ShutdownGrace: 10 * time.Second, Log: log,
-		Sources: []gateway.Source{{Name: "feed", Poller: feed,
+		Sources: []gateway.Source{&schedule.Source{Device: "feed", Poller: feed,
 			Options: schedule.Options{Interval: time.Millisecond}}},
 		Sinks: []gateway.SinkSpec{{Name: sinkName, Sink: rec, BatchSize: batchSize, FlushInterval: time.Second,
 			RetryInitial: time.Second, RetryMax: 2 * time.Minute, AuthRetry: time.Minute}},

@@ -287,7 +287,7 @@ func mqttPass(b *testing.B, inf *testsvc.Influx, url string, data *mqttData, m *
 	p, err := gateway.New(gateway.Config{
 		GatewayID: gatewayID, Site: site, Queue: q, Metrics: metrics.New(),
 		SyncInterval: time.Second, ShutdownGrace: 10 * time.Second, Log: log,
-		Sources: []gateway.Source{{Name: mqttSource, Batches: sub.Run}},
+		Sources: []gateway.Source{sub},
 		Sinks: []gateway.SinkSpec{{Name: sinkName, Sink: rec, BatchSize: batchSize, FlushInterval: *mqttFlush,
 			RetryInitial: time.Second, RetryMax: 2 * time.Minute, AuthRetry: time.Minute}},
 	})

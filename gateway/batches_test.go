@@ -51,7 +51,7 @@ func TestBatchesAreAcknowledgedOnlyWhenDurable(t *testing.T) {
 	}
 	p, err := gateway.New(gateway.Config{GatewayID: "g", Queue: q, Metrics: metrics.New(),
 		SyncInterval: time.Hour, ShutdownGrace: time.Second,
-		Sources: []gateway.Source{{Name: "mqtt-1", Batches: source}}})
+		Sources: []gateway.Source{sourceFunc{"mqtt-1", source}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -84,3 +84,13 @@ func TestBatchesAreAcknowledgedOnlyWhenDurable(t *testing.T) {
 		t.Errorf("batches %v were acknowledged before they were durable (or with an error)", notDurable)
 	}
 }
+
+// sourceFunc adapts a function to gateway.Source.
+type sourceFunc struct {
+	name string
+	run  func(ctx context.Context, out chan<- reading.Batch) error
+}
+
+func (s sourceFunc) Name() string { return s.name }
+
+func (s sourceFunc) Run(ctx context.Context, out chan<- reading.Batch) error { return s.run(ctx, out) }

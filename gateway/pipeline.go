@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/envgate/envgate/gateway/buffer"
@@ -35,20 +36,21 @@ type Sink interface {
 	Write(ctx context.Context, batch []reading.Reading) error
 }
 
-// Source is a device polled on a schedule, or a streaming source that owns its own
-// timing (a Modbus bus scheduling all its devices, an MQTT subscription).
-type Source struct {
-	Name    string // device or bus name, for metrics and logs
-	Poller  schedule.Poller
-	Options schedule.Options
-	// Stream, if set, is run instead of a poll loop: it sends readings to out until ctx
-	// is done, then returns; it never closes out. An error return is logged.
-	Stream func(ctx context.Context, out chan<- []reading.Reading) error
-	// Batches, if set, is run like Stream for a source that must learn when its readings
-	// are durable (MQTT acknowledges a message only then): the writer calls each batch's
-	// Durable after the fsync that covers it, and syncs as soon as it has nothing else
-	// to do rather than waiting for the sync interval.
-	Batches func(ctx context.Context, out chan<- reading.Batch) error
+// A Source delivers readings: a Modbus bus scheduling all its devices, an MQTT
+// subscription, a particulate sensor on a UART, or a polled device adapted by
+// schedule.Source. The pipeline calls Run once, from a goroutine of its own; Run sends
+// batches to out until ctx is done, then returns; it never closes out. A send may
+// block (the writer is busy): a source that must not block its device selects on
+// ctx.Done() as well. An error return is logged; it does not stop the gateway.
+//
+// A batch whose readings have another copy (reading.Batch.Redeliverable, with a
+// Durable callback) is refused while the disk fails, at once and without being kept
+// anywhere: its source must not acknowledge it and must get it again (the MQTT source
+// leaves it unacknowledged and reconnects, and the broker delivers it again). Every other
+// batch is held in memory while the disk fails, within buffer.memory_readings.
+type Source interface {
+	Name() string // device, bus or subscription name, for the log
+	Run(ctx context.Context, out chan<- reading.Batch) error
 }
 
 // SinkSpec is a sink with its forwarding policy.
@@ -79,6 +81,9 @@ type Config struct {
 	SyncInterval   time.Duration // group-commit period
 	HealthInterval time.Duration // 0: no health readings
 	ShutdownGrace  time.Duration // time forwarders get to deliver after the sources stopped
+	// StallAfter is how long one buffer call (an append or an fsync) may run before
+	// Healthy reports the writer stalled; 0 means DefaultStallAfter.
+	StallAfter time.Duration
 	// Derive, if set, derives domain series (noise levels, ...) from the stored
 	// readings; the writer stores what it derives with the readings that closed the
 	// windows, and ticks it every DeriveTick so windows close when samples stop.
@@ -87,13 +92,41 @@ type Config struct {
 	Log        *slog.Logger
 }
 
+// DefaultStallAfter is Config.StallAfter's default. An SD card's fsync normally takes
+// milliseconds and under heavy wear-levelling a few seconds; half a minute is a disk
+// that no longer answers.
+const DefaultStallAfter = 30 * time.Second
+
 // Pipeline is a running gateway. Create it with New, then call Run once.
 type Pipeline struct {
 	cfg        Config
 	log        *slog.Logger
 	forwarders []*forwarder
 	start      time.Time
+	queue      queue // cfg.Queue; tests wrap it
+
+	// The writer's state for Healthy, which must answer without waiting for the
+	// buffer (its calls can hang on a stalled disk): callSince is when the current
+	// buffer call began (Unix ns, 0 while none runs), callOp which call it is.
+	callSince atomic.Int64
+	callOp    atomic.Int32
+	degraded  atomic.Bool // the writer's last buffer call failed and no sync has succeeded since
 }
+
+// queue is what the writer calls on the buffer.
+type queue interface {
+	Append(rs ...reading.Reading) error
+	AppendRedeliverable(rs ...reading.Reading) error
+	Sync() error
+}
+
+// Buffer calls the writer tracks (callOp).
+const (
+	opAppend int32 = iota
+	opSync
+)
+
+var opNames = [...]string{opAppend: "append", opSync: "sync"}
 
 // New checks cfg and opens a buffer reader for every sink.
 func New(cfg Config) (*Pipeline, error) {
@@ -109,12 +142,15 @@ func New(cfg Config) (*Pipeline, error) {
 	if cfg.DeriveTick <= 0 {
 		cfg.DeriveTick = time.Second
 	}
+	if cfg.StallAfter <= 0 {
+		cfg.StallAfter = DefaultStallAfter
+	}
 	if !cfg.Derive.Empty() {
 		cfg.Metrics.SetNoise(func() []metrics.NoiseState { return cfg.Derive.NoiseStates(time.Now()) })
 		cfg.Metrics.SetAir(func() []metrics.AirState { return cfg.Derive.AirStates(time.Now()) })
 		cfg.Metrics.SetWater(func() []metrics.WaterState { return cfg.Derive.WaterStates(time.Now()) })
 	}
-	p := &Pipeline{cfg: cfg, log: cfg.Log, start: time.Now()}
+	p := &Pipeline{cfg: cfg, log: cfg.Log, start: time.Now(), queue: cfg.Queue}
 	for _, s := range cfg.Sinks {
 		r, err := cfg.Queue.Reader(s.Name)
 		if err != nil {
@@ -131,12 +167,9 @@ func New(cfg Config) (*Pipeline, error) {
 			Degraded: s.Degraded, MemoryReadings: s.MemoryReadings,
 			QuarantineRemoved: s.QuarantineRemoved, SyncInProgress: syncAge(s.SyncInProgressSince)}
 	})
+	cfg.Metrics.SetWriterStall(func() time.Duration { d, _ := p.writerCall(); return d })
 	return p, nil
 }
-
-// syncStalled is how long one buffer fsync may run before /healthz calls the disk
-// stalled: an SD card under wear levelling takes seconds, never this long.
-const syncStalled = 30 * time.Second
 
 // syncAge is how long the buffer fsync that started at since has been running.
 func syncAge(since time.Time) time.Duration {
@@ -147,33 +180,74 @@ func syncAge(since time.Time) time.Duration {
 }
 
 // Healthy reports why the gateway is unhealthy, or nil. It backs /healthz. It never
-// waits for the disk: the buffer's Stats answers while an fsync hangs.
+// waits for the disk: it reads the writer's own record of its buffer calls and the
+// buffer's lock-free record of the fsync in progress, so it answers at once even while
+// a write or an fsync hangs on a failing disk. Of the two stalls it reports the longer
+// one beyond StallAfter: the writer's covers its appends and syncs, the buffer's the
+// fsyncs of anyone else (an Append's group commit, Close).
 func (p *Pipeline) Healthy() error {
-	s := p.cfg.Queue.Stats()
-	if age := syncAge(s.SyncInProgressSince); age > syncStalled {
-		return fmt.Errorf("buffer fsync stalled for %s", age.Truncate(time.Second))
+	d, op := p.writerCall()
+	if s := syncAge(p.cfg.Queue.SyncInProgressSince()); s > d {
+		d, op = s, ""
 	}
-	if s.Degraded {
+	if d > p.cfg.StallAfter {
+		if op == "" {
+			return fmt.Errorf("buffer fsync stalled for %s: the disk does not answer; readings wait in the sources",
+				d.Truncate(time.Second))
+		}
+		return fmt.Errorf("writer stalled for %s in %s: the disk does not answer; readings wait in the sources",
+			d.Truncate(time.Second), op)
+	}
+	if p.degraded.Load() {
 		return errors.New("buffer degraded: disk writes fail, readings held in memory")
 	}
 	return nil
 }
 
+// writerCall returns how long the writer's current buffer call has been running, and
+// which call it is; 0 while the writer is not in one.
+func (p *Pipeline) writerCall() (time.Duration, string) {
+	since := p.callSince.Load()
+	if since == 0 {
+		return 0, ""
+	}
+	return max(0, time.Since(time.Unix(0, since))), opNames[p.callOp.Load()]
+}
+
+// call runs one buffer call of the writer, recording it for Healthy.
+func (p *Pipeline) call(op int32, f func() error) error {
+	p.callOp.Store(op)
+	p.callSince.Store(time.Now().UnixNano())
+	err := f()
+	p.callSince.Store(0)
+	return err
+}
+
 // Run runs the gateway until ctx is done, then shuts down in order. It returns nil after
 // a clean shutdown.
 func (p *Pipeline) Run(ctx context.Context) error {
-	ingest := make(chan []reading.Reading, 256)
-	batches := make(chan reading.Batch, 256)
+	// Every source sends into ingest; the gateway's own health readings come on own,
+	// which no source can reach, so that no source can pass its readings off as the
+	// gateway's (admit).
+	ingest := make(chan reading.Batch, 256)
+	own := make(chan reading.Batch, 4)
 	var sources sync.WaitGroup
 	for _, s := range p.cfg.Sources {
-		sources.Go(func() { p.runSource(ctx, s, ingest, batches) })
+		sources.Go(func() {
+			if err := s.Run(ctx, ingest); err != nil && ctx.Err() == nil {
+				p.log.Error("source stopped", "source", s.Name(), "err", err)
+			}
+		})
 	}
+	var health sync.WaitGroup
 	if p.cfg.HealthInterval > 0 {
-		h := Source{Name: "gateway", Poller: &healthPoller{p: p}, Options: schedule.Options{Interval: p.cfg.HealthInterval}}
-		sources.Go(func() { _ = schedule.Run(ctx, h.Poller, h.Options, ingest, nil) })
+		h := &schedule.Source{Device: reading.HealthDevice, Poller: &healthPoller{p: p},
+			Options: schedule.Options{Interval: p.cfg.HealthInterval}}
+		health.Go(func() { _ = h.Run(ctx, own) })
 	}
-	// One owner closes the ingest channels: after every source has returned.
-	go func() { sources.Wait(); close(ingest); close(batches) }()
+	// One owner closes each channel: after everything sending on it has returned.
+	go func() { sources.Wait(); close(ingest) }()
+	go func() { health.Wait(); close(own) }()
 
 	// Forwarders run on a context that outlives ctx by the shutdown grace period.
 	fctx, cancelForwarders := context.WithCancel(context.WithoutCancel(ctx))
@@ -184,7 +258,7 @@ func (p *Pipeline) Run(ctx context.Context) error {
 		fwd.Go(func() { f.run(fctx, drained) })
 	}
 
-	p.write(ingest, batches)
+	p.write(ingest, own)
 	close(drained)
 	p.log.Info("sources stopped, buffer synced; delivering what is pending", "grace", p.cfg.ShutdownGrace)
 	timer := time.AfterFunc(p.cfg.ShutdownGrace, cancelForwarders)
@@ -193,61 +267,27 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	return nil
 }
 
-// runSource polls one device and tracks its up/down state for the log, or runs a
-// streaming source.
-func (p *Pipeline) runSource(ctx context.Context, s Source, ingest chan<- []reading.Reading, batches chan<- reading.Batch) {
-	var err error
-	switch {
-	case s.Stream != nil:
-		err = s.Stream(ctx, ingest)
-	case s.Batches != nil:
-		err = s.Batches(ctx, batches)
-	default:
-		p.poll(ctx, s, ingest)
-		return
-	}
-	if err != nil && ctx.Err() == nil {
-		p.log.Error("source stopped", "source", s.Name, "err", err)
-	}
-}
-
-// poll runs a Poller on its schedule and logs the device's up/down changes.
-func (p *Pipeline) poll(ctx context.Context, s Source, ingest chan<- []reading.Reading) {
-	log := p.log.With("device", s.Name)
-	up := true
-	observe := func(d time.Duration, err error) {
-		p.cfg.Metrics.ObservePoll(s.Name, d, err)
-		switch {
-		case err != nil && up:
-			log.Warn("device down", "err", err)
-		case err == nil && !up:
-			log.Info("device up")
-		}
-		up = err == nil
-	}
-	_ = schedule.Run(ctx, s.Poller, s.Options, ingest, observe)
-}
-
-// write is the only goroutine that appends to the buffer. It returns when both ingest
-// channels are closed and everything received is appended and synced.
-func (p *Pipeline) write(ingest <-chan []reading.Reading, batches <-chan reading.Batch) {
-	q := p.cfg.Queue
+// write is the only goroutine that appends to the buffer. It returns when both channels
+// are closed and everything received is appended and synced.
+func (p *Pipeline) write(ingest, own <-chan reading.Batch) {
+	q := p.queue
 	tick := time.NewTicker(p.cfg.SyncInterval)
 	defer tick.Stop()
-	var dirty, failing bool
+	var dirty bool
 	var waiting []func(error) // Durable callbacks of batches appended since the last sync
 	report := func(err error) {
 		// Log state changes only: the metrics carry the rest.
+		failing := p.degraded.Load()
 		switch {
 		case err != nil && !failing:
 			p.log.Error("buffer write failed", "err", err)
 		case err == nil && failing:
 			p.log.Info("buffer writes work again")
 		}
-		failing = err != nil
+		p.degraded.Store(err != nil)
 	}
 	sync := func() {
-		err := q.Sync()
+		err := p.call(opSync, q.Sync)
 		report(err)
 		dirty = false
 		for _, done := range waiting {
@@ -257,12 +297,12 @@ func (p *Pipeline) write(ingest <-chan []reading.Reading, batches <-chan reading
 	}
 	valid := make([]reading.Reading, 0, 64)
 	var derived []reading.Reading
-	// store appends valid (admitted readings) to the buffer.
-	store := func() error {
-		if len(valid) == 0 {
+	// store appends rs (admitted readings) to the buffer.
+	store := func(rs []reading.Reading) error {
+		if len(rs) == 0 {
 			return nil
 		}
-		err := q.Append(valid...)
+		err := p.call(opAppend, func() error { return q.Append(rs...) })
 		dirty = true
 		if err != nil {
 			// Only a Sync proves the disk works again: an Append can succeed into the
@@ -271,15 +311,32 @@ func (p *Pipeline) write(ingest <-chan []reading.Reading, batches <-chan reading
 		}
 		return err
 	}
-	appendValid := func(rs []reading.Reading) error {
-		valid = p.admit(valid[:0], rs)
-		if d := p.cfg.Derive; !d.Empty() {
-			// Derived readings go in the same append as the readings that closed their
-			// windows: durable together.
-			derived = d.Add(derived[:0], valid...)
-			valid = p.admit(valid, derived)
+	// derive returns the readings the derivations make of rs, admitted.
+	derive := func(rs []reading.Reading) []reading.Reading {
+		d := p.cfg.Derive
+		if d.Empty() {
+			return nil
 		}
-		return store()
+		derived = d.Add(derived[:0], rs...)
+		return p.admit(derived[:0:0], derived, false)
+	}
+	take := func(b reading.Batch, trusted bool) {
+		if b.Redeliverable && b.Durable != nil {
+			p.takeRedeliverable(b, &waiting, &dirty, report, derive, store)
+			return
+		}
+		valid = p.admit(valid[:0], b.Readings, trusted)
+		// Derived readings go in the same append as the readings that closed their
+		// windows: durable together.
+		valid = append(valid, derive(valid)...)
+		err := store(valid)
+		switch {
+		case b.Durable == nil:
+		case err != nil:
+			b.Durable(err) // held in memory, not durable
+		default:
+			waiting = append(waiting, b.Durable)
+		}
 	}
 	var deriveTick <-chan time.Time
 	if !p.cfg.Derive.Empty() {
@@ -287,60 +344,95 @@ func (p *Pipeline) write(ingest <-chan []reading.Reading, batches <-chan reading
 		defer t.Stop()
 		deriveTick = t.C
 	}
-	for ingest != nil || batches != nil {
+	for ingest != nil || own != nil {
 		select {
 		case now := <-deriveTick:
 			derived = p.cfg.Derive.Tick(derived[:0], now)
-			valid = p.admit(valid[:0], derived)
-			store()
+			valid = p.admit(valid[:0], derived, false)
+			store(valid)
 			continue
-		case rs, ok := <-ingest:
+		case b, ok := <-ingest:
 			if !ok {
 				ingest = nil
 				continue
 			}
-			appendValid(rs)
-		case b, ok := <-batches:
+			take(b, false)
+		case b, ok := <-own:
 			if !ok {
-				batches = nil
+				own = nil
 				continue
 			}
-			err := appendValid(b.Readings)
-			switch {
-			case b.Durable == nil:
-			case err != nil:
-				b.Durable(err) // held in memory, not durable: the source must not acknowledge
-			default:
-				waiting = append(waiting, b.Durable)
-			}
+			take(b, true)
 		case <-tick.C:
-			if dirty || q.Stats().Degraded {
+			if dirty || p.degraded.Load() {
 				sync()
 			}
 			continue
 		}
 		// Group commit: sync once nothing else is queued, when a batch waits for it or
 		// every batch is to be synced.
-		if (len(waiting) > 0 || p.cfg.SyncEvery) && len(ingest) == 0 && len(batches) == 0 {
+		if (len(waiting) > 0 || p.cfg.SyncEvery) && len(ingest) == 0 && len(own) == 0 {
 			sync()
 		}
 	}
 	sync()
 }
 
+// takeRedeliverable stores a batch whose readings have another copy, or refuses it.
+// Refused (the disk fails), it calls Durable with the error at once and keeps nothing;
+// its readings reach neither the metrics nor the derivations, which see them when the
+// source delivers them again. Stored, its derived readings follow in an ordinary append
+// (they exist nowhere else), before the sync that covers both.
+func (p *Pipeline) takeRedeliverable(b reading.Batch, waiting *[]func(error), dirty *bool,
+	report func(error), derive func([]reading.Reading) []reading.Reading, store func([]reading.Reading) error) {
+	var rs []reading.Reading
+	for _, r := range b.Readings {
+		if p.check(r, false) == "" {
+			rs = append(rs, r)
+		}
+	}
+	err := p.call(opAppend, func() error { return p.queue.AppendRedeliverable(rs...) })
+	if err != nil {
+		if !errors.Is(err, buffer.ErrRefused) || !p.degraded.Load() {
+			report(err)
+		}
+		b.Durable(err)
+		return
+	}
+	*dirty = true
+	// Counted and observed only now that they are stored: a refused batch comes again.
+	rs = p.admit(rs[:0], b.Readings, false)
+	store(derive(rs))
+	*waiting = append(*waiting, b.Durable)
+}
+
 // admit validates readings, feeds the latest-value gauges and returns the storable ones.
-func (p *Pipeline) admit(dst, batch []reading.Reading) []reading.Reading {
+// trusted is set for the gateway's own health readings only: from anything else, a
+// reading with the gateway's health device name or a health quantity is rejected
+// (counted with reason "reserved"), so that no source can overwrite the gateway's own
+// health series.
+func (p *Pipeline) admit(dst, batch []reading.Reading, trusted bool) []reading.Reading {
 	for _, r := range batch {
-		if err := r.Validate(); err != nil {
-			p.cfg.Metrics.CountInvalid(r.Device, "invalid")
-			p.log.Debug("reading rejected", "device", r.Device, "quantity", r.Quantity, "err", err)
+		if reason := p.check(r, trusted); reason != "" {
+			p.cfg.Metrics.CountInvalid(r.Device, reason)
+			p.log.Debug("reading rejected", "device", r.Device, "quantity", r.Quantity, "reason", reason)
 			continue
 		}
 		p.cfg.Metrics.ObserveReading(r)
-		if r.Quality == reading.Bad {
-			continue // counted by ObserveReading
-		}
 		dst = append(dst, r)
 	}
 	return dst
+}
+
+// check returns why r is not stored ("invalid", "reserved", "bad_quality"), or "".
+func (p *Pipeline) check(r reading.Reading, trusted bool) string {
+	switch {
+	case r.Validate() != nil:
+		return "invalid"
+	case !trusted && reading.Reserved(r.Device, r.Quantity):
+		return "reserved"
+	case r.Quality == reading.Bad:
+		return "bad_quality"
+	}
+	return ""
 }

@@ -84,7 +84,7 @@ func newHarness(t *testing.T, inf *testsvc.Influx, dir string) *harness {
 		if err != nil {
 			t.Fatal(err)
 		}
-		sources = append(sources, gateway.Source{Name: d.name, Poller: drv, Options: schedule.Options{Interval: d.interval}})
+		sources = append(sources, &schedule.Source{Device: d.name, Poller: drv, Options: schedule.Options{Interval: d.interval}})
 	}
 	m := metrics.New()
 	p, err := gateway.New(gateway.Config{

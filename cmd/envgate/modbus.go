@@ -43,13 +43,13 @@ func buildBus(b config.Bus, m *metrics.Metrics, log *slog.Logger) (gateway.Sourc
 			return modbus.OpenTCP(b.RTUOverTCP.Address, true, b.Timeout)
 		}
 	default:
-		return gateway.Source{}, errors.New("no transport configured")
+		return nil, errors.New("no transport configured")
 	}
 	bus, err := modbus.NewBus(cfg, open, modbusObserver{m}, log)
 	if err != nil {
-		return gateway.Source{}, err
+		return nil, err
 	}
-	return gateway.Source{Name: b.Name, Stream: bus.Run}, nil
+	return bus, nil
 }
 
 // modbusObserver feeds a bus's transactions and polls into the metrics.

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
@@ -23,20 +22,20 @@ import (
 func buildMQTT(c config.MQTT, expiry time.Duration, log *slog.Logger) (gateway.Source, *mqttsub.Subscriber, error) {
 	cfg, err := c.Subscriber(expiry)
 	if err != nil {
-		return gateway.Source{}, nil, err
+		return nil, nil, err
 	}
 	if c.TLS != nil {
 		t, err := clientTLS(c.TLS)
 		if err != nil {
-			return gateway.Source{}, nil, fmt.Errorf("tls: %w", err)
+			return nil, nil, fmt.Errorf("tls: %w", err)
 		}
 		cfg.TLS = t
 	}
 	s, err := mqttsub.New(cfg, log.With("source", c.Name))
 	if err != nil {
-		return gateway.Source{}, nil, err
+		return nil, nil, err
 	}
-	return gateway.Source{Name: c.Name, Batches: s.Run}, s, nil
+	return s, s, nil
 }
 
 // configuredDevices reports whether the config names a device: its latest-value series
@@ -106,20 +105,19 @@ func clientTLS(c *config.MQTTTLS) (*tls.Config, error) {
 // buildPM turns a configured UART particulate sensor into a pipeline source.
 func buildPM(c config.PMSensor, m *metrics.Metrics, log *slog.Logger) (gateway.Source, error) {
 	cfg := pm.Config{Name: c.Name, Site: c.Site, Port: c.Port, Model: pm.Model(c.Model), Mode: c.Mode,
-		Interval: c.Interval, Values: c.Values, Stale: c.Stale, Warmup: c.Warmup}
+		Interval: c.Interval, Values: c.Values, Stale: c.Stale, Warmup: c.Warmup, Observe: m.ObservePoll}
 	cfg.DutyCycle.Work, cfg.DutyCycle.Sleep = c.DutyCycle.Work, c.DutyCycle.Sleep
 	if c.Warmup == 0 {
 		cfg.Warmup = -1 // config has applied its default: an explicit 0 means no warm-up
 	}
 	s, err := pm.New(cfg, pm.OpenSerial, log)
 	if err != nil {
-		return gateway.Source{}, err
+		return nil, err
 	}
 	m.AddPM(c.Name, func() metrics.PMStats {
 		st := s.Stats()
 		return metrics.PMStats{Frames: st.Frames, ChecksumErrors: st.ChecksumErrors, LengthErrors: st.LengthErrors,
 			Resyncs: st.Resyncs, GarbageBytes: st.GarbageBytes, Timeouts: st.Timeouts, IOErrors: st.IOErrors, Reopens: st.Reopens}
 	})
-	run := func(ctx context.Context, out chan<- reading.Batch) error { return s.Run(ctx, out, m.ObservePoll) }
-	return gateway.Source{Name: c.Name, Batches: run}, nil
+	return s, nil
 }

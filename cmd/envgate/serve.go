@@ -129,7 +129,7 @@ func build(cfg *config.Config, m *metrics.Metrics, log *slog.Logger) (p parts, e
 		p.specs = append(p.specs, spec)
 	}
 	for i, d := range cfg.Devices {
-		src, err := buildSource(d)
+		src, err := buildSource(d, m, log)
 		if err != nil {
 			return p, fmt.Errorf("devices[%d] (%s): %w", i, d.Name, err)
 		}
@@ -152,7 +152,7 @@ func build(cfg *config.Config, m *metrics.Metrics, log *slog.Logger) (p parts, e
 			return metrics.MQTTStats{Messages: s.Messages, Bytes: s.Bytes, Readings: s.Readings,
 				DeadLettered: s.DeadLettered, ErrorsByKind: s.ErrorsByKind, Dropped: s.Dropped,
 				NotDurable: s.NotDurable, InFlight: s.InFlight, Connected: s.Connected, Reconnects: s.Reconnects,
-				HeldBytes: s.HeldBytes, Retried: s.Retried, ForcedReconnects: s.ForcedReconnects, Lost: s.Lost,
+				HeldBytes: s.HeldBytes, ForcedReconnects: s.ForcedReconnects, Lost: s.Lost,
 				Devices: sub.Devices()}
 		})
 		p.sources = append(p.sources, src)
@@ -241,15 +241,17 @@ func buildInflux(cfg *config.Config, s config.Sink, log *slog.Logger) (gateway.S
 	return spec, sink, nil
 }
 
-func buildSource(d config.Device) (gateway.Source, error) {
+// buildSource turns a configured polled device into a source: its driver on the
+// device's schedule, each poll observed by the metrics.
+func buildSource(d config.Device, m *metrics.Metrics, log *slog.Logger) (gateway.Source, error) {
 	opt := schedule.Options{Interval: d.Interval, Timeout: d.Timeout}
 	switch {
 	case d.Sim != nil:
 		drv, err := sim.New(sim.Config{Kind: d.Sim.Kind, Seed: d.Sim.Seed, Site: d.Site, Device: d.Name})
 		if err != nil {
-			return gateway.Source{}, err
+			return nil, err
 		}
-		return gateway.Source{Name: d.Name, Poller: drv, Options: opt}, nil
+		return &schedule.Source{Device: d.Name, Poller: drv, Options: opt, Observe: m.ObservePoll, Log: log}, nil
 	}
-	return gateway.Source{}, errors.New("no driver configured")
+	return nil, errors.New("no driver configured")
 }

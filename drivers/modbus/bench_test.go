@@ -58,7 +58,7 @@ func BenchmarkBusOverPTY(b *testing.B) {
 				b.Fatal(err)
 			}
 			ctx, cancel := context.WithCancel(b.Context())
-			out := make(chan []reading.Reading, 1024)
+			out := make(chan reading.Batch, 1024)
 			go func() {
 				for range out {
 				}

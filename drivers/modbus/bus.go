@@ -166,8 +166,9 @@ func NewBus(cfg BusConfig, open Opener, obs Observer, log *slog.Logger) (*Bus, e
 
 // Run owns the bus until ctx is done: it is the only goroutine talking on it. It
 // opens the Client (retrying with back-off; a missing port is not fatal), reads every
-// request when it comes due, and sends each poll's readings (one slice per device per
-// due time, never empty, owned by the receiver) to out, blocking. It never closes out.
+// request when it comes due, and sends each poll's readings (one batch per device per
+// due time, never empty, owned by the receiver, neither redeliverable nor with a
+// Durable: a register read exists nowhere else) to out, blocking. It never closes out.
 // It returns nil when ctx is done, after closing the Client; its only error is being
 // called while another Run of the same Bus is active.
 //
@@ -177,7 +178,7 @@ func NewBus(cfg BusConfig, open Opener, obs Observer, log *slog.Logger) (*Bus, e
 // skipped ticks count nothing (no stacking, no bursts). Requests of one device due at
 // the same instant form one poll: one timestamp (the poll's start, truncated to ms),
 // one slice of readings, one Observer.Poll.
-func (b *Bus) Run(ctx context.Context, out chan<- []reading.Reading) error {
+func (b *Bus) Run(ctx context.Context, out chan<- reading.Batch) error {
 	if !b.running.CompareAndSwap(false, true) {
 		return fmt.Errorf("modbus bus %q: Run called twice", b.name)
 	}
@@ -207,10 +208,13 @@ func (b *Bus) Run(ctx context.Context, out chan<- []reading.Reading) error {
 	return nil
 }
 
+// Name returns the bus's name (BusConfig.Name).
+func (b *Bus) Name() string { return b.name }
+
 // runner is the state of one Run, touched only by its goroutine.
 type runner struct {
 	*Bus
-	out   chan<- []reading.Reading
+	out   chan<- reading.Batch
 	clock clock
 
 	client     Client    // nil while the bus is down
@@ -291,7 +295,7 @@ func (r *runner) poll(ctx context.Context, d *busDevice, due, start time.Time) {
 	}
 	if len(rs) > 0 {
 		select {
-		case r.out <- rs:
+		case r.out <- reading.Batch{Readings: rs}:
 		case <-ctx.Done():
 		}
 	}

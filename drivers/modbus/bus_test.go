@@ -213,13 +213,13 @@ func (h *busLogRecorder) count(msg string) int {
 func runBus(t *testing.T, b *Bus, d time.Duration) map[string][][]reading.Reading {
 	t.Helper()
 	ctx, cancel := context.WithCancel(t.Context())
-	out := make(chan []reading.Reading)
+	out := make(chan reading.Batch)
 	got := map[string][][]reading.Reading{}
 	consumed := make(chan struct{})
 	go func() {
 		defer close(consumed)
-		for rs := range out {
-			got[rs[0].Device] = append(got[rs[0].Device], rs)
+		for b := range out {
+			got[b.Readings[0].Device] = append(got[b.Readings[0].Device], b.Readings)
 		}
 	}()
 	ran := make(chan error)
@@ -708,7 +708,7 @@ func TestBusCancelReturnsPromptly(t *testing.T) {
 					t.Fatal(err)
 				}
 				ctx, cancel := context.WithCancel(t.Context())
-				out := make(chan []reading.Reading)
+				out := make(chan reading.Batch)
 				if c.consume {
 					go func() {
 						for range out {
@@ -751,7 +751,7 @@ func TestBusRunTwice(t *testing.T) {
 			t.Fatal(err)
 		}
 		ctx, cancel := context.WithCancel(t.Context())
-		out := make(chan []reading.Reading, 100)
+		out := make(chan reading.Batch, 100)
 		done := make(chan error)
 		go func() { done <- b.Run(ctx, out) }()
 		synctest.Wait()
@@ -931,12 +931,12 @@ func BenchmarkSchedulerOverhead(b *testing.B) {
 				b.Fatal(err)
 			}
 			bus.newClock = func() clock { return &busVirtualClock{now: time.Unix(1_780_000_000, 0)} }
-			out := make(chan []reading.Reading, 256)
+			out := make(chan reading.Batch, 256)
 			drained := make(chan int)
 			go func() {
 				n := 0
-				for rs := range out {
-					n += len(rs)
+				for b := range out {
+					n += len(b.Readings)
 				}
 				drained <- n
 			}()

@@ -24,7 +24,6 @@ package mqttsub
 
 import (
 	"bufio"
-	"cmp"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -47,8 +46,7 @@ import (
 // Tuning of the client.
 const (
 	// maxHeld and maxHeldBytes bound what the subscriber holds: messages received and not
-	// yet acknowledged or given up, whether in the inbox, in the pipeline or waiting to
-	// be retried. The bytes are payload bytes, and they also bound paho's copy: paho
+	// yet acknowledged or given up, whether in the inbox or in the pipeline. The bytes are payload bytes, and they also bound paho's copy: paho
 	// keeps every QoS 1 message in its memory store until its PUBACK (and retains it in
 	// the message's ack function), so an unacknowledged message costs its payload there
 	// whatever the subscriber keeps. The broker's in-flight window (mosquitto's
@@ -72,12 +70,6 @@ const (
 	// before the first drop to be acknowledged (a failing disk may hold them for long);
 	// until the reconnect, paho keeps every dropped QoS 1 message in memory.
 	drainLimit = 30 * time.Second
-	// retryInitial and retryMax: a batch whose Durable reported an error is handed to
-	// the pipeline again after retryInitial, then after twice as long each round while
-	// it keeps failing, up to retryMax. The buffer retries the disk on each Append and
-	// Sync (gateway/buffer), so a retry is what finds out that it works again.
-	retryInitial = time.Second
-	retryMax     = 30 * time.Second
 	// stubPayload is how much of an oversize payload is kept for the dead-letter file.
 	stubPayload = 256
 	// readBuffer buffers the reads of the broker connection: paho reads each packet
@@ -109,17 +101,15 @@ const (
 // limits are a Subscriber's bounds and pauses. New sets them from the constants above;
 // tests shorten them.
 type limits struct {
-	held                int
-	heldBytes           int64
-	forcedGap, drain    time.Duration
-	retryFirst, retryTo time.Duration
-	subscribeTimeout    time.Duration
+	held             int
+	heldBytes        int64
+	forcedGap, drain time.Duration
+	subscribeTimeout time.Duration
 }
 
 var defaultLimits = limits{
 	held: maxHeld, heldBytes: maxHeldBytes,
 	forcedGap: forcedReconnectGap, drain: drainLimit,
-	retryFirst: retryInitial, retryTo: retryMax,
 	subscribeTimeout: subscribeTimeout,
 }
 
@@ -145,7 +135,7 @@ type Subscriber struct {
 type Stats struct {
 	Messages     uint64            // messages received (malformed ones included), counted once each
 	Bytes        uint64            // their payload bytes
-	Readings     uint64            // readings decoded and handed to the pipeline (retries not counted again)
+	Readings     uint64            // readings decoded and handed to the pipeline
 	DeadLettered uint64            // malformed messages: acknowledged, counted, written to DeadLetter if set
 	ErrorsByKind map[string]uint64 // malformed messages by DecodeError kind
 	// Dropped counts QoS 1 messages dropped without PUBACK because the subscriber held
@@ -153,17 +143,22 @@ type Stats struct {
 	// delivers them again.
 	Dropped          uint64
 	Lost             uint64 // QoS 0 messages dropped because the subscriber held too much: gone for good
-	ForcedReconnects uint64 // connections the subscriber closed so that the broker delivers dropped messages again
-	NotDurable       uint64 // batches whose Durable reported an error; each is handed to the pipeline again
-	Retried          uint64 // batches handed to the pipeline again after Durable reported an error
-	Acked            uint64 // messages acknowledged (PUBACK for QoS 1)
-	InFlight         int    // messages received and not yet acknowledged or given up, out of the inbox
-	Held             int64  // messages held: in the inbox, in flight, or waiting for a retry
-	HeldBytes        int64  // their payload bytes (see maxHeldBytes)
-	Connected        bool
-	Subscribed       bool   // the broker confirmed every subscription (or kept them in the session)
-	Reconnects       uint64 // successful connections after the first of each Run
+	ForcedReconnects uint64 // connections the subscriber closed so that the broker delivers dropped or refused messages again
+	// NotDurable counts QoS 1 messages left unacknowledged because the pipeline refused
+	// them (the disk failed), or because an earlier message of their connection was
+	// refused; the broker delivers them again after a forced reconnect.
+	NotDurable uint64
+	Acked      uint64 // messages acknowledged (PUBACK for QoS 1)
+	InFlight   int    // messages received and not yet acknowledged or given up, out of the inbox
+	Held       int64  // messages held: in the inbox or in flight
+	HeldBytes  int64  // their payload bytes (see maxHeldBytes)
+	Connected  bool
+	Subscribed bool   // the broker confirmed every subscription (or kept them in the session)
+	Reconnects uint64 // successful connections after the first of each Run
 }
+
+// Name returns the source's name (Config.Name).
+func (s *Subscriber) Name() string { return s.cfg.Name }
 
 // Stats returns a snapshot of the counters. It is safe to call from any goroutine.
 func (s *Subscriber) Stats() Stats {
@@ -194,10 +189,15 @@ func (s *Subscriber) update(f func(st *Stats)) {
 // arrived (MQTT 3.1.1 §4.6): a batch made durable before an earlier one waits for it;
 // both are normally covered by the same fsync.
 //
-// A batch whose Durable reports an error (the disk failed) is handed to the pipeline
-// again, the same readings with the same timestamps, after a back-off of 1s doubling
-// up to 30s, until it is durable; the messages behind it wait for it, so a failing disk
-// holds the broker's in-flight window: back-pressure, not loss.
+// The batch of a QoS 1 message is redeliverable (reading.Batch.Redeliverable): the
+// broker keeps the message until it is acknowledged. While the disk fails the pipeline
+// refuses such a batch and keeps nothing of it (Durable reports an error); the message
+// is then left unacknowledged, and so is every later QoS 1 message of the same
+// connection (acknowledged messages stay a prefix of the arrival order), and the
+// subscriber forces a reconnect exactly as when it is full (below), after which the
+// broker delivers them all again. The subscriber holds nothing for them meanwhile; the
+// broker does. A QoS 0 message has no other copy: its batch is not redeliverable, and
+// the pipeline holds it in memory while the disk fails.
 //
 // A malformed message (undecodable, oversized, no matching subscription, implausible
 // value) is acknowledged at once (after the messages before it), counted by kind,
@@ -211,9 +211,10 @@ func (s *Subscriber) update(f func(st *Stats)) {
 // acknowledged (the handler that paho calls must not block). A QoS 1 message beyond
 // that is dropped without PUBACK, and so is every later one on the same connection;
 // once the messages accepted before the first drop are acknowledged (or after 30s),
-// the subscriber closes the connection, at most once per 5s, and the broker delivers
-// everything unacknowledged again on the next one (MQTT 3.1.1 resends only on a new
-// connection). Each episode is logged once and counted (Dropped, ForcedReconnects). A
+// the subscriber closes the connection, at most once per 5s (paho's reconnect back-off
+// comes on top), and the broker delivers everything unacknowledged again on the next
+// one (MQTT 3.1.1 §4.4 resends only on a new connection). Each episode is logged once
+// and counted (Dropped or NotDurable, ForcedReconnects). A
 // QoS 0 message beyond the bounds is lost (Lost). Messages are also left
 // unacknowledged, for the broker to deliver again, when Run stops before the pipeline
 // made them durable within a short grace period.
@@ -255,9 +256,6 @@ func (r *runner) loop(ctx context.Context, out chan<- reading.Batch) {
 			r.take(ctx, a, out)
 		case <-r.notify:
 			r.ackReady()
-		case <-r.retryC:
-			r.retryC = nil
-			r.resend(ctx, out)
 		case <-r.forceC:
 			r.forceC = nil
 			r.maybeReconnect()
@@ -291,15 +289,14 @@ type runner struct {
 	// delivers a connection's last message before it dials the next.
 	gen  atomic.Uint64
 	conn atomic.Pointer[brokerConn] // the latest connection, for forced reconnects
-	// dropGen is the connection on which a QoS 1 message was dropped; every later QoS 1
-	// message on it is dropped too, so that the ones acknowledged on it are a prefix.
+	// dropGen is the connection on which a QoS 1 message was dropped or refused; every
+	// later QoS 1 message on it is dropped too, so that the ones acknowledged on it are
+	// a prefix. refusedGen is the latest connection on which the pipeline refused one.
 	dropGen      atomic.Uint64
+	refusedGen   atomic.Uint64
 	episodeDrops atomic.Uint64 // messages dropped in the current episode, for the log
 	// inboxAcks counts the messages in the inbox that need a PUBACK.
 	inboxAcks atomic.Int64
-
-	failMu sync.Mutex
-	failed []failure // Durable errors reported and not yet seen by Run
 
 	seq    uint64   // arrival number of the last entry
 	curGen uint64   // the connection queue belongs to
@@ -309,20 +306,17 @@ type runner struct {
 	// the new one), so they do not hold up the current connection's; they stay until
 	// their readings are durable or they are given up.
 	stale       []*entry
-	ackable     int      // entries in queue that need a PUBACK
-	retry       []*entry // not durable, to be handed to the pipeline again, by seq
-	retryDelay  time.Duration
-	retryTimer  *time.Timer
-	retryC      <-chan time.Time // retryTimer's channel while armed, else nil
-	episode     uint64           // dropGen of the latest episode Run has seen
-	episodeAt   time.Time        // when Run noticed it
-	drainedAt   time.Time        // when its messages were all acknowledged; zero before
-	forced      uint64           // the connection Run closed last
-	nextForce   time.Time        // no forced reconnect before this
+	ackable     int       // entries in queue that need a PUBACK
+	episode     uint64    // dropGen of the latest episode Run has seen
+	episodeAt   time.Time // when Run noticed it
+	drainedAt   time.Time // when its messages were all acknowledged; zero before
+	forced      uint64    // the connection Run closed last
+	nextForce   time.Time // no forced reconnect before this
 	forceTimer  *time.Timer
 	forceC      <-chan time.Time
-	diskFailing bool // the last resolved batch was not durable (log state changes)
-	dlFailing   bool // the dead-letter file could not be written
+	diskFailing bool                  // the last resolved batch was refused (log state changes)
+	diskErr     atomic.Pointer[error] // the first refusal's error since the disk last worked, for the log
+	dlFailing   bool                  // the dead-letter file could not be written
 
 	sessionPresent atomic.Bool // from the CONNACK of the current connection
 	subscribed     atomic.Bool // the broker's session holds our subscriptions
@@ -335,23 +329,16 @@ type runner struct {
 	malformedLog, lostLog throttle
 }
 
-// failure is a Durable error for one attempt of an entry.
-type failure struct {
-	e   *entry
-	err error
-}
-
 func (s *Subscriber) newRunner() *runner {
 	s.held.Store(0)
 	s.heldBytes.Store(0)
 	return &runner{
-		s:          s,
-		log:        s.log,
-		inbox:      make(chan arrived, s.lim.held), // never full: held bounds it
-		notify:     make(chan struct{}, 1),
-		done:       make(chan struct{}),
-		dl:         &deadLetter{path: s.cfg.DeadLetter},
-		retryDelay: s.lim.retryFirst,
+		s:      s,
+		log:    s.log,
+		inbox:  make(chan arrived, s.lim.held), // never full: held bounds it
+		notify: make(chan struct{}, 1),
+		done:   make(chan struct{}),
+		dl:     &deadLetter{path: s.cfg.DeadLetter},
 	}
 }
 
@@ -465,7 +452,11 @@ func (r *runner) drop(a arrived) {
 		}
 		return
 	}
-	r.s.update(func(st *Stats) { st.Dropped++ })
+	if a.gen == r.refusedGen.Load() {
+		r.s.update(func(st *Stats) { st.NotDurable++ }) // behind a refused message
+	} else {
+		r.s.update(func(st *Stats) { st.Dropped++ })
+	}
 	r.episodeDrops.Add(1)
 	if r.dropGen.Swap(a.gen) != a.gen {
 		r.poke() // Run logs the episode and plans the reconnect
@@ -706,39 +697,50 @@ type entry struct {
 	ack   func()            // nil: nothing to acknowledge (QoS 0)
 	rs    []reading.Reading // nil: malformed
 	cost  int64             // bytes counted in Subscriber.heldBytes
-	// state is attempt<<2 | one of the states below. The attempt number makes a
-	// Durable call of an earlier attempt harmless.
-	state atomic.Uint64
+	state atomic.Uint64     // one of the states below
 }
 
 const (
 	statePending   = iota // batch sent, Durable not yet called
-	stateAck              // durable (or malformed): acknowledge
-	stateFailed           // Durable(err): hand to the pipeline again after a back-off
+	stateAck              // durable (or malformed, or QoS 0 and kept by the pipeline): acknowledge
+	stateRefused          // QoS 1 and refused by the pipeline: leave unacknowledged for the broker to deliver again
 	stateAbandoned        // never handed to the pipeline (shutdown): leave unacknowledged
-	stateMask      = 3
 )
 
-func (e *entry) st() uint64 { return e.state.Load() & stateMask }
+func (e *entry) st() uint64 { return e.state.Load() }
 
-// durable returns the Durable callback of the entry's current attempt: any goroutine,
-// once (later calls are ignored), never blocks.
+// durable returns the entry's Durable callback: any goroutine, once (later calls are
+// ignored), never blocks. An error for a QoS 1 message means the pipeline kept nothing
+// of it: the message's connection is marked at once, so that no later message of it is
+// taken (see Run).
 func (r *runner) durable(e *entry) func(error) {
-	pending := e.state.Load()
 	return func(err error) {
-		next := pending&^stateMask | stateAck
-		if err != nil {
-			next = pending&^stateMask | stateFailed
+		next := uint64(stateAck)
+		if err != nil && e.ack != nil {
+			next = stateRefused
 		}
-		if !e.state.CompareAndSwap(pending, next) {
+		if !e.state.CompareAndSwap(statePending, next) {
 			return
 		}
-		if err != nil {
-			r.failMu.Lock()
-			r.failed = append(r.failed, failure{e, err})
-			r.failMu.Unlock()
+		if next == stateRefused {
+			raise(&r.refusedGen, e.gen)
+			raise(&r.dropGen, e.gen)
+			r.s.update(func(st *Stats) { st.NotDurable++ })
+			if r.diskErr.Load() == nil {
+				r.diskErr.Store(&err)
+			}
 		}
 		r.poke()
+	}
+}
+
+// raise sets g to v if v is greater (connection numbers only grow).
+func raise(g *atomic.Uint64, v uint64) {
+	for {
+		old := g.Load()
+		if old >= v || g.CompareAndSwap(old, v) {
+			return
+		}
 	}
 }
 
@@ -746,6 +748,15 @@ func (r *runner) durable(e *entry) func(error) {
 func (r *runner) take(ctx context.Context, a arrived, out chan<- reading.Batch) {
 	if a.ack != nil {
 		r.inboxAcks.Add(-1)
+		if a.gen == r.refusedGen.Load() {
+			// Behind a refused message of its connection: it cannot be acknowledged on
+			// this connection, and the broker delivers it again after the reconnect.
+			r.s.held.Add(-1)
+			r.s.heldBytes.Add(-a.cost)
+			r.s.update(func(st *Stats) { st.NotDurable++ })
+			r.maybeReconnect()
+			return
+		}
 	}
 	r.handle(ctx, a, out)
 	r.maybeReconnect()
@@ -789,30 +800,43 @@ func (r *runner) release(e *entry) {
 }
 
 // ackReady acknowledges messages from the head of the queue up to the first one still
-// waiting to be durable, releases resolved stale entries, schedules retries and
-// checks whether a forced reconnect is due.
+// waiting to be durable, moves a refused (or abandoned) message and every later one of
+// its connection to stale (PUBACKs go in arrival order, MQTT 3.1.1 §4.6, so none of them can be sent),
+// releases resolved stale entries and checks whether a forced reconnect is due.
 func (r *runner) ackReady() {
-	r.collectFailures()
 	r.noteConnection()
+	// An abandoned message (shutdown) ends the acknowledged prefix just the same.
+	if i := slices.IndexFunc(r.queue, func(e *entry) bool { st := e.st(); return st == stateRefused || st == stateAbandoned }); i >= 0 {
+		refused := r.queue[i].st() == stateRefused
+		for _, e := range r.queue[i:] {
+			if e.ack != nil {
+				r.ackable--
+			}
+		}
+		r.stale = append(r.stale, r.queue[i:]...)
+		clear(r.queue[i:])
+		r.queue = r.queue[:i]
+		if refused && !r.diskFailing {
+			r.diskFailing = true
+			var cause error
+			if p := r.diskErr.Load(); p != nil {
+				cause = *p
+			}
+			r.log.Warn("mqtt readings refused, the disk fails; leaving them unacknowledged for the broker to deliver again", "err", cause)
+		}
+	}
 	var acked uint64
 	n := 0
 	for _, e := range r.queue {
-		st := e.st()
-		if st == statePending || st == stateFailed {
-			break
+		if e.st() != stateAck {
+			break // pending
 		}
 		if e.ack != nil {
 			r.ackable--
-			if st == stateAck {
-				// A PUBACK of the current connection; the ones of earlier connections
-				// are stale entries, never acknowledged.
-				e.ack()
-				acked++
-			}
+			e.ack() // a PUBACK of the current connection
+			acked++
 		}
-		if st == stateAck {
-			r.durableAgain(e)
-		}
+		r.durableAgain(e)
 		r.release(e)
 		n++
 	}
@@ -821,13 +845,14 @@ func (r *runner) ackReady() {
 		r.queue = r.queue[n:]
 	}
 	if len(r.stale) > 0 {
+		// Stale entries are never acknowledged: paho drops acks of an earlier
+		// connection, and the broker delivers them again on the new one.
 		r.stale = slices.DeleteFunc(r.stale, func(e *entry) bool {
 			switch e.st() {
+			case statePending:
+				return false
 			case stateAck:
 				r.durableAgain(e)
-			case stateAbandoned:
-			default:
-				return false
 			}
 			r.release(e)
 			return true
@@ -842,67 +867,18 @@ func (r *runner) ackReady() {
 
 // durableAgain notes that a batch was durable: the disk works.
 func (r *runner) durableAgain(e *entry) {
-	if e.rs == nil {
+	if e.rs == nil || e.ack == nil || !r.diskFailing {
 		return
 	}
-	r.retryDelay = r.s.lim.retryFirst
-	if r.diskFailing {
-		r.diskFailing = false
-		r.log.Info("mqtt readings durable again")
-	}
-}
-
-// collectFailures takes the Durable errors reported since the last call and schedules
-// their entries for a retry.
-func (r *runner) collectFailures() {
-	r.failMu.Lock()
-	fs := r.failed
-	r.failed = nil
-	r.failMu.Unlock()
-	if len(fs) == 0 {
-		return
-	}
-	if !r.diskFailing {
-		r.diskFailing = true
-		r.log.Warn("mqtt readings not durable, retrying", "err", fs[0].err, "retry_in", r.retryDelay)
-	}
-	for _, f := range fs {
-		r.retry = append(r.retry, f.e)
-	}
-	slices.SortFunc(r.retry, func(a, b *entry) int { return cmp.Compare(a.seq, b.seq) })
-	r.s.update(func(st *Stats) { st.NotDurable += uint64(len(fs)) })
-	if r.retryC == nil {
-		r.retryTimer = resetTimer(r.retryTimer, r.retryDelay)
-		r.retryC = r.retryTimer.C
-	}
-}
-
-// resend hands the batches waiting for a retry to the pipeline again, in arrival
-// order, and doubles the back-off for the next round.
-func (r *runner) resend(ctx context.Context, out chan<- reading.Batch) {
-	batch := r.retry
-	r.retry = nil
-	for i, e := range batch {
-		if e.st() != stateFailed {
-			continue // not reached: only failed entries are queued for a retry
-		}
-		e.state.Store((e.state.Load()>>2+1)<<2 | statePending) // the next attempt
-		if !r.send(ctx, e, out) {
-			for _, rest := range batch[i+1:] {
-				rest.state.Store(rest.state.Load()&^stateMask | stateAbandoned)
-			}
-			r.ackReady()
-			return
-		}
-		r.s.update(func(st *Stats) { st.Retried++ })
-	}
-	r.retryDelay = min(2*r.retryDelay, r.s.lim.retryTo)
+	r.diskFailing = false
+	r.diskErr.Store(nil)
+	r.log.Info("mqtt readings durable again")
 }
 
 // send hands an entry's batch to the pipeline, acknowledging earlier messages while it
 // waits. It reports false if ctx ended first; the entry is then abandoned.
 func (r *runner) send(ctx context.Context, e *entry, out chan<- reading.Batch) bool {
-	b := reading.Batch{Readings: e.rs, Durable: r.durable(e)}
+	b := reading.Batch{Readings: e.rs, Redeliverable: e.ack != nil, Durable: r.durable(e)}
 	for {
 		select {
 		case out <- b:
@@ -913,7 +889,7 @@ func (r *runner) send(ctx context.Context, e *entry, out chan<- reading.Batch) b
 			r.forceC = nil
 			r.maybeReconnect()
 		case <-ctx.Done():
-			e.state.Store(e.state.Load()&^stateMask | stateAbandoned)
+			e.state.Store(stateAbandoned)
 			r.ackReady()
 			return false
 		}
@@ -931,8 +907,10 @@ func (r *runner) maybeReconnect() {
 	now := time.Now()
 	if r.episode != g {
 		r.episode, r.episodeAt, r.drainedAt = g, now, time.Time{}
-		r.log.Warn("mqtt subscriber full, leaving messages unacknowledged until a reconnect",
-			"held", r.s.held.Load(), "held_bytes", r.s.heldBytes.Load(), "max_held", r.s.lim.held, "max_held_bytes", r.s.lim.heldBytes)
+		if r.refusedGen.Load() != g { // a refusal is logged by ackReady
+			r.log.Warn("mqtt subscriber full, leaving messages unacknowledged until a reconnect",
+				"held", r.s.held.Load(), "held_bytes", r.s.heldBytes.Load(), "max_held", r.s.lim.held, "max_held_bytes", r.s.lim.heldBytes)
+		}
 	}
 	r.noteConnection()
 	drained := r.ackable == 0 && r.inboxAcks.Load() == 0
@@ -951,8 +929,8 @@ func (r *runner) maybeReconnect() {
 	}
 	r.forced, r.nextForce = g, now.Add(r.s.lim.forcedGap)
 	r.s.update(func(st *Stats) { st.ForcedReconnects++ })
-	r.log.Warn("mqtt closing the connection for the broker to deliver dropped messages again",
-		"dropped", r.episodeDrops.Swap(0), "drained", drained)
+	r.log.Warn("mqtt closing the connection for the broker to deliver unacknowledged messages again",
+		"dropped", r.episodeDrops.Swap(0), "refused", r.refusedGen.Load() == g, "drained", drained)
 	if c := r.conn.Load(); c != nil && c.gen == g {
 		c.breakOff()
 	}
@@ -975,10 +953,8 @@ func resetTimer(t *time.Timer, d time.Duration) *time.Timer {
 }
 
 func (r *runner) stopTimers() {
-	for _, t := range []*time.Timer{r.retryTimer, r.forceTimer} {
-		if t != nil {
-			t.Stop()
-		}
+	if r.forceTimer != nil {
+		r.forceTimer.Stop()
 	}
 }
 
@@ -1054,8 +1030,7 @@ func (r *runner) reject(a arrived, err error) {
 }
 
 // finish waits up to ackGrace for the batches the pipeline holds to become durable. It
-// stops early when the head of the queue waits for a retry: nothing more can be
-// acknowledged then.
+// stops early when a refused message is next: nothing more can be acknowledged then.
 func (r *runner) finish() {
 	r.ackReady()
 	t := time.NewTimer(ackGrace)

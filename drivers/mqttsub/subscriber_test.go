@@ -92,8 +92,8 @@ func (r *runner) msg(acks *ackLog, topic, payload string) arrived {
 }
 
 // PUBACKs go out in arrival order, only after Durable(nil); malformed messages wait
-// only for the messages before them; a failed batch is handed to the pipeline again,
-// and the messages behind it wait for it.
+// only for the messages before them; a refused batch is never acknowledged on its
+// connection, and neither is anything behind it (MQTT 3.1.1 §4.6).
 func TestAckOrder(t *testing.T) {
 	r, acks, dlPath := newTestRunner(t)
 	ctx := t.Context()
@@ -114,41 +114,35 @@ func TestAckOrder(t *testing.T) {
 	if want := []reading.Reading{rd(arrival, "park-2", "a", "la", 50)}; !sameReadings(b1.Readings, want) {
 		t.Errorf("batch 1 = %v, want %v", b1.Readings, want)
 	}
+	if !b1.Redeliverable || !b4.Redeliverable {
+		t.Errorf("batches of QoS 1 messages are not redeliverable")
+	}
 	check("nothing durable")
 	b2.Durable(nil)
 	check("second durable first")
 	b1.Durable(nil)
 	check("first durable", "lora/a/la", "lora/b/la", "lora/bad/la")
-	b4.Durable(errors.New("fsync: input/output error"))
+	b4.Durable(errors.New("buffer refused readings that have another copy"))
 	b4.Durable(nil) // a second call is ignored
-	check("disk failed", "lora/a/la", "lora/b/la", "lora/bad/la")
-	r.handle(ctx, r.msg(acks, "lora/bad2/la", "1e999"), out)
-	check("malformed behind a failed batch waits", "lora/a/la", "lora/b/la", "lora/bad/la")
-	r.handle(ctx, r.msg(acks, "lora/d/la", "53"), out)
-	(<-out).Durable(nil)
-	check("durable behind a failed batch waits", "lora/a/la", "lora/b/la", "lora/bad/la")
-
-	r.resend(ctx, out)
-	again := <-out
-	if !sameReadings(again.Readings, b4.Readings) {
-		t.Errorf("retried batch = %v, want %v", again.Readings, b4.Readings)
+	check("refused", "lora/a/la", "lora/b/la", "lora/bad/la")
+	r.inboxAcks.Add(2) // as onMessage does for the two below
+	r.take(ctx, r.msg(acks, "lora/bad2/la", "1e999"), out)
+	r.take(ctx, r.msg(acks, "lora/d/la", "53"), out)
+	check("behind a refused batch: not taken", "lora/a/la", "lora/b/la", "lora/bad/la")
+	if len(out) != 0 {
+		t.Errorf("%d batches handed on behind a refused one, want none", len(out))
 	}
-	b4.Durable(nil) // the failed attempt's callback, late: ignored
-	check("old attempt", "lora/a/la", "lora/b/la", "lora/bad/la")
-	again.Durable(nil)
-	check("retry durable", "lora/a/la", "lora/b/la", "lora/bad/la", "lora/c/la", "lora/bad2/la", "lora/d/la")
 
 	st := r.s.Stats()
-	if st.Messages != 6 || st.Readings != 4 || st.DeadLettered != 2 || st.Acked != 6 || st.NotDurable != 1 || st.Retried != 1 ||
-		st.InFlight != 0 || st.ErrorsByKind[KindNumber] != 1 || st.ErrorsByKind[KindRange] != 1 || st.Bytes != 2+2+4+2+5+2 {
+	if st.Messages != 4 || st.Readings != 3 || st.DeadLettered != 1 || st.Acked != 3 || st.NotDurable != 3 ||
+		st.InFlight != 0 || st.ErrorsByKind[KindNumber] != 1 || st.Bytes != 2+2+4+2 {
 		t.Errorf("Stats() = %+v", st)
 	}
 	b, err := os.ReadFile(dlPath)
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := "2026-11-28T08:00:00Z topic=lora/bad/la reason=number: payload \"loud\" is not a number\t\"loud\"\n" +
-		"2026-11-28T08:00:00Z topic=lora/bad2/la reason=range: la: \"1e999\": value out of range\t\"1e999\"\n"
+	want := "2026-11-28T08:00:00Z topic=lora/bad/la reason=number: payload \"loud\" is not a number\t\"loud\"\n"
 	if string(b) != want {
 		t.Errorf("dead-letter file =\n%s\nwant\n%s", b, want)
 	}
@@ -339,59 +333,65 @@ func TestSubscriberFullDrainLimit(t *testing.T) {
 	})
 }
 
-// A batch whose Durable fails is handed to the pipeline again after 1s, 2s, 4s, …
-// up to retryMax; the message behind it is acknowledged only after it; a success
-// resets the back-off.
-func TestRetryNotDurable(t *testing.T) {
+// A refused batch (the disk fails) is left unacknowledged with every later message of
+// its connection, which are dropped as they arrive; once the messages before it are
+// acknowledged, the subscriber closes the connection for the broker to deliver them
+// again. It holds nothing meanwhile. A QoS 0 message is not redeliverable, and its
+// Durable error is no refusal.
+func TestRefusedBatchForcesReconnect(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		r, acks, _ := newTestRunner(t)
-		r.connectFake(1)
+		c1 := r.connectFake(1)
 		out := make(chan reading.Batch)
 		runLoop(t, r, out)
 		r.onMessage(nil, &fakeMsg{topic: "lora/a/la", payload: []byte("1"), acks: acks})
 		r.onMessage(nil, &fakeMsg{topic: "lora/b/la", payload: []byte("2"), acks: acks})
 		ba, bb := <-out, <-out
-		bb.Durable(nil)
-		disk := errors.New("write buffer segment: no space left on device")
-		for _, want := range []time.Duration{1, 2, 4, 8, 16, 30, 30} {
-			start := time.Now()
-			ba.Durable(disk)
-			again := <-out
-			if got := time.Since(start); got != want*time.Second {
-				t.Errorf("retry after %v, want %v", got, want*time.Second)
-			}
-			if !sameReadings(again.Readings, ba.Readings) {
-				t.Fatalf("retried %v, want %v", again.Readings, ba.Readings)
-			}
-			if got := acks.list(); len(got) != 0 {
-				t.Fatalf("acked %q while the first message is not durable", got)
-			}
-			ba = again
+		bb.Durable(errors.New("buffer refused readings that have another copy"))
+		synctest.Wait()
+		r.onMessage(nil, &fakeMsg{topic: "lora/c/la", payload: []byte("3"), acks: acks})
+		synctest.Wait()
+		if st := r.s.Stats(); st.NotDurable != 2 || st.Held != 1 || len(c1.closes()) != 0 {
+			t.Fatalf("Stats() = %+v, closes %v; want 2 not durable, the first message held, the connection open", st, c1.closes())
 		}
 		ba.Durable(nil)
 		synctest.Wait()
-		if got := acks.list(); !slices.Equal(got, []string{"lora/a/la", "lora/b/la"}) {
-			t.Errorf("acked %q, want both in order", got)
+		acked := time.Now()
+		time.Sleep(ackFlush)
+		synctest.Wait()
+		if got := c1.closes(); len(got) != 1 || got[0].Sub(acked) != ackFlush {
+			t.Fatalf("closes %v, want one %v after the PUBACK of the message before the refused one", got, ackFlush)
 		}
+		if got := acks.list(); !slices.Equal(got, []string{"lora/a/la"}) {
+			t.Errorf("acked %q, want only the message before the refused one", got)
+		}
+
+		// The broker delivers them again on the next connection; the disk works.
+		r.connectFake(2)
+		r.onMessage(nil, &fakeMsg{topic: "lora/b/la", payload: []byte("2"), acks: acks})
 		r.onMessage(nil, &fakeMsg{topic: "lora/c/la", payload: []byte("3"), acks: acks})
-		bc := <-out
-		start := time.Now()
-		bc.Durable(disk)
+		r.onMessage(nil, &fakeMsg{topic: "lora/q0/la", payload: []byte("4"), qos0: true, acks: acks})
 		(<-out).Durable(nil)
-		if got := time.Since(start); got != retryInitial {
-			t.Errorf("after a success, retry after %v, want %v", got, retryInitial)
+		(<-out).Durable(nil)
+		q0 := <-out
+		if q0.Redeliverable {
+			t.Errorf("the batch of a QoS 0 message is redeliverable")
 		}
+		q0.Durable(errors.New("buffer degraded: readings held in memory"))
 		synctest.Wait()
 		st := r.s.Stats()
-		if st.NotDurable != 8 || st.Retried != 8 || st.Acked != 3 || st.Readings != 3 || st.Held != 0 || st.HeldBytes != 0 || st.InFlight != 0 {
-			t.Errorf("Stats() = %+v", st)
+		if got := acks.list(); !slices.Equal(got, []string{"lora/a/la", "lora/b/la", "lora/c/la"}) {
+			t.Errorf("acked %q, want all three QoS 1 messages in order", got)
+		}
+		if st.NotDurable != 2 || st.ForcedReconnects != 1 || st.Acked != 3 || st.Held != 0 || st.HeldBytes != 0 || st.InFlight != 0 {
+			t.Errorf("Stats() = %+v, want 2 not durable, 1 forced reconnect, 3 acked, nothing held", st)
 		}
 	})
 }
 
 // After a reconnect the messages of the earlier connection no longer hold up PUBACKs:
-// paho would drop theirs, and the broker delivers them again. Their batches are still
-// retried until durable.
+// paho would drop theirs, and the broker delivers them again. A refusal of one of
+// them starts no episode on the new connection.
 func TestStaleEntriesDoNotHoldAcks(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		r, acks, _ := newTestRunner(t)
@@ -400,23 +400,24 @@ func TestStaleEntriesDoNotHoldAcks(t *testing.T) {
 		runLoop(t, r, out)
 		r.onMessage(nil, &fakeMsg{topic: "lora/old/la", payload: []byte("1"), acks: acks})
 		old := <-out
-		old.Durable(errors.New("disk"))
 		synctest.Wait()
-		r.connectFake(2)
+		c2 := r.connectFake(2)
 		r.onMessage(nil, &fakeMsg{topic: "lora/new/la", payload: []byte("2"), acks: acks})
 		(<-out).Durable(nil)
 		synctest.Wait()
 		if got := acks.list(); !slices.Equal(got, []string{"lora/new/la"}) {
 			t.Errorf("acked %q, want only the new connection's message", got)
 		}
-		again := <-out // the retry of the old one
-		if !sameReadings(again.Readings, old.Readings) {
-			t.Errorf("retried %v, want %v", again.Readings, old.Readings)
-		}
-		again.Durable(nil)
+		old.Durable(errors.New("disk"))
+		r.onMessage(nil, &fakeMsg{topic: "lora/new2/la", payload: []byte("3"), acks: acks})
+		(<-out).Durable(nil)
+		time.Sleep(time.Hour)
 		synctest.Wait()
-		if st := r.s.Stats(); st.Acked != 1 || st.InFlight != 0 || st.Held != 0 || st.Retried != 1 {
-			t.Errorf("Stats() = %+v, want 1 acked, nothing in flight or held", st)
+		if got := acks.list(); !slices.Equal(got, []string{"lora/new/la", "lora/new2/la"}) {
+			t.Errorf("acked %q, want both messages of the new connection", got)
+		}
+		if st := r.s.Stats(); st.Acked != 2 || st.InFlight != 0 || st.Held != 0 || st.ForcedReconnects != 0 || len(c2.closes()) != 0 {
+			t.Errorf("Stats() = %+v, closes %v; want 2 acked, nothing in flight or held, no reconnect", st, c2.closes())
 		}
 	})
 }

@@ -4,8 +4,8 @@
 // emits one reading per interval (or, duty-cycled, one per work period), duty-cycles the
 // sensor to save its laser and fan, and reopens the port when a USB adapter comes back.
 //
-// It imports only gateway/reading from the gateway; metrics reach it through Run's obs
-// function and Stats.
+// It imports only gateway/reading from the gateway; metrics reach it through the
+// Config.Observe function and Stats.
 package pm
 
 import (
@@ -69,7 +69,7 @@ type Config struct {
 	// monitoring) or "cf1". The SDS011 has one set; leave it empty.
 	Values string
 	// Stale is how long the sensor may be awake without a valid frame before it counts
-	// as down (obs gets an error, no readings, and the wake-up and mode commands are sent
+	// as down (Observe gets an error, no readings, and the wake-up and mode commands are sent
 	// again); planned sleep does not count. 0 means 3×Interval, at least 30s.
 	Stale time.Duration
 	// DutyCycle, if both are set, puts the sensor to sleep for Sleep after every Work
@@ -83,6 +83,9 @@ type Config struct {
 	// wake-up commands sent again to a stale sensor) frames are read but not emitted; 0
 	// means 30s, a negative value means none.
 	Warmup time.Duration
+	// Observe, if set, receives the device's verdicts (see Sensor.Run);
+	// metrics.Metrics.ObservePoll fits.
+	Observe func(device string, d time.Duration, err error)
 }
 
 func (c Config) withDefaults() Config {

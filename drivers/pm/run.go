@@ -14,7 +14,7 @@ import (
 	"github.com/envgate/envgate/gateway/reading"
 )
 
-// Errors Run passes to obs, wrapped with the port and the details.
+// Errors Run passes to Config.Observe, wrapped with the port and the details.
 var (
 	// ErrStale means no valid frame arrived for Config.Stale of awake time, or none in
 	// the part of a duty cycle's work period after the warm-up.
@@ -55,7 +55,7 @@ const (
 // rebooted after a brown-out is back in its default mode, and one that missed a wake-up
 // command still sleeps.
 //
-// obs, if not nil, is called from Run's goroutine with the device name, a duration and
+// Config.Observe, if set, is called from Run's goroutine with the device name, a duration and
 // nil or why the device is down. It is called once per Interval while the port is
 // missing (with the reason) and while the sensor is awake: the duration is the awake
 // time since the last valid frame (streaming) or the query's round trip (passive and
@@ -71,13 +71,13 @@ const (
 //
 // Run never closes out. It closes the port and returns nil when ctx is done; it returns an
 // error only if the Sensor is already running.
-func (s *Sensor) Run(ctx context.Context, out chan<- reading.Batch, obs func(device string, d time.Duration, err error)) error {
+func (s *Sensor) Run(ctx context.Context, out chan<- reading.Batch) error {
 	if !s.running.CompareAndSwap(false, true) {
 		return fmt.Errorf("pm sensor %s: Run called while already running", s.cfg.Name)
 	}
 	defer s.running.Store(false)
 	now := time.Now()
-	r := &runner{s: s, cfg: s.cfg, log: s.log, out: out, obs: obs,
+	r := &runner{s: s, cfg: s.cfg, log: s.log, out: out, obs: s.cfg.Observe,
 		store: make([]byte, 0, 512), nextTick: now.Add(s.cfg.Interval), openAt: now}
 	r.buf = r.store
 	r.backoff = r.firstBackoff()
@@ -87,6 +87,9 @@ func (s *Sensor) Run(ctx context.Context, out chan<- reading.Batch, obs func(dev
 	}
 	return nil
 }
+
+// Name returns the sensor's name (Config.Name).
+func (s *Sensor) Name() string { return s.cfg.Name }
 
 // command is one frame to send to the sensor.
 type command struct {
@@ -552,7 +555,7 @@ func (r *runner) emit(ctx context.Context, rs []reading.Reading) {
 	}
 }
 
-// observe reports a verdict to obs and logs the device's state changes.
+// observe reports a verdict to Config.Observe and logs the device's state changes.
 func (r *runner) observe(d time.Duration, err error) {
 	if r.obs != nil {
 		r.obs(r.cfg.Name, d, err)

@@ -48,7 +48,8 @@ func run(t *testing.T, s *Sensor) (rec *recorder, stop func()) {
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan struct{})
 	runErr := make(chan error, 1)
-	go func() { runErr <- s.Run(ctx, out, rec.observe) }()
+	s.cfg.Observe = rec.observe
+	go func() { runErr <- s.Run(ctx, out) }()
 	go rec.collect(out, done)
 	var once sync.Once
 	stop = func() {
@@ -390,7 +391,7 @@ func TestRunTwice(t *testing.T) {
 		s := mustNew(t, Config{Model: SDS011}, func(string) (Port, error) { return port, nil })
 		_, stop := run(t, s)
 		time.Sleep(time.Second)
-		if err := s.Run(t.Context(), make(chan reading.Batch), nil); err == nil {
+		if err := s.Run(t.Context(), make(chan reading.Batch)); err == nil {
 			t.Errorf("second concurrent Run = nil, want an error")
 		}
 		stop()

@@ -129,7 +129,6 @@ type Queue struct {
 	active     file       // nil when no active segment is open (degraded, or before the first append)
 	toSync     []file     // abandoned segments with data not yet synced; closed by the next sync
 	dirDirty   bool       // a segment file was created since the last fsync of segments/
-	syncSince  time.Time  // start of the fsync in progress, zero if none
 	nextSeq    uint64     // seq of the next appended record
 	durableSeq uint64     // every record below this seq is on stable storage
 	durableOff int64      // bytes of the active segment that are durable (unused when active is nil)
@@ -142,9 +141,15 @@ type Queue struct {
 	holes      []seqRange      // sorted, disjoint: seqs known to hold no reading in the log
 
 	memDropped uint64 // readings dropped from pending since the last Sync
+	// redeliver marks the runs of unsynced that have another copy (AppendRedeliverable):
+	// a failed sync discards them instead of holding them in memory; discarded counts
+	// them since the last Sync (redeliver.go).
+	redeliver []span
+	discarded uint64
 
 	appended, dropped, qRecords, qBytes, qRemoved atomic.Uint64
 	degraded                                      atomic.Bool
+	syncSince                                     atomic.Pointer[time.Time] // start of the fsync in progress, nil if none
 }
 
 // Open opens (or creates) the queue in opt.Dir, takes its lock, checks the segment
@@ -728,7 +733,7 @@ func (q *Queue) requeueUnsyncedLocked() {
 	if len(q.unsynced) == 0 {
 		return
 	}
-	q.pending = append(slices.Clone(q.unsynced), q.pending...)
+	q.pending = append(q.heldOfUnsyncedLocked(), q.pending...)
 	q.unsynced = q.unsynced[:0]
 	q.holdLocked(nil)
 }
@@ -759,7 +764,11 @@ func (q *Queue) Sync() error {
 	if err == nil && q.memDropped > 0 {
 		err = fmt.Errorf("%w: %d since the previous sync (memory_readings bound)", ErrLost, q.memDropped)
 	}
+	if err == nil && q.discarded > 0 {
+		err = fmt.Errorf("%w: %d readings with another copy since the previous sync", ErrRefused, q.discarded)
+	}
 	q.memDropped = 0 // reported (or covered by err) to everyone waiting for this Sync
+	q.discarded = 0
 	return err
 }
 
@@ -781,7 +790,8 @@ func (q *Queue) syncFiles() error {
 	}
 	target, nUnsynced, nSealed, dir := q.nextSeq, len(q.unsynced), len(q.toSync), q.dirDirty
 	q.dirDirty = false
-	q.syncSince = q.opt.now()
+	start := q.opt.now()
+	q.syncSince.Store(&start)
 	q.mu.Unlock()
 
 	var err error
@@ -802,7 +812,7 @@ func (q *Queue) syncFiles() error {
 
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	q.syncSince = time.Time{}
+	q.syncSince.Store(nil)
 	if err != nil {
 		q.dirDirty = q.dirDirty || dir
 		q.requeueUnsyncedLocked()
@@ -821,6 +831,7 @@ func (q *Queue) syncFiles() error {
 	}
 	q.toSync = slices.Delete(q.toSync, 0, nSealed)
 	q.unsynced = append(q.unsynced[:0], q.unsynced[min(nUnsynced, len(q.unsynced)):]...)
+	q.trimRedeliverLocked(nUnsynced)
 	if active != nil && q.active == active {
 		q.durableOff = max(q.durableOff, activeOff)
 	}
@@ -955,8 +966,18 @@ func (q *Queue) Stats() Stats {
 		Appended: q.appended.Load(), Dropped: q.dropped.Load(),
 		QuarantinedRecords: q.qRecords.Load(), QuarantinedBytes: q.qBytes.Load(), QuarantineRemoved: q.qRemoved.Load(),
 		Degraded: q.degraded.Load(), MemoryReadings: int64(len(q.pending)),
-		SyncInProgressSince: q.syncSince,
+		SyncInProgressSince: q.SyncInProgressSince(),
 	}
+}
+
+// SyncInProgressSince is when the fsync running now started, zero if none is running,
+// as in Stats. It takes no lock: it answers even while a write holds the queue's lock
+// on a hung disk (Healthy asks it).
+func (q *Queue) SyncInProgressSince() time.Time {
+	if t := q.syncSince.Load(); t != nil {
+		return *t
+	}
+	return time.Time{}
 }
 
 // Close syncs, persists every cursor and the end of the log, closes the files and

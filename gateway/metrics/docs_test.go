@@ -56,6 +56,7 @@ func TestDocsListEveryMetric(t *testing.T) {
 	m.AddPM("pms-1", func() PMStats { return PMStats{Frames: 10} })
 	m.AddBuffer(func() BufferStats { return BufferStats{} })
 	m.AddSink("influx", func() SinkStats { return SinkStats{} })
+	m.SetWriterStall(func() time.Duration { return 0 })
 	mfs, err := m.Registry().Gather()
 	if err != nil {
 		t.Fatalf("Gather: %v", err)

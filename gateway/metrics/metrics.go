@@ -49,6 +49,7 @@
 //	envgate_mqtt_devices{source}                               gauge, devices counted toward max_devices
 //	envgate_mqtt_connected{source}                             gauge, 1 or 0
 //	envgate_mqtt_reconnects_total{source}                      counter
+//	envgate_writer_stalled_seconds                             gauge, the writer's current buffer call
 //
 // envgate_sink_persistent_failure is 1 while a sink fails with an error only an operator
 // can fix (bad token, missing bucket: HTTP 401, 403, 404), as docs/design.md describes.
@@ -99,6 +100,7 @@ type Metrics struct {
 
 	airWater *airWaterCollector
 	pm       *pmCollector
+	writer   *writerCollector
 }
 
 // New returns Metrics with its own registry holding every envgate metric plus the Go
@@ -148,6 +150,7 @@ func New() *Metrics {
 
 		airWater: &airWaterCollector{},
 		pm:       &pmCollector{sensors: map[string]func() PMStats{}},
+		writer:   &writerCollector{},
 	}
 	m.reg.MustRegister(
 		collectors.NewGoCollector(),
@@ -157,7 +160,7 @@ func New() *Metrics {
 		m.state, m.series,
 	)
 	m.reg.MustRegister(m.modbus.collectors()...)
-	m.reg.MustRegister(m.mqtt, m.noise, m.airWater, m.pm, clockCollector{})
+	m.reg.MustRegister(m.mqtt, m.noise, m.airWater, m.pm, clockCollector{}, m.writer)
 	return m
 }
 

@@ -14,10 +14,9 @@ type MQTTStats struct {
 	ErrorsByKind              map[string]uint64 // malformed messages by kind (json, number, lineprotocol, topic, oversize, range, quantity, time, reserved, unlisted, device_limit)
 	Devices                   int               // devices the subscriptions count toward their max_devices now
 	Dropped                   uint64            // messages left unacknowledged because the inbox was full (the broker redelivers them)
-	NotDurable                uint64            // messages left unacknowledged because the disk failed
+	NotDurable                uint64            // messages left unacknowledged because the buffer refused them while the disk failed
 	InFlight                  int               // received, not yet acknowledged
 	HeldBytes                 int64             // payload bytes of those
-	Retried                   uint64            // batches handed to the buffer again after a failed fsync
 	ForcedReconnects          uint64            // connections closed by the source to get dropped messages again
 	Lost                      uint64            // QoS 0 messages dropped while full: gone for good
 	Connected                 bool
@@ -36,17 +35,15 @@ var (
 	mqttErrors = desc("mqtt", "malformed_total",
 		"Malformed MQTT messages by kind of error, as a count of messages.", "source", "kind")
 	mqttUnacked = desc("mqtt", "unacknowledged_total",
-		"MQTT messages deliberately not acknowledged, by reason: inbox_full (dropped beyond the source's bound; it reconnects and the broker delivers them again) or not_durable (fsync failed; handed to the buffer again), as a count of messages.", "source", "reason")
+		"MQTT messages deliberately not acknowledged, by reason: inbox_full (dropped beyond the source's bound) or not_durable (refused by the buffer while the disk failed, or behind such a message); the source reconnects and the broker delivers them again, as a count of messages.", "source", "reason")
 	mqttInFlight = desc("mqtt", "in_flight_messages",
 		"MQTT messages received and not yet acknowledged, as a count of messages.", "source")
 	mqttDevices = desc("mqtt", "devices",
 		"Devices (site and device name pairs) the source's subscriptions count toward their max_devices now; a device silent for the series expiry stops counting, as a count of devices.", "source")
 	mqttHeldBytes = desc("mqtt", "held_bytes",
 		"Payload bytes of the MQTT messages received and not yet acknowledged, in bytes.", "source")
-	mqttRetries = desc("mqtt", "retries_total",
-		"MQTT batches handed to the buffer again because the previous attempt was not durable, as a count of batches.", "source")
 	mqttForced = desc("mqtt", "forced_reconnects_total",
-		"Connections an MQTT source closed itself after dropping messages beyond its bound, so that the broker delivers them again, as a count of connections.", "source")
+		"Connections an MQTT source closed itself after dropping messages beyond its bound or having them refused by the buffer, so that the broker delivers them again, as a count of connections.", "source")
 	mqttLost = desc("mqtt", "lost_total",
 		"QoS 0 MQTT messages dropped while the source was full; they are never delivered again, as a count of messages.", "source")
 	mqttConnected = desc("mqtt", "connected",
@@ -63,7 +60,7 @@ type mqttCollector struct {
 
 func (c *mqttCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{mqttMessages, mqttBytes, mqttReadings, mqttDeadLettered, mqttErrors,
-		mqttUnacked, mqttInFlight, mqttDevices, mqttHeldBytes, mqttRetries, mqttForced, mqttLost, mqttConnected, mqttReconnects} {
+		mqttUnacked, mqttInFlight, mqttDevices, mqttHeldBytes, mqttForced, mqttLost, mqttConnected, mqttReconnects} {
 		ch <- d
 	}
 }
@@ -105,7 +102,6 @@ func (c *mqttCollector) Collect(ch chan<- prometheus.Metric) {
 		gauge(mqttInFlight, float64(s.InFlight), n)
 		gauge(mqttHeldBytes, float64(s.HeldBytes), n)
 		gauge(mqttDevices, float64(s.Devices), n)
-		counter(mqttRetries, s.Retried, n)
 		counter(mqttForced, s.ForcedReconnects, n)
 		counter(mqttLost, s.Lost, n)
 		gauge(mqttConnected, boolValue(s.Connected), n)

@@ -5,6 +5,7 @@ package schedule
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/envgate/envgate/gateway/reading"
@@ -27,14 +28,14 @@ type Options struct {
 // It returns an error at once if opt is invalid.
 //
 // Each poll runs under its own context with timeout opt.Timeout. Every non-empty result
-// is sent to out, also one returned with an error; the send blocks, but Run still returns
-// when ctx is done. observe, if not nil, is called from Run's goroutine after every poll
+// is sent to out as one reading.Batch (not redeliverable, no Durable), also one returned
+// with an error; the send blocks, but Run still returns when ctx is done. observe, if not nil, is called from Run's goroutine after every poll
 // with the poll's duration and error.
 //
 // A poll that overruns its interval makes Run skip the ticks it missed: the next poll is
 // at the first tick after the overrunning poll ended, never a burst of catch-up polls. If
 // the wall clock steps, polling continues on the ticks of the new time.
-func Run(ctx context.Context, p Poller, opt Options, out chan<- []reading.Reading, observe func(d time.Duration, err error)) error {
+func Run(ctx context.Context, p Poller, opt Options, out chan<- reading.Batch, observe func(d time.Duration, err error)) error {
 	if opt.Interval <= 0 {
 		return fmt.Errorf("schedule: interval %v must be positive", opt.Interval)
 	}
@@ -83,13 +84,14 @@ func Run(ctx context.Context, p Poller, opt Options, out chan<- []reading.Readin
 		}
 		// Prefer delivery: a result already read is sent if out has room, even when
 		// ctx is done.
+		b := reading.Batch{Readings: rs}
 		select {
-		case out <- rs:
+		case out <- b:
 			continue
 		default:
 		}
 		select {
-		case out <- rs:
+		case out <- b:
 		case <-ctx.Done():
 			return nil
 		}
@@ -103,4 +105,45 @@ func ceilMultiple(n, m int64) int64 {
 		q++
 	}
 	return q * m
+}
+
+// Source adapts a Poller to the shape of every other source of the pipeline (a Run that
+// sends batches until ctx is done): it polls on the schedule of Run, reports every poll
+// to Observe and logs the device's state changes (down with the error, up again), not
+// each failed poll.
+type Source struct {
+	Device  string // the device's name, for Observe and the log
+	Poller  Poller
+	Options Options
+	// Observe, if set, is called after every poll with the device's name, the poll's
+	// duration and its error (metrics.Metrics.ObservePoll fits).
+	Observe func(device string, d time.Duration, err error)
+	Log     *slog.Logger // nil: no log
+}
+
+// Name returns the device's name.
+func (s *Source) Name() string { return s.Device }
+
+// Run polls until ctx is done (see the package function Run); it returns an error at
+// once if the Options are invalid. Call it from one goroutine at a time.
+func (s *Source) Run(ctx context.Context, out chan<- reading.Batch) error {
+	log := s.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	log = log.With("device", s.Device)
+	up := true
+	observe := func(d time.Duration, err error) {
+		if s.Observe != nil {
+			s.Observe(s.Device, d, err)
+		}
+		switch {
+		case err != nil && up:
+			log.Warn("device down", "err", err)
+		case err == nil && !up:
+			log.Info("device up")
+		}
+		up = err == nil
+	}
+	return Run(ctx, s.Poller, s.Options, out, observe)
 }

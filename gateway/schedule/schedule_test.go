@@ -32,14 +32,14 @@ type harness struct {
 	t0     time.Time // the bubble's start
 	polls  []time.Duration
 	obs    []observation
-	out    chan []reading.Reading
+	out    chan reading.Batch
 	cancel context.CancelFunc
 	done   chan error
 }
 
 func start(t *testing.T, offset time.Duration, opt Options, outCap int, poll func(ctx context.Context) ([]reading.Reading, error)) *harness {
 	t.Helper()
-	h := &harness{t0: time.Now(), out: make(chan []reading.Reading, outCap), done: make(chan error, 1)}
+	h := &harness{t0: time.Now(), out: make(chan reading.Batch, outCap), done: make(chan error, 1)}
 	time.Sleep(offset)
 	ctx, cancel := context.WithCancel(t.Context())
 	h.cancel = cancel
@@ -214,7 +214,7 @@ func TestCancelledBeforeStart(t *testing.T) {
 		cancel()
 		polled := false
 		p := pollFunc(func(context.Context) ([]reading.Reading, error) { polled = true; return one(), nil })
-		if err := Run(ctx, p, Options{Interval: time.Second}, make(chan []reading.Reading, 1), nil); err != nil || polled {
+		if err := Run(ctx, p, Options{Interval: time.Second}, make(chan reading.Batch, 1), nil); err != nil || polled {
 			t.Errorf("Run(cancelled) = %v, polled %v; want nil, false", err, polled)
 		}
 	})
