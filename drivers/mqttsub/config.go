@@ -41,7 +41,7 @@ type Config struct {
 
 	Subscriptions []Subscription
 
-	KeepAlive    time.Duration // MQTT keep-alive; default 30s, 1s..18h
+	KeepAlive    time.Duration // MQTT keep-alive; default 30s; whole seconds, 1s..65535s
 	MaxReconnect time.Duration // cap of the reconnect back-off; default 30s
 	// MaxPayload is in bytes; default 64 KiB. Larger messages are malformed ("oversize"):
 	// only their first 256 bytes are kept, for the dead-letter file. paho reads a whole
