@@ -1,7 +1,6 @@
 package config
 
 import (
-	"fmt"
 	"math"
 	"net"
 	"slices"
@@ -425,34 +424,10 @@ func (pt ModbusPoint) validate(p string, hasInterval bool, inFile func(string) b
 
 // checkQuantity explains why name cannot be the quantity of a reading, or returns "".
 func checkQuantity(name string) string {
-	q, ok := reading.Lookup(name)
-	switch {
-	case !ok:
-		return unknownQuantity(name)
-	case reading.IsHealthQuantity(q.Name):
-		return fmt.Sprintf("%q is one of the gateway's own health quantities, not a measurement", name)
+	if err := reading.CheckQuantity(name); err != nil {
+		return err.Error()
 	}
 	return ""
-}
-
-// unknownQuantity explains an unknown quantity name, suggesting a close catalog name.
-func unknownQuantity(name string) string {
-	var names []string
-	for _, q := range reading.Quantities() {
-		if !reading.IsHealthQuantity(q.Name) {
-			names = append(names, q.Name)
-		}
-	}
-	best, bestDist := "", 3
-	for _, n := range names {
-		if d := editDistance(strings.ToLower(name), n, bestDist); d < bestDist {
-			best, bestDist = n, d
-		}
-	}
-	if best != "" {
-		return fmt.Sprintf("unknown quantity %q (did you mean %q?)", name, best)
-	}
-	return fmt.Sprintf("unknown quantity %q (known: %s; see docs/data-model.md)", name, strings.Join(names, ", "))
 }
 
 // validDial reports whether s is host:port with a non-empty host and a port from 1 to

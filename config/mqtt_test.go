@@ -80,7 +80,7 @@ func TestMQTTExplicitValues(t *testing.T) {
 	const head = "gateway: {id: a, site: s}\nmqtt:\n  - name: m\n    broker: tcp://h\n    client_id: c\n"
 	// An explicit qos: 0 is reported, not silently turned into the default 1.
 	_, err := Parse([]byte(head+"    subscriptions:\n      - {topic: t, device: d, quantity: la, format: number, qos: 0}\n"), "x.yaml")
-	if err == nil || !strings.Contains(err.Error(), "qos (line 7): must be 1") {
+	if err == nil || !strings.Contains(err.Error(), "qos (line 7): must not be 0: QoS 0 could lose messages") {
 		t.Errorf("qos: 0 gave %v, want a problem", err)
 	}
 	check := func(extra, want string) {
@@ -92,9 +92,9 @@ func TestMQTTExplicitValues(t *testing.T) {
 	}
 	const sub = "    subscriptions: [{topic: t, device: d, quantity: la, format: number}]\n"
 	check("    keep_alive: 0s\n    max_reconnect: 0s\n    max_payload: 0\n"+sub,
-		"mqtt[0].keep_alive (line 6): must be whole seconds from 1s to 18h12m15s (MQTT sends it as a 16-bit number of seconds)\n"+
-			"mqtt[0].max_reconnect (line 7): must be at least 1s\n"+
-			"mqtt[0].max_payload (line 8): must be between 1 and 268435455 bytes, the largest MQTT packet\n")
+		"mqtt[0].keep_alive (line 6): must not be 0 (leave it out for the default 30s)\n"+
+			"mqtt[0].max_reconnect (line 7): must not be 0 (leave it out for the default 30s)\n"+
+			"mqtt[0].max_payload (line 8): must not be 0 (leave it out for the default 64KiB)\n")
 	check("    keep_alive: 65536s\n    max_payload: 256MiB\n"+sub,
 		"mqtt[0].keep_alive (line 6): must be whole seconds from 1s to 18h12m15s (MQTT sends it as a 16-bit number of seconds)\n"+
 			"mqtt[0].max_payload (line 7): must be between 1 and 268435455 bytes, the largest MQTT packet\n")
@@ -104,179 +104,16 @@ func TestMQTTExplicitValues(t *testing.T) {
 	check("    subscriptions:\n", "mqtt[0].subscriptions (line 6): required: list the topics to read\n")
 	check("    tls: {}\n"+sub, "mqtt[0].tls (line 6): needs an ssl:// or mqtts:// broker; with tcp:// nothing is encrypted\n")
 	check("    username: u\n"+sub, "")
-}
-
-func TestBrokerURL(t *testing.T) {
-	for _, tc := range []struct {
-		in, host string // host "" means not valid
-	}{
-		{"tcp://broker.local:1883", "broker.local:1883"},
-		{"ssl://broker.local:8883", "broker.local:8883"},
-		{"mqtt://broker.local", "broker.local:1883"},
-		{"mqtts://broker.local", "broker.local:8883"},
-		{"MQTTS://Broker.local/", "Broker.local:8883"},
-		{"tcp://[fd00::5]:1884", "[fd00::5]:1884"},
-		{"tcp://10.0.0.5", "10.0.0.5:1883"},
-		{"tcp://user:pw@h:1883", "h:1883"}, // valid URL; validateMQTT refuses the user
-		{"http://h:1883", ""},
-		{"ws://h:80/mqtt", ""},
-		{"tcp://h:", ""},
-		{"tcp://h:0", ""},
-		{"tcp://h:65536", ""},
-		{"tcp://:1883", ""},
-		{"tcp://h:1883/topic", ""},
-		{"tcp://h:1883?x=1", ""},
-		{"h:1883", ""},
-		{"tcp:h", ""},
-		{"", ""},
-	} {
-		u, ok := brokerURL(tc.in)
-		if ok != (tc.host != "") || ok && u.Host != tc.host {
-			t.Errorf("brokerURL(%q) = %v, %v; want host %q", tc.in, u, ok, tc.host)
-		}
-	}
-}
-
-func TestTopicFilter(t *testing.T) {
-	for _, tc := range []struct{ in, want string }{
-		{"env/+/+/#", ""},
-		{"#", ""},
-		{"+", ""},
-		{"/env//x", ""},
-		{"$SYS/broker/load", ""},
-		{"", "required"},
-		{"env/#/x", "# must be the last level, on its own, as in env/#"},
-		{"env/x#", "# must be the last level, on its own, as in env/#"},
-		{"env/a+/x", "+ must be a whole level, as in env/+/pm25"},
-		{"env/{device}/x", "level 2 is {device}: the topic is an MQTT filter, so write + there and name the level in template"},
-		{"env/\x00", "must be UTF-8 without U+0000, at most 65535 bytes"},
-		{"env/\xff", "must be UTF-8 without U+0000, at most 65535 bytes"},
-		{strings.Repeat("a", 65536), "must be UTF-8 without U+0000, at most 65535 bytes"},
-	} {
-		if got := checkTopicFilter(tc.in); got != tc.want {
-			t.Errorf("checkTopicFilter(%.40q) = %q, want %q", tc.in, got, tc.want)
-		}
-	}
-}
-
-func TestTemplate(t *testing.T) {
-	check := func(tmpl, topic string, want ...string) {
-		t.Helper()
-		got := checkTemplate(tmpl, topic, checkTopicFilter(topic) == "")
-		if !reflect.DeepEqual(got, want) {
-			t.Errorf("checkTemplate(%q, %q) =\n  %q\nwant\n  %q", tmpl, topic, got, want)
-		}
-	}
-	// Good: the topic's levels, some named.
-	check("env/{site}/{device}/#", "env/+/+/#")
-	check("env/{site}/{device}/pm", "env/+/+/pm")
-	check("env/+/{device}/{quantity}", "env/+/+/+")
-	check("lora/{device}/{quantity}", "lora/+/+")
-	check("env/{site}/x", "env/canal/x") // a name over a literal level
-	check("env/+/x", "env/canal/x")
-	check("env/{site}/#", "env/+") // a final # may match no level
-	check("#", "#")
-	check("{device}", "+")
-
-	// Syntax: names, wildcards.
-	check("env/{site}/{site}", "env/+/+", "{site} appears more than once")
-	check("env/{sensor}/x", "env/+/x", "unknown name {sensor} at level 2 (known: {site}, {device}, {quantity})")
-	check("env/dev-{device}", "env/+", `level 2 ("dev-{device}"): a name such as {device} must be a whole level`)
-	check("env/{site", "env/+", `level 2 ("{site"): a name such as {device} must be a whole level`)
-	check("env/{{site}}", "env/+", `level 2 ("{{site}}"): a name such as {device} must be a whole level`)
-	check("env/#/{device}", "env/#", "# must be the last level, on its own, as in env/{site}/#")
-	check("env/{site}+", "env/+", `level 2 ("{site}+"): a name such as {device} must be a whole level`)
-	check("env/x+", "env/+", "+ must be a whole level, as in env/+/{device}")
-	// Syntax problems are reported without comparing with a bad topic.
-	check("env/{site}", "env/#/x")
-
-	// Levels that do not fit the topic's.
-	check("env/{site}/{device}", "env/+/+/#",
-		"level 4 of the topic is #, which matches any number of levels, so the template needs # there too")
-	check("env/{site}/{device}/#", "env/#",
-		"level 2 of the topic is #, which matches any number of levels, so the template needs # there too")
-	check("env/{site}/#", "env/+/x",
-		`level 3 of the template is # but the topic has "x" there; the template has the topic's levels`)
-	check("env/canal/{device}", "env/+/+",
-		`level 2 of the topic is +, so the template needs a name or + there, not "canal"`)
-	check("air/{site}/{device}", "env/+/+",
-		`level 1 is "env" in the topic but "air" in the template`)
-	check("env/{site}", "env/+/+",
-		"has 2 levels but the topic has 3; the template is the topic with some levels named")
-	check("env/{site}/{device}/x", "env/+/+",
-		"has 4 levels but the topic has 3; the template is the topic with some levels named")
-}
-
-func TestJSONPath(t *testing.T) {
-	const bad = "must be keys separated by dots, with [i] for array elements, such as data.pm25 or sensors[0].value"
-	for _, tc := range []struct{ in, want string }{
-		{"pm25", ""},
-		{"data.pm25", ""},
-		{"object.sensors[0].value", ""},
-		{"[0].v", ""},
-		{"m[0][12]", ""},
-		{"a-b.c_d.值", ""},
-		{"", "required"},
-		{"a..b", bad},
-		{".a", bad},
-		{"a.", bad},
-		{"a.[0]", bad},
-		{"a[", bad},
-		{"a[]", bad},
-		{"a[x]", bad},
-		{"a[-1]", bad},
-		{"a[0]b", bad},
-		{"a]", bad},
-		{"a[0", bad},
-		{"a[[0]]", bad},
-		{"a[99999999]", bad},
-		{"a[1048577]", "array index 1048577 is larger than 1048576"},
-		{"a[1048576]", ""},
-	} {
-		if got := checkJSONPath(tc.in); got != tc.want {
-			t.Errorf("checkJSONPath(%q) = %q, want %q", tc.in, got, tc.want)
-		}
-	}
-}
-
-func TestTimeSpec(t *testing.T) {
-	const layoutMsg = "a Go layout must give the year, month, day, hour (15, or 3 with PM), minute and second, such as \"2006-01-02 15:04:05\""
-	check := func(format string, ts TimeSpec, want ...string) {
-		t.Helper()
-		var got []string
-		for _, p := range ts.validate("time", format) {
-			got = append(got, p.Error())
-		}
-		if !reflect.DeepEqual(got, want) {
-			t.Errorf("%s %+v: problems =\n  %q\nwant\n  %q", format, ts, got, want)
-		}
-	}
-	check("json", TimeSpec{})
-	for _, f := range []string{"unix", "unix_ms", "unix_us", "unix_ns", "rfc3339", "2006-01-02 15:04:05", "02/01/2006 03:04:05 PM", time.RFC1123, "20060102T150405Z0700"} {
-		check("json", TimeSpec{Path: "ts", Format: f, Location: "Asia/Shanghai"})
-	}
-	check("json", TimeSpec{Path: "ts", Format: "2006-01-02 03:04:05"}, "time.format: "+layoutMsg)
-	check("json", TimeSpec{Path: "ts", Format: "2006-01-02 15:04"}, "time.format: "+layoutMsg)
-	check("json", TimeSpec{Path: "ts", Format: "2006"}, "time.format: "+layoutMsg)
-	check("json", TimeSpec{Path: "ts", Format: "unix_s"},
-		`time.format: must be unix, unix_ms, unix_us, unix_ns, rfc3339, or a Go layout containing the year 2006, such as "2006-01-02 15:04:05"`)
-	check("json", TimeSpec{Path: "ts"},
-		`time.format: required with path: unix, unix_ms, unix_us, unix_ns, rfc3339, or a Go layout such as "2006-01-02 15:04:05"`)
-	check("json", TimeSpec{Format: "unix"},
-		"time.format: needs time.path, the JSON key holding the time (without it, readings get the arrival time)")
-	check("json", TimeSpec{Path: "ts", Format: "unix", Location: "Local"},
-		"time.location: must name a zone such as Asia/Shanghai or UTC; Local depends on the box's settings")
-	check("json", TimeSpec{Path: "ts", Format: "unix", Location: "../../etc/passwd"},
-		`time.location: unknown time zone "../../etc/passwd" (an IANA name such as Asia/Shanghai or UTC)`)
-	check("json", TimeSpec{Format: "rfc3339", Location: "UTC"},
-		"time.format: needs time.path, the JSON key holding the time (without it, readings get the arrival time)",
-		"time.location: needs time.path: it is the zone of the times read from there")
-	check("lineprotocol", TimeSpec{Format: "unix_ms"})
-	check("lineprotocol", TimeSpec{Path: "ts", Format: "rfc3339"},
-		"time.path: is for format json; line protocol carries its timestamp at the end of each line",
-		"time.format: must be one of unix, unix_ms, unix_us, unix_ns for format lineprotocol: the precision of the lines' timestamps (default unix_ns)")
-	check("number", TimeSpec{Format: "unix"},
-		"time: is for formats json and lineprotocol: a number payload has only its value, and its reading gets the arrival time")
+	// Zeros the driver would take for its default are refused here; other values
+	// out of range are the driver's, with its words.
+	check("    subscriptions: [{topic: t, device: d, quantity: la, format: number, max_devices: 0}]\n",
+		"mqtt[0].subscriptions[0].max_devices (line 6): must not be 0 (leave it out for the default 1000)\n")
+	check("    subscriptions: [{topic: t, device: d, quantity: la, format: number, qos: -1}]\n",
+		"mqtt[0].subscriptions[0].qos (line 6): must be 1: QoS 1 keeps messages at the broker until the gateway has them on disk; QoS 0 could lose them\n")
+	check("    subscriptions: [{topic: t, device: d, fields: [{path: v, quantity: la}], time: {path: ts, format: unix, location: Local}}]\n",
+		"mqtt[0].subscriptions[0].time.location (line 6): must name a zone such as Asia/Shanghai or UTC; Local depends on the box's settings\n")
+	check("    keep_alive: 1500ms\n"+sub,
+		"mqtt[0].keep_alive (line 6): must be whole seconds from 1s to 18h12m15s (MQTT sends it as a 16-bit number of seconds)\n")
 }
 
 // TestTimeZoneData checks that every zone the docs name loads without the system's
@@ -314,7 +151,7 @@ func TestSubscriptionFormats(t *testing.T) {
 	// JSON: one field may take {quantity} from the topic.
 	check("{topic: j/+/+, template: 'j/{device}/{quantity}', site: s, fields: [{path: v}, {path: w, quantity: la}]}")
 	check("{topic: j/+/+, template: 'j/{device}/{quantity}', site: s, fields: [{path: v}, {path: w}]}",
-		"mqtt[0].subscriptions[0].fields[1].quantity (line 7): required: only one field takes {quantity} from the topic (mqtt[0].subscriptions[0].fields[0] does)")
+		"mqtt[0].subscriptions[0].fields[1].quantity (line 7): required: only one field takes {quantity} from the topic (fields[0] does)")
 	check("{topic: j/+/+, template: 'j/{device}/{quantity}', site: s, fields: [{path: w, quantity: la}]}",
 		"mqtt[0].subscriptions[0].template (line 7): {quantity} is used by no field: leave quantity out of the field it is for, or make that level +")
 	check("{topic: j/+, template: 'j/{device}', site: s, fields: [{path: w}], quantity: la}",
@@ -322,7 +159,7 @@ func TestSubscriptionFormats(t *testing.T) {
 		"mqtt[0].subscriptions[0].fields[0].quantity (line 7): required (or name a {quantity} level in the template, which one field may take)")
 	check("{topic: j, site: s, device: d, fields: [{path: w, quantity: uptime}, {path: x, quantity: ph}, {path: y, quantity: ph}]}",
 		`mqtt[0].subscriptions[0].fields[0].quantity (line 7): "uptime" is one of the gateway's own health quantities, not a measurement`,
-		`mqtt[0].subscriptions[0].fields[2].quantity (line 7): duplicate quantity "ph" (first at mqtt[0].subscriptions[0].fields[1]); a message gives each quantity once`)
+		`mqtt[0].subscriptions[0].fields[2].quantity (line 7): duplicate quantity "ph" (first at fields[1]); a message gives each quantity once`)
 	check("{topic: j, site: s, device: d}",
 		"mqtt[0].subscriptions[0].fields (line 7): required for format json: list at least one field")
 	// Number.

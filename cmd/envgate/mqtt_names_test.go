@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -13,6 +14,8 @@ import (
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 
+	"github.com/envgate/envgate/config"
+	"github.com/envgate/envgate/drivers/mqttsub"
 	"github.com/envgate/envgate/internal/testsvc"
 )
 
@@ -192,36 +195,108 @@ func grepLines(s, sub string) string {
 }
 
 // TestCheckRefusesWhatMQTTRunRefuses (issue 10): envgate check validated the MQTT rules
-// of the config package while envgate run applied those of drivers/mqttsub, so a
-// shared subscription ($share/...) passed check and stopped run at start. Now check
-// runs the driver's own check on the very configuration run builds, at the right keys
-// and lines; the new name bounds and reserved names are refused the same way.
+// of the config package while envgate run applied those of drivers/mqttsub, two copies
+// that disagreed: a shared subscription ($share/...) passed check and stopped run at
+// start, and the driver took an explicit qos or max_devices 0 for its default. Now
+// the rules of one source exist once, in the driver, and check runs them on the very
+// configuration run builds. For each bad source below, check reports one problem at
+// its key and line, run refuses to start with it, and the driver's New, given the
+// good file's source changed the same way, refuses it with the same words at the same
+// key.
 func TestCheckRefusesWhatMQTTRunRefuses(t *testing.T) {
 	dir := t.TempDir()
-	for _, tc := range []struct{ sub, want string }{
-		{"{topic: $share/g/env/+, template: \"$share/g/env/{device}\", format: number, quantity: la}",
-			`mqtt[0].subscriptions[0].topic (line 10): "$share/g/env/+": shared subscriptions are not supported`},
-		{"{topic: env/+, template: \"env/{device}\", format: number, quantity: la, sites: [\"[\"]}",
-			`mqtt[0].subscriptions[0].sites[0] (line 10): "[" is not a pattern`},
-		{"{topic: env/+, template: \"env/{device}\", format: number, quantity: la, max_devices: 0}",
-			`mqtt[0].subscriptions[0].max_devices (line 10): must be 1 to 100000`},
-		{"{topic: env/x, device: gateway, format: number, quantity: la}",
-			`mqtt[0].subscriptions[0].device (line 10): "gateway" is reserved for the gateway's own health readings`},
-		{"{topic: env/+, template: \"env/{device}\", format: number, quantity: buffer_dropped}",
-			`mqtt[0].subscriptions[0].quantity (line 10): "buffer_dropped" is one of the gateway's own health quantities, not a measurement`},
+	const goodSub = "{topic: env/+, template: \"env/{device}\", format: number, quantity: la}"
+	source := func(extra, sub string) string {
+		return fmt.Sprintf("gateway: {id: box-1, site: canal, state_dir: %s}\nmqtt:\n"+
+			"  - {name: lora, broker: \"tcp://127.0.0.1:1\", client_id: envgateBox1%s, subscriptions: [%s]}\n",
+			filepath.Join(dir, "state"), extra, sub)
+	}
+	good, err := config.Parse([]byte(source("", goodSub)), filepath.Join(dir, "good.yaml"))
+	if err != nil {
+		t.Fatalf("good config: %v", err)
+	}
+	type src = config.MQTT
+	type sub = config.Subscription
+	for _, tc := range []struct {
+		extra, sub string     // YAML: keys added to the source, the subscription
+		change     func(*src) // the same change to the good source, for the driver
+		key, msg   string     // the problem: its key below mqtt[0], what is wrong
+	}{
+		{sub: "{topic: $share/g/env/+, template: \"$share/g/env/{device}\", format: number, quantity: la}",
+			change: func(m *src) {
+				m.Subscriptions[0].Topic, m.Subscriptions[0].Template = "$share/g/env/+", "$share/g/env/{device}"
+			},
+			key: "subscriptions[0].topic", msg: `"$share/g/env/+": shared subscriptions are not supported`},
+		{sub: "{topic: env/+, template: \"env/{device}\", format: number, quantity: la, sites: [\"[\"]}",
+			change: func(m *src) { m.Subscriptions[0].Sites = []string{"["} },
+			key:    "subscriptions[0].sites[0]", msg: `"[" is not a pattern: * matches any characters, ? one, [a-z] one of a set (Go path.Match)`},
+		{sub: "{topic: env/+, template: \"env/{device}\", format: number, quantity: la, max_devices: 100001}",
+			change: func(m *src) { m.Subscriptions[0].MaxDevices = 100001 },
+			key:    "subscriptions[0].max_devices", msg: "must be 1 to 100000"},
+		{sub: "{topic: env/x, device: gateway, format: number, quantity: la}",
+			change: func(m *src) {
+				m.Subscriptions[0] = sub{Topic: "env/x", Site: "canal", Device: "gateway", Format: "number", Quantity: "la", QoS: 1, MaxDevices: 1000}
+			},
+			key: "subscriptions[0].device", msg: `"gateway" is reserved for the gateway's own health readings`},
+		{sub: "{topic: env/+, template: \"env/{device}\", format: number, quantity: buffer_dropped}",
+			change: func(m *src) { m.Subscriptions[0].Quantity = "buffer_dropped" },
+			key:    "subscriptions[0].quantity", msg: `"buffer_dropped" is one of the gateway's own health quantities, not a measurement`},
+		{sub: "{topic: env/+, template: \"env/{device}\", format: number, quantity: pm2.5}",
+			change: func(m *src) { m.Subscriptions[0].Quantity = "pm2.5" },
+			key:    "subscriptions[0].quantity", msg: `unknown quantity "pm2.5" (did you mean "pm25"?)`},
+		{sub: "{topic: env/+/#, template: \"env/{device}\", format: number, quantity: la}",
+			change: func(m *src) { m.Subscriptions[0].Topic = "env/+/#" },
+			key:    "subscriptions[0].template", msg: "level 3 of the topic is #, which matches any number of levels, so the template needs # there too"},
+		{sub: "{topic: env/+, template: \"env/{device}\", format: csv, quantity: la}",
+			change: func(m *src) { m.Subscriptions[0].Format = "csv" },
+			key:    "subscriptions[0].format", msg: "must be one of json, number, lineprotocol"},
+		{sub: "{topic: env/+, template: \"env/{device}\", format: number, quantity: la, qos: 2}",
+			change: func(m *src) { m.Subscriptions[0].QoS = 2 },
+			key:    "subscriptions[0].qos", msg: "must be 1: QoS 1 keeps messages at the broker until the gateway has them on disk; QoS 0 could lose them"},
+		{sub: "{topic: env/+, template: \"env/{device}\", fields: [{path: \"a..b\", quantity: la}]}",
+			change: func(m *src) {
+				m.Subscriptions[0] = sub{Topic: "env/+", Template: "env/{device}", Site: "canal", Format: "json", QoS: 1, MaxDevices: 1000,
+					Fields: []config.Field{{Path: "a..b", Quantity: "la", Scale: 1}}}
+			},
+			key: "subscriptions[0].fields[0].path", msg: "must be keys separated by dots, with [i] for array elements, such as data.pm25 or sensors[0].value"},
+		{sub: "{topic: env/+, template: \"env/{device}\", fields: [{path: v, quantity: la}], time: {path: t, format: \"15:04:05\"}}",
+			change: func(m *src) {
+				m.Subscriptions[0] = sub{Topic: "env/+", Template: "env/{device}", Site: "canal", Format: "json", QoS: 1, MaxDevices: 1000,
+					Fields: []config.Field{{Path: "v", Quantity: "la", Scale: 1}}, Time: config.TimeSpec{Path: "t", Format: "15:04:05", Location: "Asia/Shanghai"}}
+			},
+			key: "subscriptions[0].time.format", msg: `must be unix, unix_ms, unix_us, unix_ns, rfc3339, or a Go layout containing the year 2006, such as "2006-01-02 15:04:05"`},
+		{extra: ", keep_alive: 90500ms", sub: goodSub,
+			change: func(m *src) { m.KeepAlive = 90500 * time.Millisecond },
+			key:    "keep_alive", msg: "must be whole seconds from 1s to 18h12m15s (MQTT sends it as a 16-bit number of seconds)"},
+		{extra: ", tls: {ca_file: ca.pem}", sub: goodSub,
+			change: func(m *src) { m.TLS = &config.MQTTTLS{CAFile: "ca.pem"} },
+			key:    "tls", msg: "needs an ssl:// or mqtts:// broker; with tcp:// nothing is encrypted"},
+		{extra: ", password: pw", sub: goodSub,
+			change: func(m *src) { m.Password = "pw" },
+			key:    "password", msg: "needs username: MQTT sends a password only with a user name (MQTT 3.1.1 §3.1.2.9)"},
 	} {
+		want := fmt.Sprintf("mqtt[0].%s (line 3): %s", tc.key, tc.msg)
 		path := filepath.Join(dir, "box.yaml")
-		cfg := fmt.Sprintf("gateway:\n  id: box-1\n  site: canal\n  state_dir: %s\nmqtt:\n  - name: lora\n    broker: tcp://127.0.0.1:1\n    client_id: envgateBox1\n    subscriptions:\n      - %s\n",
-			filepath.Join(dir, "state"), tc.sub)
-		if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
+		if err := os.WriteFile(path, []byte(source(tc.extra, tc.sub)), 0o600); err != nil {
 			t.Fatal(err)
 		}
 		code, out, _ := cli("check", "-c", path)
-		if code != 1 || !strings.Contains(out, path+": "+tc.want) || strings.Count(out, "\n") != 2 {
-			t.Errorf("envgate check with %s = %d:\n%swant 1 and the one problem %s", tc.sub, code, out, tc.want)
+		if code != 1 || !strings.Contains(out, path+": "+want+"\n") || strings.Count(out, "\n") != 2 {
+			t.Errorf("envgate check with %s%s = %d:\n%swant 1 and the one problem %s", tc.sub, tc.extra, code, out, want)
 		}
-		if code, _, errOut := cli("run", "-c", path); code != 1 || !strings.Contains(errOut, tc.want) {
-			t.Errorf("envgate run with %s = %d, stderr:\n%swant 1 and %s", tc.sub, code, errOut, tc.want)
+		if code, _, errOut := cli("run", "-c", path); code != 1 || !strings.Contains(errOut, want) {
+			t.Errorf("envgate run with %s%s = %d, stderr:\n%swant 1 and %s", tc.sub, tc.extra, code, errOut, want)
+		}
+
+		m := good.MQTT[0]
+		m.Subscriptions = slices.Clone(m.Subscriptions)
+		tc.change(&m)
+		cfg, err := m.Subscriber(good.Gateway.SeriesExpiry)
+		if err == nil {
+			_, err = mqttsub.New(cfg, nil)
+		}
+		if got, want := fmt.Sprint(err), tc.key+": "+tc.msg; got != want {
+			t.Errorf("mqttsub.New with %s%s = %s\nwant %s", tc.sub, tc.extra, got, want)
 		}
 	}
 }

@@ -1,16 +1,15 @@
 package mqttsub
 
 import (
+	"cmp"
 	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
 	"math"
-	"net"
-	"net/url"
+	"slices"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/influxdata/line-protocol/v2/lineprotocol"
 
@@ -42,7 +41,7 @@ type Config struct {
 
 	Subscriptions []Subscription
 
-	KeepAlive    time.Duration // MQTT keep-alive; default 30s, 1s..18h
+	KeepAlive    time.Duration // MQTT keep-alive; default 30s; whole seconds, 1s..65535s
 	MaxReconnect time.Duration // cap of the reconnect back-off; default 30s
 	// MaxPayload is in bytes; default 64 KiB. Larger messages are malformed ("oversize"):
 	// only their first 256 bytes are kept, for the dead-letter file. paho reads a whole
@@ -100,7 +99,7 @@ type Subscription struct {
 	// of the two QoS), with that weaker guarantee: one not yet durable when the gateway
 	// stops, or arriving while the subscriber holds too much, is lost. Any value other
 	// than 0 or 1 is an error.
-	QoS byte
+	QoS int
 
 	// Sites and Devices are allow-lists of the names a message may give (from the
 	// topic, a line-protocol tag or the fixed Site and Device): patterns of Go's
@@ -215,171 +214,106 @@ type timePlan struct {
 	prec     lineprotocol.Precision
 }
 
-// compile validates sub and prepares it. Error messages start with prefix (a field path
-// such as "subscriptions[2].").
+// compile checks sub and prepares it. Each problem is a *FieldError whose Field starts
+// with prefix (a field path such as "subscriptions[2].").
 func compile(sub Subscription, prefix string) (*plan, []error) {
 	var errs []error
 	bad := func(field, format string, args ...any) {
 		errs = append(errs, &FieldError{Field: prefix + field, Msg: fmt.Sprintf(format, args...)})
 	}
-	p := &plan{filterText: sub.Topic, format: sub.Format, qos: 1}
+	p := &plan{filterText: sub.Topic, format: cmp.Or(sub.Format, FormatJSON), qos: 1}
 
-	if err := checkFilter(sub.Topic); err != nil {
-		bad("topic", "%v", err)
+	topicMsg := checkTopicFilter(sub.Topic)
+	if topicMsg != "" {
+		bad("topic", "%s", topicMsg)
 	}
 	p.filter = strings.Split(sub.Topic, "/")
-
-	p.templateText = sub.Template
-	if p.templateText == "" {
-		p.templateText = sub.Topic
-	}
+	p.templateText = cmp.Or(sub.Template, sub.Topic)
 	p.template = strings.Split(p.templateText, "/")
-	var inTemplate [3]bool // site, device, quantity
-	for i, t := range p.template {
-		switch t {
-		case "{site}", "{device}", "{quantity}":
-			k := map[string]int{"{site}": 0, "{device}": 1, "{quantity}": 2}[t]
-			if inTemplate[k] {
-				bad("template", "%s appears twice", t)
-			}
-			inTemplate[k] = true
-		case "#":
-			if i != len(p.template)-1 {
-				bad("template", `"#" must be the last level`)
-			}
-		case "+":
-		default:
-			if strings.ContainsAny(t, "+#{}") {
-				bad("template", "level %q: placeholders are {site}, {device} and {quantity}; wildcards take a whole level", t)
-			}
+	if sub.Template != "" {
+		for _, msg := range checkTemplate(sub.Template, sub.Topic, topicMsg == "") {
+			bad("template", "%s", msg)
 		}
 	}
-	if sub.Template != "" && checkFilter(sub.Topic) == nil {
-		if err := templateFitsFilter(p.template, p.filter); err != nil {
-			bad("template", "%v", err)
-		}
-	}
-
-	switch sub.Format {
-	case "", FormatJSON:
-		p.format = FormatJSON
-	case FormatNumber, FormatLineProtocol:
-	default:
-		bad("format", "%q: want %q, %q or %q", sub.Format, FormatJSON, FormatNumber, FormatLineProtocol)
+	formatOK := slices.Contains(formats, p.format)
+	if !formatOK {
+		bad("format", "must be one of %s", strings.Join(formats, ", "))
 	}
 	lp := p.format == FormatLineProtocol
 
-	ident := func(name, fixed string, fromTemplate bool) (string, bool) {
+	// ident checks the fixed site or device of the subscription against its template
+	// (the topic, when there is none, cannot name levels).
+	ident := func(key, value, elsewhere string) (string, bool) {
+		level := "{" + key + "}"
 		switch {
-		case fromTemplate && fixed != "":
-			bad(name, "%q is set but the template has {%s}", fixed, name)
-		case fromTemplate:
-		case fixed == "" && lp:
-			return "", false // must come from the site/device tags
-		default:
-			if err := reading.CheckName(fixed); err != nil {
-				bad(name, "%v (or put {%s} in the template)", err, name)
-			} else if name == "device" && reading.IsReservedDevice(fixed) {
-				bad(name, "%q is reserved for the gateway's own health readings", fixed)
-			}
+		case hasLevel(sub.Template, level) && value != "":
+			bad(key, "set %s or %s in the template, not both", key, level)
+		case hasLevel(sub.Template, level):
+		case value == "" && lp:
+			return "", false // each line's site and device tags name them
+		case value == "":
+			bad(key, "required: name a %s level in the template, or set %s", level, elsewhere)
+		case reading.CheckName(value) != nil:
+			bad(key, "%v", reading.CheckName(value))
+		case key == "device" && reading.IsReservedDevice(value):
+			bad(key, "%q is reserved for the gateway's own health readings", value)
 		}
-		return fixed, true
+		return value, true
 	}
-	p.site, p.hasSite = ident("site", sub.Site, inTemplate[0])
-	p.device, p.hasDevice = ident("device", sub.Device, inTemplate[1])
-	p.hasQuantity = inTemplate[2]
-
-	if sub.QoS > 1 {
-		bad("qos", "%d: want 1 (or 0, meaning the default 1)", sub.QoS)
-	}
+	p.site, p.hasSite = ident("site", sub.Site, "site here or as gateway.site")
+	p.device, p.hasDevice = ident("device", sub.Device, "device here")
+	p.hasQuantity = hasLevel(sub.Template, "{quantity}")
 
 	switch p.format {
-	case FormatJSON:
-		if sub.Quantity != "" {
-			bad("quantity", "only for the number format; JSON fields name their own")
-		}
-		if len(sub.Fields) == 0 {
-			bad("fields", "must not be empty for JSON")
-		}
-		seen := map[string]int{}
-		for i, f := range sub.Fields {
-			fp := fieldPlan{pathText: f.Path, quantity: f.Quantity, scale: f.Scale, offset: f.Offset, unit: f.Unit, optional: f.Optional}
-			if f.Unit != "" && f.Quantity != "" {
-				if err := reading.CheckUnit(f.Quantity, f.Unit); err != nil {
-					bad(fmt.Sprintf("fields[%d].unit", i), "%v", err)
-				}
-			}
-			name := fmt.Sprintf("fields[%d]", i)
-			steps, err := parsePath(f.Path)
-			if err != nil {
-				bad(name+".path", "%v", err)
-			}
-			fp.path = steps
-			q := f.Quantity
-			switch {
-			case q == "" && !inTemplate[2]:
-				bad(name+".quantity", "must be set (or put {quantity} in the template)")
-			case q == "":
-				q = "{quantity}"
-			default:
-				if _, ok := reading.Lookup(q); !ok {
-					bad(name+".quantity", "%q is not a catalog quantity", q)
-				} else if reading.IsHealthQuantity(q) {
-					bad(name+".quantity", "%q is one of the gateway's own health quantities, not a measurement", q)
-				}
-			}
-			if j, dup := seen[q]; dup {
-				bad(name+".quantity", "%s is also fields[%d]", q, j)
-			} else {
-				seen[q] = i
-			}
-			if fp.scale == 0 {
-				fp.scale = 1
-			}
-			if math.IsNaN(fp.scale) || math.IsInf(fp.scale, 0) || math.IsNaN(fp.offset) || math.IsInf(fp.offset, 0) {
-				bad(name, "scale and offset must be finite")
-			}
-			p.fields = append(p.fields, fp)
-		}
-		if _, used := seen["{quantity}"]; inTemplate[2] && !used {
-			bad("template", "{quantity} is not used: every field names its quantity")
-		}
 	case FormatNumber:
-		if len(sub.Fields) > 0 {
-			bad("fields", "only for JSON")
-		}
 		switch {
-		case sub.Quantity == "" && !inTemplate[2]:
-			bad("quantity", "must be set (or put {quantity} in the template)")
-		case sub.Quantity != "" && inTemplate[2]:
-			bad("quantity", "%q is set but the template has {quantity}", sub.Quantity)
-		case sub.Quantity != "":
-			if _, ok := reading.Lookup(sub.Quantity); !ok {
-				bad("quantity", "%q is not a catalog quantity", sub.Quantity)
-			} else if reading.IsHealthQuantity(sub.Quantity) {
-				bad("quantity", "%q is one of the gateway's own health quantities, not a measurement", sub.Quantity)
-			}
-		}
-		p.quantity = sub.Quantity
-		p.unit = sub.Unit
-		if sub.Unit != "" && sub.Quantity != "" {
+		case p.hasQuantity && sub.Quantity != "":
+			bad("quantity", "set quantity or {quantity} in the template, not both")
+		case p.hasQuantity:
+		case sub.Quantity == "":
+			bad("quantity", "required for format number: name a {quantity} level in the template, or set quantity here")
+		case reading.CheckQuantity(sub.Quantity) != nil:
+			bad("quantity", "%v", reading.CheckQuantity(sub.Quantity))
+		case sub.Unit != "":
 			if err := reading.CheckUnit(sub.Quantity, sub.Unit); err != nil {
 				bad("unit", "%v", err)
 			}
 		}
-	case FormatLineProtocol:
+		p.quantity, p.unit = sub.Quantity, sub.Unit
+		if len(sub.Fields) > 0 {
+			bad("fields", "is for format json; a number payload is one value")
+		}
+	case FormatJSON:
+		if sub.Quantity != "" {
+			bad("quantity", "is for format number; json fields name their own quantities")
+		}
 		if sub.Unit != "" {
-			bad("unit", "line-protocol values are in the catalog units")
+			bad("unit", "is for format number; json fields give their own unit")
+		}
+		if len(sub.Fields) == 0 {
+			bad("fields", "required for format json: list at least one field")
+		}
+		p.fields = compileFields(sub.Fields, p.hasQuantity, bad)
+	case FormatLineProtocol:
+		if sub.Quantity != "" {
+			bad("quantity", "is for format number; line protocol names its own fields")
+		}
+		if sub.Unit != "" {
+			bad("unit", "is for format number; line-protocol values are in the catalog units")
+		}
+		if p.hasQuantity {
+			bad("template", "{quantity} is for formats number and json; line protocol names its own fields")
 		}
 		if len(sub.Fields) > 0 {
-			bad("fields", "only for JSON; line-protocol field keys are the quantities")
-		}
-		if sub.Quantity != "" || inTemplate[2] {
-			bad("quantity", "line-protocol field keys are the quantities")
+			bad("fields", "is for format json; line protocol names its own fields, which must be catalog quantities")
 		}
 	}
-
-	p.time = compileTime(sub.Time, p.format, bad)
+	if formatOK {
+		p.time = compileTime(sub.Time, p.format, bad)
+	}
+	if sub.QoS != 0 && sub.QoS != 1 {
+		bad("qos", "must be 1: QoS 1 keeps messages at the broker until the gateway has them on disk; QoS 0 could lose them")
+	}
 	if i, msg := checkPatterns(sub.Sites); msg != "" {
 		bad(fmt.Sprintf("sites[%d]", i), "%s", msg)
 	}
@@ -387,12 +321,9 @@ func compile(sub Subscription, prefix string) (*plan, []error) {
 		bad(fmt.Sprintf("devices[%d]", i), "%s", msg)
 	}
 	p.sites, p.devices = sub.Sites, sub.Devices
-	maxDevices := sub.MaxDevices
-	switch {
-	case maxDevices == 0:
-		maxDevices = DefaultMaxDevices
-	case maxDevices < 0 || maxDevices > MaxMaxDevices:
-		bad("max_devices", "%d: want 1 to %d", maxDevices, MaxMaxDevices)
+	maxDevices := cmp.Or(sub.MaxDevices, DefaultMaxDevices)
+	if maxDevices < 1 || maxDevices > MaxMaxDevices {
+		bad("max_devices", "must be 1 to %d", MaxMaxDevices)
 	}
 	p.known = newDeviceSet(maxDevices, DefaultDeviceExpiry)
 	if len(errs) > 0 {
@@ -401,114 +332,88 @@ func compile(sub Subscription, prefix string) (*plan, []error) {
 	return p, nil
 }
 
-func compileTime(ts TimeSpec, format string, bad func(field, format string, args ...any)) timePlan {
-	tp := timePlan{pathText: ts.Path, format: ts.Format, loc: ts.Location}
-	if tp.loc == nil {
-		tp.loc = reading.ChinaStandardTime
-	}
-	switch format {
-	case FormatNumber:
-		if ts.Path != "" || ts.Format != "" {
-			bad("time", "a number payload has no timestamp; readings take the arrival time")
+// compileFields checks the fields of a json subscription. withQuantity reports whether the template names a {quantity} level, which
+// one field may take as its quantity by leaving Quantity empty.
+func compileFields(fields []Field, withQuantity bool, bad func(field, format string, args ...any)) []fieldPlan {
+	var plans []fieldPlan
+	first := map[string]string{} // quantity, or "" for {quantity} → path of its field
+	for i, f := range fields {
+		name := fmt.Sprintf("fields[%d]", i)
+		steps, err := parsePath(f.Path)
+		if err != nil {
+			bad(name+".path", "%v", err)
 		}
-	case FormatLineProtocol:
-		if ts.Path != "" {
-			bad("time.path", "line protocol carries its own timestamp")
-		}
-		switch ts.Format {
-		case "", TimeUnixNs:
-			tp.prec = lineprotocol.Nanosecond
-		case TimeUnixUs:
-			tp.prec = lineprotocol.Microsecond
-		case TimeUnixMs:
-			tp.prec = lineprotocol.Millisecond
-		case TimeUnix:
-			tp.prec = lineprotocol.Second
+		switch dup, seen := first[f.Quantity]; {
+		case f.Quantity == "" && !withQuantity:
+			bad(name+".quantity", "required (or name a {quantity} level in the template, which one field may take)")
+		case f.Quantity == "" && seen:
+			bad(name+".quantity", "required: only one field takes {quantity} from the topic (%s does)", dup)
+		case f.Quantity != "" && reading.CheckQuantity(f.Quantity) != nil:
+			bad(name+".quantity", "%v", reading.CheckQuantity(f.Quantity))
+		case seen:
+			bad(name+".quantity", "duplicate quantity %q (first at %s); a message gives each quantity once", f.Quantity, dup)
 		default:
-			bad("time.format", "%q: line-protocol precision is %s, %s, %s or %s", ts.Format, TimeUnixNs, TimeUnixUs, TimeUnixMs, TimeUnix)
+			first[f.Quantity] = name // within this subscription
+			if f.Unit != "" && f.Quantity != "" {
+				if err := reading.CheckUnit(f.Quantity, f.Unit); err != nil {
+					bad(name+".unit", "%v", err)
+				}
+			}
+		}
+		fp := fieldPlan{path: steps, pathText: f.Path, quantity: f.Quantity, scale: cmp.Or(f.Scale, 1),
+			offset: f.Offset, unit: f.Unit, optional: f.Optional}
+		if math.IsNaN(fp.scale) || math.IsInf(fp.scale, 0) || math.IsNaN(fp.offset) || math.IsInf(fp.offset, 0) {
+			bad(name, "scale and offset must be finite")
+		}
+		plans = append(plans, fp)
+	}
+	if _, used := first[""]; withQuantity && !used && len(fields) > 0 {
+		bad("template", "{quantity} is used by no field: leave quantity out of the field it is for, or make that level +")
+	}
+	return plans
+}
+
+// compileTime checks where messages of the given format carry their time.
+func compileTime(ts TimeSpec, format string, bad func(field, format string, args ...any)) timePlan {
+	tp := timePlan{pathText: ts.Path, format: ts.Format, loc: cmp.Or(ts.Location, reading.ChinaStandardTime)}
+	switch {
+	case format == FormatNumber:
+		if ts != (TimeSpec{}) {
+			bad("time", "is for formats json and lineprotocol: a number payload has only its value, and its reading gets the arrival time")
+		}
+		return tp
+	case format == FormatLineProtocol:
+		if ts.Path != "" {
+			bad("time.path", "is for format json; line protocol carries its timestamp at the end of each line")
+		}
+		prec, ok := map[string]lineprotocol.Precision{"": lineprotocol.Nanosecond, TimeUnixNs: lineprotocol.Nanosecond,
+			TimeUnixUs: lineprotocol.Microsecond, TimeUnixMs: lineprotocol.Millisecond, TimeUnix: lineprotocol.Second}[ts.Format]
+		if !ok {
+			bad("time.format", "must be one of %s for format lineprotocol: the precision of the lines' timestamps (default unix_ns)", strings.Join(epochFormats, ", "))
+		}
+		tp.prec = prec
+	case ts.Path == "":
+		if ts.Format != "" {
+			bad("time.format", "needs time.path, the JSON key holding the time (without it, readings get the arrival time)")
 		}
 	default:
-		if ts.Path == "" {
-			if ts.Format != "" {
-				bad("time.format", "set without time.path (readings take the arrival time)")
-			}
-			break
-		}
 		steps, err := parsePath(ts.Path)
 		if err != nil {
 			bad("time.path", "%v", err)
 		}
 		tp.path = steps
-		switch ts.Format {
-		case TimeUnix, TimeUnixMs, TimeUnixUs, TimeUnixNs, TimeRFC3339:
-		case "":
-			bad("time.format", "must be set with time.path: %s, %s, %s, %s, %s or a Go layout", TimeUnix, TimeUnixMs, TimeUnixUs, TimeUnixNs, TimeRFC3339)
-		default:
-			if err := checkLayout(ts.Format); err != nil {
-				bad("time.format", "%v", err)
-			}
+		if msg := checkTimeFormat(ts.Format); msg != "" {
+			bad("time.format", "%s", msg)
 		}
+	}
+	switch {
+	case ts.Location == nil:
+	case ts.Path == "":
+		bad("time.location", "needs time.path: it is the zone of the times read from there")
+	case ts.Location == time.Local:
+		bad("time.location", "must name a zone such as Asia/Shanghai or UTC; Local depends on the box's settings")
 	}
 	return tp
-}
-
-// checkLayout accepts a Go time layout that records date and time to the second: a
-// reference instant must survive formatting and parsing. The hour 13 catches "03"
-// without "PM".
-func checkLayout(layout string) error {
-	ref := time.Date(2026, 11, 28, 13, 4, 5, 0, time.UTC)
-	t, err := time.Parse(layout, ref.Format(layout))
-	if err != nil || t.Year() != 2026 || t.Month() != 11 || t.Day() != 28 || t.Hour() != 13 || t.Minute() != 4 || t.Second() != 5 {
-		return fmt.Errorf("%q is not a named format (%s, %s, %s, %s, %s) nor a Go layout with year, month, day, hour, minute and second (like \"2006-01-02 15:04:05\")",
-			layout, TimeUnix, TimeUnixMs, TimeUnixUs, TimeUnixNs, TimeRFC3339)
-	}
-	return nil
-}
-
-// checkFilter validates an MQTT topic filter (MQTT 3.1.1 §4.7).
-func checkFilter(f string) error {
-	switch {
-	case f == "":
-		return errors.New("must not be empty")
-	case len(f) > maxStringLen:
-		return fmt.Errorf("longer than %d bytes", maxStringLen)
-	case !utf8.ValidString(f) || strings.ContainsRune(f, 0):
-		return errors.New("must be UTF-8 without NUL")
-	}
-	if strings.HasPrefix(f, "$share/") || strings.HasPrefix(f, "$queue/") {
-		return fmt.Errorf("%q: shared subscriptions are not supported", f)
-	}
-	levels := strings.Split(f, "/")
-	for i, l := range levels {
-		if l == "#" && i != len(levels)-1 {
-			return fmt.Errorf("%q: \"#\" must be the last level", f)
-		}
-		if l != "#" && l != "+" && strings.ContainsAny(l, "#+") {
-			return fmt.Errorf("%q: a wildcard must take a whole level", f)
-		}
-	}
-	return nil
-}
-
-// templateFitsFilter rejects a template that no topic matching the filter can match.
-func templateFitsFilter(tmpl, filter []string) error {
-	for i := 0; i < len(tmpl) && i < len(filter); i++ {
-		t, f := tmpl[i], filter[i]
-		if t == "#" || f == "#" {
-			return nil
-		}
-		if isLiteral(t) && isLiteral(f) && t != f {
-			return fmt.Errorf("level %d is %q but the topic filter has %q", i+1, t, f)
-		}
-	}
-	if len(tmpl) != len(filter) {
-		return fmt.Errorf("has %d levels but the topic filter has %d", len(tmpl), len(filter))
-	}
-	return nil
-}
-
-func isLiteral(level string) bool {
-	return level != "+" && level != "#" && !strings.HasPrefix(level, "{")
 }
 
 // filterMatches reports whether topic matches an MQTT filter (MQTT 3.1.1 §4.7),
@@ -560,39 +465,38 @@ func New(cfg Config, log *slog.Logger) (*Subscriber, error) {
 	if err := reading.CheckName(cfg.Name); err != nil {
 		bad("name", "%v", err)
 	}
-	broker, err := brokerURL(cfg.Broker, cfg.TLS != nil)
-	if err != nil {
-		bad("broker", "%v", err)
+	broker, msg := brokerURL(cfg.Broker)
+	if msg != "" {
+		bad("broker", "%s", msg)
+	} else if cfg.TLS != nil && !slices.Contains(tlsSchemes, broker.Scheme) {
+		bad("tls", "needs an ssl:// or mqtts:// broker; with %s:// nothing is encrypted", broker.Scheme)
 	}
 	switch {
 	case cfg.ClientID == "":
-		bad("client_id", "must be set: it names the persistent session that keeps messages while the gateway is away")
-	case len(cfg.ClientID) > maxStringLen || !utf8.ValidString(cfg.ClientID) || strings.ContainsRune(cfg.ClientID, 0):
-		bad("client_id", "must be UTF-8 without NUL, at most %d bytes", maxStringLen)
+		bad("client_id", "required: a name the broker keeps this box's session under, the same after every restart")
+	case !mqttString(cfg.ClientID):
+		bad("client_id", "must be UTF-8 without U+0000, at most %d bytes (MQTT 3.1.1 §1.5.3); at most 23 of 0-9, a-z, A-Z suits every broker", maxStringLen)
+	}
+	if !mqttString(cfg.Username) {
+		bad("username", "must be UTF-8 without U+0000, at most %d bytes (MQTT 3.1.1 §1.5.3)", maxStringLen)
+	}
+	if len(cfg.Password) > maxStringLen {
+		bad("password", "longer than %d bytes, the most MQTT can send (MQTT 3.1.1 §3.1.3.5)", maxStringLen)
 	}
 	if cfg.Password != "" && cfg.Username == "" {
-		bad("password", "set without username (MQTT 3.1.1 §3.1.2.9)")
+		bad("password", "needs username: MQTT sends a password only with a user name (MQTT 3.1.1 §3.1.2.9)")
 	}
-	if len(cfg.Username) > maxStringLen || len(cfg.Password) > maxStringLen {
-		bad("username", "username and password are at most %d bytes", maxStringLen)
+	cfg.KeepAlive = cmp.Or(cfg.KeepAlive, defaultKeepAlive)
+	if cfg.KeepAlive < time.Second || cfg.KeepAlive > maxKeepAlive || cfg.KeepAlive%time.Second != 0 {
+		bad("keep_alive", "must be whole seconds from 1s to %v (MQTT sends it as a 16-bit number of seconds)", maxKeepAlive)
 	}
-	switch {
-	case cfg.KeepAlive == 0:
-		cfg.KeepAlive = defaultKeepAlive
-	case cfg.KeepAlive < time.Second || cfg.KeepAlive > maxKeepAlive:
-		bad("keep_alive", "%v: want 1s to %v", cfg.KeepAlive, maxKeepAlive)
+	cfg.MaxReconnect = cmp.Or(cfg.MaxReconnect, defaultMaxReconnect)
+	if cfg.MaxReconnect < time.Second {
+		bad("max_reconnect", "must be at least 1s")
 	}
-	switch {
-	case cfg.MaxReconnect == 0:
-		cfg.MaxReconnect = defaultMaxReconnect
-	case cfg.MaxReconnect < time.Second:
-		bad("max_reconnect", "%v: want at least 1s", cfg.MaxReconnect)
-	}
-	switch {
-	case cfg.MaxPayload == 0:
-		cfg.MaxPayload = defaultMaxPayload
-	case cfg.MaxPayload < 0 || cfg.MaxPayload > maxPayloadLimit:
-		bad("max_payload", "%d: want 1 to %d bytes", cfg.MaxPayload, maxPayloadLimit)
+	cfg.MaxPayload = cmp.Or(cfg.MaxPayload, defaultMaxPayload)
+	if cfg.MaxPayload < 1 || cfg.MaxPayload > maxPayloadLimit {
+		bad("max_payload", "must be between 1 and %d bytes, the largest MQTT packet", maxPayloadLimit)
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
@@ -604,7 +508,7 @@ func New(cfg Config, log *slog.Logger) (*Subscriber, error) {
 		bad("device_expiry", "%v: want > 0", cfg.DeviceExpiry)
 	}
 	if len(cfg.Subscriptions) == 0 {
-		bad("subscriptions", "must not be empty")
+		bad("subscriptions", "required: list the topics to read")
 	}
 	s := &Subscriber{cfg: cfg, broker: broker, log: log.With("driver", "mqtt"), lim: defaultLimits, errorsByKind: map[string]uint64{}}
 	// Every kind is present from the start, so metrics export zeros, not gaps.
@@ -616,8 +520,8 @@ func New(cfg Config, log *slog.Logger) (*Subscriber, error) {
 		prefix := fmt.Sprintf("subscriptions[%d].", i)
 		p, perrs := compile(sub, prefix)
 		errs = append(errs, perrs...)
-		if j, dup := filters[sub.Topic]; dup {
-			bad(prefix+"topic", "%q is also subscriptions[%d]", sub.Topic, j)
+		if j, dup := filters[sub.Topic]; dup && sub.Topic != "" {
+			bad(prefix+"topic", "duplicate topic %q (first at subscriptions[%d]); a broker keeps one subscription per filter", sub.Topic, j)
 		} else {
 			filters[sub.Topic] = i
 		}
@@ -647,38 +551,4 @@ func strictClientID(id string) bool {
 		}
 	}
 	return true
-}
-
-// brokerURL checks a broker address and fills in the default port.
-func brokerURL(s string, haveTLS bool) (*url.URL, error) {
-	if s == "" {
-		return nil, errors.New("must be set, e.g. tcp://127.0.0.1:1883")
-	}
-	u, err := url.Parse(s)
-	if err != nil {
-		return nil, err
-	}
-	var port string
-	switch strings.ToLower(u.Scheme) {
-	case "tcp", "mqtt":
-		if haveTLS {
-			return nil, fmt.Errorf("%q: TLS is configured but the scheme is plain %s (use ssl:// or mqtts://)", s, u.Scheme)
-		}
-		port = "1883" // IANA "mqtt"
-	case "ssl", "mqtts":
-		port = "8883" // IANA "secure-mqtt"
-	default:
-		return nil, fmt.Errorf("%q: scheme must be tcp, ssl, mqtt or mqtts", s)
-	}
-	if u.User != nil {
-		return nil, fmt.Errorf("%q: put credentials in username and password, not the URL", u.Redacted())
-	}
-	if u.Hostname() == "" || (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" {
-		return nil, fmt.Errorf("%q: want scheme://host[:port]", s)
-	}
-	host := u.Host
-	if u.Port() == "" {
-		host = net.JoinHostPort(u.Hostname(), port)
-	}
-	return &url.URL{Scheme: strings.ToLower(u.Scheme), Host: host}, nil
 }

@@ -371,39 +371,42 @@ type step struct {
 	isIndex bool
 }
 
-// maxIndex bounds array indexes in paths; a payload is at most a few hundred KiB.
+// maxIndex bounds array indexes in paths (a payload is at most max_payload).
 const maxIndex = 1 << 20
 
 // parsePath parses a dotted path with [i] array indexes: "data.pm25",
-// "object.sensors[0].value", "[2].v", "m[0][1]". Keys cannot contain '.', '[' or ']'.
+// "object.sensors[0].value", "[2].v", "m[0][1]": keys separated by dots, each followed
+// by any number of indexes; the path may start with an index. Keys cannot contain '.',
+// '[' or ']'. Its errors are for the operator who wrote the path.
 func parsePath(path string) ([]step, error) {
+	bad := errors.New("must be keys separated by dots, with [i] for array elements, such as data.pm25 or sensors[0].value")
 	if path == "" {
-		return nil, errors.New("must not be empty")
+		return nil, errors.New("required")
 	}
 	var steps []step
 	for i, part := range strings.Split(path, ".") {
-		name, rest := part, ""
+		key, rest := part, ""
 		if k := strings.IndexByte(part, '['); k >= 0 {
-			name, rest = part[:k], part[k:]
+			key, rest = part[:k], part[k:]
 		}
-		if strings.IndexByte(name, ']') >= 0 {
-			return nil, fmt.Errorf("%q: unexpected ']'", part)
+		if strings.Contains(key, "]") || (key == "" && (rest == "" || i > 0)) {
+			return nil, bad
 		}
-		if name == "" && (rest == "" || i > 0) {
-			return nil, fmt.Errorf("%q: empty key", path)
-		}
-		if name != "" {
-			steps = append(steps, step{key: name})
+		if key != "" {
+			steps = append(steps, step{key: key})
 		}
 		for rest != "" {
 			end := strings.IndexByte(rest, ']')
 			if rest[0] != '[' || end < 0 {
-				return nil, fmt.Errorf("%q: want [index]", part)
+				return nil, bad
 			}
 			digits := rest[1:end]
-			n, err := strconv.Atoi(digits)
-			if digits == "" || strings.Trim(digits, "0123456789") != "" || err != nil || n > maxIndex {
-				return nil, fmt.Errorf("%q: index %q is not a number 0..%d", part, digits, maxIndex)
+			if digits == "" || strings.Trim(digits, "0123456789") != "" || len(digits) > 7 {
+				return nil, bad
+			}
+			n, _ := strconv.Atoi(digits)
+			if n > maxIndex {
+				return nil, fmt.Errorf("array index %s is larger than %d", digits, maxIndex)
 			}
 			steps = append(steps, step{index: n, isIndex: true})
 			rest = rest[end+1:]

@@ -41,7 +41,7 @@ var (
 		Format:   FormatNumber,
 	}
 	waterLP = Subscription{
-		Topic:    "water/#",
+		Topic:    "water/+/#",
 		Template: "water/{site}/#",
 		Device:   "logger-1",
 		Format:   FormatLineProtocol,
@@ -255,7 +255,7 @@ func TestDecodeErrors(t *testing.T) {
 		{waterLP, "water/s", "wq ph=7 1864316800000000000", KindTime, "after arrival"},
 		{withTime(waterLP, "", TimeUnix, nil), "water/s", "wq ph=7 9223372036854775807", KindTime, "out of range"},
 		// config
-		{Subscription{Topic: "x"}, "x", `{}`, KindConfig, "fields: must not be empty"},
+		{Subscription{Topic: "x"}, "x", `{}`, KindConfig, "fields: required for format json: list at least one field"},
 	}
 	for _, tt := range tests {
 		got, err := Decode(tt.sub, tt.topic, []byte(tt.payload), arrival)

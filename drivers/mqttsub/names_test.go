@@ -109,7 +109,7 @@ func TestNewNameErrors(t *testing.T) {
 	for _, want := range []string{
 		`subscriptions[0].sites[1]: "[" is not a pattern`,
 		"subscriptions[0].devices[0]: must not be empty",
-		"subscriptions[0].max_devices: -1: want 1 to 100000",
+		"subscriptions[0].max_devices: must be 1 to 100000",
 		`subscriptions[1].device: "gateway" is reserved`,
 		`subscriptions[1].quantity: "uptime" is one of the gateway's own health quantities`,
 		`subscriptions[2].fields[0].quantity: "buffer_dropped" is one of the gateway's own health quantities`,
