@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/envgate/envgate/gateway/reading"
+	"github.com/envgate/envgate/internal/clock"
 )
 
 // healthDevice is the device name of the gateway's own health readings.
@@ -15,7 +16,7 @@ const healthDevice = "gateway"
 type healthPoller struct{ p *Pipeline }
 
 func (h *healthPoller) Poll(ctx context.Context) ([]reading.Reading, error) {
-	now := time.Now().Truncate(time.Millisecond)
+	now := clock.Now().Truncate(time.Millisecond)
 	qs := h.p.cfg.Queue.Stats()
 	var unsent int64
 	var oldest time.Duration

@@ -15,6 +15,7 @@ import (
 	"github.com/envgate/envgate/gateway"
 	"github.com/envgate/envgate/gateway/metrics"
 	"github.com/envgate/envgate/gateway/reading"
+	"github.com/envgate/envgate/internal/clock"
 )
 
 // buildMQTT turns a configured MQTT source into a pipeline source whose messages are
@@ -24,7 +25,7 @@ func buildMQTT(c config.MQTT, log *slog.Logger) (gateway.Source, *mqttsub.Subscr
 		Name: c.Name, Broker: c.Broker, ClientID: c.ClientID,
 		Username: c.Username, Password: c.Password.Reveal(),
 		KeepAlive: c.KeepAlive, MaxReconnect: c.MaxReconnect, MaxPayload: int(c.MaxPayload),
-		DeadLetter: c.DeadLetter,
+		DeadLetter: c.DeadLetter, Now: clock.Now,
 	}
 	if c.TLS != nil {
 		t, err := clientTLS(c.TLS)

@@ -20,6 +20,7 @@ import (
 	"github.com/envgate/envgate/gateway/influx"
 	"github.com/envgate/envgate/gateway/metrics"
 	"github.com/envgate/envgate/gateway/schedule"
+	"github.com/envgate/envgate/internal/clock"
 )
 
 // newLogger returns a text logger on stderr at the configured level.
@@ -215,7 +216,7 @@ func buildSource(d config.Device) (gateway.Source, error) {
 	opt := schedule.Options{Interval: d.Interval, Timeout: d.Timeout}
 	switch {
 	case d.Sim != nil:
-		drv, err := sim.New(sim.Config{Kind: d.Sim.Kind, Seed: d.Sim.Seed, Site: d.Site, Device: d.Name})
+		drv, err := sim.New(sim.Config{Kind: d.Sim.Kind, Seed: d.Sim.Seed, Site: d.Site, Device: d.Name, Now: clock.Now})
 		if err != nil {
 			return gateway.Source{}, err
 		}
