@@ -15,14 +15,16 @@ import (
 	"github.com/envgate/envgate/drivers/sim"
 	"github.com/envgate/envgate/gateway/buffer"
 	"github.com/envgate/envgate/gateway/reading"
+	"github.com/envgate/envgate/internal/clock"
 	"github.com/envgate/envgate/internal/testsvc"
 )
 
-// buildBinary builds envgate once per test into a temp dir.
+// buildBinary builds envgate once per test into a temp dir, with this test binary's
+// clock (a fakeclock build makes a fakeclock binary, which inherits the offset).
 func buildBinary(t *testing.T) string {
 	t.Helper()
 	bin := filepath.Join(t.TempDir(), "envgate")
-	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
+	out, err := exec.Command("go", "build", "-tags="+clock.Tags, "-o", bin, ".").CombinedOutput()
 	if err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}

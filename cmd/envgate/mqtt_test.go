@@ -44,6 +44,30 @@ func (p *publisher) publish(topic string, payload string) {
 	}
 }
 
+// waitSubscribed waits until the gateway listening on listen has subscribed its MQTT
+// source named source: it publishes a retained probe to topic, which that source's
+// subscriptions match, and waits until the source has received a message. A broker
+// sends its retained messages on SUBSCRIBE, so the probe arrives as soon as the
+// subscription exists, and whatever is published after it is queued for the gateway.
+// The probe is then cleared so that no later subscription gets it again. Use a payload
+// the source dead-letters, so that it adds no reading. Waiting for the condition, not
+// a fixed sleep, keeps a loaded machine from failing the test (issue 10).
+func (p *publisher) waitSubscribed(listen, source, topic, payload string) {
+	p.t.Helper()
+	retain := func(payload string) {
+		p.t.Helper()
+		tok := p.c.Publish(topic, 1, true, payload)
+		if !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+			p.t.Fatalf("publish retained %s: %v", topic, tok.Error())
+		}
+	}
+	retain(payload)
+	eventually(p.t, 60*time.Second, fmt.Sprintf("MQTT source %s subscribed (it received the retained probe on %s)", source, topic), func() bool {
+		return scrapeValue(p.t, listen, `envgate_mqtt_messages_total{source="`+source+`"}`) >= 1
+	})
+	retain("") // an empty retained message deletes the retained one
+}
+
 // gatewayProc runs the real binary with a config and keeps its logs.
 type gatewayProc struct {
 	t    *testing.T
