@@ -16,6 +16,7 @@ import (
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 
+	"github.com/envgate/envgate/internal/clock"
 	"github.com/envgate/envgate/internal/testsvc"
 )
 
@@ -167,16 +168,15 @@ mqtt:
 		}
 	}()
 	pub := newPublisher(t, broker.URL)
-	base := time.Date(2026, 11, 28, 8, 0, 0, 0, time.UTC).UnixMilli()
+	// An hour before now (the gateway's clock): it refuses payload times more than a day
+	// after the arrival, so a fixed date would fail on a clock set before it.
+	base := clock.Now().Add(-time.Hour).Truncate(time.Second).UnixMilli()
 
 	// 1. Several topics and formats. The very first session has no subscriptions on the
-	// broker yet: wait until both sources are connected (and so subscribed).
+	// broker yet: wait until both sources are subscribed. Their probes are dead-lettered.
 	g.start()
-	eventually(t, 20*time.Second, "both MQTT sources connected", func() bool {
-		return scrapeValue(t, listen, `envgate_mqtt_connected{source="lora"}`) == 1 &&
-			scrapeValue(t, listen, `envgate_mqtt_connected{source="plain"}`) == 1
-	})
-	time.Sleep(300 * time.Millisecond) // SUBACK follows CONNACK
+	pub.waitSubscribed(listen, "lora", "num/probe/la", "probe")
+	pub.waitSubscribed(listen, "plain", "lp/probe", "probe")
 	waitPoints := func(what string, want int, count func() int) {
 		t.Helper()
 		eventually(t, 30*time.Second, what, func() bool { return count() >= want })
@@ -300,8 +300,14 @@ mqtt:
 	if err != nil {
 		t.Fatalf("dead-letter file: %v", err)
 	}
-	lines := strings.Count(string(b), "\n")
-	// The lora source's dead letters: the json and number malformed messages.
+	// The lora source's dead letters: the json and number malformed messages (and the
+	// subscription probe, not counted).
+	lines := 0
+	for _, l := range strings.SplitAfter(string(b), "\n") {
+		if strings.HasSuffix(l, "\n") && !strings.Contains(l, "probe") {
+			lines++
+		}
+	}
 	if lines != bad {
 		t.Errorf("dead-letter file has %d lines, want %d (one per malformed message)", lines, bad)
 	}
