@@ -10,6 +10,7 @@ import (
 
 	"github.com/envgate/envgate/gateway/buffer"
 	"github.com/envgate/envgate/gateway/metrics"
+	"github.com/envgate/envgate/internal/clock"
 )
 
 // forwarder moves readings from one buffer reader to one sink, in order, and acks them
@@ -46,7 +47,7 @@ func newForwarder(spec SinkSpec, r *buffer.Reader, log *slog.Logger) *forwarder 
 func (f *forwarder) stats() metrics.SinkStats {
 	var age time.Duration
 	if t := f.r.OldestUnsent(); !t.IsZero() {
-		age = max(time.Since(t), 0)
+		age = max(clock.Now().Sub(t), 0)
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()

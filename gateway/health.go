@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/envgate/envgate/gateway/reading"
+	"github.com/envgate/envgate/internal/clock"
 )
 
 // healthPoller turns the pipeline's health into readings, so that a box behind a 4G NAT
@@ -12,7 +13,7 @@ import (
 type healthPoller struct{ p *Pipeline }
 
 func (h *healthPoller) Poll(ctx context.Context) ([]reading.Reading, error) {
-	now := time.Now().Truncate(time.Millisecond)
+	now := clock.Now().Truncate(time.Millisecond)
 	qs := h.p.cfg.Queue.Stats()
 	var unsent int64
 	var oldest time.Duration

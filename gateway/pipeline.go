@@ -25,6 +25,7 @@ import (
 	"github.com/envgate/envgate/gateway/metrics"
 	"github.com/envgate/envgate/gateway/reading"
 	"github.com/envgate/envgate/gateway/schedule"
+	"github.com/envgate/envgate/internal/clock"
 )
 
 // A Sink stores a batch of readings. Write is called from one goroutine (the sink's
@@ -146,9 +147,9 @@ func New(cfg Config) (*Pipeline, error) {
 		cfg.StallAfter = DefaultStallAfter
 	}
 	if !cfg.Derive.Empty() {
-		cfg.Metrics.SetNoise(func() []metrics.NoiseState { return cfg.Derive.NoiseStates(time.Now()) })
-		cfg.Metrics.SetAir(func() []metrics.AirState { return cfg.Derive.AirStates(time.Now()) })
-		cfg.Metrics.SetWater(func() []metrics.WaterState { return cfg.Derive.WaterStates(time.Now()) })
+		cfg.Metrics.SetNoise(func() []metrics.NoiseState { return cfg.Derive.NoiseStates(clock.Now()) })
+		cfg.Metrics.SetAir(func() []metrics.AirState { return cfg.Derive.AirStates(clock.Now()) })
+		cfg.Metrics.SetWater(func() []metrics.WaterState { return cfg.Derive.WaterStates(clock.Now()) })
 	}
 	p := &Pipeline{cfg: cfg, log: cfg.Log, start: time.Now(), queue: cfg.Queue}
 	for _, s := range cfg.Sinks {
@@ -346,8 +347,8 @@ func (p *Pipeline) write(ingest, own <-chan reading.Batch) {
 	}
 	for ingest != nil || own != nil {
 		select {
-		case now := <-deriveTick:
-			derived = p.cfg.Derive.Tick(derived[:0], now)
+		case <-deriveTick:
+			derived = p.cfg.Derive.Tick(derived[:0], clock.Now())
 			valid = p.admit(valid[:0], derived, false)
 			store(valid)
 			continue

@@ -26,3 +26,9 @@ CGO_ENABLED=0 GOARCH=arm GOARM=7 go test -count=1 -exec qemu-arm \
   ./gateway/derive ./gateway/noise ./gateway/air ./gateway/water ./gateway/replay
 echo "== all tests, with the race detector"
 go test -race -count=1 -timeout 20m ./...
+echo "== date-sensitive tests with the gateway's clock 400 days ahead, then behind (internal/clock)"
+for offset in 9600h -9600h; do
+  ENVGATE_TEST_CLOCK_OFFSET=$offset go test -tags fakeclock -count=1 -timeout 20m ./internal/clock \
+    ./cmd/envgate ./gateway ./gateway/derive ./gateway/influx ./internal/testsvc \
+    ./gateway/noise ./gateway/air ./gateway/water ./gateway/replay
+done

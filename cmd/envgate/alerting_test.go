@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/envgate/envgate/gateway/reading"
+	"github.com/envgate/envgate/internal/clock"
 	"github.com/envgate/envgate/internal/testsvc"
 )
 
@@ -36,10 +38,11 @@ func shortenRules(t *testing.T, dir string, files ...string) []string {
 	return out
 }
 
-// dayNow returns day_start and night_start that put now (Asia/Shanghai) well inside a
-// day period, so the test does not depend on the hour it runs at.
+// dayNow returns day_start and night_start that put now (Asia/Shanghai, by the
+// gateway's clock) well inside a day period, so the test does not depend on the hour it
+// runs at.
 func dayNow() (dayStart, nightStart string) {
-	h := time.Now().In(time.FixedZone("CST", 8*3600)).Hour()
+	h := clock.Now().In(reading.ChinaStandardTime).Hour()
 	if h < 22 {
 		return "00:00", "23:00"
 	}
@@ -104,7 +107,7 @@ noise:
 	var level atomic.Int64
 	level.Store(75)
 	pub := newPublisher(t, broker.URL)
-	time.Sleep(time.Second) // let the gateway subscribe
+	pub.waitSubscribed(listen, "meters", "meter/probe", "probe") // a number is expected: dead-lettered
 	stop := make(chan struct{})
 	done := make(chan struct{})
 	go func() {

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/envgate/envgate/config"
+	"github.com/envgate/envgate/internal/clock"
 	"github.com/envgate/envgate/internal/testsvc"
 )
 
@@ -266,11 +267,12 @@ func writeFile(t *testing.T, path, data string) {
 }
 
 // cleanEnv returns this process's environment without the ENVGATE_* variables, which
-// envgate reads, plus kv ("NAME=value").
+// envgate reads, plus kv ("NAME=value"). The shift of a fakeclock build stays: the
+// binary and the test share one clock.
 func cleanEnv(kv ...string) []string {
 	var env []string
 	for _, e := range os.Environ() {
-		if !strings.HasPrefix(e, "ENVGATE_") {
+		if !strings.HasPrefix(e, "ENVGATE_") || strings.HasPrefix(e, clock.EnvOffset+"=") {
 			env = append(env, e)
 		}
 	}

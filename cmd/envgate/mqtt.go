@@ -13,6 +13,7 @@ import (
 	"github.com/envgate/envgate/gateway"
 	"github.com/envgate/envgate/gateway/metrics"
 	"github.com/envgate/envgate/gateway/reading"
+	"github.com/envgate/envgate/internal/clock"
 )
 
 // buildMQTT turns a configured MQTT source into a pipeline source whose messages are
@@ -24,6 +25,7 @@ func buildMQTT(c config.MQTT, expiry time.Duration, log *slog.Logger) (gateway.S
 	if err != nil {
 		return nil, nil, err
 	}
+	cfg.Now = clock.Now // arrival times, shifted with the clock in fakeclock test builds
 	if c.TLS != nil {
 		t, err := clientTLS(c.TLS)
 		if err != nil {

@@ -16,6 +16,7 @@ import (
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 
+	"github.com/envgate/envgate/internal/clock"
 	"github.com/envgate/envgate/internal/testsvc"
 )
 
@@ -42,6 +43,30 @@ func (p *publisher) publish(topic string, payload string) {
 	if !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
 		p.t.Fatalf("publish %s: %v", topic, tok.Error())
 	}
+}
+
+// waitSubscribed waits until the gateway listening on listen has subscribed its MQTT
+// source named source: it publishes a retained probe to topic, which that source's
+// subscriptions match, and waits until the source has received a message. A broker
+// sends its retained messages on SUBSCRIBE, so the probe arrives as soon as the
+// subscription exists, and whatever is published after it is queued for the gateway.
+// The probe is then cleared so that no later subscription gets it again. Use a payload
+// the source dead-letters, so that it adds no reading. Waiting for the condition, not
+// a fixed sleep, keeps a loaded machine from failing the test (issue 10).
+func (p *publisher) waitSubscribed(listen, source, topic, payload string) {
+	p.t.Helper()
+	retain := func(payload string) {
+		p.t.Helper()
+		tok := p.c.Publish(topic, 1, true, payload)
+		if !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+			p.t.Fatalf("publish retained %s: %v", topic, tok.Error())
+		}
+	}
+	retain(payload)
+	eventually(p.t, 60*time.Second, fmt.Sprintf("MQTT source %s subscribed (it received the retained probe on %s)", source, topic), func() bool {
+		return scrapeValue(p.t, listen, `envgate_mqtt_messages_total{source="`+source+`"}`) >= 1
+	})
+	retain("") // an empty retained message deletes the retained one
 }
 
 // gatewayProc runs the real binary with a config and keeps its logs.
@@ -143,16 +168,15 @@ mqtt:
 		}
 	}()
 	pub := newPublisher(t, broker.URL)
-	base := time.Date(2026, 11, 28, 8, 0, 0, 0, time.UTC).UnixMilli()
+	// An hour before now (the gateway's clock): it refuses payload times more than a day
+	// after the arrival, so a fixed date would fail on a clock set before it.
+	base := clock.Now().Add(-time.Hour).Truncate(time.Second).UnixMilli()
 
 	// 1. Several topics and formats. The very first session has no subscriptions on the
-	// broker yet: wait until both sources are connected (and so subscribed).
+	// broker yet: wait until both sources are subscribed. Their probes are dead-lettered.
 	g.start()
-	eventually(t, 20*time.Second, "both MQTT sources connected", func() bool {
-		return scrapeValue(t, listen, `envgate_mqtt_connected{source="lora"}`) == 1 &&
-			scrapeValue(t, listen, `envgate_mqtt_connected{source="plain"}`) == 1
-	})
-	time.Sleep(300 * time.Millisecond) // SUBACK follows CONNACK
+	pub.waitSubscribed(listen, "lora", "num/probe/la", "probe")
+	pub.waitSubscribed(listen, "plain", "lp/probe", "probe")
 	waitPoints := func(what string, want int, count func() int) {
 		t.Helper()
 		eventually(t, 30*time.Second, what, func() bool { return count() >= want })
@@ -276,8 +300,14 @@ mqtt:
 	if err != nil {
 		t.Fatalf("dead-letter file: %v", err)
 	}
-	lines := strings.Count(string(b), "\n")
-	// The lora source's dead letters: the json and number malformed messages.
+	// The lora source's dead letters: the json and number malformed messages (and the
+	// subscription probe, not counted).
+	lines := 0
+	for _, l := range strings.SplitAfter(string(b), "\n") {
+		if strings.HasSuffix(l, "\n") && !strings.Contains(l, "probe") {
+			lines++
+		}
+	}
 	if lines != bad {
 		t.Errorf("dead-letter file has %d lines, want %d (one per malformed message)", lines, bad)
 	}

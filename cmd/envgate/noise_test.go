@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/envgate/envgate/gateway/noise"
+	"github.com/envgate/envgate/gateway/reading"
+	"github.com/envgate/envgate/internal/clock"
 	"github.com/envgate/envgate/internal/testsvc"
 )
 
@@ -34,6 +36,15 @@ func loudEvening(start time.Time) (times []time.Time, levels []float64) {
 		times, levels = append(times, t), append(levels, v)
 	}
 	return times, levels
+}
+
+// recentEvening returns 21:50 China Standard Time two evenings before now: the night
+// after it (22:00-06:00) ended between 18 and 42 hours before now, so the live monitors
+// (which refuse readings more than a week old or ahead of now) take the whole evening
+// and their wall clock closes every window of it, as replay's end of input does.
+func recentEvening(now time.Time) time.Time {
+	d := now.In(reading.ChinaStandardTime)
+	return time.Date(d.Year(), d.Month(), d.Day()-2, 21, 50, 0, 0, reading.ChinaStandardTime)
 }
 
 // replayPoints turns replay's line protocol into points keyed like testsvc.Points.
@@ -79,8 +90,9 @@ func TestNoiseReplayMatchesLive(t *testing.T) {
 	broker := testsvc.StartMosquitto(t, testsvc.MosquittoOptions{MaxQueued: 100000}) // the default 1000 drops beyond it (mqtt_test.go)
 	bin := buildBinary(t)
 	dir := t.TempDir()
-	cst := time.FixedZone("CST", 8*3600)
-	start := time.Date(2026, 11, 27, 21, 50, 0, 0, cst)
+	listen := loopback(t)
+	// Relative to now (the gateway's clock): a fixed date passes only within a week of it.
+	start := recentEvening(clock.Now())
 	times, levels := loudEvening(start)
 
 	noiseCfg := `noise:
@@ -108,7 +120,7 @@ mqtt:
         template: noise/{site}/{device}
         fields: [{path: la, quantity: la}]
         time: {path: ts, format: unix_ms}
-%s`, filepath.Join(dir, "state"), loopback(t), inf.URL, inf.Bucket, broker.URL, noiseCfg))
+%s`, filepath.Join(dir, "state"), listen, inf.URL, inf.Bucket, broker.URL, noiseCfg))
 
 	g := &gatewayProc{t: t, bin: bin, cfg: cfgPath}
 	defer func() {
@@ -118,7 +130,8 @@ mqtt:
 	}()
 	g.start()
 	pub := newPublisher(t, broker.URL)
-	time.Sleep(time.Second) // let the gateway subscribe (messages before that are not queued for it)
+	// Messages published before the gateway subscribes are not queued for it.
+	pub.waitSubscribed(listen, "meters", "noise/probe/probe", "not json")
 	for i, ts := range times {
 		pub.publish("noise/canal/meter-1", fmt.Sprintf(`{"ts": %d, "la": %v}`, ts.UnixMilli(), levels[i]))
 	}

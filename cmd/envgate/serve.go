@@ -21,6 +21,7 @@ import (
 	"github.com/envgate/envgate/gateway/influx"
 	"github.com/envgate/envgate/gateway/metrics"
 	"github.com/envgate/envgate/gateway/schedule"
+	"github.com/envgate/envgate/internal/clock"
 )
 
 // newLogger returns a text logger on stderr at the configured level.
@@ -247,7 +248,7 @@ func buildSource(d config.Device, m *metrics.Metrics, log *slog.Logger) (gateway
 	opt := schedule.Options{Interval: d.Interval, Timeout: d.Timeout}
 	switch {
 	case d.Sim != nil:
-		drv, err := sim.New(sim.Config{Kind: d.Sim.Kind, Seed: d.Sim.Seed, Site: d.Site, Device: d.Name})
+		drv, err := sim.New(sim.Config{Kind: d.Sim.Kind, Seed: d.Sim.Seed, Site: d.Site, Device: d.Name, Now: clock.Now})
 		if err != nil {
 			return nil, err
 		}

@@ -20,6 +20,7 @@ import (
 	"github.com/envgate/envgate/gateway/noise"
 	"github.com/envgate/envgate/gateway/reading"
 	"github.com/envgate/envgate/gateway/water"
+	"github.com/envgate/envgate/internal/clock"
 )
 
 func init() {
@@ -109,7 +110,7 @@ type Set struct {
 	noise  []noiseEntry
 	air    []*monitor
 	water  []*monitor
-	now    func() time.Time // wall clock of arrivals; time.Now
+	now    func() time.Time // wall clock of arrivals; clock.Now
 	replay bool             // no wall-clock bound on reading times
 }
 
@@ -141,7 +142,7 @@ func New(ms Monitors) (*Set, error) {
 	if ms.CloseAfter <= 0 {
 		ms.CloseAfter = DefaultCloseAfter
 	}
-	s := &Set{now: time.Now}
+	s := &Set{now: clock.Now}
 	for _, n := range ms.Noise {
 		a, err := noise.NewAggregator(n.Config)
 		if err != nil {

@@ -181,6 +181,7 @@ func TestStartupBacklogIsNotLate(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.now = func() time.Time { return start }
+	s.all[0].lastArrival = start // as if New ran at start, not at the real now (issue 10)
 	s.Tick(nil, start.Add(time.Second))
 	for i := range 600 { // the last 10 minutes before the start
 		s.Add(nil, reading.New(start.Add(time.Duration(i-600)*time.Second), "canal", "n-1", "la", 60))

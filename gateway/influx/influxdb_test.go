@@ -121,8 +121,11 @@ func TestInfluxDBBisectsTypeConflict(t *testing.T) {
 	s, cfg := realSink(t, db, nil)
 
 	// pm25 exists as a float; so2 exists as an integer, so every so2 reading (always a
-	// float) conflicts.
-	db.Write(t, `air,device=d,gateway=g,site=s pm25=12.5`, `air,device=d,gateway=g,site=s so2=5i`)
+	// float) conflicts. InfluxDB 1.8 keeps field types per shard (a 7-day shard group):
+	// the existing points are stamped t0 like the batch, not "now", which is in another
+	// shard a week later (issue 10).
+	at := fmt.Sprint(t0.UnixNano())
+	db.Write(t, `air,device=d,gateway=g,site=s pm25=12.5 `+at, `air,device=d,gateway=g,site=s so2=5i `+at)
 	batch := airBatch(100)
 	isSO2 := func(r reading.Reading) bool { return r.Quantity == "so2" }
 	if err := s.Write(t.Context(), batch); err != nil {

@@ -9,9 +9,12 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/envgate/envgate/internal/clock"
 )
 
 // InfluxInstallHint tells how to install the InfluxDB version the tests are written against.
@@ -265,11 +268,21 @@ func (i *Influx) Count(t testing.TB, measurement, field string) int {
 }
 
 // Write writes line protocol to DB through the v1 /write endpoint, with timestamps in
-// nanoseconds (InfluxDB's default); any error fails the test.
+// nanoseconds (InfluxDB's default); any error fails the test. Lines without a timestamp
+// get clock.Now(), one for the whole call, as InfluxDB would give them its own clock:
+// in a fakeclock build (internal/clock) that is the shifted clock, which InfluxDB's is not.
 func (i *Influx) Write(t testing.TB, lines ...string) {
 	t.Helper()
+	now := " " + strconv.FormatInt(clock.Now().UnixNano(), 10)
+	stamped := make([]string, len(lines))
+	for k, l := range lines {
+		stamped[k] = l
+		if !hasTimestamp(l) {
+			stamped[k] += now
+		}
+	}
 	u := i.URL + "/write?" + url.Values{"db": {i.DB}}.Encode()
-	req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, u, strings.NewReader(strings.Join(lines, "\n")))
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, u, strings.NewReader(strings.Join(stamped, "\n")))
 	if err != nil {
 		t.Fatalf("write: %v", err)
 	}
@@ -282,6 +295,25 @@ func (i *Influx) Write(t testing.TB, lines ...string) {
 	if resp.StatusCode != http.StatusNoContent {
 		t.Fatalf("write %q: %s: %s", lines, resp.Status, bytes.TrimSpace(raw))
 	}
+}
+
+// hasTimestamp reports whether a line of line protocol ends with a timestamp: whether it
+// has three sections, separated by spaces neither escaped nor inside a quoted string.
+func hasTimestamp(line string) bool {
+	sections, quoted := 1, false
+	for k := 0; k < len(line); k++ {
+		switch line[k] {
+		case '\\':
+			k++
+		case '"':
+			quoted = !quoted
+		case ' ':
+			if !quoted {
+				sections++
+			}
+		}
+	}
+	return sections >= 3
 }
 
 // quoteIdent quotes an InfluxQL identifier.

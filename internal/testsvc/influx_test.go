@@ -39,6 +39,21 @@ func TestInfluxWriteQueryRestart(t *testing.T) {
 	}
 }
 
+func TestHasTimestamp(t *testing.T) {
+	check := func(line string, want bool) {
+		t.Helper()
+		if got := hasTimestamp(line); got != want {
+			t.Errorf("hasTimestamp(%q) = %v, want %v", line, got, want)
+		}
+	}
+	check(`air,device=d pm25=12.5`, false)
+	check(`air,device=d pm25=12.5 1764316800000000000`, true)
+	check(`noise,site=运河东\ 3,device=n1 la=55.5`, false)
+	check(`noise,site=运河东\ 3,device=n1 la=55.5 1764316800000000000`, true)
+	check(`m,t=a note="two words here",v=1`, false)
+	check(`m,t=a note="a \" quote and space",v=1 1764316800000000000`, true)
+}
+
 func TestBinaryMissing(t *testing.T) {
 	if inCI() {
 		t.Skip("under CI=true a missing binary fails the test; nothing to check by skipping")
