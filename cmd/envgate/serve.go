@@ -151,7 +151,7 @@ func build(cfg *config.Config, m *metrics.Metrics, log *slog.Logger) (p parts, e
 		m.AddMQTT(c.Name, func() metrics.MQTTStats {
 			s := sub.Stats()
 			return metrics.MQTTStats{Messages: s.Messages, Bytes: s.Bytes, Readings: s.Readings,
-				DeadLettered: s.DeadLettered, ErrorsByKind: s.ErrorsByKind, Dropped: s.Dropped,
+				DeadLettered: s.DeadLettered, DeadLetterDropped: s.DeadLetterDropped, ErrorsByKind: s.ErrorsByKind, Dropped: s.Dropped,
 				NotDurable: s.NotDurable, InFlight: s.InFlight, Connected: s.Connected, Reconnects: s.Reconnects,
 				HeldBytes: s.HeldBytes, ForcedReconnects: s.ForcedReconnects, Lost: s.Lost,
 				Devices: sub.Devices()}

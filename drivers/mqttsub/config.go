@@ -511,6 +511,10 @@ func New(cfg Config, log *slog.Logger) (*Subscriber, error) {
 		bad("subscriptions", "required: list the topics to read")
 	}
 	s := &Subscriber{cfg: cfg, broker: broker, log: log.With("driver", "mqtt"), lim: defaultLimits, errorsByKind: map[string]uint64{}}
+	var err error
+	if s.dl, err = newDeadLetter(cfg.DeadLetter); err != nil {
+		bad("dead_letter", "%s", err)
+	}
 	// Every kind is present from the start, so metrics export zeros, not gaps.
 	for _, k := range []string{KindJSON, KindNumber, KindLineProtocol, KindTopic, KindOversize, KindRange, KindQuantity, KindTime, KindReserved, KindUnlisted, KindDeviceLimit} {
 		s.errorsByKind[k] = 0

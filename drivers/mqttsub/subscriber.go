@@ -121,6 +121,7 @@ type Subscriber struct {
 	log     *slog.Logger
 	lim     limits
 	running atomic.Bool
+	dl      deadLetter // malformed messages; written by Run's goroutine only
 
 	// held and heldBytes count what the current Run holds (Stats.Held, HeldBytes).
 	held, heldBytes atomic.Int64
@@ -133,11 +134,14 @@ type Subscriber struct {
 
 // Stats are a Subscriber's counters since New; Run can be called again and they go on.
 type Stats struct {
-	Messages     uint64            // messages received (malformed ones included), counted once each
-	Bytes        uint64            // their payload bytes
-	Readings     uint64            // readings decoded and handed to the pipeline
-	DeadLettered uint64            // malformed messages: acknowledged, counted, written to DeadLetter if set
-	ErrorsByKind map[string]uint64 // malformed messages by DecodeError kind
+	Messages     uint64 // messages received (malformed ones included), counted once each
+	Bytes        uint64 // their payload bytes
+	Readings     uint64 // readings decoded and handed to the pipeline
+	DeadLettered uint64 // malformed messages: acknowledged, counted, written to DeadLetter if set
+	// DeadLetterDropped counts dead-letter lines deleted when the rotated files ran out
+	// (gateway/deadletter): the messages were counted in DeadLettered, their text is gone.
+	DeadLetterDropped uint64
+	ErrorsByKind      map[string]uint64 // malformed messages by DecodeError kind
 	// Dropped counts QoS 1 messages dropped without PUBACK because the subscriber held
 	// too much; each episode ends with a forced reconnect, after which the broker
 	// delivers them again.
@@ -167,6 +171,7 @@ func (s *Subscriber) Stats() Stats {
 	st := s.stats
 	st.ErrorsByKind = maps.Clone(s.errorsByKind)
 	st.Held, st.HeldBytes = s.held.Load(), s.heldBytes.Load()
+	st.DeadLetterDropped = s.dl.dropped()
 	return st
 }
 
@@ -237,7 +242,7 @@ func (s *Subscriber) Run(ctx context.Context, out chan<- reading.Batch) error {
 	r.stopTimers()
 	client.Disconnect(disconnectQuiesce)
 	s.update(func(st *Stats) { st.Connected, st.Subscribed = false, false })
-	if err := r.dl.close(); err != nil {
+	if err := s.dl.release(); err != nil {
 		r.log.Warn("close dead-letter file", "path", s.cfg.DeadLetter, "err", err)
 	}
 	r.log.Info("mqtt disconnected", "unacknowledged", len(r.queue)+len(r.stale))
@@ -283,7 +288,6 @@ type runner struct {
 	inbox  chan arrived
 	notify chan struct{} // poked (never blocking) by Durable callbacks and drops
 	done   chan struct{} // closed when Run returns: stops subscribe retries
-	dl     *deadLetter
 
 	// gen numbers the connections: dial increments it before the CONNECT, and paho
 	// delivers a connection's last message before it dials the next.
@@ -338,7 +342,6 @@ func (s *Subscriber) newRunner() *runner {
 		inbox:  make(chan arrived, s.lim.held), // never full: held bounds it
 		notify: make(chan struct{}, 1),
 		done:   make(chan struct{}),
-		dl:     &deadLetter{path: s.cfg.DeadLetter},
 	}
 }
 
@@ -1016,7 +1019,7 @@ func (r *runner) reject(a arrived, err error) {
 	if ok, n := r.malformedLog.allow(); ok {
 		r.log.Warn("mqtt message malformed, dead-lettered", "topic", a.topic, "err", de, "suppressed", n)
 	}
-	if werr := r.dl.write(a.at, a.topic, de, a.payload, a.size); werr != nil {
+	if werr := r.s.dl.write(a.at, a.topic, de, a.payload, a.size); werr != nil {
 		if !r.dlFailing {
 			r.dlFailing = true
 			r.log.Warn("mqtt dead-letter file not writable", "path", r.s.cfg.DeadLetter, "err", werr)

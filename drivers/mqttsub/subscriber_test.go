@@ -20,6 +20,7 @@ import (
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 
+	"github.com/envgate/envgate/gateway/deadletter"
 	"github.com/envgate/envgate/gateway/reading"
 )
 
@@ -81,7 +82,7 @@ func newTestRunner(t *testing.T, tune ...func(*Subscriber)) (*runner, *ackLog, s
 	r.gen.Store(1)
 	t.Cleanup(func() {
 		r.stopTimers()
-		_ = r.dl.close()
+		_ = r.s.dl.release()
 	})
 	return r, &ackLog{}, cfg.DeadLetter
 }
@@ -556,25 +557,61 @@ func TestFormatDeadLetter(t *testing.T) {
 	}
 }
 
+// The dead-letter file is the bounded, rotated gateway/deadletter file: rotated before
+// it passes 16 MiB, created 0640 in a 0750 directory, and what rotation deletes is
+// counted in Stats.DeadLetterDropped (issue 10: it was one unbounded-count .1 in 0755).
 func TestDeadLetterRotates(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "dead.log")
-	if err := os.WriteFile(path, make([]byte, deadLetterMax-10), 0o640); err != nil {
+	dir := filepath.Join(t.TempDir(), "dl")
+	path := filepath.Join(dir, "dead.log")
+	d, err := newDeadLetter(path)
+	if err != nil {
 		t.Fatal(err)
 	}
-	d := &deadLetter{path: path}
 	de := &DecodeError{Kind: KindJSON, Err: errors.New("bad")}
-	for range 2 {
-		if err := d.write(arrival, "t", de, []byte("x"), 1); err != nil {
+	if err := d.write(arrival, "t", de, []byte("x"), 1); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.release(); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []struct {
+		name string
+		want os.FileMode
+	}{{dir, 0o750}, {path, 0o640}} {
+		if fi, err := os.Stat(p.name); err != nil || fi.Mode().Perm()&^p.want != 0 {
+			t.Errorf("%s: %v, %v; want at most %v", p.name, fi.Mode(), err, p.want)
+		}
+	}
+	// Fill the current file and every rotated one, each with 3 lines, so that the next
+	// rotations delete the oldest.
+	line := strings.Repeat("y", (deadletter.DefaultMaxBytes-10)/3-1) + "\n"
+	filler := strings.Repeat(line, 3)
+	for i := range deadletter.DefaultKeep + 1 {
+		name := path
+		if i > 0 {
+			name = fmt.Sprintf("%s.%d", path, i)
+		}
+		if err := os.WriteFile(name, []byte(filler), 0o640); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if err := d.close(); err != nil {
+	for range 2 {
+		if err := d.write(arrival, "t", de, []byte(strings.Repeat("p", 900)), 900); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := d.release(); err != nil {
 		t.Fatal(err)
 	}
-	old, err1 := os.Stat(path + ".1")
-	cur, err2 := os.ReadFile(path)
-	if err1 != nil || err2 != nil || old.Size() != deadLetterMax-10 || strings.Count(string(cur), "\n") != 2 {
-		t.Errorf("after rotation: %v %v %v, current %q", old, err1, err2, cur)
+	cur, err := os.ReadFile(path)
+	if err != nil || strings.Count(string(cur), "\n") != 2 {
+		t.Errorf("current file after rotation: %q, %v; want the 2 new lines", cur, err)
+	}
+	if got := d.dropped(); got != 3 {
+		t.Errorf("dropped = %d, want the 3 lines of the oldest rotated file", got)
+	}
+	if _, err := os.Stat(fmt.Sprintf("%s.%d", path, deadletter.DefaultKeep+1)); !os.IsNotExist(err) {
+		t.Errorf("more than %d rotated files kept: %v", deadletter.DefaultKeep, err)
 	}
 }
 

@@ -202,6 +202,22 @@ func (d *File) Dropped() uint64 { return d.dropped.Load() }
 // Rotations returns the number of times the file was rotated since New.
 func (d *File) Rotations() uint64 { return d.rotated.Load() }
 
+// Release closes the open file, if any, without ending the File: the next Append opens
+// it again. A writer that pauses (an MQTT source between two Runs) holds no descriptor.
+func (d *File) Release() error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.f == nil {
+		return nil
+	}
+	err := d.f.Close()
+	d.f = nil
+	if err != nil {
+		return fmt.Errorf("dead-letter file %s: %w", d.opt.Path, err)
+	}
+	return nil
+}
+
 // Close closes the file. It is safe to call more than once; later calls return nil.
 // Append fails with ErrClosed afterwards.
 func (d *File) Close() error {

@@ -177,3 +177,27 @@ func FuzzCountEntries(f *testing.F) {
 		}
 	})
 }
+
+// Release gives the descriptor back; the next Append reopens the same file and goes on
+// counting its size, so rotation still happens at MaxBytes.
+func TestReleaseReopens(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "x.lp")
+	size := len(entry(0))
+	d := newFile(t, Options{Path: path, MaxBytes: int64(3 * size), Keep: 1})
+	for i := range 3 {
+		if err := d.Append([]byte(entry(i))); err != nil {
+			t.Fatal(err)
+		}
+		if err := d.Release(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := d.Append([]byte(entry(3))); err != nil {
+		t.Fatal(err)
+	}
+	old, err1 := os.ReadFile(path + ".1")
+	cur, err2 := os.ReadFile(path)
+	if err1 != nil || err2 != nil || len(old) != 3*size || string(cur) != entry(3) {
+		t.Errorf("after release and rotation: .1 %d bytes (%v), current %q (%v)", len(old), err1, cur, err2)
+	}
+}

@@ -43,6 +43,7 @@
 //	envgate_mqtt_received_bytes_total{source}                  counter
 //	envgate_mqtt_readings_total{source}                        counter
 //	envgate_mqtt_dead_lettered_total{source}                   counter
+//	envgate_mqtt_dead_letter_dropped_total{source}             counter
 //	envgate_mqtt_malformed_total{source,kind}                  counter
 //	envgate_mqtt_unacknowledged_total{source,reason}           counter
 //	envgate_mqtt_in_flight_messages{source}                    gauge

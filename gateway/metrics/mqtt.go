@@ -11,6 +11,7 @@ import (
 type MQTTStats struct {
 	Messages, Bytes, Readings uint64            // received messages (malformed included), their payload bytes, readings handed on
 	DeadLettered              uint64            // malformed messages: acknowledged and written to the dead-letter file
+	DeadLetterDropped         uint64            // dead-letter lines deleted by rotation
 	ErrorsByKind              map[string]uint64 // malformed messages by kind (json, number, lineprotocol, topic, oversize, range, quantity, time, reserved, unlisted, device_limit)
 	Devices                   int               // devices the subscriptions count toward their max_devices now
 	Dropped                   uint64            // messages left unacknowledged because the inbox was full (the broker redelivers them)
@@ -32,6 +33,8 @@ var (
 		"Readings decoded from MQTT messages and handed to the buffer, as a count of readings.", "source")
 	mqttDeadLettered = desc("mqtt", "dead_lettered_total",
 		"Malformed MQTT messages acknowledged and written to the dead-letter file, as a count of messages.", "source")
+	mqttDeadLetterDropped = desc("mqtt", "dead_letter_dropped_total",
+		"Dead-letter lines of an MQTT source deleted with the oldest dead-letter file when it rotated; the messages were counted as dead-lettered, their text is gone, as a count of messages.", "source")
 	mqttErrors = desc("mqtt", "malformed_total",
 		"Malformed MQTT messages by kind of error, as a count of messages.", "source", "kind")
 	mqttUnacked = desc("mqtt", "unacknowledged_total",
@@ -59,7 +62,7 @@ type mqttCollector struct {
 }
 
 func (c *mqttCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{mqttMessages, mqttBytes, mqttReadings, mqttDeadLettered, mqttErrors,
+	for _, d := range []*prometheus.Desc{mqttMessages, mqttBytes, mqttReadings, mqttDeadLettered, mqttDeadLetterDropped, mqttErrors,
 		mqttUnacked, mqttInFlight, mqttDevices, mqttHeldBytes, mqttForced, mqttLost, mqttConnected, mqttReconnects} {
 		ch <- d
 	}
@@ -89,6 +92,7 @@ func (c *mqttCollector) Collect(ch chan<- prometheus.Metric) {
 		counter(mqttBytes, s.Bytes, n)
 		counter(mqttReadings, s.Readings, n)
 		counter(mqttDeadLettered, s.DeadLettered, n)
+		counter(mqttDeadLetterDropped, s.DeadLetterDropped, n)
 		kinds := make([]string, 0, len(s.ErrorsByKind))
 		for k := range s.ErrorsByKind {
 			kinds = append(kinds, k)
