@@ -114,11 +114,13 @@ type Pipeline struct {
 	degraded  atomic.Bool // the writer's last buffer call failed and no sync has succeeded since
 }
 
-// queue is what the writer calls on the buffer.
+// queue is what the writer, the health poller and Healthy call on the buffer.
 type queue interface {
 	Append(rs ...reading.Reading) error
 	AppendRedeliverable(rs ...reading.Reading) error
 	Sync() error
+	Stats() buffer.Stats
+	SyncInProgressSince() time.Time
 }
 
 // Buffer calls the writer tracks (callOp).
@@ -188,7 +190,7 @@ func syncAge(since time.Time) time.Duration {
 // fsyncs of anyone else (an Append's group commit, Close).
 func (p *Pipeline) Healthy() error {
 	d, op := p.writerCall()
-	if s := syncAge(p.cfg.Queue.SyncInProgressSince()); s > d {
+	if s := syncAge(p.queue.SyncInProgressSince()); s > d {
 		d, op = s, ""
 	}
 	if d > p.cfg.StallAfter {
@@ -259,7 +261,7 @@ func (p *Pipeline) Run(ctx context.Context) error {
 		fwd.Go(func() { f.run(fctx, drained) })
 	}
 
-	p.write(ingest, own)
+	p.write(ctx, ingest, own)
 	close(drained)
 	p.log.Info("sources stopped, buffer synced; delivering what is pending", "grace", p.cfg.ShutdownGrace)
 	timer := time.AfterFunc(p.cfg.ShutdownGrace, cancelForwarders)
@@ -269,8 +271,11 @@ func (p *Pipeline) Run(ctx context.Context) error {
 }
 
 // write is the only goroutine that appends to the buffer. It returns when both channels
-// are closed and everything received is appended and synced.
-func (p *Pipeline) write(ingest, own <-chan reading.Batch) {
+// are closed and everything received is appended and synced; or, once ctx is done and
+// ingest is closed, without waiting for own to close: it takes the health readings
+// already sent and returns, so that a health poll stuck on a hung disk cannot hold up
+// shutdown.
+func (p *Pipeline) write(ctx context.Context, ingest, own <-chan reading.Batch) {
 	q := p.queue
 	tick := time.NewTicker(p.cfg.SyncInterval)
 	defer tick.Stop()
@@ -346,7 +351,25 @@ func (p *Pipeline) write(ingest, own <-chan reading.Batch) {
 		deriveTick = t.C
 	}
 	for ingest != nil || own != nil {
+		var stop <-chan struct{}
+		if ingest == nil {
+			stop = ctx.Done()
+		}
 		select {
+		case <-stop:
+			for own != nil {
+				select {
+				case b, ok := <-own:
+					if ok {
+						take(b, true)
+					} else {
+						own = nil
+					}
+				default:
+					own = nil
+				}
+			}
+			continue
 		case <-deriveTick:
 			derived = p.cfg.Derive.Tick(derived[:0], clock.Now())
 			valid = p.admit(valid[:0], derived, false)
