@@ -108,7 +108,9 @@ type Pipeline struct {
 
 	// The writer's state for Healthy, which must answer without waiting for the
 	// buffer (its calls can hang on a stalled disk): callSince is when the current
-	// buffer call began (Unix ns, 0 while none runs), callOp which call it is.
+	// buffer call began, in nanoseconds since start on the monotonic clock (0 while
+	// none runs), so that a step of the wall clock (NTP setting a box that booted in
+	// 1970) neither fakes a stall nor hides one; callOp is which call it is.
 	callSince atomic.Int64
 	callOp    atomic.Int32
 	degraded  atomic.Bool // the writer's last buffer call failed and no sync has succeeded since
@@ -174,7 +176,9 @@ func New(cfg Config) (*Pipeline, error) {
 	return p, nil
 }
 
-// syncAge is how long the buffer fsync that started at since has been running.
+// syncAge is how long the buffer fsync that started at since has been running. since
+// comes from time.Now and keeps its monotonic reading, so a wall-clock step does not
+// change the age.
 func syncAge(since time.Time) time.Duration {
 	if since.IsZero() {
 		return 0
@@ -214,13 +218,13 @@ func (p *Pipeline) writerCall() (time.Duration, string) {
 	if since == 0 {
 		return 0, ""
 	}
-	return max(0, time.Since(time.Unix(0, since))), opNames[p.callOp.Load()]
+	return max(0, time.Since(p.start)-time.Duration(since)), opNames[p.callOp.Load()]
 }
 
 // call runs one buffer call of the writer, recording it for Healthy.
 func (p *Pipeline) call(op int32, f func() error) error {
 	p.callOp.Store(op)
-	p.callSince.Store(time.Now().UnixNano())
+	p.callSince.Store(max(1, int64(time.Since(p.start)))) // monotonic; 0 means none runs
 	err := f()
 	p.callSince.Store(0)
 	return err
