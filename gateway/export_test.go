@@ -1,7 +1,7 @@
 package gateway
 
-// SetQueue makes the writer of p call q instead of Config.Queue (tests wrap the real
-// queue to make its calls hang). Call it before Run.
+// SetQueue makes the writer, the health poller and Healthy of p call q instead of
+// Config.Queue (tests wrap the real queue to make its calls hang). Call it before Run.
 func SetQueue(p *Pipeline, q interface {
 	queue
 }) {

@@ -44,21 +44,23 @@ func newForwarder(spec SinkSpec, r *buffer.Reader, log *slog.Logger) *forwarder 
 	return &forwarder{spec: spec, r: r, log: log}
 }
 
+// stats is called on every scrape and health poll. f.mu covers only the copy of the
+// forwarder's own fields: the reader's and the sink's calls may wait (the buffer's lock
+// behind a hung disk), and the forwarder must never wait for a scrape.
 func (f *forwarder) stats() metrics.SinkStats {
-	var age time.Duration
+	s := metrics.SinkStats{Unsent: f.r.Unsent()}
 	if t := f.r.OldestUnsent(); !t.IsZero() {
-		age = max(clock.Now().Sub(t), 0)
+		s.OldestUnsentAge = max(clock.Now().Sub(t), 0)
 	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	s := metrics.SinkStats{Unsent: f.r.Unsent(), OldestUnsentAge: age, Written: f.written, Retried: f.retried,
-		LastSuccess: f.lastSuccess, Failing: f.failing, Persistent: f.persistent}
 	if f.spec.Counters != nil {
 		s.Rejected, s.DeadLettered = f.spec.Counters()
 	}
 	if f.spec.DeadLetterDropped != nil {
 		s.DeadLetterDropped = f.spec.DeadLetterDropped()
 	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	s.Written, s.Retried, s.LastSuccess, s.Failing, s.Persistent = f.written, f.retried, f.lastSuccess, f.failing, f.persistent
 	return s
 }
 
@@ -160,13 +162,14 @@ func (f *forwarder) linger(ctx context.Context, drained <-chan struct{}, wait ti
 
 func (f *forwarder) succeeded(n int) {
 	f.mu.Lock()
-	defer f.mu.Unlock()
 	f.written += uint64(n)
 	f.lastSuccess = time.Now()
-	if f.failing {
-		f.log.Info("sink recovered")
-	}
+	recovered := f.failing
 	f.failing, f.persistent = false, false
+	f.mu.Unlock()
+	if recovered {
+		f.log.Info("sink recovered") // outside f.mu: a log write can block
+	}
 }
 
 // maxRetryAfter bounds how long a server's Retry-After can hold a sink back, whatever
@@ -188,16 +191,17 @@ func (f *forwarder) failed(err error, backoff *time.Duration) time.Duration {
 		wait = max(wait, min(retryAfter.RetryAfter(), maxRetryAfter))
 	}
 	f.mu.Lock()
-	defer f.mu.Unlock()
 	f.retried++
-	if !f.failing || isPersistent != f.persistent {
+	changed := !f.failing || isPersistent != f.persistent
+	f.failing, f.persistent = true, isPersistent
+	f.mu.Unlock()
+	if changed { // outside f.mu: a log write can block
 		if isPersistent {
 			f.log.Error("sink refuses writes; check its credentials and bucket, retrying slowly", "err", err, "retry_in", wait)
 		} else {
 			f.log.Warn("sink write failed, will retry", "err", err, "retry_in", wait)
 		}
 	}
-	f.failing, f.persistent = true, isPersistent
 	return wait
 }
 

@@ -109,3 +109,39 @@ func TestForwarderBoundsUnsavedCursor(t *testing.T) {
 		<-done
 	})
 }
+
+// Issue 10: a scrape must never make the forwarder wait. stats calls the reader and the
+// sink's counters, which may wait (the buffer's lock behind a hung disk); it must not
+// hold the forwarder's own lock meanwhile, or succeeded and failed wait for the scrape.
+func TestStatsDoesNotHoldTheForwarderLock(t *testing.T) {
+	q, err := buffer.Open(buffer.Options{Dir: t.TempDir(), CursorInterval: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer q.Close()
+	r, err := q.Reader("influx")
+	if err != nil {
+		t.Fatal(err)
+	}
+	inCounters, release := make(chan struct{}), make(chan struct{})
+	defer close(release)
+	f := newForwarder(SinkSpec{Name: "influx", Counters: func() (uint64, uint64) {
+		close(inCounters)
+		<-release
+		return 0, 0
+	}}, r, slog.New(slog.DiscardHandler))
+	go f.stats()
+	<-inCounters
+	done := make(chan struct{})
+	go func() {
+		f.succeeded(1)
+		backoff := time.Second
+		f.failed(errors.New("down"), &backoff)
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("succeeded and failed waited 5s for a scrape whose sink counters hang")
+	}
+}

@@ -10,11 +10,36 @@ import (
 
 // healthPoller turns the pipeline's health into readings, so that a box behind a 4G NAT
 // that nobody can scrape still reports its buffer and sinks through InfluxDB.
-type healthPoller struct{ p *Pipeline }
+type healthPoller struct {
+	p *Pipeline
+	// running delivers the result of the read of the pipeline's state that is still
+	// running, nil if none is.
+	running chan []reading.Reading
+}
 
+// Poll returns promptly when ctx is done, even while the buffer's or a sink's
+// statistics do not answer (a hung disk): the read runs on a goroutine of its own, and
+// the next Poll waits for that same read rather than start another, so at most one
+// read hangs at a time. A poll that cannot block keeps shutdown independent of the disk.
 func (h *healthPoller) Poll(ctx context.Context) ([]reading.Reading, error) {
+	if h.running == nil {
+		c := make(chan []reading.Reading, 1)
+		h.running = c
+		go func() { c <- h.read() }()
+	}
+	select {
+	case rs := <-h.running:
+		h.running = nil
+		return rs, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// read reads the pipeline's state into health readings.
+func (h *healthPoller) read() []reading.Reading {
 	now := clock.Now().Truncate(time.Millisecond)
-	qs := h.p.cfg.Queue.Stats()
+	qs := h.p.queue.Stats()
 	var unsent int64
 	var oldest time.Duration
 	var written uint64
@@ -44,5 +69,5 @@ func (h *healthPoller) Poll(ctx context.Context) ([]reading.Reading, error) {
 	for i, x := range values {
 		rs[i] = reading.New(now, site, reading.HealthDevice, x.q, x.v)
 	}
-	return rs, nil
+	return rs
 }

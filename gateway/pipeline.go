@@ -108,17 +108,21 @@ type Pipeline struct {
 
 	// The writer's state for Healthy, which must answer without waiting for the
 	// buffer (its calls can hang on a stalled disk): callSince is when the current
-	// buffer call began (Unix ns, 0 while none runs), callOp which call it is.
+	// buffer call began, in nanoseconds since start on the monotonic clock (0 while
+	// none runs), so that a step of the wall clock (NTP setting a box that booted in
+	// 1970) neither fakes a stall nor hides one; callOp is which call it is.
 	callSince atomic.Int64
 	callOp    atomic.Int32
 	degraded  atomic.Bool // the writer's last buffer call failed and no sync has succeeded since
 }
 
-// queue is what the writer calls on the buffer.
+// queue is what the writer, the health poller and Healthy call on the buffer.
 type queue interface {
 	Append(rs ...reading.Reading) error
 	AppendRedeliverable(rs ...reading.Reading) error
 	Sync() error
+	Stats() buffer.Stats
+	SyncInProgressSince() time.Time
 }
 
 // Buffer calls the writer tracks (callOp).
@@ -172,7 +176,9 @@ func New(cfg Config) (*Pipeline, error) {
 	return p, nil
 }
 
-// syncAge is how long the buffer fsync that started at since has been running.
+// syncAge is how long the buffer fsync that started at since has been running. since
+// comes from time.Now and keeps its monotonic reading, so a wall-clock step does not
+// change the age.
 func syncAge(since time.Time) time.Duration {
 	if since.IsZero() {
 		return 0
@@ -188,7 +194,7 @@ func syncAge(since time.Time) time.Duration {
 // fsyncs of anyone else (an Append's group commit, Close).
 func (p *Pipeline) Healthy() error {
 	d, op := p.writerCall()
-	if s := syncAge(p.cfg.Queue.SyncInProgressSince()); s > d {
+	if s := syncAge(p.queue.SyncInProgressSince()); s > d {
 		d, op = s, ""
 	}
 	if d > p.cfg.StallAfter {
@@ -212,13 +218,13 @@ func (p *Pipeline) writerCall() (time.Duration, string) {
 	if since == 0 {
 		return 0, ""
 	}
-	return max(0, time.Since(time.Unix(0, since))), opNames[p.callOp.Load()]
+	return max(0, time.Since(p.start)-time.Duration(since)), opNames[p.callOp.Load()]
 }
 
 // call runs one buffer call of the writer, recording it for Healthy.
 func (p *Pipeline) call(op int32, f func() error) error {
 	p.callOp.Store(op)
-	p.callSince.Store(time.Now().UnixNano())
+	p.callSince.Store(max(1, int64(time.Since(p.start)))) // monotonic; 0 means none runs
 	err := f()
 	p.callSince.Store(0)
 	return err
@@ -259,7 +265,7 @@ func (p *Pipeline) Run(ctx context.Context) error {
 		fwd.Go(func() { f.run(fctx, drained) })
 	}
 
-	p.write(ingest, own)
+	p.write(ctx, ingest, own)
 	close(drained)
 	p.log.Info("sources stopped, buffer synced; delivering what is pending", "grace", p.cfg.ShutdownGrace)
 	timer := time.AfterFunc(p.cfg.ShutdownGrace, cancelForwarders)
@@ -269,8 +275,11 @@ func (p *Pipeline) Run(ctx context.Context) error {
 }
 
 // write is the only goroutine that appends to the buffer. It returns when both channels
-// are closed and everything received is appended and synced.
-func (p *Pipeline) write(ingest, own <-chan reading.Batch) {
+// are closed and everything received is appended and synced; or, once ctx is done and
+// ingest is closed, without waiting for own to close: it takes the health readings
+// already sent and returns, so that a health poll stuck on a hung disk cannot hold up
+// shutdown.
+func (p *Pipeline) write(ctx context.Context, ingest, own <-chan reading.Batch) {
 	q := p.queue
 	tick := time.NewTicker(p.cfg.SyncInterval)
 	defer tick.Stop()
@@ -287,14 +296,32 @@ func (p *Pipeline) write(ingest, own <-chan reading.Batch) {
 		}
 		p.degraded.Store(err != nil)
 	}
-	sync := func() {
-		err := p.call(opSync, q.Sync)
-		report(err)
-		dirty = false
+	// tell calls the Durable callbacks of the batches waiting for a sync.
+	tell := func(err error) {
 		for _, done := range waiting {
 			done(err)
 		}
 		waiting = waiting[:0]
+	}
+	sync := func() {
+		err := syncResult(p.call(opSync, q.Sync))
+		report(err)
+		dirty = false
+		tell(err)
+	}
+	// appendFailed handles an error of Append or AppendRedeliverable. Either may have
+	// run a group commit that failed; then the readings of every batch waiting for the
+	// next sync were in it and are not durable (those with another copy are discarded,
+	// the rest wait in memory), and a later sync must not report them durable: each is
+	// told now. (A failed write without a sync leaves them written, and they might still
+	// become durable; they are told all the same: a redeliverable batch comes again, a
+	// duplicate that InfluxDB overwrites, and for any other batch the error only means
+	// "not durable yet".)
+	appendFailed := func(err error) {
+		// Only a Sync proves the disk works again: an Append can succeed into the
+		// page cache while fsync keeps failing.
+		report(err)
+		tell(err)
 	}
 	valid := make([]reading.Reading, 0, 64)
 	var derived []reading.Reading
@@ -306,9 +333,7 @@ func (p *Pipeline) write(ingest, own <-chan reading.Batch) {
 		err := p.call(opAppend, func() error { return q.Append(rs...) })
 		dirty = true
 		if err != nil {
-			// Only a Sync proves the disk works again: an Append can succeed into the
-			// page cache while fsync keeps failing.
-			report(err)
+			appendFailed(err)
 		}
 		return err
 	}
@@ -323,7 +348,7 @@ func (p *Pipeline) write(ingest, own <-chan reading.Batch) {
 	}
 	take := func(b reading.Batch, trusted bool) {
 		if b.Redeliverable && b.Durable != nil {
-			p.takeRedeliverable(b, &waiting, &dirty, report, derive, store)
+			p.takeRedeliverable(b, &waiting, &dirty, appendFailed, derive, store)
 			return
 		}
 		valid = p.admit(valid[:0], b.Readings, trusted)
@@ -346,7 +371,25 @@ func (p *Pipeline) write(ingest, own <-chan reading.Batch) {
 		deriveTick = t.C
 	}
 	for ingest != nil || own != nil {
+		var stop <-chan struct{}
+		if ingest == nil {
+			stop = ctx.Done()
+		}
 		select {
+		case <-stop:
+			for own != nil {
+				select {
+				case b, ok := <-own:
+					if ok {
+						take(b, true)
+					} else {
+						own = nil
+					}
+				default:
+					own = nil
+				}
+			}
+			continue
 		case <-deriveTick:
 			derived = p.cfg.Derive.Tick(derived[:0], clock.Now())
 			valid = p.admit(valid[:0], derived, false)
@@ -385,7 +428,7 @@ func (p *Pipeline) write(ingest, own <-chan reading.Batch) {
 // source delivers them again. Stored, its derived readings follow in an ordinary append
 // (they exist nowhere else), before the sync that covers both.
 func (p *Pipeline) takeRedeliverable(b reading.Batch, waiting *[]func(error), dirty *bool,
-	report func(error), derive func([]reading.Reading) []reading.Reading, store func([]reading.Reading) error) {
+	appendFailed func(error), derive func([]reading.Reading) []reading.Reading, store func([]reading.Reading) error) {
 	var rs []reading.Reading
 	for _, r := range b.Readings {
 		if p.check(r, false) == "" {
@@ -394,17 +437,33 @@ func (p *Pipeline) takeRedeliverable(b reading.Batch, waiting *[]func(error), di
 	}
 	err := p.call(opAppend, func() error { return p.queue.AppendRedeliverable(rs...) })
 	if err != nil {
-		if !errors.Is(err, buffer.ErrRefused) || !p.degraded.Load() {
-			report(err)
-		}
+		appendFailed(err)
 		b.Durable(err)
 		return
 	}
 	*dirty = true
 	// Counted and observed only now that they are stored: a refused batch comes again.
 	rs = p.admit(rs[:0], b.Readings, false)
-	store(derive(rs))
+	if err := store(derive(rs)); err != nil {
+		// Its group commit failed, and the readings of b were in it.
+		b.Durable(err)
+		return
+	}
 	*waiting = append(*waiting, b.Durable)
+}
+
+// syncResult is what a Sync's error means for the batches appended since the previous
+// sync. Under the buffer's earlier contract, a Sync whose fsync succeeded still
+// returned ErrRefused for readings with another copy that a failed group commit inside
+// an earlier Append or AppendRedeliverable had discarded; that call already reported
+// the discard (appendFailed told every batch it touched), so such a Sync made
+// everything appended since durable. A discard by the Sync's own fsync comes with that
+// fsync's error, which wraps ErrDegraded, and a drop from memory with ErrLost.
+func syncResult(err error) error {
+	if errors.Is(err, buffer.ErrRefused) && !errors.Is(err, buffer.ErrDegraded) && !errors.Is(err, buffer.ErrLost) {
+		return nil
+	}
+	return err
 }
 
 // admit validates readings, feeds the latest-value gauges and returns the storable ones.

@@ -281,7 +281,7 @@ type arrived struct {
 }
 
 // runner is the state of one Run. Its plain fields are touched only by Run's
-// goroutine; the atomics, failMu and the throttles by paho's goroutines too.
+// goroutine; the atomics and the throttles by paho's goroutines too.
 type runner struct {
 	s      *Subscriber
 	log    *slog.Logger
@@ -701,6 +701,9 @@ type entry struct {
 	rs    []reading.Reading // nil: malformed
 	cost  int64             // bytes counted in Subscriber.heldBytes
 	state atomic.Uint64     // one of the states below
+	// behind: a QoS 1 message after a refused one of its connection, so never
+	// acknowledged; Run's goroutine only.
+	behind bool
 }
 
 const (
@@ -811,9 +814,10 @@ func (r *runner) ackReady() {
 	// An abandoned message (shutdown) ends the acknowledged prefix just the same.
 	if i := slices.IndexFunc(r.queue, func(e *entry) bool { st := e.st(); return st == stateRefused || st == stateAbandoned }); i >= 0 {
 		refused := r.queue[i].st() == stateRefused
-		for _, e := range r.queue[i:] {
+		for j, e := range r.queue[i:] {
 			if e.ack != nil {
 				r.ackable--
+				e.behind = refused && j > 0
 			}
 		}
 		r.stale = append(r.stale, r.queue[i:]...)
@@ -847,6 +851,7 @@ func (r *runner) ackReady() {
 		clear(r.queue[:n])
 		r.queue = r.queue[n:]
 	}
+	var behind uint64
 	if len(r.stale) > 0 {
 		// Stale entries are never acknowledged: paho drops acks of an earlier
 		// connection, and the broker delivers them again on the new one.
@@ -856,12 +861,16 @@ func (r *runner) ackReady() {
 				return false
 			case stateAck:
 				r.durableAgain(e)
+				if e.behind {
+					behind++ // durable, but left unacknowledged behind a refused one
+				}
 			}
 			r.release(e)
 			return true
 		})
 	}
 	r.s.update(func(st *Stats) {
+		st.NotDurable += behind
 		st.Acked += acked
 		st.InFlight = len(r.queue) + len(r.stale)
 	})

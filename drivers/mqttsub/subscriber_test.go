@@ -149,6 +149,34 @@ func TestAckOrder(t *testing.T) {
 	}
 }
 
+// A message behind a refused one of its connection is never acknowledged on it, even
+// once its own readings are durable: it counts as not durable, once, whether it became
+// durable before or after the refusal was seen, or was refused itself.
+func TestNotDurableCountsMessagesBehindARefusal(t *testing.T) {
+	r, acks, _ := newTestRunner(t)
+	ctx := t.Context()
+	out := make(chan reading.Batch, 10)
+	for _, d := range []string{"a", "b", "c", "d", "e"} {
+		r.handle(ctx, r.msg(acks, "lora/"+d+"/la", "50"), out)
+	}
+	a, b, c, d, e := <-out, <-out, <-out, <-out, <-out
+	e.Durable(nil) // durable before the refusal is seen
+	b.Durable(errors.New("buffer refused readings that have another copy"))
+	r.ackReady()
+	c.Durable(nil) // durable after it
+	r.ackReady()
+	d.Durable(errors.New("buffer refused readings that have another copy"))
+	r.ackReady()
+	a.Durable(nil)
+	r.ackReady()
+	if got := acks.list(); !slices.Equal(got, []string{"lora/a/la"}) {
+		t.Errorf("acked %q, want only the message before the refused one", got)
+	}
+	if st := r.s.Stats(); st.NotDurable != 4 || st.Acked != 1 || st.InFlight != 0 {
+		t.Errorf("Stats() = %+v, want 4 not durable (b, c, d, e), 1 acked, nothing in flight", st)
+	}
+}
+
 func TestRejectOversizeAndUnknownTopic(t *testing.T) {
 	r, acks, _ := newTestRunner(t)
 	out := make(chan reading.Batch)
