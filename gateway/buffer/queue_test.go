@@ -182,6 +182,9 @@ func TestSlowReaderDoesNotBlockFastOne(t *testing.T) {
 	if u := slow.Unsent(); u != 300 {
 		t.Errorf("slow.Unsent() = %d, want 300", u)
 	}
+	if _, _, err := slow.Peek(1); err != nil { // OldestUnsent is what the last Peek saw
+		t.Fatal(err)
+	}
 	if got, want := slow.OldestUnsent(), t0; !got.Equal(want) {
 		t.Errorf("slow.OldestUnsent() = %v, want %v", got, want)
 	}
