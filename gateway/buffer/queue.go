@@ -50,6 +50,15 @@ var ErrDegraded = errors.New("buffer degraded: disk write failed, readings held 
 // Sync may be among them, so the caller must not treat them as durable.
 var ErrLost = errors.New("buffer dropped readings held in memory")
 
+// ErrUnsynced is wrapped, with ErrDegraded, by the error of a call whose fsync failed:
+// Sync, Close, or an Append or AppendRedeliverable whose group commit (every syncEvery
+// readings) it was. No reading written since the last good sync is durable: those
+// without another copy are held in memory, those with one are discarded. A caller that
+// waits for a Sync to confirm earlier appends must fail them all now — no later Sync
+// reports this again. An Append error without it (a failed write: the readings are
+// held in memory) leaves earlier appends to the next Sync.
+var ErrUnsynced = errors.New("fsync failed, nothing written since the last good sync is durable")
+
 // ErrClosed is returned by operations on a closed Queue.
 var ErrClosed = errors.New("buffer closed")
 
@@ -632,7 +641,7 @@ func holesIn(holes []seqRange, from, to uint64) uint64 {
 // (up to MemoryReadings), the queue reports Degraded, and the error wraps ErrDegraded.
 //
 // Every syncEvery readings written Append syncs them itself (group commit by count). If
-// that fsync fails, Append returns its error, wrapping ErrDegraded: none of the readings
+// that fsync fails, Append returns its error, wrapping ErrDegraded and ErrUnsynced: none of the readings
 // written since the last good sync — of this call and of every earlier Append and
 // AppendRedeliverable that returned nil — is durable; those without another copy are
 // held in memory, those with one are discarded (their source sends them again). A
@@ -965,7 +974,7 @@ func (q *Queue) syncFiles() error {
 		if !q.degraded.Swap(true) {
 			q.log.Error("buffer fsync failed", "file", failed, "err", err)
 		}
-		return fmt.Errorf("%w: sync %s: %w", ErrDegraded, failed, err)
+		return fmt.Errorf("%w: %w: sync %s: %w", ErrDegraded, ErrUnsynced, failed, err)
 	}
 	for _, s := range q.toSync[:nSealed] {
 		s.f.Close()

@@ -30,7 +30,8 @@ type span struct{ from, to int }
 //     Every reading written since the last good sync was in that failed sync, so the
 //     caller fails all of them; no later Sync reports it again.
 //
-// Its errors wrap ErrRefused and ErrDegraded. nil means written, not yet durable, as
+// Its errors wrap ErrRefused and ErrDegraded, and ErrUnsynced when the group commit
+// failed (every reading written since the last good sync is then not durable). nil means written, not yet durable, as
 // for Append: Sync makes them durable — or, when this call's own group commit ran,
 // durable already.
 func (q *Queue) AppendRedeliverable(rs ...reading.Reading) error {
@@ -82,7 +83,7 @@ func (q *Queue) AppendRedeliverable(rs ...reading.Reading) error {
 		q.rewinds == epoch+1 && q.rewoundAt >= end:
 		return nil
 	case err == nil:
-		err = fmt.Errorf("%w: discarded by a failed fsync of another call", ErrDegraded)
+		err = fmt.Errorf("%w: %w: in another call", ErrDegraded, ErrUnsynced)
 	}
 	return fmt.Errorf("%w: %w", ErrRefused, err)
 }

@@ -335,13 +335,13 @@ func TestDiscardIsReportedOnlyByTheFailingCall(t *testing.T) {
 			var err error
 			if redeliverFirst {
 				err = q.AppendRedeliverable(redeliverable(10, syncEvery)...)
-				if !errors.Is(err, ErrRefused) {
-					t.Fatalf("AppendRedeliverable whose group commit fails = %v, want ErrRefused", err)
+				if !errors.Is(err, ErrRefused) || !errors.Is(err, ErrUnsynced) {
+					t.Fatalf("AppendRedeliverable whose group commit fails = %v, want ErrRefused and ErrUnsynced", err)
 				}
 			} else {
 				err = q.Append(readings(30000, syncEvery)...)
-				if !errors.Is(err, ErrDegraded) {
-					t.Fatalf("Append whose group commit fails = %v, want ErrDegraded", err)
+				if !errors.Is(err, ErrDegraded) || !errors.Is(err, ErrUnsynced) {
+					t.Fatalf("Append whose group commit fails = %v, want ErrDegraded and ErrUnsynced", err)
 				}
 			}
 			if err := q.AppendRedeliverable(redeliverable(20000, 3)...); err != nil && redeliverFirst {
