@@ -13,6 +13,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -28,7 +29,11 @@ import (
 // part is independently old or new; a random prefix of each directory's unsynced
 // changes survives. The file system can also die in the middle of an operation: the
 // operation numbered crashAt is applied partly (a write torn) or not at all, and every
-// later one fails.
+// later one fails. In half of the runs an fsync can also fail (EIO) without a crash, as
+// Linux reports a failed writeback: some of the file's unsynced writes reached the disk,
+// the rest are lost there though reads still see them, and the next fsync does not
+// write them again (the pages count as clean); a directory keeps a prefix of its
+// unsynced entry changes.
 
 var crashIterations = flag.Int("crash.iterations", 600, "random crash points run by TestCrashModel")
 
@@ -58,6 +63,7 @@ type memFS struct {
 	rng      *rand.Rand
 	ops      int
 	crashAt  int // the operation at which the power goes; 0: never
+	failOne  int // 1 in failOne fsyncs fails with EIO; 0: none
 	dead     bool
 	dirs     map[string]bool
 	names    map[string]*inode // path → inode, as processes see it
@@ -194,17 +200,29 @@ func (m *memFS) SyncDir(dir string) error {
 		return errCrashed
 	}
 	dir = filepath.Clean(dir)
+	fail := m.fails()
+	n := -1 // entry changes of dir to make durable; -1: all
+	if fail {
+		n = m.rng.IntN(len(m.pendingN) + 1)
+	}
 	kept := m.pendingN[:0]
 	for _, op := range m.pendingN {
-		if op.dir == dir {
+		if op.dir == dir && n != 0 {
 			applyNS(m.durable, op)
+			n--
 		} else {
 			kept = append(kept, op)
 		}
 	}
 	m.pendingN = kept
+	if fail {
+		return &fs.PathError{Op: "fsync", Path: dir, Err: syscall.EIO}
+	}
 	return nil
 }
+
+// fails decides whether the fsync being made fails.
+func (m *memFS) fails() bool { return m.failOne > 0 && m.rng.IntN(m.failOne) == 0 }
 
 func applyNS(ns map[string]*inode, op nsop) {
 	if op.name == "\x00rename" {
@@ -302,7 +320,15 @@ func (f *memFile) Sync() error {
 	if ok, _ := f.m.step(); !ok {
 		return errCrashed
 	}
-	f.ino.synced = slices.Clone(f.ino.data)
+	if f.m.fails() {
+		// Some of the writes reached the disk; the rest never will.
+		f.ino.synced = f.ino.survivor(f.m.rng)
+		f.ino.writes = nil
+		return &fs.PathError{Op: "fsync", Path: f.name, Err: syscall.EIO}
+	}
+	for _, w := range f.ino.writes {
+		f.ino.synced = applyW(f.ino.synced, w)
+	}
 	f.ino.writes = nil
 	return nil
 }
@@ -427,6 +453,12 @@ func (c *crashRun) failf(format string, args ...any) {
 func (c *crashRun) open() (*Queue, map[string]*Reader) {
 	c.t.Helper()
 	q, err := Open(c.opt)
+	for range 20 {
+		if !errors.Is(err, syscall.EIO) {
+			break
+		}
+		q, err = Open(c.opt) // an injected fsync failure: the service manager starts it again
+	}
 	if err != nil && c.m.isDead() {
 		return nil, nil // the power went during the restart
 	}
@@ -456,6 +488,9 @@ func runCrash(t *testing.T, seed uint64) {
 	c.opt = Options{Dir: "/buf", SegmentBytes: int64(200 + rng.IntN(2000)), CursorInterval: time.Nanosecond,
 		MemoryReadings: 1 << 20, fs: c.m, now: func() time.Time { clock = clock.Add(time.Second); return clock }}
 	c.m.crashAt = 1 + rng.IntN(300)
+	if rng.IntN(2) == 0 {
+		c.m.failOne = 6
+	}
 	q, readers := c.open()
 	for step := 0; step < 80 && !c.m.isDead(); step++ {
 		switch k := rng.IntN(10); {
@@ -493,6 +528,15 @@ func runCrash(t *testing.T, seed uint64) {
 			if d := c.delivered[name]; len(d) > 0 && len(ids) > 0 && ids[0] <= d[len(d)-1] {
 				c.failf("reader %s delivered %v after %v: out of order", name, ids[0], d[len(d)-1])
 			}
+			if !slices.IsSorted(ids) || len(slices.Compact(slices.Clone(ids))) != len(ids) {
+				c.failf("reader %s delivered %v: not strictly increasing (a duplicate or reordering)", name, ids)
+			}
+			for _, id := range ids {
+				if c.acked[name][id] {
+					// Only what was acknowledged after the cursor was last saved may come again.
+					c.failf("reader %s delivered %v again though its cursor had been saved past it", name, id)
+				}
+			}
 			if rng.IntN(4) == 0 {
 				continue // the sink failed; the same readings come again
 			}
@@ -500,7 +544,9 @@ func runCrash(t *testing.T, seed uint64) {
 			for _, id := range c.delivered[name] {
 				c.ackTried[name][id] = true
 			}
-			if err := readers[name].Ack(next); err == nil {
+			// Saved only if this Ack (or an earlier one) saved the cursor: an Ack that
+			// does not move it returns nil without saving.
+			if err := readers[name].Ack(next); err == nil && unsaved(readers[name]) == 0 {
 				for _, id := range c.delivered[name] {
 					c.acked[name][id] = true
 				}
@@ -510,6 +556,9 @@ func runCrash(t *testing.T, seed uint64) {
 			err := q.Close()
 			if c.m.isDead() {
 				break
+			}
+			if err != nil {
+				c.maybe = nil // the final fsync failed: lost, and counted
 			}
 			if err == nil {
 				for _, id := range c.maybe {
@@ -592,6 +641,11 @@ func runCrash(t *testing.T, seed uint64) {
 			}
 		}
 	}
+}
+
+func unsaved(r *Reader) uint64 {
+	n, _ := r.Unsaved()
+	return n
 }
 
 func (m *memFS) isDead() bool {

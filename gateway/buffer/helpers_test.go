@@ -14,8 +14,8 @@ func (q *Queue) kill() {
 		q.active.Close()
 		q.active = nil
 	}
-	for _, f := range q.toSync {
-		f.Close()
+	for _, s := range q.toSync {
+		s.f.Close()
 	}
 	q.toSync = nil
 	close(q.notify)

@@ -50,6 +50,15 @@ var ErrDegraded = errors.New("buffer degraded: disk write failed, readings held 
 // Sync may be among them, so the caller must not treat them as durable.
 var ErrLost = errors.New("buffer dropped readings held in memory")
 
+// ErrUnsynced is wrapped, with ErrDegraded, by the error of a call whose fsync failed:
+// Sync, Close, or an Append or AppendRedeliverable whose group commit (every syncEvery
+// readings) it was. No reading written since the last good sync is durable: those
+// without another copy are held in memory, those with one are discarded. A caller that
+// waits for a Sync to confirm earlier appends must fail them all now — no later Sync
+// reports this again. An Append error without it (a failed write: the readings are
+// held in memory) leaves earlier appends to the next Sync.
+var ErrUnsynced = errors.New("fsync failed, nothing written since the last good sync is durable")
+
 // ErrClosed is returned by operations on a closed Queue.
 var ErrClosed = errors.New("buffer closed")
 
@@ -101,20 +110,29 @@ type Stats struct {
 }
 
 type segment struct {
-	first uint64 // seq of its first record
-	path  string
-	size  int64
-	mtime time.Time
+	first   uint64 // seq of its first record
+	path    string
+	size    int64 // bytes of whole records written (the file may hold more: see supersededLocked)
+	durable int64 // bytes of it known to be on stable storage; readers read no further
+	mtime   time.Time
 }
+
+// A segment's records count only below the name of the next segment: after a failed
+// fsync the sequence numbers from the durable end on are given again, in a new segment
+// named by the first of them, and copies left in the older file are superseded by that
+// name, in this process and after a restart.
 
 // seqRange is the sequence numbers from up to, not including, to.
 type seqRange struct{ from, to uint64 }
 
 // Queue is the durable log. Its methods are safe for concurrent use.
 //
-// Locking: mu guards the state and is never held during an fsync, so Stats, Peek and
-// Unsent answer while the disk hangs. syncMu serialises the syncs themselves: a sync
-// takes what to sync under mu, fsyncs with mu released, then publishes under mu.
+// Locking: mu guards the state and is never held during an fsync, so Peek answers
+// while an fsync hangs. It is held across a segment's write(2), open and truncate, so
+// what a scrape asks (Stats, Reader.Unsent, Durable, OldestUnsent) never takes it: every
+// change made under mu is published in view before mu is released (release), and those
+// read view. syncMu serialises the syncs themselves: a sync takes what to sync under mu,
+// fsyncs with mu released, then publishes under mu.
 type Queue struct {
 	opt    Options
 	log    *slog.Logger
@@ -127,11 +145,11 @@ type Queue struct {
 	closed     bool
 	segs       []*segment // oldest first; the last is the active one
 	active     file       // nil when no active segment is open (degraded, or before the first append)
-	toSync     []file     // abandoned segments with data not yet synced; closed by the next sync
-	dirDirty   bool       // a segment file was created since the last fsync of segments/
+	toSync     []sealed   // abandoned segments with data not yet synced; closed by the next sync
+	dirDirty   bool       // a segment file was created or removed since the last fsync of segments/
 	nextSeq    uint64     // seq of the next appended record
 	durableSeq uint64     // every record below this seq is on stable storage
-	durableOff int64      // bytes of the active segment that are durable (unused when active is nil)
+	doomed     []string   // segment files to delete once mu is released (unlinkDoomed)
 	notify     chan struct{}
 	readers    map[string]*Reader
 	pending    []reading.Reading // held in memory while the disk fails
@@ -142,10 +160,13 @@ type Queue struct {
 
 	memDropped uint64 // readings dropped from pending since the last Sync
 	// redeliver marks the runs of unsynced that have another copy (AppendRedeliverable):
-	// a failed sync discards them instead of holding them in memory; discarded counts
-	// them since the last Sync (redeliver.go).
+	// a failed sync discards them instead of holding them in memory (redeliver.go).
 	redeliver []span
-	discarded uint64
+	// rewinds counts the failed fsyncs that rewound the log; rewoundAt is durableSeq at
+	// the last one (AppendRedeliverable tells by them whether its readings survived).
+	rewinds, rewoundAt uint64
+
+	view atomic.Pointer[view] // what mu guards, as of the last release
 
 	appended, dropped, qRecords, qBytes, qRemoved atomic.Uint64
 	degraded                                      atomic.Bool
@@ -197,6 +218,8 @@ func Open(opt Options) (*Queue, error) {
 		unlock()
 		return nil, fmt.Errorf("open buffer in %s: %w", opt.Dir, err)
 	}
+	q.mu.Lock()
+	q.release()
 	return q, nil
 }
 
@@ -209,6 +232,49 @@ func holder(now time.Time) string {
 	}
 	host, _ := os.Hostname()
 	return fmt.Sprintf("pid %d on %s, since %s: %s\n", os.Getpid(), host, now.Format(time.RFC3339), cmd)
+}
+
+// sealed is an abandoned segment's file with its segment.
+type sealed struct {
+	f   file
+	seg *segment
+}
+
+// view is a snapshot of the state mu guards, published by release for the callers
+// that must not wait for mu (a write holds it on a hung disk). It is never modified.
+type view struct {
+	nextSeq, durableSeq uint64
+	oldest              uint64 // first seq of the oldest segment
+	hasSegs             bool
+	segments, bytes     int64
+	pending             int64
+	holes               []seqRange // shared with the Queue, which replaces but never modifies it
+}
+
+// inLog is inLogLocked on the snapshot.
+func (v *view) inLog(from, to uint64) uint64 {
+	if !v.hasSegs {
+		return 0
+	}
+	from = max(from, v.oldest)
+	if from >= to {
+		return 0
+	}
+	return to - from - holesIn(v.holes, from, to)
+}
+
+// release publishes the state in view and unlocks mu.
+func (q *Queue) release() {
+	v := &view{nextSeq: q.nextSeq, durableSeq: q.durableSeq, segments: int64(len(q.segs)),
+		pending: int64(len(q.pending)), holes: q.holes}
+	if len(q.segs) > 0 {
+		v.oldest, v.hasSegs = q.segs[0].first, true
+	}
+	for _, s := range q.segs {
+		v.bytes += s.size
+	}
+	q.view.Store(v)
+	q.mu.Unlock()
 }
 
 func (q *Queue) dir(parts ...string) string {
@@ -236,7 +302,7 @@ func (q *Queue) load() error {
 			q.log.Warn("ignoring unexpected file in buffer", "file", path)
 			continue
 		}
-		seg := &segment{first: first, path: path, size: e.size, mtime: e.mtime}
+		seg := &segment{first: first, path: path, size: e.size, durable: e.size, mtime: e.mtime}
 		if first >= maxSeq {
 			q.quarantineFile(seg, "sequence number out of range")
 			continue
@@ -274,9 +340,7 @@ func (q *Queue) load() error {
 		known = max(known, end)
 	}
 
-	if err := q.checkNames(); err != nil {
-		return err
-	}
+	q.checkNames()
 	// Repair the last segment. One without a single whole record is removed (a crash
 	// right after it was created, or junk): the one before it tells where the log ends.
 	var floor uint64
@@ -288,7 +352,7 @@ func (q *Queue) load() error {
 			return err
 		}
 		if end > 0 {
-			last.size, q.nextSeq, torn = end, next, t
+			last.size, last.durable, q.nextSeq, torn = end, end, next, t
 			break
 		}
 		if t != nil {
@@ -351,8 +415,10 @@ func (q *Queue) countTailLoss(torn *tornTail, known, minCursor uint64, haveCurso
 // checkNames reads the first record of every segment and sets aside, whole, a file
 // whose first record is not in the range its name claims (from its name up to the next
 // file's name): a copy, a file created by hand, or junk. Such a file is never used to
-// skip readings. The last segment is left to repair.
-func (q *Queue) checkNames() error {
+// skip readings. The last segment is left to repair. A file it cannot open or read (a
+// bad sector, EIO) is kept: readers skip what they cannot read and count it, and one
+// bad old file must not keep the gateway from starting.
+func (q *Queue) checkNames() {
 	kept := q.segs[:0]
 	for i, seg := range q.segs {
 		if i == len(q.segs)-1 {
@@ -362,13 +428,16 @@ func (q *Queue) checkNames() error {
 		limit := q.segs[i+1].first
 		f, err := q.fs.OpenFile(seg.path, os.O_RDONLY, 0)
 		if err != nil {
-			return err
+			q.log.Error("cannot open buffer segment; readers will skip it", "segment", seg.path, "err", err)
+			kept = append(kept, seg)
+			continue
 		}
 		_, seq, _, _, err := newScanner(f, 0, seg.size).next(0)
 		f.Close()
 		switch {
 		case err != nil && !errors.Is(err, io.EOF):
-			return err
+			q.log.Error("cannot read buffer segment; readers will skip what they cannot read", "segment", seg.path, "err", err)
+			kept = append(kept, seg)
 		case errors.Is(err, io.EOF):
 			q.quarantineFile(seg, "no readable record")
 		case seq < seg.first || seq >= limit:
@@ -378,7 +447,6 @@ func (q *Queue) checkNames() error {
 		}
 	}
 	q.segs = kept
-	return nil
 }
 
 // quarantineFile moves a whole segment file into quarantine/. The readings it may have
@@ -450,7 +518,7 @@ func (q *Queue) quarantineBytes(f io.ReaderAt, seg *segment, off, n int64, from,
 	q.copyAside(seg, off, n, readAside(f, off, n))
 	q.mu.Lock()
 	lost := q.addHoleLocked(from, max(to, from+1))
-	q.mu.Unlock()
+	q.release()
 	q.qRecords.Add(lost)
 	if lost > 0 {
 		q.log.Warn("buffer lost readings to corruption", "segment", seg.path, "offset", off, "records_lost", lost)
@@ -527,10 +595,11 @@ func (q *Queue) addHoleLocked(from, to uint64) uint64 {
 		return 0
 	}
 	newly := (to - from) - q.holesInLocked(from, to)
-	q.holes = append(q.holes, seqRange{from, to})
-	slices.SortFunc(q.holes, func(a, b seqRange) int { return cmpU64(a.from, b.from) })
-	merged := q.holes[:1]
-	for _, h := range q.holes[1:] {
+	// A new slice: views published earlier share the old one.
+	all := append(slices.Clone(q.holes), seqRange{from, to})
+	slices.SortFunc(all, func(a, b seqRange) int { return cmpU64(a.from, b.from) })
+	merged := all[:1]
+	for _, h := range all[1:] {
 		last := &merged[len(merged)-1]
 		if h.from <= last.to {
 			last.to = max(last.to, h.to)
@@ -542,10 +611,24 @@ func (q *Queue) addHoleLocked(from, to uint64) uint64 {
 	return newly
 }
 
-// holesInLocked returns how many seqs in from..to-1 are known holes.
-func (q *Queue) holesInLocked(from, to uint64) uint64 {
-	var n uint64
+// trimHolesLocked forgets the holes at and above seq, whose numbers are given again.
+func (q *Queue) trimHolesLocked(seq uint64) {
+	var kept []seqRange
 	for _, h := range q.holes {
+		if h.from < seq {
+			kept = append(kept, seqRange{h.from, min(h.to, seq)})
+		}
+	}
+	q.holes = kept
+}
+
+// holesInLocked returns how many seqs in from..to-1 are known holes.
+func (q *Queue) holesInLocked(from, to uint64) uint64 { return holesIn(q.holes, from, to) }
+
+// holesIn returns how many seqs in from..to-1 are in holes.
+func holesIn(holes []seqRange, from, to uint64) uint64 {
+	var n uint64
+	for _, h := range holes {
 		if lo, hi := max(h.from, from), min(h.to, to); hi > lo {
 			n += hi - lo
 		}
@@ -556,6 +639,13 @@ func (q *Queue) holesInLocked(from, to uint64) uint64 {
 // Append writes readings to the active segment, in order, in one write. They are not
 // durable until Sync returns nil. If the disk fails, the readings are kept in memory
 // (up to MemoryReadings), the queue reports Degraded, and the error wraps ErrDegraded.
+//
+// Every syncEvery readings written Append syncs them itself (group commit by count). If
+// that fsync fails, Append returns its error, wrapping ErrDegraded and ErrUnsynced: none of the readings
+// written since the last good sync — of this call and of every earlier Append and
+// AppendRedeliverable that returned nil — is durable; those without another copy are
+// held in memory, those with one are discarded (their source sends them again). A
+// later Sync does not report that failure again.
 func (q *Queue) Append(rs ...reading.Reading) error {
 	q.mu.Lock()
 	if q.closed {
@@ -573,7 +663,8 @@ func (q *Queue) Append(rs ...reading.Reading) error {
 		err = degraded(err)
 	}
 	full := err == nil && len(q.unsynced) >= syncEvery
-	q.mu.Unlock()
+	q.release()
+	q.unlinkDoomed()
 	if full {
 		// Group commit by count as well as by time. The fsync runs without mu; a failure
 		// puts the unsynced readings back in memory.
@@ -635,7 +726,7 @@ func (q *Queue) writeLocked(rs []reading.Reading) error {
 		return fmt.Errorf("sequence numbers exhausted at %d", q.nextSeq) // never, but never wrap
 	}
 	err := q.tryWriteLocked(rs)
-	if errors.Is(err, syscall.ENOSPC) && q.removeOldestLocked("disk_full") {
+	if errors.Is(err, syscall.ENOSPC) && q.removeOldestLocked("disk_full", true) {
 		err = q.tryWriteLocked(rs)
 	}
 	if err != nil {
@@ -657,14 +748,11 @@ func (q *Queue) tryWriteLocked(rs []reading.Reading) error {
 	n, err := q.active.Write(q.encBuf)
 	if err != nil {
 		// Cut off the partial write so the next record starts on a boundary. If even
-		// that fails, whole records of this write may sit in the file: never give their
-		// sequence numbers to other readings (a reader could deliver the wrong one), and
-		// abandon the segment (readers step over the junk by checksum). The readings are
-		// held in memory and written again, so the skipped numbers are a hole, not a loss.
+		// that fails, whole records of this write may sit in the file: abandon the
+		// segment. The next one is named by nextSeq, which supersedes those records
+		// (see segment), so their numbers go to the readings written again, not twice.
 		if n > 0 {
 			if terr := q.active.Truncate(seg.size); terr != nil {
-				q.addHoleLocked(q.nextSeq, q.nextSeq+uint64(len(rs)))
-				q.nextSeq += uint64(len(rs))
 				q.abandonActiveLocked()
 			}
 		}
@@ -682,15 +770,17 @@ func (q *Queue) tryWriteLocked(rs []reading.Reading) error {
 // a power cut can cut only the newest segment, never leave a gap before it.
 func (q *Queue) rotateLocked() error {
 	if q.active != nil {
-		if seg := q.segs[len(q.segs)-1]; seg.size < q.opt.SegmentBytes || q.durableOff < seg.size {
+		if seg := q.segs[len(q.segs)-1]; seg.size < q.opt.SegmentBytes || seg.durable < seg.size {
 			return nil
 		}
 	}
-	if n := len(q.segs); q.active == nil && n > 0 && q.segs[n-1].first == q.nextSeq {
-		// An abandoned segment that never took a whole record: reuse its name.
+	for n := len(q.segs); q.active == nil && n > 0 && q.segs[n-1].first >= q.nextSeq; n = len(q.segs) {
+		// A segment that holds no record below nextSeq (abandoned before it took a
+		// whole record, or cut back after a failed fsync): its name is given again.
 		if err := q.fs.Remove(q.segs[n-1].path); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return err
 		}
+		q.dirDirty = true
 		q.segs = q.segs[:n-1]
 	}
 	if q.active != nil {
@@ -708,27 +798,26 @@ func (q *Queue) rotateLocked() error {
 	// The new name is made durable by the next sync, before any record in it is.
 	q.dirDirty = true
 	q.active = f
-	q.durableOff = 0
 	q.segs = append(q.segs, &segment{first: q.nextSeq, path: path, mtime: q.opt.now()})
 	q.enforceBoundsLocked()
 	return nil
 }
 
 // abandonActiveLocked closes the active segment after a write that could not be cut off
-// cleanly; the next append starts a new segment. Readers step over the junk by checksum.
-// What it holds unsynced is synced by the next Sync.
+// cleanly; the next append starts a new segment. What it holds unsynced is synced by
+// the next Sync.
 func (q *Queue) abandonActiveLocked() {
 	if q.active == nil {
 		return
 	}
-	q.toSync = append(q.toSync, q.active)
+	q.toSync = append(q.toSync, sealed{q.active, q.segs[len(q.segs)-1]})
 	q.active = nil
 }
 
 // requeueUnsyncedLocked moves readings written since the last sync back to memory after
 // the sync failed: the kernel may have dropped them, and a second fsync would not say
-// so. They are written again, with new sequence numbers, once the disk works; if the
-// old copies survive too, InfluxDB overwrites the identical points.
+// so. They are written again once the disk works, with the same sequence numbers (see
+// rewindLocked); readings with another copy are discarded.
 func (q *Queue) requeueUnsyncedLocked() {
 	if len(q.unsynced) == 0 {
 		return
@@ -738,11 +827,60 @@ func (q *Queue) requeueUnsyncedLocked() {
 	q.holdLocked(nil)
 }
 
+// rewindLocked undoes, after a failed fsync, everything written since the last durable
+// point: the files written to are cut back (best effort) to their durable length and
+// closed, segments holding nothing durable are removed, and nextSeq goes back to
+// durableSeq. The next segment is named durableSeq, so whatever of the undone records
+// survives in an older file is superseded (see segment) and never read: a reading is
+// never delivered twice, nor delivered after it was counted as dropped or discarded.
+func (q *Queue) rewindLocked() {
+	d := q.durableSeq
+	q.rewinds++
+	q.rewoundAt = d
+	for _, s := range q.toSync {
+		if s.seg.size > s.seg.durable {
+			_ = s.f.Truncate(s.seg.durable)
+		}
+		s.f.Close()
+	}
+	q.toSync = nil
+	if q.active != nil {
+		if seg := q.segs[len(q.segs)-1]; seg.size > seg.durable {
+			_ = q.active.Truncate(seg.durable)
+		}
+		q.active.Close()
+		q.active = nil
+	}
+	kept := q.segs[:0]
+	for _, s := range q.segs {
+		if s.first >= d {
+			if err := q.fs.Remove(s.path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				// rotateLocked tries again before it takes the name.
+				q.log.Warn("cannot remove buffer segment after a failed fsync", "segment", s.path, "err", err)
+				s.size, s.durable = 0, 0
+				kept = append(kept, s)
+			}
+			q.dirDirty = true
+			continue
+		}
+		s.size = min(s.size, s.durable)
+		kept = append(kept, s)
+	}
+	clear(q.segs[len(kept):])
+	q.segs = kept
+	if q.nextSeq > d {
+		q.nextSeq = d
+		q.trimHolesLocked(d)
+	}
+}
+
 // Sync makes everything appended so far durable and wakes readers. While degraded it
 // first tries to move the readings held in memory to disk. It returns nil only if every
 // reading appended since the previous Sync (whose Append returned nil) is durable: after
 // a drop from memory it returns an error wrapping ErrLost, even if the disk works again.
-// The fsync runs without the queue's lock: Stats, readers and Append go on meanwhile.
+// A failure of an earlier group commit inside Append or AppendRedeliverable was
+// reported by that call, not again here. The fsync runs without the queue's lock:
+// Stats, readers and Append go on meanwhile.
 func (q *Queue) Sync() error {
 	q.syncMu.Lock()
 	defer q.syncMu.Unlock()
@@ -752,41 +890,57 @@ func (q *Queue) Sync() error {
 		return ErrClosed
 	}
 	var err error
-	if len(q.pending) > 0 {
+	switch {
+	case len(q.pending) > 0:
 		err = q.flushPendingLocked()
+	case q.degraded.Load():
+		// Degraded with nothing held (a refused write, or a failed fsync whose readings
+		// were all dropped or discarded): start the next segment to see whether the disk
+		// works again; the fsyncs below (the directory, and the segment a write failed
+		// on) then end the degraded state.
+		q.abandonActiveLocked()
+		if err = q.rotateLocked(); err != nil {
+			err = degraded(err)
+		}
 	}
-	q.mu.Unlock()
+	q.release()
+	q.unlinkDoomed()
 	if err == nil {
 		err = q.syncFiles()
 	}
 	q.mu.Lock()
-	defer q.mu.Unlock()
+	defer q.release()
 	if err == nil && q.memDropped > 0 {
 		err = fmt.Errorf("%w: %d since the previous sync (memory_readings bound)", ErrLost, q.memDropped)
 	}
-	if err == nil && q.discarded > 0 {
-		err = fmt.Errorf("%w: %d readings with another copy since the previous sync", ErrRefused, q.discarded)
-	}
 	q.memDropped = 0 // reported (or covered by err) to everyone waiting for this Sync
-	q.discarded = 0
 	return err
 }
 
 // syncFiles makes every record written so far durable: the abandoned segments, the
-// active one and the directory entry of a new segment. The caller holds syncMu and not
-// mu. On failure every unsynced reading goes back to memory and the files are closed:
-// Linux reports a failed writeback once, so a second fsync could falsely succeed.
+// active one and the directory entries of segments/. The caller holds syncMu and not
+// mu. On failure every unsynced reading goes back to memory (or is discarded if it has
+// another copy), the files are closed and the log is rewound to its durable end: Linux
+// reports a failed writeback once, so a second fsync could falsely succeed.
 func (q *Queue) syncFiles() error {
 	q.mu.Lock()
 	if q.durableSeq == q.nextSeq && len(q.toSync) == 0 && !q.dirDirty {
 		q.mu.Unlock()
 		return nil
 	}
-	files := slices.Clone(q.toSync)
-	active, activeOff := q.active, int64(0)
+	type item struct {
+		f    file
+		seg  *segment
+		size int64
+	}
+	var items []item
+	for _, s := range q.toSync {
+		items = append(items, item{s.f, s.seg, s.seg.size})
+	}
+	active := q.active
 	if active != nil {
-		activeOff = q.segs[len(q.segs)-1].size
-		files = append(files, active)
+		seg := q.segs[len(q.segs)-1]
+		items = append(items, item{active, seg, seg.size})
 	}
 	target, nUnsynced, nSealed, dir := q.nextSeq, len(q.unsynced), len(q.toSync), q.dirDirty
 	q.dirDirty = false
@@ -801,39 +955,35 @@ func (q *Queue) syncFiles() error {
 			failed = q.dir("segments")
 		}
 	}
-	for _, f := range files {
+	for _, it := range items {
 		if err != nil {
 			break
 		}
-		if err = q.opt.syncFile(f); err != nil {
-			failed = f.Name()
+		if err = q.opt.syncFile(it.f); err != nil {
+			failed = it.f.Name()
 		}
 	}
 
 	q.mu.Lock()
-	defer q.mu.Unlock()
+	defer q.release()
 	q.syncSince.Store(nil)
 	if err != nil {
 		q.dirDirty = q.dirDirty || dir
 		q.requeueUnsyncedLocked()
-		for _, f := range q.toSync {
-			f.Close()
+		q.rewindLocked()
+		if !q.degraded.Swap(true) {
+			q.log.Error("buffer fsync failed", "file", failed, "err", err)
 		}
-		q.toSync = nil
-		if q.active != nil {
-			q.active.Close()
-			q.active = nil
-		}
-		return fmt.Errorf("%w: sync %s: %w", ErrDegraded, failed, err)
+		return fmt.Errorf("%w: %w: sync %s: %w", ErrDegraded, ErrUnsynced, failed, err)
 	}
-	for _, f := range q.toSync[:nSealed] {
-		f.Close()
+	for _, s := range q.toSync[:nSealed] {
+		s.f.Close()
 	}
 	q.toSync = slices.Delete(q.toSync, 0, nSealed)
 	q.unsynced = append(q.unsynced[:0], q.unsynced[min(nUnsynced, len(q.unsynced)):]...)
 	q.trimRedeliverLocked(nUnsynced)
-	if active != nil && q.active == active {
-		q.durableOff = max(q.durableOff, activeOff)
+	for _, it := range items {
+		it.seg.durable = max(it.seg.durable, it.size)
 	}
 	if target > q.durableSeq {
 		q.durableSeq = target
@@ -847,7 +997,8 @@ func (q *Queue) syncFiles() error {
 }
 
 // enforceBoundsLocked deletes sealed segments that readers have all passed, then the
-// oldest sealed segments beyond MaxBytes or MaxAge, counting undelivered readings.
+// oldest sealed segments beyond MaxBytes or MaxAge, counting undelivered readings. The
+// files are deleted by unlinkDoomed once mu is released.
 func (q *Queue) enforceBoundsLocked() {
 	for len(q.segs) > 1 {
 		var total int64
@@ -857,34 +1008,33 @@ func (q *Queue) enforceBoundsLocked() {
 		oldest, end := q.segs[0], q.segs[1].first
 		switch {
 		case len(q.readers) > 0 && q.minCursorLocked() >= end:
-			if !q.removeOldestLocked("") {
-				return
-			}
+			q.removeOldestLocked("", false)
 		case q.opt.MaxBytes > 0 && total > q.opt.MaxBytes:
-			if !q.removeOldestLocked("max_bytes") {
-				return
-			}
+			q.removeOldestLocked("max_bytes", false)
 		case q.opt.MaxAge > 0 && q.opt.now().Sub(oldest.mtime) > q.opt.MaxAge:
-			if !q.removeOldestLocked("max_age") {
-				return
-			}
+			q.removeOldestLocked("max_age", false)
 		default:
 			return
 		}
 	}
 }
 
-// removeOldestLocked deletes the oldest sealed segment. With a reason (a bound or a full
-// disk) the readings in it that some reader has not acknowledged are counted as dropped
-// and logged. It reports whether a segment was removed.
-func (q *Queue) removeOldestLocked(reason string) bool {
+// removeOldestLocked deletes the oldest sealed segment: now, or (later) by unlinkDoomed
+// after mu is released. With a reason (a bound or a full disk) the readings in it that
+// some reader has not acknowledged are counted as dropped and logged. It reports
+// whether a segment was removed.
+func (q *Queue) removeOldestLocked(reason string, now bool) bool {
 	if len(q.segs) < 2 {
 		return false // only the active segment is left
 	}
 	oldest, end := q.segs[0], q.segs[1].first
-	if err := q.fs.Remove(oldest.path); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		q.log.Warn("cannot delete buffer segment", "segment", oldest.path, "err", err)
-		return false
+	if now {
+		if err := q.fs.Remove(oldest.path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			q.log.Warn("cannot delete buffer segment", "segment", oldest.path, "err", err)
+			return false
+		}
+	} else {
+		q.doomed = append(q.doomed, oldest.path)
 	}
 	q.segs = q.segs[1:]
 	if reason != "" {
@@ -898,6 +1048,23 @@ func (q *Queue) removeOldestLocked(reason string) bool {
 	}
 	q.pruneHolesLocked()
 	return true
+}
+
+// unlinkDoomed deletes the segment files enforceBoundsLocked gave up, without holding
+// mu: an unlink on a hung disk must not stop Append's callers, Peek or Ack of other
+// sinks. A file it cannot delete is logged; its readings are below every cursor or
+// counted as dropped, and the next Open offers it again only to readers whose cursors
+// lag behind it.
+func (q *Queue) unlinkDoomed() {
+	q.mu.Lock()
+	doomed := q.doomed
+	q.doomed = nil
+	q.mu.Unlock()
+	for _, p := range doomed {
+		if err := q.fs.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			q.log.Warn("cannot delete buffer segment", "segment", p, "err", err)
+		}
+	}
 }
 
 // pruneHolesLocked forgets holes below the oldest segment: nothing counts them there.
@@ -953,19 +1120,16 @@ func (q *Queue) inLogLocked(from, to uint64) uint64 {
 	return to - from - q.holesInLocked(from, to)
 }
 
-// Stats returns a snapshot of the counters. It never waits for the disk.
+// Stats returns a snapshot of the counters. It takes no lock (the queue's lock is held
+// across write(2) on a hung disk), so it never waits for the disk; the sizes are those
+// of the last change completed.
 func (q *Queue) Stats() Stats {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	var b int64
-	for _, s := range q.segs {
-		b += s.size
-	}
+	v := q.view.Load()
 	return Stats{
-		Bytes: b, MaxBytes: q.opt.MaxBytes, Segments: int64(len(q.segs)),
+		Bytes: v.bytes, MaxBytes: q.opt.MaxBytes, Segments: v.segments,
 		Appended: q.appended.Load(), Dropped: q.dropped.Load(),
 		QuarantinedRecords: q.qRecords.Load(), QuarantinedBytes: q.qBytes.Load(), QuarantineRemoved: q.qRemoved.Load(),
-		Degraded: q.degraded.Load(), MemoryReadings: int64(len(q.pending)),
+		Degraded: q.degraded.Load(), MemoryReadings: v.pending,
 		SyncInProgressSince: q.SyncInProgressSince(),
 	}
 }
@@ -994,23 +1158,30 @@ func (q *Queue) Close() error {
 	var errs []error
 	if len(q.pending) > 0 {
 		if err := q.flushPendingLocked(); err != nil {
-			q.dropped.Add(uint64(len(q.pending)))
-			errs = append(errs, fmt.Errorf("%d readings held in memory are lost: %w", len(q.pending), err))
+			errs = append(errs, err)
 		}
 	}
-	q.mu.Unlock()
+	q.release()
+	q.unlinkDoomed()
 	if err := q.syncFiles(); err != nil {
 		errs = append(errs, err)
 	}
 	q.mu.Lock()
+	if n := len(q.pending); n > 0 {
+		// Held in memory, or put back there by the failed final fsync (which rewound
+		// the log, so their first copies are never read): lost with the process.
+		q.dropped.Add(uint64(n))
+		errs = append(errs, fmt.Errorf("%d readings held in memory are lost", n))
+		q.pending = nil
+	}
 	if q.active != nil {
 		if err := q.active.Close(); err != nil {
 			errs = append(errs, err)
 		}
 		q.active = nil
 	}
-	for _, f := range q.toSync {
-		f.Close()
+	for _, s := range q.toSync {
+		s.f.Close()
 	}
 	q.toSync = nil
 	clean := len(errs) == 0 && q.durableSeq == q.nextSeq
@@ -1021,7 +1192,7 @@ func (q *Queue) Close() error {
 		readers = append(readers, r)
 	}
 	close(q.notify)
-	q.mu.Unlock()
+	q.release()
 	for _, r := range readers {
 		if err := r.close(); err != nil {
 			errs = append(errs, err)

@@ -182,6 +182,9 @@ func TestSlowReaderDoesNotBlockFastOne(t *testing.T) {
 	if u := slow.Unsent(); u != 300 {
 		t.Errorf("slow.Unsent() = %d, want 300", u)
 	}
+	if _, _, err := slow.Peek(1); err != nil { // OldestUnsent is what the last Peek saw
+		t.Fatal(err)
+	}
 	if got, want := slow.OldestUnsent(), t0; !got.Equal(want) {
 		t.Errorf("slow.OldestUnsent() = %v, want %v", got, want)
 	}
@@ -397,8 +400,8 @@ func TestDiskFullDegradesThenRecovers(t *testing.T) {
 
 	ffs.set(syscall.ENOSPC, 30) // the disk fills in the middle of a record
 	err := q.Append(readings(10, 10)...)
-	if !errors.Is(err, ErrDegraded) || !errors.Is(err, syscall.ENOSPC) {
-		t.Fatalf("Append on a full disk = %v, want ErrDegraded wrapping ENOSPC", err)
+	if !errors.Is(err, ErrDegraded) || !errors.Is(err, syscall.ENOSPC) || errors.Is(err, ErrUnsynced) {
+		t.Fatalf("Append on a full disk = %v, want ErrDegraded wrapping ENOSPC, not ErrUnsynced (earlier appends stay unsynced on disk)", err)
 	}
 	if err := q.Append(readings(20, 10)...); !errors.Is(err, ErrDegraded) {
 		t.Fatalf("second Append = %v, want ErrDegraded", err)

@@ -18,22 +18,35 @@ import (
 
 // A Reader is one sink's view of the queue: a cursor (the seq of the next reading to
 // deliver) that only moves on Ack and survives restarts. Peek, Ack and Wait are called
-// from one goroutine (the sink's forwarder); Unsent and OldestUnsent from any.
+// from one goroutine (the sink's forwarder); Unsent, Durable, OldestUnsent and Unsaved
+// from any: they take no lock and never wait for the disk.
+//
+// Locking: mu guards the read position and is held while Peek reads a segment. The
+// cursor file is written under persistMu alone, so a hung cursor fsync holds up
+// neither Peek nor a scrape; persisted and lastPersist are atomics.
 type Reader struct {
 	q    *Queue
 	name string
 
-	committed atomic.Uint64 // next seq to deliver
+	committed   atomic.Uint64 // next seq to deliver
+	persisted   atomic.Uint64 // the cursor saved last
+	lastPersist atomic.Pointer[time.Time]
+	oldest      atomic.Pointer[oldestSeen]
 
-	mu          sync.Mutex
-	persisted   uint64
-	lastPersist time.Time
-	f           file     // open segment, reused across peeks
-	fFirst      uint64   // first seq of the open segment
-	pos         position // where committed starts, if known
-	peekEnd     position // where the last peek ended
-	oldest      position // seq and time of the record at committed, if known
-	oldestTime  time.Time
+	persistMu sync.Mutex // held while the cursor file is written
+
+	mu      sync.Mutex
+	f       file     // open segment, reused across peeks
+	fFirst  uint64   // first seq of the open segment
+	pos     position // where committed starts, if known
+	peekEnd position // where the last peek ended
+}
+
+// oldestSeen is what the last Peek saw first: with the cursor at from, the oldest
+// reading not yet acknowledged was acquired at t.
+type oldestSeen struct {
+	from uint64
+	t    time.Time
 }
 
 // position is a record boundary: the record with sequence number seq (or the first one
@@ -70,8 +83,11 @@ func (q *Queue) Reader(name string) (*Reader, error) {
 		seq = q.nextSeq // nothing on disk to deliver
 	}
 	seq = min(seq, q.nextSeq)
-	r := &Reader{q: q, name: name, persisted: seq, lastPersist: q.opt.now()}
+	r := &Reader{q: q, name: name}
 	r.committed.Store(seq)
+	r.persisted.Store(seq)
+	now := q.opt.now()
+	r.lastPersist.Store(&now)
 	q.readers[name] = r
 	return r, nil
 }
@@ -83,12 +99,10 @@ func (q *Queue) Reader(name string) (*Reader, error) {
 func (r *Reader) Peek(n int) (rs []reading.Reading, next uint64, err error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.peekLocked(n, true)
+	return r.peekLocked(n)
 }
 
-// peekLocked is Peek; remember says whether Ack may reuse where this peek ended (a peek
-// for OldestUnsent from another goroutine must not move the forwarder's position).
-func (r *Reader) peekLocked(n int, remember bool) (rs []reading.Reading, next uint64, err error) {
+func (r *Reader) peekLocked(n int) (rs []reading.Reading, next uint64, err error) {
 	q := r.q
 	q.mu.Lock()
 	if q.closed {
@@ -99,10 +113,11 @@ func (r *Reader) peekLocked(n int, remember bool) (rs []reading.Reading, next ui
 	for i, s := range q.segs {
 		segs[i] = *s
 	}
-	durableSeq, durableOff, hasActive := q.durableSeq, q.durableOff, q.active != nil
+	durableSeq := q.durableSeq
 	q.mu.Unlock()
 
 	next = r.committed.Load()
+	cursor := next
 	if next >= durableSeq {
 		return nil, next, nil
 	}
@@ -120,16 +135,17 @@ func (r *Reader) peekLocked(n int, remember bool) (rs []reading.Reading, next ui
 	for ; i < len(segs) && len(rs) < n && next < durableSeq; i++ {
 		seg := segs[i]
 		last := i == len(segs)-1
-		limit := seg.size
-		if hasActive && last {
-			limit = durableOff // bytes past it may be half-written right now
+		limit := seg.durable // bytes past it may be half-written right now
+		end := durableSeq    // no record at or past end counts in this segment
+		if !last {
+			end = min(end, segs[i+1].first)
 		}
 		if err := r.open(seg); err != nil {
 			// The file vanished or cannot be opened: what it held is lost; go on with the
 			// next segment rather than stall every reading behind it.
 			q.mu.Lock()
 			q.forgetSegmentLocked(seg.first, err)
-			q.mu.Unlock()
+			q.release()
 			if !last {
 				next = max(next, segs[i+1].first)
 				continue
@@ -149,13 +165,15 @@ func (r *Reader) peekLocked(n int, remember bool) (rs []reading.Reading, next ui
 				q.log.Error("cannot read buffer segment, skipping its rest", "segment", seg.path, "offset", from, "err", err)
 				skipped, err = max(limit-from, 1), io.EOF
 			}
-			if skipped > 0 {
-				lostTo := seq
-				if err != nil {
-					lostTo = durableSeq
-					if !last {
-						lostTo = segs[i+1].first
-					}
+			if err == nil && !last && seq >= segs[i+1].first {
+				// Superseded by the next segment's name (a copy left by a failed fsync or
+				// write): the segment ends here.
+				err = io.EOF
+			}
+			if skipped > 0 && (last || next < segs[i+1].first) {
+				lostTo := end
+				if err == nil {
+					lostTo = min(seq, end)
 				}
 				q.quarantineBytes(r.f, &seg, from, skipped, next, lostTo)
 			}
@@ -165,7 +183,7 @@ func (r *Reader) peekLocked(n int, remember bool) (rs []reading.Reading, next ui
 						// The segment ends before the next one begins: it was cut short.
 						q.mu.Lock()
 						lost := q.addHoleLocked(next, segs[i+1].first)
-						q.mu.Unlock()
+						q.release()
 						if lost > 0 {
 							q.qRecords.Add(lost)
 							q.log.Warn("buffer segment ends before the next one begins", "segment", seg.path, "end", next, "next_segment", segs[i+1].first, "records_lost", lost)
@@ -184,15 +202,13 @@ func (r *Reader) peekLocked(n int, remember bool) (rs []reading.Reading, next ui
 			}
 			rd, derr := decodePayload(rec[headerSize:])
 			next = seq + 1
-			if remember {
-				r.peekEnd = position{seq: next, seg: seg.first, off: sc.off, ok: true}
-			}
+			r.peekEnd = position{seq: next, seg: seg.first, off: sc.off, ok: true}
 			if derr != nil {
 				q.quarantineBytes(r.f, &seg, sc.off-int64(len(rec)), int64(len(rec)), seq, seq+1)
 				continue
 			}
 			if len(rs) == 0 {
-				r.oldest, r.oldestTime = position{seq: seq, ok: true}, rd.Time
+				r.oldest.Store(&oldestSeen{from: cursor, t: rd.Time})
 			}
 			rs = append(rs, rd)
 		}
@@ -218,7 +234,8 @@ func (r *Reader) open(seg segment) error {
 }
 
 // Ack marks every reading before next as delivered. The cursor is persisted at most
-// every CursorInterval (and on Close); segments all readers have passed are deleted.
+// every CursorInterval (and on Close) — not by this Ack if a Flush is saving it right
+// now; segments all readers have passed are deleted.
 func (r *Reader) Ack(next uint64) error {
 	r.mu.Lock()
 	if next <= r.committed.Load() {
@@ -230,17 +247,18 @@ func (r *Reader) Ack(next uint64) error {
 	if r.peekEnd.ok && r.peekEnd.seq == next {
 		r.pos = r.peekEnd
 	}
-	var err error
-	if r.q.opt.now().Sub(r.lastPersist) >= r.q.opt.CursorInterval {
-		err = r.persistLocked()
-	}
 	r.mu.Unlock()
+	var err error
+	if r.q.opt.now().Sub(*r.lastPersist.Load()) >= r.q.opt.CursorInterval {
+		err = r.persist(false)
+	}
 
 	r.q.mu.Lock()
 	if !r.q.closed {
 		r.q.enforceBoundsLocked()
 	}
-	r.q.mu.Unlock()
+	r.q.release()
+	r.q.unlinkDoomed()
 	return err
 }
 
@@ -278,64 +296,53 @@ func (r *Reader) Changed() <-chan struct{} {
 }
 
 // Durable returns the number of readings past the cursor that are durable, so readable
-// now (an upper bound if corruption not yet found by a reader took some).
+// now (an upper bound if corruption not yet found by a reader took some). It takes no
+// lock.
 func (r *Reader) Durable() int64 {
-	r.q.mu.Lock()
-	defer r.q.mu.Unlock()
-	return int64(r.q.inLogLocked(r.committed.Load(), r.q.durableSeq))
+	v := r.q.view.Load()
+	return int64(v.inLog(r.committed.Load(), v.durableSeq))
 }
 
 // Unsent returns the number of readings in the log this reader has not yet
 // acknowledged: from its cursor, or the oldest reading still on disk if the bounds
 // dropped the ones before, to the last appended, less the ranges known to be lost
-// (an upper bound if corruption not yet found by a reader took some). It never waits
-// for the disk.
+// (an upper bound if corruption not yet found by a reader took some). It takes no
+// lock and never waits for the disk.
 func (r *Reader) Unsent() int64 {
-	r.q.mu.Lock()
-	defer r.q.mu.Unlock()
-	return int64(r.q.inLogLocked(r.committed.Load(), r.q.nextSeq))
+	v := r.q.view.Load()
+	return int64(v.inLog(r.committed.Load(), v.nextSeq))
 }
 
 // OldestUnsent returns the acquisition time of the oldest reading not yet acknowledged,
-// or the zero time when the reader is caught up or the time is not known yet.
+// as the forwarder's last Peek saw it, or the zero time when the reader is caught up or
+// has not peeked since its cursor last moved (between batches: the age is not known
+// then). It takes no lock and never reads the disk.
 func (r *Reader) OldestUnsent() time.Time {
 	if r.Unsent() == 0 {
 		return time.Time{}
 	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.oldest.ok && r.oldest.seq == r.committed.Load() {
-		return r.oldestTime
+	if o := r.oldest.Load(); o != nil && o.from == r.committed.Load() {
+		return o.t
 	}
-	rs, _, err := r.peekLocked(1, false)
-	if err != nil || len(rs) == 0 {
-		return time.Time{}
-	}
-	return rs[0].Time
+	return time.Time{}
 }
 
 // Unsaved returns how many sequence numbers have been acknowledged since the cursor was
 // last saved (what a crash now would make the sink deliver again), and how long until
 // Ack would save it again by itself (CursorInterval after the last save; 0 or less when
 // that is past). A caller that stops acknowledging for a while, with n > 0, calls Flush
-// then.
+// then. It takes no lock.
 func (r *Reader) Unsaved() (n uint64, dueIn time.Duration) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.committed.Load() - r.persisted, r.lastPersist.Add(r.q.opt.CursorInterval).Sub(r.q.opt.now())
+	return r.committed.Load() - r.persisted.Load(), r.lastPersist.Load().Add(r.q.opt.CursorInterval).Sub(r.q.opt.now())
 }
 
-// Flush persists the cursor now.
-func (r *Reader) Flush() error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.persistLocked()
-}
+// Flush persists the cursor now (after a save in progress, if any).
+func (r *Reader) Flush() error { return r.persist(true) }
 
 func (r *Reader) close() error {
+	err := r.persist(true)
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	err := r.persistLocked()
 	if r.f != nil {
 		r.f.Close()
 		r.f = nil
@@ -343,16 +350,25 @@ func (r *Reader) close() error {
 	return err
 }
 
-func (r *Reader) persistLocked() error {
-	seq := r.committed.Load()
-	if seq == r.persisted {
-		r.lastPersist = r.q.opt.now()
+// persist saves the cursor under persistMu alone: nothing that Peek, Ack's callers or a
+// scrape wait for is held across its fsyncs. With wait false (Ack) it returns at once
+// if another save is running; lastPersist stays, so the next Ack saves what it missed.
+func (r *Reader) persist(wait bool) error {
+	if wait {
+		r.persistMu.Lock()
+	} else if !r.persistMu.TryLock() {
 		return nil
 	}
-	if err := storeCursor(r.q.fs, r.q.dir("cursors", r.name), seq); err != nil {
-		return fmt.Errorf("persist cursor of %s: %w", r.name, err)
+	defer r.persistMu.Unlock()
+	seq := r.committed.Load()
+	if seq != r.persisted.Load() {
+		if err := storeCursor(r.q.fs, r.q.dir("cursors", r.name), seq); err != nil {
+			return fmt.Errorf("persist cursor of %s: %w", r.name, err)
+		}
+		r.persisted.Store(seq)
 	}
-	r.persisted, r.lastPersist = seq, r.q.opt.now()
+	now := r.q.opt.now()
+	r.lastPersist.Store(&now)
 	return nil
 }
 

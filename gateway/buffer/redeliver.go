@@ -7,10 +7,10 @@ import (
 	"github.com/envgate/envgate/gateway/reading"
 )
 
-// ErrRefused is wrapped by AppendRedeliverable errors, and by a Sync error, when
-// readings that have another copy were not kept: the disk failed, and they were neither
-// written nor held in memory. Their source must get them again (a broker delivers an
-// unacknowledged message again).
+// ErrRefused is wrapped by AppendRedeliverable errors when readings that have another
+// copy were not kept: the disk failed, and they were neither written nor held in
+// memory. Their source must get them again (a broker delivers an unacknowledged message
+// again).
 var ErrRefused = errors.New("buffer refused readings that have another copy")
 
 // span is a run of unsynced, [from, to).
@@ -24,12 +24,16 @@ type span struct{ from, to int }
 //   - while readings wait in memory for the disk it refuses them at once, without
 //     trying the disk (Sync tries it and ends that state);
 //   - if the write fails it keeps nothing, and the queue reports Degraded;
-//   - if a later fsync fails before they are durable (in Sync, or in an Append or
-//     AppendRedeliverable that syncs), they are discarded instead of moved to memory, and that Sync, or the next
-//     one, returns an error wrapping ErrRefused (if it does not fail anyway).
+//   - if a later fsync fails before they are durable, they are discarded instead of
+//     moved to memory, and the call whose fsync failed returns the error: Sync, or the
+//     Append or AppendRedeliverable whose group commit (every syncEvery readings) it was.
+//     Every reading written since the last good sync was in that failed sync, so the
+//     caller fails all of them; no later Sync reports it again.
 //
-// Its errors wrap ErrRefused and ErrDegraded. nil means written, not yet durable, as
-// for Append: Sync makes them durable.
+// Its errors wrap ErrRefused and ErrDegraded, and ErrUnsynced when the group commit
+// failed (every reading written since the last good sync is then not durable). nil means written, not yet durable, as
+// for Append: Sync makes them durable — or, when this call's own group commit ran,
+// durable already.
 func (q *Queue) AppendRedeliverable(rs ...reading.Reading) error {
 	q.mu.Lock()
 	if q.closed {
@@ -52,13 +56,14 @@ func (q *Queue) AppendRedeliverable(rs ...reading.Reading) error {
 			q.redeliver = q.redeliver[:n-1]
 		}
 		q.holdLocked(nil) // degraded, holding nothing new
-		q.mu.Unlock()
+		q.release()
 		return fmt.Errorf("%w: %w", ErrRefused, degraded(err))
 	}
 	q.appended.Add(uint64(len(rs)))
-	end := q.nextSeq
+	end, epoch := q.nextSeq, q.rewinds
 	full := len(q.unsynced) >= syncEvery
-	q.mu.Unlock()
+	q.release()
+	q.unlinkDoomed()
 	if !full {
 		return nil
 	}
@@ -68,13 +73,17 @@ func (q *Queue) AppendRedeliverable(rs ...reading.Reading) error {
 	q.syncMu.Lock()
 	defer q.syncMu.Unlock()
 	err := q.syncFiles()
-	if err == nil {
-		return nil
-	}
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	if q.durableSeq >= end {
+	// Durable if no failed fsync rewound the log since rs was written and the log is
+	// durable past it, or the first such rewind found it durable already (seq numbers
+	// are given again after a rewind, so durableSeq alone cannot tell).
+	switch {
+	case q.rewinds == epoch && q.durableSeq >= end,
+		q.rewinds == epoch+1 && q.rewoundAt >= end:
 		return nil
+	case err == nil:
+		err = fmt.Errorf("%w: %w: in another call", ErrDegraded, ErrUnsynced)
 	}
 	return fmt.Errorf("%w: %w", ErrRefused, err)
 }
@@ -93,7 +102,7 @@ func (q *Queue) trimRedeliverLocked(n int) {
 }
 
 // heldOfUnsyncedLocked returns a copy of the unsynced readings without those that have
-// another copy, which it counts as discarded, and forgets the marks. A failed fsync
+// another copy (discarded: their source sends them again), and forgets the marks. A failed fsync
 // moves the result to memory.
 func (q *Queue) heldOfUnsyncedLocked() []reading.Reading {
 	held := make([]reading.Reading, 0, len(q.unsynced))
@@ -101,7 +110,6 @@ func (q *Queue) heldOfUnsyncedLocked() []reading.Reading {
 	for _, s := range q.redeliver {
 		from, to := min(s.from, len(q.unsynced)), min(s.to, len(q.unsynced))
 		held = append(held, q.unsynced[at:from]...)
-		q.discarded += uint64(to - from)
 		at = max(at, to)
 	}
 	held = append(held, q.unsynced[at:]...)
