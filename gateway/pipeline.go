@@ -304,24 +304,24 @@ func (p *Pipeline) write(ctx context.Context, ingest, own <-chan reading.Batch) 
 		waiting = waiting[:0]
 	}
 	sync := func() {
-		err := syncResult(p.call(opSync, q.Sync))
+		err := p.call(opSync, q.Sync)
 		report(err)
 		dirty = false
 		tell(err)
 	}
 	// appendFailed handles an error of Append or AppendRedeliverable. Either may have
-	// run a group commit that failed; then the readings of every batch waiting for the
-	// next sync were in it and are not durable (those with another copy are discarded,
-	// the rest wait in memory), and a later sync must not report them durable: each is
-	// told now. (A failed write without a sync leaves them written, and they might still
-	// become durable; they are told all the same: a redeliverable batch comes again, a
-	// duplicate that InfluxDB overwrites, and for any other batch the error only means
-	// "not durable yet".)
+	// run a group commit whose fsync failed (the error wraps buffer.ErrUnsynced): then
+	// the readings of every batch waiting for the next sync were in it and are not
+	// durable (those with another copy are discarded, the rest wait in memory), and a
+	// later sync must not report them durable: each is told now. A failed write alone
+	// leaves the earlier batches written, still waiting for the next sync.
 	appendFailed := func(err error) {
 		// Only a Sync proves the disk works again: an Append can succeed into the
 		// page cache while fsync keeps failing.
 		report(err)
-		tell(err)
+		if errors.Is(err, buffer.ErrUnsynced) {
+			tell(err)
+		}
 	}
 	valid := make([]reading.Reading, 0, 64)
 	var derived []reading.Reading
@@ -444,26 +444,12 @@ func (p *Pipeline) takeRedeliverable(b reading.Batch, waiting *[]func(error), di
 	*dirty = true
 	// Counted and observed only now that they are stored: a refused batch comes again.
 	rs = p.admit(rs[:0], b.Readings, false)
-	if err := store(derive(rs)); err != nil {
+	if err := store(derive(rs)); errors.Is(err, buffer.ErrUnsynced) {
 		// Its group commit failed, and the readings of b were in it.
 		b.Durable(err)
 		return
 	}
 	*waiting = append(*waiting, b.Durable)
-}
-
-// syncResult is what a Sync's error means for the batches appended since the previous
-// sync. Under the buffer's earlier contract, a Sync whose fsync succeeded still
-// returned ErrRefused for readings with another copy that a failed group commit inside
-// an earlier Append or AppendRedeliverable had discarded; that call already reported
-// the discard (appendFailed told every batch it touched), so such a Sync made
-// everything appended since durable. A discard by the Sync's own fsync comes with that
-// fsync's error, which wraps ErrDegraded, and a drop from memory with ErrLost.
-func syncResult(err error) error {
-	if errors.Is(err, buffer.ErrRefused) && !errors.Is(err, buffer.ErrDegraded) && !errors.Is(err, buffer.ErrLost) {
-		return nil
-	}
-	return err
 }
 
 // admit validates readings, feeds the latest-value gauges and returns the storable ones.
