@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/envgate/envgate/gateway"
-	"github.com/envgate/envgate/gateway/buffer"
 	"github.com/envgate/envgate/gateway/metrics"
 	"github.com/envgate/envgate/gateway/reading"
 )
@@ -17,11 +16,7 @@ import (
 // the buffer (readers only see fsynced records), exactly once, without error, and
 // without waiting for the (long) sync interval.
 func TestBatchesAreAcknowledgedOnlyWhenDurable(t *testing.T) {
-	q, err := buffer.Open(buffer.Options{Dir: t.TempDir(), CursorInterval: time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer q.Close()
+	q := openQueue(t)
 	audit, _ := q.Reader("audit")
 	const n = 50
 	t0 := time.Date(2026, 11, 28, 8, 0, 0, 0, time.UTC)

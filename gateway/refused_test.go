@@ -70,11 +70,7 @@ func (q *modelQueue) Sync() error {
 // for the batches appended after it. A batch is reported durable exactly when its
 // readings are.
 func TestFailedGroupCommitFailsWaitingBatches(t *testing.T) {
-	q, err := buffer.Open(buffer.Options{Dir: t.TempDir(), CursorInterval: time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer q.Close()
+	q := openQueue(t)
 	mq := &modelQueue{Queue: q, failOn: 2, gate: make(chan struct{}), durable: map[float64]bool{}}
 	var mu sync.Mutex
 	got := map[float64]error{}

@@ -62,6 +62,18 @@ func start(t *testing.T, p *gateway.Pipeline) (stop func()) {
 	return stop
 }
 
+// openQueue opens a buffer in a fresh directory, with a cursor interval of a second,
+// and closes it when the test ends.
+func openQueue(t *testing.T) *buffer.Queue {
+	t.Helper()
+	q, err := buffer.Open(buffer.Options{Dir: t.TempDir(), CursorInterval: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { q.Close() })
+	return q
+}
+
 // permitPoller returns one reading per poll while it has permits; its values count up
 // from 0.
 type permitPoller struct {
@@ -215,11 +227,7 @@ func TestFailingDiskKeepsReadingsWithoutAnotherCopy(t *testing.T) {
 // overwrite the health series in /metrics and InfluxDB and could hide data loss. They
 // are rejected and counted with reason "reserved"; the gateway's own are stored.
 func TestReservedHealthNamesAreRejected(t *testing.T) {
-	q, err := buffer.Open(buffer.Options{Dir: t.TempDir(), CursorInterval: time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { q.Close() })
+	q := openQueue(t)
 	audit, _ := q.Reader("audit")
 	now := time.Now()
 	forged := []reading.Reading{
@@ -288,11 +296,7 @@ func (h *hangingQueue) Sync() error {
 // Issue 10: while an fsync hangs, /healthz answers at once with 503 and says the
 // writer is stalled, and envgate_writer_stalled_seconds shows for how long.
 func TestHealthzReportsStalledWriter(t *testing.T) {
-	q, err := buffer.Open(buffer.Options{Dir: t.TempDir(), CursorInterval: time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { q.Close() })
+	q := openQueue(t)
 	hq := &hangingQueue{Queue: q, hanging: make(chan struct{}), release: make(chan struct{})}
 	poller := &permitPoller{}
 	m := metrics.New()

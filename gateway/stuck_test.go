@@ -31,13 +31,9 @@ func (q *stuckStatsQueue) Stats() buffer.Stats {
 // Issue 10: a health poll stuck in the buffer's Stats must not hold up shutdown: Run
 // returns within the shutdown grace period even though the poll never returns.
 func TestShutdownWithStuckHealthPoll(t *testing.T) {
-	q, err := buffer.Open(buffer.Options{Dir: t.TempDir(), CursorInterval: time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
+	q := openQueue(t)
 	sq := &stuckStatsQueue{Queue: q, stuck: make(chan struct{}), release: make(chan struct{})}
 	// Released after Run returned (or the test gave up), before the queue closes.
-	t.Cleanup(func() { q.Close() })
 	t.Cleanup(func() { close(sq.release) })
 	p, err := gateway.New(gateway.Config{GatewayID: "g", Queue: q, Metrics: metrics.New(),
 		SyncInterval: 20 * time.Millisecond, HealthInterval: 20 * time.Millisecond, ShutdownGrace: time.Second})

@@ -104,6 +104,30 @@ func snapshot(t *testing.T, state string) map[testsvc.Point]float64 {
 	}
 }
 
+// checkStored fails the test for every durable reading that stored (InfluxDB's points)
+// lacks or holds with another value, naming the first five missing, and returns how
+// many are missing.
+func checkStored(t *testing.T, durable, stored map[testsvc.Point]float64) (missing int) {
+	t.Helper()
+	for p, v := range durable {
+		got, ok := stored[p]
+		if !ok {
+			missing++
+			if missing <= 5 {
+				t.Errorf("durable reading %+v = %v is not in InfluxDB", p, v)
+			}
+			continue
+		}
+		if got != v {
+			t.Errorf("%+v: InfluxDB has %v, the buffer had %v", p, got, v)
+		}
+	}
+	if missing > 0 {
+		t.Errorf("%d of %d durable readings missing from InfluxDB", missing, len(durable))
+	}
+	return missing
+}
+
 // TestSIGKILLLosesNothingDurable kills the real binary with SIGKILL ten times while it
 // polls simulated devices and forwards to a real InfluxDB (which is also down for a
 // while). Every reading that was in the buffer at any kill must end up in InfluxDB,
@@ -171,23 +195,7 @@ func TestSIGKILLLosesNothingDurable(t *testing.T) {
 	}
 
 	stored := inf.Points(t)
-	missing := 0
-	for p, v := range durable {
-		got, ok := stored[p]
-		if !ok {
-			missing++
-			if missing <= 5 {
-				t.Errorf("durable reading %+v = %v is not in InfluxDB", p, v)
-			}
-			continue
-		}
-		if got != v {
-			t.Errorf("%+v: InfluxDB has %v, the buffer had %v", p, got, v)
-		}
-	}
-	if missing > 0 {
-		t.Errorf("%d of %d durable readings missing from InfluxDB", missing, len(durable))
-	}
+	checkStored(t, durable, stored)
 	// Nothing in InfluxDB that the simulator did not produce (no torn or mixed records).
 	perDevice := map[string]int{}
 	for p, v := range stored {

@@ -383,17 +383,22 @@ func (fs *faultyFS) set(err error, allow int) {
 	fs.mu.Unlock()
 }
 
-func TestDiskFullDegradesThenRecovers(t *testing.T) {
-	opt := testOptions(t)
-	opt.SegmentBytes = 1 << 20
-	ffs := &faultyFS{}
+// wrapFiles makes the queue open its files as usual and use them through wrap.
+func wrapFiles(opt *Options, wrap func(*os.File) file) {
 	opt.openFile = func(name string, flag int, perm os.FileMode) (file, error) {
 		f, err := os.OpenFile(name, flag, perm)
 		if err != nil {
 			return nil, err
 		}
-		return faultyFile{f, ffs}, nil
+		return wrap(f), nil
 	}
+}
+
+func TestDiskFullDegradesThenRecovers(t *testing.T) {
+	opt := testOptions(t)
+	opt.SegmentBytes = 1 << 20
+	ffs := &faultyFS{}
+	wrapFiles(&opt, func(f *os.File) file { return faultyFile{f, ffs} })
 	q := mustOpen(t, opt)
 	r, _ := q.Reader("s")
 	appendSync(t, q, readings(0, 10))
@@ -539,13 +544,7 @@ func TestMissingSegmentIsSkippedAndCounted(t *testing.T) {
 func TestDiskFullDropsOldestSegmentFirst(t *testing.T) {
 	opt := testOptions(t)
 	ffs := &faultyFS{}
-	opt.openFile = func(name string, flag int, perm os.FileMode) (file, error) {
-		f, err := os.OpenFile(name, flag, perm)
-		if err != nil {
-			return nil, err
-		}
-		return onceFaulty{faultyFile{f, ffs}}, nil
-	}
+	wrapFiles(&opt, func(f *os.File) file { return onceFaulty{faultyFile{f, ffs}} })
 	q := mustOpen(t, opt)
 	r, _ := q.Reader("slow")
 	for i := 0; i < 300; i += 50 {
@@ -640,13 +639,7 @@ func TestAbandonedSegmentNeverReusesSequenceNumbers(t *testing.T) {
 	opt.SegmentBytes = 1 << 20
 	opt.MemoryReadings = 15
 	ffs := &faultyFS{}
-	opt.openFile = func(name string, flag int, perm os.FileMode) (file, error) {
-		f, err := os.OpenFile(name, flag, perm)
-		if err != nil {
-			return nil, err
-		}
-		return truncFailFile{faultyFile{f, ffs}}, nil
-	}
+	wrapFiles(&opt, func(f *os.File) file { return truncFailFile{faultyFile{f, ffs}} })
 	q := mustOpen(t, opt)
 	r, _ := q.Reader("s")
 	appendSync(t, q, readings(0, 10))

@@ -3,6 +3,7 @@ package buffer
 import (
 	"errors"
 	"os"
+	"slices"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -71,7 +72,7 @@ func TestRedeliverMarksFollowPartialSync(t *testing.T) {
 		t.Errorf("reading %d lost; got %v", i, got)
 	}
 	for _, v := range []float64{1000, 1001, 1002, 1003} {
-		if !equalFloats([]float64{v}, pick(got, v)) {
+		if !slices.Equal([]float64{v}, pick(got, v)) {
 			t.Errorf("durable reading %v with another copy missing or duplicated; got %v", v, got)
 		}
 	}
@@ -138,13 +139,9 @@ func TestSyncInProgressSinceAnswersWhileWriteHangs(t *testing.T) {
 	var hangWrite, hangSync atomic.Bool
 	writing, syncing := make(chan struct{}), make(chan struct{})
 	release := make(chan struct{})
-	opt.openFile = func(name string, flag int, perm os.FileMode) (file, error) {
-		f, err := os.OpenFile(name, flag, perm)
-		if err != nil {
-			return nil, err
-		}
-		return hangingWriteFile{File: f, hang: &hangWrite, entered: writing, release: release}, nil
-	}
+	wrapFiles(&opt, func(f *os.File) file {
+		return hangingWriteFile{File: f, hang: &hangWrite, entered: writing, release: release}
+	})
 	opt.syncFile = func(f file) error {
 		if hangSync.CompareAndSwap(true, false) {
 			close(syncing)

@@ -3,6 +3,7 @@ package buffer
 import (
 	"errors"
 	"os"
+	"slices"
 	"syscall"
 	"testing"
 
@@ -25,13 +26,7 @@ func redeliverable(from, n int) []reading.Reading {
 func TestRedeliverableReadingsAreRefusedNotHeld(t *testing.T) {
 	opt := testOptions(t)
 	opt.MemoryReadings = 20
-	ffs := &faultyFS{}
-	opt.openFile = func(name string, flag int, perm os.FileMode) (file, error) {
-		if ffs.err != nil {
-			return nil, ffs.err
-		}
-		return os.OpenFile(name, flag, perm)
-	}
+	ffs := failOpens(&opt)
 	q := mustOpen(t, opt)
 	r, _ := q.Reader("s")
 	ffs.set(syscall.EROFS, 0)
@@ -62,7 +57,7 @@ func TestRedeliverableReadingsAreRefusedNotHeld(t *testing.T) {
 	}
 	got := drain(t, r, 100)
 	want := append(seqValues(0, 20), 1000, 1001, 1002, 1003, 1004)
-	if !equalFloats(got, want) {
+	if !slices.Equal(got, want) {
 		t.Errorf("delivered %v, want %v", got, want)
 	}
 }
@@ -71,13 +66,7 @@ func TestRedeliverableReadingsAreRefusedNotHeld(t *testing.T) {
 // the disk again: a box whose only source is MQTT finds out that the disk works again.
 func TestRedeliverableWriteFailureKeepsNothing(t *testing.T) {
 	opt := testOptions(t)
-	ffs := &faultyFS{}
-	opt.openFile = func(name string, flag int, perm os.FileMode) (file, error) {
-		if ffs.err != nil {
-			return nil, ffs.err
-		}
-		return os.OpenFile(name, flag, perm)
-	}
+	ffs := failOpens(&opt)
 	q := mustOpen(t, opt)
 	r, _ := q.Reader("s")
 	ffs.set(syscall.EIO, 0)
@@ -97,7 +86,7 @@ func TestRedeliverableWriteFailureKeepsNothing(t *testing.T) {
 	if s := q.Stats(); s.Degraded {
 		t.Errorf("Stats() = %+v, want not degraded after a good sync", s)
 	}
-	if got, want := drain(t, r, 100), []float64{1003, 1004, 1005}; !equalFloats(got, want) {
+	if got, want := drain(t, r, 100), []float64{1003, 1004, 1005}; !slices.Equal(got, want) {
 		t.Errorf("delivered %v, want %v", got, want)
 	}
 }
@@ -138,19 +127,20 @@ func TestFailedSyncDiscardsRedeliverableReadings(t *testing.T) {
 		t.Fatalf("next Sync = %v, want nil", err)
 	}
 	// The first copies of 0..5 and 1000..1007 are superseded, never delivered.
-	if got, want := drain(t, r, 100), append(seqValues(0, 6), 1008, 1009); !equalFloats(got, want) {
+	if got, want := drain(t, r, 100), append(seqValues(0, 6), 1008, 1009); !slices.Equal(got, want) {
 		t.Errorf("delivered %v, want %v", got, want)
 	}
 }
 
-func equalFloats(a, b []float64) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
+// failOpens makes opening a file fail with the returned faultyFS's error while one is
+// set; files already open are not touched.
+func failOpens(opt *Options) *faultyFS {
+	ffs := &faultyFS{}
+	opt.openFile = func(name string, flag int, perm os.FileMode) (file, error) {
+		if ffs.err != nil {
+			return nil, ffs.err
 		}
+		return os.OpenFile(name, flag, perm)
 	}
-	return true
+	return ffs
 }

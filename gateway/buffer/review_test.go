@@ -74,13 +74,9 @@ func TestScrapeAnswersWhileCursorSaveAndWriteHang(t *testing.T) {
 	opt.fs = hfs
 	var hangWrite atomic.Bool
 	writing := make(chan struct{})
-	opt.openFile = func(name string, flag int, perm os.FileMode) (file, error) {
-		f, err := os.OpenFile(name, flag, perm)
-		if err != nil {
-			return nil, err
-		}
-		return hangingWriteFile{File: f, hang: &hangWrite, entered: writing, release: hfs.release}, nil
-	}
+	wrapFiles(&opt, func(f *os.File) file {
+		return hangingWriteFile{File: f, hang: &hangWrite, entered: writing, release: hfs.release}
+	})
 	q := mustOpen(t, opt)
 	r, _ := q.Reader("s")
 	appendSync(t, q, readings(0, 20))
@@ -182,13 +178,7 @@ func TestFailedSyncDeliversNothingTwice(t *testing.T) {
 			opt.SegmentBytes = 1 << 20
 			if c.truncFail {
 				ffs := &faultyFS{}
-				opt.openFile = func(name string, flag int, perm os.FileMode) (file, error) {
-					f, err := os.OpenFile(name, flag, perm)
-					if err != nil {
-						return nil, err
-					}
-					return truncFailFile{faultyFile{f, ffs}}, nil
-				}
+				wrapFiles(&opt, func(f *os.File) file { return truncFailFile{faultyFile{f, ffs}} })
 			}
 			fail := failSyncOnce(&opt)
 			q := mustOpen(t, opt)

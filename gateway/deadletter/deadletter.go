@@ -129,11 +129,9 @@ func (d *File) open() error {
 // rotate shifts the files by one, deleting (and counting) the oldest, and opens a new
 // empty file.
 func (d *File) rotate() error {
-	if err := d.f.Close(); err != nil {
-		d.f = nil
-		return fmt.Errorf("dead-letter file %s: %w", d.opt.Path, err)
+	if err := d.closeFile(); err != nil {
+		return err
 	}
-	d.f = nil
 	oldest := d.name(d.opt.Keep)
 	if n, err := countEntries(oldest); err == nil {
 		if err := os.Remove(oldest); err != nil {
@@ -207,15 +205,7 @@ func (d *File) Rotations() uint64 { return d.rotated.Load() }
 func (d *File) Release() error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if d.f == nil {
-		return nil
-	}
-	err := d.f.Close()
-	d.f = nil
-	if err != nil {
-		return fmt.Errorf("dead-letter file %s: %w", d.opt.Path, err)
-	}
-	return nil
+	return d.closeFile()
 }
 
 // Close closes the file. It is safe to call more than once; later calls return nil.
@@ -227,6 +217,12 @@ func (d *File) Close() error {
 		return nil
 	}
 	d.closed = true
+	return d.closeFile()
+}
+
+// closeFile closes the open file, if any, and forgets it even when Close fails. The
+// caller holds d.mu.
+func (d *File) closeFile() error {
 	if d.f == nil {
 		return nil
 	}
