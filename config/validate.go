@@ -19,6 +19,15 @@ const (
 	maxBatchSize    = 50000
 	minHealth       = time.Second
 	minSeriesExpiry = time.Minute
+	// maxMemoryReadings bounds buffer.memory_readings: a reading.Reading is 104 bytes
+	// on 64-bit ARM plus its strings (mostly shared names), so a million take about
+	// 100-150 MiB, the most a 512 MiB box can give the RAM fallback.
+	maxMemoryReadings = 1000000
+	// waterStaleness is the threshold of WaterParamSensorStale (alerts/water.rules.yml,
+	// 21600 s); noiseStaleness that of NoiseSensorStale (alerts/noise.rules.yml, 120 s).
+	// A series must not expire before its staleness alert can fire.
+	waterStaleness = 6 * time.Hour
+	noiseStaleness = 2 * time.Minute
 )
 
 var (
@@ -64,8 +73,13 @@ func (c *Config) validate(inFile func(path string) bool) problems {
 	if g.HealthInterval < minHealth {
 		add("gateway.health_interval", "must be at least %v", minHealth)
 	}
-	if g.SeriesExpiry < minSeriesExpiry {
+	switch {
+	case g.SeriesExpiry < minSeriesExpiry:
 		add("gateway.series_expiry", "must be at least %v", minSeriesExpiry)
+	case len(c.Water.Sections) > 0 && g.SeriesExpiry < waterStaleness:
+		add("gateway.series_expiry", "must be at least 6h with water sections: WaterParamSensorStale (alerts/water.rules.yml) fires after 6h without a parameter, and needs the series")
+	case len(c.Noise.Sites) > 0 && g.SeriesExpiry < noiseStaleness:
+		add("gateway.series_expiry", "must be at least 2m with noise sites: NoiseSensorStale (alerts/noise.rules.yml) fires after 2m without a sample, and needs the series")
 	}
 
 	b := c.Buffer
@@ -84,8 +98,8 @@ func (c *Config) validate(inFile func(path string) bool) problems {
 	}
 	positive("buffer.sync_interval", b.SyncInterval)
 	positive("buffer.cursor_interval", b.CursorInterval)
-	if b.MemoryReadings < 0 {
-		add("buffer.memory_readings", "must be >= 0")
+	if b.MemoryReadings < 0 || b.MemoryReadings > maxMemoryReadings {
+		add("buffer.memory_readings", "must be between 0 and %d (about 100-150 MiB of RAM at most)", maxMemoryReadings)
 	}
 
 	sinks := map[string]int{}

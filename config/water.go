@@ -42,6 +42,20 @@ const (
 	DefaultWaterLateness = water.DefaultLateness
 )
 
+// Averaged reports whether a water section at site averages quantity: a parameter
+// the water Aggregator averages, at a section's site.
+func (w *Water) Averaged(site, quantity string) bool {
+	if !slices.Contains(waterParams, quantity) {
+		return false
+	}
+	for _, s := range w.Sections {
+		if s.Site == site {
+			return true
+		}
+	}
+	return false
+}
+
 var (
 	waterbodies = []string{string(water.River), string(water.Lake), string(water.Reservoir)}
 	// waterParams are the parameters the water Aggregator averages, the only ones

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"io"
 	"log"
 	"net"
@@ -54,18 +55,22 @@ func openFileLimit() uint64 {
 }
 
 // newHTTPServer returns a server for h with the limits lim, and l wrapped so that
-// it holds at most lim.MaxConns connections. At the cap, the server closes its idle
-// keep-alive connections before it accepts another, so that a new client (a
-// scrape, a health check) is answered rather than queued behind idle ones.
+// it holds at most lim.MaxConns connections. At the cap, before it accepts another,
+// the server closes its idle keep-alive connections, or else the connection that has
+// waited longest for a request's headers to finish (issue 10 review: 1 000 clients
+// sending a header line a second held every slot for the whole ReadHeader timeout),
+// so that a new client (a scrape, a health check) is answered rather than queued.
+// Connections whose request is being handled are never closed for room.
 func newHTTPServer(h http.Handler, l net.Listener, lim httpLimits) (*http.Server, *limitListener) {
-	ll := &limitListener{Listener: l, slots: make(chan struct{}, lim.MaxConns), wake: make(chan struct{}, 1), done: make(chan struct{}), idle: map[net.Conn]bool{}}
+	ll := &limitListener{Listener: l, slots: make(chan struct{}, lim.MaxConns), wake: make(chan struct{}, 1), done: make(chan struct{}), conns: map[net.Conn]*connInfo{}}
 	srv := &http.Server{
-		Handler:           h,
+		Handler:           ll.track(h),
 		ReadHeaderTimeout: lim.ReadHeader,
 		ReadTimeout:       lim.Read,
 		WriteTimeout:      lim.Write,
 		IdleTimeout:       lim.Idle,
 		ConnState:         ll.connState,
+		ConnContext:       func(ctx context.Context, c net.Conn) context.Context { return context.WithValue(ctx, connKey{}, c) },
 		// Clients that time out or are closed at the cap are not the operator's
 		// business; net/http would log each one.
 		ErrorLog: log.New(io.Discard, "", 0),
@@ -73,21 +78,31 @@ func newHTTPServer(h http.Handler, l net.Listener, lim httpLimits) (*http.Server
 	return srv, ll
 }
 
+// connKey is the context key of a request's connection.
+type connKey struct{}
+
+// connInfo is what the limitListener knows of one connection.
+type connInfo struct {
+	idle    bool      // between requests
+	serving bool      // its request's headers are read and the handler runs
+	since   time.Time // when it began waiting for a request's headers (or went idle)
+}
+
 // limitListener accepts at most cap(slots) connections at once; each holds a slot
 // until it is closed.
 type limitListener struct {
 	net.Listener
 	slots     chan struct{}
-	wake      chan struct{} // signalled when a connection goes idle
+	wake      chan struct{} // signalled when a connection may have become closable
 	done      chan struct{}
 	closeOnce sync.Once
 
-	mu   sync.Mutex
-	idle map[net.Conn]bool // connections between requests, which may be closed at the cap
+	mu    sync.Mutex
+	conns map[net.Conn]*connInfo
 }
 
-// Accept waits for a free slot, closing idle connections when there is none, then
-// accepts a connection.
+// Accept waits for a free slot, closing an idle or header-pending connection when
+// there is none, then accepts a connection.
 func (l *limitListener) Accept() (net.Conn, error) {
 	for acquired := false; !acquired; {
 		select {
@@ -96,14 +111,17 @@ func (l *limitListener) Accept() (net.Conn, error) {
 			continue
 		default:
 		}
-		l.closeIdle()
+		again := time.NewTimer(l.makeRoom())
 		select {
 		case l.slots <- struct{}{}:
 			acquired = true
-		case <-l.wake: // a connection went idle: close it and take its slot
+		case <-l.wake: // a connection went idle or began a request: look again
+		case <-again.C: // a connection has waited minPending for its headers
 		case <-l.done:
+			again.Stop()
 			return nil, net.ErrClosed
 		}
+		again.Stop()
 	}
 	c, err := l.Listener.Accept()
 	if err != nil {
@@ -123,30 +141,90 @@ func (l *limitListener) Close() error {
 // under way.
 func (l *limitListener) open() int { return len(l.slots) }
 
-// connState tracks which connections are idle; it is the server's ConnState hook.
+// connState tracks each connection's state; it is the server's ConnState hook.
 func (l *limitListener) connState(c net.Conn, s http.ConnState) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if s == http.StateIdle {
-		l.idle[c] = true
-		select {
-		case l.wake <- struct{}{}:
-		default:
+	switch s {
+	case http.StateNew:
+		l.conns[c] = &connInfo{since: time.Now()}
+	case http.StateActive: // a request's first byte was read
+		if ci := l.conns[c]; ci != nil && ci.idle {
+			ci.idle, ci.since = false, time.Now()
 		}
-	} else {
-		delete(l.idle, c)
+	case http.StateIdle:
+		if ci := l.conns[c]; ci != nil {
+			ci.idle, ci.serving, ci.since = true, false, time.Now()
+		}
+	default: // closed or hijacked
+		delete(l.conns, c)
+		return
+	}
+	select {
+	case l.wake <- struct{}{}:
+	default:
 	}
 }
 
-// closeIdle closes every idle connection. A client that was about to reuse one
-// retries its request on a new connection, as HTTP/1.1 allows for GET.
-func (l *limitListener) closeIdle() {
+// track wraps h so that the listener knows which connections' requests are being
+// handled: those are never closed for room.
+func (l *limitListener) track(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, _ := r.Context().Value(connKey{}).(net.Conn)
+		l.setServing(c, true)
+		defer l.setServing(c, false)
+		h.ServeHTTP(w, r)
+	})
+}
+
+func (l *limitListener) setServing(c net.Conn, on bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	for c := range l.idle {
-		c.Close()
-		delete(l.idle, c)
+	if ci := l.conns[c]; ci != nil {
+		ci.serving = on
+		if !on {
+			ci.since = time.Now()
+		}
 	}
+}
+
+// minPending is how long a connection may wait for its request's headers before it
+// can be closed for room: honest clients send them in one packet, in milliseconds,
+// even on a loaded box; a burst of them connecting at once must not evict each other.
+const minPending = time.Second
+
+// makeRoom closes every idle connection or, if there is none, the one that has waited
+// longest, and at least minPending, for its request's headers. It returns when to look
+// again: when the oldest such connection will have waited minPending (an hour if there
+// is none: a change of state wakes Accept anyway). A client that was about to reuse an idle one
+// retries its request on a new connection, as HTTP/1.1 allows for GET; a client that
+// takes seconds to send its headers is not one of ours (Prometheus, curl and
+// health checks send them in one packet).
+func (l *limitListener) makeRoom() time.Duration {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var oldest net.Conn
+	var since time.Time
+	closed := false
+	for c, ci := range l.conns {
+		switch {
+		case ci.idle:
+			c.Close()
+			delete(l.conns, c)
+			closed = true
+		case !ci.serving && (oldest == nil || ci.since.Before(since)):
+			oldest, since = c, ci.since
+		}
+	}
+	if closed || oldest == nil {
+		return time.Hour
+	}
+	if wait := minPending - time.Since(since); wait > 0 {
+		return wait
+	}
+	oldest.Close()
+	delete(l.conns, oldest)
+	return 0
 }
 
 // limitedConn gives its slot back when it is first closed.

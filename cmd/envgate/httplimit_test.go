@@ -212,3 +212,64 @@ func TestRunUnderLowFileLimitSurvivesIdleClients(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+// Issue 10 review: 1 000 clients each sending a header line a second held every slot
+// for the whole ReadHeader timeout, and /healthz got no answer (curl -m 30). At the
+// cap the server now closes the connection that has waited longest for its headers,
+// so /healthz answers within seconds even though ReadHeader here is a minute.
+func TestHTTPSlowHeaderClientsCannotStarveHealthz(t *testing.T) {
+	const attackers, maxConns = 32, 8
+	lim := httpLimits{ReadHeader: time.Minute, Read: time.Minute, Write: 5 * time.Second, Idle: time.Minute, MaxConns: maxConns}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, l := newHTTPServer(metrics.New().Handler(func() error { return nil }), ln, lim)
+	go srv.Serve(l)
+	addr := ln.Addr().String()
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	t.Cleanup(func() { close(stop); srv.Close(); wg.Wait() })
+	// Each attacker sends a request line, then a header line per 200 ms, and dials
+	// again when the server closes it.
+	for range attackers {
+		wg.Go(func() {
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				c, err := net.DialTimeout("tcp", addr, time.Second)
+				if err != nil {
+					continue
+				}
+				_, err = io.WriteString(c, "GET /healthz HTTP/1.1\r\nHost: envgate\r\n")
+				for err == nil {
+					select {
+					case <-stop:
+						c.Close()
+						return
+					case <-time.After(200 * time.Millisecond):
+					}
+					_, err = io.WriteString(c, "X-Slow: 1\r\n")
+				}
+				c.Close()
+			}
+		})
+	}
+	if !waitFor(t, 10*time.Second, func() bool { return l.open() >= maxConns }) {
+		t.Fatalf("the attackers hold %d slots, want %d", l.open(), maxConns)
+	}
+	for i := range 3 {
+		start := time.Now()
+		c, code, err := keepAlive(addr, "/healthz")
+		if err != nil || code != http.StatusOK {
+			t.Fatalf("/healthz %d under %d slow-header clients = %d, %v", i, attackers, code, err)
+		}
+		c.Close()
+		if took := time.Since(start); took > 20*time.Second {
+			t.Errorf("/healthz %d took %v", i, took)
+		}
+	}
+}

@@ -40,36 +40,58 @@ func buildMQTT(c config.MQTT, expiry time.Duration, log *slog.Logger) (gateway.S
 	return s, s, nil
 }
 
-// configuredDevices reports whether the config names a device: its latest-value series
-// never expire from /metrics (their silence is what the staleness alerts report), unlike
-// those of devices that only MQTT messages name.
-func configuredDevices(cfg *config.Config) func(device string) bool {
+// seriesKeep says which series of /metrics outlive gateway.series_expiry: those whose
+// silence the staleness alerts report, and only as the config names them, so that no
+// name a publisher invents stays for good (issue 10).
+//   - Latest-value series of the (site, device) pairs the config names: devices, bus
+//     devices and pm sensors at their site (after defaults: theirs or gateway.site),
+//     an mqtt subscription's fixed device at its fixed site (a device or site taken
+//     from the topic names no pair), the noise and air sites' devices at their site,
+//     and the gateway's own health device (reserved: no source can forge it).
+//   - For each water section, the newest series of each parameter it averages at its
+//     site, whatever the device: a water analyser may be named by a topic template.
+//   - envgate_readings_invalid_total of every device name the config names.
+func seriesKeep(cfg *config.Config) metrics.SeriesKeep {
+	type pair struct{ site, device string }
+	pairs := map[pair]bool{}
 	names := map[string]bool{reading.HealthDevice: true}
+	add := func(site, device string) {
+		if site != "" && device != "" {
+			pairs[pair{site, device}] = true
+		}
+		names[device] = true
+	}
 	for _, d := range cfg.Devices {
-		names[d.Name] = true
+		add(d.Site, d.Name)
 	}
 	for _, b := range cfg.Buses {
 		for _, d := range b.Devices {
-			names[d.Name] = true
+			add(d.Site, d.Name)
 		}
 	}
 	for _, p := range cfg.PM {
-		names[p.Name] = true
+		add(p.Site, p.Name)
 	}
 	for _, m := range cfg.MQTT {
 		for _, s := range m.Subscriptions {
+			// Site and Device are set only when the template names no such level
+			// (Site after defaults).
 			if s.Device != "" {
-				names[s.Device] = true
+				add(s.Site, s.Device)
 			}
 		}
 	}
 	for _, s := range cfg.Noise.Sites {
-		names[s.Device] = true
+		add(s.Site, s.Device)
 	}
 	for _, s := range cfg.Air.Sites {
-		names[s.Device] = true
+		add(s.Site, s.Device)
 	}
-	return func(device string) bool { return names[device] }
+	return metrics.SeriesKeep{
+		Device: func(site, device string) bool { return device == reading.HealthDevice || pairs[pair{site, device}] },
+		Latest: cfg.Water.Averaged,
+		Name:   func(device string) bool { return names[device] },
+	}
 }
 
 // clientTLS builds a TLS client configuration: trusted CAs, and a client certificate

@@ -53,7 +53,7 @@ func start(cfg *config.Config, log *slog.Logger) (_ *running, err error) {
 		}
 	}()
 	g.metrics.SetInfo(version, cfg.Gateway.ID)
-	g.metrics.ExpireSeries(cfg.Gateway.SeriesExpiry, configuredDevices(cfg))
+	g.metrics.ExpireSeries(cfg.Gateway.SeriesExpiry, seriesKeep(cfg))
 	b := cfg.Buffer
 	g.queue, err = buffer.Open(buffer.Options{
 		Dir:            filepath.Join(cfg.Gateway.StateDir, "buffer"),

@@ -3,6 +3,7 @@ package mqttsub
 import (
 	"fmt"
 	"path"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -96,35 +97,44 @@ type deviceKey struct{ site, device string }
 
 // deviceSet is the devices a subscription has taken readings from, with the arrival
 // time of each one's latest message. It holds at most max entries; a device silent
-// for expiry is forgotten when room is needed. Only Run's goroutine touches it, except
-// count.
+// for expiry is forgotten when room is needed, and when Devices asks (so that
+// envgate_mqtt_devices falls when devices go silent). Its methods may be called from
+// any goroutine.
 type deviceSet struct {
+	mu      sync.Mutex
 	max     int
 	expiry  time.Duration
 	last    map[deviceKey]time.Time
-	nextDue time.Time    // no entry expires before this
-	count   atomic.Int64 // len(last), for Stats from any goroutine
-	fresh   []deviceKey  // scratch for admit
+	nextDue time.Time              // no entry expires before this
+	count   atomic.Int64           // len(last)
+	fresh   map[deviceKey]struct{} // scratch for admit: a map, so a message of n devices costs O(n)
 }
 
 func newDeviceSet(max int, expiry time.Duration) *deviceSet {
-	return &deviceSet{max: max, expiry: expiry, last: map[deviceKey]time.Time{}}
+	return &deviceSet{max: max, expiry: expiry, last: map[deviceKey]time.Time{}, fresh: map[deviceKey]struct{}{}}
 }
 
 // admit notes the devices of rs as seen at at, or refuses the whole message (and notes
 // nothing) if its new devices do not fit.
 func (d *deviceSet) admit(rs []reading.Reading, at time.Time) error {
-	d.fresh = d.fresh[:0]
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	clear(d.fresh)
+	var first deviceKey
 	for _, r := range rs {
 		k := deviceKey{r.Site, r.Device}
-		if _, ok := d.last[k]; !ok && !containsKey(d.fresh, k) {
-			d.fresh = append(d.fresh, k)
+		if _, ok := d.last[k]; ok {
+			continue
 		}
+		if len(d.fresh) == 0 {
+			first = k
+		}
+		d.fresh[k] = struct{}{}
 	}
 	if len(d.last)+len(d.fresh) > d.max {
 		d.expire(at)
 		if len(d.last)+len(d.fresh) > d.max {
-			k := d.fresh[0]
+			k := first
 			return malformed(KindDeviceLimit, "device %q at site %q would be device %d of this subscription (max_devices %d; a device silent for %v no longer counts)",
 				k.device, k.site, len(d.last)+1, d.max, d.expiry)
 		}
@@ -137,7 +147,7 @@ func (d *deviceSet) admit(rs []reading.Reading, at time.Time) error {
 }
 
 // expire forgets the devices silent for the expiry or longer. It scans only once
-// the oldest entry can have expired.
+// the oldest entry can have expired. d.mu is held.
 func (d *deviceSet) expire(now time.Time) {
 	if now.Before(d.nextDue) {
 		return
@@ -156,21 +166,23 @@ func (d *deviceSet) expire(now time.Time) {
 	d.count.Store(int64(len(d.last)))
 }
 
-func containsKey(ks []deviceKey, k deviceKey) bool {
-	for _, x := range ks {
-		if x == k {
-			return true
-		}
-	}
-	return false
+// size forgets the devices silent for the expiry, if the oldest may be, and returns
+// how many remain.
+func (d *deviceSet) size(now time.Time) int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.expire(now)
+	return len(d.last)
 }
 
 // Devices returns how many devices the subscriptions count toward their max_devices
-// now (envgate_mqtt_devices). It is safe to call from any goroutine.
+// now (envgate_mqtt_devices): a device silent for the device expiry no longer counts.
+// It is safe to call from any goroutine, and cheap unless a device may have expired.
 func (s *Subscriber) Devices() int {
 	n := 0
+	now := s.cfg.Now()
 	for _, p := range s.plans {
-		n += int(p.known.count.Load())
+		n += p.known.size(now)
 	}
 	return n
 }

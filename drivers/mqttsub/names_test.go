@@ -186,3 +186,56 @@ func TestRunHostilePublisher(t *testing.T) {
 		}
 	}
 }
+
+// Issue 10 review: envgate_mqtt_devices (Subscriber.Devices) did not fall when devices
+// went silent, since the set expired only when it was full. size expires first.
+func TestDeviceSetSizeForgetsSilentDevices(t *testing.T) {
+	t0 := time.Now()
+	d := newDeviceSet(1000, time.Hour)
+	if err := d.admit([]reading.Reading{reading.New(t0, "s", "a", "la", 1), reading.New(t0, "s", "b", "la", 1)}, t0); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.admit([]reading.Reading{reading.New(t0, "s", "c", "la", 1)}, t0.Add(30*time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		at   time.Duration
+		want int
+	}{{59 * time.Minute, 3}, {time.Hour, 1}, {90 * time.Minute, 0}} {
+		if n := d.size(t0.Add(c.at)); n != c.want {
+			t.Errorf("size at %v = %d, want %d", c.at, n, c.want)
+		}
+	}
+}
+
+// messageOf returns one message's readings from n distinct devices.
+func messageOf(n int) []reading.Reading {
+	rs := make([]reading.Reading, n)
+	for i := range rs {
+		rs[i] = reading.New(time.Now(), "s", fmt.Sprintf("d%d", i), "la", 1)
+	}
+	return rs
+}
+
+// Issue 10 review: admit was quadratic in the distinct devices of one message (a
+// linear search per device). A 50 000-device message (max_devices' limit is 100 000)
+// is admitted; BenchmarkDeviceSetAdmit measures it.
+func TestDeviceSetLargeMessage(t *testing.T) {
+	d := newDeviceSet(MaxMaxDevices, time.Hour)
+	if err := d.admit(messageOf(50000), time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if n := d.size(time.Now()); n != 50000 {
+		t.Errorf("size %d, want 50000", n)
+	}
+}
+
+func BenchmarkDeviceSetAdmit(b *testing.B) {
+	rs := messageOf(50000)
+	for b.Loop() {
+		d := newDeviceSet(MaxMaxDevices, time.Hour)
+		if err := d.admit(rs, time.Now()); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

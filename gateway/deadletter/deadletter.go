@@ -19,6 +19,7 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"syscall"
 )
 
 // Defaults for Options, documented in docs/config.md.
@@ -107,13 +108,8 @@ func (d *File) open() error {
 		return fmt.Errorf("dead-letter file: %w", err)
 	}
 	_, statErr := os.Stat(d.opt.Path)
-	f, err := os.OpenFile(d.opt.Path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o640)
+	f, fi, err := openRegular(d.opt.Path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o640)
 	if err != nil {
-		return fmt.Errorf("dead-letter file: %w", err)
-	}
-	fi, err := f.Stat()
-	if err != nil {
-		f.Close()
 		return fmt.Errorf("dead-letter file: %w", err)
 	}
 	if d.opt.Sync && errors.Is(statErr, os.ErrNotExist) {
@@ -161,7 +157,7 @@ func (d *File) name(i int) string {
 // countEntries returns the number of entries in the file at path: its lines that do not
 // start with '#' (comments explain the entry after them).
 func countEntries(path string) (uint64, error) {
-	f, err := os.Open(path)
+	f, _, err := openRegular(path, os.O_RDONLY, 0)
 	if err != nil {
 		return 0, err
 	}
@@ -232,6 +228,63 @@ func (d *File) closeFile() error {
 		return fmt.Errorf("dead-letter file %s: %w", d.opt.Path, err)
 	}
 	return nil
+}
+
+// openRegular opens path with flag and perm, and returns it only if it is a regular
+// file. It never blocks: a named pipe without a reader or writer would otherwise hold
+// the caller (an MQTT source, a sink's forwarder) for good (issue 10); it is opened
+// with O_NONBLOCK, which is cleared again once fstat has shown a regular file. Nor
+// does a terminal it opens become the process's controlling terminal (O_NOCTTY).
+// Anything but a regular file is an error naming what it is.
+func openRegular(path string, flag int, perm os.FileMode) (*os.File, os.FileInfo, error) {
+	if fi, err := os.Stat(path); err == nil && !fi.Mode().IsRegular() {
+		return nil, nil, notRegular(path, fi.Mode()) // say what it is, rather than ENXIO
+	}
+	f, err := os.OpenFile(path, flag|syscall.O_NONBLOCK|syscall.O_NOCTTY, perm)
+	if err != nil {
+		return nil, nil, err
+	}
+	fi, err := f.Stat()
+	if err == nil && !fi.Mode().IsRegular() {
+		err = notRegular(path, fi.Mode()) // replaced since the Stat
+	}
+	if err == nil {
+		err = setBlocking(f)
+	}
+	if err != nil {
+		f.Close()
+		return nil, nil, err
+	}
+	return f, fi, nil
+}
+
+// notRegular is the error for a path that is not a regular file.
+func notRegular(path string, m os.FileMode) error {
+	what := "not a regular file"
+	switch {
+	case m.IsDir():
+		what = "a directory, not a regular file"
+	case m&os.ModeNamedPipe != 0:
+		what = "a named pipe (FIFO), not a regular file"
+	case m&os.ModeSocket != 0:
+		what = "a socket, not a regular file"
+	case m&os.ModeDevice != 0:
+		what = "a device, not a regular file"
+	}
+	return fmt.Errorf("%s is %s", path, what)
+}
+
+// setBlocking clears O_NONBLOCK on f.
+func setBlocking(f *os.File) error {
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var serr error
+	if err := rc.Control(func(fd uintptr) { serr = syscall.SetNonblock(int(fd), false) }); err != nil {
+		return err
+	}
+	return serr
 }
 
 func syncDir(dir string) error {

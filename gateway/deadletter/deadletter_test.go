@@ -6,7 +6,9 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 )
 
 // entry is one dead-letter entry as the InfluxDB sink writes it: a comment, then a line.
@@ -200,4 +202,64 @@ func TestReleaseReopens(t *testing.T) {
 	if err1 != nil || err2 != nil || len(old) != 3*size || string(cur) != entry(3) {
 		t.Errorf("after release and rotation: .1 %d bytes (%v), current %q (%v)", len(old), err1, cur, err2)
 	}
+}
+
+// appendWithin calls d.Append(data) and fails the test if it has not returned within a
+// generous liveness bound (it must never wait for a pipe's other end).
+func appendWithin(t *testing.T, d *File, data []byte) error {
+	t.Helper()
+	done := make(chan error, 1)
+	go func() { done <- d.Append(data) }()
+	select {
+	case err := <-done:
+		return err
+	case <-time.After(10 * time.Second):
+		t.Fatalf("Append blocked for 10s")
+		return nil
+	}
+}
+
+// Issue 10 review: a named pipe as the dead-letter path, or as the oldest rotated file,
+// made Append block for good (open waited for a reader, countEntries for a writer),
+// and with it the MQTT source or the sink's forwarder. Append refuses a file that is
+// not regular at once, with an error saying so; a regular file works again after.
+func TestAppendRefusesFIFO(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "cloud.lp")
+	if err := syscall.Mkfifo(path, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	d, _ := New(Options{Path: path}) // no Close in Cleanup: it would wait behind a blocked Append
+	err := appendWithin(t, d, []byte(entry(0)))
+	if err == nil {
+		t.Fatal("Append to a FIFO succeeded")
+	}
+	t.Logf("FIFO as the file: %v", err)
+
+	// A FIFO with a reader opens, and is refused by fstat.
+	r, rerr := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if rerr != nil {
+		t.Fatal(rerr)
+	}
+	defer r.Close()
+	if err := appendWithin(t, d, []byte(entry(1))); err == nil || !strings.Contains(err.Error(), "not a regular file") {
+		t.Errorf("Append to a FIFO with a reader: %v, want an error saying it is not a regular file", err)
+	}
+
+	// A FIFO as the oldest rotated file.
+	path2 := filepath.Join(dir, "mqtt.log")
+	if err := syscall.Mkfifo(path2+".1", 0o600); err != nil {
+		t.Fatal(err)
+	}
+	d2, _ := New(Options{Path: path2, MaxBytes: 100, Keep: 1})
+	if err := appendWithin(t, d2, []byte(entry(0))); err != nil {
+		t.Fatal(err)
+	}
+	if err := appendWithin(t, d2, []byte(entry(1))); err == nil {
+		t.Error("rotation onto a FIFO succeeded")
+	} else {
+		t.Logf("FIFO as the rotated file: %v", err)
+	}
+	d.Close()
+	d2.Close()
 }

@@ -143,7 +143,7 @@ func New() *Metrics {
 			Namespace: namespace, Subsystem: "device", Name: "last_success_timestamp_seconds",
 			Help: "Time of the last successful poll of each device, in seconds since the Unix epoch.",
 		}, []string{"device"}),
-		series: &seriesTracker{after: DefaultSeriesExpiry, seen: map[seriesKey]seriesState{}},
+		series: &seriesTracker{after: DefaultSeriesExpiry, seen: map[seriesKey]seriesState{}, invalid: map[invalidKey]time.Time{}},
 		state:  newStateCollector(),
 		modbus: newModbusMetrics(),
 		mqtt:   &mqttCollector{sources: map[string]func() MQTTStats{}},
@@ -187,8 +187,9 @@ func (m *Metrics) ObserveReading(r reading.Reading) {
 
 // CountInvalid counts a reading of device rejected for reason, a short constant such
 // as "invalid" or "bad_quality".
+// Its series expires like a latest-value series (see ExpireSeries).
 func (m *Metrics) CountInvalid(device, reason string) {
-	m.invalid.WithLabelValues(device, reason).Inc()
+	m.countInvalid(device, reason)
 }
 
 // ObservePoll records one poll of device that took d and failed with err (nil: success).

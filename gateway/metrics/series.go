@@ -31,26 +31,48 @@ type seriesState struct {
 	seen time.Time
 }
 
+// SeriesKeep says which series outlive the series expiry. Either func may be nil
+// (keeps nothing).
+type SeriesKeep struct {
+	// Device reports the site and device pairs whose latest-value series never expire:
+	// the pairs the config names, whose silence the staleness alerts report. It is
+	// asked about the pair, never the device name alone, so a configured device name
+	// at a site a publisher invents still expires (issue 10).
+	Device func(site, device string) bool
+	// Latest reports the site and quantity pairs whose most recent series (of any
+	// device) never expires, while the others of that pair do: the parameters of a
+	// water section, whose analysers a topic template may name, and whose silence
+	// WaterParamSensorStale reports. At most one series per pair is kept this way.
+	Latest func(site, quantity string) bool
+	// Name reports the device names whose envgate_readings_invalid_total series never
+	// expire; the others leave after the expiry without a new count.
+	Name func(device string) bool
+}
+
+type invalidKey struct{ device, reason string }
+
 // seriesTracker remembers when each latest-value series was last set, and removes the
-// series idle for longer than after, except those of the devices keep reports: every
-// device name a topic or a line-protocol tag can carry would otherwise stay in memory
-// and in every scrape for the life of the process (issue 10). Collect reports it.
+// series idle for longer than after, except those keep keeps: every device name a
+// topic or a line-protocol tag can carry would otherwise stay in memory and in every
+// scrape for the life of the process (issue 10). It does the same for the series of
+// envgate_readings_invalid_total. Collect reports it.
 type seriesTracker struct {
 	mu        sync.Mutex
 	after     time.Duration
-	keep      func(device string) bool // nil: none is kept
+	keep      SeriesKeep
 	seen      map[seriesKey]seriesState
+	invalid   map[invalidKey]time.Time // when each invalid-count series last counted
 	nextSweep time.Time
 	expired   uint64
 }
 
 // ExpireSeries makes a latest-value series (envgate_reading_value and
 // envgate_reading_timestamp_seconds of one site, device and quantity) disappear once no
-// reading has set it for after, or within a minute past that; series of the devices
-// for which keep returns true stay (keep may be nil). New sets DefaultSeriesExpiry and
-// keeps nothing; cmd keeps the devices the config names, whose silence the staleness
-// alerts report. It is meant for start-up, before readings flow.
-func (m *Metrics) ExpireSeries(after time.Duration, keep func(device string) bool) {
+// reading has set it for after, or within a minute past that, and likewise a series of
+// envgate_readings_invalid_total not counted for after; keep says which stay. New sets
+// DefaultSeriesExpiry and keeps nothing; cmd keeps what the config names. after 0
+// keeps every series. It is meant for start-up, before readings flow.
+func (m *Metrics) ExpireSeries(after time.Duration, keep SeriesKeep) {
 	t := m.series
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -66,12 +88,27 @@ func (m *Metrics) setReading(site, device, quantity, unit string, value, ts floa
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	k := seriesKey{site, device, quantity}
-	if old, ok := t.seen[k]; ok && old.unit != unit {
+	old, ok := t.seen[k]
+	if ok && old.unit != unit {
 		m.readingValue.DeleteLabelValues(site, device, quantity, old.unit)
+	}
+	if !ok && t.keep.Latest != nil && t.keep.Latest(site, quantity) {
+		t.nextSweep = time.Time{} // the series it supersedes may expire now
 	}
 	m.readingValue.WithLabelValues(site, device, quantity, unit).Set(value)
 	m.readingTime.WithLabelValues(site, device, quantity).Set(ts)
 	t.seen[k] = seriesState{unit: unit, seen: now}
+	m.sweepLocked(now)
+}
+
+// countInvalid counts a rejected reading and notes when; it sweeps when a sweep is due.
+func (m *Metrics) countInvalid(device, reason string) {
+	t := m.series
+	now := m.now()
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	m.invalid.WithLabelValues(device, reason).Inc()
+	t.invalid[invalidKey{device, reason}] = now
 	m.sweepLocked(now)
 }
 
@@ -91,9 +128,25 @@ func (m *Metrics) sweepLocked(now time.Time) {
 	}
 	cut := now.Add(-t.after)
 	oldest := now
+	// The newest series of each site and quantity that keep.Latest names.
+	type group struct{ site, quantity string }
+	var newest map[group]seriesKey
+	if t.keep.Latest != nil {
+		newest = map[group]seriesKey{}
+		for k, s := range t.seen {
+			g := group{k.site, k.quantity}
+			if !t.keep.Latest(k.site, k.quantity) {
+				continue
+			}
+			if cur, ok := newest[g]; !ok || s.seen.After(t.seen[cur].seen) {
+				newest[g] = k
+			}
+		}
+	}
 	for k, s := range t.seen {
 		switch {
-		case t.keep != nil && t.keep(k.device):
+		case t.keep.Device != nil && t.keep.Device(k.site, k.device):
+		case newest != nil && newest[group{k.site, k.quantity}] == k:
 		case !s.seen.After(cut):
 			m.readingValue.DeleteLabelValues(k.site, k.device, k.quantity, s.unit)
 			m.readingTime.DeleteLabelValues(k.site, k.device, k.quantity)
@@ -101,6 +154,16 @@ func (m *Metrics) sweepLocked(now time.Time) {
 			t.expired++
 		case s.seen.Before(oldest):
 			oldest = s.seen
+		}
+	}
+	for k, seen := range t.invalid {
+		switch {
+		case t.keep.Name != nil && t.keep.Name(k.device):
+		case !seen.After(cut):
+			m.invalid.DeleteLabelValues(k.device, k.reason)
+			delete(t.invalid, k)
+		case seen.Before(oldest):
+			oldest = seen
 		}
 	}
 	// Nothing expires before the oldest remaining series does; and sweep at most once

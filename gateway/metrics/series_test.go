@@ -38,7 +38,7 @@ func TestSeriesExpire(t *testing.T) {
 	now := time.Now()
 	m := New()
 	m.now = func() time.Time { return now }
-	m.ExpireSeries(time.Hour, func(device string) bool { return device == "noise-1" })
+	m.ExpireSeries(time.Hour, SeriesKeep{Device: func(site, device string) bool { return site == "canal-east" && device == "noise-1" }})
 	m.ObserveReading(reading.New(now, "canal-east", "noise-1", "la", 55))
 	for i := range 100 {
 		m.ObserveReading(reading.New(now, "canal-east", fmt.Sprintf("x%d", i), "pm25", 10))
@@ -69,16 +69,83 @@ func TestSeriesExpire(t *testing.T) {
 	}
 }
 
-// ExpireSeries(0, nil) keeps every series for good, as before issue 10.
+// ExpireSeries(0, ...) keeps every series for good, as before issue 10.
 func TestSeriesNoExpiry(t *testing.T) {
 	now := time.Now()
 	m := New()
 	m.now = func() time.Time { return now }
-	m.ExpireSeries(0, nil)
+	m.ExpireSeries(0, SeriesKeep{})
 	m.ObserveReading(reading.New(now, "s", "d", "la", 50))
 	now = now.Add(1000 * time.Hour)
 	if got := countSeries(scrapeText(t, m), "envgate_reading_value"); got != 1 {
 		t.Errorf("%d series, want 1", got)
+	}
+}
+
+// Issue 10 review: the kept series were chosen by device name alone, so a configured
+// device name at 300 sites a publisher invented stayed for good. Only the pair stays.
+func TestSeriesKeepIsPerSite(t *testing.T) {
+	now := time.Now()
+	m := New()
+	m.now = func() time.Time { return now }
+	m.ExpireSeries(time.Hour, SeriesKeep{Device: func(site, device string) bool { return site == "canal-east" && device == "mast-1" }})
+	m.ObserveReading(reading.New(now, "canal-east", "mast-1", "temperature", 5))
+	for i := range 300 {
+		m.ObserveReading(reading.New(now, fmt.Sprintf("s%d", i), "mast-1", "temperature", 5))
+	}
+	now = now.Add(2 * time.Hour)
+	text := scrapeText(t, m)
+	if got := countSeries(text, "envgate_reading_value"); got != 1 || !strings.Contains(text, `site="canal-east"`) {
+		t.Errorf("%d series after expiry, want 1 (mast-1 at canal-east)", got)
+	}
+}
+
+// Issue 10 review: a water analyser named by a topic template expired, and with it
+// WaterParamSensorStale. The newest series of each averaged parameter at a water site
+// stays; older ones of the same site and parameter, and other quantities, expire.
+func TestSeriesKeepLatestWaterParameter(t *testing.T) {
+	now := time.Now()
+	m := New()
+	m.now = func() time.Time { return now }
+	m.ExpireSeries(time.Hour, SeriesKeep{Latest: func(site, q string) bool { return site == "river-in" && (q == "ph" || q == "do") }})
+	for i := range 50 {
+		m.ObserveReading(reading.New(now, "river-in", fmt.Sprintf("a%d", i), "ph", 7))
+		now = now.Add(time.Second)
+	}
+	m.ObserveReading(reading.New(now, "river-in", "a0", "do", 8))
+	m.ObserveReading(reading.New(now, "river-in", "a0", "temperature", 8))
+	m.ObserveReading(reading.New(now, "elsewhere", "a0", "ph", 7))
+	now = now.Add(30 * 24 * time.Hour)
+	text := scrapeText(t, m)
+	for _, want := range []string{`envgate_reading_timestamp_seconds{device="a49",quantity="ph",site="river-in"}`,
+		`envgate_reading_timestamp_seconds{device="a0",quantity="do",site="river-in"}`} {
+		if !strings.Contains(text, want) {
+			t.Errorf("scrape lacks %s", want)
+		}
+	}
+	if got := countSeries(text, "envgate_reading_value"); got != 2 {
+		t.Errorf("%d series after a month, want 2 (newest ph and do at river-in)", got)
+	}
+}
+
+// Issue 10 review: envgate_readings_invalid_total{device} never expired, so a publisher
+// inventing device names with bad readings grew it without bound. Its series expire
+// like latest-value series, except those of the device names kept.
+func TestInvalidCountsExpire(t *testing.T) {
+	now := time.Now()
+	m := New()
+	m.now = func() time.Time { return now }
+	m.ExpireSeries(time.Hour, SeriesKeep{Name: func(device string) bool { return device == "air-1" }})
+	m.CountInvalid("air-1", "invalid")
+	for i := range 500 {
+		m.CountInvalid(fmt.Sprintf("x%d", i), "reserved")
+	}
+	if got := countSeries(scrapeText(t, m), "envgate_readings_invalid_total"); got != 501 {
+		t.Fatalf("%d invalid series, want 501", got)
+	}
+	now = now.Add(2 * time.Hour)
+	if got := countSeries(scrapeText(t, m), "envgate_readings_invalid_total"); got != 1 {
+		t.Errorf("%d invalid series after expiry, want 1 (air-1)", got)
 	}
 }
 
