@@ -157,6 +157,7 @@ func (c *Config) validate(inFile func(path string) bool) problems {
 	ps = append(ps, c.validateNoise()...)
 	ps = append(ps, c.validateAir(inFile)...)
 	ps = append(ps, c.validateWater()...)
+	ps = append(ps, c.validateDeadLetters(inFile)...)
 
 	for i, f := range c.ProfileFiles {
 		if f == "" {
