@@ -22,12 +22,16 @@ const (
 
 // OpenFile opens the file name for reading, refusing anything but a regular file
 // (or a symbolic link to one) with an error naming the path and what it is instead.
-// It never blocks: a named pipe would wait for a writer forever, and a device such
-// as /dev/zero never ends. The caller closes the file.
+// What it guarantees, even if the path is replaced while it runs: nothing is ever read
+// from a file that is not regular (the file returned is one), the open never blocks (a
+// named pipe would wait for a writer forever), and opening a terminal never makes it
+// the process's controlling terminal. The caller closes the file.
+//
+// It stats the path first, so that in the ordinary case a device is not even opened
+// (opening a serial port or a tape has side effects); a path swapped for a device
+// between that check and the open is opened, without blocking and without becoming a
+// controlling terminal, then refused by what the open file itself is.
 func OpenFile(name string) (*os.File, error) {
-	// Stat first, so that a device is never opened (opening a serial port or a tape
-	// has side effects); then open without blocking and check again what was opened,
-	// in case the path was replaced in between.
 	fi, err := os.Stat(name)
 	if err != nil {
 		var pe *fs.PathError
@@ -39,7 +43,10 @@ func OpenFile(name string) (*os.File, error) {
 	if err := regular(name, fi.Mode()); err != nil {
 		return nil, err
 	}
-	f, err := os.OpenFile(name, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if afterStat != nil {
+		afterStat(name)
+	}
+	f, err := os.OpenFile(name, os.O_RDONLY|syscall.O_NONBLOCK|syscall.O_NOCTTY, 0)
 	if err != nil {
 		return nil, err
 	}
@@ -53,6 +60,10 @@ func OpenFile(name string) (*os.File, error) {
 	}
 	return f, nil
 }
+
+// afterStat, when a test sets it, runs between OpenFile's check of the path and its
+// open, so that the test can replace the file there.
+var afterStat func(name string)
 
 // ReadFile reads the regular file name (see OpenFile) whole. A file longer than
 // limit is an error that names the path and the limit, and no more than limit+1

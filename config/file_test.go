@@ -1,12 +1,15 @@
 package config
 
 import (
+	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+	"unsafe"
 )
 
 // withTimeout runs f and fails the test if it has not returned within d: the old
@@ -116,5 +119,74 @@ func TestReadFile(t *testing.T) {
 	}
 	if _, err := ReadFile(filepath.Join(dir, "nope"), 8); err == nil || !strings.HasPrefix(err.Error(), "open ") {
 		t.Errorf("ReadFile(missing) = %v, want an open error", err)
+	}
+}
+
+// TestOpenFileSwappedForATerminal replaces a regular file with a link to a terminal
+// between OpenFile's check of the path and its open (issue 10 review). The open must
+// not block, must not make the terminal the process's controlling terminal (which a
+// service, a session leader without one, would acquire by a plain open), and the file
+// must be refused without a read. It runs in a child process that is a session leader
+// without a controlling terminal, as envgate is under systemd.
+func TestOpenFileSwappedForATerminal(t *testing.T) {
+	if os.Getenv("ENVGATE_TEST_CTTY_CHILD") == "" {
+		cmd := exec.Command(os.Args[0], "-test.run=^TestOpenFileSwappedForATerminal$", "-test.v")
+		cmd.Env = append(os.Environ(), "ENVGATE_TEST_CTTY_CHILD=1")
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Errorf("child: %v\n%s", err, out)
+		} else if strings.Contains(string(out), "SKIP") {
+			t.Skipf("child skipped:\n%s", out)
+		}
+		return
+	}
+	m, err := os.OpenFile("/dev/ptmx", os.O_RDWR|syscall.O_NOCTTY, 0)
+	if err != nil {
+		t.Skipf("no pseudo-terminals here: %v", err)
+	}
+	defer m.Close()
+	var unlock int32
+	if _, _, e := syscall.Syscall(syscall.SYS_IOCTL, m.Fd(), syscall.TIOCSPTLCK, uintptr(unsafe.Pointer(&unlock))); e != 0 {
+		t.Fatalf("unlock pty: %v", e)
+	}
+	var n uint32
+	if _, _, e := syscall.Syscall(syscall.SYS_IOCTL, m.Fd(), syscall.TIOCGPTN, uintptr(unsafe.Pointer(&n))); e != 0 {
+		t.Fatalf("pty number: %v", e)
+	}
+	tty := fmt.Sprintf("/dev/pts/%d", n)
+	if f, err := os.Open("/dev/tty"); err == nil {
+		f.Close()
+		t.Fatal("the child has a controlling terminal before the test")
+	}
+
+	p := filepath.Join(t.TempDir(), "token")
+	if err := os.WriteFile(p, []byte("secret"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	afterStat = func(name string) {
+		if err := os.Remove(name); err != nil {
+			t.Error(err)
+		}
+		if err := os.Symlink(tty, name); err != nil {
+			t.Error(err)
+		}
+	}
+	defer func() { afterStat = nil }()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if _, err := ReadFile(p, MaxSecretFile); err == nil || err.Error() != p+" is a device, not a regular file" {
+			t.Errorf("ReadFile(swapped for %s) = %v, want %s is a device, not a regular file", tty, err, p)
+		}
+	}()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("ReadFile still blocked after 10s on a terminal")
+	}
+	if f, err := os.Open("/dev/tty"); err == nil {
+		f.Close()
+		t.Errorf("opening %s made it the controlling terminal", tty)
 	}
 }

@@ -1,6 +1,9 @@
 package config
 
 import (
+	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"unsafe"
@@ -30,4 +33,49 @@ func TestLimitsMemoryReadingsAndSeriesExpiry(t *testing.T) {
 	if _, err := Parse([]byte("gateway: {id: gw-1, series_expiry: 6h}\nbuffer: {memory_readings: 1000000}\nwater: {sections: [{site: river-in, waterbody: river}]}\n"), "t.yaml"); err != nil {
 		t.Errorf("the limits themselves: %v", err)
 	}
+}
+
+// TestProfileFilesAreBounded is the regression test of the issue 10 review: 5000
+// entries naming one 1 MiB profile file took 175 s to check. A path named twice is read
+// once; the list is capped at MaxProfileFiles entries, also when an alias expands to
+// them; the bytes read from all files together at MaxProfileTotal.
+func TestProfileFilesAreBounded(t *testing.T) {
+	dir := t.TempDir()
+	cfgFile := filepath.Join(dir, "envgate.yaml")
+	// A valid profile padded with a comment to just under MaxProfileFile.
+	profile := func(name string) string {
+		head := "name: " + name + "\npoints:\n  - {quantity: do, type: float32}\n"
+		return head + "#" + strings.Repeat("x", int(MaxProfileFile)-len(head)-2) + "\n"
+	}
+	for i := range 5 {
+		if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("p%d.yaml", i)), []byte(profile(fmt.Sprintf("p%d", i))), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	check := func(name, in, want string) {
+		t.Helper()
+		_, err := Parse([]byte(in), cfgFile)
+		if got := errLines(err); got != want {
+			t.Errorf("%s: problems:\n%swant:\n%s", name, got, want)
+		}
+	}
+	list := func(n int, path string) string {
+		return "[" + strings.TrimSuffix(strings.Repeat(path+", ", n), ", ") + "]"
+	}
+
+	// Named again, also as ./p0.yaml or through sub/..: read once, so no "also defined in".
+	check("same file", "gateway: {id: a, site: s}\nprofile_files: ["+
+		"p0.yaml, ./p0.yaml, sub/../p0.yaml, "+filepath.Join(dir, "p0.yaml")+"]\n", "")
+	check("same file 64 times", "gateway: {id: a, site: s}\nprofile_files: "+list(MaxProfileFiles, "p0.yaml")+"\n", "")
+	check("5000 entries", "gateway: {id: a, site: s}\nprofile_files: "+list(5000, "p0.yaml")+"\n",
+		"profile_files (line 2): at most 64 files (this list has 5000); none is read\n")
+	// An alias counts every entry it stands for.
+	check("alias", "gateway: {id: a, site: s}\n"+
+		"mqtt:\n  - name: m\n    broker: tcp://h:1883\n    client_id: c\n    subscriptions:\n"+
+		"      - {topic: \"x/+\", template: \"x/{device}\", site: s, format: number, quantity: laeq, devices: &many "+list(65, "p0")+"}\n"+
+		"profile_files: *many\n",
+		"profile_files (line 8): at most 64 files (this list has 65); none is read\n")
+	// Five different files of almost 1 MiB: the fifth takes the total past 4 MiB.
+	check("total bytes", "gateway: {id: a, site: s}\nprofile_files: [p0.yaml, p1.yaml, p2.yaml, p3.yaml, p4.yaml]\n",
+		"profile_files[4] (line 2): the profile files up to this one hold more than 4MiB together, the limit for all of them; no more are read\n")
 }

@@ -186,11 +186,27 @@ func (p *Profile) validate(inFile func(string) bool, taken func(string) string) 
 	return ps
 }
 
+// Limits on profile_files (issue 10 review: 5000 entries naming one 1 MiB file took
+// 175 s to check). A box has a handful of device models; the built-in profiles are
+// 1-3 KiB each.
+const (
+	MaxProfileFiles = 64      // entries in profile_files, as written or expanded from an alias
+	MaxProfileTotal = 4 * MiB // bytes read from all of them together
+)
+
 // readProfiles reads c.ProfileFiles, relative to dir, into c.profiles. A file that
 // cannot be read is a problem of the config (at profile_files[i]); problems inside a
-// file are returned separately, each with the file's path in File.
+// file are returned separately, each with the file's path in File. A path named twice
+// (after cleaning) is read once. It reads nothing when the list is longer than
+// MaxProfileFiles (validate reports that), and stops at the file that takes the bytes
+// read past MaxProfileTotal.
 func (c *Config) readProfiles(dir string) (inConfig, inFiles problems) {
+	if len(c.ProfileFiles) > MaxProfileFiles {
+		return nil, nil
+	}
 	defined := map[string]string{} // profile name → file
+	seen := map[string]bool{}      // cleaned paths read
+	var total int64
 	for i, f := range c.ProfileFiles {
 		if f == "" {
 			continue // reported by validate
@@ -199,10 +215,19 @@ func (c *Config) readProfiles(dir string) (inConfig, inFiles problems) {
 		if !filepath.IsAbs(name) {
 			name = filepath.Join(dir, name)
 		}
+		name = filepath.Clean(name)
+		if seen[name] {
+			continue
+		}
+		seen[name] = true
 		data, err := readProfileFile(name)
 		if err != nil {
 			inConfig.add(indexPath("profile_files", i), 0, "%v", err)
 			continue
+		}
+		if total += int64(len(data)); total > int64(MaxProfileTotal) {
+			inConfig.add(indexPath("profile_files", i), 0, "the profile files up to this one hold more than %v together, the limit for all of them; no more are read", MaxProfileTotal)
+			break
 		}
 		p, ps := parseProfile(data, func(n string) string {
 			if _, ok := builtinProfiles().byName[n]; ok {

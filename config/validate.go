@@ -157,10 +157,15 @@ func (c *Config) validate(inFile func(path string) bool) problems {
 	ps = append(ps, c.validateNoise()...)
 	ps = append(ps, c.validateAir(inFile)...)
 	ps = append(ps, c.validateWater()...)
+	ps = append(ps, c.validateDeadLetters(inFile)...)
 
-	for i, f := range c.ProfileFiles {
-		if f == "" {
-			add(indexPath("profile_files", i), "must be a file path")
+	if n := len(c.ProfileFiles); n > MaxProfileFiles {
+		add("profile_files", "at most %d files (this list has %d); none is read", MaxProfileFiles, n)
+	} else {
+		for i, f := range c.ProfileFiles {
+			if f == "" {
+				add(indexPath("profile_files", i), "must be a file path")
+			}
 		}
 	}
 	return ps

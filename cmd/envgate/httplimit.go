@@ -12,7 +12,8 @@ import (
 )
 
 // httpLimits bound what HTTP clients of /metrics and /healthz can hold: time per
-// request and connections at once (docs/config.md, "HTTP"). Without them 1 015 idle
+// request, connections at once, and connections per remote address (maxConnsPerIP)
+// (docs/config.md, "HTTP"; docs/design.md, "Descriptors"). Without them 1 015 idle
 // keep-alive connections under a 1 024-descriptor limit left the buffer unable to
 // open segments and the sinks unable to connect (issue 10).
 type httpLimits struct {
@@ -62,7 +63,8 @@ func openFileLimit() uint64 {
 // so that a new client (a scrape, a health check) is answered rather than queued.
 // Connections whose request is being handled are never closed for room.
 func newHTTPServer(h http.Handler, l net.Listener, lim httpLimits) (*http.Server, *limitListener) {
-	ll := &limitListener{Listener: l, slots: make(chan struct{}, lim.MaxConns), wake: make(chan struct{}, 1), done: make(chan struct{}), conns: map[net.Conn]*connInfo{}}
+	ll := &limitListener{Listener: l, slots: make(chan struct{}, lim.MaxConns), wake: make(chan struct{}, 1), done: make(chan struct{}),
+		conns: map[net.Conn]*connInfo{}, perIP: maxConnsPerIP(lim.MaxConns), byIP: map[string]int{}}
 	srv := &http.Server{
 		Handler:           ll.track(h),
 		ReadHeaderTimeout: lim.ReadHeader,
@@ -78,11 +80,17 @@ func newHTTPServer(h http.Handler, l net.Listener, lim httpLimits) (*http.Server
 	return srv, ll
 }
 
+// maxConnsPerIP returns how many of maxConns connections one remote address may hold:
+// half, and at least 2 (a local Prometheus and a health check), so that one host, the
+// box itself included, cannot take every slot.
+func maxConnsPerIP(maxConns int) int { return max(maxConns/2, 2) }
+
 // connKey is the context key of a request's connection.
 type connKey struct{}
 
 // connInfo is what the limitListener knows of one connection.
 type connInfo struct {
+	ip      string    // the remote address
 	idle    bool      // between requests
 	serving bool      // its request's headers are read and the handler runs
 	since   time.Time // when it began waiting for a request's headers (or went idle)
@@ -99,11 +107,39 @@ type limitListener struct {
 
 	mu    sync.Mutex
 	conns map[net.Conn]*connInfo
+
+	perIP int            // connections one remote address may hold
+	ipMu  sync.Mutex     // guards byIP; never held while closing a connection
+	byIP  map[string]int // open connections per remote address
 }
 
 // Accept waits for a free slot, closing an idle or header-pending connection when
-// there is none, then accepts a connection.
+// there is none, then accepts a connection. A connection from a remote address that
+// already holds perIP is taken only if one of that address's own is closed for it
+// (see makeRoomFor); otherwise it is closed at once, and Accept accepts the next.
 func (l *limitListener) Accept() (net.Conn, error) {
+	for {
+		if err := l.acquire(); err != nil {
+			return nil, err
+		}
+		c, err := l.Listener.Accept()
+		if err != nil {
+			<-l.slots
+			return nil, err
+		}
+		ip := remoteIP(c)
+		if !l.admit(ip) {
+			c.Close()
+			<-l.slots
+			continue
+		}
+		return &limitedConn{Conn: c, ip: ip, release: func() { l.leave(ip); <-l.slots }}, nil
+	}
+}
+
+// acquire waits for a free slot, closing an idle or header-pending connection when
+// there is none.
+func (l *limitListener) acquire() error {
 	for acquired := false; !acquired; {
 		select {
 		case l.slots <- struct{}{}:
@@ -119,16 +155,75 @@ func (l *limitListener) Accept() (net.Conn, error) {
 		case <-again.C: // a connection has waited minPending for its headers
 		case <-l.done:
 			again.Stop()
-			return nil, net.ErrClosed
+			return net.ErrClosed
 		}
 		again.Stop()
 	}
-	c, err := l.Listener.Accept()
-	if err != nil {
-		<-l.slots
-		return nil, err
+	return nil
+}
+
+// remoteIP returns the address c comes from, without its port.
+func remoteIP(c net.Conn) string {
+	a := c.RemoteAddr().String()
+	if host, _, err := net.SplitHostPort(a); err == nil {
+		return host
 	}
-	return &limitedConn{Conn: c, release: func() { <-l.slots }}, nil
+	return a
+}
+
+// admit counts a new connection from ip, making room among ip's own connections if it
+// holds perIP already; it reports false if there is none to close. Only Accept's
+// goroutine admits, so the count cannot grow between the check and the increment.
+func (l *limitListener) admit(ip string) bool {
+	l.ipMu.Lock()
+	full := l.byIP[ip] >= l.perIP
+	l.ipMu.Unlock()
+	if full && !l.makeRoomFor(ip) {
+		return false
+	}
+	l.ipMu.Lock()
+	defer l.ipMu.Unlock()
+	if l.byIP[ip] >= l.perIP {
+		return false
+	}
+	l.byIP[ip]++
+	return true
+}
+
+// leave uncounts a connection from ip when it is closed.
+func (l *limitListener) leave(ip string) {
+	l.ipMu.Lock()
+	defer l.ipMu.Unlock()
+	if l.byIP[ip]--; l.byIP[ip] <= 0 {
+		delete(l.byIP, ip)
+	}
+}
+
+// makeRoomFor closes one of ip's connections, as makeRoom would for the whole server:
+// an idle one, else the one that has waited longest, and at least minPending, for its
+// request's headers. It reports whether it closed one.
+func (l *limitListener) makeRoomFor(ip string) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var oldest net.Conn
+	var since time.Time
+	for c, ci := range l.conns {
+		switch {
+		case ci.ip != ip || ci.serving:
+		case ci.idle:
+			oldest, since = c, time.Time{}
+		case since.IsZero() && oldest != nil:
+			// an idle one is chosen already
+		case oldest == nil || ci.since.Before(since):
+			oldest, since = c, ci.since
+		}
+	}
+	if oldest == nil || (!since.IsZero() && time.Since(since) < minPending) {
+		return false
+	}
+	oldest.Close()
+	delete(l.conns, oldest)
+	return true
 }
 
 // Close closes the listener and ends a wait for a slot.
@@ -147,7 +242,11 @@ func (l *limitListener) connState(c net.Conn, s http.ConnState) {
 	defer l.mu.Unlock()
 	switch s {
 	case http.StateNew:
-		l.conns[c] = &connInfo{since: time.Now()}
+		ci := &connInfo{since: time.Now()}
+		if lc, ok := c.(*limitedConn); ok {
+			ci.ip = lc.ip
+		}
+		l.conns[c] = ci
 	case http.StateActive: // a request's first byte was read
 		if ci := l.conns[c]; ci != nil && ci.idle {
 			ci.idle, ci.since = false, time.Now()
@@ -230,6 +329,7 @@ func (l *limitListener) makeRoom() time.Duration {
 // limitedConn gives its slot back when it is first closed.
 type limitedConn struct {
 	net.Conn
+	ip      string // remote address, for the per-address cap
 	once    sync.Once
 	release func()
 }

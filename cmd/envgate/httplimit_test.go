@@ -21,7 +21,16 @@ import (
 // keepAlive opens a connection to addr, sends GET path and reads the answer, leaving
 // the connection open for its next request. It returns the connection and the status.
 func keepAlive(addr, path string) (net.Conn, int, error) {
-	c, err := net.DialTimeout("tcp", addr, 10*time.Second)
+	return keepAliveFrom(nil, addr, path)
+}
+
+// keepAliveFrom is keepAlive from the local address local (nil: any).
+func keepAliveFrom(local net.IP, addr, path string) (net.Conn, int, error) {
+	d := net.Dialer{Timeout: 10 * time.Second}
+	if local != nil {
+		d.LocalAddr = &net.TCPAddr{IP: local}
+	}
+	c, err := d.Dial("tcp", addr)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -64,7 +73,9 @@ func TestHTTPIdleConnectionsCannotExhaustDescriptors(t *testing.T) {
 	var failed atomic.Int64
 	for i := range clients {
 		wg.Go(func() {
-			c, code, err := keepAlive(addr, "/healthz")
+			// From many loopback addresses (Linux routes 127/8 to lo), so that the
+			// per-address cap does not refuse the burst: this test is about the total.
+			c, code, err := keepAliveFrom(net.IPv4(127, 0, 1, byte(1+i%250)), addr, "/healthz")
 			if err != nil || code != http.StatusOK {
 				failed.Add(1)
 				return
@@ -231,16 +242,18 @@ func TestHTTPSlowHeaderClientsCannotStarveHealthz(t *testing.T) {
 	var wg sync.WaitGroup
 	t.Cleanup(func() { close(stop); srv.Close(); wg.Wait() })
 	// Each attacker sends a request line, then a header line per 200 ms, and dials
-	// again when the server closes it.
-	for range attackers {
+	// again when the server closes it; each from its own loopback address, so that
+	// this tests the eviction at the total cap, not the per-address one.
+	for i := range attackers {
 		wg.Go(func() {
+			d := net.Dialer{Timeout: time.Second, LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 2, byte(1+i))}}
 			for {
 				select {
 				case <-stop:
 					return
 				default:
 				}
-				c, err := net.DialTimeout("tcp", addr, time.Second)
+				c, err := d.Dial("tcp", addr)
 				if err != nil {
 					continue
 				}
@@ -270,6 +283,86 @@ func TestHTTPSlowHeaderClientsCannotStarveHealthz(t *testing.T) {
 		c.Close()
 		if took := time.Since(start); took > 20*time.Second {
 			t.Errorf("/healthz %d took %v", i, took)
+		}
+	}
+}
+
+// Issue 10 review: one host could hold every slot. 64 slow-header clients from
+// 127.0.0.1 against a cap of 4 kept the accept queue full of their redials, and
+// /healthz from another address waited behind them, one eviction per minPending. With
+// at most half the slots per remote address (maxConnsPerIP), a connection from
+// 127.0.0.1 beyond its share is closed as it is accepted, and /healthz from 127.0.0.2
+// (Linux routes all of 127/8 to lo) gets a slot at once. The bound is generous.
+func TestHTTPOneHostCannotHoldEverySlot(t *testing.T) {
+	const attackers, maxConns = 64, 4
+	if got := maxConnsPerIP(maxConns); got != 2 {
+		t.Fatalf("maxConnsPerIP(%d) = %d, want 2", maxConns, got)
+	}
+	if got := maxConnsPerIP(64); got != 32 {
+		t.Errorf("maxConnsPerIP(64) = %d, want 32", got)
+	}
+	lim := httpLimits{ReadHeader: time.Minute, Read: time.Minute, Write: 5 * time.Second, Idle: time.Minute, MaxConns: maxConns}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, l := newHTTPServer(metrics.New().Handler(func() error { return nil }), ln, lim)
+	go srv.Serve(l)
+	addr := ln.Addr().String()
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	t.Cleanup(func() { close(stop); srv.Close(); wg.Wait() })
+	var dials atomic.Int64
+	for range attackers {
+		wg.Go(func() {
+			d := net.Dialer{Timeout: time.Second, LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)}}
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				c, err := d.Dial("tcp", addr)
+				if err != nil {
+					continue
+				}
+				dials.Add(1)
+				_, err = io.WriteString(c, "GET /healthz HTTP/1.1\r\nHost: envgate\r\n")
+				for err == nil {
+					select {
+					case <-stop:
+						c.Close()
+						return
+					case <-time.After(200 * time.Millisecond):
+					}
+					_, err = io.WriteString(c, "X-Slow: 1\r\n")
+				}
+				c.Close()
+			}
+		})
+	}
+	if !waitFor(t, 10*time.Second, func() bool { return dials.Load() >= attackers && l.open() >= 2 }) {
+		t.Fatalf("the attackers dialled %d times and hold %d slots", dials.Load(), l.open())
+	}
+	d := net.Dialer{Timeout: 10 * time.Second, LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 2)}}
+	for i := range 3 {
+		start := time.Now()
+		c, err := d.Dial("tcp", addr)
+		if err != nil {
+			t.Fatalf("dial from 127.0.0.2: %v", err)
+		}
+		c.SetDeadline(time.Now().Add(30 * time.Second))
+		_, err = io.WriteString(c, "GET /healthz HTTP/1.1\r\nHost: envgate\r\n\r\n")
+		var resp *http.Response
+		if err == nil {
+			resp, err = http.ReadResponse(bufio.NewReader(c), nil)
+		}
+		c.Close()
+		if err != nil || resp.StatusCode != http.StatusOK {
+			t.Fatalf("/healthz %d from 127.0.0.2 under %d slow-header clients from 127.0.0.1: %v, %v", i, attackers, resp, err)
+		}
+		if took := time.Since(start); took > 5*time.Second {
+			t.Errorf("/healthz %d from 127.0.0.2 took %v, want well under 5s", i, took)
 		}
 	}
 }

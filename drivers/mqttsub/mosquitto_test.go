@@ -1,15 +1,18 @@
 package mqttsub
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -597,4 +600,66 @@ func TestRunResubscribesWithoutSession(t *testing.T) {
 	if log, _ := os.ReadFile(b.Log); strings.Count(string(log), "envgateResub 1 lora/+/+") != 2 {
 		t.Errorf("want two SUBSCRIBEs in the broker log:\n%s", log)
 	}
+}
+
+// TestRunDeadLetterFIFO: a named pipe where the dead-letter file should be (issue 10
+// review) is a failed dead-letter write, not a blocked source: the malformed message is
+// counted and acknowledged, the failure logged once, and the messages after it flow.
+func TestRunDeadLetterFIFO(t *testing.T) {
+	b := startBroker(t, testsvc.MosquittoOptions{})
+	cfg := testConfig(b, "envgateDLFIFO", esp32, loraNumber)
+	cfg.DeadLetter = filepath.Join(t.TempDir(), "fifo")
+	if err := syscall.Mkfifo(cfg.DeadLetter, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var logs syncBuffer
+	s, err := New(cfg, slog.New(slog.NewTextHandler(io.MultiWriter(&logs, t.Output()), nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	r := &sub{t: t, s: s, out: make(chan reading.Batch), cancel: cancel, done: make(chan error, 1)}
+	go func() { r.done <- s.Run(ctx, r.out) }()
+	t.Cleanup(r.stop)
+	r.waitSubscribed()
+	b.publish(
+		[2]string{"env/canal-east/esp-7/air", `{"data":{"pm25":35.2`},
+		[2]string{"env/canal-east/esp-7/air", `{"data":{"pm25`},
+		[2]string{"lora/nm-1/la", "63.4"},
+	)
+	got := r.next()
+	if w := laNumber("nm-1", 63.4); !sameReadings(got.Readings, w) {
+		t.Errorf("batch = %v, want %v", got.Readings, w)
+	}
+	got.Durable(nil)
+	r.waitStats("3 acks", func(st Stats) bool { return st.Acked == 3 })
+	if st := r.s.Stats(); st.DeadLettered != 2 || st.ErrorsByKind[KindJSON] != 2 {
+		t.Errorf("Stats() = %+v, want 2 dead-lettered (json)", st)
+	}
+	r.stop()
+	want := "mqtt dead-letter file not writable"
+	if n := strings.Count(logs.String(), want); n != 1 {
+		t.Errorf("%q logged %d times, want once; logs:\n%s", want, n, logs.String())
+	}
+	if !strings.Contains(logs.String(), "is a named pipe (FIFO), not a regular file") {
+		t.Errorf("the log does not say what the file is:\n%s", logs.String())
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for the subscriber's goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

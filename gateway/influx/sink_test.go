@@ -16,6 +16,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -840,5 +841,41 @@ func TestNewChecksConfig(t *testing.T) {
 	cfg := testConfig(t, "http://user:s3cret@127.0.0.1:8086")
 	if _, err := New(cfg, nil); err == nil || strings.Contains(err.Error(), "s3cret") {
 		t.Errorf("New(URL with credentials) = %v, want an error that does not show them", err)
+	}
+}
+
+// TestDeadLetterFIFOFailsTheWrite: a named pipe where the dead-letter file should be
+// (issue 10 review) fails the write at once, without blocking on the pipe: Write
+// returns the error (the forwarder keeps the batch and retries it, docs/design.md),
+// nothing is counted as dead-lettered, and batches without dead letters still go out.
+func TestDeadLetterFIFOFailsTheWrite(t *testing.T) {
+	f := newFake(t, accept)
+	cfg := testConfig(t, f.URL)
+	cfg.DeadLetter = filepath.Join(t.TempDir(), "fifo")
+	if err := syscall.Mkfifo(cfg.DeadLetter, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s := newSink(t, cfg)
+	bad := reading.New(t0, "s", "d", "la", 250)
+	bad.Quality = reading.Bad
+	done := make(chan error, 1)
+	go func() { done <- s.Write(t.Context(), []reading.Reading{bad}) }()
+	select {
+	case err := <-done:
+		if want := cfg.DeadLetter + " is a named pipe (FIFO), not a regular file"; err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("Write(bad reading) = %v, want an error containing %q", err, want)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Write blocked on the FIFO for 10s")
+	}
+	if st := s.Stats(); st.DeadLettered != 0 || st.Invalid != 0 {
+		t.Errorf("Stats() = %+v, want nothing dead-lettered", st)
+	}
+	good := reading.New(t0, "s", "d", "la", 50)
+	if err := s.Write(t.Context(), []reading.Reading{good}); err != nil {
+		t.Errorf("Write(good reading) = %v", err)
+	}
+	if st := s.Stats(); st.Written != 1 {
+		t.Errorf("Stats() = %+v, want the good reading written", st)
 	}
 }
