@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/envgate/envgate/gateway/deadletter"
+	"github.com/envgate/envgate/internal/regular"
 )
 
 // deadLetterFile is one dead-letter file of the config: a sink's or an mqtt source's,
@@ -114,7 +115,7 @@ func (c *Config) checkDeadLetterFiles(inFile func(string) bool) problems {
 		if err != nil {
 			continue // missing (created when needed), or not ours to judge here
 		}
-		if err := regular(f.path, fi.Mode()); err != nil {
+		if err := regular.Check(f.path, fi.Mode()); err != nil {
 			if inFile(f.key) {
 				ps.add(f.key, 0, "%v", err)
 			} else {

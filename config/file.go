@@ -6,7 +6,8 @@ import (
 	"io"
 	"io/fs"
 	"os"
-	"syscall"
+
+	"github.com/envgate/envgate/internal/regular"
 )
 
 // Limits on the files a config names or is read from. Each is far above what a real
@@ -40,25 +41,13 @@ func OpenFile(name string) (*os.File, error) {
 		}
 		return nil, err
 	}
-	if err := regular(name, fi.Mode()); err != nil {
+	if err := regular.Check(name, fi.Mode()); err != nil {
 		return nil, err
 	}
 	if afterStat != nil {
 		afterStat(name)
 	}
-	f, err := os.OpenFile(name, os.O_RDONLY|syscall.O_NONBLOCK|syscall.O_NOCTTY, 0)
-	if err != nil {
-		return nil, err
-	}
-	opened, err := f.Stat()
-	if err == nil {
-		err = regular(name, opened.Mode())
-	}
-	if err != nil {
-		f.Close()
-		return nil, err
-	}
-	return f, nil
+	return regular.Open(name, os.O_RDONLY, 0)
 }
 
 // afterStat, when a test sets it, runs between OpenFile's check of the path and its
@@ -82,25 +71,4 @@ func ReadFile(name string, limit ByteSize) ([]byte, error) {
 		return nil, fmt.Errorf("%s is larger than %v", name, limit)
 	}
 	return data, nil
-}
-
-// regular returns nil for a regular file's mode, else an error saying what name is.
-func regular(name string, m fs.FileMode) error {
-	if m.IsRegular() {
-		return nil
-	}
-	var what string
-	switch {
-	case m.IsDir():
-		what = "a directory"
-	case m&fs.ModeNamedPipe != 0:
-		what = "a named pipe (FIFO)"
-	case m&fs.ModeSocket != 0:
-		what = "a socket"
-	case m&fs.ModeDevice != 0:
-		what = "a device"
-	default:
-		return fmt.Errorf("%s is not a regular file", name)
-	}
-	return fmt.Errorf("%s is %s, not a regular file", name, what)
 }

@@ -19,7 +19,8 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
-	"syscall"
+
+	"github.com/envgate/envgate/internal/regular"
 )
 
 // Defaults for Options, documented in docs/config.md.
@@ -231,60 +232,25 @@ func (d *File) closeFile() error {
 }
 
 // openRegular opens path with flag and perm, and returns it only if it is a regular
-// file. It never blocks: a named pipe without a reader or writer would otherwise hold
-// the caller (an MQTT source, a sink's forwarder) for good (issue 10); it is opened
-// with O_NONBLOCK, which is cleared again once fstat has shown a regular file. Nor
-// does a terminal it opens become the process's controlling terminal (O_NOCTTY).
-// Anything but a regular file is an error naming what it is.
+// file (internal/regular): a named pipe without a reader would otherwise hold the
+// caller (an MQTT source, a sink's forwarder) for good (issue 10). An existing path is
+// checked before the open, so that the error says what it is rather than ENXIO.
 func openRegular(path string, flag int, perm os.FileMode) (*os.File, os.FileInfo, error) {
-	if fi, err := os.Stat(path); err == nil && !fi.Mode().IsRegular() {
-		return nil, nil, notRegular(path, fi.Mode()) // say what it is, rather than ENXIO
+	if fi, err := os.Stat(path); err == nil {
+		if err := regular.Check(path, fi.Mode()); err != nil {
+			return nil, nil, err
+		}
 	}
-	f, err := os.OpenFile(path, flag|syscall.O_NONBLOCK|syscall.O_NOCTTY, perm)
+	f, err := regular.Open(path, flag, perm)
 	if err != nil {
 		return nil, nil, err
 	}
 	fi, err := f.Stat()
-	if err == nil && !fi.Mode().IsRegular() {
-		err = notRegular(path, fi.Mode()) // replaced since the Stat
-	}
-	if err == nil {
-		err = setBlocking(f)
-	}
 	if err != nil {
 		f.Close()
 		return nil, nil, err
 	}
 	return f, fi, nil
-}
-
-// notRegular is the error for a path that is not a regular file.
-func notRegular(path string, m os.FileMode) error {
-	what := "not a regular file"
-	switch {
-	case m.IsDir():
-		what = "a directory, not a regular file"
-	case m&os.ModeNamedPipe != 0:
-		what = "a named pipe (FIFO), not a regular file"
-	case m&os.ModeSocket != 0:
-		what = "a socket, not a regular file"
-	case m&os.ModeDevice != 0:
-		what = "a device, not a regular file"
-	}
-	return fmt.Errorf("%s is %s", path, what)
-}
-
-// setBlocking clears O_NONBLOCK on f.
-func setBlocking(f *os.File) error {
-	rc, err := f.SyscallConn()
-	if err != nil {
-		return err
-	}
-	var serr error
-	if err := rc.Control(func(fd uintptr) { serr = syscall.SetNonblock(int(fd), false) }); err != nil {
-		return err
-	}
-	return serr
 }
 
 func syncDir(dir string) error {
