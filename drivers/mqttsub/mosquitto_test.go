@@ -1,7 +1,6 @@
 package mqttsub
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -612,7 +611,7 @@ func TestRunDeadLetterFIFO(t *testing.T) {
 	if err := syscall.Mkfifo(cfg.DeadLetter, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	var logs syncBuffer
+	var logs testsvc.LogBuffer
 	s, err := New(cfg, slog.New(slog.NewTextHandler(io.MultiWriter(&logs, t.Output()), nil)))
 	if err != nil {
 		t.Fatal(err)
@@ -644,22 +643,4 @@ func TestRunDeadLetterFIFO(t *testing.T) {
 	if !strings.Contains(logs.String(), "is a named pipe (FIFO), not a regular file") {
 		t.Errorf("the log does not say what the file is:\n%s", logs.String())
 	}
-}
-
-// syncBuffer is a bytes.Buffer safe for the subscriber's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
