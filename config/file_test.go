@@ -3,13 +3,14 @@ package config
 import (
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 	"unsafe"
+
+	"github.com/envgate/envgate/internal/testsvc"
 )
 
 // withTimeout runs f and fails the test if it has not returned within d: the old
@@ -130,20 +131,20 @@ func TestReadFile(t *testing.T) {
 // without a controlling terminal, as envgate is under systemd.
 func TestOpenFileSwappedForATerminal(t *testing.T) {
 	if os.Getenv("ENVGATE_TEST_CTTY_CHILD") == "" {
-		cmd := exec.Command(os.Args[0], "-test.run=^TestOpenFileSwappedForATerminal$", "-test.v")
+		cmd := testsvc.SelfCommand(t, "-test.run=^TestOpenFileSwappedForATerminal$", "-test.v")
 		cmd.Env = append(os.Environ(), "ENVGATE_TEST_CTTY_CHILD=1")
 		cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 		out, err := cmd.CombinedOutput()
 		if err != nil {
 			t.Errorf("child: %v\n%s", err, out)
 		} else if strings.Contains(string(out), "SKIP") {
-			t.Skipf("child skipped:\n%s", out)
+			testsvc.SkipOrFail(t, "child skipped:\n%s", out)
 		}
 		return
 	}
 	m, err := os.OpenFile("/dev/ptmx", os.O_RDWR|syscall.O_NOCTTY, 0)
 	if err != nil {
-		t.Skipf("no pseudo-terminals here: %v", err)
+		testsvc.SkipOrFail(t, "no pseudo-terminals here: %v", err)
 	}
 	defer m.Close()
 	var unlock int32

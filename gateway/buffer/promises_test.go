@@ -5,16 +5,15 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
+
+	"github.com/envgate/envgate/internal/testsvc"
 )
 
 // Issue 10: two processes on one buffer lost readings silently. A second Open fails and
@@ -49,27 +48,11 @@ func TestLockHolderProcess(t *testing.T) {
 	select {} // until killed
 }
 
-// selfCommand runs this test binary again with args. Under `go test -exec qemu-arm` (the
-// 32-bit ARM step of scripts/test.sh) the binary is not native: it runs under the same
-// emulator, which keeps the guest's pid equal to its own.
-func selfCommand(t *testing.T, args ...string) *exec.Cmd {
-	t.Helper()
-	probe := exec.Command(os.Args[0], "-test.run=^$")
-	if err := probe.Run(); errors.Is(err, syscall.ENOEXEC) {
-		emu, lerr := exec.LookPath("qemu-" + runtime.GOARCH)
-		if lerr != nil {
-			t.Fatalf("test binary is not native (%v) and no emulator: %v", err, lerr)
-		}
-		return exec.Command(emu, append([]string{os.Args[0]}, args...)...)
-	}
-	return exec.Command(os.Args[0], args...)
-}
-
 // Issue 10: the second process says who holds the buffer; the kernel releases the lock
 // of a killed holder, so a stale lock file never blocks a restart.
 func TestSecondProcessCannotOpen(t *testing.T) {
 	dir := t.TempDir()
-	cmd := selfCommand(t, "-test.run=^TestLockHolderProcess$")
+	cmd := testsvc.SelfCommand(t, "-test.run=^TestLockHolderProcess$")
 	cmd.Env = append(os.Environ(), "ENVGATE_TEST_LOCK_DIR="+dir)
 	out, err := cmd.StdoutPipe()
 	if err != nil {

@@ -207,7 +207,7 @@ func StartModbusSlave(t testing.TB, opt SlaveOptions) *Slave {
 	}
 	cfg := slaveConfigFor(t, opt)
 	if _, err := os.Stat(systemPython); err != nil {
-		skipOrFail(t, "%s: %v; install it: %s", systemPython, err, PymodbusInstallHint)
+		SkipOrFail(t, "%s: %v; install it: %s", systemPython, err, PymodbusInstallHint)
 	}
 	dir := t.TempDir()
 	script := filepath.Join(dir, "modbus_slave.py")
@@ -273,7 +273,7 @@ func StartModbusSlave(t testing.TB, opt SlaveOptions) *Slave {
 		t.Fatalf("modbus slave: %v; log %s:\n%s", err, s.Log, tail(s.Log, logTailLines))
 	case strings.HasPrefix(first, "missing "):
 		s.kill()
-		skipOrFail(t, "modbus slave: %s; install it: %s", strings.TrimPrefix(first, "missing "), PymodbusInstallHint)
+		SkipOrFail(t, "modbus slave: %s; install it: %s", strings.TrimPrefix(first, "missing "), PymodbusInstallHint)
 	case !strings.HasPrefix(first, "ready "):
 		s.kill()
 		t.Fatalf("modbus slave did not start: %s; log %s:\n%s", first, s.Log, tail(s.Log, logTailLines))

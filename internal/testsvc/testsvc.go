@@ -19,8 +19,9 @@ import (
 // inCI reports whether the tests run under CI, where a missing service is a failure.
 func inCI() bool { return os.Getenv("CI") == "true" }
 
-// skipOrFail skips the test, or fails it under CI=true.
-func skipOrFail(t testing.TB, format string, args ...any) {
+// SkipOrFail skips the test, or fails it under CI=true: a component the test needs is
+// missing, and in CI that is a failure, never a skip.
+func SkipOrFail(t testing.TB, format string, args ...any) {
 	t.Helper()
 	if inCI() {
 		t.Fatalf(format, args...)
@@ -54,7 +55,7 @@ func Binary(t testing.TB, name, installHint string) string {
 			return p
 		}
 	}
-	skipOrFail(t, "%s not found on PATH or in %s; install it: %s", name, strings.Join(dirs, ", "), installHint)
+	SkipOrFail(t, "%s not found on PATH or in %s; install it: %s", name, strings.Join(dirs, ", "), installHint)
 	return ""
 }
 
