@@ -33,7 +33,7 @@ type NoiseSite struct {
 	QuietDistrict bool          `yaml:"quiet_district"` // the site is in a quiet district: its alerts page
 	BurstMargin   float64       `yaml:"burst_margin"`   // dB above the night limit that makes a burst; default 15
 	Sample        time.Duration `yaml:"sample"`         // interval of la samples; default 1s
-	LaeqPeriod    time.Duration `yaml:"laeq_period"`    // a smart meter's own Leq period; default: inferred from the gap
+	LaeqPeriod    time.Duration `yaml:"laeq_period"`    // a smart meter's own Leq period, the weight of each laeq; default: learned from its cadence
 	Weather       string        `yaml:"weather"`        // device whose rain_rate and wind_speed judge validity; optional
 	RainMax       float64       `yaml:"rain_max"`       // mm/h above which windows are suspect; 0: ignore rain
 	WindMax       float64       `yaml:"wind_max"`       // m/s above which windows are suspect; 0: ignore wind

@@ -18,11 +18,6 @@ const (
 	DefaultLateness    = 5 * time.Second // how long a window waits for late samples
 )
 
-// maxLaeqGap bounds the duration a `laeq` input is given from the gap since the previous
-// one: a longer gap is an outage, not a meter period (HJ 212 noise data are at most
-// hourly records short of the daily ones).
-const maxLaeqGap = time.Hour
-
 // maxWeatherMinutes bounds the remembered minutes of bad weather (four days of minutes),
 // so a weather station with a broken clock cannot grow the state without limit.
 const maxWeatherMinutes = 4 * 24 * 60
@@ -45,9 +40,12 @@ type Config struct {
 	// of its window for the valid-data rate. 0 selects 1 s.
 	Sample time.Duration
 
-	// LaeqPeriod is a smart meter's own Leq period, the weight of each `laeq` input.
-	// 0 infers it: the gap since the device's previous `laeq` (at most an hour, an
-	// outage is not a period), or Sample for the first one.
+	// LaeqPeriod is a smart meter's own Leq period: each `laeq` input covers this much
+	// of its windows, its weight in the energy mean and its share of the valid-data
+	// rate. 0 learns it from the meter's steady cadence: the most common spacing, in
+	// whole seconds, between its latest 16 distinct `laeq` times (spacings over an hour
+	// are outages, ties go to the shorter). A value is never weighted by the gap before
+	// it, so a gap lowers the valid-data rate (docs/standards.md §1.3, §1.6).
 	LaeqPeriod time.Duration
 
 	// MinValidHour and MinValidPeriod are the valid-data rates (fractions) below which
@@ -82,7 +80,9 @@ type Live struct {
 
 	// Energy and Seconds accumulate Σ 10^(L/10)·Δt and Σ Δt over the accepted samples
 	// ("la", or "laeq" while the device has sent no "la"), so that the LAeq over any
-	// span is 10·lg(ΔEnergy/ΔSeconds) between two snapshots (Prometheus counters).
+	// span is 10·lg(ΔEnergy/ΔSeconds) between two snapshots (Prometheus counters). The
+	// "laeq" values that arrive before the meter's period is known (the first of a
+	// recording) enter when their minute closes, weighted by the period then known.
 	Energy, Seconds float64
 
 	LastBurst float64 // peak of the most recent ended burst, dB(A); NaN before the first
@@ -106,8 +106,8 @@ type Aggregator struct {
 	p          Periods
 	day, night float64 // limits, dB(A)
 	sample     float64 // seconds
-	laeqDur    float64 // seconds given to the latest `laeq`
-	lastLaeq   time.Time
+	laeqPeriod float64 // seconds: Config.LaeqPeriod, 0 to learn it
+	cadence    cadence // of the `laeq` times, when learning the period
 	started    bool
 	clock      time.Time
 	series     [3]series
@@ -136,7 +136,12 @@ type window struct {
 	start, end time.Time
 	night      bool // period windows
 	la, laeq   energy
-	levels     []float64 // hour windows: the `la` samples, for statistics
+	// pending holds the `laeq` inputs that arrived before the meter's period was known,
+	// with a weight of 1 each (d counts them): they are weighted by the period known
+	// when the window is read (see Aggregator.laeqEstimate). livePending, in minute
+	// windows only, holds those of them that also count in Live.Energy and Seconds.
+	pending, livePending energy
+	levels               []float64 // hour windows: the `la` samples, for statistics
 }
 
 // energy accumulates Σ d·10^(0.1·L) and Σ d (seconds). Inputs are plausible levels
@@ -156,12 +161,19 @@ func (a energy) leq() float64 {
 }
 
 // source returns the data a window is computed from: its `la` samples if it has any,
-// otherwise its `laeq` inputs, so a meter that sends both is not counted twice.
-func (w *window) source() (e energy, fromLA bool) {
+// otherwise its `laeq` inputs, those still pending weighted by period (seconds), so a
+// meter that sends both is not counted twice.
+func (w *window) source(period float64) (e energy, fromLA bool) {
 	if w.la.d > 0 {
 		return w.la, true
 	}
-	return w.laeq, false
+	return w.laeq.plus(w.pending, period), false
+}
+
+// plus returns a with the energy of p, whose entries have a weight of 1 each, added
+// with the weight period.
+func (a energy) plus(p energy, period float64) energy {
+	return energy{a.e + period*p.e, a.d + period*p.d}
 }
 
 // vdr returns the valid-data rate of e over the window, 0 to 1.
@@ -269,10 +281,7 @@ func NewAggregator(cfg Config) (*Aggregator, error) {
 		sample: cfg.Sample.Seconds(),
 		live:   Live{LastBurst: math.NaN()},
 	}
-	a.laeqDur = a.sample
-	if cfg.LaeqPeriod > 0 {
-		a.laeqDur = cfg.LaeqPeriod.Seconds()
-	}
+	a.laeqPeriod = cfg.LaeqPeriod.Seconds()
 	for k := range a.series {
 		a.series[k].kind = k
 	}
@@ -284,8 +293,12 @@ func NewAggregator(cfg Config) (*Aggregator, error) {
 //
 //   - "la" of this device: an instantaneous level covering Sample.
 //   - "laeq" of this device: a meter's own Leq, placed in the windows containing its
-//     time and weighted by Config.LaeqPeriod, or else the gap since the previous
-//     "laeq" (at most an hour; Sample for the first). Windows with any "la" sample use
+//     time (the start of the period it covers) and weighted by that period:
+//     Config.LaeqPeriod, or else the meter's learned cadence (see Config.LaeqPeriod)
+//     once its most common spacing has been seen twice. A value that arrives before
+//     that (the first of a recording) is weighted when its windows are read, by the
+//     cadence known then (one spacing is enough), or by Sample if the meter has sent
+//     a single value. Windows with any "la" sample use
 //     only those, so a meter sending both is not counted twice; percentile levels,
 //     Lmax, Lmin, SD and bursts need instantaneous levels and come from "la" only.
 //   - "rain_rate", "wind_speed" of any device (the caller routes the site's weather):
@@ -314,6 +327,32 @@ func (a *Aggregator) Add(r reading.Reading) []reading.Reading {
 	return nil
 }
 
+// laeqFixed returns the period (seconds) a `laeq` value arriving now is weighted by:
+// the configured one, or the learned cadence once its spacing has been seen twice; 0
+// while neither is known, and the value waits in its windows' pending energy.
+func (a *Aggregator) laeqFixed() float64 {
+	if a.laeqPeriod > 0 {
+		return a.laeqPeriod
+	}
+	if p, n := a.cadence.period(); n >= 2 {
+		return p
+	}
+	return 0
+}
+
+// laeqEstimate returns the period (seconds) pending `laeq` values are weighted by when
+// a window is read: the configured one, the learned cadence even if its spacing has been
+// seen once, or Sample if the meter has sent no two values a period apart.
+func (a *Aggregator) laeqEstimate() float64 {
+	if a.laeqPeriod > 0 {
+		return a.laeqPeriod
+	}
+	if p, n := a.cadence.period(); n > 0 {
+		return p
+	}
+	return a.sample
+}
+
 func plausible(r reading.Reading) bool {
 	q, ok := reading.Lookup(r.Quantity)
 	return ok && r.Quality < reading.Bad && !r.Time.IsZero() && q.Plausible(r.Value)
@@ -324,20 +363,18 @@ func (a *Aggregator) addLevel(r reading.Reading) []reading.Reading {
 	if !a.started {
 		a.start(t)
 	}
+	d := a.sample
+	if r.Quantity == inLAeq {
+		// Learned before the clock moves, so the windows this value closes are read
+		// with the latest spacing too.
+		if a.laeqPeriod == 0 {
+			a.cadence.add(t)
+		}
+		d = a.laeqFixed() // 0: pending
+	}
 	var out []reading.Reading
 	if t.After(a.clock) {
 		out = a.advance(t)
-	}
-
-	d := a.sample
-	if r.Quantity == inLAeq {
-		if a.cfg.LaeqPeriod == 0 && !a.lastLaeq.IsZero() && t.After(a.lastLaeq) {
-			a.laeqDur = min(t.Sub(a.lastLaeq), maxLaeqGap).Seconds()
-		}
-		if t.After(a.lastLaeq) {
-			a.lastLaeq = t
-		}
-		d = a.laeqDur
 	}
 
 	var ws [3]*window
@@ -349,12 +386,20 @@ func (a *Aggregator) addLevel(r reading.Reading) []reading.Reading {
 	}
 	a.live.Accepted++
 	if r.Quantity == inLA || a.lastLA.IsZero() {
-		a.live.Energy += math.Pow(10, r.Value/10) * d
-		a.live.Seconds += d
+		if d > 0 {
+			a.live.Energy += math.Pow(10, r.Value/10) * d
+			a.live.Seconds += d
+		} else {
+			ws[kMinute].livePending.add(r.Value, 1)
+		}
 	}
 	for k, w := range ws {
 		if r.Quantity == inLAeq {
-			w.laeq.add(r.Value, d)
+			if d > 0 {
+				w.laeq.add(r.Value, d)
+			} else {
+				w.pending.add(r.Value, 1)
+			}
 			continue
 		}
 		w.la.add(r.Value, d)
@@ -481,7 +526,7 @@ func (a *Aggregator) Now(now time.Time) Live {
 	l.Limit = a.limitAt(now)
 	running := func(k int) float64 {
 		if w := a.series[k].find(now); w != nil {
-			e, _ := w.source()
+			e, _ := w.source(a.laeqEstimate())
 			return e.leq()
 		}
 		return math.NaN()
@@ -627,7 +672,12 @@ func (a *Aggregator) quality(w *window, vdr, minValid float64) reading.Quality {
 }
 
 func (a *Aggregator) closeMinute(w *window, out []reading.Reading) []reading.Reading {
-	e, _ := w.source()
+	p := a.laeqEstimate()
+	if l := w.livePending; l.d > 0 {
+		a.live.Energy += p * l.e
+		a.live.Seconds += p * l.d
+	}
+	e, _ := w.source(p)
 	if e.d == 0 {
 		return out
 	}
@@ -635,7 +685,7 @@ func (a *Aggregator) closeMinute(w *window, out []reading.Reading) []reading.Rea
 }
 
 func (a *Aggregator) closeHour(w *window, out []reading.Reading) []reading.Reading {
-	e, fromLA := w.source()
+	e, fromLA := w.source(a.laeqEstimate())
 	vdr := w.vdr(e)
 	q := a.quality(w, vdr, a.cfg.MinValidHour)
 	h := hourResult{start: w.start, leq: math.NaN()}
@@ -729,7 +779,7 @@ func euPeriod(hour int) int {
 }
 
 func (a *Aggregator) closePeriod(w *window, out []reading.Reading) []reading.Reading {
-	e, _ := w.source()
+	e, _ := w.source(a.laeqEstimate())
 	vdr := w.vdr(e)
 	q := a.quality(w, vdr, a.cfg.MinValidPeriod)
 	name := QuantityLd

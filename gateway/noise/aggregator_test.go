@@ -333,23 +333,24 @@ func TestAggregatorLaeqInputs(t *testing.T) {
 	set.absent(t, QuantityL50Hourly, t0) // no instantaneous levels, no statistics
 	set.absent(t, QuantityLmaxHourly, t0)
 
-	// The period inferred from the gaps: the first gets Sample (1 s), the others 20, 40,
-	// 60 … s; a 2-hour outage counts as one hour at most.
+	// A learned period: a meter with a steady 5-min cadence, one value missing. Each
+	// value covers 300 s: 11 of 12 slots, 55 min of 60.
 	b := newAgg(t, nil)
-	times := []time.Duration{0, 20 * time.Second, time.Minute, 2 * time.Minute, 3 * time.Minute}
-	levels := []float64{50, 60, 70, 55, 65}
-	durations := []float64{1, 20, 40, 60, 60}
 	out = nil
-	for i, d := range times {
-		out = append(out, b.Add(laeq(t0.Add(d), levels[i]))...)
+	var levels []float64
+	for i := range 12 {
+		if i == 7 {
+			continue // 10:35 lost
+		}
+		l := float64(50 + i)
+		levels = append(levels, l)
+		out = append(out, b.Add(laeq(t0.Add(time.Duration(i)*5*time.Minute), l))...)
 	}
-	out = append(out, b.Add(laeq(t0.Add(3*time.Hour+10*time.Minute), 80))...)
-	set = collect(t, nil, append(out, b.Tick(t0.Add(5*time.Hour))...))
-	set.want(t, QuantityLAeqHourly, t0, LeqWeighted(levels, durations), reading.Suspect)
-	set.want(t, QuantityVDRHourly, t0, 100*181/3600.0, reading.Good)
-	set.want(t, QuantityLAeqMinute, t0, LeqWeighted(levels[:2], durations[:2]), reading.Suspect)
-	set.want(t, QuantityLAeqMinute, t0.Add(3*time.Hour+10*time.Minute), 80, reading.Good)
-	set.want(t, QuantityVDRHourly, t0.Add(3*time.Hour), 100, reading.Good) // capped at the hour
+	set = collect(t, nil, append(out, b.Tick(t0.Add(time.Hour+DefaultLateness))...))
+	set.want(t, QuantityLAeqHourly, t0, Leq(levels), reading.Good)
+	set.want(t, QuantityVDRHourly, t0, 100*11*300/3600.0, reading.Good)
+	set.want(t, QuantityLAeqMinute, t0.Add(40*time.Minute), 58, reading.Good)
+	set.absent(t, QuantityLAeqMinute, t0.Add(35*time.Minute))
 
 	// A meter sending both: the `la` samples rule their windows.
 	c := newAgg(t, nil)
@@ -581,5 +582,156 @@ func TestLiveEnergyAndLastBurst(t *testing.T) {
 	}
 	if l := a.Now(night); l.LastBurst != 80 || l.Bursts != 1 {
 		t.Errorf("LastBurst = %v, Bursts = %d, want 80, 1", l.LastBurst, l.Bursts)
+	}
+}
+
+// A meter's own 1-min Leq values without laeq_period: each covers its minute, the first
+// of the recording included (it used to count for 1 s, every later one for 60 s, which
+// gave 10·lg((1·10^8 + 59·60·10^5)/3541) = 51.08 dB). Exactly, in units of 60 s:
+//
+//	LAeq,1h = 10·lg((10^8 + 59·10^5)/60) = 10·lg(105 900 000/60) = 10·lg(1 765 000)
+//	        = 62.4674… → 62.47 dB(A)
+func TestAggregatorLaeqSixtyMinutes(t *testing.T) {
+	a := newAgg(t, nil)
+	t0 := time.Date(2026, 6, 1, 10, 0, 0, 0, cst)
+	var out []reading.Reading
+	for m := range 60 {
+		l := 50.0
+		if m == 0 {
+			l = 80
+		}
+		out = append(out, a.Add(laeq(t0.Add(time.Duration(m)*time.Minute), l))...)
+	}
+	set := collect(t, nil, append(out, a.Tick(t0.Add(time.Hour+DefaultLateness))...))
+	want := 10 * math.Log10((1e8+59*1e5)/60)
+	set.want(t, QuantityLAeqHourly, t0, want, reading.Good)
+	if got := RoundHalfEven(set[key(QuantityLAeqHourly, t0)].Value, 2); got != 62.47 {
+		t.Errorf("laeq_1h = %v, want 62.47", got)
+	}
+	set.want(t, QuantityVDRHourly, t0, 100, reading.Good)
+	set.want(t, QuantityLAeqMinute, t0, 80, reading.Good) // the first minute is whole
+	set.want(t, QuantityLAeqMinute, t0.Add(59*time.Minute), 50, reading.Good)
+	if n := set.count(QuantityLAeqMinute); n != 60 {
+		t.Errorf("%d laeq_1m, want 60", n)
+	}
+	// The counters hold the same hour: 3600 s of the same energy.
+	if l := a.Now(t0.Add(time.Hour)); l.Seconds != 3600 || math.Abs(10*math.Log10(l.Energy/l.Seconds)-want) > 1e-9 {
+		t.Errorf("Live: %v s, LAeq %v; want 3600 s, %v", l.Seconds, 10*math.Log10(l.Energy/l.Seconds), want)
+	}
+}
+
+// A missing quarter-hour of 1-min Leq values is missing data, not 16 minutes of the
+// level after it: 45 values of 60 s cover 2700 s of 3600, a valid-data rate of 75 %
+// (it used to say (1 + 43·60 + 960)/3600 = 98.4 %: the first value counted for 1 s, the
+// one after the gap for 16 min). 10:00-10:19 at 50, 10:20-10:34 missing, 10:35-10:59 at 70:
+//
+//	LAeq,1h = 10·lg((20·10^5 + 25·10^7)/45) = 10·lg(252 000 000/45) = 10·lg(5 600 000)
+//	        = 67.4819… → 67.48 dB(A)
+//
+// (the old weights gave 10·lg((10^5 + 19·60·10^5 + 960·10^7 + 24·60·10^7)/3541) = 68.33).
+func TestAggregatorLaeqMissingQuarterHour(t *testing.T) {
+	a := newAgg(t, nil)
+	t0 := time.Date(2026, 6, 1, 10, 0, 0, 0, cst)
+	var out []reading.Reading
+	for m := range 60 {
+		if m >= 20 && m < 35 {
+			continue
+		}
+		l := 50.0
+		if m >= 35 {
+			l = 70
+		}
+		out = append(out, a.Add(laeq(t0.Add(time.Duration(m)*time.Minute), l))...)
+	}
+	set := collect(t, nil, append(out, a.Tick(t0.Add(time.Hour+DefaultLateness))...))
+	set.want(t, QuantityVDRHourly, t0, 75, reading.Good)
+	set.want(t, QuantityLAeqHourly, t0, 10*math.Log10(5_600_000), reading.Good) // 75 % is not below 0.75
+	if got := RoundHalfEven(set[key(QuantityLAeqHourly, t0)].Value, 2); got != 67.48 {
+		t.Errorf("laeq_1h = %v, want 67.48", got)
+	}
+	set.want(t, QuantityLAeqMinute, t0.Add(35*time.Minute), 70, reading.Good) // its own minute only
+	set.absent(t, QuantityLAeqMinute, t0.Add(20*time.Minute))
+	if n := set.count(QuantityLAeqMinute); n != 45 {
+		t.Errorf("%d laeq_1m, want 45", n)
+	}
+}
+
+// The first value of a recording covers its whole period. A meter with a 15-min Leq,
+// not configured: 70 at 10:00 (the first), 62 at 10:15, 10:30 and 10:45. It is the
+// worked example of docs/standards.md §1.8, 45 min at 62.0 and 15 min at 70.0:
+//
+//	LAeq,1h = 10·lg((45·10^6.2 + 15·10^7.0)/60) = 10·lg((3·10^6.2 + 10^7)/4) = 65.67 dB(A)
+//
+// (the first value used to count for 1 s: 10·lg((10^7 + 2700·10^6.2)/2701) = 62.01, and
+// the hour's valid-data rate 2701/3600 = 75.03 %).
+func TestAggregatorLaeqFirstValueOfRecording(t *testing.T) {
+	a := newAgg(t, nil)
+	t0 := time.Date(2026, 6, 1, 10, 0, 0, 0, cst)
+	var out []reading.Reading
+	for i, l := range []float64{70, 62, 62, 62} {
+		out = append(out, a.Add(laeq(t0.Add(time.Duration(i)*15*time.Minute), l))...)
+	}
+	set := collect(t, nil, append(out, a.Tick(t0.Add(time.Hour+DefaultLateness))...))
+	want := 10 * math.Log10((3*math.Pow(10, 6.2)+1e7)/4)
+	set.want(t, QuantityLAeqHourly, t0, want, reading.Good)
+	if got := RoundHalfEven(set[key(QuantityLAeqHourly, t0)].Value, 2); got != 65.67 {
+		t.Errorf("laeq_1h = %v, want 65.67", got)
+	}
+	set.want(t, QuantityVDRHourly, t0, 100, reading.Good)
+	set.want(t, QuantityLAeqMinute, t0, 70, reading.Good)
+	if l := a.Now(t0.Add(time.Hour)); l.Seconds != 3600 || math.Abs(10*math.Log10(l.Energy/l.Seconds)-want) > 1e-9 {
+		t.Errorf("Live: %v s, LAeq %v; want 3600 s, %v", l.Seconds, 10*math.Log10(l.Energy/l.Seconds), want)
+	}
+
+	// A single value, no cadence to learn: it covers Sample, as an `la` sample would.
+	b := newAgg(t, nil)
+	set = collect(t, nil, append(b.Add(laeq(t0, 70)), b.Tick(t0.Add(time.Hour+DefaultLateness))...))
+	set.want(t, QuantityLAeqHourly, t0, 70, reading.Suspect)
+	set.want(t, QuantityVDRHourly, t0, 100/3600.0, reading.Good)
+}
+
+func TestCadence(t *testing.T) {
+	t0 := time.Date(2026, 6, 1, 10, 0, 0, 0, cst)
+	at := func(s ...float64) []time.Time {
+		var ts []time.Time
+		for _, v := range s {
+			ts = append(ts, t0.Add(time.Duration(v*float64(time.Second))))
+		}
+		return ts
+	}
+	for _, c := range []struct {
+		name  string
+		times []time.Time
+		p     float64
+		n     int
+	}{
+		{"none", nil, 0, 0},
+		{"one value", at(0), 0, 0},
+		{"one spacing", at(0, 60), 60, 1},
+		{"steady", at(0, 60, 120, 180), 60, 3},
+		{"a gap does not win", at(0, 60, 120, 1080, 1140), 60, 3},
+		{"tie: the shorter", at(0, 60, 180), 60, 1},
+		{"redelivered", at(0, 60, 60, 0, 120, 60), 60, 2},
+		{"out of order", at(120, 0, 180, 60), 60, 3},
+		{"jitter rounds to seconds", at(0.3, 60.1, 119.8, 179.9), 60, 3},
+		{"an outage is no period", at(0, 3601, 7202), 0, 0},
+		{"an hour is", at(0, 3600, 7200.4), 3600, 2},
+		{"sub-second: none", at(0, 0.2, 0.4), 0, 0},
+		// 20 values at 1 s then 16 at 5 s: only the latest 16 count.
+		{"the latest 16", append(at(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19),
+			at(25, 30, 35, 40, 45, 50, 55, 60, 65, 70, 75, 80, 85, 90, 95, 100)...), 5, 15},
+		{"older than all kept", append(at(25, 30, 35, 40, 45, 50, 55, 60, 65, 70, 75, 80, 85, 90, 95, 100),
+			at(1, 2, 3)...), 5, 15},
+	} {
+		var cad cadence
+		for _, ts := range c.times {
+			cad.add(ts)
+		}
+		if p, n := cad.period(); p != c.p || n != c.n {
+			t.Errorf("%s: period() = %v, %d; want %v, %d", c.name, p, n, c.p, c.n)
+		}
+		if len(cad.times) > cadenceSize || !slices.IsSortedFunc(cad.times, time.Time.Compare) {
+			t.Errorf("%s: times %v not ascending within %d", c.name, cad.times, cadenceSize)
+		}
 	}
 }

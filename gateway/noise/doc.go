@@ -43,6 +43,9 @@
 //
 // The valid-data rate is VDR = n/N (HJ 906-2017, standards §1.6) with both counted as
 // time: the duration covered by valid samples over the window's length, at most 100 %.
+// An `la` sample covers Config.Sample; a meter's own `laeq` value covers its period
+// (Config.LaeqPeriod, or the cadence learned from its times), never the gap before it,
+// so missing values lower the rate (docs/standards.md §1.3, §1.6).
 // The Leq of a window is the energy mean over the valid data only (the natural reading
 // of HJ 906 formula (2), which was not read [U]). HJ 906's minimum VDR and its rain and
 // wind exclusion rules were not read either [U]; the thresholds are configuration, with
