@@ -259,7 +259,7 @@ func (t *replayTally) report(w io.Writer, input, cfgPath string, cfg *config.Con
 		return false
 	}
 	c := counts(set, last)
-	if c.accepted+c.late+c.rejected == 0 {
+	if c.accepted+c.late+c.rejected == 0 && !t.weatherOnly(cfg) {
 		var have []string
 		for i, sd := range t.order {
 			if i == 5 {
@@ -278,6 +278,20 @@ func (t *replayTally) report(w io.Writer, input, cfgPath string, cfg *config.Con
 	}
 	t.sparseAir(w, cfg)
 	return true
+}
+
+// weatherOnly reports whether the file has rain_rate or wind_speed of a noise
+// monitor's weather device: the monitors do not count those readings (they only mark
+// windows wet), but they belong to a monitor.
+func (t *replayTally) weatherOnly(cfg *config.Config) bool {
+	for _, s := range cfg.Noise.Sites {
+		for sd, qs := range t.seen {
+			if s.Weather != "" && sd[1] == s.Weather && (qs["rain_rate"] || qs["wind_speed"]) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // sparseAir hints at the air monitors whose readings, spaced Δ apart, cover less of

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"flag"
 	"fmt"
 	"math"
 	"os"
@@ -227,5 +228,27 @@ func TestReplayHourlyAirHint(t *testing.T) {
 	// 00:00 Shanghai is 1795795200000 ms.
 	if !strings.Contains(stdout.String(), "\nair,device=aq-1,gateway=box-1,site=canal pm25_1h=125 1795795200000\n") {
 		t.Errorf("no pm25_1h=125 for the hour 00:00 in:\n%.2000s", stdout.String())
+	}
+}
+
+func TestParseInterleaved(t *testing.T) {
+	for _, c := range []struct {
+		args []string
+		want string // the arguments, then the flags site and raw
+	}{
+		{[]string{"a.csv", "--site", "s"}, "[a.csv] s false"},
+		{[]string{"--raw", "a.csv", "-site=s"}, "[a.csv] s true"},
+		{[]string{"a.csv", "--", "-b.csv", "--raw"}, "[a.csv -b.csv --raw]  false"},
+		{[]string{"--site", "--", "a.csv", "--raw"}, "[a.csv] -- true"}, // "--" is the value of --site
+		{[]string{"--raw", "--", "--site"}, "[--site]  true"},
+		{[]string{"-", "--raw"}, "[-]  true"},
+	} {
+		fs := flag.NewFlagSet("t", flag.ContinueOnError)
+		site := fs.String("site", "", "")
+		raw := fs.Bool("raw", false, "")
+		args, err := parseInterleaved(fs, c.args)
+		if got := fmt.Sprintf("%v %s %v", args, *site, *raw); err != nil || got != c.want {
+			t.Errorf("parseInterleaved(%q) = %s, %v, want %s", c.args, got, err, c.want)
+		}
 	}
 }
