@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"flag"
 	"fmt"
 	"math"
 	"os"
@@ -102,6 +103,152 @@ func TestReplayReportsBadRowsAndGoesOn(t *testing.T) {
 	for _, args := range [][]string{{"replay"}, {"replay", "-c", cfg}, {"replay", "-c", cfg, "--format", "xml", input}} {
 		if code := run(args, &stdout, &stderr); code != 2 {
 			t.Errorf("%v: exit %d, want 2", args, code)
+		}
+	}
+}
+
+// Issue 11: flags after the input file exited 2 with only the usage text. They are
+// accepted anywhere now, and a usage error says what is wrong.
+func TestReplayFlagsAfterInput(t *testing.T) {
+	dir := t.TempDir()
+	cfg := writeTemp(t, dir, "box.yaml", replayConfig)
+	input := writeTemp(t, dir, "in.csv", "time,la\n2026-11-28 20:00:00,60\n2026-11-28 20:00:01,60\n")
+	var stdout, stderr bytes.Buffer
+	code := run([]string{"replay", "-c", cfg, input, "--format", "csv", "--site", "canal", "--device=meter-1", "--raw"}, &stdout, &stderr)
+	if code != 0 || !strings.HasPrefix(stdout.String(), "time,site,device,quantity,value,unit,quality\n") ||
+		!strings.Contains(stdout.String(), ",canal,meter-1,la,60,dB(A),good\n") {
+		t.Fatalf("flags after the input: exit %d, stdout:\n%.500s\nstderr:\n%s", code, stdout.String(), stderr.String())
+	}
+	// After "--" an argument starting with "-" is the input, not a flag.
+	dash := writeTemp(t, dir, "-in.csv", "time,la\n2026-11-28 20:00:00,60\n")
+	stdout.Reset()
+	stderr.Reset()
+	if code := run([]string{"replay", "--site", "canal", "-c", cfg, "--device", "meter-1", "--", dash}, &stdout, &stderr); code != 0 {
+		t.Errorf("input after --: exit %d: %s", code, stderr.String())
+	}
+	for _, c := range []struct {
+		args []string
+		want []string
+	}{
+		{[]string{"replay", input}, []string{"envgate replay: -c FILE is required: the config whose noise, air and water monitors derive the series"}},
+		{[]string{"replay", "-c", cfg}, []string{"envgate replay: no input: give INPUT.csv, or - for stdin"}},
+		{[]string{"replay", input, "-c", cfg, input, "--format", "xml"}, []string{
+			"envgate replay: one input file, got 2: " + input + " " + input,
+			`envgate replay: --format "xml": want lp or csv`}},
+	} {
+		stderr.Reset()
+		code := run(c.args, &stdout, &stderr)
+		for _, w := range c.want {
+			if code != 2 || !strings.Contains(stderr.String(), w+"\n") {
+				t.Errorf("%q: exit %d, stderr:\n%s\nwant exit 2 and %q", c.args[1:], code, stderr.String(), w)
+			}
+		}
+	}
+}
+
+// Issue 11: a file whose readings no monitor takes gave an empty output, exit 0 and no
+// word. It is now an error that names what the file has and what the monitors take.
+func TestReplayNoReadingMatched(t *testing.T) {
+	dir := t.TempDir()
+	cfg := writeTemp(t, dir, "box.yaml", replayConfig)
+	input := writeTemp(t, dir, "in.csv", "time,site,device,quantity,value\n"+
+		"2026-11-28 20:00:00,canal,meter-2,la,60\n"+
+		"2026-11-28 20:00:01,canal,meter-2,la,60\n")
+	var stdout, stderr bytes.Buffer
+	code := run([]string{"replay", "-c", cfg, input}, &stdout, &stderr)
+	want := "in.csv: none of its 2 readings belongs to a monitor of " + cfg + ", so nothing was derived: " +
+		"the file has site canal device meter-2 (la); the monitors take noise: site canal device meter-1 (la, laeq)\n"
+	if code != 1 || !strings.HasSuffix(stderr.String(), want) || stdout.Len() != 0 {
+		t.Errorf("exit %d, stdout %q, stderr:\n%s\nwant exit 1 and %q", code, stdout.String(), stderr.String(), want)
+	}
+}
+
+// Issue 11: samples dropped as late (their minute had closed) were not counted
+// anywhere. noise.lateness is 5 s by default: 20:02:57 after 20:02:59 is out of order
+// but still in its open minute and used; 20:00:30 after 20:02:59 is late (its minute
+// closed at 20:01:05) and dropped.
+func TestReplayCountsLateAndOutOfOrder(t *testing.T) {
+	dir := t.TempDir()
+	cfg := writeTemp(t, dir, "box.yaml", replayConfig)
+	var in strings.Builder
+	in.WriteString("time,la\n")
+	for s := range 180 {
+		fmt.Fprintf(&in, "2026-11-28 20:%02d:%02d,60\n", s/60, s%60)
+	}
+	in.WriteString("2026-11-28 20:02:57,60\n2026-11-28 20:00:30,90\n")
+	input := writeTemp(t, dir, "in.csv", in.String())
+	var stdout, stderr bytes.Buffer
+	code := run([]string{"replay", "-c", cfg, "--site", "canal", "--device", "meter-1", input}, &stdout, &stderr)
+	want := input + ": readings dropped as late: 1 (their window had closed: sort the file by time, or raise the lateness in the config); out of time order: 2 (those within the lateness were used)\n"
+	if code != 0 || stderr.String() != want {
+		t.Errorf("exit %d, stderr:\n%s\nwant exit 0 and %q", code, stderr.String(), want)
+	}
+	// The late 90 dB(A) is not in the first minute's LAeq.
+	if !strings.Contains(stdout.String(), " laeq_1m=60,laeq_1m_quality=1i 1795867200000\n") &&
+		!strings.Contains(stdout.String(), " laeq_1m=60 1795867200000\n") {
+		t.Errorf("the first minute is not 60 dB(A):\n%.1500s", stdout.String())
+	}
+}
+
+const replayAirConfig = `gateway: {id: box-1, site: canal}
+air:
+  sites:
+    - {device: aq-1, pollutants: [pm25]%s}
+`
+
+// Issue 11: hourly air data (one reading an hour, as a bureau's export has them) with
+// the default sample of 1 min gave hours of 1 minute's sampling, no 1-h means and no
+// hint. Replay now names the key to set; with it set, the means come out. The unit
+// column is converted as well: 0.125 mg/m3 is 125 ug/m3 (×1000, exact in binary).
+func TestReplayHourlyAirHint(t *testing.T) {
+	dir := t.TempDir()
+	var in strings.Builder
+	in.WriteString("time,site,device,quantity,value,unit\n")
+	for h := range 24 {
+		fmt.Fprintf(&in, "2026-11-28 %02d:00:00,canal,aq-1,pm25,0.125,mg/m3\n", h)
+	}
+	input := writeTemp(t, dir, "hourly.csv", in.String())
+
+	cfg := writeTemp(t, dir, "box.yaml", fmt.Sprintf(replayAirConfig, ""))
+	var stdout, stderr bytes.Buffer
+	code := run([]string{"replay", "-c", cfg, input}, &stdout, &stderr)
+	want := "hint: air monitor site canal device aq-1: its pm25 readings are 1h apart, but air.sites[0].sample is 1m: " +
+		"each reading stands for 1m of sampling, fewer than the 45m an hour a valid 1-h mean needs (air.min_minutes_hour), " +
+		"so no 1-h mean, AQI or daily figure was derived; set air.sites[0].sample: 1h (docs/config.md)\n"
+	if code != 0 || stderr.String() != want || strings.Contains(stdout.String(), "pm25_1h=") {
+		t.Errorf("exit %d, stderr:\n%s\nwant exit 0 and %q; stdout:\n%.1000s", code, stderr.String(), want, stdout.String())
+	}
+
+	cfg = writeTemp(t, dir, "box.yaml", fmt.Sprintf(replayAirConfig, ", sample: 1h"))
+	stdout.Reset()
+	stderr.Reset()
+	if code := run([]string{"replay", "-c", cfg, input}, &stdout, &stderr); code != 0 || stderr.Len() != 0 {
+		t.Errorf("with sample: 1h: exit %d, stderr:\n%s", code, stderr.String())
+	}
+	// 00:00 Shanghai is 1795795200000 ms.
+	if !strings.Contains(stdout.String(), "\nair,device=aq-1,gateway=box-1,site=canal pm25_1h=125 1795795200000\n") {
+		t.Errorf("no pm25_1h=125 for the hour 00:00 in:\n%.2000s", stdout.String())
+	}
+}
+
+func TestParseInterleaved(t *testing.T) {
+	for _, c := range []struct {
+		args []string
+		want string // the arguments, then the flags site and raw
+	}{
+		{[]string{"a.csv", "--site", "s"}, "[a.csv] s false"},
+		{[]string{"--raw", "a.csv", "-site=s"}, "[a.csv] s true"},
+		{[]string{"a.csv", "--", "-b.csv", "--raw"}, "[a.csv -b.csv --raw]  false"},
+		{[]string{"--site", "--", "a.csv", "--raw"}, "[a.csv] -- true"}, // "--" is the value of --site
+		{[]string{"--raw", "--", "--site"}, "[--site]  true"},
+		{[]string{"-", "--raw"}, "[-]  true"},
+	} {
+		fs := flag.NewFlagSet("t", flag.ContinueOnError)
+		site := fs.String("site", "", "")
+		raw := fs.Bool("raw", false, "")
+		args, err := parseInterleaved(fs, c.args)
+		if got := fmt.Sprintf("%v %s %v", args, *site, *raw); err != nil || got != c.want {
+			t.Errorf("parseInterleaved(%q) = %s, %v, want %s", c.args, got, err, c.want)
 		}
 	}
 }

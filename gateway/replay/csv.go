@@ -33,8 +33,8 @@ type Reader struct {
 
 // columns is the layout the header gave.
 type columns struct {
-	time, site, device, quantity, value, quality int // -1: absent
-	wide                                         []wideColumn
+	time, site, device, quantity, value, unit, quality int // -1: absent
+	wide                                               []wideColumn
 }
 
 // wideColumn is a column named after a quantity: a value per row.
@@ -78,7 +78,7 @@ func NewReader(in io.Reader, opt Options) (*Reader, error) {
 		}
 		return nil, fmt.Errorf("header: %w", err)
 	}
-	c := columns{time: -1, site: -1, device: -1, quantity: -1, value: -1, quality: -1}
+	c := columns{time: -1, site: -1, device: -1, quantity: -1, value: -1, unit: -1, quality: -1}
 	seen := map[string]bool{}
 	var unknown []string
 	for i, h := range header {
@@ -101,7 +101,7 @@ func NewReader(in io.Reader, opt Options) (*Reader, error) {
 		case "quality":
 			c.quality = i
 		case "unit":
-			// Ignored: values are in the catalog's unit (replay's own CSV output has it).
+			c.unit = i
 		default:
 			if _, ok := reading.Lookup(name); ok {
 				c.wide = append(c.wide, wideColumn{i, name})
@@ -122,6 +122,9 @@ func NewReader(in io.Reader, opt Options) (*Reader, error) {
 		problems = append(problems, fmt.Sprintf("columns %s name quantities, but the file has quantity and value columns: use one form", wideNames(c.wide)))
 	case !long && len(c.wide) == 0:
 		problems = append(problems, "no value column: want quantity,value columns, or columns named after quantities such as la")
+	case !long && c.unit >= 0:
+		// One unit cell cannot say which of several quantity columns it is for.
+		problems = append(problems, fmt.Sprintf("a unit column needs the long form (quantity,value,unit); columns %s are read in the catalog's units (docs/data-model.md)", wideNames(c.wide)))
 	}
 	if len(unknown) > 0 {
 		problems = append(problems, fmt.Sprintf("unknown columns %s (known: time, site, device, quantity, value, quality, unit, or a quantity such as la, laeq, rain_rate)", strings.Join(unknown, ", ")))
@@ -131,6 +134,14 @@ func NewReader(in io.Reader, opt Options) (*Reader, error) {
 	}
 	if c.device < 0 && opt.Device == "" {
 		problems = append(problems, "no device column: add one or give a device (--device)")
+	}
+	for _, o := range []struct{ flag, v string }{{"--site", opt.Site}, {"--device", opt.Device}} {
+		if o.v == "" {
+			continue
+		}
+		if err := reading.CheckName(o.v); err != nil {
+			problems = append(problems, fmt.Sprintf("%s %q: %v", o.flag, o.v, err))
+		}
 	}
 	if len(problems) > 0 {
 		return nil, fmt.Errorf("line 1: %s", strings.Join(problems, "; "))
@@ -176,12 +187,22 @@ func (r *Reader) Next() ([]reading.Reading, error) {
 	if err != nil {
 		return nil, rowErr("time", "%v", err)
 	}
+	if t.Before(reading.MinTime) || !t.Before(reading.MaxTime) {
+		return nil, rowErr("time", "%s is outside %s to %s", t.Format(time.RFC3339Nano),
+			reading.MinTime.Format(time.DateOnly), reading.MaxTime.Format(time.DateOnly))
+	}
+	// Each problem is reported in the column that has it, so the user knows which cell
+	// to fix; Validate below is a last check.
 	site, device := cell(c.site), cell(c.device)
 	if site == "" {
 		site = r.opt.Site
+	} else if err := reading.CheckName(site); err != nil {
+		return nil, rowErr("site", "%q: %v", site, err)
 	}
 	if device == "" {
 		device = r.opt.Device
+	} else if err := reading.CheckName(device); err != nil {
+		return nil, rowErr("device", "%q: %v", device, err)
 	}
 	q := reading.Good
 	if c.quality >= 0 {
@@ -189,23 +210,41 @@ func (r *Reader) Next() ([]reading.Reading, error) {
 			return nil, rowErr("quality", "%v", err)
 		}
 	}
-	build := func(col, quantity, v string) (reading.Reading, error) {
+	// build reads the value v of quantity in unit ("" is the catalog unit) from column
+	// col and converts it to the catalog unit as the drivers do (reading.Convert).
+	build := func(col, quantity, v, unit string) (reading.Reading, error) {
 		f, err := strconv.ParseFloat(v, 64)
 		if err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
 			return reading.Reading{}, rowErr(col, "%q is not a number", v)
 		}
-		rd := reading.New(t, site, device, quantity, f)
+		cq, _ := reading.Lookup(quantity)
+		conv, err := reading.Convert(quantity, f, unit)
+		switch {
+		case errors.Is(err, reading.ErrUnknownUnit):
+			return reading.Reading{}, rowErr("unit", "%v", err)
+		case err != nil:
+			return reading.Reading{}, rowErr(col, "%v", err)
+		case !cq.Plausible(conv) && conv != f:
+			return reading.Reading{}, rowErr(col, "%v %s is %v %s, outside the possible range of %s, %v to %v %s", f, unit, conv, cq.Unit, quantity, cq.Min, cq.Max, cq.Unit)
+		case !cq.Plausible(conv):
+			return reading.Reading{}, rowErr(col, "%v is outside the possible range of %s, %v to %v %s", f, quantity, cq.Min, cq.Max, cq.Unit)
+		}
+		rd := reading.New(t, site, device, quantity, conv)
 		rd.Quality = q
 		if err := rd.Validate(); err != nil {
 			return reading.Reading{}, rowErr(col, "%v", err)
 		}
-		if cq, _ := reading.Lookup(quantity); !cq.Plausible(f) {
-			return reading.Reading{}, rowErr(col, "%v is outside the possible range of %s, %v to %v %s", f, quantity, cq.Min, cq.Max, cq.Unit)
-		}
 		return rd, nil
 	}
 	if c.quantity >= 0 {
-		rd, err := build("value", cell(c.quantity), cell(c.value))
+		quantity := cell(c.quantity)
+		if quantity == "" {
+			return nil, rowErr("quantity", "empty")
+		}
+		if _, ok := reading.Lookup(quantity); !ok {
+			return nil, rowErr("quantity", "%v", reading.CheckQuantity(quantity))
+		}
+		rd, err := build("value", quantity, cell(c.value), cell(c.unit))
 		if err != nil {
 			return nil, err
 		}
@@ -217,7 +256,7 @@ func (r *Reader) Next() ([]reading.Reading, error) {
 		if v == "" {
 			continue
 		}
-		rd, err := build(w.quantity, w.quantity, v)
+		rd, err := build(w.quantity, w.quantity, v, "")
 		if err != nil {
 			return nil, err
 		}

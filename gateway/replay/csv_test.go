@@ -93,6 +93,84 @@ func TestWideFormAndBadRows(t *testing.T) {
 	}
 }
 
+// Issue 11: the unit column was ignored, so 0.125 mg/m3 of PM2.5 was read as
+// 0.125 ug/m3. Values are now converted to the catalog unit by reading.Convert, the
+// function the Modbus and MQTT drivers use, and an unknown unit is a bad row.
+func TestUnitColumnConverts(t *testing.T) {
+	rs, errs := readAll(t, `time,site,device,quantity,value,unit
+2026-11-28 21:00:00,canal,aq-1,pm25,0.125,mg/m3
+2026-11-28 21:00:00,canal,aq-1,so2,100,ppb
+2026-11-28 21:00:00,canal,aq-1,no2,40,µg/m³
+2026-11-28 21:00:00,canal,aq-1,co,1.2,mg/m3
+2026-11-28 21:00:00,canal,aq-1,co,1.2,
+2026-11-28 21:00:00,canal,wx-1,temperature,50,degF
+2026-11-28 21:00:00,canal,n-1,la,62.5,dB(A)
+2026-11-28 21:00:00,canal,aq-1,pm25,3,ppm
+2026-11-28 21:00:00,canal,aq-1,pm25,34.5,mg/m3
+2026-11-28 21:00:00,canal,n-1,la,62.5,dB
+`, Options{Location: cst})
+	so2, err := reading.Convert("so2", 100, "ppb")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []struct {
+		quantity string
+		value    float64
+	}{
+		{"pm25", 125}, // 0.125 × 1000: exact in binary
+		{"so2", so2},  // 100 ppb × 64.07 / 24.4654 (reading.MolarVolume), as a driver converts it
+		{"no2", 40},
+		{"co", 1.2},
+		{"co", 1.2},
+		{"temperature", 10}, // (50 − 32) × 5/9
+		{"la", 62.5},
+	}
+	if len(rs) != len(want) {
+		t.Fatalf("got %d readings %+v, want %d", len(rs), rs, len(want))
+	}
+	for i, w := range want {
+		q, _ := reading.Lookup(w.quantity)
+		if rs[i].Quantity != w.quantity || rs[i].Value != w.value || rs[i].Unit != q.Unit {
+			t.Errorf("reading %d = %s %v %s, want %s %v %s", i, rs[i].Quantity, rs[i].Value, rs[i].Unit, w.quantity, w.value, q.Unit)
+		}
+	}
+	wantErrs := []string{
+		`line 9, column unit: unknown unit "ppm" for pm25: want ug/m3, mg/m3`,
+		`line 10, column value: 34.5 mg/m3 is 34500 ug/m3, outside the possible range of pm25, 0 to 2000 ug/m3`,
+		`line 11, column unit: unknown unit "dB" for la: want dB(A)`,
+	}
+	if strings.Join(errs, "\n") != strings.Join(wantErrs, "\n") {
+		t.Errorf("errors:\n%s\nwant:\n%s", strings.Join(errs, "\n"), strings.Join(wantErrs, "\n"))
+	}
+}
+
+// Issue 11: an unknown quantity was reported in "column value"; each problem is now
+// reported in the column that has it.
+func TestProblemsNameTheirColumn(t *testing.T) {
+	_, errs := readAll(t, `time,site,device,quantity,value
+2026-11-28 21:00:00,canal,aq-1,pm99,3
+2026-11-28 21:00:00,canal,aq-1,,3
+2026-11-28 21:00:00,canal east,aq-1,pm25,3
+2026-11-28 21:00:00,canal,aq/1,pm25,3
+1969-12-31 23:00:00,canal,aq-1,pm25,3
+`, Options{Location: time.UTC})
+	wantErrs := []string{
+		`line 2, column quantity: unknown quantity "pm99" (did you mean `,
+		`line 3, column quantity: empty`,
+		`line 4, column site: "canal east": character ' ' not allowed`,
+		`line 5, column device: "aq/1": character '/' not allowed`,
+		`line 6, column time: 1969-12-31T23:00:00Z is outside 1970-01-01 to 2200-01-01`,
+	}
+	if len(errs) != len(wantErrs) {
+		t.Fatalf("errors = %q, want %d", errs, len(wantErrs))
+	}
+	for i, w := range wantErrs {
+		if !strings.HasPrefix(errs[i], w) {
+			t.Errorf("error %d = %q, want prefix %q", i, errs[i], w)
+		}
+	}
+}
+
 func TestHeaderProblems(t *testing.T) {
 	for in, want := range map[string]string{
 		"":                                  "line 1: empty file",
@@ -103,6 +181,7 @@ func TestHeaderProblems(t *testing.T) {
 		"time,la,lafast\n":                  `unknown columns lafast`,
 		"time,la\n":                         "no site column",
 		"time,la,la\n":                      `column "la" appears twice`,
+		"time,site,device,pm25,unit\n":      "a unit column needs the long form",
 		"time,site,device,quantity,value\n": "",
 	} {
 		_, err := NewReader(strings.NewReader(in), Options{})
@@ -119,6 +198,9 @@ func FuzzReader(f *testing.F) {
 	f.Add("time,site,device,quantity,value\n2026-11-28T21:00:00+08:00,canal,n-1,la,62.5\n")
 	f.Add("time,la,laeq\n2026-11-28 21:00:00,55,\n1795870802,\"5\n6\",1\n")
 	f.Add("time,la\n,,,,\n\"unterminated\n")
+	f.Add("time,site,device,quantity,value,unit\n2026-11-28 21:00:00,canal,aq-1,pm25,0.125,mg/m3\n2026-11-28 21:00:00,canal,aq-1,so2,100,ppb\n")
+	f.Add("time,quantity,value,unit\n1795870802,co,1e308,ppm\n1795870802,temperature,-1e400,K\n1795870802,la,60,dB\n")
+	f.Add("time,quantity,value,unit\n1795870802,no2,40,µg/m³\n1795870802,wind_speed,10,knots\n1795870802,pm99,1,\n")
 	f.Fuzz(func(t *testing.T, in string) {
 		r, err := NewReader(strings.NewReader(in), Options{Site: "s", Device: "d"})
 		if err != nil {
