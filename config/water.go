@@ -11,7 +11,7 @@ import (
 )
 
 // Water configures the surface-water derivations: which sites are monitoring sections
-// whose ph, do, codmn, nh3n, tp and tn readings are averaged window by window and
+// whose ph, do, codmn, cod, bod5, nh3n, tp and tn readings are averaged window by window and
 // classified by GB 3838-2002 (docs/config.md, gateway/water).
 type Water struct {
 	Timezone string         `yaml:"timezone"` // IANA zone the windows are aligned to; default Asia/Shanghai
@@ -59,9 +59,17 @@ func (w *Water) Averaged(site, quantity string) bool {
 var (
 	waterbodies = []string{string(water.River), string(water.Lake), string(water.Reservoir)}
 	// waterParams are the parameters the water Aggregator averages, the only ones
-	// Required may name (water's aggregated list; check delegates to the package).
-	waterParams = []string{string(water.ParamPH), string(water.ParamDO), string(water.ParamCODMn),
-		string(water.ParamNH3N), string(water.ParamTP), string(water.ParamTN)}
+	// Required may name (water.Takes, in water.Params order; check delegates to the
+	// package).
+	waterParams = func() []string {
+		var ps []string
+		for _, p := range water.Params() {
+			if water.Takes(string(p)) {
+				ps = append(ps, string(p))
+			}
+		}
+		return ps
+	}()
 )
 
 // defaults fills w's unset fields; isSet reports whether the file set a path, so that
@@ -136,7 +144,7 @@ func (c *Config) validateWater() problems {
 		before := len(ps)
 		switch {
 		case s.Site == "":
-			add(p+".site", "required: the site whose devices' ph, do, codmn, nh3n, tp and tn readings are classified")
+			add(p+".site", "required: the site whose devices' %s readings are classified", andList(waterParams))
 		case reading.CheckName(s.Site) != nil:
 			add(p+".site", "%v", reading.CheckName(s.Site))
 		default:

@@ -94,7 +94,7 @@ func TestWaterInCode(t *testing.T) {
 // reports what water.NewAggregator refuses against the config keys.
 func TestWaterCheck(t *testing.T) {
 	w := Water{Timezone: "UTC", Sections: []WaterSection{{Site: "bad site", Waterbody: "sea", Target: "劣V",
-		Window: 5 * time.Hour, MinSamples: -1, Lateness: -time.Second, Required: []string{"cod", "tn"}}}}
+		Window: 5 * time.Hour, MinSamples: -1, Lateness: -time.Second, Required: []string{"fecal_coliform", "tn"}}}}
 	var got []string
 	for _, p := range w.check(0) {
 		got = append(got, p.Error())
@@ -106,7 +106,7 @@ func TestWaterCheck(t *testing.T) {
 		"water.sections[0].window: 5h0m0s does not divide 24h",
 		"water.sections[0].min_samples: -1 must not be negative",
 		"water.sections[0].lateness: -1s must not be negative",
-		`water.sections[0].required[0]: "cod" is not one of [ph do codmn nh3n tp tn]`,
+		`water.sections[0].required[0]: "fecal_coliform" is not one of [ph do codmn cod bod5 nh3n tp tn]`,
 		"water.sections[0].required[1]: tn has no class in a sea (lakes and reservoirs only)",
 	}
 	if !reflect.DeepEqual(got, want) {

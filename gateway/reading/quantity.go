@@ -60,6 +60,8 @@ var catalog = []Quantity{
 	{"ph", "pH", Water, 0, 14, "pH"},
 	{"do", "mg/L", Water, 0, 25, "dissolved oxygen"},
 	{"codmn", "mg/L", Water, 0, 200, "permanganate index CODMn"},
+	{"cod", "mg/L", Water, 0, 2000, "chemical oxygen demand COD (dichromate method, CODCr)"},
+	{"bod5", "mg/L", Water, 0, 1000, "five-day biochemical oxygen demand BOD5"},
 	{"nh3n", "mg/L", Water, 0, 200, "ammonia nitrogen NH3-N"},
 	{"tp", "mg/L", Water, 0, 50, "total phosphorus (as P)"},
 	{"tn", "mg/L", Water, 0, 200, "total nitrogen (as N)"},

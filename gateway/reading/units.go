@@ -34,7 +34,7 @@ var ErrUnknownUnit = errors.New("unknown unit")
 type linear struct{ scale, offset float64 }
 
 // waterConc are the water quantities that are mass concentrations in mg/L.
-var waterConc = []string{"do", "codmn", "nh3n", "tp", "tn"}
+var waterConc = []string{"do", "codmn", "cod", "bod5", "nh3n", "tp", "tn"}
 
 // Gas conversion at the GB 3095-2026 reference state (standards §2.1, §2.10).
 const (

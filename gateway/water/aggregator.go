@@ -55,8 +55,8 @@ type Config struct {
 	MinSamples int
 	// Required are the parameters whose missing mean makes the section class Suspect
 	// and counts in params_missing. nil selects ph, do, codmn, nh3n and tp, plus tn
-	// when TNInClass is set for a lake or reservoir; an empty non-nil slice requires
-	// nothing.
+	// when TNInClass is set for a lake or reservoir (not cod and bod5, which count
+	// when reported); an empty non-nil slice requires nothing.
 	Required []Param
 	// Location aligns the windows. nil selects Asia/Shanghai (fixed UTC+8, no DST).
 	// Windows keep their length, so in a zone with DST they stay aligned to the
@@ -188,7 +188,7 @@ func NewAggregator(cfg Config) (*Aggregator, error) {
 	cfg.Target = rules.Target
 	if cfg.Required == nil {
 		for j, p := range aggregated {
-			required[j] = p != ParamTN || rules.evaluated(ParamTN)
+			required[j] = requiredByDefault(p, rules)
 		}
 	}
 	cfg.Required = nil
@@ -210,9 +210,9 @@ func (a *Aggregator) Config() Config {
 // Add consumes one reading and returns the derived readings of the windows it closed
 // (those whose end + Lateness is not after r.Time).
 //
-// The caller routes the site's readings here. The readings used are ph, do, codmn,
-// nh3n, tp and tn of any device at the site, with Quality Good or Suspect (a Suspect
-// sample makes its mean and class Suspect), the catalog unit and a plausible value;
+// The caller routes the site's readings here. The readings used are those Takes
+// accepts (ph, do, codmn, cod, bod5, nh3n, tp, tn) of any device at the site, with
+// Quality Good or Suspect (a Suspect sample makes its mean and class Suspect), the catalog unit and a plausible value;
 // several devices measuring one parameter are averaged together. Other water quantities of the site (water_temperature,
 // conductivity, turbidity) and other quantities are ignored; readings of other sites,
 // Bad or implausible ones are rejected; samples whose window has closed are counted

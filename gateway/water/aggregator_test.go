@@ -414,14 +414,16 @@ func TestQuantities(t *testing.T) {
 			t.Errorf("%s: mean or class missing", p)
 		}
 	}
-	for _, name := range []string{QuantityPHMean, QuantityDOMean, QuantityCODMnMean, QuantityNH3NMean, QuantityTPMean, QuantityTNMean,
-		QuantityClassPH, QuantityClassDO, QuantityClassCODMn, QuantityClassNH3N, QuantityClassTP, QuantityClassTN,
+	for _, name := range []string{QuantityPHMean, QuantityDOMean, QuantityCODMnMean, QuantityCODMean, QuantityBOD5Mean,
+		QuantityNH3NMean, QuantityTPMean, QuantityTNMean,
+		QuantityClassPH, QuantityClassDO, QuantityClassCODMn, QuantityClassCOD, QuantityClassBOD5,
+		QuantityClassNH3N, QuantityClassTP, QuantityClassTN,
 		QuantityClass, QuantityTargetClass, QuantityTargetMissed, QuantityWorstParam, QuantityParamsMissing} {
 		if !seen[name] {
 			t.Errorf("constant %q not in Quantities()", name)
 		}
 	}
-	if MeanQuantity(ParamCOD) != "" || ClassQuantity(ParamWaterTemperature) != "" {
+	if MeanQuantity(ParamFecalColiform) != "" || ClassQuantity(ParamWaterTemperature) != "" {
 		t.Errorf("derived names for parameters the Aggregator does not average")
 	}
 	do := derivedByName[QuantityDOMean]

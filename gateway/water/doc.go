@@ -18,8 +18,8 @@
 //	ph              within     6–9 ⇒ I, outside ⇒ 劣V           no gradation (§3.2)
 //	do              ≥          7.5    6      5     3      2      I: 90 % saturation or 7.5 mg/L; 7.5 used (§3.2)
 //	codmn           ≤          2      4      6     10     15
-//	cod             ≤          15     15     20    30     40     not in the reading catalog
-//	bod5            ≤          3      3      4     6      10     not in the reading catalog
+//	cod             ≤          15     15     20    30     40     COD (dichromate, CODCr); never II: I and II share 15
+//	bod5            ≤          3      3      4     6      10     never II: I and II share 3
 //	nh3n            ≤          0.15   0.5    1.0   1.5    2.0
 //	tp, river       ≤          0.02   0.1    0.2   0.3    0.4
 //	tp, lake/res.   ≤          0.01   0.025  0.05  0.1    0.2
@@ -46,7 +46,7 @@
 // gateway/derive registers them in the reading catalog (see Quantities).
 //
 //	name            unit      when                                meaning
-//	<p>_mean        as <p>    ≥ 1 sample of <p>                   arithmetic mean of the window (§3.2), p = ph, do, codmn, nh3n, tp, tn
+//	<p>_mean        as <p>    ≥ 1 sample of <p>                   arithmetic mean of the window (§3.2), p = ph, do, codmn, cod, bod5, nh3n, tp, tn
 //	class_<p>       1         ≥ MinSamples samples, classified    class of <p>_mean, 1–5 = I–V, 6 = 劣V (no class_tn in a river)
 //	class           1         an evaluated parameter is valid     section class: the largest evaluated class_<p>
 //	target_class    1         with class                          Config.Target, 1–5; always Good
@@ -57,9 +57,9 @@
 // worst_param carries the number of the parameter's HJ 212-2017 factor code (Table
 // B.1, standards §4.8 [T]), so it needs no private table:
 //
-//	1001 ph (w01001)   1009 do (w01009)   1019 codmn (w01019)
-//	21003 nh3n (w21003)   21011 tp (w21011)   21001 tn (w21001, only with TNInClass)
-//	(1017 bod5, 1018 cod: ParamClass only)
+//	1001 ph (w01001)   1009 do (w01009)   1019 codmn (w01019)   1018 cod (w01018)
+//	1017 bod5 (w01017)   21003 nh3n (w21003)   21011 tp (w21011)
+//	21001 tn (w21001, only with TNInClass)
 //
 // The worst parameter is the one with the worst class; a tie goes to the larger
 // exceedance multiple (one without a multiple ranks last), then to the order of
@@ -71,7 +71,13 @@
 // <p>_mean and no class_<p>, and takes no part in the section class. A required
 // parameter (Config.Required) without a valid mean counts in params_missing and makes
 // class, target_missed and worst_param Suspect: a class from fewer parameters is only
-// a lower bound of the true one. A window where no evaluated parameter is valid emits
+// a lower bound of the true one. COD and BOD5 are not required by default (an
+// automatic station measures the permanganate index; COD by dichromate and BOD5 over
+// five days are laboratory methods few stations run online): when a section reports
+// them they are classified and count in the section class like any other evaluated
+// parameter, and a window without them is not suspect. A laboratory BOD5 result is
+// known five days after its sample; stamped with the sample's time it is later than
+// any usual Lateness and is dropped as late. A window where no evaluated parameter is valid emits
 // no class at all; params_missing is emitted for every window, so a silent station is
 // explicit. A Suspect input sample makes its mean, its class and (for an evaluated
 // parameter) the section results Suspect. Bad readings are never used.

@@ -79,7 +79,7 @@ func FuzzAggregator(f *testing.F) {
 
 	windows := []time.Duration{0, time.Hour, 30 * time.Minute, 24 * time.Hour}
 	bodies := []Waterbody{River, Lake, Reservoir}
-	quantities := []string{"ph", "do", "codmn", "nh3n", "tp", "tn", "water_temperature", "turbidity"}
+	quantities := []string{"ph", "do", "codmn", "nh3n", "tp", "tn", "water_temperature", "turbidity", "cod", "bod5"}
 	base := time.Date(2026, 6, 1, 0, 0, 0, 0, cst)
 	f.Fuzz(func(t *testing.T, data []byte) {
 		if len(data) < 4 {

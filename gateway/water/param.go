@@ -8,8 +8,8 @@ import (
 )
 
 // Param is a GB 3838-2002 Table 1 parameter, named by its quantity in the reading
-// catalog (gateway/reading). COD, BOD5 and fecal coliform are not in the catalog yet;
-// their names here are the ones to add.
+// catalog (gateway/reading). Fecal coliform is not in the catalog yet; its name here
+// is the one to add.
 type Param string
 
 // The Table 1 parameters standards §3.1 lists, in its order.
@@ -18,8 +18,8 @@ const (
 	ParamPH               Param = "ph"                // dimensionless
 	ParamDO               Param = "do"                // dissolved oxygen, mg/L
 	ParamCODMn            Param = "codmn"             // permanganate index, mg/L
-	ParamCOD              Param = "cod"               // chemical oxygen demand, mg/L (not in the catalog)
-	ParamBOD5             Param = "bod5"              // five-day biochemical oxygen demand, mg/L (not in the catalog)
+	ParamCOD              Param = "cod"               // chemical oxygen demand (dichromate, CODCr), mg/L
+	ParamBOD5             Param = "bod5"              // five-day biochemical oxygen demand, mg/L
 	ParamNH3N             Param = "nh3n"              // ammonia nitrogen as N, mg/L
 	ParamTP               Param = "tp"                // total phosphorus as P, mg/L
 	ParamTN               Param = "tn"                // total nitrogen as N, mg/L; lakes and reservoirs only

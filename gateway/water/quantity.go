@@ -8,10 +8,28 @@ import (
 
 // aggregated are the parameters the Aggregator averages and classifies: the Table 1
 // parameters of the reading catalog (gateway/reading/quantity.go), in Params() order.
-var aggregated = []Param{ParamPH, ParamDO, ParamCODMn, ParamNH3N, ParamTP, ParamTN}
+// Adding a parameter here (and to the catalog) is all the Aggregator needs: its
+// windows, means, classes and section results iterate over this list.
+var aggregated = []Param{ParamPH, ParamDO, ParamCODMn, ParamCOD, ParamBOD5, ParamNH3N, ParamTP, ParamTN}
 
-// Takes reports whether the Aggregator uses readings of quantity (ph, do, codmn, nh3n,
-// tp, tn); the site's other water quantities are ignored.
+// optional are the aggregated parameters a section does not require unless its
+// Config.Required names them: they are averaged, classified and evaluated when a
+// section reports them, but a window without them is not suspect. An automatic
+// station measures the permanganate index; COD (dichromate) and BOD5 (five days of
+// incubation) are laboratory methods that few stations run online (project choice).
+var optional = []Param{ParamCOD, ParamBOD5}
+
+// requiredByDefault reports whether p is required when Config.Required is nil: ph,
+// do, codmn, nh3n and tp, and tn when it counts in the section class (r normalised).
+func requiredByDefault(p Param, r Rules) bool {
+	if slices.Contains(optional, p) {
+		return false
+	}
+	return p != ParamTN || r.evaluated(ParamTN)
+}
+
+// Takes reports whether the Aggregator uses readings of quantity (ph, do, codmn, cod,
+// bod5, nh3n, tp, tn); the site's other water quantities are ignored.
 func Takes(quantity string) bool { return aggIndex(quantity) >= 0 }
 
 // aggIndex returns the index of quantity in aggregated, or -1.
@@ -24,6 +42,8 @@ const (
 	QuantityPHMean    = "ph_mean"    // pH: mean of the window
 	QuantityDOMean    = "do_mean"    // mg/L: mean dissolved oxygen of the window
 	QuantityCODMnMean = "codmn_mean" // mg/L: mean permanganate index of the window
+	QuantityCODMean   = "cod_mean"   // mg/L: mean chemical oxygen demand (CODCr) of the window
+	QuantityBOD5Mean  = "bod5_mean"  // mg/L: mean five-day biochemical oxygen demand of the window
 	QuantityNH3NMean  = "nh3n_mean"  // mg/L: mean ammonia nitrogen of the window
 	QuantityTPMean    = "tp_mean"    // mg/L: mean total phosphorus of the window
 	QuantityTNMean    = "tn_mean"    // mg/L: mean total nitrogen of the window
@@ -31,6 +51,8 @@ const (
 	QuantityClassPH    = "class_ph"    // 1–6: GB 3838 class of ph_mean (1 or 6)
 	QuantityClassDO    = "class_do"    // 1–6: class of do_mean
 	QuantityClassCODMn = "class_codmn" // 1–6: class of codmn_mean
+	QuantityClassCOD   = "class_cod"   // 1–6: class of cod_mean (never 2: classes I and II share 15 mg/L)
+	QuantityClassBOD5  = "class_bod5"  // 1–6: class of bod5_mean (never 2: classes I and II share 3 mg/L)
 	QuantityClassNH3N  = "class_nh3n"  // 1–6: class of nh3n_mean
 	QuantityClassTP    = "class_tp"    // 1–6: class of tp_mean, by the water body's TP limits
 	QuantityClassTN    = "class_tn"    // 1–6: class of tn_mean; lakes and reservoirs only
