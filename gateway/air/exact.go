@@ -29,9 +29,9 @@ func rat(s string) *big.Rat {
 	return r
 }
 
+// pow10 returns 10^d as a new Rat.
 func pow10(d int) *big.Rat {
-	p := new(big.Int).Exp(big.NewInt(10), big.NewInt(int64(abs(d))), nil)
-	r := new(big.Rat).SetInt(p)
+	r := new(big.Rat).SetInt(pow10Int(abs(d)))
 	if d < 0 {
 		r.Inv(r)
 	}
@@ -152,10 +152,10 @@ func roundSig(x *big.Rat, digits int) *big.Rat {
 	if x.Sign() == 0 {
 		return new(big.Rat)
 	}
-	// k: 10^(k−1) ≤ |x| < 10^k. Estimate from the lengths of numerator and denominator,
-	// then correct (the estimate is off by at most one).
+	// k: 10^(k−1) ≤ |x| < 10^k. Estimate from the bit lengths of numerator and
+	// denominator, then correct (the estimate is off by at most one or two).
 	ax := new(big.Rat).Abs(x)
-	k := len(ax.Num().String()) - len(ax.Denom().String())
+	k := int(float64(ax.Num().BitLen()-ax.Denom().BitLen()) * math.Log10(2))
 	for ax.Cmp(pow10(k)) >= 0 {
 		k++
 	}
@@ -167,7 +167,13 @@ func roundSig(x *big.Rat, digits int) *big.Rat {
 
 // snap returns the float64 c read as a concentration: its shortest decimal rounded to
 // ConcentrationDigits significant digits.
-func snap(c float64) *big.Rat { return roundSig(decimal(c), ConcentrationDigits) }
+func snap(c float64) *big.Rat {
+	var buf [32]byte
+	if m, _ := decParts(strconv.AppendFloat(buf[:0], c, 'e', -1, 64)); m > -1e12 && m < 1e12 {
+		return decimal(c) // at most 12 digits already
+	}
+	return roundSig(decimal(c), ConcentrationDigits)
+}
 
 // exactSum is the exact sum of float64 values read as their shortest decimals: the
 // integer num times 10^exp. The mean of decimal readings is then exact, not a float
@@ -215,10 +221,45 @@ func (s *exactSum) mean() float64 {
 	if s.inf != 0 || math.IsNaN(s.inf) {
 		return s.inf
 	}
-	m := new(big.Rat).SetInt(&s.num)
-	m.Mul(m, pow10(s.exp))
-	m.Quo(m, big.NewRat(int64(s.n), 1))
-	return toFloat(roundSig(m, MeanDigits))
+	return sigQuo(&s.num, s.exp, int64(s.n), MeanDigits)
+}
+
+// sigQuo returns num·10^exp/d, d > 0, rounded by GB/T 8170 to digits significant
+// digits, as the float64 nearest that decimal: integer arithmetic only.
+func sigQuo(num *big.Int, exp int, d int64, digits int) float64 {
+	if num.Sign() == 0 {
+		return 0
+	}
+	n := new(big.Int).Abs(num)
+	den := big.NewInt(d)
+	// 10^(len(n)−len(d)−1) < |num|/d < 10^(len(n)−len(d)+1): scaled by 10^s the
+	// quotient has `digits` or digits+1 digits; with digits+1, scale one less.
+	s := digits - (len(n.Text(10)) - len(den.Text(10)))
+	var q, r big.Int
+	for {
+		a, b := new(big.Int).Set(n), new(big.Int).Set(den)
+		if s >= 0 {
+			a.Mul(a, pow10Int(s))
+		} else {
+			b.Mul(b, pow10Int(-s))
+		}
+		q.QuoRem(a, b, &r)
+		if q.Cmp(pow10Int(digits)) < 0 {
+			// half-even on the remainder
+			switch c := new(big.Int).Lsh(&r, 1).Cmp(b); {
+			case c > 0, c == 0 && q.Bit(0) == 1:
+				q.Add(&q, big.NewInt(1))
+			}
+			break
+		}
+		s--
+	}
+	text := q.Text(10) + "e" + strconv.Itoa(exp-s)
+	if num.Sign() < 0 {
+		text = "-" + text
+	}
+	f, _ := strconv.ParseFloat(text, 64) // ±Inf beyond the range of float64
+	return f
 }
 
 // decParts parses the 'e' format of strconv ("-4.45e+00") into an integer mantissa of

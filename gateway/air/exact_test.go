@@ -1,6 +1,7 @@
 package air
 
 import (
+	"math"
 	"testing"
 	"time"
 
@@ -117,5 +118,42 @@ func TestExactGasRoundTripUS(t *testing.T) {
 	}
 	if back, err := (Reference{}).Express("so2", ug, "ppb"); err != nil || back != 200 {
 		t.Errorf("Express(so2, %v ug/m3, ppb) = %v, %v; want exactly 200", ug, back, err)
+	}
+}
+
+// The exact mean keeps MeanDigits (15) significant digits, rounded by GB/T 8170.
+func TestExactSumMean(t *testing.T) {
+	for _, c := range []struct {
+		values []float64
+		want   float64
+	}{
+		{[]float64{4.45, 4.45, 4.45}, 4.45},
+		{[]float64{0.1, 0.2}, 0.15},                                             // 0.3/2; float (0.1+0.2)/2 = 0.15000000000000002
+		{[]float64{1, 2, 2}, 1.66666666666667},                                  // 5/3 to 15 digits
+		{[]float64{2, 2, 1}, 1.66666666666667},                                  // order does not matter
+		{[]float64{1e-5, 3e-5}, 2e-5},                                           // small
+		{[]float64{-4.45, -4.45}, -4.45},                                        // negative
+		{[]float64{9.1, 9.1, 9.1, 9.1, 9.1, 9.1}, 9.1},                          // float sum/6 = 9.099999999999998
+		{[]float64{1.00000000000001, 1.00000000000002}, 1.00000000000002},       // …015: half, odd 1 → 2
+		{[]float64{1.00000000000002, 1.00000000000003}, 1.00000000000002},       // …025: half, even 2 stays
+		{[]float64{999.999999999999, 999.999999999999, 1000}, 999.999999999999}, // 2999.999999999998/3 = 999.9999999999993 → 15 digits
+		{[]float64{0, 0}, 0},
+	} {
+		var s exactSum
+		for _, v := range c.values {
+			s.add(v)
+		}
+		if got := s.mean(); got != c.want {
+			t.Errorf("mean%v = %v, want %v", c.values, got, c.want)
+		}
+	}
+	var s exactSum
+	if !math.IsNaN(s.mean()) {
+		t.Errorf("mean of nothing = %v, want NaN", s.mean())
+	}
+	s.add(1)
+	s.add(math.Inf(1))
+	if !math.IsInf(s.mean(), 1) {
+		t.Errorf("mean(1, +Inf) = %v, want +Inf", s.mean())
 	}
 }

@@ -175,8 +175,14 @@ type coverage [(3600 + 63) / 64]uint64
 
 // mark adds seconds [from, to), 0 ≤ from < to ≤ 3600.
 func (c *coverage) mark(from, to int) {
-	for s := from; s < to; s++ {
+	for s := from; s < to; {
+		if s%64 == 0 && to-s >= 64 {
+			c[s/64] = ^uint64(0)
+			s += 64
+			continue
+		}
 		c[s/64] |= 1 << (s % 64)
+		s++
 	}
 }
 
