@@ -4,7 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"math/big"
 	"strings"
+	"sync"
 
 	"github.com/envgate/envgate/gateway/reading"
 )
@@ -82,80 +84,139 @@ func Convert(quantity string, v float64, unit string) (float64, error) {
 // quantities, mg/m³ and µg/m³ (µ, μ or u; m3, m³ or m^3; any case), and for gases ppb
 // and ppm (also ppbv, ppmv, nmol/mol, umol/mol), converted with the molar mass M
 // (SO2 64.07, NO2 46.01, O3 48.00, CO 28.01 g/mol) and r's molar volume Vm:
-// µg/m³ = ppb·M/Vm, mg/m³ = ppm·M/Vm. Other catalog quantities take only their own
-// unit. An unknown unit is an error naming it and the known ones; so are an unknown
-// quantity and a value that is not finite (before or after conversion).
+// µg/m³ = ppb·M/Vm, mg/m³ = ppm·M/Vm. The product is exact (v as its shortest
+// decimal, the factor as the fraction of the decimal constants) and the result is the
+// float64 nearest to it. Other catalog quantities take only their own unit. An unknown
+// unit is an error naming it and the known ones; so are an unknown quantity and a
+// value that is not finite (before or after conversion).
 func (r Reference) Convert(quantity string, v float64, unit string) (float64, error) {
 	f, err := r.factor(quantity, unit)
 	if err != nil {
 		return 0, err
 	}
-	return scaled(quantity, v, f, unit)
+	if err := finite(quantity, v); err != nil {
+		return 0, err
+	}
+	if f.Cmp(one) == 0 {
+		return v, nil
+	}
+	return inRange(quantity, v, unit, toFloat(new(big.Rat).Mul(decimal(v), f)))
 }
 
 // Express is the inverse of Convert: it expresses v, in the catalog unit of quantity,
-// in unit (e.g. µg/m³ of SO2 as ppb for the US tables).
+// in unit (e.g. µg/m³ of SO2 as ppb for the US tables). The quotient is exact and is
+// rounded to ConcentrationDigits (12) significant digits, so that Express undoes
+// Convert exactly: 200 ppb of SO2 converted to µg/m³ and expressed in ppb again is
+// 200, not 199.99999999999997 (which the US method would truncate to 199).
 func (r Reference) Express(quantity string, v float64, unit string) (float64, error) {
 	f, err := r.factor(quantity, unit)
 	if err != nil {
 		return 0, err
 	}
-	return scaled(quantity, v, 1/f, unit)
+	if err := finite(quantity, v); err != nil {
+		return 0, err
+	}
+	if f.Cmp(one) == 0 {
+		return v, nil
+	}
+	return inRange(quantity, v, unit, toFloat(roundSig(new(big.Rat).Quo(decimal(v), f), ConcentrationDigits)))
 }
 
-func scaled(quantity string, v, f float64, unit string) (float64, error) {
+var one = big.NewRat(1, 1)
+
+func finite(quantity string, v float64) error {
 	if math.IsNaN(v) || math.IsInf(v, 0) {
-		return 0, fmt.Errorf("convert %s: value %v is not a finite number", quantity, v)
+		return fmt.Errorf("convert %s: value %v is not a finite number", quantity, v)
 	}
-	out := v * f
+	return nil
+}
+
+func inRange(quantity string, v float64, unit string, out float64) (float64, error) {
 	if math.IsInf(out, 0) {
 		return 0, fmt.Errorf("convert %s: %v %s is out of range", quantity, v, unit)
 	}
 	return out, nil
 }
 
-// factor returns what a value in unit is multiplied by to give the catalog unit.
-func (r Reference) factor(quantity, unit string) (float64, error) {
+// gasConstant is GasConstant as an exact fraction.
+var gasConstant = rat("8.314462618")
+
+// molarVolume returns R·T/p in L/mol as an exact fraction of the decimal constants.
+func (r Reference) molarVolume() *big.Rat {
+	r = r.norm()
+	vm := new(big.Rat).Mul(gasConstant, decimal(r.Temperature))
+	vm.Mul(vm, big.NewRat(10, 1)) // J/(mol·hPa) → L/mol: ·1000/100
+	return vm.Quo(vm, decimal(r.Pressure))
+}
+
+// factorKey identifies a conversion factor in factors.
+type factorKey struct {
+	ref            Reference
+	quantity, unit string
+}
+
+// factors caches the factors (immutable *big.Rat) by reference state, quantity and
+// normalised unit: Convert runs for every raw reading.
+var factors sync.Map
+
+// factor returns what a value in unit is multiplied by to give the catalog unit, as an
+// exact fraction. The result must not be modified.
+func (r Reference) factor(quantity, unit string) (*big.Rat, error) {
+	k := factorKey{r.norm(), quantity, normUnit(unit)}
+	if f, ok := factors.Load(k); ok {
+		return f.(*big.Rat), nil
+	}
+	f, err := r.newFactor(quantity, unit)
+	// Only known quantities and units at a valid state are kept: a bounded set.
+	if err == nil && r.Validate() == nil {
+		factors.Store(k, f)
+	}
+	return f, err
+}
+
+func (r Reference) newFactor(quantity, unit string) (*big.Rat, error) {
 	q, ok := reading.Lookup(quantity)
 	if !ok {
-		return 0, fmt.Errorf("convert %q: %w", quantity, ErrUnknownQuantity)
+		return nil, fmt.Errorf("convert %q: %w", quantity, ErrUnknownQuantity)
 	}
 	u := normUnit(unit)
 	if u == normUnit(q.Unit) {
-		return 1, nil
+		return one, nil
 	}
-	gas := 0.0
-	if p, ok := PollutantOf(quantity); ok {
-		gas = pollutantInfo[p].molar
+	var gas *big.Rat
+	if p, ok := PollutantOf(quantity); ok && pollutantInfo[p].molar > 0 {
+		gas = decimal(pollutantInfo[p].molar)
 	}
 	mass := q.Domain == reading.Air && (q.Unit == unitUG || q.Unit == unitMG)
 	known := []string{q.Unit}
 	if mass {
 		// toUG: the unit in µg/m³; the catalog unit is µg/m³ or mg/m³.
-		toUG := map[string]float64{unitUG: 1, unitMG: 1000}
+		toUG := map[string]*big.Rat{unitUG: one, unitMG: big.NewRat(1000, 1)}
 		known = []string{unitUG, unitMG}
-		if gas > 0 {
-			ugPerPPB := gas / r.MolarVolume()
+		if gas != nil {
+			ugPerPPB := new(big.Rat).Quo(gas, r.molarVolume())
+			ugPerPPM := new(big.Rat).Mul(ugPerPPB, big.NewRat(1000, 1))
 			for _, alias := range []string{unitPPB, "ppbv", "nmol/mol"} {
 				toUG[alias] = ugPerPPB
 			}
 			for _, alias := range []string{unitPPM, "ppmv", "umol/mol"} {
-				toUG[alias] = 1000 * ugPerPPB
+				toUG[alias] = ugPerPPM
 			}
 			known = append(known, unitPPB, unitPPM)
 		}
 		if f, ok := toUG[u]; ok {
 			if q.Unit == unitMG {
-				f /= 1000
+				f = new(big.Rat).Quo(f, big.NewRat(1000, 1))
 			}
 			return f, nil
 		}
 	}
-	return 0, fmt.Errorf("convert %s: %w %q (known: %s)", quantity, ErrUnknownUnit, unit, strings.Join(known, ", "))
+	return nil, fmt.Errorf("convert %s: %w %q (known: %s)", quantity, ErrUnknownUnit, unit, strings.Join(known, ", "))
 }
 
 // normUnit folds the spellings of a unit: case, spaces, µ/μ → u, ³/^3 → 3.
 func normUnit(u string) string {
-	u = strings.ToLower(strings.TrimSpace(u))
-	return strings.NewReplacer(" ", "", "µ", "u", "μ", "u", "³", "3", "^", "").Replace(u)
+	return unitFolder.Replace(strings.ToLower(strings.TrimSpace(u)))
 }
+
+var unitFolder = strings.NewReplacer(" ", "", "µ", "u", "μ", "u", "³", "3", "^", "")

@@ -88,8 +88,12 @@
 // reads "30 minutes of data: not a valid hour", and a missing count means the gateway
 // did not run. Quality is a separate axis: a derived reading is Suspect when a Suspect
 // raw reading went into it (through every mean and index built on it), else Good.
-// Nothing is rounded: means are stored in full precision; only the AQI computation
-// rounds, as each edition requires.
+// Means are exact: the samples are summed as their shortest decimals (what the sensor
+// sent) in integers, and the mean is rounded by GB/T 8170 to MeanDigits (15)
+// significant digits, the most a float64 holds exactly, so a day of CO 4.45 has the
+// daily mean 4.45 and not 4.450000000000002 (which HJ 633-2026 would round to 4.5,
+// IAQI 103 instead of 102). The NowCast is exact rational arithmetic, rounded alike.
+// Beyond that only the AQI computation rounds, as each edition requires.
 //
 // # Derived quantities
 //
@@ -146,4 +150,12 @@
 // 0.06 %.) Reference makes the state configurable (GB 3095-2012 before 2018 used
 // 273.15 K) and Express converts the other way, as the US tables need. An unknown unit
 // is an error that names it and the units known for the quantity.
+//
+// Conversions are exact: the value as its shortest decimal times the factor as the
+// fraction of the decimal constants (M·p/(R·T)), giving the float64 nearest the exact
+// product. Express divides exactly and rounds to ConcentrationDigits (12) significant
+// digits, and IAQI reads any concentration to 12 significant digits before its rounding
+// or truncation: a conversion there and back is off by a few 1e-16, so 200 ppb of SO2,
+// converted at the edge to 523.76… µg/m³, is 200 ppb again, not 199.99999999999997
+// (truncated to 199 by the US method). No analyser resolves 12 digits.
 package air

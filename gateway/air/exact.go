@@ -29,9 +29,9 @@ func rat(s string) *big.Rat {
 	return r
 }
 
+// pow10 returns 10^d as a new Rat.
 func pow10(d int) *big.Rat {
-	p := new(big.Int).Exp(big.NewInt(10), big.NewInt(int64(abs(d))), nil)
-	r := new(big.Rat).SetInt(p)
+	r := new(big.Rat).SetInt(pow10Int(abs(d)))
 	if d < 0 {
 		r.Inv(r)
 	}
@@ -132,3 +132,171 @@ func RoundHalfEven(v float64, decimals int) float64 {
 	}
 	return r
 }
+
+// MeanDigits is the number of significant digits a mean (or NowCast) keeps: the exact
+// mean of its inputs, rounded by GB/T 8170 to the most digits a float64 holds exactly
+// (any decimal of 15 significant digits reads back from its float64 unchanged). So a
+// mean that is a short decimal, such as 4.45 or 9.1, is stored as that decimal.
+const MeanDigits = 15
+
+// ConcentrationDigits is the number of significant digits of a concentration that IAQI
+// and Reference.Express use: a float64 handed to them is read as its shortest decimal
+// rounded to 12 significant digits. No analyser resolves 12 digits; the digits after
+// them are the binary noise of a unit conversion (a relative error of a few 1e-16,
+// more than a thousand times smaller than the half step of the 12th digit), which must
+// not decide a GB/T 8170 tie or a US truncation: 199.99999999999997 ppb is 200.
+const ConcentrationDigits = 12
+
+// roundSig rounds x to digits significant digits by GB/T 8170 (halfEven).
+func roundSig(x *big.Rat, digits int) *big.Rat {
+	if x.Sign() == 0 {
+		return new(big.Rat)
+	}
+	// k: 10^(k−1) ≤ |x| < 10^k. Estimate from the bit lengths of numerator and
+	// denominator, then correct (the estimate is off by at most one or two).
+	ax := new(big.Rat).Abs(x)
+	k := int(float64(ax.Num().BitLen()-ax.Denom().BitLen()) * math.Log10(2))
+	for ax.Cmp(pow10(k)) >= 0 {
+		k++
+	}
+	for ax.Cmp(pow10(k-1)) < 0 {
+		k--
+	}
+	return halfEven(x, digits-k)
+}
+
+// snap returns the float64 c read as a concentration: its shortest decimal rounded to
+// ConcentrationDigits significant digits.
+func snap(c float64) *big.Rat {
+	var buf [32]byte
+	if m, _ := decParts(strconv.AppendFloat(buf[:0], c, 'e', -1, 64)); m > -1e12 && m < 1e12 {
+		return decimal(c) // at most 12 digits already
+	}
+	return roundSig(decimal(c), ConcentrationDigits)
+}
+
+// exactSum is the exact sum of float64 values read as their shortest decimals: the
+// integer num times 10^exp. The mean of decimal readings is then exact, not a float
+// sum whose noise grows with the count (a day of 4.45 summed in float64 averaged to
+// 4.450000000000002).
+type exactSum struct {
+	num big.Int
+	exp int
+	n   int
+	t   big.Int // scratch
+	// inf is the float sum of the values that are not finite: ±Inf or NaN then is the
+	// mean, as with a float sum.
+	inf float64
+}
+
+// add adds v.
+func (s *exactSum) add(v float64) {
+	if math.IsNaN(v) || math.IsInf(v, 0) {
+		s.inf += v
+		s.n++
+		return
+	}
+	var buf [32]byte
+	m, e := decParts(strconv.AppendFloat(buf[:0], v, 'e', -1, 64))
+	switch {
+	case s.num.Sign() == 0:
+		s.exp = e
+	case e < s.exp:
+		s.num.Mul(&s.num, pow10Int(s.exp-e))
+		s.exp = e
+	}
+	s.t.SetInt64(m)
+	if e > s.exp {
+		s.t.Mul(&s.t, pow10Int(e-s.exp))
+	}
+	s.num.Add(&s.num, &s.t)
+	s.n++
+}
+
+// mean returns the exact mean rounded to MeanDigits significant digits; NaN for none.
+func (s *exactSum) mean() float64 {
+	if s.n == 0 {
+		return math.NaN()
+	}
+	if s.inf != 0 || math.IsNaN(s.inf) {
+		return s.inf
+	}
+	return sigQuo(&s.num, s.exp, int64(s.n), MeanDigits)
+}
+
+// sigQuo returns num·10^exp/d, d > 0, rounded by GB/T 8170 to digits significant
+// digits, as the float64 nearest that decimal: integer arithmetic only.
+func sigQuo(num *big.Int, exp int, d int64, digits int) float64 {
+	if num.Sign() == 0 {
+		return 0
+	}
+	n := new(big.Int).Abs(num)
+	den := big.NewInt(d)
+	// 10^(len(n)−len(d)−1) < |num|/d < 10^(len(n)−len(d)+1): scaled by 10^s the
+	// quotient has `digits` or digits+1 digits; with digits+1, scale one less.
+	s := digits - (len(n.Text(10)) - len(den.Text(10)))
+	var q, r big.Int
+	for {
+		a, b := new(big.Int).Set(n), new(big.Int).Set(den)
+		if s >= 0 {
+			a.Mul(a, pow10Int(s))
+		} else {
+			b.Mul(b, pow10Int(-s))
+		}
+		q.QuoRem(a, b, &r)
+		if q.Cmp(pow10Int(digits)) < 0 {
+			// half-even on the remainder
+			switch c := new(big.Int).Lsh(&r, 1).Cmp(b); {
+			case c > 0, c == 0 && q.Bit(0) == 1:
+				q.Add(&q, big.NewInt(1))
+			}
+			break
+		}
+		s--
+	}
+	text := q.Text(10) + "e" + strconv.Itoa(exp-s)
+	if num.Sign() < 0 {
+		text = "-" + text
+	}
+	f, _ := strconv.ParseFloat(text, 64) // ±Inf beyond the range of float64
+	return f
+}
+
+// decParts parses the 'e' format of strconv ("-4.45e+00") into an integer mantissa of
+// at most 17 digits and a power of ten: −445, −2.
+func decParts(b []byte) (mant int64, exp int) {
+	neg := len(b) > 0 && b[0] == '-'
+	if neg {
+		b = b[1:]
+	}
+	digits := 0
+	i := 0
+	for ; i < len(b) && b[i] != 'e'; i++ {
+		if b[i] == '.' {
+			continue
+		}
+		mant = mant*10 + int64(b[i]-'0')
+		digits++
+	}
+	e, _ := strconv.Atoi(string(b[i+1:]))
+	if neg {
+		mant = -mant
+	}
+	return mant, e - (digits - 1)
+}
+
+// pow10Int returns 10^d, d ≥ 0; the small powers are shared and must not be modified.
+func pow10Int(d int) *big.Int {
+	if d < len(smallPow10) {
+		return smallPow10[d]
+	}
+	return new(big.Int).Exp(big.NewInt(10), big.NewInt(int64(d)), nil)
+}
+
+var smallPow10 = func() []*big.Int {
+	p := make([]*big.Int, 40)
+	for i := range p {
+		p[i] = new(big.Int).Exp(big.NewInt(10), big.NewInt(int64(i)), nil)
+	}
+	return p
+}()

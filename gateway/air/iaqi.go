@@ -129,7 +129,9 @@ func IAQI(e Edition, p Pollutant, avg Averaging, c float64) (Index, error) {
 // IAQI returns the index of concentration c (in the unit m.Edition.Unit(p) gives) of
 // pollutant p averaged over avg:
 //
-//  1. the concentration is taken as its shortest decimal; HJ 633-2026 rounds it by
+//  1. the concentration is taken as its shortest decimal rounded to ConcentrationDigits
+//     (12) significant digits, which drops binary noise (149.99999999999997 is 150)
+//     and nothing an analyser measures; HJ 633-2026 rounds it by
 //     GB/T 8170 to an integer (CO: one decimal) (§4.2.2/4.2.3); HJ 633-2012 uses it as
 //     is; the US method truncates it (O3 ppm to 3 decimals, PM2.5 and CO to 1, PM10,
 //     SO2, NO2 to integers) (standards §2.3, §2.10);
@@ -162,7 +164,7 @@ func (m Method) IAQI(p Pollutant, avg Averaging, c float64) (Index, error) {
 	if c < 0 || math.IsNaN(c) || math.IsInf(c, 0) {
 		return Index{}, fmt.Errorf("%s: %s = %v: %w", m.Edition, k, c, ErrConcentration)
 	}
-	x := decimal(c)
+	x := snap(c)
 	switch col.round {
 	case roundHalfEven:
 		x = halfEven(x, col.decimals)

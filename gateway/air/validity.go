@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"math/big"
 	"math/bits"
 	"time"
 )
@@ -138,8 +139,7 @@ func (v Validity) Hour(start time.Time, sample time.Duration, samples []Sample) 
 
 // hourAcc accumulates one pollutant's samples of one hour.
 type hourAcc struct {
-	sum     float64
-	n       int
+	sum     exactSum
 	cov     coverage
 	suspect bool
 }
@@ -149,8 +149,7 @@ func (a *hourAcc) add(start time.Time, sample time.Duration, s Sample) bool {
 	if off < 0 || off >= time.Hour || math.IsNaN(s.Value) || math.IsInf(s.Value, 0) {
 		return false
 	}
-	a.sum += s.Value
-	a.n++
+	a.sum.add(s.Value)
 	a.suspect = a.suspect || s.Suspect
 	from := int(off / time.Second)
 	to := int(min(off+sample, time.Hour) / time.Second)
@@ -159,12 +158,12 @@ func (a *hourAcc) add(start time.Time, sample time.Duration, s Sample) bool {
 }
 
 func (a *hourAcc) average(v Validity) Average {
-	if a.n == 0 {
+	if a.sum.n == 0 {
 		return none
 	}
 	secs := a.cov.seconds()
 	return Average{
-		Value:   a.sum / float64(a.n),
+		Value:   a.sum.mean(),
 		N:       float64(secs) / 60,
 		Valid:   time.Duration(secs)*time.Second >= v.MinCoverage,
 		Suspect: a.suspect,
@@ -176,8 +175,14 @@ type coverage [(3600 + 63) / 64]uint64
 
 // mark adds seconds [from, to), 0 ≤ from < to ≤ 3600.
 func (c *coverage) mark(from, to int) {
-	for s := from; s < to; s++ {
+	for s := from; s < to; {
+		if s%64 == 0 && to-s >= 64 {
+			c[s/64] = ^uint64(0)
+			s += 64
+			continue
+		}
 		c[s/64] |= 1 << (s % 64)
+		s++
 	}
 }
 
@@ -189,20 +194,21 @@ func (c *coverage) seconds() int {
 	return n
 }
 
-// meanOf returns the mean of the valid averages, with N their count and valid if N ≥ min.
+// meanOf returns the mean of the valid averages (exact, see exactSum, then MeanDigits),
+// with N their count and valid if N ≥ min.
 func meanOf(avgs []Average, min int) Average {
 	a := Average{Value: math.NaN()}
-	sum := 0.0
+	var sum exactSum
 	for _, h := range avgs {
 		if !h.Valid {
 			continue
 		}
-		sum += h.Value
+		sum.add(h.Value)
 		a.N++
 		a.Suspect = a.Suspect || h.Suspect
 	}
 	if a.N > 0 {
-		a.Value = sum / a.N
+		a.Value = sum.mean()
 	}
 	a.Valid = a.N > 0 && a.N >= float64(min)
 	return a
@@ -247,42 +253,56 @@ func (v Validity) MaxEightHour(windows []Average) Average {
 // NowCast returns the US NowCast of up to 12 hourly means, the most recent first
 // (standards §2.10): w = min/max of the valid ones, at least 0.5; NowCast =
 // Σ wⁱ·cᵢ / Σ wⁱ over the valid hours i hours ago. It is valid if at least 2 of the 3
-// most recent hours are valid. N is the number of valid hours used.
+// most recent hours are valid. N is the number of valid hours used. The arithmetic is
+// exact on the means as decimals; the result is rounded to MeanDigits significant
+// digits, like a mean (twelve hours of 9.1 give 9.1, not 9.099999999999996).
 func NowCast(hours []Average) Average {
 	if len(hours) > 12 {
 		hours = hours[:12]
 	}
 	recent := 0
-	lo, hi := math.Inf(1), math.Inf(-1)
+	var lo, hi *big.Rat
 	for i, h := range hours {
-		if !h.Valid {
+		if !h.Valid || math.IsNaN(h.Value) || math.IsInf(h.Value, 0) {
 			continue
 		}
 		if i < 3 {
 			recent++
 		}
-		lo, hi = min(lo, h.Value), max(hi, h.Value)
+		c := decimal(h.Value)
+		if lo == nil || c.Cmp(lo) < 0 {
+			lo = c
+		}
+		if hi == nil || c.Cmp(hi) > 0 {
+			hi = c
+		}
 	}
 	a := Average{Value: math.NaN()}
-	if math.IsInf(lo, 1) {
+	if lo == nil {
 		return a
 	}
-	w := 1.0
-	if hi > 0 {
-		w = max(lo/hi, 0.5)
+	half := big.NewRat(1, 2)
+	w := big.NewRat(1, 1)
+	if hi.Sign() > 0 {
+		w.Quo(lo, hi)
+		if w.Cmp(half) < 0 {
+			w.Set(half)
+		}
 	}
-	var num, den float64
+	num, den, wi := new(big.Rat), new(big.Rat), big.NewRat(1, 1)
 	for i, h := range hours {
-		if !h.Valid {
+		if i > 0 {
+			wi.Mul(wi, w)
+		}
+		if !h.Valid || math.IsNaN(h.Value) || math.IsInf(h.Value, 0) {
 			continue
 		}
-		wi := math.Pow(w, float64(i))
-		num += wi * h.Value
-		den += wi
+		num.Add(num, new(big.Rat).Mul(wi, decimal(h.Value)))
+		den.Add(den, wi)
 		a.N++
 		a.Suspect = a.Suspect || h.Suspect
 	}
-	a.Value = num / den
+	a.Value = toFloat(roundSig(num.Quo(num, den), MeanDigits))
 	a.Valid = recent >= 2
 	return a
 }

@@ -3,6 +3,7 @@ package reading
 import (
 	"errors"
 	"math"
+	"math/big"
 	"strings"
 	"testing"
 )
@@ -74,4 +75,35 @@ func FuzzConvert(f *testing.F) {
 			t.Fatalf("Convert(%q, %v, %q) = %v", quantity, v, unit, out)
 		}
 	})
+}
+
+// Conversions are exact on the decimal the device sent (issue 11): each result is the
+// float64 nearest the exact value, worked by hand.
+func TestConvertExact(t *testing.T) {
+	for _, c := range []struct {
+		q, unit string
+		v, want float64
+	}{
+		{"pm25", "mg/m3", 0.0049, 4.9},   // 0.0049·1000; float ×1000 gave 4.8999999999999995
+		{"pm10", "mg/m3", 0.0082, 8.2},   // float gave 8.200000000000001
+		{"co", "ug/m3", 4450, 4.45},      // 4450/1000
+		{"temperature", "degF", 77, 25},  // (77−32)·5/9 = 45·5/9 = 25
+		{"temperature", "K", 300.15, 27}, // 300.15 − 273.15
+		{"wind_speed", "km/h", 36, 10},   // 36·5/18
+		{"tp", "ug/L", 200, 0.2},         // 200/1000
+		// 1 ppm CO = 28.01·101325/(8.314462618·298.15·1000) mg/m3
+		// = 2838113.25/2478967.0295567 = 1.14487… (the float nearest; see below).
+	} {
+		got, err := Convert(c.q, c.v, c.unit)
+		if err != nil || got != c.want {
+			t.Errorf("Convert(%s, %v, %s) = %v, %v; want exactly %v", c.q, c.v, c.unit, got, err, c.want)
+		}
+	}
+	// The gas factor is the exact fraction; the result its nearest float64.
+	exact := new(big.Rat).SetFrac64(2801*101325, 100)               // 28.01·101325
+	exact.Quo(exact, new(big.Rat).SetFrac64(8314462618*29815, 1e8)) // 8.314462618·298.15·1000
+	want, _ := exact.Float64()
+	if got, err := Convert("co", 1, "ppm"); err != nil || got != want {
+		t.Errorf("Convert(co, 1, ppm) = %v, %v; want %v", got, err, want)
+	}
 }
