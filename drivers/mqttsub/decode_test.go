@@ -227,7 +227,7 @@ func TestDecodeErrors(t *testing.T) {
 		{esp32, "env/s/" + strings.Repeat("x", 65) + "/air", `{}`, KindTopic, "longer than 64"},
 		// quantity
 		{loraNumber, "lora/n/pm2.5", "1", KindQuantity, `"pm2.5" is not a catalog quantity`},
-		{waterLP, "water/s", "wq ph=7,cod=3", KindQuantity, `field "cod" is not a catalog quantity`},
+		{waterLP, "water/s", "wq ph=7,tss=3", KindQuantity, `field "tss" is not a catalog quantity`},
 		// range
 		{esp32, "env/s/d/air", `{"data":{"pm25":-1,"pm10":2}}`, KindRange, "pm25: value -1 outside the plausible range 0..2000 ug/m3"},
 		{esp32, "env/s/d/air", `{"data":{"pm25":1,"pm10":2,"t":71}}`, KindRange, "temperature: value 71"},
