@@ -231,6 +231,42 @@ func TestReplayHourlyAirHint(t *testing.T) {
 	}
 }
 
+// Issue 11, defect 3: two exports of a meter that overlap by a few seconds (within
+// noise.lateness, 5 s) replayed as one file derive exactly what one export of the same
+// span does: the repeated rows count once (they used to count twice, moving the LAeq of
+// the minutes they are in).
+func TestReplayOverlappingExports(t *testing.T) {
+	dir := t.TempDir()
+	cfg := writeTemp(t, dir, "box.yaml", replayConfig)
+	row := func(b *strings.Builder, s int) {
+		fmt.Fprintf(b, "2026-11-28 20:%02d:%02d,%d\n", s/60, s%60, 50+(s*7)%31)
+	}
+	var one, two strings.Builder
+	one.WriteString("time,la\n")
+	two.WriteString("time,la\n")
+	for s := range 240 {
+		row(&one, s)
+	}
+	for s := range 123 { // 20:00:00 to 20:02:02
+		row(&two, s)
+	}
+	for s := 118; s < 240; s++ { // 20:01:58 to 20:03:59
+		row(&two, s)
+	}
+	var outs [2]string
+	for i, in := range []string{one.String(), two.String()} {
+		input := writeTemp(t, dir, fmt.Sprintf("in%d.csv", i), in)
+		var stdout, stderr bytes.Buffer
+		if code := run([]string{"replay", "-c", cfg, "--site", "canal", "--device", "meter-1", input}, &stdout, &stderr); code != 0 {
+			t.Fatalf("replay %s: exit %d, stderr:\n%s", input, code, stderr.String())
+		}
+		outs[i] = stdout.String()
+	}
+	if outs[0] != outs[1] || !strings.Contains(outs[0], "laeq_1m=") {
+		t.Errorf("one export derived:\n%.3000s\nthe overlapping exports:\n%.3000s", outs[0], outs[1])
+	}
+}
+
 func TestParseInterleaved(t *testing.T) {
 	for _, c := range []struct {
 		args []string

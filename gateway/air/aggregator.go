@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/envgate/envgate/gateway/reading"
+	"github.com/envgate/envgate/gateway/window"
 )
 
 // Defaults of Config.
@@ -15,6 +16,11 @@ const (
 	DefaultSample   = time.Minute // each raw sample stands for this much sampling time
 	DefaultLateness = time.Minute // how long an hour waits for late samples
 )
+
+// maxEmptyHours bounds the empty hours a single jump of the clock closes one by one;
+// older ones are skipped without output, so a device clock that leaps years ahead
+// cannot flood the pipeline.
+const maxEmptyHours = 1000
 
 // maxHistory is the number of closed hours the Aggregator keeps: a day's 8-h windows
 // reach back at most 16 h before its midnight, 24-h moving means 24 h.
@@ -68,9 +74,10 @@ type Live struct {
 	Day      time.Time // local midnight starting the most recently closed day
 	DailyAQI float64   // its aqi_1d; NaN if it had none
 
-	Accepted int // samples that entered an hour
-	Late     int // samples whose hour had closed: ignored
-	Rejected int // readings of another device or quantity, outside the plan, Bad, implausible or in an unknown unit
+	Accepted  int // samples that entered an hour
+	Duplicate int // samples of a pollutant and time the hour had already counted: ignored
+	Late      int // samples whose hour had closed: ignored
+	Rejected  int // readings of another device or quantity, outside the plan, Bad, implausible or in an unknown unit
 }
 
 // Aggregator derives the hourly and daily series and AQI reports of one air device (see
@@ -86,17 +93,10 @@ type Aggregator struct {
 	loc   *time.Location
 	emits map[string]bool // the derived quantities of this edition and plan
 
-	started bool
-	clock   time.Time
-	open    []*hourWindow // contiguous, ascending
-	next    time.Time     // start of the hour after the last opened
-	hist    []record      // closed hours, contiguous, ascending, at most maxHistory
-	live    Live
-}
-
-type hourWindow struct {
-	start, end time.Time
-	acc        [nPollutants]hourAcc
+	clock time.Time
+	hours *window.Series[[nPollutants]hourAcc]
+	hist  []record // closed hours, contiguous, ascending, at most maxHistory
+	live  Live
 }
 
 type record struct {
@@ -144,6 +144,14 @@ func NewAggregator(cfg Config) (*Aggregator, error) {
 	cfg.Method.Plan = planOf(cfg.Method)
 	a := &Aggregator{cfg: cfg, v: cfg.Validity.norm(), loc: cfg.Location, emits: emitted(cfg.Method)}
 	a.live = Live{AQI: math.NaN(), DailyAQI: math.NaN()}
+	// Hours are contiguous in absolute time (whole-hour zone offsets keep them on the
+	// local clock).
+	a.hours = window.New(window.Config[[nPollutants]hourAcc]{
+		Start:    a.align,
+		End:      func(start time.Time) time.Time { return start.Add(time.Hour) },
+		Lateness: cfg.Lateness,
+		MaxEmpty: maxEmptyHours,
+	})
 	return a, nil
 }
 
@@ -219,7 +227,8 @@ func emitted(m Method) map[string]bool {
 // checked against the catalog's plausible range. Readings of other devices or
 // quantities, with Quality Bad, or implausible are rejected; a Suspect one is used and
 // makes what it enters Suspect. A sample whose hour has closed is counted as late and
-// ignored.
+// ignored; so is one of a pollutant and time the hour has already counted (a
+// redelivery, Live.Duplicate), so feeding readings again gives the same results.
 func (a *Aggregator) Add(r reading.Reading) []reading.Reading {
 	p, ok := PollutantOf(r.Quantity)
 	if !ok || r.Site != a.cfg.Site || r.Device != a.cfg.Device || r.Quality >= reading.Bad ||
@@ -233,19 +242,23 @@ func (a *Aggregator) Add(r reading.Reading) []reading.Reading {
 		return nil
 	}
 	t := r.Time.In(a.loc)
-	if !a.started {
+	if !a.hours.Started() {
 		a.start(t)
 	}
 	var out []reading.Reading
 	if t.After(a.clock) {
 		out = a.advance(t)
 	}
-	w := a.find(t)
-	if w == nil {
+	w := a.hours.Find(t)
+	switch {
+	case w == nil:
 		a.live.Late++
 		return out
+	case !w.Once(window.KeyOf(r)):
+		a.live.Duplicate++
+		return out
 	}
-	w.acc[p].add(w.start, a.cfg.Sample, Sample{Time: t, Value: v, Suspect: r.Quality == reading.Suspect})
+	w.Data[p].add(w.Start, a.cfg.Sample, Sample{Time: t, Value: v, Suspect: r.Quality == reading.Suspect})
 	a.live.Accepted++
 	return out
 }
@@ -255,7 +268,7 @@ func (a *Aggregator) Add(r reading.Reading) []reading.Reading {
 // never reports still shows 0 minutes of data.
 func (a *Aggregator) Tick(now time.Time) []reading.Reading {
 	now = now.In(a.loc)
-	if !a.started {
+	if !a.hours.Started() {
 		a.start(now)
 	}
 	if now.After(a.clock) {
@@ -288,10 +301,8 @@ func (a *Aggregator) midnight(t time.Time, days int) time.Time {
 }
 
 func (a *Aggregator) start(t time.Time) {
-	a.started = true
 	a.clock = t
-	a.next = a.align(t)
-	a.openUntil(t)
+	a.hours.Begin(t)
 }
 
 // Config returns the Aggregator's configuration with its defaults filled in.
@@ -305,49 +316,13 @@ func (a *Aggregator) FlushTime(t time.Time) time.Time {
 	return time.Date(y, m, d+1, 0, 0, 0, 0, a.loc).Add(a.cfg.Lateness)
 }
 
-// openUntil opens the hours up to the one containing t. Hours are contiguous in
-// absolute time (whole-hour zone offsets keep them on the local clock).
-func (a *Aggregator) openUntil(t time.Time) {
-	for !a.next.After(t) {
-		a.open = append(a.open, &hourWindow{start: a.next, end: a.next.Add(time.Hour)})
-		a.next = a.next.Add(time.Hour)
-	}
-}
-
-// find returns the open hour containing t, or nil.
-func (a *Aggregator) find(t time.Time) *hourWindow {
-	for i := len(a.open) - 1; i >= 0; i-- {
-		if w := a.open[i]; !t.Before(w.start) {
-			if t.Before(w.end) {
-				return w
-			}
-			return nil
-		}
-	}
-	return nil
-}
-
 // advance moves the clock to t: it closes, in order, every hour with end + Lateness ≤ t,
-// including the empty ones a gap skipped, then opens the hours up to t.
+// including the empty ones a gap skipped (at most maxEmptyHours of those), then opens
+// the hours up to t.
 func (a *Aggregator) advance(t time.Time) []reading.Reading {
 	a.clock = t
 	var out []reading.Reading
-	for {
-		if len(a.open) == 0 {
-			if a.next.After(t) {
-				break
-			}
-			a.openUntil(a.next)
-		}
-		w := a.open[0]
-		if w.end.Add(a.cfg.Lateness).After(t) {
-			break
-		}
-		a.open[0] = nil
-		a.open = a.open[1:]
-		out = a.closeHour(w, out)
-	}
-	a.openUntil(t)
+	a.hours.Advance(t, func(w *window.Window[[nPollutants]hourAcc]) { out = a.closeHour(w, out) })
 	return out
 }
 
@@ -406,10 +381,13 @@ func (in inputs) put(k Key, avg Average) {
 	in.suspect[k] = avg.Suspect
 }
 
-func (a *Aggregator) closeHour(w *hourWindow, out []reading.Reading) []reading.Reading {
-	rec := record{start: w.start}
+func (a *Aggregator) closeHour(w *window.Window[[nPollutants]hourAcc], out []reading.Reading) []reading.Reading {
+	rec := record{start: w.Start}
 	for p := range rec.avg {
-		rec.avg[p] = w.acc[p].average(a.v)
+		rec.avg[p] = w.Data[p].average(a.v)
+	}
+	if n := len(a.hist); n > 0 && !a.hist[n-1].start.Add(time.Hour).Equal(rec.start) {
+		a.hist = a.hist[:0] // a jump skipped hours: the history is long past
 	}
 	a.hist = append(a.hist, rec)
 	if len(a.hist) > maxHistory {
@@ -417,20 +395,20 @@ func (a *Aggregator) closeHour(w *hourWindow, out []reading.Reading) []reading.R
 	}
 
 	l := &a.live
-	l.Hour = w.start
+	l.Hour = w.Start
 	l.Mean1h, l.Mean24h, l.Mean8h = map[Pollutant]float64{}, map[Pollutant]float64{}, map[Pollutant]float64{}
 	in := a.newInputs()
 	for _, p := range a.cfg.Method.Plan {
 		n, h := byPollutant[p], rec.avg[p]
-		out = a.emit(out, w.start, n.minutes, h.N, reading.Good)
-		out = a.emitAvg(out, w.start, n.hourly, h)
+		out = a.emit(out, w.Start, n.minutes, h.N, reading.Good)
+		out = a.emitAvg(out, w.Start, n.hourly, h)
 		in.put(Key{p, Avg1h}, h)
 		if h.Valid {
 			l.Mean1h[p] = h.Value
 		}
 
-		from := w.end.Add(-24 * time.Hour)
-		d := a.v.Day(a.span(p, from, w.end))
+		from := w.End.Add(-24 * time.Hour)
+		d := a.v.Day(a.span(p, from, w.End))
 		out = a.emitAvg(out, from, n.moving24, d)
 		in.put(Key{p, Avg24h}, d)
 		if d.Valid {
@@ -438,8 +416,8 @@ func (a *Aggregator) closeHour(w *hourWindow, out []reading.Reading) []reading.R
 		}
 
 		if n.moving8 != "" {
-			from := w.end.Add(-8 * time.Hour)
-			e := a.v.EightHour(a.span(p, from, w.end))
+			from := w.End.Add(-8 * time.Hour)
+			e := a.v.EightHour(a.span(p, from, w.End))
 			out = a.emitAvg(out, from, n.moving8, e)
 			in.put(Key{p, Avg8h}, e)
 			if e.Valid {
@@ -447,17 +425,17 @@ func (a *Aggregator) closeHour(w *hourWindow, out []reading.Reading) []reading.R
 			}
 		}
 		if n.nowcast != "" && a.cfg.Method.Edition == USEPA2024 {
-			hours := a.span(p, w.end.Add(-12*time.Hour), w.end)
+			hours := a.span(p, w.End.Add(-12*time.Hour), w.End)
 			for i, j := 0, len(hours)-1; i < j; i, j = i+1, j-1 { // most recent first
 				hours[i], hours[j] = hours[j], hours[i]
 			}
 			nc := NowCast(hours)
-			out = a.emitAvg(out, w.start, n.nowcast, nc)
+			out = a.emitAvg(out, w.Start, n.nowcast, nc)
 			in.put(Key{p, AvgNowCast}, nc)
 		}
 	}
 	res := a.cfg.Method.Report(Hourly, in.conc)
-	out = a.emitReport(out, w.start, res, in)
+	out = a.emitReport(out, w.Start, res, in)
 	l.AQI, l.Level, l.Primary, l.IAQI = math.NaN(), 0, 0, map[Item]float64{}
 	for item, idx := range res.IAQI {
 		l.IAQI[item] = float64(idx.Value)
@@ -466,8 +444,8 @@ func (a *Aggregator) closeHour(w *hourWindow, out []reading.Reading) []reading.R
 		l.AQI, l.Level, l.Primary = float64(res.AQI), res.Level, res.Primary
 	}
 
-	if day := a.midnight(w.start, 0); !w.end.Before(a.midnight(w.start, 1)) {
-		out = a.closeDay(day, a.midnight(w.start, 1), out)
+	if day := a.midnight(w.Start, 0); !w.End.Before(a.midnight(w.Start, 1)) {
+		out = a.closeDay(day, a.midnight(w.Start, 1), out)
 	}
 	return out
 }

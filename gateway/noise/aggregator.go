@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/envgate/envgate/gateway/reading"
+	ws "github.com/envgate/envgate/gateway/window"
 )
 
 // Defaults of Config.
@@ -17,6 +18,12 @@ const (
 	DefaultMinValid    = 0.75            // fraction [U: placeholder, not from HJ 906-2017, standards §1.6]
 	DefaultLateness    = 5 * time.Second // how long a window waits for late samples
 )
+
+// maxEmptyWindows bounds the empty windows of each kind a single jump of the clock
+// closes one by one (empty hours and periods emit a valid-data rate of 0); older ones
+// are skipped without output, so a device clock that leaps years ahead cannot flood the
+// pipeline. Empty minutes emit nothing, so skipping them changes no output.
+const maxEmptyWindows = 1000
 
 // maxWeatherMinutes bounds the remembered minutes of bad weather (four days of minutes),
 // so a weather station with a broken clock cannot grow the state without limit.
@@ -87,10 +94,11 @@ type Live struct {
 
 	LastBurst float64 // peak of the most recent ended burst, dB(A); NaN before the first
 
-	Bursts   int // night burst events since the Aggregator was made
-	Accepted int // samples that entered at least one window
-	Late     int // samples whose window had closed: ignored
-	Rejected int // readings of another device, unknown quantity, Quality Bad or implausible
+	Bursts    int // night burst events since the Aggregator was made
+	Accepted  int // samples that entered at least one window
+	Duplicate int // samples of a quantity and time the windows had already counted: ignored
+	Late      int // samples whose window had closed: ignored
+	Rejected  int // readings of another device, unknown quantity, Quality Bad or implausible
 }
 
 // Aggregator derives the windowed series of one noise device (see the package doc).
@@ -108,10 +116,9 @@ type Aggregator struct {
 	sample     float64 // seconds
 	laeqPeriod float64 // seconds: Config.LaeqPeriod, 0 to learn it
 	cadence    cadence // of the `laeq` times, when learning the period
-	started    bool
 	clock      time.Time
-	series     [3]series
-	wet        []time.Time // minute starts with bad weather, ascending, unique
+	series     [3]*ws.Series[*window] // by kind
+	wet        []time.Time            // minute starts with bad weather, ascending, unique
 	hours      []hourResult
 	lastDay    *periodResult
 	lastLA     time.Time
@@ -125,12 +132,6 @@ const (
 	kHour
 	kPeriod
 )
-
-type series struct {
-	kind int
-	open []*window // contiguous, ascending
-	next time.Time // start of the window after the last opened
-}
 
 type window struct {
 	start, end time.Time
@@ -283,7 +284,16 @@ func NewAggregator(cfg Config) (*Aggregator, error) {
 	}
 	a.laeqPeriod = cfg.LaeqPeriod.Seconds()
 	for k := range a.series {
-		a.series[k].kind = k
+		a.series[k] = ws.New(ws.Config[*window]{
+			Start: func(t time.Time) time.Time { start, _, _ := a.span(k, t); return start },
+			End:   func(start time.Time) time.Time { _, end, _ := a.span(k, start); return end },
+			Make: func(start, end time.Time) *window {
+				_, _, night := a.span(k, start)
+				return &window{start: start, end: end, night: night}
+			},
+			Lateness: cfg.Lateness,
+			MaxEmpty: maxEmptyWindows,
+		})
 	}
 	return a, nil
 }
@@ -308,7 +318,9 @@ func NewAggregator(cfg Config) (*Aggregator, error) {
 // of other devices or quantities, with Quality Bad or outside the catalog's plausible
 // range are rejected; a Suspect sample is used like a Good one; samples whose 1-min window has closed are counted as
 // late and ignored. Samples are expected in time order; a late one still counts in its
-// windows, but not for burst detection.
+// windows, but not for burst detection. The windows count a sample of one quantity and
+// time once: a redelivered one is ignored (Live.Duplicate), so feeding samples again
+// gives the same results.
 func (a *Aggregator) Add(r reading.Reading) []reading.Reading {
 	if !plausible(r) {
 		a.live.Rejected++
@@ -360,7 +372,7 @@ func plausible(r reading.Reading) bool {
 
 func (a *Aggregator) addLevel(r reading.Reading) []reading.Reading {
 	t := r.Time.In(a.p.Location)
-	if !a.started {
+	if !a.started() {
 		a.start(t)
 	}
 	d := a.sample
@@ -377,12 +389,20 @@ func (a *Aggregator) addLevel(r reading.Reading) []reading.Reading {
 		out = a.advance(t)
 	}
 
-	var ws [3]*window
+	var wins [3]*window
 	for k := range a.series {
-		if ws[k] = a.series[k].find(t); ws[k] == nil {
+		w := a.series[k].Find(t)
+		if w == nil {
 			a.live.Late++
 			return out
 		}
+		// The windows containing t close together or are open together, and the
+		// minute is the smallest of them: its seen-set is enough.
+		if k == kMinute && !w.Once(ws.KeyOf(r)) {
+			a.live.Duplicate++
+			return out
+		}
+		wins[k] = w.Data
 	}
 	a.live.Accepted++
 	if r.Quantity == inLA || a.lastLA.IsZero() {
@@ -390,10 +410,10 @@ func (a *Aggregator) addLevel(r reading.Reading) []reading.Reading {
 			a.live.Energy += math.Pow(10, r.Value/10) * d
 			a.live.Seconds += d
 		} else {
-			ws[kMinute].livePending.add(r.Value, 1)
+			wins[kMinute].livePending.add(r.Value, 1)
 		}
 	}
-	for k, w := range ws {
+	for k, w := range wins {
 		if r.Quantity == inLAeq {
 			if d > 0 {
 				w.laeq.add(r.Value, d)
@@ -458,7 +478,7 @@ func (a *Aggregator) addWeather(r reading.Reading) {
 		return
 	}
 	m := a.p.align(r.Time, time.Minute)
-	if a.started && m.Before(a.oldestOpen()) {
+	if a.started() && m.Before(a.oldestOpen()) {
 		a.live.Late++
 		return
 	}
@@ -488,7 +508,7 @@ func (a *Aggregator) wetIn(start, end time.Time) bool {
 // never reports still shows 0 % valid data.
 func (a *Aggregator) Tick(now time.Time) []reading.Reading {
 	now = now.In(a.p.Location)
-	if !a.started {
+	if !a.started() {
 		a.start(now)
 	}
 	var out []reading.Reading
@@ -525,8 +545,8 @@ func (a *Aggregator) Now(now time.Time) Live {
 	l.Night = a.p.IsNight(now)
 	l.Limit = a.limitAt(now)
 	running := func(k int) float64 {
-		if w := a.series[k].find(now); w != nil {
-			e, _ := w.source(a.laeqEstimate())
+		if w := a.series[k].Find(now); w != nil {
+			e, _ := w.Data.source(a.laeqEstimate())
 			return e.leq()
 		}
 		return math.NaN()
@@ -543,14 +563,13 @@ func (a *Aggregator) limitAt(t time.Time) float64 {
 	return a.day
 }
 
+func (a *Aggregator) started() bool { return a.series[kMinute].Started() }
+
 // start opens the windows containing t.
 func (a *Aggregator) start(t time.Time) {
-	a.started = true
 	a.clock = t
-	for k := range a.series {
-		s := &a.series[k]
-		s.next, _, _ = a.span(k, t)
-		s.openUntil(a, t)
+	for _, s := range a.series {
+		s.Begin(t)
 	}
 }
 
@@ -567,85 +586,19 @@ func (a *Aggregator) span(k int, t time.Time) (start, end time.Time, night bool)
 	return a.p.bounds(t)
 }
 
-func (s *series) newWindow(a *Aggregator) *window {
-	_, end, night := a.span(s.kind, s.next)
-	w := &window{start: s.next, end: end, night: night}
-	s.next = end
-	return w
-}
-
-// openUntil opens the windows up to the one containing t.
-func (s *series) openUntil(a *Aggregator, t time.Time) {
-	for !s.next.After(t) {
-		s.open = append(s.open, s.newWindow(a))
-	}
-}
-
-// find returns the open window containing t, or nil.
-func (s *series) find(t time.Time) *window {
-	for i := len(s.open) - 1; i >= 0; i-- {
-		if w := s.open[i]; !t.Before(w.start) {
-			if t.Before(w.end) {
-				return w
-			}
-			return nil
-		}
-	}
-	return nil
-}
-
 // oldestOpen returns the start of the oldest period window not closed.
 func (a *Aggregator) oldestOpen() time.Time {
-	s := &a.series[kPeriod]
-	if len(s.open) > 0 {
-		return s.open[0].start
-	}
-	return s.next
+	return a.series[kPeriod].Oldest()
 }
 
 // advance moves the clock to t: it closes, in order of their ends (minute before hour
 // before period at the same end), every window with end + Lateness ≤ t, including the
-// empty ones a gap skipped, then opens the windows up to t.
+// empty ones a gap skipped (at most maxEmptyWindows of each kind), then opens the
+// windows up to t.
 func (a *Aggregator) advance(t time.Time) []reading.Reading {
 	a.clock = t
 	var out []reading.Reading
-	for {
-		best := -1
-		var bestEnd time.Time
-		for k := range a.series {
-			s := &a.series[k]
-			var end time.Time
-			switch {
-			case len(s.open) > 0:
-				end = s.open[0].end
-			case !s.next.After(t):
-				_, end, _ = a.span(k, s.next)
-			default:
-				continue
-			}
-			if end.Add(a.cfg.Lateness).After(t) {
-				continue
-			}
-			if best < 0 || end.Before(bestEnd) {
-				best, bestEnd = k, end
-			}
-		}
-		if best < 0 {
-			break
-		}
-		s := &a.series[best]
-		var w *window
-		if len(s.open) > 0 {
-			w, s.open[0] = s.open[0], nil
-			s.open = s.open[1:]
-		} else {
-			w = s.newWindow(a)
-		}
-		out = a.close(best, w, out)
-	}
-	for k := range a.series {
-		a.series[k].openUntil(a, t)
-	}
+	ws.Advance(t, func(k int, w *ws.Window[*window]) { out = a.close(k, w.Data, out) }, a.series[:]...)
 	// Bad weather before the oldest open window can no longer matter.
 	oldest := a.oldestOpen()
 	i := sort.Search(len(a.wet), func(i int) bool { return !a.wet[i].Before(oldest) })

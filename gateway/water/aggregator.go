@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/envgate/envgate/gateway/reading"
+	"github.com/envgate/envgate/gateway/window"
 )
 
 // Defaults of Config.
@@ -82,11 +83,12 @@ type Live struct {
 	// Missing counts required parameters without a (valid) mean in that window.
 	Missing int
 
-	Accepted int // samples that entered a window
-	Late     int // samples whose window had closed: ignored
-	Rejected int // readings of another site, with Quality Bad, a wrong unit or implausible
-	Ignored  int // readings of the site this package does not classify (water_temperature, turbidity…)
-	Skipped  int // empty windows skipped without output by a jump of the clock
+	Accepted  int // samples that entered a window
+	Duplicate int // samples of a device, quantity and time the window had already counted: ignored
+	Late      int // samples whose window had closed: ignored
+	Rejected  int // readings of another site, with Quality Bad, a wrong unit or implausible
+	Ignored   int // readings of the site this package does not classify (water_temperature, turbidity…)
+	Skipped   int // empty windows skipped without output by a jump of the clock
 }
 
 // Aggregator evaluates one section window by window (see the package doc). It is not
@@ -99,17 +101,10 @@ type Aggregator struct {
 	cfg      Config
 	rules    Rules
 	required []bool // by aggIndex
-	started  bool
 	clock    time.Time
-	open     []*window // contiguous, ascending
-	next     time.Time // start of the window after the last opened
-	last     *closed   // the latest closed window, for Live
-	live     Live      // counters only
-}
-
-type window struct {
-	start, end time.Time
-	acc        []acc // by aggIndex
+	windows  *window.Series[[]acc] // data: by aggIndex
+	last     *closed               // the latest closed window, for Live
+	live     Live                  // counters only
 }
 
 // acc accumulates the samples of one parameter in one window.
@@ -197,7 +192,15 @@ func NewAggregator(cfg Config) (*Aggregator, error) {
 			cfg.Required = append(cfg.Required, p)
 		}
 	}
-	return &Aggregator{cfg: cfg, rules: rules, required: required}, nil
+	a := &Aggregator{cfg: cfg, rules: rules, required: required}
+	a.windows = window.New(window.Config[[]acc]{
+		Start:    a.align,
+		End:      func(start time.Time) time.Time { return start.Add(cfg.Window) },
+		Make:     func(_, _ time.Time) []acc { return make([]acc, len(aggregated)) },
+		Lateness: cfg.Lateness,
+		MaxEmpty: maxEmptyWindows,
+	})
+	return a, nil
 }
 
 // Config returns the configuration with its defaults filled in.
@@ -216,7 +219,9 @@ func (a *Aggregator) Config() Config {
 // several devices measuring one parameter are averaged together. Other water quantities of the site (water_temperature,
 // conductivity, turbidity) and other quantities are ignored; readings of other sites,
 // Bad or implausible ones are rejected; samples whose window has closed are counted
-// as late and dropped.
+// as late and dropped. A window counts a reading of one device, quantity and time once:
+// a redelivered one is ignored (Live.Duplicate), so feeding readings again gives the
+// same results.
 func (a *Aggregator) Add(r reading.Reading) []reading.Reading {
 	if r.Site != a.cfg.Site {
 		a.live.Rejected++
@@ -233,22 +238,27 @@ func (a *Aggregator) Add(r reading.Reading) []reading.Reading {
 		return nil
 	}
 	t := r.Time.In(a.cfg.Location)
-	if !a.started {
+	if !a.windows.Started() {
 		a.start(t)
 	}
 	var out []reading.Reading
 	if t.After(a.clock) {
 		out = a.advance(t)
 	}
-	w := a.find(t)
-	if w == nil {
+	w := a.windows.Find(t)
+	switch {
+	case w == nil:
 		a.live.Late++
+		return out
+	case !w.Once(window.KeyOf(r)):
+		a.live.Duplicate++
 		return out
 	}
 	a.live.Accepted++
-	w.acc[i].add(r.Value)
+	c := &w.Data[i]
+	c.add(r.Value)
 	if r.Quality == reading.Suspect {
-		w.acc[i].suspect = true
+		c.suspect = true
 	}
 	return out
 }
@@ -259,7 +269,7 @@ func (a *Aggregator) Add(r reading.Reading) []reading.Reading {
 // containing now if no sample has.
 func (a *Aggregator) Tick(now time.Time) []reading.Reading {
 	now = now.In(a.cfg.Location)
-	if !a.started {
+	if !a.windows.Started() {
 		a.start(now)
 	}
 	if !now.After(a.clock) {
@@ -276,12 +286,13 @@ func (a *Aggregator) Now(now time.Time) Live {
 	now = now.In(a.cfg.Location)
 	l := a.live
 	l.Time = now
+	l.Skipped = a.windows.Skipped()
 	cur := a.align(now)
 	prev := a.align(cur.Add(-1))
 	for _, start := range []time.Time{cur, prev} {
-		if w := a.find(start); w != nil && w.start.Equal(start) && w.hasData() {
-			l.Start, l.Open = w.start, true
-			l.Section, l.Missing = a.evaluate(w, 1)
+		if w := a.windows.Find(start); w != nil && w.Start.Equal(start) && hasData(w.Data) {
+			l.Start, l.Open = w.Start, true
+			l.Section, l.Missing = a.evaluate(w.Data, 1)
 			return l
 		}
 		if c := a.last; c != nil && c.start.Equal(start) && c.section.Class.Valid() {
@@ -294,8 +305,8 @@ func (a *Aggregator) Now(now time.Time) Live {
 	return l
 }
 
-func (w *window) hasData() bool {
-	for _, c := range w.acc {
+func hasData(accs []acc) bool {
+	for _, c := range accs {
 		if c.n > 0 {
 			return true
 		}
@@ -305,12 +316,12 @@ func (w *window) hasData() bool {
 
 // evaluate evaluates the parameters of w with at least minSamples samples and counts
 // the required ones without.
-func (a *Aggregator) evaluate(w *window, minSamples int) (Section, int) {
+func (a *Aggregator) evaluate(accs []acc, minSamples int) (Section, int) {
 	means := make(map[Param]float64, len(aggregated))
 	missing := 0
 	for i, p := range aggregated {
-		if w.acc[i].n >= minSamples {
-			means[p] = w.acc[i].mean()
+		if accs[i].n >= minSamples {
+			means[p] = accs[i].mean()
 		} else if a.required[i] {
 			missing++
 		}
@@ -334,70 +345,26 @@ func (a *Aggregator) align(t time.Time) time.Time {
 	return t.Add(shift).Truncate(a.cfg.Window).Add(-shift)
 }
 
-func (a *Aggregator) newWindow() *window {
-	w := &window{start: a.next, end: a.next.Add(a.cfg.Window), acc: make([]acc, len(aggregated))}
-	a.next = w.end
-	return w
-}
-
 // start opens the window containing t.
 func (a *Aggregator) start(t time.Time) {
-	a.started = true
 	a.clock = t
-	a.next = a.align(t)
-	a.openUntil(t)
-}
-
-// openUntil opens the windows up to the one containing t.
-func (a *Aggregator) openUntil(t time.Time) {
-	for !a.next.After(t) {
-		a.open = append(a.open, a.newWindow())
-	}
-}
-
-// find returns the open window containing t, or nil.
-func (a *Aggregator) find(t time.Time) *window {
-	for i := len(a.open) - 1; i >= 0; i-- {
-		if w := a.open[i]; !t.Before(w.start) {
-			if t.Before(w.end) {
-				return w
-			}
-			return nil
-		}
-	}
-	return nil
+	a.windows.Begin(t)
 }
 
 // advance moves the clock to t: it closes, oldest first, every window with
 // end + Lateness ≤ t, including the empty ones a gap skipped (at most
-// maxEmptyWindows of those), then opens the windows up to t.
+// maxEmptyWindows of those; Live.Skipped counts the rest), then opens the windows up to t.
 func (a *Aggregator) advance(t time.Time) []reading.Reading {
 	a.clock = t
 	var out []reading.Reading
-	cutoff := t.Add(-a.cfg.Lateness) // windows ending at or before it close
-	for len(a.open) > 0 && !a.open[0].end.After(cutoff) {
-		w := a.open[0]
-		a.open[0] = nil
-		a.open = a.open[1:]
-		out = a.close(w, out)
-	}
-	if len(a.open) == 0 && !a.next.Add(a.cfg.Window).After(cutoff) {
-		if first := a.align(cutoff.Add(-time.Duration(maxEmptyWindows) * a.cfg.Window)); first.After(a.next) {
-			a.live.Skipped += int(first.Sub(a.next) / a.cfg.Window)
-			a.next = first
-		}
-		for !a.next.Add(a.cfg.Window).After(cutoff) {
-			out = a.close(a.newWindow(), out)
-		}
-	}
-	a.openUntil(t)
+	a.windows.Advance(t, func(w *window.Window[[]acc]) { out = a.close(w, out) })
 	return out
 }
 
 // close emits the results of w (see the package doc).
-func (a *Aggregator) close(w *window, out []reading.Reading) []reading.Reading {
-	s, missing := a.evaluate(w, a.cfg.MinSamples)
-	a.last = &closed{start: w.start, section: s, missing: missing}
+func (a *Aggregator) close(w *window.Window[[]acc], out []reading.Reading) []reading.Reading {
+	s, missing := a.evaluate(w.Data, a.cfg.MinSamples)
+	a.last = &closed{start: w.Start, section: s, missing: missing}
 	byParam := make(map[Param]ParamResult, len(s.Params))
 	for _, pr := range s.Params {
 		byParam[pr.Param] = pr
@@ -407,7 +374,7 @@ func (a *Aggregator) close(w *window, out []reading.Reading) []reading.Reading {
 		sectionQ = reading.Suspect
 	}
 	for i, p := range aggregated {
-		c := w.acc[i]
+		c := w.Data[i]
 		if c.n == 0 {
 			continue
 		}
@@ -416,21 +383,21 @@ func (a *Aggregator) close(w *window, out []reading.Reading) []reading.Reading {
 			q = reading.Suspect
 		}
 		pr, classified := byParam[p]
-		out = a.emit(out, w.start, MeanQuantity(p), c.mean(), q)
+		out = a.emit(out, w.Start, MeanQuantity(p), c.mean(), q)
 		if classified {
-			out = a.emit(out, w.start, ClassQuantity(p), float64(pr.Class), q)
+			out = a.emit(out, w.Start, ClassQuantity(p), float64(pr.Class), q)
 			if pr.Evaluated && q == reading.Suspect {
 				sectionQ = reading.Suspect
 			}
 		}
 	}
 	if s.Class.Valid() {
-		out = a.emit(out, w.start, QuantityClass, float64(s.Class), sectionQ)
-		out = a.emit(out, w.start, QuantityTargetClass, float64(s.Target), reading.Good)
-		out = a.emit(out, w.start, QuantityTargetMissed, float64(len(s.Missed)), sectionQ)
-		out = a.emit(out, w.start, QuantityWorstParam, float64(s.Worst.Code()), sectionQ)
+		out = a.emit(out, w.Start, QuantityClass, float64(s.Class), sectionQ)
+		out = a.emit(out, w.Start, QuantityTargetClass, float64(s.Target), reading.Good)
+		out = a.emit(out, w.Start, QuantityTargetMissed, float64(len(s.Missed)), sectionQ)
+		out = a.emit(out, w.Start, QuantityWorstParam, float64(s.Worst.Code()), sectionQ)
 	}
-	return a.emit(out, w.start, QuantityParamsMissing, float64(missing), reading.Good)
+	return a.emit(out, w.Start, QuantityParamsMissing, float64(missing), reading.Good)
 }
 
 func (a *Aggregator) emit(out []reading.Reading, t time.Time, name string, v float64, q reading.Quality) []reading.Reading {
