@@ -136,13 +136,13 @@ const (
 
 	DefaultSeed = 1
 
-	DefaultBusTimeout = 1 * time.Second // Modbus over Serial Line V1.02: "typically 1 s to several seconds at 9600 bps" (tech-notes §1.3)
+	DefaultBusTimeout = 1 * time.Second // Modbus over Serial Line V1.02: "typically 1 s to several seconds at 9600 bps" (docs/engineering-notes.md §1.3)
 	DefaultMaxGap     = 4
 	DefaultBaud       = 9600
 	DefaultDataBits   = 8
 	DefaultParity     = "none"
 	DefaultStopBits   = 1
-	DefaultFunction   = 3 // read holding registers, what most transmitters answer (tech-notes §4)
+	DefaultFunction   = 3 // read holding registers, what most transmitters answer (docs/engineering-notes.md §4)
 	DefaultOrder      = "ABCD"
 	DefaultScale      = 1.0
 )

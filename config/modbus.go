@@ -27,7 +27,7 @@ type Bus struct {
 }
 
 // SerialPort is the line settings of a serial bus. The defaults are 9600 8N1, what
-// most RS-485 transmitters ship with (tech-notes §4), not the spec's 8E1.
+// most RS-485 transmitters ship with (docs/engineering-notes.md §4), not the spec's 8E1.
 type SerialPort struct {
 	Port     string `yaml:"port"`      // required; prefer a stable name (/dev/serial/by-path/..., or a udev symlink)
 	Baud     int    `yaml:"baud"`      // default 9600; 1200 2400 4800 9600 19200 38400 57600 115200
@@ -85,7 +85,7 @@ func (pt ModbusPoint) registers() int {
 
 // Values accepted by validation. Types and orders are those of drivers/modbus
 // (DataType, WordOrder), which config does not import; the speeds are the standard
-// rates RS-485 transmitters offer (tech-notes §4 lists 1200 to 115200).
+// rates RS-485 transmitters offer (docs/engineering-notes.md §4 lists 1200 to 115200).
 var (
 	serialBauds  = []int{1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200}
 	parities     = []string{"none", "even", "odd"}

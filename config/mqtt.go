@@ -105,7 +105,7 @@ const (
 
 // MQTT defaults, documented in docs/config.md.
 const (
-	DefaultKeepAlive    = 30 * time.Second // paho.mqtt.golang's default (tech-notes §6)
+	DefaultKeepAlive    = 30 * time.Second // paho.mqtt.golang's default (docs/engineering-notes.md §6)
 	DefaultMaxReconnect = 30 * time.Second
 	DefaultMaxPayload   = 64 * KiB
 	DefaultFormat       = FormatJSON

@@ -6,7 +6,7 @@ import (
 	"time"
 )
 
-// PMSensor is one particulate-matter sensor on a UART (9600 8N1, tech-notes §3): a
+// PMSensor is one particulate-matter sensor on a UART (9600 8N1, docs/engineering-notes.md §3): a
 // Plantower PMS5003 or PMS7003, or a Nova Fitness SDS011. cmd converts it into
 // drivers/pm's Config.
 type PMSensor struct {
@@ -23,7 +23,7 @@ type PMSensor struct {
 }
 
 // DutyCycle sleeps a sensor between measurements to spare its laser and fan (an
-// SDS011's laser lasts about 8000 h running continuously, tech-notes §3.2). Work and
+// SDS011's laser lasts about 8000 h running continuously, docs/engineering-notes.md §3.2). Work and
 // Sleep are both zero (always on) or both > 0; Work counts from wake-up, so it
 // includes Warmup and must be longer.
 type DutyCycle struct {
@@ -47,17 +47,17 @@ const (
 
 // PM defaults, documented in docs/config.md.
 const (
-	DefaultPMSMode        = ModeActive // the Plantower factory setting (tech-notes §3.1)
+	DefaultPMSMode        = ModeActive // the Plantower factory setting (docs/engineering-notes.md §3.1)
 	DefaultSDS011Mode     = ModeQuery  // ask each time, so the interval is the gateway's, not the sensor's 1 s
 	DefaultPMInterval     = 10 * time.Second
-	DefaultPMValues       = ValuesAtmospheric // tech-notes §3.1: CF=1 is meant for factory environments
-	DefaultWarmup         = 30 * time.Second  // the PMS5003 manual asks for at least 30 s after wake-up (tech-notes §3.1)
+	DefaultPMValues       = ValuesAtmospheric // docs/engineering-notes.md §3.1: CF=1 is meant for factory environments
+	DefaultWarmup         = 30 * time.Second  // the PMS5003 manual asks for at least 30 s after wake-up (docs/engineering-notes.md §3.1)
 	DefaultStaleIntervals = 3                 // stale defaults to this many intervals...
 	MinStale              = 30 * time.Second  // ...and at least this
 )
 
 // minPMInterval is the shortest interval: the sensors measure about once a second
-// (SDS011: 1 report/s, tech-notes §3.2).
+// (SDS011: 1 report/s, docs/engineering-notes.md §3.2).
 const minPMInterval = time.Second
 
 // pmModes lists the modes of each model.

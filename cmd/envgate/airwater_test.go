@@ -16,7 +16,7 @@ import (
 
 // TestAirWaterReplayIntoInflux: a recorded day of an air monitor and a water section
 // goes through `envgate replay`, its line protocol into a real InfluxDB, and the
-// bureau's numbers come back out: the worked examples of standards §2.11 (PM2.5 24-h
+// bureau's numbers come back out: the worked examples of docs/standards.md §2.11 (PM2.5 24-h
 // 80 µg/m³ → AQI 119 by HJ 633-2026, not a good day) and §3.3 (a river section II,
 // then IV with DO 4.0, then 劣V with DO 1.9, against target III).
 func TestAirWaterReplayIntoInflux(t *testing.T) {

@@ -22,7 +22,7 @@ import (
 // commissionSlaves are what the pymodbus slave serves: slave 7 has a float32 23.5
 // (0x41BC 0x0000, ABCD) at holding register 1 and no register 0, so a scan's read of
 // register 0 gets exception 02 from it; slave 3 has a noise level (625 = 62.5 dB,
-// tech-notes §1.3) at register 0.
+// docs/engineering-notes.md §1.3) at register 0.
 var commissionSlaves = map[uint8]testsvc.SlaveData{
 	7: {
 		Holding: map[uint16]uint16{1: 0x41BC, 2: 0x0000, 3: 0xFF9C, 4: 0x0271},
@@ -438,7 +438,7 @@ func TestScanLists(t *testing.T) {
 }
 
 // TestPortsDescribe builds a /dev tree as udev makes it and checks which name is
-// recommended for each kind of adapter (tech-notes §9).
+// recommended for each kind of adapter (docs/engineering-notes.md §9).
 func TestPortsDescribe(t *testing.T) {
 	dev := t.TempDir()
 	mk := func(names ...string) {

@@ -12,7 +12,7 @@ import (
 	"github.com/envgate/envgate/internal/testsvc"
 )
 
-// pmsFrame builds a PMS5003 measurement frame (tech-notes §3.1): 0x42 0x4D, length 28,
+// pmsFrame builds a PMS5003 measurement frame (docs/engineering-notes.md §3.1): 0x42 0x4D, length 28,
 // thirteen big-endian words (PM1/PM2.5/PM10 CF=1, the same atmospheric, six particle
 // counts, reserved) and the 16-bit sum of the 30 bytes before it.
 func pmsFrame(cf1, atm [3]uint16) []byte {

@@ -27,7 +27,7 @@ const (
 
 // ch340 is the USB VID:PID of WCH's CH340 USB-serial bridge, the chip of most cheap
 // RS-485 adapters. It has no serial number, so identical adapters share one
-// /dev/serial/by-id name (tech-notes §9).
+// /dev/serial/by-id name (docs/engineering-notes.md §9).
 const ch340 = "1a86:7523"
 
 // cmdPorts lists the serial ports of this machine: device, USB identity, the stable

@@ -385,7 +385,7 @@ func describeItems(fn modbus.Function, addr, count uint16) string {
 
 // manualRef is how manuals number an item: 40001 for holding register 0, 30001 for
 // input register 0, 10001 for discrete input 0, 00001 for coil 0 (the "Modicon"
-// convention; tech-notes §1.3).
+// convention; docs/engineering-notes.md §1.3).
 func manualRef(fn modbus.Function, addr uint16) string {
 	prefix := map[modbus.Function]int{
 		modbus.ReadCoils: 0, modbus.ReadDiscreteInputs: 1, modbus.ReadInputRegisters: 3, modbus.ReadHoldingRegisters: 4,

@@ -28,7 +28,7 @@ func writeTemp(t *testing.T, dir, name, content string) string {
 	return p
 }
 
-// standards §1.8: 45 min at 62.0 dB plus 15 min at 70.0 dB is LAeq 65.67 dB, not the
+// docs/standards.md §1.8: 45 min at 62.0 dB plus 15 min at 70.0 dB is LAeq 65.67 dB, not the
 // arithmetic 64.0. The hour 20:00-21:00 Shanghai is in the day (limit 55 in zone 1).
 func TestReplayWorkedExample(t *testing.T) {
 	dir := t.TempDir()

@@ -33,7 +33,7 @@ stdout as YAML: comments, then a buses: entry to paste into the config.
 `
 
 // Defaults of envgate scan. Most RS-485 transmitters ship at 4800 or 9600 8N1
-// (tech-notes §4); 8E1 is the Modbus default (Modbus over Serial Line V1.02 §2.5.1).
+// (docs/engineering-notes.md §4); 8E1 is the Modbus default (Modbus over Serial Line V1.02 §2.5.1).
 const (
 	defaultScanSlaves   = "1-247"
 	defaultScanBauds    = "4800,9600,19200"
@@ -43,7 +43,7 @@ const (
 
 // Values written into the config snippet. They are placeholders the installer edits:
 // the interval is a common polling rate; the bus timeout leaves room for transmitters
-// that take ~100 ms to answer (tech-notes §4).
+// that take ~100 ms to answer (docs/engineering-notes.md §4).
 const (
 	snippetInterval   = "10s"
 	snippetMinTimeout = 500 * time.Millisecond

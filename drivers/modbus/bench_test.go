@@ -21,7 +21,7 @@ func (o *countingObserver) Busy(string, time.Duration)                       {}
 // M groups over a pty against the fake slave, every group due every millisecond so the
 // bus never idles, and compares its transactions per second with a bare loop of the same
 // RTU transactions on the same pty in the same run. The difference is what the bus's
-// scheduling costs per transaction; tech-notes §2 gives the wire time it is measured
+// scheduling costs per transaction; docs/engineering-notes.md §2 gives the wire time it is measured
 // against (the closing note of the Modbus issue quotes both).
 func BenchmarkBusOverPTY(b *testing.B) {
 	for _, shape := range []struct{ devices, groups int }{{1, 1}, {3, 4}} {

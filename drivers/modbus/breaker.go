@@ -14,7 +14,7 @@ var ErrCircuitOpen = errors.New("circuit breaker open")
 
 // Breaker tuning. A dead slave on RS-485 costs a full response timeout of bus time that
 // every other slave waits through ("typically 1 s to several seconds at 9600 bps",
-// Modbus over Serial Line V1.02; shared/reference/tech-notes.md §1.3), so it is probed
+// Modbus over Serial Line V1.02; docs/engineering-notes.md §1.3), so it is probed
 // with exponential back-off instead of at its poll rate.
 const (
 	breakerMinBackoff = time.Second

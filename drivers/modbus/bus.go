@@ -110,7 +110,7 @@ func NewBus(cfg BusConfig, open Opener, obs Observer, log *slog.Logger) (*Bus, e
 		if err := reading.CheckName(d.Site); err != nil {
 			errs = append(errs, fmt.Errorf("%ssite: %w", path, err))
 		}
-		// 0 is broadcast, which never answers (Modbus over Serial Line V1.02; tech-notes §1.3).
+		// 0 is broadcast, which never answers (Modbus over Serial Line V1.02; docs/engineering-notes.md §1.3).
 		if d.Slave == 0 {
 			errs = append(errs, fmt.Errorf("%sslave: 0 is the broadcast address; reads need 1-255", path))
 		} else if j, dup := slaves[d.Slave]; dup {

@@ -24,7 +24,7 @@ func TestCRC(t *testing.T) {
 	if got := CRC(nil); got != 0xFFFF {
 		t.Errorf("CRC(nil) = %04X, want FFFF (the initial value)", got)
 	}
-	// Whole frames from tech-notes §1.3 and the SONBEST manual: the CRC of the body,
+	// Whole frames from docs/engineering-notes.md §1.3 and the SONBEST manual: the CRC of the body,
 	// low byte first, must equal the trailing two bytes.
 	for _, frame := range []string{
 		"01 03 00 00 00 01 84 0A", // read 1 holding register at 0

@@ -6,7 +6,7 @@ import (
 )
 
 func TestDecodeWordOrders(t *testing.T) {
-	// 23.5 as float32 is 0x41BC0000: A=41 B=BC C=00 D=00 (tech-notes §1.2).
+	// 23.5 as float32 is 0x41BC0000: A=41 B=BC C=00 D=00 (docs/engineering-notes.md §1.2).
 	check := func(regs []uint16, typ DataType, o WordOrder, want float64) {
 		t.Helper()
 		got, err := Decode(regs, typ, o)

@@ -14,10 +14,10 @@ func FuzzRTUReply(f *testing.F) {
 	for _, seed := range []string{
 		"01 03 04 00 01 00 02 2A 32",    // valid: [1, 2]
 		"01 03 04 41 BC 00 00 2F EB",    // valid: 23.5 ABCD
-		"01 83 02 C0 F1",                // exception, tech-notes §1.3
+		"01 83 02 C0 F1",                // exception, docs/engineering-notes.md §1.3
 		"01 83 06 C1 32",                // exception: server busy
-		"01 03 02 02 71 79 00",          // tech-notes §1.3 reply (1 register: wrong count here)
-		"01 03 00 00 00 01 84 0A",       // tech-notes §1.3 request echoed back
+		"01 03 02 02 71 79 00",          // docs/engineering-notes.md §1.3 reply (1 register: wrong count here)
+		"01 03 00 00 00 01 84 0A",       // docs/engineering-notes.md §1.3 request echoed back
 		"01 03 00 00 00 02 C4 0B",       // the request itself, as from a bus echo
 		"01 06 07 D0 00 02 08 86",       // a write reply
 		"01 03 02 00 79 79 A6",          // SONBEST SM8765 reply

@@ -40,7 +40,7 @@ const (
 )
 
 // Timing of the reader, not from the spec but from USB serial adapters: an FTDI chip
-// holds received bytes for up to its latency timer, 16 ms by default (tech-notes §2), so
+// holds received bytes for up to its latency timer, 16 ms by default (docs/engineering-notes.md §2), so
 // bytes of one frame can reach us in bursts that far apart.
 const (
 	// minFrameGap is the least silence inside a reply that we take as "the slave

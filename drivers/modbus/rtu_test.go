@@ -65,7 +65,7 @@ func newRTUFake() *rtuFake {
 		s.regs[id] = regs
 		s.coils[id] = []bool{true, false, true, true, false, false, false, true, true, false, true}
 	}
-	s.regs[1][0] = 625 // a noise sensor's 62.5 dB (tech-notes §1.3)
+	s.regs[1][0] = 625 // a noise sensor's 62.5 dB (docs/engineering-notes.md §1.3)
 	// 23.5 as float32 in each word order at 10, 12, 14, 16.
 	for i, o := range []WordOrder{ABCD, CDAB, BADC, DCBA} {
 		w, _ := Encode(23.5, Float32, o)
@@ -194,7 +194,7 @@ func newPTYBus(t testing.TB, opt RTUOptions) *ptyBus {
 	path := tty.Name()
 	rtu, err := OpenSerial(path, opt)
 	// The RTU has its own descriptor now; a second one would keep the line up after the
-	// RTU closes, and the master would never see the hangup (tech-notes §8).
+	// RTU closes, and the master would never see the hangup (docs/engineering-notes.md §8).
 	tty.Close()
 	if err != nil {
 		ptmx.Close()
@@ -503,7 +503,7 @@ func (p *memPort) Close() error                         { p.closed = true; retur
 // TestRTUReplyClasses runs canned replies through the reader: each gives its error class,
 // and a good transaction follows.
 func TestRTUReplyClasses(t *testing.T) {
-	good := unhex(t, "01 03 02 02 71 79 00") // tech-notes §1.3: 625
+	good := unhex(t, "01 03 02 02 71 79 00") // docs/engineering-notes.md §1.3: 625
 	crc := func(s string) []byte { return AppendCRC(unhex(t, s)) }
 	for _, c := range []struct {
 		name  string
@@ -581,7 +581,7 @@ func TestRTUTimeoutTiming(t *testing.T) {
 	})
 }
 
-// TestCharTiming checks character time and t3.5 against tech-notes §1.3.
+// TestCharTiming checks character time and t3.5 against docs/engineering-notes.md §1.3.
 func TestCharTiming(t *testing.T) {
 	ms := func(v float64) time.Duration { return time.Duration(math.Round(v * 1e6)) }
 	for _, c := range []struct {
@@ -612,7 +612,7 @@ func TestCharTiming(t *testing.T) {
 
 // BenchmarkRTUTransaction measures transactions per second over a pty against the fake
 // slave. A pty has no wire time, so the figure is the software bound: t3.5 of silence
-// plus our overhead per transaction. Compare the wire limit in tech-notes §2.
+// plus our overhead per transaction. Compare the wire limit in docs/engineering-notes.md §2.
 func BenchmarkRTUTransaction(b *testing.B) {
 	for _, baud := range []int{9600, 115200} {
 		for _, n := range []uint16{1, 10} {
@@ -628,7 +628,7 @@ func BenchmarkRTUTransaction(b *testing.B) {
 				perTx := b.Elapsed() / time.Duration(b.N)
 				b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "tx/s")
 				b.ReportMetric(float64((perTx - opt.T35()).Microseconds()), "µs-overhead/tx")
-				// Wire limit for 8N1 (tech-notes §2): T(N) = (13+2N)·C + 2·t3.5.
+				// Wire limit for 8N1 (docs/engineering-notes.md §2): T(N) = (13+2N)·C + 2·t3.5.
 				wire := time.Duration(13+2*int(n))*opt.CharTime() + 2*opt.T35()
 				b.ReportMetric(1/wire.Seconds(), "wire-limit-tx/s")
 			})

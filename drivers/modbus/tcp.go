@@ -54,7 +54,7 @@ func OpenTCP(addr string, rtuOverTCP bool, timeout time.Duration) (*TCP, error) 
 	mc, err := smb.NewClient(&smb.ClientConfiguration{
 		URL:     scheme + addr,
 		Timeout: timeout,
-		// The library logs to stdout unless given a logger (tech-notes §1.1); its
+		// The library logs to stdout unless given a logger (docs/engineering-notes.md §1.1); its
 		// messages repeat the errors we return, so drop them.
 		Logger: log.New(io.Discard, "", 0),
 	})
@@ -148,7 +148,7 @@ func (c *TCP) prepare(ctx context.Context, slave uint8) error {
 		c.up, c.broken = true, false
 	}
 	// The bus goroutine is the only user, so setting the unit id per call is safe
-	// (tech-notes §1.1: SetUnitId is a separate call from the request).
+	// (docs/engineering-notes.md §1.1: SetUnitId is a separate call from the request).
 	return c.mc.SetUnitId(slave)
 }
 

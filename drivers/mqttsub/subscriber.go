@@ -77,7 +77,7 @@ const (
 	// without it. 16 KiB is a TLS record's largest plaintext (RFC 8446 §5.1).
 	readBuffer = 16 << 10
 	// WriteTimeout: a half-open cellular TCP connection otherwise blocks writes (and
-	// with them PUBACKs and pings) forever (tech-notes §6).
+	// with them PUBACKs and pings) forever (docs/engineering-notes.md §6).
 	writeTimeout = 10 * time.Second
 	// connectTimeout bounds dial, TLS and CONNACK of one attempt.
 	connectTimeout = 10 * time.Second
@@ -345,7 +345,7 @@ func (s *Subscriber) newRunner() *runner {
 	}
 }
 
-// options configures paho for at-least-once delivery (tech-notes §6).
+// options configures paho for at-least-once delivery (docs/engineering-notes.md §6).
 func (r *runner) options() *mqtt.ClientOptions {
 	cfg := r.s.cfg
 	o := mqtt.NewClientOptions().
@@ -381,7 +381,7 @@ func (r *runner) options() *mqtt.ClientOptions {
 		// reconnects discard it, so the dialer reads it from the CONNACK itself.
 		SetCustomOpenConnectionFn(r.dial)
 	// The default Store is a MemoryStore. No FileStore: it does not fsync and panics on
-	// I/O errors; durability is the pipeline's buffer (tech-notes §6).
+	// I/O errors; durability is the pipeline's buffer (docs/engineering-notes.md §6).
 	if cfg.TLS != nil {
 		o.SetTLSConfig(cfg.TLS)
 	}
@@ -410,7 +410,7 @@ func (r *runner) newArrived(m mqtt.Message) arrived {
 }
 
 // onMessage runs on paho's router goroutine and must never block: blocking stalls
-// keep-alive handling and can deadlock paho (tech-notes §6). A message beyond the
+// keep-alive handling and can deadlock paho (docs/engineering-notes.md §6). A message beyond the
 // subscriber's bounds is dropped (see Run).
 func (r *runner) onMessage(_ mqtt.Client, m mqtt.Message) {
 	if r.stopped.Load() {

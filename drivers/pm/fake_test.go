@@ -14,7 +14,7 @@ import (
 )
 
 // fakeSensor plays a PMS5003 or an SDS011 on the far end of a port: it answers the
-// commands it is fed (tech-notes §3) and, in active mode and awake, streams frames.
+// commands it is fed (docs/engineering-notes.md §3) and, in active mode and awake, streams frames.
 type fakeSensor struct {
 	model Model
 

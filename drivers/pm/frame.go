@@ -27,7 +27,7 @@ var (
 	ErrReply = errors.New("command reply, not a measurement")
 )
 
-// Plantower frame layout, tech-notes §3.1 (from the PMS5003 manual v2.3, via PyPMS).
+// Plantower frame layout, docs/engineering-notes.md §3.1 (from the PMS5003 manual v2.3, via PyPMS).
 const (
 	pmsStart1     = 0x42 // 'B'
 	pmsStart2     = 0x4D // 'M'
@@ -37,7 +37,7 @@ const (
 	pmsReplyField = 4
 )
 
-// Frame is one Plantower PMS5003/PMS7003 data frame (tech-notes §3.1). Mass
+// Frame is one Plantower PMS5003/PMS7003 data frame (docs/engineering-notes.md §3.1). Mass
 // concentrations are in µg/m³, particle counts per 0.1 L of air.
 type Frame struct {
 	PM1CF1, PM25CF1, PM10CF1 float64 // CF=1 "standard particle" calibration (factory environments)
@@ -87,7 +87,7 @@ func ParsePMS(buf []byte) (f Frame, consumed int, err error) {
 	return f, pmsFrameLen, nil
 }
 
-// SDS011 frame layout, tech-notes §3.2 (from PyPMS's Nova Fitness notes).
+// SDS011 frame layout, docs/engineering-notes.md §3.2 (from PyPMS's Nova Fitness notes).
 const (
 	sdsHead     = 0xAA
 	sdsData     = 0xC0 // command byte of a measurement
@@ -98,7 +98,7 @@ const (
 	sdsCmdLen   = 19
 )
 
-// SDSFrame is one Nova Fitness SDS011 measurement (tech-notes §3.2): mass concentrations
+// SDSFrame is one Nova Fitness SDS011 measurement (docs/engineering-notes.md §3.2): mass concentrations
 // in µg/m³ with a resolution of 0.1, and the sensor's ID.
 type SDSFrame struct {
 	PM25, PM10 float64
@@ -133,7 +133,7 @@ func ParseSDS(buf []byte) (f SDSFrame, consumed int, err error) {
 	return f, sdsFrameLen, nil
 }
 
-// Plantower command codes (tech-notes §3.1).
+// Plantower command codes (docs/engineering-notes.md §3.1).
 const (
 	PMSCmdMode  byte = 0xE1 // data 0: passive mode, 1: active mode (the default)
 	PMSCmdRead  byte = 0xE2 // in passive mode: send one data frame
@@ -141,14 +141,14 @@ const (
 )
 
 // PMSCommand returns the 7-byte Plantower command frame 42 4D CMD DATAH DATAL SUMH SUML,
-// where SUM is the 16-bit sum of the first five bytes (tech-notes §3.1).
+// where SUM is the 16-bit sum of the first five bytes (docs/engineering-notes.md §3.1).
 func PMSCommand(cmd byte, data uint16) []byte {
 	b := []byte{pmsStart1, pmsStart2, cmd, byte(data >> 8), byte(data)}
 	sum := sum16(b)
 	return append(b, byte(sum>>8), byte(sum))
 }
 
-// SDS011 command codes: D1 of a command frame (tech-notes §3.2).
+// SDS011 command codes: D1 of a command frame (docs/engineering-notes.md §3.2).
 const (
 	SDSCmdReportMode    byte = 0x02 // D2 1: set, 0: ask; D3 1: query mode, 0: active mode
 	SDSCmdQuery         byte = 0x04 // the sensor answers with a measurement
@@ -163,7 +163,7 @@ const SDSAnyID uint16 = 0xFFFF
 
 // SDSCommand returns the 19-byte SDS011 command frame AA B4 D1 … D15 CS AB: D1 is cmd,
 // D2-D13 are data, D14-D15 the device ID (high byte first, SDSAnyID for any) and CS the
-// low 8 bits of the sum of D1-D15 (tech-notes §3.2).
+// low 8 bits of the sum of D1-D15 (docs/engineering-notes.md §3.2).
 func SDSCommand(cmd byte, data [12]byte, id uint16) []byte {
 	b := make([]byte, 0, sdsCmdLen)
 	b = append(b, sdsHead, sdsCmdHead, cmd)

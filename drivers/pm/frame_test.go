@@ -10,7 +10,7 @@ import (
 	"testing"
 )
 
-// Frames of tech-notes §3.
+// Frames of docs/engineering-notes.md §3.
 const (
 	// PMS data frame: CF=1 12/18/21, atmospheric 11/17/21, counts 2310/690/120/12/4/1,
 	// reserved 0x9700.
@@ -259,13 +259,13 @@ func TestCommands(t *testing.T) {
 			t.Errorf("%s = % X, want % X", name, got, w)
 		}
 	}
-	// tech-notes §3.1
+	// docs/engineering-notes.md §3.1
 	check("PMSCommand(mode, passive)", PMSCommand(PMSCmdMode, 0), "42 4D E1 00 00 01 70")
 	check("PMSCommand(mode, active)", PMSCommand(PMSCmdMode, 1), "42 4D E1 00 01 01 71")
 	check("PMSCommand(read)", PMSCommand(PMSCmdRead, 0), "42 4D E2 00 00 01 71")
 	check("PMSCommand(sleep)", PMSCommand(PMSCmdSleep, 0), "42 4D E4 00 00 01 73")
 	check("PMSCommand(wake)", PMSCommand(PMSCmdSleep, 1), "42 4D E4 00 01 01 74")
-	// tech-notes §3.2; "…" there is zeros up to D13.
+	// docs/engineering-notes.md §3.2; "…" there is zeros up to D13.
 	check("SDSCommand(query)", SDSCommand(SDSCmdQuery, [12]byte{}, SDSAnyID),
 		"AA B4 04 00 00 00 00 00 00 00 00 00 00 00 00 FF FF 02 AB")
 	check("SDSCommand(set query mode)", SDSCommand(SDSCmdReportMode, [12]byte{1, 1}, SDSAnyID),

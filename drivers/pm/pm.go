@@ -1,5 +1,5 @@
 // Package pm reads UART particulate-matter sensors: Plantower PMS5003/PMS7003 and Nova
-// Fitness SDS011 (tech-notes §3). Frame sync, checksums and decoding are pure functions
+// Fitness SDS011 (docs/engineering-notes.md §3). Frame sync, checksums and decoding are pure functions
 // (ParsePMS, ParseSDS, PMSCommand, SDSCommand); a Sensor runs them over a serial port,
 // emits one reading per interval (or, duty-cycled, one per work period), duty-cycles the
 // sensor to save its laser and fan, and reopens the port when a USB adapter comes back.
@@ -22,7 +22,7 @@ import (
 // Model names a supported sensor.
 type Model string
 
-// The supported sensors. The PMS7003 speaks the PMS5003 protocol (tech-notes §3.1).
+// The supported sensors. The PMS7003 speaks the PMS5003 protocol (docs/engineering-notes.md §3.1).
 const (
 	PMS5003 Model = "pms5003"
 	PMS7003 Model = "pms7003"
@@ -46,7 +46,7 @@ const (
 	defaultInterval = 10 * time.Second
 	minDefaultStale = 30 * time.Second
 	// defaultWarmup is the PMS5003 datasheet's "at least 30 seconds" after wake-up before
-	// data are trusted (fan spin-up, tech-notes §3.1; PyPMS uses 10 s). We apply it to
+	// data are trusted (fan spin-up, docs/engineering-notes.md §3.1; PyPMS uses 10 s). We apply it to
 	// the SDS011 too, whose fan also has to spin up.
 	defaultWarmup = 30 * time.Second
 )
@@ -74,7 +74,7 @@ type Config struct {
 	Stale time.Duration
 	// DutyCycle, if both are set, puts the sensor to sleep for Sleep after every Work
 	// period to save its laser and fan (the SDS011 laser lasts about 8000 h when always
-	// on, an unverified datasheet figure in tech-notes §3.2). Each work period yields one
+	// on, an unverified datasheet figure in docs/engineering-notes.md §3.2). Each work period yields one
 	// reading, emitted as it ends: the mean of the valid samples taken after the warm-up
 	// (in passive and query modes, the first query goes out as the warm-up ends, then one
 	// per Interval). Work includes the warm-up, so it must be longer. Zero: always on.

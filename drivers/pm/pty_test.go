@@ -65,7 +65,7 @@ func (r *ptyRig) open(path string) (Port, error) {
 	}
 	p, err := OpenSerial(tty.Name())
 	// The port has its own descriptor now; a second one would keep the line up after
-	// the port closes, and the master would never see the hangup (tech-notes §8).
+	// the port closes, and the master would never see the hangup (docs/engineering-notes.md §8).
 	tty.Close()
 	if err != nil {
 		ptmx.Close()

@@ -613,7 +613,7 @@ func (w *window) add(rs []reading.Reading) {
 }
 
 // take returns one reading per quantity and empties w: the mean of the Good samples,
-// rounded to 0.01 µg/m³ (finer than either sensor's resolution, tech-notes §3), with the
+// rounded to 0.01 µg/m³ (finer than either sensor's resolution, docs/engineering-notes.md §3), with the
 // newest sample's time; or the newest sample if none was Good. It returns nil if there
 // was no sample.
 func (w *window) take() []reading.Reading {

@@ -9,7 +9,7 @@ import (
 // go.bug.st/serial's ports are what New's open function returns.
 var _ Port = serial.Port(nil)
 
-// lineMode is the UART setting of every supported sensor: 9600 8N1 (tech-notes §3.1,
+// lineMode is the UART setting of every supported sensor: 9600 8N1 (docs/engineering-notes.md §3.1,
 // §3.2).
 var lineMode = serial.Mode{BaudRate: 9600, DataBits: 8, Parity: serial.NoParity, StopBits: serial.OneStopBit}
 

@@ -22,7 +22,7 @@ const (
 // GasConstant is the molar gas constant R in J/(mol·K) (CODATA 2018, exact).
 const GasConstant = 8.314462618
 
-// The reference state of GB 3095-2026 for gases (standards §2.1: §3.14/§4.3 [T]).
+// The reference state of GB 3095-2026 for gases (docs/standards.md §2.1: §3.14/§4.3 [T]).
 const (
 	DefaultTemperature = 298.15  // K
 	DefaultPressure    = 1013.25 // hPa

@@ -4,7 +4,7 @@
 // raw pm25, pm10, so2, no2, o3 and co readings into hourly and daily series and AQI
 // reports.
 //
-// Section references (§2.x) are to the project's domain reference, standards.md; [T],
+// Section references (§2.x) are to the project's domain reference, docs/standards.md; [T],
 // [S] and [U] are its confidence tags, and every [U] fact is configuration here.
 //
 // # Editions

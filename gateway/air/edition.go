@@ -6,13 +6,13 @@ import (
 )
 
 // Edition selects the AQI method: breakpoints, rounding, report contents and the rules
-// beyond the tables (standards §0, §2). The zero value is the edition in force.
+// beyond the tables (docs/standards.md §0, §2). The zero value is the edition in force.
 type Edition uint8
 
 // The editions. The names follow the standards' numbers; the configuration keys are
-// those of String (standards §0 "Implementation rule").
+// those of String (docs/standards.md §0 "Implementation rule").
 const (
-	// HJ633_2026 is HJ 633-2026, in force since 2026-03-01 (standards §0): the default.
+	// HJ633_2026 is HJ 633-2026, in force since 2026-03-01 (docs/standards.md §0): the default.
 	HJ633_2026 Edition = iota
 	// HJ633_2012 is HJ 633-2012 (试行), for back-calculating historical data.
 	HJ633_2012
@@ -80,7 +80,7 @@ func (e *Edition) UnmarshalText(b []byte) error {
 // Unit returns the unit in which the edition's tables take p's concentration, the unit
 // of the concentrations given to IAQI and Report: the catalog units (µg/m³, CO in
 // mg/m³, gases at 298.15 K / 1013.25 hPa) for the Chinese editions; ppm (O3, CO), ppb
-// (SO2, NO2) and µg/m³ (PM) for the US one (standards §2.1, §2.10). Convert and
+// (SO2, NO2) and µg/m³ (PM) for the US one (docs/standards.md §2.1, §2.10). Convert and
 // Reference.Express translate.
 func (e Edition) Unit(p Pollutant) string {
 	if e == USEPA2024 {
@@ -109,7 +109,7 @@ const (
 
 var pollutantInfo = [...]struct {
 	name, quantity, unit string
-	molar                float64 // g/mol, gases only (standards §2.10)
+	molar                float64 // g/mol, gases only (docs/standards.md §2.10)
 }{
 	SO2:  {"SO2", "so2", unitUG, 64.07},
 	NO2:  {"NO2", "no2", unitUG, 46.01},
@@ -188,7 +188,7 @@ const (
 	Avg1h Averaging = iota
 	Avg8h
 	Avg24h
-	// AvgNowCast is the US NowCast of the hourly means (standards §2.10), rated with
+	// AvgNowCast is the US NowCast of the hourly means (docs/standards.md §2.10), rated with
 	// the 24-h PM breakpoints.
 	AvgNowCast
 )
@@ -215,7 +215,7 @@ type Key struct {
 func (k Key) String() string { return k.Pollutant.Quantity() + "/" + k.Averaging.String() }
 
 // Item is one line of an AQI report, whose IAQI can make it a primary pollutant: a
-// pollutant, and for O3 also its averaging time (standards §2.6: O3 is named by its
+// pollutant, and for O3 also its averaging time (docs/standards.md §2.6: O3 is named by its
 // averaging time). Items are single bits, so a set of them (Items) is a number: the
 // code stored by primary_1h and friends.
 type Item uint8
@@ -236,7 +236,7 @@ func AllItems() []Item {
 	return []Item{ItemSO2, ItemNO2, ItemCO, ItemO3_1h, ItemO3_8h, ItemPM10, ItemPM25}
 }
 
-// itemInfo: report name (standards §2.6) and the key used in series names.
+// itemInfo: report name (docs/standards.md §2.6) and the key used in series names.
 func (i Item) info() (name, key string, p Pollutant, ok bool) {
 	switch i {
 	case ItemSO2:
@@ -345,7 +345,7 @@ func Codes() []Code {
 // Kind is the kind of AQI report.
 type Kind uint8
 
-// The reports of HJ 633 (standards §2.4).
+// The reports of HJ 633 (docs/standards.md §2.4).
 const (
 	Hourly Kind = iota // 实时报: one per clock hour
 	Daily              // 日报: one per local calendar day

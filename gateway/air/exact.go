@@ -6,7 +6,7 @@ import (
 	"strconv"
 )
 
-// Exact decimal arithmetic for the index (standards §2.3: float noise can turn an exact
+// Exact decimal arithmetic for the index (docs/standards.md §2.3: float noise can turn an exact
 // 50 into 50.0000001 and its ceiling into 51). A float64 concentration is taken as the
 // shortest decimal that reads back as it (what the sensor or the mean printed), so 35.9
 // is 359/10 and not 35.8999999999999985789…, and every step after that is rational.
@@ -60,7 +60,7 @@ func ceilInt(x *big.Rat) *big.Int {
 	return q
 }
 
-// halfEven rounds x to d decimals by GB/T 8170 (standards §2.3): below half down, above
+// halfEven rounds x to d decimals by GB/T 8170 (docs/standards.md §2.3): below half down, above
 // half up, exactly half to an even last digit; a negative x rounds its absolute value.
 func halfEven(x *big.Rat, d int) *big.Rat {
 	if x.Sign() < 0 {
@@ -112,9 +112,9 @@ func toFloat(x *big.Rat) float64 {
 }
 
 // RoundHalfEven rounds v to the given number of decimals (negative: tens, hundreds, …)
-// by GB/T 8170 (standards §2.3), v taken as its shortest decimal: RoundHalfEven(34.5, 0)
+// by GB/T 8170 (docs/standards.md §2.3), v taken as its shortest decimal: RoundHalfEven(34.5, 0)
 // is 34, RoundHalfEven(0.15, 1) is 0.2. It is for output, e.g. the good-day share with
-// one decimal (standards §2.9); IAQI applies the same rule itself where HJ 633-2026
+// one decimal (docs/standards.md §2.9); IAQI applies the same rule itself where HJ 633-2026
 // requires it. NaN, ±Inf and zero are returned unchanged; a result of zero is +0.
 func RoundHalfEven(v float64, decimals int) float64 {
 	if v == 0 || math.IsNaN(v) || math.IsInf(v, 0) {

@@ -10,14 +10,14 @@ import (
 
 // ErrNotDefined means the edition defines no index for that pollutant at that averaging
 // time (HJ 633-2012 rates PM by the 24-h mean only), or not for that concentration (US
-// 1-h O3 below 0.125 ppm, standards §2.10).
+// 1-h O3 below 0.125 ppm, docs/standards.md §2.10).
 var ErrNotDefined = errors.New("no index defined")
 
 // ErrConcentration means the concentration is negative, NaN or infinite.
 var ErrConcentration = errors.New("concentration is negative or not a finite number")
 
 // UseError means the concentration lies above the column of its averaging time, and the
-// edition reports the index of another average of the same pollutant instead (standards
+// edition reports the index of another average of the same pollutant instead (docs/standards.md
 // §2.1, §2.10): HJ 633-2012 SO2 1-h > 800 µg/m³ → the 24-h mean, O3 8-h > 800 µg/m³ →
 // the 1-h mean; US SO2 1-h ≥ 305 ppb → the 24-h mean, O3 8-h > 0.200 ppm → the 1-h
 // mean. Report follows it; check with errors.As.
@@ -33,13 +33,13 @@ func (e *UseError) Error() string {
 }
 
 // AboveTop says what a Chinese IAQI is when the concentration exceeds the 500
-// breakpoint. Neither HJ 633 edition says [U] (standards §2.1); the US method extends
+// breakpoint. Neither HJ 633 edition says [U] (docs/standards.md §2.1); the US method extends
 // its last segment whatever this says.
 type AboveTop uint8
 
 // The choices for AboveTop.
 const (
-	// CapAt500 gives 500 with Index.BeyondScale set: the recommendation of standards
+	// CapAt500 gives 500 with Index.BeyondScale set: the recommendation of docs/standards.md
 	// §2.1, never extrapolating silently. The default.
 	CapAt500 AboveTop = iota
 	// Extrapolate extends the 400–500 segment (still with BeyondScale set).
@@ -134,9 +134,9 @@ func IAQI(e Edition, p Pollutant, avg Averaging, c float64) (Index, error) {
 //     and nothing an analyser measures; HJ 633-2026 rounds it by
 //     GB/T 8170 to an integer (CO: one decimal) (§4.2.2/4.2.3); HJ 633-2012 uses it as
 //     is; the US method truncates it (O3 ppm to 3 decimals, PM2.5 and CO to 1, PM10,
-//     SO2, NO2 to integers) (standards §2.3, §2.10);
+//     SO2, NO2 to integers) (docs/standards.md §2.3, §2.10);
 //  2. IAQI = (IAQI_Hi − IAQI_Lo)/(BP_Hi − BP_Lo)·(C − BP_Lo) + IAQI_Lo with exact
-//     rational arithmetic (standards §2.2);
+//     rational arithmetic (docs/standards.md §2.2);
 //  3. China rounds up to an integer (ceiling, "全部向上进位取整数"); the US rounds to
 //     the nearest integer, .5 up.
 //
@@ -146,7 +146,7 @@ func IAQI(e Edition, p Pollutant, avg Averaging, c float64) (Index, error) {
 // the NowCast, CO by 8-h means, SO2 by 1-h means (24-h from 305 ppb), NO2 by 1-h
 // means. Anything else is ErrNotDefined.
 //
-// Beyond the tables (standards §2.1, §2.10): HJ 633-2026 SO2 1-h > 800 µg/m³ gives 200,
+// Beyond the tables (docs/standards.md §2.1, §2.10): HJ 633-2026 SO2 1-h > 800 µg/m³ gives 200,
 // O3 8-h > 800 µg/m³ gives 300; HJ 633-2012 and the US method send some averages to
 // another (a *UseError); above the 500 breakpoint China gives what m.AboveTop says and
 // the US extends its 301–500 segment. The US 24-h SO2 below 305 ppb gives 200: the TAD
@@ -226,7 +226,7 @@ type segment struct {
 	cLo, cHi, iLo, iHi, slope *big.Rat
 }
 
-// at returns the formula of standards §2.2 at x.
+// at returns the formula of docs/standards.md §2.2 at x.
 func (s segment) at(x *big.Rat) *big.Rat {
 	r := new(big.Rat).Sub(x, s.cLo)
 	r.Mul(r, s.slope)
@@ -268,7 +268,7 @@ type column struct {
 	under    int       // below the first breakpoint (US columns not starting at 0): the index, or -1: not defined
 }
 
-// cnIAQI are the IAQI of the breakpoints of HJ 633 (standards §2.1).
+// cnIAQI are the IAQI of the breakpoints of HJ 633 (docs/standards.md §2.1).
 var cnIAQI = []int{0, 50, 100, 150, 200, 300, 400, 500}
 
 // cn returns a Chinese column through the breakpoints bps (at 0, 50, 100, …).
@@ -286,7 +286,7 @@ func (c *column) thenFixed(v int) *column     { c.over, c.fixed = overFixed, v; 
 func (c *column) thenUse(a Averaging) *column { c.over, c.use = overUse, a; return c }
 func (c *column) clone() *column              { d := *c; return &d }
 
-// usIndex are the index ranges of the US table's rows (standards §2.10).
+// usIndex are the index ranges of the US table's rows (docs/standards.md §2.10).
 var usIndex = [][2]int{{0, 50}, {51, 100}, {101, 150}, {151, 200}, {201, 300}, {301, 500}}
 
 // us returns a US column: concentration ranges "lo-hi" of the rows from `row` on.

@@ -18,7 +18,7 @@ func checkIAQI(t *testing.T, m Method, p Pollutant, avg Averaging, c float64, wa
 	return idx
 }
 
-// Every worked example of standards §2.11.
+// Every worked example of docs/standards.md §2.11.
 func TestWorkedExamples(t *testing.T) {
 	cn26, cn12, us := Method{Edition: HJ633_2026}, Method{Edition: HJ633_2012}, Method{Edition: USEPA2024}
 
@@ -71,7 +71,7 @@ func TestWorkedExamples(t *testing.T) {
 	checkIAQI(t, us, O3, Avg1h, 0.162, 147)
 }
 
-// cnColumns are the breakpoints of HJ 633 (standards §2.1), as the tests see them.
+// cnColumns are the breakpoints of HJ 633 (docs/standards.md §2.1), as the tests see them.
 type cnColumn struct {
 	e        Edition
 	key      Key
@@ -170,7 +170,7 @@ func checkColumn(t *testing.T, col cnColumn) {
 	}
 }
 
-// usColumns are the segments of EPA-454/B-24-002 (standards §2.10) in units of 10^-d.
+// usColumns are the segments of EPA-454/B-24-002 (docs/standards.md §2.10) in units of 10^-d.
 var usColumns = []struct {
 	key  Key
 	d    int
@@ -287,7 +287,7 @@ func btoi(b bool) int {
 	return 0
 }
 
-// The traps of standards §2.3.
+// The traps of docs/standards.md §2.3.
 func TestRoundingTraps(t *testing.T) {
 	cn26, cn12 := Method{Edition: HJ633_2026}, Method{Edition: HJ633_2012}
 	// 50.01 → 51, 50.00 → 50.

@@ -47,7 +47,7 @@ type line struct {
 	optional bool // may be absent without being missing (US 1-h O3)
 }
 
-// lines returns the items of a report (standards §2.4, §2.10).
+// lines returns the items of a report (docs/standards.md §2.4, §2.10).
 func lines(e Edition, k Kind) []line {
 	// day is what the Chinese editions rate SO2, NO2, CO (and 2026 PM) by: the hour's
 	// mean in the hourly report, the daily mean in the daily one.
@@ -114,7 +114,7 @@ func Report(e Edition, k Kind, c Concentrations) Result {
 }
 
 // Report computes the report of kind k from c: each item's index (following the
-// edition's substitutions, see IAQI), the AQI (the largest index, standards §2.2), its
+// edition's substitutions, see IAQI), the AQI (the largest index, docs/standards.md §2.2), its
 // level, the primary pollutants, the over-standard ones (HJ 633-2012) and whether the
 // AQI may be published. Items of pollutants outside m.Plan are skipped.
 func (m Method) Report(k Kind, c Concentrations) Result {
@@ -192,7 +192,7 @@ func (m Method) Report(k Kind, c Concentrations) Result {
 	return r
 }
 
-// AQI returns the largest IAQI (standards §2.2: AQI = max IAQI_P), false if there is none.
+// AQI returns the largest IAQI (docs/standards.md §2.2: AQI = max IAQI_P), false if there is none.
 func AQI(iaqi map[Item]int) (int, bool) {
 	aqi, ok := 0, false
 	for _, v := range iaqi {
@@ -203,7 +203,7 @@ func AQI(iaqi map[Item]int) (int, bool) {
 	return aqi, ok
 }
 
-// Primary returns the primary pollutants (首要污染物, standards §2.6, both editions and
+// Primary returns the primary pollutants (首要污染物, docs/standards.md §2.6, both editions and
 // the US "responsible pollutant"): none when the AQI is 50 or less, else every item
 // whose IAQI equals the AQI.
 func Primary(iaqi map[Item]int) Items {
@@ -222,7 +222,7 @@ func Primary(iaqi map[Item]int) Items {
 
 // OverStandard returns the over-standard pollutants (超标污染物) of HJ 633-2012: every
 // item with IAQI > 100. HJ 633-2026 removed the notion and the US method never had it:
-// for them it returns none (standards §2.6).
+// for them it returns none (docs/standards.md §2.6).
 func OverStandard(e Edition, iaqi map[Item]int) Items {
 	if e != HJ633_2012 {
 		return 0
@@ -239,7 +239,7 @@ func OverStandard(e Edition, iaqi map[Item]int) Items {
 // Level is an AQI level (级别), 1 (best) to 6; 0 means no AQI.
 type Level uint8
 
-// LevelOf returns the level of an AQI (standards §2.5, the same bands in the US
+// LevelOf returns the level of an AQI (docs/standards.md §2.5, the same bands in the US
 // method): 0–50 → 1, 51–100 → 2, 101–150 → 3, 151–200 → 4, 201–300 → 5, above → 6.
 // HJ 633-2026 writes the first band 1–50; an AQI of 0 (all concentrations round to 0)
 // is level 1 there too. A negative AQI has level 0.
@@ -298,7 +298,7 @@ var usCategories = [...]Category{
 	{6, "", "", "Hazardous", Colour{"maroon", "", 126, 0, 35}},
 }
 
-// Category returns level l's names and colour in edition e (standards §2.5 [T] for
+// Category returns level l's names and colour in edition e (docs/standards.md §2.5 [T] for
 // China, §2.10 for the US, whose purple differs). Level 0 gives the zero Category.
 func (l Level) Category(e Edition) Category {
 	if l < 1 || l > 6 {
@@ -311,10 +311,10 @@ func (l Level) Category(e Edition) Category {
 }
 
 // GoodDay reports whether a day with daily AQI aqi is a good day (优良天, levels 1 and 2:
-// AQI ≤ 100, standards §2.9).
+// AQI ≤ 100, docs/standards.md §2.9).
 func GoodDay(aqi int) bool { return aqi <= 100 }
 
-// GoodDayShare returns the share of good days (优良天数比例, standards §2.9) among daily
+// GoodDayShare returns the share of good days (优良天数比例, docs/standards.md §2.9) among daily
 // AQIs, in percent: days with AQI ≤ 100 over days with a valid daily AQI. NaN entries
 // (days without a valid daily AQI) count in neither; without any valid day the share
 // is NaN. Display it with RoundHalfEven(share, 1).

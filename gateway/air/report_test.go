@@ -103,7 +103,7 @@ func TestGoodDays(t *testing.T) {
 	if !GoodDay(100) || GoodDay(101) || !GoodDay(0) {
 		t.Errorf("GoodDay(100, 101, 0) = %v %v %v, want true false true", GoodDay(100), GoodDay(101), GoodDay(0))
 	}
-	// The bulletin example of standards §2.9: 86 good of 91 valid days = 94.5 %.
+	// The bulletin example of docs/standards.md §2.9: 86 good of 91 valid days = 94.5 %.
 	var days []float64
 	for i := range 91 {
 		aqi := 60.0

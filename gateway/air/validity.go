@@ -9,23 +9,23 @@ import (
 	"time"
 )
 
-// Defaults of Validity: GB 3095-2026 Table 4 [T] (standards §2.8) unless marked.
+// Defaults of Validity: GB 3095-2026 Table 4 [T] (docs/standards.md §2.8) unless marked.
 const (
 	DefaultMinCoverage = 45 * time.Minute // 1-h mean: ≥ 45 min of sampling in the hour
 	DefaultMinHours    = 20               // daily mean: ≥ 20 hourly means in the day
 	DefaultMin8h       = 6                // 8-h mean: ≥ 6 hourly means of the 8
 	// DefaultMinWindows: a day's largest 8-h mean needs this many valid 8-h means among
-	// the day's windows. [U] Not in standards.md: HJ 663-2013 as commonly cited (14 of
+	// the day's windows. [U] (docs/standards.md §2.8): HJ 663-2013 as commonly cited (14 of
 	// the 17 windows ending 08:00…24:00); its text was not read. Configurable.
 	DefaultMinWindows = 14
 	// DefaultDayFirst8h and DefaultDayLast8h: the 8-h windows of a day are those starting
-	// 00:00 to 16:00 local time (ending 08:00 to 24:00), standards §2.8 [U] (HJ 663-2013,
+	// 00:00 to 16:00 local time (ending 08:00 to 24:00), docs/standards.md §2.8 [U] (HJ 663-2013,
 	// not read). Configurable.
 	DefaultDayFirst8h = 0
 	DefaultDayLast8h  = 16 * time.Hour
 )
 
-// Validity holds the data-validity thresholds (GB 3095-2026 Table 4, standards §2.8).
+// Validity holds the data-validity thresholds (GB 3095-2026 Table 4, docs/standards.md §2.8).
 // A zero field selects its default.
 type Validity struct {
 	// MinCoverage is the sampling time a valid 1-h mean needs in its hour: 45 min.
@@ -251,7 +251,7 @@ func (v Validity) MaxEightHour(windows []Average) Average {
 }
 
 // NowCast returns the US NowCast of up to 12 hourly means, the most recent first
-// (standards §2.10): w = min/max of the valid ones, at least 0.5; NowCast =
+// (docs/standards.md §2.10): w = min/max of the valid ones, at least 0.5; NowCast =
 // Σ wⁱ·cᵢ / Σ wⁱ over the valid hours i hours ago. It is valid if at least 2 of the 3
 // most recent hours are valid. N is the number of valid hours used. The arithmetic is
 // exact on the means as decimals; the result is rounded to MeanDigits significant

@@ -13,9 +13,9 @@ import (
 
 // Defaults of Config.
 const (
-	DefaultBurstMargin = 15.0            // dB(A): GB 3096-2008 night burst rule (standards §1.1)
+	DefaultBurstMargin = 15.0            // dB(A): GB 3096-2008 night burst rule (docs/standards.md §1.1)
 	DefaultSample      = time.Second     // interval of `la` samples
-	DefaultMinValid    = 0.75            // fraction [U: placeholder, not from HJ 906-2017, standards §1.6]
+	DefaultMinValid    = 0.75            // fraction [U: placeholder, not from HJ 906-2017, docs/standards.md §1.6]
 	DefaultLateness    = 5 * time.Second // how long a window waits for late samples
 )
 
@@ -658,7 +658,7 @@ func (a *Aggregator) closeHour(w *window, out []reading.Reading) []reading.Readi
 				out = a.emit(out, w.start, v.name, v.value, q)
 			}
 		}
-		// HJ 212 interval data are classified by their start (standards §1.2).
+		// HJ 212 interval data are classified by their start (docs/standards.md §1.2).
 		out = a.emit(out, w.start, QuantityExceedanceHourly, h.leq-a.limitAt(w.start), q)
 	}
 	out = a.emit(out, w.start, QuantityVDRHourly, 100*vdr, reading.Good)

@@ -318,7 +318,7 @@ func TestAggregatorLaeqInputs(t *testing.T) {
 	t0 := time.Date(2026, 6, 1, 10, 0, 0, 0, cst)
 
 	// 45 min at 62 dB and 15 min at 70 dB from a meter with a 15-min period: 65.67 dB
-	// (standards §1.8), not the arithmetic 64.
+	// (docs/standards.md §1.8), not the arithmetic 64.
 	a := newAgg(t, func(cfg *Config) { cfg.LaeqPeriod = 15 * time.Minute })
 	var out []reading.Reading
 	for i, l := range []float64{62, 62, 62, 70} {
@@ -574,7 +574,7 @@ func TestLiveEnergyAndLastBurst(t *testing.T) {
 	}
 	l := a.Now(t0)
 	if got := 10 * math.Log10(l.Energy/l.Seconds); math.Abs(got-57.40) > 0.005 || l.Seconds != 2 {
-		t.Errorf("LAeq from counters = %.3f over %v s, want 57.40 over 2 s (standards §1.8)", got, l.Seconds)
+		t.Errorf("LAeq from counters = %.3f over %v s, want 57.40 over 2 s (docs/standards.md §1.8)", got, l.Seconds)
 	}
 	night := time.Date(2026, 11, 28, 15, 0, 0, 0, time.UTC) // 23:00 in Shanghai
 	for i, v := range []float64{70, 80, 40} {               // night limit 45 (zone 1): 70 and 80 are a burst

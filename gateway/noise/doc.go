@@ -2,7 +2,7 @@
 // day/night periods and GB 3096-2008 limits as pure functions, and an Aggregator that
 // turns one noise device's samples into the derived series of the noise measurement.
 //
-// Section references (§1.x) are to the project's domain reference, standards.md. Levels are float64 throughout;
+// Section references (§1.x) are to the project's domain reference, docs/standards.md. Levels are float64 throughout;
 // nothing is rounded on the way, RoundHalfEven is for output (HJ 212 carries one
 // decimal).
 //
@@ -41,7 +41,7 @@
 //
 // # Validity
 //
-// The valid-data rate is VDR = n/N (HJ 906-2017, standards §1.6) with both counted as
+// The valid-data rate is VDR = n/N (HJ 906-2017, docs/standards.md §1.6) with both counted as
 // time: the duration covered by valid samples over the window's length, at most 100 %.
 // An `la` sample covers Config.Sample; a meter's own `laeq` value covers its period
 // (Config.LaeqPeriod, or the cadence learned from its times), never the gap before it,

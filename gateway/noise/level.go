@@ -8,7 +8,7 @@ import (
 )
 
 // Leq returns the equivalent continuous level of equally spaced samples,
-// 10·lg((1/n)·Σ 10^(0.1·Li)) (standards §1.3), or NaN for an empty slice.
+// 10·lg((1/n)·Σ 10^(0.1·Li)) (docs/standards.md §1.3), or NaN for an empty slice.
 //
 // The energies are summed relative to the loudest sample, so any finite input is
 // computed without overflow, and the result is kept within [min, max] of the samples
@@ -29,7 +29,7 @@ func Leq(levels []float64) float64 {
 }
 
 // LeqWeighted returns the equivalent level of intervals of unequal length:
-// 10·lg(Σ ti·10^(0.1·Li) / Σ ti) (standards §1.3). durations[i] is the length of
+// 10·lg(Σ ti·10^(0.1·Li) / Σ ti) (docs/standards.md §1.3). durations[i] is the length of
 // levels[i] in any unit. It returns NaN if the slices differ in length, a duration is
 // negative or NaN, or the durations add up to zero. Zero-length intervals are skipped.
 func LeqWeighted(levels, durations []float64) float64 {
@@ -60,7 +60,7 @@ func LeqWeighted(levels, durations []float64) float64 {
 }
 
 // Sum returns the level of several sources heard together, 10·lg Σ 10^(0.1·Li)
-// (standards §1.3: two equal sources give +3.01 dB), or NaN for an empty slice.
+// (docs/standards.md §1.3: two equal sources give +3.01 dB), or NaN for an empty slice.
 func Sum(levels []float64) float64 {
 	if len(levels) == 0 {
 		return math.NaN()
@@ -69,7 +69,7 @@ func Sum(levels []float64) float64 {
 }
 
 // Percentile returns the statistical level LN: the level exceeded by n % of the samples.
-// It uses the project convention of standards §1.4 exactly: sort descending
+// It uses the project convention of docs/standards.md §1.4 exactly: sort descending
 // x(1) ≥ … ≥ x(len), LN = x(k) with k = ceil(n·len/100) clamped to 1 ≤ k ≤ len.
 // This is not an interpolating quantile. It returns NaN for no samples or a NaN n.
 func Percentile(levels []float64, n float64) float64 {
@@ -88,7 +88,7 @@ func percentileSorted(asc []float64, n float64) float64 {
 }
 
 // rank returns k = ceil(n·size/100) clamped to [1, size]. n·size is exact for integer n,
-// so the 100- and 200-sample rules of standards §1.4 come out exactly.
+// so the 100- and 200-sample rules of docs/standards.md §1.4 come out exactly.
 func rank(size int, n float64) int {
 	k := math.Ceil(n * float64(size) / 100)
 	switch {
@@ -100,7 +100,7 @@ func rank(size int, n float64) int {
 	return int(k)
 }
 
-// Stats are the statistics HJ 640-2012 reports for a measurement (standards §1.5),
+// Stats are the statistics HJ 640-2012 reports for a measurement (docs/standards.md §1.5),
 // plus L5 and L95 (HJ 212 codes). Levels are in dB(A), SD in dB.
 type Stats struct {
 	N                      int
@@ -114,7 +114,7 @@ type Stats struct {
 // every level is NaN and SD is 0.
 //
 // SD uses the sample form with n−1 [U: the common choice, the standard's formula was
-// not read, standards §1.4].
+// not read, docs/standards.md §1.4].
 func Summarize(levels []float64) Stats {
 	n := len(levels)
 	if n == 0 {
@@ -150,7 +150,7 @@ func Summarize(levels []float64) Stats {
 	return s
 }
 
-// Default hour splits of the day-evening-night levels (standards §1.3).
+// Default hour splits of the day-evening-night levels (docs/standards.md §1.3).
 const (
 	DefaultDayHours   = 16 // GB 3096-2008 day 06:00–22:00
 	DefaultNightHours = 8  // GB 3096-2008 night 22:00–06:00
@@ -164,7 +164,7 @@ const (
 // Ldn returns the day-night level with a 10 dB night penalty:
 // 10·lg((dayHours·10^(0.1·ld) + nightHours·10^(0.1·(ln+10))) / (dayHours+nightHours)).
 // Hours of 0 and 0 select the GB 3096 split 16/8 [U: the Ldn hour split is not fixed by
-// a standard read, standards §1.3; some texts use 15/9]. It returns NaN for negative
+// a standard read, docs/standards.md §1.3; some texts use 15/9]. It returns NaN for negative
 // hours or hours adding up to zero.
 func Ldn(ld, ln, dayHours, nightHours float64) float64 {
 	if dayHours == 0 && nightHours == 0 {
@@ -173,7 +173,7 @@ func Ldn(ld, ln, dayHours, nightHours float64) float64 {
 	return LeqWeighted([]float64{ld, ln + nightPenalty}, []float64{dayHours, nightHours})
 }
 
-// Lden returns the EU day-evening-night level (Directive 2002/49/EC Annex I, standards
+// Lden returns the EU day-evening-night level (Directive 2002/49/EC Annex I, docs/standards.md
 // §1.3): evening +5 dB, night +10 dB, weighted by the hours of each period. Hours of 0,
 // 0 and 0 select the default split 12/4/8. It returns NaN for negative hours or hours
 // adding up to zero.
@@ -187,7 +187,7 @@ func Lden(lday, levening, lnight float64, dayH, eveningH, nightH float64) float6
 }
 
 // RoundHalfEven rounds x to the given number of decimals (negative: to tens, hundreds, …)
-// by GB/T 8170 (standards §2.3): a dropped part below half rounds down, above half up,
+// by GB/T 8170 (docs/standards.md §2.3): a dropped part below half rounds down, above half up,
 // exactly half makes the last kept digit even; negative numbers round their absolute
 // value. x is taken as the shortest decimal that reads back as x, so RoundHalfEven(57.45,
 // 1) is 57.4 although the float64 nearest 57.45 is a little above it. Use it for output

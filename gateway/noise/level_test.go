@@ -7,10 +7,10 @@ import (
 	"testing"
 )
 
-// worked is the 20-sample example of standards §1.8.
+// worked is the 20-sample example of docs/standards.md §1.8.
 var worked = []float64{50, 50, 50, 50, 50, 52, 52, 52, 55, 55, 55, 55, 60, 60, 60, 65, 65, 70, 72, 80}
 
-// round1 rounds for comparisons with the one-decimal results of standards §1.8.
+// round1 rounds for comparisons with the one-decimal results of docs/standards.md §1.8.
 func round1(x float64) float64 { return RoundHalfEven(x, 1) }
 
 func TestWorkedExamples(t *testing.T) {
@@ -44,7 +44,7 @@ func TestWorkedExamples(t *testing.T) {
 }
 
 func TestPercentileConvention(t *testing.T) {
-	// The classical manual rule (standards §1.4): with 100 samples L10 is the 10th
+	// The classical manual rule (docs/standards.md §1.4): with 100 samples L10 is the 10th
 	// largest, L50 the 50th, L90 the 90th; with 200 samples the 20th/100th/180th.
 	for _, size := range []int{100, 200} {
 		levels := make([]float64, size)

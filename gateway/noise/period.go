@@ -8,7 +8,7 @@ import (
 	"github.com/envgate/envgate/gateway/reading"
 )
 
-// Default day/night boundaries (standards §1.2: day 06:00 ≤ t < 22:00 local time,
+// Default day/night boundaries (docs/standards.md §1.2: day 06:00 ≤ t < 22:00 local time,
 // GB 12348-2008 §3.6 citing the noise law).
 const (
 	DefaultDayStart   = 6 * time.Hour
@@ -17,7 +17,7 @@ const (
 
 // Periods splits local time into day (昼间) and night (夜间) periods.
 //
-// A county-level (or higher) government may redefine the boundaries (standards §1.2,
+// A county-level (or higher) government may redefine the boundaries (docs/standards.md §1.2,
 // GB 12348-2008 §3.6), so both are configurable. The zero value means the defaults:
 // DayStart and NightStart both zero select 06:00 and 22:00, a nil Location selects
 // Asia/Shanghai (fixed UTC+8).
@@ -68,7 +68,7 @@ func (p Periods) Validate() error {
 }
 
 // IsNight reports whether t falls in the night period. Boundaries are half-open and
-// judged on the local wall clock (standards §1.2): with the defaults 21:59:59.999 and
+// judged on the local wall clock (docs/standards.md §1.2): with the defaults 21:59:59.999 and
 // 06:00:00 are day, 22:00:00 and 05:59:59.999 are night.
 func (p Periods) IsNight(t time.Time) bool {
 	p = p.norm()
@@ -77,7 +77,7 @@ func (p Periods) IsNight(t time.Time) bool {
 }
 
 // PeriodStart returns the start of the day or night period containing t. A night is
-// labelled by the date it starts on (project convention, standards §1.2): 2026-06-02
+// labelled by the date it starts on (project convention, docs/standards.md §1.2): 2026-06-02
 // 03:00 belongs to the night starting 2026-06-01 22:00.
 func (p Periods) PeriodStart(t time.Time) time.Time {
 	start, _, _ := p.norm().bounds(t)

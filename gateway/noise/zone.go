@@ -16,7 +16,7 @@ const (
 )
 
 // limits is the GB 3096-2008 table of LAeq limits in dB(A), day and night
-// (standards §1.1, [S]: several independent copies of the 2008 table; not the 1993 one).
+// (docs/standards.md §1.1, [S]: several independent copies of the 2008 table; not the 1993 one).
 var limits = map[Zone][2]float64{
 	Zone0:  {50, 40},
 	Zone1:  {55, 45},
@@ -25,7 +25,7 @@ var limits = map[Zone][2]float64{
 	Zone4a: {70, 55},
 	// 4b night 60 applies to railway trunk projects whose EIA was approved from
 	// 2011-01-01; for older lines crossing a city the background without trains is held
-	// to 70/55 (standards §1.1) — configure that with Config.NightLimit.
+	// to 70/55 (docs/standards.md §1.1) — configure that with Config.NightLimit.
 	Zone4b: {70, 60},
 }
 

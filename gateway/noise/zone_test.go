@@ -3,7 +3,7 @@ package noise
 import "testing"
 
 func TestLimits(t *testing.T) {
-	// GB 3096-2008 (standards §1.1).
+	// GB 3096-2008 (docs/standards.md §1.1).
 	for _, c := range []struct {
 		zone       Zone
 		day, night float64

@@ -48,7 +48,7 @@ func lin(scale, offset string) linear {
 // waterConc are the water quantities that are mass concentrations in mg/L.
 var waterConc = []string{"do", "codmn", "cod", "bod5", "nh3n", "tp", "tn"}
 
-// Gas conversion at the GB 3095-2026 reference state (standards §2.1, §2.10).
+// Gas conversion at the GB 3095-2026 reference state (docs/standards.md §2.1, §2.10).
 const (
 	gasConstant = 8.314462618 // J/(mol·K)
 	refKelvin   = 298.15

@@ -17,7 +17,7 @@ const (
 	DefaultDevice = "section"
 	// DefaultWindow is one cycle of a surface-water automatic station, which reports
 	// every 4 hours; the window is aligned to local midnight (00, 04, …, 20 h). The
-	// cycle is not in standards.md [U].
+	// cycle is not in docs/standards.md [U].
 	DefaultWindow = 4 * time.Hour
 	// DefaultMinSamples: a 4-hour window of a 4-hourly station holds one result.
 	DefaultMinSamples = 1

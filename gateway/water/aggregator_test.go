@@ -88,7 +88,7 @@ func (s derivedSet) absent(t *testing.T, quantity string, at time.Time) {
 
 // TestAggregatorSyntheticDay runs a river section (target III, 4-hour windows) through
 // a day: a probe sends pH and DO every 10 minutes, a station sends CODMn, NH3-N and TP
-// once per window, with the cases of standards §3.3, a station outage, a Suspect
+// once per window, with the cases of docs/standards.md §3.3, a station outage, a Suspect
 // sample and an empty window.
 func TestAggregatorSyntheticDay(t *testing.T) {
 	a := newAgg(t, nil)

@@ -9,11 +9,11 @@ import (
 // Class is a GB 3838-2002 water-quality class, I (best) to V, or worse than V (劣V).
 // The zero value means "no class" (no data, or a parameter the standard does not
 // classify). Larger is worse, so the section class is the maximum of the parameter
-// classes (standards §3.2).
+// classes (docs/standards.md §3.2).
 type Class uint8
 
-// The classes of GB 3838-2002 §3 (standards §3.1) and 劣V of the 2011 evaluation method
-// (standards §3.2). The numeric values are what the class_* series carry.
+// The classes of GB 3838-2002 §3 (docs/standards.md §3.1) and 劣V of the 2011 evaluation method
+// (docs/standards.md §3.2). The numeric values are what the class_* series carry.
 const (
 	ClassI          Class = 1 // source water, national nature reserves
 	ClassII         Class = 2 // first-grade drinking-water source protection, rare habitats
@@ -63,7 +63,7 @@ func (c Class) String() string {
 }
 
 // Condition returns the qualitative term of c used in Chinese bulletins: 优 (I, II),
-// 良好 (III), 轻度污染 (IV), 中度污染 (V), 重度污染 (劣V) (standards §3.2 [S]); "" for an
+// 良好 (III), 轻度污染 (IV), 中度污染 (V), 重度污染 (劣V) (docs/standards.md §3.2 [S]); "" for an
 // invalid class.
 func (c Class) Condition() string {
 	if !c.Valid() {

@@ -3,13 +3,13 @@
 // that turns the readings of one monitoring section (a site, fed by any number of
 // devices) into the derived series of the water measurement.
 //
-// Section references (§3.x) are to the project's domain reference, standards.md; its
+// Section references (§3.x) are to the project's domain reference, docs/standards.md; its
 // tags are [T] read in the standard, [S] confirmed by secondary sources, [U] not
 // confirmed (configurable here).
 //
 // # Classes
 //
-// ParamClass classifies one value against Table 1 (standards §3.1 [T]): the best class
+// ParamClass classifies one value against Table 1 (docs/standards.md §3.1 [T]): the best class
 // whose limit the value meets, "≤ limit" for concentrations and "≥ limit" for
 // dissolved oxygen, a value equal to a limit meeting that class (§3.2); ClassWorseThanV
 // (劣V, 6) if it meets not even V. Comparisons are exact.
@@ -55,7 +55,7 @@
 //	params_missing  1         every window, even empty            required parameters without a valid mean; always Good
 //
 // worst_param carries the number of the parameter's HJ 212-2017 factor code (Table
-// B.1, standards §4.8 [T]), so it needs no private table:
+// B.1, docs/standards.md §4.8 [T]), so it needs no private table:
 //
 //	1001 ph (w01001)   1009 do (w01009)   1019 codmn (w01019)   1018 cod (w01018)
 //	1017 bod5 (w01017)   21003 nh3n (w21003)   21011 tp (w21011)
@@ -86,7 +86,7 @@
 //
 // Multiple measurements in a period are averaged (§3.2); the standards do not fix the
 // period. A national surface-water automatic station analyses one sample every 4 hours
-// (not in standards.md [U]), so the default window is 4 hours aligned to local
+// (not in docs/standards.md [U]), so the default window is 4 hours aligned to local
 // midnight in Asia/Shanghai (00–04, 04–08, … 20–24 h): one window per station cycle,
 // whose class is the station's result. An hourly window would leave three hours in four
 // empty. The window is configurable to any length dividing 24 h, so a continuous probe

@@ -12,7 +12,7 @@ import (
 // is the one to add.
 type Param string
 
-// The Table 1 parameters standards §3.1 lists, in its order.
+// The Table 1 parameters docs/standards.md §3.1 lists, in its order.
 const (
 	ParamWaterTemperature Param = "water_temperature" // °C; GB 3838 limits its anthropogenic change, not a class
 	ParamPH               Param = "ph"                // dimensionless
@@ -32,7 +32,7 @@ var params = []Param{
 }
 
 // Params returns every Table 1 parameter this package knows, in the order of
-// standards §3.1, which is also the order of every list this package returns.
+// docs/standards.md §3.1, which is also the order of every list this package returns.
 func Params() []Param { return slices.Clone(params) }
 
 func (p Param) index() int { return slices.Index(params, p) }
@@ -40,7 +40,7 @@ func (p Param) index() int { return slices.Index(params, p) }
 // Known reports whether p is one of Params.
 func (p Param) Known() bool { return p.index() >= 0 }
 
-// hj212 is the water factor code of HJ 212-2017 Table B.1 (standards §4.8 [T]). Fecal
+// hj212 is the water factor code of HJ 212-2017 Table B.1 (docs/standards.md §4.8 [T]). Fecal
 // coliform has none there.
 var hj212 = map[Param]string{
 	ParamPH:               "w01001",
@@ -55,7 +55,7 @@ var hj212 = map[Param]string{
 }
 
 // FactorCode returns the HJ 212-2017 factor code of p ("w01009" for DO), or "" if
-// standards §4.8 gives none.
+// docs/standards.md §4.8 gives none.
 func (p Param) FactorCode() string { return hj212[p] }
 
 // Code returns the number of p's HJ 212-2017 factor code without its letter: 1001
@@ -126,14 +126,14 @@ type Criterion struct {
 	Param     Param
 	Direction Direction
 	// Limits of classes I to V (index 0 is class I) for AtMost and AtLeast; a value
-	// equal to a limit meets that class (standards §3.2). Unused for Within.
+	// equal to a limit meets that class (docs/standards.md §3.2). Unused for Within.
 	Limits [5]float64
 	// Low and High bound the range of Within; unused otherwise.
 	Low, High float64
 }
 
 // PHLow and PHHigh bound the pH range that meets every class I to V (GB 3838-2002
-// Table 1, standards §3.1 [T]).
+// Table 1, docs/standards.md §3.1 [T]).
 const (
 	PHLow  = 6.0
 	PHHigh = 9.0
@@ -141,10 +141,10 @@ const (
 
 // DOClassI is the class I limit of dissolved oxygen in mg/L. Table 1 gives "saturation
 // ≥ 90 % (or 7.5 mg/L)"; an automatic station reports mg/L, so 7.5 is used
-// (standards §3.2).
+// (docs/standards.md §3.2).
 const DOClassI = 7.5
 
-// Table 1 of GB 3838-2002, standards §3.1 [T]: limits of classes I to V in mg/L
+// Table 1 of GB 3838-2002, docs/standards.md §3.1 [T]: limits of classes I to V in mg/L
 // (fecal coliform per litre).
 var (
 	limitsDO            = [5]float64{DOClassI, 6, 5, 3, 2}
@@ -202,8 +202,8 @@ func CriterionOf(p Param, w Waterbody) (Criterion, error) {
 }
 
 // Class returns the class of value v: the best class whose limit v meets, a value
-// equal to a limit meeting it (standards §3.2); ClassWorseThanV if it meets none. For
-// pH, v within [Low, High] is ClassI (the range has no gradation, standards §3.2) and
+// equal to a limit meeting it (docs/standards.md §3.2); ClassWorseThanV if it meets none. For
+// pH, v within [Low, High] is ClassI (the range has no gradation, docs/standards.md §3.2) and
 // outside it ClassWorseThanV. The comparison is exact: round a computed value to its
 // reporting precision first (Mean does). NaN has no class: 0.
 func (c Criterion) Class(v float64) Class {

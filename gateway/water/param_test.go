@@ -7,7 +7,7 @@ import (
 	"testing"
 )
 
-// table1 is GB 3838-2002 Table 1 as printed in standards §3.1, typed again here so
+// table1 is GB 3838-2002 Table 1 as printed in docs/standards.md §3.1, typed again here so
 // that a typo in the package's table fails the boundary tests.
 var table1 = []struct {
 	p       Param
@@ -131,7 +131,7 @@ func TestParamClassPH(t *testing.T) {
 }
 
 // TestParamClassTPRiverLake: the same TP value is a different class in a river and a
-// lake (standards §3.3).
+// lake (docs/standards.md §3.3).
 func TestParamClassTPRiverLake(t *testing.T) {
 	for _, c := range []struct {
 		v           float64

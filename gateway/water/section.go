@@ -14,19 +14,19 @@ type Rules struct {
 	Waterbody Waterbody // River, Lake or Reservoir; required
 
 	// Target is the class the section must meet, from the local water-function zoning
-	// (standards §3.1: configuration, none is assumed there). 0 selects ClassIII, the
-	// reference class of the exceedance multiple in standards §3.2.
+	// (docs/standards.md §3.1: configuration, none is assumed there). 0 selects ClassIII, the
+	// reference class of the exceedance multiple in docs/standards.md §3.2.
 	Target Class
 
 	// TNInClass counts TN in the section class of a lake or reservoir. The 2011
-	// evaluation method (standards §3.2 [S]) leaves it out and evaluates it
+	// evaluation method (docs/standards.md §3.2 [S]) leaves it out and evaluates it
 	// separately, the default; set it for GB 3838-2002 §5.1 single-factor evaluation
 	// over every Table 1 item. TN never counts in a river, which has no TN limits.
 	TNInClass bool
 
 	// DOExceedance computes an exceedance multiple for dissolved oxygen, against its
 	// direction: (limit − value)/limit. By default DO, like pH, has none: whether
-	// Chinese practice excludes them is not confirmed (standards §3.2 [U]), so this is
+	// Chinese practice excludes them is not confirmed (docs/standards.md §3.2 [U]), so this is
 	// configurable.
 	DOExceedance bool
 }
@@ -53,7 +53,7 @@ func (r Rules) norm() Rules {
 
 // evaluated reports whether p counts in the section class: every classified Table 1
 // parameter except water temperature, fecal coliform and (unless TNInClass) TN
-// (standards §3.2 [S]).
+// (docs/standards.md §3.2 [S]).
 func (r Rules) evaluated(p Param) bool {
 	switch p {
 	case ParamWaterTemperature, ParamFecalColiform:
@@ -69,7 +69,7 @@ type ParamResult struct {
 	Param Param
 	Value float64
 	Class Class
-	// Evaluated: the parameter counts in the section class (standards §3.2 [S]).
+	// Evaluated: the parameter counts in the section class (docs/standards.md §3.2 [S]).
 	Evaluated bool
 	// Limit is the parameter's limit for the target class; for pH the bound of the
 	// 6–9 range on the value's side (6 below 7.5, else 9).
@@ -77,11 +77,11 @@ type ParamResult struct {
 	// Multiple is the exceedance multiple (超标倍数) against Limit: (value − limit)/limit,
 	// for DO (limit − value)/limit if Rules.DOExceedance, so that it is positive when
 	// the target is missed and negative (the margin) when it is met. NaN when not
-	// computed: pH, and DO by default (standards §3.2 [U]).
+	// computed: pH, and DO by default (docs/standards.md §3.2 [U]).
 	Multiple float64
 }
 
-// Section is the single-factor evaluation of a section (GB 3838-2002 §5.1, standards
+// Section is the single-factor evaluation of a section (GB 3838-2002 §5.1, docs/standards.md
 // §3.2).
 type Section struct {
 	Class  Class // worst class of the evaluated parameters; 0 if none was evaluated
@@ -102,7 +102,7 @@ func (s Section) Meets() bool { return s.Class.Valid() && s.Class <= s.Target }
 
 // MainPollutants returns the main pollutants (主要污染指标) of a section worse than III:
 // the up to three worst evaluated parameters worse than III, ranked like Missed
-// (standards §3.2 [S]). Nil for a section of class I to III.
+// (docs/standards.md §3.2 [S]). Nil for a section of class I to III.
 func (s Section) MainPollutants() []ParamResult {
 	var out []ParamResult
 	for _, r := range s.Params {
@@ -133,7 +133,7 @@ func worseFirst(a, b ParamResult) int {
 }
 
 // Evaluate classifies the values of a section (one per parameter: the mean of the
-// period, standards §3.2) and applies the single-factor rule: the section class is the
+// period, docs/standards.md §3.2) and applies the single-factor rule: the section class is the
 // worst class of the evaluated parameters. Parameters without a class in the section's
 // water body (water temperature; TN in a river) are skipped. The error lists the
 // invalid rules, unknown parameters and NaN values.
@@ -208,7 +208,7 @@ func evaluate(values map[Param]float64, r Rules) Section {
 const MeanDigits = 10
 
 // Mean returns the arithmetic mean of values (several measurements in a period are
-// averaged, standards §3.2), NaN for none. It is rounded to MeanDigits significant
+// averaged, docs/standards.md §3.2), NaN for none. It is rounded to MeanDigits significant
 // digits: far beyond any analyser's resolution, but enough to undo binary rounding, so
 // that the mean of three 0.1 values is the limit 0.1 and not 0.10000000000000002 (which
 // Criterion.Class, comparing exactly, would put in the next class).

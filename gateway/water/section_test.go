@@ -26,7 +26,7 @@ func evaluateOK(t *testing.T, values map[Param]float64, r Rules) Section {
 	return s
 }
 
-// TestWorkedExample is standards §3.3 exactly.
+// TestWorkedExample is docs/standards.md §3.3 exactly.
 func TestWorkedExample(t *testing.T) {
 	river := map[Param]float64{ParamPH: 7.5, ParamDO: 6.5, ParamCODMn: 3.5, ParamNH3N: 0.40, ParamTP: 0.08}
 	s := evaluateOK(t, river, Rules{Waterbody: River})
