@@ -23,7 +23,7 @@ CGO_ENABLED=0 GOOS=linux GOARCH=arm GOARM=7 go build -o /dev/null ./cmd/envgate
 echo "== 32-bit ARM: core and derivation tests under qemu-arm (unaligned 64-bit atomics, int overflow)"
 CGO_ENABLED=0 GOARCH=arm GOARM=7 go test -count=1 -exec qemu-arm \
   ./gateway/reading ./gateway/buffer ./gateway/schedule ./gateway/metrics ./config \
-  ./gateway/derive ./gateway/noise ./gateway/air ./gateway/water ./gateway/replay
+  ./gateway/derive ./gateway/window ./gateway/noise ./gateway/air ./gateway/water ./gateway/replay
 echo "== all tests, with the race detector"
 go test -race -count=1 -timeout 20m ./...
 echo "== date-sensitive tests with the gateway's clock 400 days ahead, then behind (internal/clock)"
