@@ -100,18 +100,10 @@ func meterStream(rng *rand.Rand) []reading.Reading {
 }
 
 // feedNoise feeds rs to a new Aggregator and flushes it; it returns what it derived.
+// feedNoise is clocked by the noise sensor's own samples, not by weather readings.
 func feedNoise(t *testing.T, mutate func(*Config), rs []reading.Reading) string {
 	t.Helper()
-	a := newAgg(t, mutate)
-	var out []reading.Reading
-	var last time.Time
-	for _, r := range rs {
-		out = append(out, a.Add(r)...)
-		if r.Device == device && r.Time.After(last) {
-			last = r.Time
-		}
-	}
-	return windowtest.Format(append(out, a.Tick(a.FlushTime(last))...))
+	return windowtest.Feed(newAgg(t, mutate), rs, func(r reading.Reading) bool { return r.Device == device })
 }
 
 // Issue 11, defect 3, as a property: feeding every sample twice, or random subsets of

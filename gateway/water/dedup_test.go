@@ -67,16 +67,7 @@ func waterStream(rng *rand.Rand) []reading.Reading {
 
 func feedWater(t *testing.T, rs []reading.Reading) string {
 	t.Helper()
-	a := newAgg(t, nil)
-	var out []reading.Reading
-	var last time.Time
-	for _, r := range rs {
-		out = append(out, a.Add(r)...)
-		if r.Time.After(last) {
-			last = r.Time
-		}
-	}
-	return windowtest.Format(append(out, a.Tick(a.FlushTime(last))...))
+	return windowtest.Feed(newAgg(t, nil), rs, nil)
 }
 
 // Issue 11, defect 3, as a property: feeding every sample twice, or random subsets of

@@ -75,3 +75,25 @@ func Diff(got, want string) string {
 	}
 	return ""
 }
+
+// Aggregator is what Feed drives: noise, air and water aggregators all have it.
+type Aggregator interface {
+	Add(r reading.Reading) []reading.Reading
+	Tick(now time.Time) []reading.Reading
+	FlushTime(t time.Time) time.Time
+}
+
+// Feed adds rs to a in order, then ticks it at the flush time of the latest reading
+// that clocks it (all readings when clocks is nil), and returns everything it derived
+// in Format's byte-exact form.
+func Feed(a Aggregator, rs []reading.Reading, clocks func(reading.Reading) bool) string {
+	var out []reading.Reading
+	var last time.Time
+	for _, r := range rs {
+		out = append(out, a.Add(r)...)
+		if (clocks == nil || clocks(r)) && r.Time.After(last) {
+			last = r.Time
+		}
+	}
+	return Format(append(out, a.Tick(a.FlushTime(last))...))
+}
