@@ -737,8 +737,8 @@ func TestDeadLetterIsBounded(t *testing.T) {
 			t.Fatalf("Write %d: %v", i, err)
 		}
 	}
-	files, _ := filepath.Glob(cfg.DeadLetter + "*")
-	if len(files) != 3 {
+	files, err := filepath.Glob(cfg.DeadLetter + "*")
+	if err != nil || len(files) != 3 {
 		t.Errorf("dead-letter files %v, want the file and 2 rotated ones", files)
 	}
 	onDisk := 0
@@ -757,7 +757,9 @@ func TestDeadLetterIsBounded(t *testing.T) {
 		onDisk += len(data)
 	}
 	for dir := filepath.Dir(cfg.DeadLetter); dir != filepath.Dir(filepath.Dir(filepath.Dir(cfg.DeadLetter))); dir = filepath.Dir(dir) {
-		if fi, err := os.Stat(dir); err != nil || fi.Mode().Perm()&^0o750 != 0 {
+		if fi, err := os.Stat(dir); err != nil {
+			t.Error(err)
+		} else if fi.Mode().Perm()&^0o750 != 0 {
 			t.Errorf("directory %s: mode %v, want at most 0750", dir, fi.Mode().Perm())
 		}
 	}
