@@ -62,14 +62,19 @@ func TestRotationBoundsDiskAndCountsDrops(t *testing.T) {
 		if fi.Mode().Perm() != 0o640 {
 			t.Errorf("%s has mode %v, want 0640", f, fi.Mode().Perm())
 		}
-		b, _ := os.ReadFile(f)
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
 		kept += strings.Count(string(b), "\nair,")
 		if f == path {
 			last = string(b)
 		}
 	}
 	for _, dd := range []string{filepath.Dir(path), filepath.Dir(filepath.Dir(path))} {
-		if fi, err := os.Stat(dd); err != nil || fi.Mode().Perm() != 0o750 {
+		if fi, err := os.Stat(dd); err != nil {
+			t.Error(err)
+		} else if fi.Mode().Perm() != 0o750 {
 			t.Errorf("directory %s: %v, want mode 0750", dd, fi.Mode().Perm())
 		}
 	}
@@ -229,12 +234,15 @@ func TestAppendRefusesFIFO(t *testing.T) {
 	if err := syscall.Mkfifo(path, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	d, _ := New(Options{Path: path}) // no Close in Cleanup: it would wait behind a blocked Append
-	err := appendWithin(t, d, []byte(entry(0)))
-	if err == nil {
-		t.Fatal("Append to a FIFO succeeded")
+	d, err := New(Options{Path: path}) // no Close in Cleanup: it would wait behind a blocked Append
+	if err != nil {
+		t.Fatal(err)
 	}
-	t.Logf("FIFO as the file: %v", err)
+	if err := appendWithin(t, d, []byte(entry(0))); err == nil {
+		t.Fatal("Append to a FIFO succeeded")
+	} else {
+		t.Logf("FIFO as the file: %v", err)
+	}
 
 	// A FIFO with a reader opens, and is refused by fstat.
 	r, rerr := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
@@ -251,7 +259,10 @@ func TestAppendRefusesFIFO(t *testing.T) {
 	if err := syscall.Mkfifo(path2+".1", 0o600); err != nil {
 		t.Fatal(err)
 	}
-	d2, _ := New(Options{Path: path2, MaxBytes: 100, Keep: 1})
+	d2, err := New(Options{Path: path2, MaxBytes: 100, Keep: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
 	if err := appendWithin(t, d2, []byte(entry(0))); err != nil {
 		t.Fatal(err)
 	}

@@ -357,36 +357,44 @@ func TestWriteRetryErrors(t *testing.T) {
 // for at most MaxRetryAfter, and garbage asks for nothing (issue 10: "Retry-After: 999999999"
 // stopped delivery for 31 years).
 func TestWriteRetryAfterIsBounded(t *testing.T) {
-	date := func(d time.Duration) string { return time.Now().Add(d).UTC().Format(http.TimeFormat) }
 	tests := []struct {
 		header  string
+		dateIn  time.Duration // if not 0, header is the HTTP-date this far from when the server answers
 		atLeast time.Duration
 		atMost  time.Duration
 	}{
-		{"999999999", MaxRetryAfter, MaxRetryAfter},
-		{"4294967295", MaxRetryAfter, MaxRetryAfter},
-		{"99999999999999999999999", MaxRetryAfter, MaxRetryAfter}, // beyond uint64
-		{"600", 10 * time.Minute, 10 * time.Minute},
-		{"601", MaxRetryAfter, MaxRetryAfter},
-		{" 120 ", 2 * time.Minute, 2 * time.Minute},
-		{"0", 0, 0},
-		{date(100 * 365 * 24 * time.Hour), MaxRetryAfter, MaxRetryAfter},
-		{"Fri, 31 Dec 9999 23:59:59 GMT", MaxRetryAfter, MaxRetryAfter},
-		{date(90 * time.Second), 88 * time.Second, 90 * time.Second}, // HTTP-dates have whole seconds
-		{date(-24 * time.Hour), 0, 0},
-		{"Sunday, 06-Nov-94 08:49:37 GMT", 0, 0}, // RFC 850, long past
-		{"-5", 0, 0},
-		{"1.5", 0, 0},
-		{"1e9", 0, 0},
-		{"soon", 0, 0},
-		{"0x10", 0, 0},
-		{"Fri, 31 Dec 99999 23:59:59 GMT", 0, 0},
-		{"\x00\xff", 0, 0},
+		{"999999999", 0, MaxRetryAfter, MaxRetryAfter},
+		{"4294967295", 0, MaxRetryAfter, MaxRetryAfter},
+		{"99999999999999999999999", 0, MaxRetryAfter, MaxRetryAfter}, // beyond uint64
+		{"600", 0, 10 * time.Minute, 10 * time.Minute},
+		{"601", 0, MaxRetryAfter, MaxRetryAfter},
+		{" 120 ", 0, 2 * time.Minute, 2 * time.Minute},
+		{"0", 0, 0, 0},
+		{"", 100 * 365 * 24 * time.Hour, MaxRetryAfter, MaxRetryAfter},
+		{"Fri, 31 Dec 9999 23:59:59 GMT", 0, MaxRetryAfter, MaxRetryAfter},
+		{"", 90 * time.Second, 88 * time.Second, 90 * time.Second}, // HTTP-dates have whole seconds
+		{"", -24 * time.Hour, 0, 0},
+		{"Sunday, 06-Nov-94 08:49:37 GMT", 0, 0, 0}, // RFC 850, long past
+		{"-5", 0, 0, 0},
+		{"1.5", 0, 0, 0},
+		{"1e9", 0, 0, 0},
+		{"soon", 0, 0, 0},
+		{"0x10", 0, 0, 0},
+		{"Fri, 31 Dec 99999 23:59:59 GMT", 0, 0, 0},
+		{"\x00\xff", 0, 0, 0},
 	}
 	for _, tt := range tests {
-		t.Run(tt.header, func(t *testing.T) {
+		name := tt.header
+		if tt.dateIn != 0 {
+			name = fmt.Sprintf("HTTP-date %v from now", tt.dateIn)
+		}
+		t.Run(name, func(t *testing.T) {
 			f := newFake(t, func(w http.ResponseWriter, _ []string) []string {
-				w.Header()["Retry-After"] = []string{tt.header} // as sent, not canonicalised
+				h := tt.header
+				if tt.dateIn != 0 { // stamped now, not when the table was built: earlier subtests take time
+					h = time.Now().Add(tt.dateIn).UTC().Format(http.TimeFormat)
+				}
+				w.Header()["Retry-After"] = []string{h} // as sent, not canonicalised
 				influxError(w, http.StatusServiceUnavailable, "busy")
 				return nil
 			})
@@ -397,7 +405,7 @@ func TestWriteRetryAfterIsBounded(t *testing.T) {
 				t.Fatalf("Write() = %v, want *RetryError", err)
 			}
 			if got := re.RetryAfter(); got < tt.atLeast || got > tt.atMost {
-				t.Errorf("Retry-After %q: RetryAfter() = %v, want %v to %v", tt.header, got, tt.atLeast, tt.atMost)
+				t.Errorf("Retry-After %q: RetryAfter() = %v, want %v to %v", name, got, tt.atLeast, tt.atMost)
 			}
 		})
 	}
@@ -737,8 +745,8 @@ func TestDeadLetterIsBounded(t *testing.T) {
 			t.Fatalf("Write %d: %v", i, err)
 		}
 	}
-	files, _ := filepath.Glob(cfg.DeadLetter + "*")
-	if len(files) != 3 {
+	files, err := filepath.Glob(cfg.DeadLetter + "*")
+	if err != nil || len(files) != 3 {
 		t.Errorf("dead-letter files %v, want the file and 2 rotated ones", files)
 	}
 	onDisk := 0
@@ -757,7 +765,9 @@ func TestDeadLetterIsBounded(t *testing.T) {
 		onDisk += len(data)
 	}
 	for dir := filepath.Dir(cfg.DeadLetter); dir != filepath.Dir(filepath.Dir(filepath.Dir(cfg.DeadLetter))); dir = filepath.Dir(dir) {
-		if fi, err := os.Stat(dir); err != nil || fi.Mode().Perm()&^0o750 != 0 {
+		if fi, err := os.Stat(dir); err != nil {
+			t.Error(err)
+		} else if fi.Mode().Perm()&^0o750 != 0 {
 			t.Errorf("directory %s: mode %v, want at most 0750", dir, fi.Mode().Perm())
 		}
 	}

@@ -116,6 +116,9 @@ func TestAggregatorIdempotent(t *testing.T) {
 			rng := rand.New(rand.NewPCG(seed, 11))
 			for name, rs := range map[string][]reading.Reading{"la": noiseStream(rng), "laeq": meterStream(rng)} {
 				once := feedNoise(t, cfg, rs)
+				if once == "" {
+					t.Fatalf("seed %d, lateness %v, %s stream: derived nothing, so every comparison would pass", seed, lateness, name)
+				}
 				l := lateness
 				if l == 0 {
 					l = DefaultLateness

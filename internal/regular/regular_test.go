@@ -38,9 +38,15 @@ func TestOpenRefusesWhatIsNotRegular(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	rc, _ := f.SyscallConn()
+	rc, err := f.SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
 	var flags int
-	rc.Control(func(fd uintptr) { flags, _ = fcntlFlags(fd) })
+	var ferr error
+	if err := rc.Control(func(fd uintptr) { flags, ferr = fcntlFlags(fd) }); err != nil || ferr != nil {
+		t.Fatalf("F_GETFL: %v, %v", err, ferr)
+	}
 	if flags&syscall.O_NONBLOCK != 0 {
 		t.Errorf("regular file left non-blocking")
 	}

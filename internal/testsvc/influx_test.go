@@ -55,9 +55,7 @@ func TestHasTimestamp(t *testing.T) {
 }
 
 func TestBinaryMissing(t *testing.T) {
-	if inCI() {
-		t.Skip("under CI=true a missing binary fails the test; nothing to check by skipping")
-	}
+	t.Setenv("CI", "") // the local rule; under CI=true Binary fails the test instead
 	var skipped bool
 	t.Run("missing", func(t *testing.T) {
 		defer func() { skipped = t.Skipped() }()
