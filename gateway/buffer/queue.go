@@ -251,7 +251,8 @@ type view struct {
 	holes               []seqRange // shared with the Queue, which replaces but never modifies it
 }
 
-// inLog is inLogLocked on the snapshot.
+// inLog returns how many readings with seq from..to-1 are in the log as of the
+// snapshot: not below its oldest segment and not in a known hole.
 func (v *view) inLog(from, to uint64) uint64 {
 	if !v.hasSegs {
 		return 0
@@ -1105,19 +1106,6 @@ func (q *Queue) minCursorLocked() uint64 {
 		m = min(m, r.committed.Load())
 	}
 	return m
-}
-
-// inLogLocked returns how many readings with seq from..nextSeq-1 are in the log: not
-// below its oldest segment and not in a known hole.
-func (q *Queue) inLogLocked(from, to uint64) uint64 {
-	if len(q.segs) == 0 {
-		return 0
-	}
-	from = max(from, q.segs[0].first)
-	if from >= to {
-		return 0
-	}
-	return to - from - q.holesInLocked(from, to)
 }
 
 // Stats returns a snapshot of the counters. It takes no lock (the queue's lock is held
