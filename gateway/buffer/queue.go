@@ -404,7 +404,7 @@ func (q *Queue) countTailLoss(torn *tornTail, known, minCursor uint64, haveCurso
 	lost := to - min(countFrom, to)
 	if torn != nil {
 		lost = max(lost, 1)
-		q.copyAside(torn.seg, torn.off, torn.n, torn.data)
+		q.copyAside(torn.seg, torn.off, torn.n, func() []byte { return torn.data })
 	}
 	if to > from {
 		q.addHoleLocked(from, to)
@@ -516,7 +516,7 @@ func readAside(f io.ReaderAt, off, n int64) []byte {
 // quarantineBytes copies corrupt bytes aside (once per place) and counts the readings
 // with seq from..to-1 as lost, unless already counted.
 func (q *Queue) quarantineBytes(f io.ReaderAt, seg *segment, off, n int64, from, to uint64) {
-	q.copyAside(seg, off, n, readAside(f, off, n))
+	q.copyAside(seg, off, n, func() []byte { return readAside(f, off, n) })
 	q.mu.Lock()
 	lost := q.addHoleLocked(from, max(to, from+1))
 	q.release()
@@ -527,8 +527,10 @@ func (q *Queue) quarantineBytes(f io.ReaderAt, seg *segment, off, n int64, from,
 }
 
 // copyAside copies n corrupt bytes at off of seg into quarantine/ and counts the bytes,
-// once per place; data is (the start of) those bytes.
-func (q *Queue) copyAside(seg *segment, off, n int64, data []byte) {
+// once per place; read returns (the start of) those bytes and is called only the first
+// time, so that a reader passing the place again (a sink retrying its batch, another
+// sink) does not read up to 16 MiB only to throw it away.
+func (q *Queue) copyAside(seg *segment, off, n int64, read func() []byte) {
 	key := fmt.Sprintf("%s@%d", seg.path, off)
 	q.mu.Lock()
 	seen := q.quarantine[key]
@@ -538,6 +540,7 @@ func (q *Queue) copyAside(seg *segment, off, n int64, data []byte) {
 		return
 	}
 	q.qBytes.Add(uint64(n))
+	data := read()
 	name := q.dir("quarantine", fmt.Sprintf("%020d-%d.bad", seg.first, off))
 	q.boundQuarantine(int64(len(data)))
 	if err := q.writeFile(name, data); err != nil {
