@@ -2,6 +2,7 @@ package gateway_test
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -53,19 +54,11 @@ func TestBatchesAreAcknowledgedOnlyWhenDurable(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error)
 	go func() { done <- p.Run(ctx) }()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	waitFor(t, 10*time.Second, fmt.Sprintf("all %d batches acknowledged (sync interval is 1 h: acks must not wait for it)", n), func() bool {
 		mu.Lock()
-		got := len(acked)
-		mu.Unlock()
-		if got == n {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d of %d batches acknowledged within 10 s (sync interval is 1 h: acks must not wait for it)", got, n)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		defer mu.Unlock()
+		return len(acked) == n
+	})
 	cancel()
 	<-done
 	mu.Lock()

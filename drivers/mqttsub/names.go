@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"path"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/envgate/envgate/gateway/reading"
@@ -106,7 +105,6 @@ type deviceSet struct {
 	expiry  time.Duration
 	last    map[deviceKey]time.Time
 	nextDue time.Time              // no entry expires before this
-	count   atomic.Int64           // len(last)
 	fresh   map[deviceKey]struct{} // scratch for admit: a map, so a message of n devices costs O(n)
 }
 
@@ -142,7 +140,6 @@ func (d *deviceSet) admit(rs []reading.Reading, at time.Time) error {
 	for _, r := range rs {
 		d.last[deviceKey{r.Site, r.Device}] = at
 	}
-	d.count.Store(int64(len(d.last)))
 	return nil
 }
 
@@ -163,7 +160,6 @@ func (d *deviceSet) expire(now time.Time) {
 		}
 	}
 	d.nextDue = oldest.Add(d.expiry)
-	d.count.Store(int64(len(d.last)))
 }
 
 // size forgets the devices silent for the expiry, if the oldest may be, and returns

@@ -84,14 +84,14 @@ func TestDeviceSet(t *testing.T) {
 	check(59*time.Minute, KindDeviceLimit, "c") // b is silent for 59 minutes: still counts
 	check(time.Hour, "", "c")                   // now b has been silent for the expiry
 	check(61*time.Minute, KindDeviceLimit, "c", "d")
-	if n := d.count.Load(); n != 2 {
+	if n := len(d.last); n != 2 {
 		t.Errorf("count = %d, want 2 (a and c)", n)
 	}
 	// The same device name at another site is another device.
 	check(62*time.Minute, KindDeviceLimit, "a2")
 	d2 := newDeviceSet(2, time.Hour)
 	d2.admit([]reading.Reading{reading.New(t0, "s1", "x", "la", 1), reading.New(t0, "s2", "x", "la", 1)}, t0)
-	if n := d2.count.Load(); n != 2 {
+	if n := len(d2.last); n != 2 {
 		t.Errorf("x at two sites: count %d, want 2", n)
 	}
 }

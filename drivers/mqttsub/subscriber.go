@@ -732,9 +732,7 @@ func (r *runner) durable(e *entry) func(error) {
 			raise(&r.refusedGen, e.gen)
 			raise(&r.dropGen, e.gen)
 			r.s.update(func(st *Stats) { st.NotDurable++ })
-			if r.diskErr.Load() == nil {
-				r.diskErr.Store(&err)
-			}
+			r.diskErr.CompareAndSwap(nil, &err) // keep the first
 		}
 		r.poke()
 	}

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"io"
 	"os"
-	"path/filepath"
 	"time"
 )
 
@@ -108,6 +107,3 @@ func readFile(fsys fileSystem, name string, limit int) ([]byte, error) {
 	}
 	return b[:n], nil
 }
-
-// parentDir is filepath.Dir, named for what the callers sync.
-func parentDir(name string) string { return filepath.Dir(name) }

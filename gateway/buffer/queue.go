@@ -251,7 +251,8 @@ type view struct {
 	holes               []seqRange // shared with the Queue, which replaces but never modifies it
 }
 
-// inLog is inLogLocked on the snapshot.
+// inLog returns how many readings with seq from..to-1 are in the log as of the
+// snapshot: not below its oldest segment and not in a known hole.
 func (v *view) inLog(from, to uint64) uint64 {
 	if !v.hasSegs {
 		return 0
@@ -403,7 +404,7 @@ func (q *Queue) countTailLoss(torn *tornTail, known, minCursor uint64, haveCurso
 	lost := to - min(countFrom, to)
 	if torn != nil {
 		lost = max(lost, 1)
-		q.copyAside(torn.seg, torn.off, torn.n, torn.data)
+		q.copyAside(torn.seg, torn.off, torn.n, func() []byte { return torn.data })
 	}
 	if to > from {
 		q.addHoleLocked(from, to)
@@ -515,7 +516,7 @@ func readAside(f io.ReaderAt, off, n int64) []byte {
 // quarantineBytes copies corrupt bytes aside (once per place) and counts the readings
 // with seq from..to-1 as lost, unless already counted.
 func (q *Queue) quarantineBytes(f io.ReaderAt, seg *segment, off, n int64, from, to uint64) {
-	q.copyAside(seg, off, n, readAside(f, off, n))
+	q.copyAside(seg, off, n, func() []byte { return readAside(f, off, n) })
 	q.mu.Lock()
 	lost := q.addHoleLocked(from, max(to, from+1))
 	q.release()
@@ -526,8 +527,10 @@ func (q *Queue) quarantineBytes(f io.ReaderAt, seg *segment, off, n int64, from,
 }
 
 // copyAside copies n corrupt bytes at off of seg into quarantine/ and counts the bytes,
-// once per place; data is (the start of) those bytes.
-func (q *Queue) copyAside(seg *segment, off, n int64, data []byte) {
+// once per place; read returns (the start of) those bytes and is called only the first
+// time, so that a reader passing the place again (a sink retrying its batch, another
+// sink) does not read up to 16 MiB only to throw it away.
+func (q *Queue) copyAside(seg *segment, off, n int64, read func() []byte) {
 	key := fmt.Sprintf("%s@%d", seg.path, off)
 	q.mu.Lock()
 	seen := q.quarantine[key]
@@ -537,6 +540,7 @@ func (q *Queue) copyAside(seg *segment, off, n int64, data []byte) {
 		return
 	}
 	q.qBytes.Add(uint64(n))
+	data := read()
 	name := q.dir("quarantine", fmt.Sprintf("%020d-%d.bad", seg.first, off))
 	q.boundQuarantine(int64(len(data)))
 	if err := q.writeFile(name, data); err != nil {
@@ -1105,19 +1109,6 @@ func (q *Queue) minCursorLocked() uint64 {
 		m = min(m, r.committed.Load())
 	}
 	return m
-}
-
-// inLogLocked returns how many readings with seq from..nextSeq-1 are in the log: not
-// below its oldest segment and not in a known hole.
-func (q *Queue) inLogLocked(from, to uint64) uint64 {
-	if len(q.segs) == 0 {
-		return 0
-	}
-	from = max(from, q.segs[0].first)
-	if from >= to {
-		return 0
-	}
-	return to - from - q.holesInLocked(from, to)
 }
 
 // Stats returns a snapshot of the counters. It takes no lock (the queue's lock is held

@@ -9,6 +9,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -396,7 +397,7 @@ func storeCursor(fsys fileSystem, path string, seq uint64) error {
 	if err := fsys.Rename(tmp, path); err != nil {
 		return err
 	}
-	return fsys.SyncDir(parentDir(path))
+	return fsys.SyncDir(filepath.Dir(path))
 }
 
 // loadCursor reads a cursor file. A seq beyond maxSeq is damage, like a bad checksum.

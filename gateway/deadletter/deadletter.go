@@ -108,12 +108,11 @@ func (d *File) open() error {
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return fmt.Errorf("dead-letter file: %w", err)
 	}
-	_, statErr := os.Stat(d.opt.Path)
-	f, fi, err := openRegular(d.opt.Path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o640)
+	f, fi, created, err := openRegular(d.opt.Path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o640)
 	if err != nil {
 		return fmt.Errorf("dead-letter file: %w", err)
 	}
-	if d.opt.Sync && errors.Is(statErr, os.ErrNotExist) {
+	if d.opt.Sync && created {
 		if err := syncDir(dir); err != nil {
 			f.Close()
 			return fmt.Errorf("dead-letter file: %w", err)
@@ -158,7 +157,7 @@ func (d *File) name(i int) string {
 // countEntries returns the number of entries in the file at path: its lines that do not
 // start with '#' (comments explain the entry after them).
 func countEntries(path string) (uint64, error) {
-	f, _, err := openRegular(path, os.O_RDONLY, 0)
+	f, _, _, err := openRegular(path, os.O_RDONLY, 0)
 	if err != nil {
 		return 0, err
 	}
@@ -234,23 +233,27 @@ func (d *File) closeFile() error {
 // openRegular opens path with flag and perm, and returns it only if it is a regular
 // file (internal/regular): a named pipe without a reader would otherwise hold the
 // caller (an MQTT source, a sink's forwarder) for good (issue 10). An existing path is
-// checked before the open, so that the error says what it is rather than ENXIO.
-func openRegular(path string, flag int, perm os.FileMode) (*os.File, os.FileInfo, error) {
-	if fi, err := os.Stat(path); err == nil {
+// checked before the open, so that the error says what it is rather than ENXIO; created
+// reports that the path did not exist before (the open created it, with O_CREATE).
+func openRegular(path string, flag int, perm os.FileMode) (f *os.File, fi os.FileInfo, created bool, err error) {
+	fi, err = os.Stat(path)
+	switch {
+	case err == nil:
 		if err := regular.Check(path, fi.Mode()); err != nil {
-			return nil, nil, err
+			return nil, nil, false, err
 		}
+	case errors.Is(err, os.ErrNotExist):
+		created = true
 	}
-	f, err := regular.Open(path, flag, perm)
+	f, err = regular.Open(path, flag, perm)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, false, err
 	}
-	fi, err := f.Stat()
-	if err != nil {
+	if fi, err = f.Stat(); err != nil {
 		f.Close()
-		return nil, nil, err
+		return nil, nil, false, err
 	}
-	return f, fi, nil
+	return f, fi, created, nil
 }
 
 func syncDir(dir string) error {
