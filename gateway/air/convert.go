@@ -6,7 +6,6 @@ import (
 	"math"
 	"math/big"
 	"strings"
-	"sync"
 
 	"github.com/envgate/envgate/gateway/reading"
 )
@@ -149,32 +148,10 @@ func (r Reference) molarVolume() *big.Rat {
 	return vm.Quo(vm, decimal(r.Pressure))
 }
 
-// factorKey identifies a conversion factor in factors.
-type factorKey struct {
-	ref            Reference
-	quantity, unit string
-}
-
-// factors caches the factors (immutable *big.Rat) by reference state, quantity and
-// normalised unit: Convert runs for every raw reading.
-var factors sync.Map
-
 // factor returns what a value in unit is multiplied by to give the catalog unit, as an
-// exact fraction. The result must not be modified.
+// exact fraction (one for the catalog unit, the common case: drivers and replay convert
+// at the edge). The result must not be modified.
 func (r Reference) factor(quantity, unit string) (*big.Rat, error) {
-	k := factorKey{r.norm(), quantity, normUnit(unit)}
-	if f, ok := factors.Load(k); ok {
-		return f.(*big.Rat), nil
-	}
-	f, err := r.newFactor(quantity, unit)
-	// Only known quantities and units at a valid state are kept: a bounded set.
-	if err == nil && r.Validate() == nil {
-		factors.Store(k, f)
-	}
-	return f, err
-}
-
-func (r Reference) newFactor(quantity, unit string) (*big.Rat, error) {
 	q, ok := reading.Lookup(quantity)
 	if !ok {
 		return nil, fmt.Errorf("convert %q: %w", quantity, ErrUnknownQuantity)

@@ -221,45 +221,8 @@ func (s *exactSum) mean() float64 {
 	if s.inf != 0 || math.IsNaN(s.inf) {
 		return s.inf
 	}
-	return sigQuo(&s.num, s.exp, int64(s.n), MeanDigits)
-}
-
-// sigQuo returns num·10^exp/d, d > 0, rounded by GB/T 8170 to digits significant
-// digits, as the float64 nearest that decimal: integer arithmetic only.
-func sigQuo(num *big.Int, exp int, d int64, digits int) float64 {
-	if num.Sign() == 0 {
-		return 0
-	}
-	n := new(big.Int).Abs(num)
-	den := big.NewInt(d)
-	// 10^(len(n)−len(d)−1) < |num|/d < 10^(len(n)−len(d)+1): scaled by 10^s the
-	// quotient has `digits` or digits+1 digits; with digits+1, scale one less.
-	s := digits - (len(n.Text(10)) - len(den.Text(10)))
-	var q, r big.Int
-	for {
-		a, b := new(big.Int).Set(n), new(big.Int).Set(den)
-		if s >= 0 {
-			a.Mul(a, pow10Int(s))
-		} else {
-			b.Mul(b, pow10Int(-s))
-		}
-		q.QuoRem(a, b, &r)
-		if q.Cmp(pow10Int(digits)) < 0 {
-			// half-even on the remainder
-			switch c := new(big.Int).Lsh(&r, 1).Cmp(b); {
-			case c > 0, c == 0 && q.Bit(0) == 1:
-				q.Add(&q, big.NewInt(1))
-			}
-			break
-		}
-		s--
-	}
-	text := q.Text(10) + "e" + strconv.Itoa(exp-s)
-	if num.Sign() < 0 {
-		text = "-" + text
-	}
-	f, _ := strconv.ParseFloat(text, 64) // ±Inf beyond the range of float64
-	return f
+	x := new(big.Rat).SetFrac(&s.num, big.NewInt(int64(s.n)))
+	return toFloat(roundSig(x.Mul(x, pow10(s.exp)), MeanDigits))
 }
 
 // decParts parses the 'e' format of strconv ("-4.45e+00") into an integer mantissa of

@@ -117,8 +117,8 @@ type Aggregator struct {
 	laeqPeriod float64 // seconds: Config.LaeqPeriod, 0 to learn it
 	cadence    cadence // of the `laeq` times, when learning the period
 	clock      time.Time
-	series     [3]*ws.Series[*window] // by kind
-	wet        []time.Time            // minute starts with bad weather, ascending, unique
+	series     [3]*ws.Series[windowData] // by kind
+	wet        []time.Time               // minute starts with bad weather, ascending, unique
 	hours      []hourResult
 	lastDay    *periodResult
 	lastLA     time.Time
@@ -133,10 +133,13 @@ const (
 	kPeriod
 )
 
-type window struct {
-	start, end time.Time
-	night      bool // period windows
-	la, laeq   energy
+// A window is one minute, hour or day/night period of a series.
+type window = ws.Window[windowData]
+
+// windowData is what a window accumulates.
+type windowData struct {
+	night    bool // period windows
+	la, laeq energy
 	// pending holds the `laeq` inputs that arrived before the meter's period was known,
 	// with a weight of 1 each (d counts them): they are weighted by the period known
 	// when the window is read (see Aggregator.laeqEstimate). livePending, in minute
@@ -164,7 +167,7 @@ func (a energy) leq() float64 {
 // source returns the data a window is computed from: its `la` samples if it has any,
 // otherwise its `laeq` inputs, those still pending weighted by period (seconds), so a
 // meter that sends both is not counted twice.
-func (w *window) source(period float64) (e energy, fromLA bool) {
+func (w *windowData) source(period float64) (e energy, fromLA bool) {
 	if w.la.d > 0 {
 		return w.la, true
 	}
@@ -177,9 +180,9 @@ func (a energy) plus(p energy, period float64) energy {
 	return energy{a.e + period*p.e, a.d + period*p.d}
 }
 
-// vdr returns the valid-data rate of e over the window, 0 to 1.
-func (w *window) vdr(e energy) float64 {
-	return min(1, e.d/w.end.Sub(w.start).Seconds())
+// vdrOf returns the valid-data rate of e over the window w, 0 to 1.
+func vdrOf(w *window, e energy) float64 {
+	return min(1, e.d/w.End.Sub(w.Start).Seconds())
 }
 
 type hourResult struct {
@@ -284,12 +287,12 @@ func NewAggregator(cfg Config) (*Aggregator, error) {
 	}
 	a.laeqPeriod = cfg.LaeqPeriod.Seconds()
 	for k := range a.series {
-		a.series[k] = ws.New(ws.Config[*window]{
+		a.series[k] = ws.New(ws.Config[windowData]{
 			Start: func(t time.Time) time.Time { start, _, _ := a.span(k, t); return start },
 			End:   func(start time.Time) time.Time { _, end, _ := a.span(k, start); return end },
-			Make: func(start, end time.Time) *window {
+			Make: func(start, _ time.Time) windowData {
 				_, _, night := a.span(k, start)
-				return &window{start: start, end: end, night: night}
+				return windowData{night: night}
 			},
 			Lateness: cfg.Lateness,
 			MaxEmpty: maxEmptyWindows,
@@ -389,7 +392,7 @@ func (a *Aggregator) addLevel(r reading.Reading) []reading.Reading {
 		out = a.advance(t)
 	}
 
-	var wins [3]*window
+	var wins [3]*windowData
 	for k := range a.series {
 		w := a.series[k].Find(t)
 		if w == nil {
@@ -402,7 +405,7 @@ func (a *Aggregator) addLevel(r reading.Reading) []reading.Reading {
 			a.live.Duplicate++
 			return out
 		}
-		wins[k] = w.Data
+		wins[k] = &w.Data
 	}
 	a.live.Accepted++
 	if r.Quantity == inLA || a.lastLA.IsZero() {
@@ -598,7 +601,7 @@ func (a *Aggregator) oldestOpen() time.Time {
 func (a *Aggregator) advance(t time.Time) []reading.Reading {
 	a.clock = t
 	var out []reading.Reading
-	ws.Advance(t, func(k int, w *ws.Window[*window]) { out = a.close(k, w.Data, out) }, a.series[:]...)
+	ws.Advance(t, func(k int, w *window) { out = a.close(k, w, out) }, a.series[:]...)
 	// Bad weather before the oldest open window can no longer matter.
 	oldest := a.oldestOpen()
 	i := sort.Search(len(a.wet), func(i int) bool { return !a.wet[i].Before(oldest) })
@@ -618,7 +621,7 @@ func (a *Aggregator) close(k int, w *window, out []reading.Reading) []reading.Re
 
 // quality is Suspect if the valid-data rate is below minValid or weather invalidated w.
 func (a *Aggregator) quality(w *window, vdr, minValid float64) reading.Quality {
-	if vdr < minValid || a.wetIn(w.start, w.end) {
+	if vdr < minValid || a.wetIn(w.Start, w.End) {
 		return reading.Suspect
 	}
 	return reading.Good
@@ -626,27 +629,27 @@ func (a *Aggregator) quality(w *window, vdr, minValid float64) reading.Quality {
 
 func (a *Aggregator) closeMinute(w *window, out []reading.Reading) []reading.Reading {
 	p := a.laeqEstimate()
-	if l := w.livePending; l.d > 0 {
+	if l := w.Data.livePending; l.d > 0 {
 		a.live.Energy += p * l.e
 		a.live.Seconds += p * l.d
 	}
-	e, _ := w.source(p)
+	e, _ := w.Data.source(p)
 	if e.d == 0 {
 		return out
 	}
-	return a.emit(out, w.start, QuantityLAeqMinute, e.leq(), a.quality(w, w.vdr(e), a.cfg.MinValidHour))
+	return a.emit(out, w.Start, QuantityLAeqMinute, e.leq(), a.quality(w, vdrOf(w, e), a.cfg.MinValidHour))
 }
 
 func (a *Aggregator) closeHour(w *window, out []reading.Reading) []reading.Reading {
-	e, fromLA := w.source(a.laeqEstimate())
-	vdr := w.vdr(e)
+	e, fromLA := w.Data.source(a.laeqEstimate())
+	vdr := vdrOf(w, e)
 	q := a.quality(w, vdr, a.cfg.MinValidHour)
-	h := hourResult{start: w.start, leq: math.NaN()}
+	h := hourResult{start: w.Start, leq: math.NaN()}
 	if e.d > 0 {
 		h.leq, h.good = e.leq(), q == reading.Good
-		out = a.emit(out, w.start, QuantityLAeqHourly, h.leq, q)
+		out = a.emit(out, w.Start, QuantityLAeqHourly, h.leq, q)
 		if fromLA {
-			s := Summarize(w.levels)
+			s := Summarize(w.Data.levels)
 			for _, v := range []struct {
 				name  string
 				value float64
@@ -655,17 +658,17 @@ func (a *Aggregator) closeHour(w *window, out []reading.Reading) []reading.Readi
 				{QuantityL90Hourly, s.L90}, {QuantityL95Hourly, s.L95},
 				{QuantityLmaxHourly, s.Lmax}, {QuantityLminHourly, s.Lmin}, {QuantitySDHourly, s.SD},
 			} {
-				out = a.emit(out, w.start, v.name, v.value, q)
+				out = a.emit(out, w.Start, v.name, v.value, q)
 			}
 		}
 		// HJ 212 interval data are classified by their start (docs/standards.md §1.2).
-		out = a.emit(out, w.start, QuantityExceedanceHourly, h.leq-a.limitAt(w.start), q)
+		out = a.emit(out, w.Start, QuantityExceedanceHourly, h.leq-a.limitAt(w.Start), q)
 	}
-	out = a.emit(out, w.start, QuantityVDRHourly, 100*vdr, reading.Good)
+	out = a.emit(out, w.Start, QuantityVDRHourly, 100*vdr, reading.Good)
 
 	a.hours = append(a.hours, h)
-	if span := a.ldenSpan(w.start); !span.Equal(a.ldenSpan(w.end)) {
-		out = a.lden(span, w.end, out)
+	if span := a.ldenSpan(w.Start); !span.Equal(a.ldenSpan(w.End)) {
+		out = a.lden(span, w.End, out)
 	}
 	return out
 }
@@ -732,30 +735,30 @@ func euPeriod(hour int) int {
 }
 
 func (a *Aggregator) closePeriod(w *window, out []reading.Reading) []reading.Reading {
-	e, _ := w.source(a.laeqEstimate())
-	vdr := w.vdr(e)
+	e, _ := w.Data.source(a.laeqEstimate())
+	vdr := vdrOf(w, e)
 	q := a.quality(w, vdr, a.cfg.MinValidPeriod)
 	name := QuantityLd
-	if w.night {
+	if w.Data.night {
 		name = QuantityLn
 	}
 	if e.d > 0 {
-		out = a.emit(out, w.start, name, e.leq(), q)
+		out = a.emit(out, w.Start, name, e.leq(), q)
 	}
-	out = a.emit(out, w.start, QuantityVDRPeriod, 100*vdr, reading.Good)
+	out = a.emit(out, w.Start, QuantityVDRPeriod, 100*vdr, reading.Good)
 
-	if !w.night {
+	if !w.Data.night {
 		a.lastDay = nil
 		if e.d > 0 {
-			a.lastDay = &periodResult{start: w.start, end: w.end, leq: e.leq(), quality: q}
+			a.lastDay = &periodResult{start: w.Start, end: w.End, leq: e.leq(), quality: q}
 		}
 		return out
 	}
-	if d := a.lastDay; d != nil && d.end.Equal(w.start) && e.d > 0 {
+	if d := a.lastDay; d != nil && d.end.Equal(w.Start) && e.d > 0 {
 		if d.quality != reading.Good {
 			q = reading.Suspect
 		}
-		v := Ldn(d.leq, e.leq(), d.end.Sub(d.start).Hours(), w.end.Sub(w.start).Hours())
+		v := Ldn(d.leq, e.leq(), d.end.Sub(d.start).Hours(), w.End.Sub(w.Start).Hours())
 		out = a.emit(out, d.start, QuantityLdn, v, q)
 	}
 	a.lastDay = nil
