@@ -176,12 +176,6 @@ func check(cfg Config) error {
 	if cfg.DeadLetter == "" {
 		errs = append(errs, errors.New("dead_letter: must not be empty"))
 	}
-	if cfg.DeadLetterMaxBytes < 0 {
-		errs = append(errs, fmt.Errorf("dead_letter_max_bytes %d: must not be negative", cfg.DeadLetterMaxBytes))
-	}
-	if cfg.DeadLetterKeep < 0 {
-		errs = append(errs, fmt.Errorf("dead_letter_keep %d: must not be negative", cfg.DeadLetterKeep))
-	}
 	if err := reading.CheckName(cfg.GatewayID); err != nil {
 		errs = append(errs, fmt.Errorf("gateway_id: %w", err))
 	}
