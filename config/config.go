@@ -13,6 +13,8 @@ import (
 	_ "embed"
 	"path/filepath"
 	"time"
+
+	"github.com/envgate/envgate/gateway/deadletter"
 )
 
 // Config is the whole configuration of one gateway box.
@@ -131,8 +133,8 @@ const (
 	DefaultRetryMax      = 2 * time.Minute
 	DefaultAuthRetry     = 1 * time.Minute
 
-	DefaultDeadLetterMaxBytes = 16 * MiB // a sensor sending one bad point a second fills it in about a day
-	DefaultDeadLetterKeep     = 3
+	DefaultDeadLetterMaxBytes = ByteSize(deadletter.DefaultMaxBytes)
+	DefaultDeadLetterKeep     = deadletter.DefaultKeep
 
 	DefaultSeed = 1
 

@@ -3,11 +3,12 @@ package config
 import (
 	"fmt"
 	"net"
-	"net/url"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/envgate/envgate/gateway/influx"
 )
 
 // Limits on buffer segments: a segment is the unit the buffer drops when it is full,
@@ -183,11 +184,8 @@ func (x *InfluxDB) validate(p string, inFile func(string) bool) problems {
 	}
 	if x.URL == "" {
 		add("url", "required")
-	} else if u, err := url.Parse(x.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		add("url", "must be an http or https URL with a host, such as http://influx.example:8086")
-	} else if u.User != nil {
-		// The sink refuses it too; saying so here makes "envgate check" fail, not the start.
-		add("url", "must not hold a user or password: use token or token_file")
+	} else if msg := influx.CheckURL(x.URL); msg != "" {
+		add("url", "%s", msg) // the sink's own rule, so that check refuses what start would
 	}
 	if x.Bucket == "" {
 		add("bucket", "required")

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/envgate/envgate/gateway/metrics"
+	"github.com/envgate/envgate/internal/testsvc"
 )
 
 // keepAlive opens a connection to addr, sends GET path and reads the answer, leaving
@@ -179,7 +180,7 @@ func TestMaxHTTPConns(t *testing.T) {
 func TestRunUnderLowFileLimitSurvivesIdleClients(t *testing.T) {
 	skipSubprocess(t)
 	if _, err := exec.LookPath("sh"); err != nil {
-		t.Skip("no sh for ulimit")
+		testsvc.SkipOrFail(t, "no sh for ulimit: %v", err)
 	}
 	bin := buildBinary(t)
 	state := t.TempDir()

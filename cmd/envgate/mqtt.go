@@ -99,13 +99,9 @@ func seriesKeep(cfg *config.Config) metrics.SeriesKeep {
 func clientTLS(c *config.MQTTTLS) (*tls.Config, error) {
 	t := &tls.Config{InsecureSkipVerify: c.InsecureSkipVerify} //nolint:gosec // opt-in, for testing
 	if c.CAFile != "" {
-		pem, err := config.ReadFile(c.CAFile, config.MaxPEMFile)
-		if err != nil {
-			return nil, fmt.Errorf("ca_file: %w", err)
-		}
-		t.RootCAs = x509.NewCertPool()
-		if !t.RootCAs.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("ca_file %s: no PEM certificates", c.CAFile)
+		var err error
+		if t.RootCAs, err = caPool(c.CAFile); err != nil {
+			return nil, err
 		}
 	}
 	if c.CertFile != "" {
@@ -124,6 +120,20 @@ func clientTLS(c *config.MQTTTLS) (*tls.Config, error) {
 		t.Certificates = []tls.Certificate{cert}
 	}
 	return t, nil
+}
+
+// caPool reads the PEM bundle of a ca_file (a sink's or an mqtt source's) into a pool
+// of the CAs to trust; errors name the key.
+func caPool(path string) (*x509.CertPool, error) {
+	pem, err := config.ReadFile(path, config.MaxPEMFile)
+	if err != nil {
+		return nil, fmt.Errorf("ca_file: %w", err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("ca_file %s: no PEM certificates", path)
+	}
+	return pool, nil
 }
 
 // buildPM turns a configured UART particulate sensor into a pipeline source.

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -210,13 +209,9 @@ func buildInflux(cfg *config.Config, s config.Sink, log *slog.Logger) (gateway.S
 	if c.CAFile != "" || c.InsecureSkipVerify {
 		tlsCfg = &tls.Config{InsecureSkipVerify: c.InsecureSkipVerify} //nolint:gosec // opt-in by the operator
 		if c.CAFile != "" {
-			pem, err := config.ReadFile(c.CAFile, config.MaxPEMFile)
-			if err != nil {
-				return gateway.SinkSpec{}, nil, fmt.Errorf("ca_file: %w", err)
-			}
-			tlsCfg.RootCAs = x509.NewCertPool()
-			if !tlsCfg.RootCAs.AppendCertsFromPEM(pem) {
-				return gateway.SinkSpec{}, nil, fmt.Errorf("ca_file %s: no PEM certificates", c.CAFile)
+			var err error
+			if tlsCfg.RootCAs, err = caPool(c.CAFile); err != nil {
+				return gateway.SinkSpec{}, nil, err
 			}
 		}
 	}

@@ -214,9 +214,10 @@ type timePlan struct {
 	prec     lineprotocol.Precision
 }
 
-// compile checks sub and prepares it. Each problem is a *FieldError whose Field starts
-// with prefix (a field path such as "subscriptions[2].").
-func compile(sub Subscription, prefix string) (*plan, []error) {
+// compile checks sub and prepares it; a device silent for expiry frees its place among
+// MaxDevices. Each problem is a *FieldError whose Field starts with prefix (a field
+// path such as "subscriptions[2].").
+func compile(sub Subscription, prefix string, expiry time.Duration) (*plan, []error) {
 	var errs []error
 	bad := func(field, format string, args ...any) {
 		errs = append(errs, &FieldError{Field: prefix + field, Msg: fmt.Sprintf(format, args...)})
@@ -325,7 +326,7 @@ func compile(sub Subscription, prefix string) (*plan, []error) {
 	if maxDevices < 1 || maxDevices > MaxMaxDevices {
 		bad("max_devices", "must be 1 to %d", MaxMaxDevices)
 	}
-	p.known = newDeviceSet(maxDevices, DefaultDeviceExpiry)
+	p.known = newDeviceSet(maxDevices, expiry)
 	if len(errs) > 0 {
 		return nil, errs
 	}
@@ -522,15 +523,12 @@ func New(cfg Config, log *slog.Logger) (*Subscriber, error) {
 	filters := map[string]int{}
 	for i, sub := range cfg.Subscriptions {
 		prefix := fmt.Sprintf("subscriptions[%d].", i)
-		p, perrs := compile(sub, prefix)
+		p, perrs := compile(sub, prefix, cfg.DeviceExpiry)
 		errs = append(errs, perrs...)
 		if j, dup := filters[sub.Topic]; dup && sub.Topic != "" {
 			bad(prefix+"topic", "duplicate topic %q (first at subscriptions[%d]); a broker keeps one subscription per filter", sub.Topic, j)
 		} else {
 			filters[sub.Topic] = i
-		}
-		if p != nil {
-			p.known.expiry = cfg.DeviceExpiry
 		}
 		s.plans = append(s.plans, p)
 	}

@@ -68,7 +68,7 @@ const maxFuture = 24 * time.Hour
 // carries no time. Decode validates sub on every call; Run uses the subscriptions that
 // New compiled once.
 func Decode(sub Subscription, topic string, payload []byte, arrival time.Time) ([]reading.Reading, error) {
-	p, errs := compile(sub, "")
+	p, errs := compile(sub, "", DefaultDeviceExpiry)
 	if len(errs) > 0 {
 		return nil, &DecodeError{Kind: KindConfig, Err: errors.Join(errs...)}
 	}

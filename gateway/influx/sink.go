@@ -137,18 +137,30 @@ func New(cfg Config, log *slog.Logger) (*Sink, error) {
 	return s, nil
 }
 
+// CheckURL says what is wrong with raw as the address of an InfluxDB server, "" if
+// nothing is: an http or https URL with a host, and without a user or password (the
+// token carries the credentials). The config package checks sinks' url with it, so
+// that envgate check and New refuse the same URLs. No message quotes raw, which may
+// hold a password.
+func CheckURL(raw string) string {
+	u, err := url.Parse(raw)
+	switch {
+	case err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "":
+		return "must be an http or https URL with a host, such as http://influx.example:8086"
+	case u.User != nil:
+		return "must not hold a user or password: use token or token_file"
+	}
+	return ""
+}
+
 // check returns every problem of cfg at once.
 func check(cfg Config) error {
 	var errs []error
 	if cfg.Name == "" {
 		errs = append(errs, errors.New("name: must not be empty"))
 	}
-	if u, err := url.Parse(cfg.URL); err != nil {
-		errs = append(errs, fmt.Errorf("url: %w", err))
-	} else if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		errs = append(errs, fmt.Errorf("url %q: want http://host:port or https://host:port", cfg.URL))
-	} else if u.User != nil {
-		errs = append(errs, errors.New("url: must not contain credentials; use the token"))
+	if msg := CheckURL(cfg.URL); msg != "" {
+		errs = append(errs, errors.New("url: "+msg))
 	}
 	if cfg.Bucket == "" {
 		errs = append(errs, errors.New("bucket: must not be empty"))
@@ -163,12 +175,6 @@ func check(cfg Config) error {
 	}
 	if cfg.DeadLetter == "" {
 		errs = append(errs, errors.New("dead_letter: must not be empty"))
-	}
-	if cfg.DeadLetterMaxBytes < 0 {
-		errs = append(errs, fmt.Errorf("dead_letter_max_bytes %d: must not be negative", cfg.DeadLetterMaxBytes))
-	}
-	if cfg.DeadLetterKeep < 0 {
-		errs = append(errs, fmt.Errorf("dead_letter_keep %d: must not be negative", cfg.DeadLetterKeep))
 	}
 	if err := reading.CheckName(cfg.GatewayID); err != nil {
 		errs = append(errs, fmt.Errorf("gateway_id: %w", err))

@@ -848,6 +848,9 @@ func TestNewChecksConfig(t *testing.T) {
 			t.Errorf("New(bad config) = %q, want it to mention %q", err, want)
 		}
 	}
+	if strings.Contains(err.Error(), "user:pw") { // an ftp URL was quoted whole
+		t.Errorf("New(bad config) = %q, shows the URL's password", err)
+	}
 	cfg := testConfig(t, "http://user:s3cret@127.0.0.1:8086")
 	if _, err := New(cfg, nil); err == nil || strings.Contains(err.Error(), "s3cret") {
 		t.Errorf("New(URL with credentials) = %v, want an error that does not show them", err)
