@@ -17,6 +17,8 @@ import (
 	"unicode/utf8"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/envgate/envgate/gateway/reading"
 )
 
 // Load reads the configuration file at path and parses it with Parse. The file must be
@@ -565,7 +567,7 @@ func unknownKey(key string, known []string) string {
 	best, bestDist := "", 3
 	lk := strings.ToLower(key)
 	for _, k := range known {
-		if dist := editDistance(lk, k, bestDist); dist < bestDist {
+		if dist := reading.EditDistance(lk, k, bestDist); dist < bestDist {
 			best, bestDist = k, dist
 		}
 	}
@@ -573,32 +575,6 @@ func unknownKey(key string, known []string) string {
 		return fmt.Sprintf("unknown key (did you mean %q?)", best)
 	}
 	return "unknown key (known keys: " + strings.Join(known, ", ") + ")"
-}
-
-// editDistance returns the Levenshtein distance between a and b, or max when it is
-// at least max (long keys are not compared in full).
-func editDistance(a, b string, max int) int {
-	ra, rb := []rune(a), []rune(b)
-	if d := len(ra) - len(rb); d >= max || -d >= max {
-		return max
-	}
-	prev := make([]int, len(rb)+1)
-	cur := make([]int, len(rb)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(ra); i++ {
-		cur[0] = i
-		for j := 1; j <= len(rb); j++ {
-			cost := 1
-			if ra[i-1] == rb[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return min(prev[len(rb)], max)
 }
 
 // readTokenFiles reads each sink's token_file into its token. dir is the directory of

@@ -596,20 +596,6 @@ func TestProblems(t *testing.T) {
 	}
 }
 
-func TestEditDistance(t *testing.T) {
-	for _, tc := range []struct {
-		a, b string
-		want int
-	}{
-		{"interval", "interval", 0}, {"intervall", "interval", 1}, {"intreval", "interval", 2},
-		{"sim", "timeout", 3}, {"", "ab", 2}, {"运河", "运", 1},
-	} {
-		if got := editDistance(tc.a, tc.b, 3); got != tc.want {
-			t.Errorf("editDistance(%q, %q) = %d, want %d", tc.a, tc.b, got, tc.want)
-		}
-	}
-}
-
 // TestProblemsNeverQuoteFileContent is the regression test of issue 10: "envgate check
 // -c /etc/shadow" printed every line of it as an unknown key. A key is quoted only if it
 // could be a mistyped key; the text of the file never is, not even through yaml.v3's

@@ -30,7 +30,7 @@ func unknownQuantity(name string) error {
 			continue
 		}
 		names = append(names, q.Name)
-		if d := levenshtein(strings.ToLower(name), q.Name, bestDist); d < bestDist {
+		if d := EditDistance(strings.ToLower(name), q.Name, bestDist); d < bestDist {
 			best, bestDist = q.Name, d
 		}
 	}
@@ -40,9 +40,11 @@ func unknownQuantity(name string) error {
 	return fmt.Errorf("unknown quantity %q (known: %s; see docs/data-model.md)", name, strings.Join(names, ", "))
 }
 
-// levenshtein returns the edit distance between a and b, or limit when it is at least
-// limit: one row of the dynamic programme at a time.
-func levenshtein(a, b string, limit int) int {
+// EditDistance returns the Levenshtein distance between a and b, or limit when it is
+// at least limit (long names are not compared in full): one row of the dynamic
+// programme at a time. It backs the "did you mean" suggestions for quantities and
+// config keys.
+func EditDistance(a, b string, limit int) int {
 	ra, rb := []rune(a), []rune(b)
 	if abs := len(ra) - len(rb); abs >= limit || -abs >= limit {
 		return limit
