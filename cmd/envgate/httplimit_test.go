@@ -246,31 +246,7 @@ func TestHTTPSlowHeaderClientsCannotStarveHealthz(t *testing.T) {
 	// again when the server closes it; each from its own loopback address, so that
 	// this tests the eviction at the total cap, not the per-address one.
 	for i := range attackers {
-		wg.Go(func() {
-			d := net.Dialer{Timeout: time.Second, LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 2, byte(1+i))}}
-			for {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				c, err := d.Dial("tcp", addr)
-				if err != nil {
-					continue
-				}
-				_, err = io.WriteString(c, "GET /healthz HTTP/1.1\r\nHost: envgate\r\n")
-				for err == nil {
-					select {
-					case <-stop:
-						c.Close()
-						return
-					case <-time.After(200 * time.Millisecond):
-					}
-					_, err = io.WriteString(c, "X-Slow: 1\r\n")
-				}
-				c.Close()
-			}
-		})
+		wg.Go(func() { slowHeaders(addr, net.IPv4(127, 0, 2, byte(1+i)), stop, nil) })
 	}
 	if !waitFor(t, 10*time.Second, func() bool { return l.open() >= maxConns }) {
 		t.Fatalf("the attackers hold %d slots, want %d", l.open(), maxConns)
@@ -315,32 +291,7 @@ func TestHTTPOneHostCannotHoldEverySlot(t *testing.T) {
 	t.Cleanup(func() { close(stop); srv.Close(); wg.Wait() })
 	var dials atomic.Int64
 	for range attackers {
-		wg.Go(func() {
-			d := net.Dialer{Timeout: time.Second, LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)}}
-			for {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				c, err := d.Dial("tcp", addr)
-				if err != nil {
-					continue
-				}
-				dials.Add(1)
-				_, err = io.WriteString(c, "GET /healthz HTTP/1.1\r\nHost: envgate\r\n")
-				for err == nil {
-					select {
-					case <-stop:
-						c.Close()
-						return
-					case <-time.After(200 * time.Millisecond):
-					}
-					_, err = io.WriteString(c, "X-Slow: 1\r\n")
-				}
-				c.Close()
-			}
-		})
+		wg.Go(func() { slowHeaders(addr, net.IPv4(127, 0, 0, 1), stop, &dials) })
 	}
 	if !waitFor(t, 10*time.Second, func() bool { return dials.Load() >= attackers && l.open() >= 2 }) {
 		t.Fatalf("the attackers dialled %d times and hold %d slots", dials.Load(), l.open())
@@ -365,5 +316,37 @@ func TestHTTPOneHostCannotHoldEverySlot(t *testing.T) {
 		if took := time.Since(start); took > 5*time.Second {
 			t.Errorf("/healthz %d from 127.0.0.2 took %v, want well under 5s", i, took)
 		}
+	}
+}
+
+// slowHeaders is a slowloris client: from local address ip it sends a request line, then
+// a header line every 200 ms, never finishing the headers, and dials again whenever the
+// server closes the connection, until stop is closed. dials, if set, counts its dials.
+func slowHeaders(addr string, ip net.IP, stop <-chan struct{}, dials *atomic.Int64) {
+	d := net.Dialer{Timeout: time.Second, LocalAddr: &net.TCPAddr{IP: ip}}
+	for {
+		select {
+		case <-stop:
+			return
+		default:
+		}
+		c, err := d.Dial("tcp", addr)
+		if err != nil {
+			continue
+		}
+		if dials != nil {
+			dials.Add(1)
+		}
+		_, err = io.WriteString(c, "GET /healthz HTTP/1.1\r\nHost: envgate\r\n")
+		for err == nil {
+			select {
+			case <-stop:
+				c.Close()
+				return
+			case <-time.After(200 * time.Millisecond):
+			}
+			_, err = io.WriteString(c, "X-Slow: 1\r\n")
+		}
+		c.Close()
 	}
 }
