@@ -48,6 +48,33 @@ func (b *broker) tail() string {
 	return strings.Join(lines[max(0, len(lines)-30):], "\n")
 }
 
+// waitAcked waits until the broker's log shows a PUBACK from clientID for n distinct
+// packet identifiers: the broker then holds none of the session's first n messages.
+// The subscriber's Stats().Acked cannot tell this: it counts a message acknowledged
+// again after a redelivery, and a PUBACK sent just before a connection ends may never
+// reach the broker.
+func (b *broker) waitAcked(clientID string, n int) {
+	b.t.Helper()
+	prefix := "Received PUBACK from " + clientID + " (Mid: "
+	deadline := time.Now().Add(waitLimit)
+	for {
+		mids := map[string]bool{}
+		for _, line := range strings.Split(readFile(b.t, b.Log), "\n") {
+			if _, rest, ok := strings.Cut(line, prefix); ok {
+				mid, _, _ := strings.Cut(rest, ",")
+				mids[mid] = true
+			}
+		}
+		if len(mids) >= n {
+			return
+		}
+		if time.Now().After(deadline) {
+			b.t.Fatalf("the broker has PUBACKs from %s for %d messages, want %d:\n%s", clientID, len(mids), n, b.tail())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
 var pubSeq atomic.Int64
 
 // publish sends QoS 1 messages from a fresh clean-session client and waits for PUBACK.
@@ -468,6 +495,7 @@ func TestRunRefusedUntilDurable(t *testing.T) {
 	b.publishMany(n, func(i int) (string, string) { return fmt.Sprintf("lora/d%d/la", i), "50" })
 	r.waitUnique(c, n)
 	r.waitStats("every message acknowledged", func(st Stats) bool { return st.Acked >= n && st.InFlight == 0 })
+	b.waitAcked("envgateRefused", n)
 	st := r.s.Stats()
 	if st.NotDurable < failures || st.ForcedReconnects < 1 || st.Dropped != 0 || st.Messages < n {
 		t.Errorf("Stats() = %+v, want at least %d not durable, a forced reconnect, none dropped", st, failures)
@@ -500,6 +528,7 @@ func TestRunDrainsBacklog(t *testing.T) {
 	c := consume(t, r.out, 20*time.Microsecond, 5*time.Millisecond, func() error { return nil })
 	r.waitUnique(c, n)
 	r.settle(c, 500*time.Millisecond)
+	b.waitAcked("envgateBacklog", n)
 	st := r.s.Stats()
 	t.Logf("stats %+v", st)
 	if st.Dropped == 0 || st.ForcedReconnects == 0 || st.Acked < n || st.Lost != 0 {
