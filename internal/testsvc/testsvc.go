@@ -7,12 +7,15 @@ package testsvc
 
 import (
 	"bytes"
+	"fmt"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -69,16 +72,49 @@ func goPath() string {
 	return os.Getenv("GOPATH")
 }
 
-// FreePort returns a TCP port on 127.0.0.1 that was free a moment ago. Another
-// process may take it before the caller binds it; on a test machine that is rare.
+// FreePort returns a TCP port on 127.0.0.1 that was free a moment ago, outside the
+// ephemeral range (portRange) and never returned before in this process. Another test
+// process may still take it before the caller binds it; at random in some 12 000 ports
+// that is rare.
 func FreePort(t testing.TB) int {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("find a free port: %v", err)
+	low, high := portRange()
+	for range 200 {
+		port := low + rand.IntN(high-low)
+		if _, taken := handedOut.LoadOrStore(port, true); taken {
+			continue
+		}
+		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+		if err != nil {
+			continue // in use
+		}
+		l.Close()
+		return port
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	t.Fatalf("no free loopback port in %d..%d", low, high)
+	return 0
+}
+
+// handedOut is every port FreePort returned in this process: none is returned twice.
+var handedOut sync.Map
+
+// portRange is where FreePort looks: below the kernel's ephemeral range, which the
+// source ports of outgoing connections come from. A port taken from that range (by
+// listening on port 0) can be given to a connection some other test opens between
+// FreePort's return and the service's bind ("address already in use"). The range is
+// 20000 up to the ephemeral range's start (32768 by default).
+func portRange() (low, high int) {
+	low, high = 20000, 32768
+	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
+		var from, to int
+		if _, err := fmt.Sscan(string(b), &from, &to); err == nil && from > 0 {
+			high = from
+		}
+	}
+	if high-low < 1000 { // an unusual ephemeral range: take what is below it
+		low = max(1024, high-5000)
+	}
+	return low, high
 }
 
 // tail returns the last n lines of the file at path, or a note why it cannot.
