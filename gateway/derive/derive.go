@@ -79,7 +79,7 @@ type monitor struct {
 	outOfRange  int                        // readings refused for a time too far from the wall clock
 	resets      int                        // aggregators replaced after a jump of more than MaxGap
 	// reach is how far before the newest reading a reading can still count in a window
-	// not yet closed, or in a figure not yet derived (Restore reads that far back).
+	// not yet closed, or in a figure not yet derived: the log keeps that much for Restore.
 	reach time.Duration
 	base  counters // the aggregator's counters when Restore ended: not this process's
 }
@@ -287,17 +287,20 @@ type Restored struct {
 
 // Restore rebuilds, after a restart, the windows the monitors had open, from the
 // readings still in the durable log: scan calls its argument with each of them, oldest
-// first, in the order they were stored (buffer.Queue.Recent). It must be called on a
-// new Set, before Add.
+// first, in the order they were stored (buffer.Queue.Recent, which keeps delivered
+// readings for Reach). It must be called on a new Set, before Add.
 //
-// Each monitor takes the samples of its reach (Reach) before now, as Add would have,
-// so its open windows hold what they held before the restart. What it derives on the
-// way was emitted before, and is in the log with the samples that closed its window:
-// it is not emitted again — neither now nor later, when the rebuilt windows close,
-// for any derived reading of the same site, device, quantity and time found in the
-// log. Restore returns only derived readings that the log lacks (their append was cut
-// by the crash) and that describe windows wholly within the reach; the caller stores
-// them. The monitors' counters exported as metrics start from zero after it.
+// Every monitor takes the log's samples as Add took them before the restart, so its
+// open windows hold what they held — also when the device's clock is days behind the
+// box's (a backlog drained after an outage). What it derives on the way was emitted
+// before, and is in the log after the samples of its window (the log is kept as a
+// suffix, so whatever holds a sample of a window also holds what the window derived):
+// it is not emitted again — neither now nor later, when a rebuilt window closes, for
+// any derived reading of the same site, device, quantity and time found in the log.
+// Restore returns only derived readings that the log lacks (their append was cut by
+// the crash) of windows that began after the monitor's first sample in the log (an
+// earlier one holds only part of its samples); the caller stores them. The counters
+// the monitors export as metrics start from zero after it.
 func (s *Set) Restore(scan func(func(reading.Reading)) error) ([]reading.Reading, Restored, error) {
 	var st Restored
 	if s.Empty() {
@@ -307,6 +310,7 @@ func (s *Set) Restore(scan func(func(reading.Reading)) error) ([]reading.Reading
 	defer s.mu.Unlock()
 	now := s.now()
 	logged := map[window.Key]struct{}{}
+	first := map[*monitor]time.Time{} // each monitor's first sample in the log
 	var emitted []reading.Reading
 	var out []reading.Reading
 	err := scan(func(r reading.Reading) {
@@ -316,17 +320,16 @@ func (s *Set) Restore(scan func(func(reading.Reading)) error) ([]reading.Reading
 		}
 		took := false
 		for _, m := range s.all {
-			if !m.feeds(r) || r.Time.Before(now.Add(-m.reach)) {
-				continue
-			}
-			if !inRange(r, now) {
+			if !m.feeds(r) || !inRange(r, now) {
 				continue // refused before the restart too, and counted then
+			}
+			if f, ok := first[m]; !ok || r.Time.Before(f) {
+				first[m] = r.Time
 			}
 			from := len(out)
 			out = m.add(out[:from], r, now)
 			for _, d := range out[from:] {
-				// A window that began before the reach holds only part of its samples.
-				if !d.Time.Before(now.Add(-m.reach)) {
+				if !d.Time.Before(first[m]) {
 					emitted = append(emitted, d)
 				}
 			}
@@ -346,11 +349,15 @@ func (s *Set) Restore(scan func(func(reading.Reading)) error) ([]reading.Reading
 		}
 	}
 	st.Logged, st.Missing = len(logged)-len(missing), len(missing)
-	s.logged, s.loggedUntil = logged, now.Add(s.Reach())
+	// Every window open now closes within the reach by the device's clock, or by the
+	// wall clock once the device has been silent for closeAfter.
+	var closeAfter time.Duration
 	for _, m := range s.all {
+		closeAfter = max(closeAfter, m.closeAfter)
 		m.base = m.counters()
 		m.outOfRange = 0
 	}
+	s.logged, s.loggedUntil = logged, now.Add(s.Reach()+closeAfter)
 	return missing, st, err
 }
 

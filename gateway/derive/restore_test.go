@@ -114,9 +114,15 @@ func TestRestoreContinuesAsIfUninterrupted(t *testing.T) {
 		points = append(points, 1+rng.IntN(len(batches)-1))
 	}
 	for _, k := range points {
-		before := ref[:k] // the log as the crash left it
 		s := newSet(t, &wall)
 		wall = batches[k-1][0].Time.Add(2 * time.Second)
+		// The log as the crash left it: what the buffer keeps, the appends of the last
+		// Reach and ten minutes (cmd/envgate keepFor), as the wall clock followed the samples.
+		j := k
+		for j > 0 && !batches[j-1][0].Time.Before(wall.Add(-s.Reach()-10*time.Minute)) {
+			j--
+		}
+		before := ref[j:k]
 		missing, st, err := s.Restore(scanOf(before))
 		if err != nil {
 			t.Fatal(err)
