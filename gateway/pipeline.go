@@ -167,7 +167,7 @@ func New(cfg Config) (*Pipeline, error) {
 	}
 	cfg.Metrics.AddBuffer(func() metrics.BufferStats {
 		s := cfg.Queue.Stats()
-		return metrics.BufferStats{Bytes: s.Bytes, MaxBytes: s.MaxBytes, Segments: s.Segments, Appended: s.Appended, Dropped: s.Dropped,
+		return metrics.BufferStats{Bytes: s.Bytes, KeptBytes: s.KeptBytes, MaxBytes: s.MaxBytes, Segments: s.Segments, Appended: s.Appended, Dropped: s.Dropped,
 			QuarantinedRecords: s.QuarantinedRecords, QuarantinedBytes: s.QuarantinedBytes,
 			Degraded: s.Degraded, MemoryReadings: s.MemoryReadings,
 			QuarantineRemoved: s.QuarantineRemoved, SyncInProgress: syncAge(s.SyncInProgressSince)}
@@ -233,6 +233,7 @@ func (p *Pipeline) call(op int32, f func() error) error {
 // Run runs the gateway until ctx is done, then shuts down in order. It returns nil after
 // a clean shutdown.
 func (p *Pipeline) Run(ctx context.Context) error {
+	p.restore()
 	// Every source sends into ingest; the gateway's own health readings come on own,
 	// which no source can reach, so that no source can pass its readings off as the
 	// gateway's (admit).
@@ -272,6 +273,33 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	defer timer.Stop()
 	fwd.Wait()
 	return nil
+}
+
+// restore rebuilds the derivations' open windows from the readings still in the buffer
+// (derive.Set.Restore; the buffer keeps them for Set.Reach after delivery), before any
+// source runs. Derived readings the log lacks — their append was cut by the crash —
+// are stored now; those it has are not emitted again.
+func (p *Pipeline) restore() {
+	d := p.cfg.Derive
+	if d.Empty() {
+		return
+	}
+	began := time.Now()
+	missing, st, err := d.Restore(p.cfg.Queue.Recent)
+	if err != nil {
+		p.log.Error("cannot read the buffer back: the derivations' open windows start with what was read", "err", err)
+	}
+	if rs := p.admit(nil, missing, false); len(rs) > 0 {
+		err := p.call(opAppend, func() error { return p.queue.Append(rs...) })
+		if err == nil {
+			err = p.call(opSync, p.queue.Sync)
+		}
+		if err != nil {
+			p.log.Error("cannot store the derived readings the buffer lacked", "readings", len(rs), "err", err)
+		}
+	}
+	p.log.Info("derivations restored from the buffer", "samples", st.Readings, "derived_in_buffer", st.Logged,
+		"derived_missing", st.Missing, "took", time.Since(began).Round(time.Millisecond))
 }
 
 // write is the only goroutine that appends to the buffer. It returns when both channels

@@ -53,6 +53,11 @@ func start(cfg *config.Config, log *slog.Logger) (_ *running, err error) {
 	}()
 	g.metrics.SetInfo(version, cfg.Gateway.ID)
 	g.metrics.ExpireSeries(cfg.Gateway.SeriesExpiry, seriesKeep(cfg))
+	parts, err := build(cfg, g.metrics, log)
+	if err != nil {
+		return nil, err
+	}
+	g.sinks = parts.sinks
 	b := cfg.Buffer
 	g.queue, err = buffer.Open(buffer.Options{
 		Dir:            filepath.Join(cfg.Gateway.StateDir, "buffer"),
@@ -61,16 +66,14 @@ func start(cfg *config.Config, log *slog.Logger) (_ *running, err error) {
 		SegmentBytes:   int64(b.SegmentBytes),
 		CursorInterval: b.CursorInterval,
 		MemoryReadings: b.MemoryReadings,
-		Log:            log.With("component", "buffer"),
+		// The derivations rebuild their open windows from the log after a restart
+		// (gateway/derive Restore): delivered readings stay that long, and a little more.
+		Keep: keepFor(parts.derived),
+		Log:  log.With("component", "buffer"),
 	})
 	if err != nil {
 		return nil, err
 	}
-	parts, err := build(cfg, g.metrics, log)
-	if err != nil {
-		return nil, err
-	}
-	g.sinks = parts.sinks
 	// The shutdown budget (gateway.shutdown_timeout, T): sinks get 2/3 of it to deliver,
 	// the HTTP server at most T/6, and the rest is left for closing the buffer.
 	grace := cfg.Gateway.ShutdownTimeout * 2 / 3
@@ -96,6 +99,16 @@ func start(cfg *config.Config, log *slog.Logger) (_ *running, err error) {
 		return nil, fmt.Errorf("listen for /metrics: %w", err)
 	}
 	return g, nil
+}
+
+// keepFor is how long the buffer keeps delivered readings for the derivations of set:
+// their reach, plus ten minutes for a device clock ahead of the box's and a slow
+// restart; 0 when nothing is derived.
+func keepFor(set *derive.Set) time.Duration {
+	if set.Empty() {
+		return 0
+	}
+	return set.Reach() + 10*time.Minute
 }
 
 // parts are the sinks, sources and derivations start builds from a config.

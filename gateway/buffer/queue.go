@@ -77,9 +77,14 @@ const quarantineMaxBytes = 32 << 20
 
 // Options configure a Queue.
 type Options struct {
-	Dir            string        // state directory; created if missing
-	MaxBytes       int64         // drop the oldest segments beyond this many bytes on disk
-	MaxAge         time.Duration // drop segments last written longer ago than this
+	Dir      string        // state directory; created if missing
+	MaxBytes int64         // drop the oldest segments beyond this many bytes on disk
+	MaxAge   time.Duration // drop segments last written longer ago than this
+	// Keep is how long a segment every reader has passed stays after its last write,
+	// for the derivations to rebuild their open windows after a restart (Recent,
+	// gateway/derive). Such segments are the oldest, so the byte and age bounds remove
+	// them first, and without counting them as dropped. 0: deleted once delivered.
+	Keep           time.Duration
 	SegmentBytes   int64         // start a new segment after this many bytes
 	CursorInterval time.Duration // persist ack cursors at most this often
 	MemoryReadings int           // readings held in RAM while the disk fails (oldest dropped beyond)
@@ -95,6 +100,7 @@ type Options struct {
 // Stats is a snapshot of the queue's counters.
 type Stats struct {
 	Bytes              int64 // segment bytes on disk
+	KeptBytes          int64 // of those, bytes of segments every reader has passed, kept (Options.Keep)
 	MaxBytes           int64 // the bound on Bytes (Options.MaxBytes)
 	Segments           int64
 	Appended           uint64 // readings appended since Open (to disk or, degraded, to memory)
@@ -247,6 +253,7 @@ type view struct {
 	oldest              uint64 // first seq of the oldest segment
 	hasSegs             bool
 	segments, bytes     int64
+	kept                int64 // bytes of sealed segments every reader has passed
 	pending             int64
 	holes               []seqRange // shared with the Queue, which replaces but never modifies it
 }
@@ -271,8 +278,12 @@ func (q *Queue) release() {
 	if len(q.segs) > 0 {
 		v.oldest, v.hasSegs = q.segs[0].first, true
 	}
-	for _, s := range q.segs {
+	passed := q.minCursorLocked()
+	for i, s := range q.segs {
 		v.bytes += s.size
+		if len(q.readers) > 0 && i+1 < len(q.segs) && q.segs[i+1].first <= passed {
+			v.kept += s.size
+		}
 	}
 	q.view.Store(v)
 	q.mu.Unlock()
@@ -1000,9 +1011,9 @@ func (q *Queue) syncFiles() error {
 	return nil
 }
 
-// enforceBoundsLocked deletes sealed segments that readers have all passed, then the
-// oldest sealed segments beyond MaxBytes or MaxAge, counting undelivered readings. The
-// files are deleted by unlinkDoomed once mu is released.
+// enforceBoundsLocked deletes sealed segments that readers have all passed (after
+// Keep), then the oldest sealed segments beyond MaxBytes or MaxAge, counting
+// undelivered readings. The files are deleted by unlinkDoomed once mu is released.
 func (q *Queue) enforceBoundsLocked() {
 	for len(q.segs) > 1 {
 		var total int64
@@ -1010,8 +1021,9 @@ func (q *Queue) enforceBoundsLocked() {
 			total += s.size
 		}
 		oldest, end := q.segs[0], q.segs[1].first
+		delivered := len(q.readers) > 0 && q.minCursorLocked() >= end
 		switch {
-		case len(q.readers) > 0 && q.minCursorLocked() >= end:
+		case delivered && (q.opt.Keep <= 0 || q.opt.now().Sub(oldest.mtime) > q.opt.Keep):
 			q.removeOldestLocked("", false)
 		case q.opt.MaxBytes > 0 && total > q.opt.MaxBytes:
 			q.removeOldestLocked("max_bytes", false)
@@ -1048,7 +1060,11 @@ func (q *Queue) removeOldestLocked(reason string, now bool) bool {
 		}
 		lost := end - from - q.holesInLocked(from, end)
 		q.dropped.Add(lost)
-		q.log.Warn("buffer full, dropped oldest segment", "reason", reason, "readings", lost, "segment", oldest.path)
+		if lost > 0 {
+			q.log.Warn("buffer full, dropped oldest segment", "reason", reason, "readings", lost, "segment", oldest.path)
+		} else {
+			q.log.Info("buffer bound reached, deleted a delivered segment kept for the derivations", "reason", reason, "segment", oldest.path)
+		}
 	}
 	q.pruneHolesLocked()
 	return true
@@ -1117,7 +1133,7 @@ func (q *Queue) minCursorLocked() uint64 {
 func (q *Queue) Stats() Stats {
 	v := q.view.Load()
 	return Stats{
-		Bytes: v.bytes, MaxBytes: q.opt.MaxBytes, Segments: v.segments,
+		Bytes: v.bytes, KeptBytes: v.kept, MaxBytes: q.opt.MaxBytes, Segments: v.segments,
 		Appended: q.appended.Load(), Dropped: q.dropped.Load(),
 		QuarantinedRecords: q.qRecords.Load(), QuarantinedBytes: q.qBytes.Load(), QuarantineRemoved: q.qRemoved.Load(),
 		Degraded: q.degraded.Load(), MemoryReadings: v.pending,

@@ -20,6 +20,7 @@ import (
 	"github.com/envgate/envgate/gateway/noise"
 	"github.com/envgate/envgate/gateway/reading"
 	"github.com/envgate/envgate/gateway/water"
+	"github.com/envgate/envgate/gateway/window"
 	"github.com/envgate/envgate/internal/clock"
 )
 
@@ -77,6 +78,16 @@ type monitor struct {
 	clock       time.Time                  // latest time given to the aggregator; zero before the first
 	outOfRange  int                        // readings refused for a time too far from the wall clock
 	resets      int                        // aggregators replaced after a jump of more than MaxGap
+	// reach is how far before the newest reading a reading can still count in a window
+	// not yet closed, or in a figure not yet derived: the log keeps that much for Restore.
+	reach time.Duration
+	base  counters // the aggregator's counters when Restore ended: not this process's
+}
+
+// counters are the cumulative counts of an aggregator that metrics export.
+type counters struct {
+	energy, seconds                  float64
+	bursts, accepted, late, rejected int
 }
 
 // advanceTo prepares m for time t: after a jump of more than MaxGap from its clock (a
@@ -87,6 +98,7 @@ func (m *monitor) advanceTo(dst []reading.Reading, t time.Time) []reading.Readin
 	if !m.clock.IsZero() && t.Sub(m.clock) > MaxGap {
 		dst = append(dst, m.agg.Tick(m.agg.FlushTime(m.clock))...)
 		m.agg = m.fresh()
+		m.base = counters{}
 		m.resets++
 		m.clock = time.Time{}
 	}
@@ -112,6 +124,11 @@ type Set struct {
 	water  []*monitor
 	now    func() time.Time // wall clock of arrivals; clock.Now
 	replay bool             // no wall-clock bound on reading times
+	// logged is the derived readings found in the log by Restore: none of them is
+	// emitted again. It is dropped once every window open at the restart has closed
+	// (the wall clock passes loggedUntil).
+	logged      map[window.Key]struct{}
+	loggedUntil time.Time
 }
 
 type noiseEntry struct {
@@ -133,6 +150,16 @@ const (
 // the monitor closes its windows and starts afresh (see monitor.advanceTo).
 const MaxGap = 8 * 24 * time.Hour
 
+// How far back the windows of a monitor reach (monitor.reach), before the lateness:
+// noise's longest windows are a day (laeq_24h, the 24 hours of Ldn and Lden) and a
+// period, plus the hour that may straddle their start; air's are the local day, whose
+// 24-h moving means and 8-h windows start in the day before. A water section's is two
+// of its windows.
+const (
+	noiseReach = 25 * time.Hour
+	airReach   = 48 * time.Hour
+)
+
 // DefaultCloseAfter is how long a silent device's windows wait before the wall clock
 // closes them: a backlog up to this old still counts in full.
 const DefaultCloseAfter = 30 * time.Minute
@@ -149,7 +176,7 @@ func New(ms Monitors) (*Set, error) {
 			return nil, &MonitorError{Kind: "noise", Site: n.Config.Site, Device: n.Config.Device, Err: err}
 		}
 		site, dev, weather := n.Config.Site, n.Config.Device, n.Weather
-		m := &monitor{agg: a, closeAfter: ms.CloseAfter,
+		m := &monitor{agg: a, closeAfter: ms.CloseAfter, reach: noiseReach + n.Config.Lateness + noise.DefaultLateness, // the lateness, or its default
 			fresh: func() aggregator { a, _ := noise.NewAggregator(n.Config); return a },
 			feeds: func(r reading.Reading) bool {
 				switch r.Quantity {
@@ -176,7 +203,7 @@ func New(ms Monitors) (*Set, error) {
 			plan = append(plan, p.Quantity())
 		}
 		cfg := a.Config()
-		m := &monitor{agg: a, closeAfter: max(ms.CloseAfter, time.Hour+cfg.Lateness),
+		m := &monitor{agg: a, closeAfter: max(ms.CloseAfter, time.Hour+cfg.Lateness), reach: airReach + cfg.Lateness,
 			fresh: func() aggregator { a, _ := air.NewAggregator(cfg); return a },
 			feeds: func(r reading.Reading) bool {
 				return r.Device == dev && r.Site == site && slices.Contains(plan, r.Quantity)
@@ -191,7 +218,7 @@ func New(ms Monitors) (*Set, error) {
 			return nil, &MonitorError{Kind: "water", Site: w.Config.Site, Err: err}
 		}
 		cfg := a.Config()
-		m := &monitor{agg: a, closeAfter: max(ms.CloseAfter, cfg.Window+cfg.Lateness),
+		m := &monitor{agg: a, closeAfter: max(ms.CloseAfter, cfg.Window+cfg.Lateness), reach: 2*cfg.Window + cfg.Lateness,
 			fresh: func() aggregator { a, _ := water.NewAggregator(cfg); return a },
 			feeds: func(r reading.Reading) bool {
 				// Only what it aggregates: a temperature probe still reporting must not keep
@@ -227,6 +254,143 @@ func (e *MonitorError) Error() string {
 
 func (e *MonitorError) Unwrap() error { return e.Err }
 
+// Reach is how long readings must stay in the log after their delivery for Restore to
+// rebuild every window a restart finds open: the longest reach of the monitors. Zero
+// for a Set that derives nothing.
+func (s *Set) Reach() time.Duration {
+	var d time.Duration
+	if s != nil {
+		for _, m := range s.all {
+			d = max(d, m.reach)
+		}
+	}
+	return d
+}
+
+// derivedNames is every quantity a Set derives.
+var derivedNames = func() map[string]bool {
+	m := map[string]bool{}
+	for _, qs := range [][]reading.Quantity{noise.Quantities(), air.Quantities(), water.Quantities()} {
+		for _, q := range qs {
+			m[q.Name] = true
+		}
+	}
+	return m
+}()
+
+// Restored is what Restore did.
+type Restored struct {
+	Readings int // samples given to the monitors
+	Logged   int // derived readings found in the log, not to be emitted again
+	Missing  int // derived readings the log lacks (returned to be stored)
+}
+
+// Restore rebuilds, after a restart, the windows the monitors had open, from the
+// readings still in the durable log: scan calls its argument with each of them, oldest
+// first, in the order they were stored (buffer.Queue.Recent, which keeps delivered
+// readings for Reach). It must be called on a new Set, before Add.
+//
+// Every monitor takes the log's samples as Add took them before the restart, so its
+// open windows hold what they held — also when the device's clock is days behind the
+// box's (a backlog drained after an outage). What it derives on the way was emitted
+// before, and is in the log after the samples of its window (the log is kept as a
+// suffix, so whatever holds a sample of a window also holds what the window derived):
+// it is not emitted again — neither now nor later, when a rebuilt window closes, for
+// any derived reading of the same site, device, quantity and time found in the log.
+// Restore returns only derived readings that the log lacks (their append was cut by
+// the crash) of windows that began after the monitor's first sample in the log (an
+// earlier one holds only part of its samples); the caller stores them. The counters
+// the monitors export as metrics start from zero after it.
+func (s *Set) Restore(scan func(func(reading.Reading)) error) ([]reading.Reading, Restored, error) {
+	var st Restored
+	if s.Empty() {
+		return nil, st, nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := s.now()
+	logged := map[window.Key]struct{}{}
+	first := map[*monitor]time.Time{} // each monitor's first sample in the log
+	var emitted []reading.Reading
+	var out []reading.Reading
+	err := scan(func(r reading.Reading) {
+		if derivedNames[r.Quantity] {
+			logged[window.KeyOf(r)] = struct{}{}
+			return
+		}
+		took := false
+		for _, m := range s.all {
+			if !m.feeds(r) || !inRange(r, now) {
+				continue // refused before the restart too, and counted then
+			}
+			if f, ok := first[m]; !ok || r.Time.Before(f) {
+				first[m] = r.Time
+			}
+			from := len(out)
+			out = m.add(out[:from], r, now)
+			for _, d := range out[from:] {
+				if !d.Time.Before(first[m]) {
+					emitted = append(emitted, d)
+				}
+			}
+			out = out[:from]
+			took = true
+		}
+		if took {
+			st.Readings++
+		}
+	})
+	var missing []reading.Reading
+	for _, d := range emitted {
+		k := window.KeyOf(d)
+		if _, ok := logged[k]; !ok {
+			missing = append(missing, d)
+			logged[k] = struct{}{}
+		}
+	}
+	st.Logged, st.Missing = len(logged)-len(missing), len(missing)
+	// Every window open now closes within the reach by the device's clock, or by the
+	// wall clock once the device has been silent for closeAfter.
+	var closeAfter time.Duration
+	for _, m := range s.all {
+		closeAfter = max(closeAfter, m.closeAfter)
+		m.base = m.counters()
+		m.outOfRange = 0
+	}
+	s.logged, s.loggedUntil = logged, now.Add(s.Reach()+closeAfter)
+	return missing, st, err
+}
+
+// inRange reports whether a live Set takes r at wall time now (MaxFuture, MaxPast).
+func inRange(r reading.Reading, now time.Time) bool {
+	return !r.Time.After(now.Add(MaxFuture)) && !r.Time.Before(now.Add(-MaxPast))
+}
+
+// add gives r, arrived at wall time now, to m's aggregator and appends what it derives.
+func (m *monitor) add(dst []reading.Reading, r reading.Reading, now time.Time) []reading.Reading {
+	if m.own == nil || m.own(r) {
+		m.lastArrival = now
+		dst = m.advanceTo(dst, r.Time)
+	}
+	return append(dst, m.agg.Add(r)...)
+}
+
+// counters reads the aggregator's cumulative counts.
+func (m *monitor) counters() counters {
+	switch a := m.agg.(type) {
+	case *noise.Aggregator:
+		l := a.Now(time.Time{})
+		return counters{energy: l.Energy, seconds: l.Seconds, bursts: l.Bursts, accepted: l.Accepted, late: l.Late, rejected: l.Rejected}
+	case *air.Aggregator:
+		l := a.Now(time.Time{})
+		return counters{accepted: l.Accepted, late: l.Late, rejected: l.Rejected}
+	case *water.Aggregator:
+		l := a.Now(time.Time{})
+		return counters{accepted: l.Accepted, late: l.Late, rejected: l.Rejected}
+	}
+	return counters{}
+}
+
 // ForReplay makes the Set accept readings of any time: recorded data is old.
 func (s *Set) ForReplay() { s.replay = true }
 
@@ -244,23 +408,47 @@ func (s *Set) Add(dst []reading.Reading, rs ...reading.Reading) []reading.Readin
 	if len(rs) > 0 {
 		now = s.now()
 	}
+	from := len(dst)
 	for _, r := range rs {
-		for _, m := range s.all {
-			if !m.feeds(r) {
-				continue
-			}
-			if !s.replay && (r.Time.After(now.Add(MaxFuture)) || r.Time.Before(now.Add(-MaxPast))) {
-				m.outOfRange++
-				continue
-			}
-			if m.own == nil || m.own(r) {
-				m.lastArrival = now
-				dst = m.advanceTo(dst, r.Time)
-			}
-			dst = append(dst, m.agg.Add(r)...)
+		dst = s.feed(dst, r, now, func(*monitor) {})
+	}
+	return s.unlogged(dst, from, now)
+}
+
+// feed gives r to every monitor that wants it at wall time now, appends what they
+// derive to dst and calls fed with each monitor that took it.
+func (s *Set) feed(dst []reading.Reading, r reading.Reading, now time.Time, fed func(*monitor)) []reading.Reading {
+	for _, m := range s.all {
+		if !m.feeds(r) {
+			continue
 		}
+		if !s.replay && !inRange(r, now) {
+			m.outOfRange++
+			continue
+		}
+		dst = m.add(dst, r, now)
+		fed(m)
 	}
 	return dst
+}
+
+// unlogged removes from dst[from:] the derived readings Restore found in the log: they
+// were stored before the restart and must not be emitted twice.
+func (s *Set) unlogged(dst []reading.Reading, from int, now time.Time) []reading.Reading {
+	if s.logged == nil {
+		return dst
+	}
+	if now.After(s.loggedUntil) {
+		s.logged = nil
+		return dst
+	}
+	kept := dst[:from]
+	for _, r := range dst[from:] {
+		if _, ok := s.logged[window.KeyOf(r)]; !ok {
+			kept = append(kept, r)
+		}
+	}
+	return kept
 }
 
 // Tick closes, by the wall clock now, the windows of the monitors that have received
@@ -271,13 +459,14 @@ func (s *Set) Tick(dst []reading.Reading, now time.Time) []reading.Reading {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	from := len(dst)
 	for _, m := range s.all {
 		if now.Sub(m.lastArrival) >= m.closeAfter {
 			dst = m.advanceTo(dst, now)
 			dst = append(dst, m.agg.Tick(now)...)
 		}
 	}
-	return dst
+	return s.unlogged(dst, from, now)
 }
 
 // Flush closes every window containing t: noise up to the end of its day or night
@@ -313,9 +502,10 @@ func (s *Set) NoiseStates(now time.Time) []metrics.NoiseState {
 			Night: l.Night, Limit: l.Limit,
 			LeqMinute: l.LeqMinute, LeqHour: l.LeqHour, LeqPeriod: l.LeqPeriod,
 			Exceedance: l.Exceedance,
-			Energy:     l.Energy, Seconds: l.Seconds,
-			Bursts: uint64(l.Bursts), LastBurst: l.LastBurst,
-			Accepted: uint64(l.Accepted), Late: uint64(l.Late), Rejected: uint64(l.Rejected + m.outOfRange),
+			Energy:     l.Energy - m.base.energy, Seconds: l.Seconds - m.base.seconds,
+			Bursts: uint64(l.Bursts - m.base.bursts), LastBurst: l.LastBurst,
+			Accepted: uint64(l.Accepted - m.base.accepted), Late: uint64(l.Late - m.base.late),
+			Rejected: uint64(l.Rejected - m.base.rejected + m.outOfRange),
 		})
 	}
 	return out
@@ -335,7 +525,8 @@ func (s *Set) AirStates(now time.Time) []metrics.AirState {
 		st := metrics.AirState{
 			Site: cfg.Site, Device: cfg.Device, Edition: cfg.Method.Edition.String(),
 			Hour: math.NaN(), AQI: l.AQI, Level: int(l.Level), IAQI: map[string]float64{}, DailyAQI: l.DailyAQI,
-			Accepted: uint64(l.Accepted), Late: uint64(l.Late), Rejected: uint64(l.Rejected + m.outOfRange),
+			Accepted: uint64(l.Accepted - m.base.accepted), Late: uint64(l.Late - m.base.late),
+			Rejected: uint64(l.Rejected - m.base.rejected + m.outOfRange),
 		}
 		if !l.Hour.IsZero() {
 			st.Hour = float64(l.Hour.UnixMilli()) / 1000
@@ -377,7 +568,8 @@ func (s *Set) WaterStates(now time.Time) []metrics.WaterState {
 			Site: cfg.Site, Waterbody: string(cfg.Waterbody), WindowStart: math.NaN(),
 			Class: int(l.Class), Target: int(l.Target), Missed: len(l.Missed), Missing: l.Missing,
 			Params:   map[string]int{},
-			Accepted: uint64(l.Accepted), Late: uint64(l.Late), Rejected: uint64(l.Rejected + m.outOfRange),
+			Accepted: uint64(l.Accepted - m.base.accepted), Late: uint64(l.Late - m.base.late),
+			Rejected: uint64(l.Rejected - m.base.rejected + m.outOfRange),
 		}
 		if !l.Start.IsZero() {
 			st.WindowStart = float64(l.Start.UnixMilli()) / 1000

@@ -15,6 +15,7 @@
 //	envgate_device_up{device}                                  gauge, 1 or 0
 //	envgate_device_last_success_timestamp_seconds{device}      gauge
 //	envgate_buffer_bytes                                       gauge
+//	envgate_buffer_kept_bytes                                  gauge
 //	envgate_buffer_max_bytes                                   gauge
 //	envgate_buffer_segments                                    gauge
 //	envgate_buffer_appended_total                              counter

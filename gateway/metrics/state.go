@@ -11,6 +11,7 @@ import (
 // BufferStats is the state of the durable buffer at one instant.
 type BufferStats struct {
 	Bytes, Segments    int64
+	KeptBytes          int64  // of Bytes, delivered and kept for the derivations
 	MaxBytes           int64  // the configured bound on Bytes
 	Appended, Dropped  uint64 // readings, since the gateway started
 	QuarantinedRecords uint64 // corrupt records set aside, since the gateway started
@@ -43,6 +44,8 @@ func desc(subsystem, name, help string, labels ...string) *prometheus.Desc {
 var (
 	bufferBytes = desc("buffer", "bytes",
 		"Size of the durable buffer on disk, in bytes.")
+	bufferKeptBytes = desc("buffer", "kept_bytes",
+		"Of the buffer's size, bytes every sink has delivered, kept for the derivations to rebuild their open windows after a restart; the first to go when the buffer is full.")
 	bufferMaxBytes = desc("buffer", "max_bytes",
 		"Configured bound on the size of the durable buffer on disk, in bytes; beyond it the oldest data is dropped.")
 	bufferSegments = desc("buffer", "segments",
@@ -100,7 +103,7 @@ func newStateCollector() *stateCollector {
 // Describe implements prometheus.Collector.
 func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{
-		bufferBytes, bufferMaxBytes, bufferSegments, bufferAppended, bufferDropped,
+		bufferBytes, bufferKeptBytes, bufferMaxBytes, bufferSegments, bufferAppended, bufferDropped,
 		bufferQuarantinedRecords, bufferQuarantinedBytes, bufferDegraded, bufferMemoryReadings,
 		bufferQuarantineRemoved, bufferSyncInProgress,
 		sinkUnsent, sinkOldestUnsentAge, sinkWritten, sinkRetried, sinkRejected,
@@ -135,6 +138,7 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 	if buffer != nil {
 		s := buffer()
 		gauge(bufferBytes, float64(s.Bytes))
+		gauge(bufferKeptBytes, float64(s.KeptBytes))
 		gauge(bufferMaxBytes, float64(s.MaxBytes))
 		gauge(bufferSegments, float64(s.Segments))
 		counter(bufferAppended, s.Appended)

@@ -1,0 +1,197 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/envgate/envgate/gateway/noise"
+	"github.com/envgate/envgate/gateway/reading"
+	"github.com/envgate/envgate/internal/clock"
+	"github.com/envgate/envgate/internal/testsvc"
+)
+
+// meterDay is 27 hours of a smart meter's own 1-min Leq, from 20:00 China Standard Time
+// three days before now to 22:59 two days before: an evening, a night, a day and the
+// next evening. Levels vary by the minute so that every window differs; the night has
+// a few loud minutes. The night after it ends more than a day before now, so the live
+// monitors take all of it (they refuse readings over a week old) and their wall clock
+// closes every window of it once the meter falls silent, as replay's end of input does.
+func meterDay(now time.Time) (times []time.Time, levels []float64) {
+	d := now.In(reading.ChinaStandardTime)
+	start := time.Date(d.Year(), d.Month(), d.Day()-3, 20, 0, 0, 0, reading.ChinaStandardTime)
+	for i := range 27 * 60 {
+		t := start.Add(time.Duration(i) * time.Minute)
+		h := t.In(reading.ChinaStandardTime).Hour()
+		v := 52 + float64(i%13)/2 // day: 52..58
+		if h >= 22 || h < 6 {
+			v = 40 + float64(i%9)/2 // night: 40..44
+			if i%97 == 0 {
+				v = 63 // a loud minute
+			}
+		}
+		times, levels = append(times, t), append(levels, v)
+	}
+	return times, levels
+}
+
+// TestRestartMidPeriodDerivesAsUninterrupted (issue 11, defect 4) runs the real binary
+// on a recorded meter day sent over MQTT, kills it with SIGKILL in the middle of an
+// hour of the night period (03:30) and again in the middle of an hour of the day
+// period (14:30), each time after every sample so far is durable and delivered, and
+// restarts it. The derived points in InfluxDB — minute and hour LAeq, percentiles, Ld,
+// Ln, Ldn, Lden, exceedances — equal those of `envgate replay` over the whole
+// recording, which is the uninterrupted run. Before the fix the restarted gateway
+// began its hour, night and day windows empty and its valid-data rates fell.
+func TestRestartMidPeriodDerivesAsUninterrupted(t *testing.T) {
+	inf := testsvc.StartInflux(t)
+	broker := testsvc.StartMosquitto(t, testsvc.MosquittoOptions{MaxQueued: 100000})
+	bin := buildBinary(t)
+	dir := t.TempDir()
+	listen := loopback(t)
+	times, levels := meterDay(clock.Now())
+	cfgPath := filepath.Join(dir, "box.yaml")
+	writeFile(t, cfgPath, fmt.Sprintf(`gateway:
+  id: box-restart
+  site: canal
+  state_dir: %s
+  listen: %s
+  health_interval: 1h
+buffer: {sync_interval: 100ms}
+sinks:
+  - name: influx
+    influxdb: {url: %s, bucket: %s, flush_interval: 100ms, retry_initial: 100ms}
+mqtt:
+  - name: meters
+    broker: %s
+    client_id: envgateTestRestart
+    subscriptions:
+      - topic: noise/+/+
+        template: noise/{site}/{device}
+        fields: [{path: laeq, quantity: laeq}]
+        time: {path: ts, format: unix_ms}
+noise:
+  close_after: 30s # the wall clock closes the windows only after 30 s of silence: the end of the recording
+  sites:
+    - {device: meter-1, site: canal, zone: "1", laeq_period: 1m}
+`, filepath.Join(dir, "state"), listen, inf.URL, inf.Bucket, broker.URL))
+
+	g := &gatewayProc{t: t, bin: bin, cfg: cfgPath}
+	var logs strings.Builder
+	defer func() {
+		if t.Failed() {
+			t.Logf("envgate logs:\n%s%s", logs.String(), g.logs.String())
+		}
+	}()
+	pub := newPublisher(t, broker.URL)
+	send := func(from, to int) {
+		pub.publishWindowed(to-from, func(i int) (string, string) {
+			return "noise/canal/meter-1", fmt.Sprintf(`{"ts": %d, "laeq": %v}`, times[from+i].UnixMilli(), levels[from+i])
+		})
+	}
+	// delivered waits until InfluxDB holds the sample at times[i]: it, and every sample
+	// before it, is durable and delivered (the buffer no longer needs it for a sink).
+	delivered := func(i int) {
+		t.Helper()
+		p := testsvc.Point{Measurement: "noise", Device: "meter-1", Site: "canal", Field: "laeq", Time: times[i].UnixMilli()}
+		if !waitFor(t, 60*time.Second, func() bool { _, ok := inf.Points(t)[p]; return ok }) {
+			t.Fatalf("InfluxDB lacks the sample of %s", times[i].In(reading.ChinaStandardTime).Format(time.DateTime))
+		}
+	}
+	kill := func() {
+		t.Helper()
+		g.stop(syscall.SIGKILL)
+		logs.WriteString(g.logs.String())
+		g.logs.Reset()
+		g.start()
+	}
+
+	g.start()
+	pub.waitSubscribed(listen, "meters", "noise/probe/probe", "not json")
+	night, day := 450, 1110 // 03:30 and 14:30 of the day after the first evening
+	for _, cut := range []int{night, day} {
+		if got := times[cut].In(reading.ChinaStandardTime).Format("15:04"); got != map[int]string{night: "03:30", day: "14:30"}[cut] {
+			t.Fatalf("cut at %s", got)
+		}
+	}
+	send(0, night)
+	delivered(night - 1)
+	kill()
+	send(night, day)
+	delivered(day - 1)
+	kill()
+	send(day, len(times))
+
+	// The uninterrupted run: replay of the whole recording.
+	var csv strings.Builder
+	csv.WriteString("time,site,device,quantity,value\n")
+	for i, ts := range times {
+		fmt.Fprintf(&csv, "%s,canal,meter-1,laeq,%v\n", ts.Format(time.RFC3339), levels[i])
+	}
+	in := filepath.Join(dir, "day.csv")
+	writeFile(t, in, csv.String())
+	var stdout, stderr bytes.Buffer
+	if code := run([]string{"replay", "-c", cfgPath, in}, &stdout, &stderr); code != 0 {
+		t.Fatalf("replay exit %d: %s", code, stderr.String())
+	}
+	want := replayPoints(t, stdout.String())
+	var last int64
+	for p := range want {
+		last = max(last, p.Time)
+	}
+	derived := map[string]bool{}
+	for _, q := range noise.Quantities() {
+		derived[q.Name] = true
+	}
+	var got map[testsvc.Point]float64
+	ok := waitFor(t, 180*time.Second, func() bool {
+		got = map[testsvc.Point]float64{}
+		for p, v := range inf.Points(t) {
+			if derived[p.Field] && p.Time <= last {
+				got[p] = v
+			}
+		}
+		return len(got) >= len(want)
+	})
+	g.stop(syscall.SIGTERM)
+	logs.WriteString(g.logs.String())
+	g.logs.Reset()
+	if !ok {
+		t.Errorf("InfluxDB has %d derived points up to the replay's last window, replay printed %d", len(got), len(want))
+	}
+	fields := map[string]int{}
+	for p, w := range want {
+		fields[p.Field]++
+		v, found := got[p]
+		switch {
+		case !found:
+			t.Errorf("the restarted gateway lacks %s %s = %v", p.Field, time.UnixMilli(p.Time).In(reading.ChinaStandardTime).Format(time.DateTime), w)
+		case math.Abs(v-w) > 1e-9*math.Max(1, math.Abs(w)):
+			t.Errorf("%s %s: restarted gateway %v, uninterrupted %v", p.Field, time.UnixMilli(p.Time).In(reading.ChinaStandardTime).Format(time.DateTime), v, w)
+		}
+	}
+	for p, v := range got {
+		if _, found := want[p]; !found {
+			t.Errorf("the restarted gateway has %+v = %v, replay does not", p, v)
+		}
+	}
+	for _, f := range []string{"laeq_1h", "ln", "ld", "vdr_period", "ldn", "lden"} {
+		if fields[f] == 0 {
+			t.Errorf("replay derived no %s: the recording does not cover what the test checks", f)
+		}
+	}
+	// Both restarts rebuilt their windows from the buffer, and found nothing missing.
+	restored := regexp.MustCompile(`derivations restored from the buffer" samples=(\d+) derived_in_buffer=(\d+) derived_missing=(\d+)`).FindAllStringSubmatch(logs.String(), -1)
+	if len(restored) != 3 || restored[1][1] != fmt.Sprint(night) || restored[2][1] != fmt.Sprint(day) || restored[1][3] != "0" || restored[2][3] != "0" {
+		t.Errorf("restore log lines %q, want 3 (the first start with nothing), the restarts with %d and %d samples and none missing", restored, night, day)
+	}
+	t.Logf("%d derived points after 2 SIGKILLs = uninterrupted; restores: %q", len(want), restored)
+	_ = os.Remove(in)
+}

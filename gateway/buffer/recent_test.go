@@ -1,0 +1,112 @@
+package buffer
+
+import (
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/envgate/envgate/gateway/reading"
+)
+
+// recentValues returns the values Recent hands over, in order.
+func recentValues(t *testing.T, q *Queue) []float64 {
+	t.Helper()
+	var got []float64
+	if err := q.Recent(func(r reading.Reading) { got = append(got, r.Value) }); err != nil {
+		t.Fatalf("Recent: %v", err)
+	}
+	return got
+}
+
+// Delivered segments stay for Keep after their last write: Recent reads them after a
+// restart, in append order, with what is not yet delivered; after Keep they are deleted
+// like before, and nothing counts as dropped.
+func TestKeepRetainsDeliveredSegmentsForRecent(t *testing.T) {
+	opt := testOptions(t)
+	now := time.Now() // a reopened segment's age comes from its file's mtime
+	opt.now = func() time.Time { return now }
+	opt.Keep = time.Hour
+	q := mustOpen(t, opt)
+	r, _ := q.Reader("influx")
+	for i := 0; i < 400; i += 50 {
+		appendSync(t, q, readings(i, 50))
+	}
+	if got := drain(t, r, 64); len(got) != 400 {
+		t.Fatalf("drained %d, want 400", len(got))
+	}
+	appendSync(t, q, readings(400, 20)) // not delivered
+	s := q.Stats()
+	if s.Segments < 3 || s.KeptBytes == 0 || s.KeptBytes >= s.Bytes {
+		t.Fatalf("Stats() = %+v, want delivered segments kept and counted in KeptBytes", s)
+	}
+	if got := recentValues(t, q); !slices.Equal(got, seqValues(0, 420)) {
+		t.Fatalf("Recent gave %d values, want 0..419 in order: %v", len(got), got)
+	}
+	// After a restart (the cursor is saved on Close) the same.
+	q.Close()
+	q = mustOpen(t, opt)
+	r, _ = q.Reader("influx")
+	if got := recentValues(t, q); !slices.Equal(got, seqValues(0, 420)) {
+		t.Fatalf("after reopen Recent gave %d values, want 0..419", len(got))
+	}
+	if got := drain(t, r, 64); !slices.Equal(got, seqValues(400, 20)) {
+		t.Fatalf("after reopen the sink gets %v, want 400..419 only", got)
+	}
+	// Past Keep the delivered segments go at the next Ack.
+	now = now.Add(time.Hour + time.Second)
+	appendSync(t, q, readings(420, 1))
+	drain(t, r, 64)
+	s = q.Stats()
+	if s.Segments != 1 || s.KeptBytes != 0 || s.Dropped != 0 {
+		t.Errorf("after Keep: Stats() = %+v, want only the active segment, nothing dropped", s)
+	}
+	if got := recentValues(t, q); len(got) == 0 || got[0] < 400 {
+		t.Errorf("after Keep Recent still starts at %v", got)
+	}
+}
+
+// The byte bound removes kept segments first and does not count them as dropped.
+func TestMaxBytesRemovesKeptSegmentsWithoutCountingThem(t *testing.T) {
+	opt := testOptions(t)
+	opt.MaxBytes = 16 << 10
+	opt.Keep = 24 * time.Hour
+	q := mustOpen(t, opt)
+	r, _ := q.Reader("influx")
+	for i := 0; i < 2000; i += 100 {
+		appendSync(t, q, readings(i, 100))
+		drain(t, r, 500)
+	}
+	s := q.Stats()
+	if s.Dropped != 0 || s.Bytes > opt.MaxBytes+opt.SegmentBytes || s.KeptBytes == 0 {
+		t.Errorf("Stats() = %+v, want the byte bound kept with no reading counted as dropped", s)
+	}
+	got := recentValues(t, q)
+	if len(got) == 0 || got[len(got)-1] != 1999 || !slices.IsSorted(got) {
+		t.Errorf("Recent gave %d values ending %v, want the newest in order", len(got), got[len(got)-1])
+	}
+}
+
+// A corrupt record in a kept segment is skipped by Recent; the rest is read.
+func TestRecentSkipsCorruptRecord(t *testing.T) {
+	opt := testOptions(t)
+	opt.SegmentBytes = 1 << 20
+	q := mustOpen(t, opt)
+	appendSync(t, q, readings(0, 10))
+	q.Close()
+	segs, _ := filepath.Glob(filepath.Join(opt.Dir, "segments", "*.seg"))
+	data, err := os.ReadFile(segs[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	data[len(data)/2] ^= 0xff
+	if err := os.WriteFile(segs[0], data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	q = mustOpen(t, opt)
+	got := recentValues(t, q)
+	if len(got) != 9 {
+		t.Errorf("Recent gave %v, want the 9 intact readings", got)
+	}
+}
