@@ -1,6 +1,7 @@
 package config
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -13,14 +14,19 @@ import (
 // into LAeq, statistical levels and day/night levels, and judged against the GB 3096
 // limits of their functional zone (docs/config.md, gateway/noise).
 type Noise struct {
-	Timezone       string        `yaml:"timezone"`         // IANA zone of every window and of day/night; default Asia/Shanghai
-	DayStart       string        `yaml:"day_start"`        // "HH:MM" local; default 06:00 (GB 3096-2008 §3.2)
-	NightStart     string        `yaml:"night_start"`      // "HH:MM" local; default 22:00
-	MinValidHour   float64       `yaml:"min_valid_hour"`   // valid-data fraction below which a minute or hour is suspect; default 0.75 [U]
-	MinValidPeriod float64       `yaml:"min_valid_period"` // the same for a day or night period; default 0.75 [U]
-	Lateness       time.Duration `yaml:"lateness"`         // how long a window waits for late samples; default 5s
-	CloseAfter     time.Duration `yaml:"close_after"`      // wall time of silence after which a device's windows close anyway; default 30m
-	Sites          []NoiseSite   `yaml:"sites"`
+	Timezone   string `yaml:"timezone"`    // IANA zone of every window and of day/night; default Asia/Shanghai
+	DayStart   string `yaml:"day_start"`   // "HH:MM" local; default 06:00 (GB 3096-2008 §3.2)
+	NightStart string `yaml:"night_start"` // "HH:MM" local; default 22:00
+	// The EU day, evening and night of Lden and its parts, "HH:00" local; default
+	// 07:00/19:00/23:00 (docs/standards.md §1.3: the evening may be shortened).
+	LdenDayStart     string        `yaml:"lden_day_start"`
+	LdenEveningStart string        `yaml:"lden_evening_start"`
+	LdenNightStart   string        `yaml:"lden_night_start"`
+	MinValidHour     float64       `yaml:"min_valid_hour"`   // valid-data fraction below which a minute or hour is suspect; default 0.75 [U]
+	MinValidPeriod   float64       `yaml:"min_valid_period"` // the same for a day or night period; default 0.75 [U]
+	Lateness         time.Duration `yaml:"lateness"`         // how long a window waits for late samples; default 5s
+	CloseAfter       time.Duration `yaml:"close_after"`      // wall time of silence after which a device's windows close anyway; default 30m
+	Sites            []NoiseSite   `yaml:"sites"`
 }
 
 // NoiseSite is one noise monitor: a device whose levels are judged at a site.
@@ -44,7 +50,11 @@ const (
 	DefaultNoiseTimezone = "Asia/Shanghai"
 	DefaultDayStart      = "06:00"
 	DefaultNightStart    = "22:00"
-	DefaultCloseAfter    = 30 * time.Minute // keep in step with derive.DefaultCloseAfter
+	// Lden's day, evening and night starts (Directive 2002/49/EC Annex I).
+	DefaultLdenDayStart     = "07:00"
+	DefaultLdenEveningStart = "19:00"
+	DefaultLdenNightStart   = "23:00"
+	DefaultCloseAfter       = 30 * time.Minute // keep in step with derive.DefaultCloseAfter
 )
 
 // ZoneCustom is the zone reported for a monitor whose two limits are both set.
@@ -57,6 +67,9 @@ func (n *Noise) defaults(c *Config) {
 	setDefault(&n.Timezone, DefaultNoiseTimezone, false)
 	setDefault(&n.DayStart, DefaultDayStart, false)
 	setDefault(&n.NightStart, DefaultNightStart, false)
+	setDefault(&n.LdenDayStart, DefaultLdenDayStart, false)
+	setDefault(&n.LdenEveningStart, DefaultLdenEveningStart, false)
+	setDefault(&n.LdenNightStart, DefaultLdenNightStart, false)
 	setDefault(&n.CloseAfter, DefaultCloseAfter, false)
 	sites := c.deviceSites()
 	for i := range n.Sites {
@@ -108,6 +121,31 @@ func (n *Noise) Periods() (noise.Periods, error) {
 	return p, nil
 }
 
+// ldenKeys are the keys of the Lden hours, in the order of noise.LdenPeriods.
+var ldenKeys = [3]string{"lden_day_start", "lden_evening_start", "lden_night_start"}
+
+// LdenPeriods returns the hours of Lden's day, evening and night. Its errors start with
+// the key they are about: every key that is not a whole hour HH:00, or else what
+// noise.LdenPeriods.Validate refuses (their order), so the rules live in gateway/noise.
+func (n *Noise) LdenPeriods() (noise.LdenPeriods, error) {
+	var p noise.LdenPeriods
+	var errs []error
+	for i, dst := range []*time.Duration{&p.DayStart, &p.EveningStart, &p.NightStart} {
+		d, err := parseClock([]string{n.LdenDayStart, n.LdenEveningStart, n.LdenNightStart}[i])
+		if err == nil {
+			err = noise.CheckLdenStart(d)
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", ldenKeys[i], err))
+		}
+		*dst = d
+	}
+	if err := errors.Join(errs...); err != nil {
+		return p, err
+	}
+	return p, p.Validate()
+}
+
 // LoadLocation loads an IANA time zone; Asia/Shanghai is China Standard Time, UTC+8
 // without DST since 1991, and needs no tzdata on the box.
 func LoadLocation(name string) (*time.Location, error) {
@@ -132,13 +170,17 @@ func (n *Noise) Aggregator(i int) (noise.Config, error) {
 	if err != nil {
 		return noise.Config{}, err
 	}
+	lden, err := n.LdenPeriods()
+	if err != nil {
+		return noise.Config{}, err
+	}
 	s := n.Sites[i]
 	return noise.Config{
 		Site: s.Site, Device: s.Device, Zone: noise.Zone(s.Zone),
 		DayLimit: s.DayLimit, NightLimit: s.NightLimit,
 		BurstMargin: s.BurstMargin, Sample: s.Sample, LaeqPeriod: s.LaeqPeriod,
 		MinValidHour: n.MinValidHour, MinValidPeriod: n.MinValidPeriod,
-		Lateness: n.Lateness, Periods: p,
+		Lateness: n.Lateness, Periods: p, Lden: lden,
 		RainMax: s.RainMax, WindMax: s.WindMax,
 	}, nil
 }
@@ -177,6 +219,11 @@ func (c *Config) validateNoise() problems {
 		if field != "timezone" {
 			add("noise."+field, "%s", msg)
 		}
+	}
+	_, err := n.LdenPeriods()
+	for _, e := range flatten(err) {
+		field, msg, _ := strings.Cut(e.Error(), ": ")
+		add("noise."+field, "%s", msg)
 	}
 	for _, f := range []struct {
 		name string

@@ -181,8 +181,15 @@ mqtt:
 			t.Errorf("%+v: live %v, replay %v", p, v, w)
 		}
 	}
+	lastSample := times[len(times)-1].UnixMilli()
 	for p, v := range got {
 		if _, found := want[p]; !found {
+			if p.Time > lastSample {
+				// An empty window that opened after the recording (the next calendar day
+				// or period): replay's flush stops at the end of the windows containing
+				// the last sample; the live gateway's wall clock goes on.
+				continue
+			}
 			t.Errorf("live pipeline has %+v = %v, replay does not", p, v)
 		}
 	}

@@ -66,6 +66,11 @@ type Config struct {
 	// Periods sets the day/night boundaries and the time zone of every window.
 	Periods Periods
 
+	// Lden sets the EU day, evening and night of Lden and of its parts (lden_day,
+	// lden_evening, lden_night), in the time zone of Periods. The zero value selects
+	// 07:00/19:00/23:00 (docs/standards.md §1.3).
+	Lden LdenPeriods
+
 	// RainMax (mm/h) and WindMax (m/s): a `rain_rate` or `wind_speed` reading above the
 	// threshold makes the windows it falls in Suspect. 0 ignores that quantity. No
 	// default: the HJ 906 thresholds were not read [U]. GB 3096-2008 measures in no rain
@@ -112,14 +117,16 @@ type Live struct {
 type Aggregator struct {
 	cfg        Config
 	p          Periods
+	lden       LdenPeriods
 	day, night float64 // limits, dB(A)
 	sample     float64 // seconds
 	laeqPeriod float64 // seconds: Config.LaeqPeriod, 0 to learn it
 	cadence    cadence // of the `laeq` times, when learning the period
 	clock      time.Time
-	series     [3]*ws.Series[windowData] // by kind
-	wet        []time.Time               // minute starts with bad weather, ascending, unique
-	hours      []hourResult
+	series     [kinds]*ws.Series[windowData] // by kind
+	wet        []time.Time                   // minute starts with bad weather, ascending, unique
+	hours      []hourResult                  // closed hours of the current Lden part
+	parts      [3]*ldenPart                  // day, evening and night of the current Lden 24 hours
 	lastDay    *periodResult
 	lastLA     time.Time
 	burst      burst
@@ -131,9 +138,11 @@ const (
 	kMinute = iota
 	kHour
 	kPeriod
+	kDay  // calendar day, local midnight to midnight
+	kinds // how many
 )
 
-// A window is one minute, hour or day/night period of a series.
+// A window is one minute, hour, day/night period or calendar day of a series.
 type window = ws.Window[windowData]
 
 // windowData is what a window accumulates.
@@ -197,6 +206,14 @@ type periodResult struct {
 	quality    reading.Quality
 }
 
+// ldenPart is the day, evening or night of an Lden 24 hours, once its last hour closed.
+type ldenPart struct {
+	start   time.Time
+	leq     float64 // energy mean of its hourly LAeq
+	hours   int     // clock hours in the part: its weight in Lden
+	quality reading.Quality
+}
+
 type burst struct {
 	active   bool
 	peak     float64
@@ -257,6 +274,9 @@ func NewAggregator(cfg Config) (*Aggregator, error) {
 	if err := cfg.Periods.Validate(); err != nil {
 		errs = append(errs, fmt.Errorf("periods: %w", err))
 	}
+	if err := cfg.Lden.Validate(); err != nil {
+		errs = append(errs, err) // its messages start with their lden_… key
+	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
@@ -277,9 +297,11 @@ func NewAggregator(cfg Config) (*Aggregator, error) {
 		cfg.Lateness = DefaultLateness
 	}
 	cfg.Periods = cfg.Periods.norm()
+	cfg.Lden = cfg.Lden.norm()
 	a := &Aggregator{
 		cfg:    cfg,
 		p:      cfg.Periods,
+		lden:   cfg.Lden,
 		day:    day,
 		night:  night,
 		sample: cfg.Sample.Seconds(),
@@ -392,7 +414,7 @@ func (a *Aggregator) addLevel(r reading.Reading) []reading.Reading {
 		out = a.advance(t)
 	}
 
-	var wins [3]*windowData
+	var wins [kinds]*windowData
 	for k := range a.series {
 		w := a.series[k].Find(t)
 		if w == nil {
@@ -525,17 +547,29 @@ func (a *Aggregator) Tick(now time.Time) []reading.Reading {
 }
 
 // FlushTime returns the clock time at which every window containing t has closed: the
-// end of the day or night period (or of the clock hour, if later) containing t, plus
-// the lateness. Tick(FlushTime(t))
-// ends a recording whose last sample is at t.
+// latest end of the clock hour, the day or night period, the calendar day and the Lden
+// 24 hours containing t, plus the lateness. Tick(FlushTime(t)) ends a recording whose
+// last sample is at t.
 func (a *Aggregator) FlushTime(t time.Time) time.Time {
 	lt := t.In(a.p.Location)
 	_, end, _ := a.p.bounds(lt)
-	// With a period boundary inside an hour (day_start 06:30) the hour may end later.
-	if h := a.p.align(lt, time.Hour).Add(time.Hour); h.After(end) {
-		end = h
+	hour := a.p.align(lt, time.Hour)
+	for _, e := range []time.Time{
+		hour.Add(time.Hour), // with a period boundary inside an hour (day_start 06:30)
+		a.dayEnd(lt),
+		a.ldenBounds(hour)[3],
+	} {
+		if e.After(end) {
+			end = e
+		}
 	}
 	return end.Add(a.cfg.Lateness)
+}
+
+// dayEnd returns the end of the calendar day containing t: the next local midnight.
+func (a *Aggregator) dayEnd(t time.Time) time.Time {
+	y, m, d := t.In(a.p.Location).Date()
+	return a.p.at(y, m, d+1, 0)
 }
 
 // Now reports the live state at now without changing anything: running LAeq of the
@@ -585,13 +619,22 @@ func (a *Aggregator) span(k int, t time.Time) (start, end time.Time, night bool)
 	case kHour:
 		start = a.p.align(t, time.Hour)
 		return start, start.Add(time.Hour), false
+	case kDay:
+		end = a.dayEnd(t)
+		y, m, d := t.In(a.p.Location).Date()
+		return a.p.at(y, m, d, 0), end, false
 	}
 	return a.p.bounds(t)
 }
 
-// oldestOpen returns the start of the oldest period window not closed.
+// oldestOpen returns the start of the oldest period or calendar-day window not closed:
+// the longest windows, which weather can still make Suspect.
 func (a *Aggregator) oldestOpen() time.Time {
-	return a.series[kPeriod].Oldest()
+	p, d := a.series[kPeriod].Oldest(), a.series[kDay].Oldest()
+	if d.Before(p) {
+		return d
+	}
+	return p
 }
 
 // advance moves the clock to t: it closes, in order of their ends (minute before hour
@@ -615,6 +658,8 @@ func (a *Aggregator) close(k int, w *window, out []reading.Reading) []reading.Re
 		return a.closeMinute(w, out)
 	case kHour:
 		return a.closeHour(w, out)
+	case kDay:
+		return a.closeDay(w, out)
 	}
 	return a.closePeriod(w, out)
 }
@@ -667,83 +712,113 @@ func (a *Aggregator) closeHour(w *window, out []reading.Reading) []reading.Readi
 	out = a.emit(out, w.Start, QuantityVDRHourly, 100*vdr, reading.Good)
 
 	a.hours = append(a.hours, h)
-	if span := a.ldenSpan(w.Start); !span.Equal(a.ldenSpan(w.End)) {
-		out = a.lden(span, w.End, out)
-	}
-	return out
+	return a.ldenClose(w.Start, out)
 }
 
-// ldenSpan returns the start of the 24 hours Lden is computed over that contain the
-// hour starting at t: the hour containing the day period's start, so Lden and Ldn
-// describe the same day (with the default periods, 06:00 to 06:00).
-func (a *Aggregator) ldenSpan(t time.Time) time.Time {
-	lt := t.In(a.p.Location)
-	y, m, d := lt.Date()
-	s := a.p.align(a.p.at(y, m, d, a.p.DayStart), time.Hour)
-	if t.Before(s) {
-		s = a.p.align(a.p.at(y, m, d-1, a.p.DayStart), time.Hour)
+// ldenBounds returns the Lden 24 hours containing t: the starts of its day, evening
+// and night (Config.Lden, local time) and of the next day. The 24 hours run from one
+// Lden day start to the next, so the night is one night, from its start into the next
+// morning.
+func (a *Aggregator) ldenBounds(t time.Time) [4]time.Time {
+	b := a.lden.bounds(a.p, t)
+	if t.Before(b[0]) {
+		b = a.lden.bounds(a.p, b[0].AddDate(0, 0, -1))
 	}
-	return s
+	return b
 }
 
-// lden emits Lden over the closed hours in [start, end): the energy mean of the hourly
-// LAeq in each EU period (07–19 day, 19–23 evening, 23–07 night, Directive 2002/49/EC
-// Annex I; each hour by the local hour it starts in), combined with the 12/4/8 weights.
-// Without data in one of the three periods there is no Lden. Like ld and ln, it is
-// Suspect when in any of the three periods fewer than MinValidPeriod of the hours have
-// a good laeq_1h.
-func (a *Aggregator) lden(start, end time.Time, out []reading.Reading) []reading.Reading {
-	var levels [3][]float64 // day, evening, night
-	var good, hours [3]int
-	for h := start; h.Before(end); h = h.Add(time.Hour) {
-		hours[euPeriod(h.In(a.p.Location).Hour())]++
+// ldenPartNames are the quantities of the day, evening and night of Lden.
+var ldenPartNames = [3]string{QuantityLdenDay, QuantityLdenEvening, QuantityLdenNight}
+
+// ldenClose is called when the hour starting at hour has closed. If that hour ends the
+// day, evening or night of its Lden 24 hours, it emits that part (docs/standards.md
+// §1.3): the energy mean of the part's hourly LAeq, labelled by the part's start. Like
+// ld and ln, a part is Suspect when fewer than MinValidPeriod of its clock hours have a
+// good laeq_1h; without any hourly LAeq there is none. After the night it emits Lden
+// from the three parts, each weighted by its hour count (12/4/8 by default) with the
+// evening +5 dB and the night +10 dB, labelled by the start of the day: Suspect if any
+// part is, and none if a part is missing.
+func (a *Aggregator) ldenClose(hour time.Time, out []reading.Reading) []reading.Reading {
+	b := a.ldenBounds(hour)
+	end := hour.Add(time.Hour)
+	p := 0
+	for p < 3 && !end.Equal(b[p+1]) {
+		p++
 	}
+	if p == 3 {
+		return out
+	}
+	var levels []float64
+	var good, hours int
+	for h := b[p]; h.Before(b[p+1]); h = h.Add(time.Hour) {
+		hours++
+	}
+	keep := a.hours[:0]
 	for _, h := range a.hours {
-		if h.start.Before(start) || !h.start.Before(end) || math.IsNaN(h.leq) {
-			continue
-		}
-		p := euPeriod(h.start.In(a.p.Location).Hour())
-		levels[p] = append(levels[p], h.leq)
-		if h.good {
-			good[p]++
+		switch {
+		case !h.start.Before(b[p+1]):
+			keep = append(keep, h)
+		case h.start.Before(b[p]) || math.IsNaN(h.leq): // of an earlier part a jump skipped, or empty
+		default:
+			levels = append(levels, h.leq)
+			if h.good {
+				good++
+			}
 		}
 	}
-	a.hours = a.hours[:0]
+	a.hours = keep
+	a.parts[p] = nil
+	if len(levels) > 0 {
+		q := reading.Good
+		if float64(good) < a.cfg.MinValidPeriod*float64(hours) {
+			q = reading.Suspect
+		}
+		a.parts[p] = &ldenPart{start: b[p], leq: Leq(levels), hours: hours, quality: q}
+		out = a.emit(out, b[p], ldenPartNames[p], a.parts[p].leq, q)
+	}
+	if p < 2 {
+		return out
+	}
+	parts := a.parts
+	a.parts = [3]*ldenPart{}
 	q := reading.Good
-	for p := range levels {
-		if len(levels[p]) == 0 {
+	for i, part := range parts {
+		if part == nil || !part.start.Equal(b[i]) {
 			return out
 		}
-		if float64(good[p]) < a.cfg.MinValidPeriod*float64(hours[p]) {
+		if part.quality != reading.Good {
 			q = reading.Suspect
 		}
 	}
-	v := Lden(Leq(levels[0]), Leq(levels[1]), Leq(levels[2]), EUDayHours, EUEveningHours, EUNightHours)
-	return a.emit(out, start, QuantityLden, v, q)
+	v := Lden(parts[0].leq, parts[1].leq, parts[2].leq,
+		float64(parts[0].hours), float64(parts[1].hours), float64(parts[2].hours))
+	return a.emit(out, b[0], QuantityLden, v, q)
 }
 
-// euPeriod returns 0 (day), 1 (evening) or 2 (night) for a local clock hour by the
-// default split of Directive 2002/49/EC Annex I: 07:00, 19:00, 23:00.
-func euPeriod(hour int) int {
-	switch {
-	case hour >= 7 && hour < 19:
-		return 0
-	case hour >= 19 && hour < 23:
-		return 1
+// closeDay emits the LAeq of a calendar day, local midnight to midnight (laeq_24h), and
+// its valid-data rate, judged like a day or night period: the energy mean of the valid
+// samples, Suspect if the rate is below MinValidPeriod or weather invalidated the day.
+func (a *Aggregator) closeDay(w *window, out []reading.Reading) []reading.Reading {
+	e, _ := w.Data.source(a.laeqEstimate())
+	vdr := vdrOf(w, e)
+	if e.d > 0 {
+		out = a.emit(out, w.Start, QuantityLAeqDaily, e.leq(), a.quality(w, vdr, a.cfg.MinValidPeriod))
 	}
-	return 2
+	return a.emit(out, w.Start, QuantityVDRDaily, 100*vdr, reading.Good)
 }
 
 func (a *Aggregator) closePeriod(w *window, out []reading.Reading) []reading.Reading {
 	e, _ := w.Data.source(a.laeqEstimate())
 	vdr := vdrOf(w, e)
 	q := a.quality(w, vdr, a.cfg.MinValidPeriod)
-	name := QuantityLd
+	name, exceedance, limit := QuantityLd, QuantityExceedanceDay, a.day
 	if w.Data.night {
-		name = QuantityLn
+		name, exceedance, limit = QuantityLn, QuantityExceedanceNight, a.night
 	}
 	if e.d > 0 {
 		out = a.emit(out, w.Start, name, e.leq(), q)
+		// The figure of a compliance table: the period's LAeq minus its GB 3096 limit.
+		out = a.emit(out, w.Start, exceedance, e.leq()-limit, q)
 	}
 	out = a.emit(out, w.Start, QuantityVDRPeriod, 100*vdr, reading.Good)
 

@@ -431,9 +431,11 @@ func TestAggregatorDayNight(t *testing.T) {
 				}
 				out = append(out, a.Add(la(ts, l))...)
 			}
-			set := collect(t, nil, append(out, a.Tick(d0.Add(24*time.Hour+DefaultLateness))...))
+			// The Lden 24 hours 07:00 to 07:00 end an hour after the night.
+			set := collect(t, nil, append(out, a.Tick(d0.Add(25*time.Hour+DefaultLateness))...))
 			night := d0.Add(16 * time.Hour)
 			set.want(t, QuantityLd, d0, 60, reading.Good)
+			set.want(t, QuantityExceedanceDay, d0, 5, reading.Good) // 60 − 55
 			set.want(t, QuantityVDRPeriod, d0, 100, reading.Good)
 			set.want(t, QuantityExceedanceHourly, d0.Add(15*time.Hour), 5, reading.Good) // 21:00, day limit 55
 			set.want(t, QuantityExceedanceHourly, night, 5, reading.Good)                // 22:00, night limit 45
@@ -442,19 +444,30 @@ func TestAggregatorDayNight(t *testing.T) {
 				wantQ, wantVDR = reading.Suspect, 100*5/8.0
 			}
 			set.want(t, QuantityLn, night, 50, wantQ)
+			set.want(t, QuantityExceedanceNight, night, 5, wantQ) // 50 − 45, as good as ln
 			set.want(t, QuantityVDRPeriod, night, wantVDR, reading.Good)
 			set.want(t, QuantityLdn, d0, Ldn(60, 50, 16, 8), wantQ)
 
-			// Lden over the same 24 h from the hourly LAeq: 07-19 day (60), 19-23 evening
-			// (19, 20, 21 at 60, 22 at 50), 23-07 night (23-05 at 50, 06 at 60).
-			nightHours := []float64{60, 50, 50, 50, 50, 50, 50, 50}
+			// Lden over 07:00 to 07:00 from the hourly LAeq: 07-19 day (60), 19-23 evening
+			// (19, 20, 21 at 60, 22 at 50), 23-07 night (23-05 at 50, 06 without data).
+			// The night part has 7 (with the gap 4) of its 8 hours: Good (Suspect).
+			l0 := d0.Add(time.Hour)
+			nightHours := []float64{50, 50, 50, 50, 50, 50, 50}
 			if withGap {
-				nightHours = []float64{60, 50, 50, 50, 50}
+				nightHours = []float64{50, 50, 50, 50}
 			}
-			want := Lden(60, Leq([]float64{60, 60, 60, 50}), Leq(nightHours), 12, 4, 8)
-			set.want(t, QuantityLden, d0, want, wantQ) // with the gap 5 of 8 night hours: Suspect
+			set.want(t, QuantityLdenDay, l0, 60, reading.Good)
+			set.want(t, QuantityLdenEvening, l0.Add(12*time.Hour), Leq([]float64{60, 60, 60, 50}), reading.Good)
+			set.want(t, QuantityLdenNight, l0.Add(16*time.Hour), Leq(nightHours), wantQ)
+			set.want(t, QuantityLden, l0, Lden(60, Leq([]float64{60, 60, 60, 50}), Leq(nightHours), 12, 4, 8), wantQ)
+			// The 24 hours before hold only 06:00-07:00 (60), the end of their night.
+			set.want(t, QuantityLdenNight, l0.Add(-8*time.Hour), 60, reading.Suspect)
+			set.absent(t, QuantityLden, l0.Add(-24*time.Hour))
 			if n := set.count(QuantityLdn); n != 1 {
 				t.Errorf("%d ldn, want 1", n)
+			}
+			if n := set.count(QuantityLden); n != 1 {
+				t.Errorf("%d lden, want 1", n)
 			}
 		})
 	}
@@ -548,8 +561,8 @@ func TestQuantities(t *testing.T) {
 			t.Errorf("quantity %q: catalog unit %q, ours %q", q.Name, c.Unit, q.Unit)
 		}
 	}
-	if len(seen) != 18 {
-		t.Errorf("%d derived quantities, want 18", len(seen))
+	if len(seen) != 25 {
+		t.Errorf("%d derived quantities, want 25", len(seen))
 	}
 	for _, in := range []string{inLA, inLAeq, inRainRate, inWindSpeed} {
 		if _, ok := reading.Lookup(in); !ok {

@@ -3,6 +3,7 @@ package noise
 import (
 	"math"
 	"math/rand/v2"
+	"strings"
 	"testing"
 	"time"
 
@@ -130,6 +131,63 @@ func TestAggregatorIdempotent(t *testing.T) {
 					if d := windowtest.Diff(feedNoise(t, cfg, again), once); d != "" {
 						t.Errorf("seed %d, lateness %v, %s stream fed %s: %s", seed, lateness, name, variant, d)
 					}
+				}
+			}
+		}
+	}
+}
+
+// dayStream is two and a half days of one device's 1-min `la` samples (Sample 1 min),
+// from 2026-06-01 00:00 to 2026-06-03 08:00, with random dropouts, a 2-h outage and a
+// weather station's rain now and then: enough for whole calendar days, day and night
+// periods and Lden 24 hours.
+func dayStream(rng *rand.Rand) []reading.Reading {
+	t0 := time.Date(2026, 6, 1, 0, 0, 0, 0, cst)
+	var rs []reading.Reading
+	level := 55.0
+	for m := range 56 * 60 {
+		at := t0.Add(time.Duration(m) * time.Minute)
+		level = min(90, max(35, level+rng.NormFloat64()))
+		if rng.IntN(15) == 0 || m >= 30*60 && m < 32*60 {
+			continue
+		}
+		rs = append(rs, la(at, math.Round(level*10)/10))
+		if m%97 == 0 {
+			rs = append(rs, weather(at, "rain_rate", float64(rng.IntN(3))))
+		}
+	}
+	return rs
+}
+
+// Issue 11, the report quantities under redelivery: laeq_24h, vdr_24h, the period
+// exceedances and the parts of Lden (here with a configured evening) are byte-identical
+// whether every sample arrives once, twice, or partly again out of order.
+func TestAggregatorReportQuantitiesIdempotent(t *testing.T) {
+	for seed := range uint64(2) {
+		for _, lateness := range []time.Duration{0, 3 * time.Minute} {
+			cfg := func(c *Config) {
+				c.Sample, c.Lateness, c.RainMax = time.Minute, lateness, 1
+				c.Lden = LdenPeriods{DayStart: 7 * time.Hour, EveningStart: 18 * time.Hour, NightStart: 23 * time.Hour}
+			}
+			rng := rand.New(rand.NewPCG(seed, 24))
+			rs := dayStream(rng)
+			once := feedNoise(t, cfg, rs)
+			for _, q := range []string{QuantityLAeqDaily, QuantityVDRDaily, QuantityExceedanceDay, QuantityExceedanceNight,
+				QuantityLdenDay, QuantityLdenEvening, QuantityLdenNight, QuantityLden} {
+				if !strings.Contains(once, "/"+device+" "+q+"=") {
+					t.Fatalf("seed %d, lateness %v: no %s derived, so the comparison would not cover it", seed, lateness, q)
+				}
+			}
+			l := lateness
+			if l == 0 {
+				l = DefaultLateness
+			}
+			for variant, again := range map[string][]reading.Reading{
+				"twice":     windowtest.Twice(rs),
+				"redeliver": windowtest.Redeliver(rng, rs, l),
+			} {
+				if d := windowtest.Diff(feedNoise(t, cfg, again), once); d != "" {
+					t.Errorf("seed %d, lateness %v, fed %s: %s", seed, lateness, variant, d)
 				}
 			}
 		}
