@@ -161,22 +161,15 @@ func (p LdenPeriods) norm() LdenPeriods {
 func (p LdenPeriods) Validate() error {
 	p = p.norm()
 	var errs []error
-	ok := true
 	for _, b := range []struct {
 		name string
 		d    time.Duration
 	}{{"lden_day_start", p.DayStart}, {"lden_evening_start", p.EveningStart}, {"lden_night_start", p.NightStart}} {
-		switch {
-		case b.d < 0 || b.d > 24*time.Hour:
-			errs = append(errs, fmt.Errorf("%s: %v is not within 0 to 24h of local midnight", b.name, b.d))
-			ok = false
-		case b.d%time.Hour != 0:
-			// Each hourly LAeq belongs to one part, by the local hour it starts in.
-			errs = append(errs, fmt.Errorf("%s: %s is not a whole hour (Lden is combined from hourly LAeq)", b.name, clockText(b.d)))
-			ok = false
+		if err := CheckLdenStart(b.d); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", b.name, err))
 		}
 	}
-	if !ok {
+	if len(errs) > 0 {
 		return errors.Join(errs...)
 	}
 	if p.EveningStart <= p.DayStart {
@@ -188,6 +181,19 @@ func (p LdenPeriods) Validate() error {
 		errs = append(errs, errors.New("lden_night_start: the night must not be empty"))
 	}
 	return errors.Join(errs...)
+}
+
+// CheckLdenStart reports whether d can start a part of Lden: a whole hour (each hourly
+// LAeq belongs to one part, by the local hour it starts in) within 0 to 24h of local
+// midnight. The config checks each key with it before LdenPeriods.Validate.
+func CheckLdenStart(d time.Duration) error {
+	switch {
+	case d < 0 || d > 24*time.Hour:
+		return fmt.Errorf("%v is not within 0 to 24h of local midnight", d)
+	case d%time.Hour != 0:
+		return fmt.Errorf("%s is not a whole hour (Lden is combined from hourly LAeq)", clockText(d))
+	}
+	return nil
 }
 
 // clockText formats an offset from local midnight as HH:MM, the form of the config.
