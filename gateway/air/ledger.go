@@ -323,6 +323,7 @@ func decodeLedger(b []byte) (*Ledger, error) {
 	}
 	l := NewLedger()
 	nd := r.uvarint("number of days", maxLedgerDays)
+	firstAt, first := r.off, Date{}
 	for i := range int(nd) {
 		what := fmt.Sprintf("day %d", i+1)
 		at := r.off
@@ -366,6 +367,13 @@ func decodeLedger(b []byte) (*Ledger, error) {
 		d.O3Max8h, d.AQI, d.Suspect = figs[nPollutants], figs[nPollutants+1], suspect
 		l.days[d.Date] = d
 		l.latest = d.Date
+		if i == 0 {
+			first = d.Date
+		}
+	}
+	if r.err == nil && !first.IsZero() && first.Year < l.latest.Year-1 {
+		r.off = firstAt
+		r.fail("day 1: %v is more than a year before the last day %v", first, l.latest)
 	}
 	inRange := func(what string, y int, at int) {
 		if r.err == nil && (l.latest.IsZero() || y < l.latest.Year-1 || y > l.latest.Year) {

@@ -48,7 +48,9 @@ func (d Date) Before(e Date) bool {
 	return d.Day < e.Day
 }
 
-func (d Date) String() string { return time.Date(d.Year, d.Month, d.Day, 0, 0, 0, 0, time.UTC).Format(time.DateOnly) }
+func (d Date) String() string {
+	return time.Date(d.Year, d.Month, d.Day, 0, 0, 0, 0, time.UTC).Format(time.DateOnly)
+}
 
 // daysIn returns the number of days of month m of year y.
 func daysIn(y int, m time.Month) int {
@@ -255,7 +257,7 @@ func Percentile(xs []float64, p int) float64 {
 	slices.SortFunc(rs, func(a, b *big.Rat) int { return a.Cmp(b) })
 	n := int64(len(rs))
 	k := big.NewRat(100+(n-1)*int64(p), 100) // 1 + (n−1)·p/100
-	s := floorInt(k).Int64()                  // 1 ≤ s ≤ n
+	s := floorInt(k).Int64()                 // 1 ≤ s ≤ n
 	if s >= n {
 		return toFloat(roundSig(rs[n-1], MeanDigits))
 	}
