@@ -35,6 +35,14 @@ const (
 	DefaultMinDaysYear = 324
 )
 
+// Largest values of the period minimums: each month must be able to reach its minimum
+// (every month but February has at least 30 days, February 28), and a year 365.
+const (
+	MaxMinDaysMonth    = 30
+	MaxMinDaysFebruary = 28
+	MaxMinDaysYear     = 365
+)
+
 // Validity holds the data-validity thresholds (GB 3095-2026 Table 4, docs/standards.md §2.8).
 // A zero field selects its default.
 type Validity struct {
@@ -126,11 +134,14 @@ func (v Validity) Validate() error {
 	} else if v.MinWindows < 0 || v.MinWindows > v.windows8h() {
 		errs = append(errs, fmt.Errorf("min_windows: %d is not within 1 to the %d windows of a day", v.MinWindows, v.windows8h()))
 	}
-	// Every month must be able to reach its minimum: 30 days at least, February 28.
 	for _, d := range []struct {
 		name   string
 		v, max int
-	}{{"min_days_month", v.MinDaysMonth, 30}, {"min_days_february", v.MinDaysFebruary, 28}, {"min_days_year", v.MinDaysYear, 365}} {
+	}{
+		{"min_days_month", v.MinDaysMonth, MaxMinDaysMonth},
+		{"min_days_february", v.MinDaysFebruary, MaxMinDaysFebruary},
+		{"min_days_year", v.MinDaysYear, MaxMinDaysYear},
+	} {
 		if d.v < 0 || d.v > d.max {
 			errs = append(errs, fmt.Errorf("%s: %d is not within 1 to %d", d.name, d.v, d.max))
 		}
