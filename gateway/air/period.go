@@ -48,6 +48,7 @@ func (d Date) Before(e Date) bool {
 	return d.Day < e.Day
 }
 
+// String formats d as 2006-01-02.
 func (d Date) String() string {
 	return time.Date(d.Year, d.Month, d.Day, 0, 0, 0, 0, time.UTC).Format(time.DateOnly)
 }

@@ -85,7 +85,7 @@ func TestAggregatorMonthStatistics(t *testing.T) {
 			t.Errorf("%s emitted: only February has ended", k)
 		}
 	}
-	// The CO P95 is exact: 2.665 is the decimal, not a float interpolation's 2.6650000000000005.
+	// The CO P95 is the decimal 2.665 exactly, not merely within 1e-9.
 	if r := set[key(QuantityCOP95Monthly, feb1)]; r.Value != 2.665 {
 		t.Errorf("co_p95_1mo = %v, want exactly 2.665", r.Value)
 	}

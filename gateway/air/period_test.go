@@ -2,6 +2,7 @@ package air
 
 import (
 	"math"
+	"slices"
 	"testing"
 	"time"
 )
@@ -121,8 +122,9 @@ func TestMonthStatsO3P90(t *testing.T) {
 // (k = n, s = n); non-finite values are ignored; an exact tie between two values.
 //
 //	P50 of 1, 2, 3, 4: k = 1 + 3·0.5 = 2.5, X = 2 + (3 − 2)·0.5 = 2.5
-//	P95 of 0.1, 0.2 (n = 2): k = 1 + 0.95 = 1.95, X = 0.1 + 0.1·0.95 = 0.195 exactly
-//	(a float computation gives 0.19499999999999998)
+//	P95 of 0.1, 0.2 (n = 2): k = 1 + 0.95 = 1.95, X = 0.1 + 0.1·0.95 = 0.195
+//	P95 of nineteen 0.1 and one 0.2: k = 19.05, X = 0.1 + (0.2 − 0.1)·0.05 = 0.105 exactly
+//	(interpolated in float64 it is 0.10500000000000001)
 func TestPercentile(t *testing.T) {
 	for _, c := range []struct {
 		xs   []float64
@@ -134,6 +136,7 @@ func TestPercentile(t *testing.T) {
 		{[]float64{3, 1, 2}, 100, 3},
 		{[]float64{4, 3, 2, 1}, 50, 2.5},
 		{[]float64{0.2, math.NaN(), 0.1, math.Inf(1)}, 95, 0.195},
+		{append(slices.Repeat([]float64{0.1}, 19), 0.2), 95, 0.105},
 		{nil, 50, math.NaN()},
 		{[]float64{1}, 101, math.NaN()},
 	} {
