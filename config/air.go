@@ -14,15 +14,21 @@ import (
 // and pm25 readings are averaged into validity-checked hourly and daily means and
 // rated as an AQI (docs/config.md, gateway/air).
 type Air struct {
-	Edition        string        `yaml:"edition"`          // AQI method: cn-2026 (HJ 633-2026) | cn-2012 | us-2024; default cn-2026
-	Timezone       string        `yaml:"timezone"`         // IANA zone of the clock hours and calendar days; default Asia/Shanghai
-	AboveTop       string        `yaml:"above_top"`        // a Chinese IAQI above the 500 breakpoint: cap | extrapolate; default cap [U]
-	MinMinutesHour int           `yaml:"min_minutes_hour"` // minutes of sampling a valid 1-h mean needs; default 45 (GB 3095-2026 Table 4)
-	MinHoursDay    int           `yaml:"min_hours_day"`    // valid 1-h means a daily mean needs; default 20 (Table 4)
-	MinHours8h     int           `yaml:"min_hours_8h"`     // valid 1-h means an 8-h mean needs of its 8; default 6 (Table 4)
-	MinWindowsDay  int           `yaml:"min_windows_day"`  // valid 8-h means a day's largest 8-h mean needs of 17; default 14 [U]
-	Lateness       time.Duration `yaml:"lateness"`         // how long an hour waits for late samples; default 1m
-	Sites          []AirSite     `yaml:"sites"`
+	Edition        string `yaml:"edition"`          // AQI method: cn-2026 (HJ 633-2026) | cn-2012 | us-2024; default cn-2026
+	Timezone       string `yaml:"timezone"`         // IANA zone of the clock hours and calendar days; default Asia/Shanghai
+	AboveTop       string `yaml:"above_top"`        // a Chinese IAQI above the 500 breakpoint: cap | extrapolate; default cap [U]
+	MinMinutesHour int    `yaml:"min_minutes_hour"` // minutes of sampling a valid 1-h mean needs; default 45 (GB 3095-2026 Table 4)
+	MinHoursDay    int    `yaml:"min_hours_day"`    // valid 1-h means a daily mean needs; default 20 (Table 4)
+	MinHours8h     int    `yaml:"min_hours_8h"`     // valid 1-h means an 8-h mean needs of its 8; default 6 (Table 4)
+	MinWindowsDay  int    `yaml:"min_windows_day"`  // valid 8-h means a day's largest 8-h mean needs of 17; default 14 [U]
+	// Monthly and yearly statistics (docs/standards.md §2.8, §2.9a): valid daily values a
+	// month's mean or percentile needs, default 27 [U]; in February, default 25 [U]; a
+	// year's, besides each month's minimum, default 324 (GB 3095-2026 Table 4).
+	MinDaysMonth    int           `yaml:"min_days_month"`
+	MinDaysFebruary int           `yaml:"min_days_february"`
+	MinDaysYear     int           `yaml:"min_days_year"`
+	Lateness        time.Duration `yaml:"lateness"` // how long an hour waits for late samples; default 1m
+	Sites           []AirSite     `yaml:"sites"`
 }
 
 // AirSite is one air monitor: a device whose pollutant readings are averaged and rated
@@ -70,6 +76,9 @@ func (a *Air) defaults(c *Config, isSet func(string) bool) {
 	setDefault(&a.MinHoursDay, v.MinHours, isSet("air.min_hours_day"))
 	setDefault(&a.MinHours8h, v.Min8h, isSet("air.min_hours_8h"))
 	setDefault(&a.MinWindowsDay, v.MinWindows, isSet("air.min_windows_day"))
+	setDefault(&a.MinDaysMonth, v.MinDaysMonth, isSet("air.min_days_month"))
+	setDefault(&a.MinDaysFebruary, v.MinDaysFebruary, isSet("air.min_days_february"))
+	setDefault(&a.MinDaysYear, v.MinDaysYear, isSet("air.min_days_year"))
 	setDefault(&a.Lateness, DefaultAirLateness, isSet("air.lateness"))
 	sites, intervals := c.deviceSites(), c.deviceIntervals()
 	for i := range a.Sites {
@@ -138,6 +147,10 @@ func (a *Air) Aggregator(i int) (air.Config, error) {
 			MinHours:    a.MinHoursDay,
 			Min8h:       a.MinHours8h,
 			MinWindows:  a.MinWindowsDay,
+
+			MinDaysMonth:    a.MinDaysMonth,
+			MinDaysFebruary: a.MinDaysFebruary,
+			MinDaysYear:     a.MinDaysYear,
 		},
 		Location: loc,
 		Sample:   s.Sample,
@@ -206,6 +219,9 @@ func (c *Config) validateAir(inFile func(string) bool) problems {
 		{"min_hours_day", "valid 1-h means of a day", a.MinHoursDay, maxHoursDay},
 		{"min_hours_8h", "valid 1-h means of an 8-h window", a.MinHours8h, maxHours8h},
 		{"min_windows_day", "valid 8-h means of a day's 17 windows", a.MinWindowsDay, maxWindowsDay},
+		{"min_days_month", "valid daily values of a month; every month but February has 30 days or more", a.MinDaysMonth, air.MaxMinDaysMonth},
+		{"min_days_february", "valid daily values of February, 28 days in a common year", a.MinDaysFebruary, air.MaxMinDaysFebruary},
+		{"min_days_year", "valid daily values of a year", a.MinDaysYear, air.MaxMinDaysYear},
 	} {
 		if f.v < 1 || f.v > f.max {
 			add("air."+f.key, "must be between 1 and %d (%s)", f.max, f.what)
@@ -298,16 +314,19 @@ func (a *Air) check(i int) problems {
 
 // airKeys maps the fields of air.NewAggregator's errors to the keys of the air block.
 var airKeys = map[string]string{
-	"timezone":              "timezone",
-	"edition":               "edition",
-	"method.edition":        "edition",
-	"above_top":             "above_top",
-	"method.above_top":      "above_top",
-	"validity.min_coverage": "min_minutes_hour",
-	"validity.min_hours":    "min_hours_day",
-	"validity.min_8h":       "min_hours_8h",
-	"validity.min_windows":  "min_windows_day",
-	"lateness":              "lateness",
+	"timezone":                   "timezone",
+	"edition":                    "edition",
+	"method.edition":             "edition",
+	"above_top":                  "above_top",
+	"method.above_top":           "above_top",
+	"validity.min_coverage":      "min_minutes_hour",
+	"validity.min_hours":         "min_hours_day",
+	"validity.min_8h":            "min_hours_8h",
+	"validity.min_windows":       "min_windows_day",
+	"validity.min_days_month":    "min_days_month",
+	"validity.min_days_february": "min_days_february",
+	"validity.min_days_year":     "min_days_year",
+	"lateness":                   "lateness",
 }
 
 // appendNew appends the problems of more that ps does not hold yet: a package refusing

@@ -34,7 +34,8 @@ air:
 	}
 	a := c.Air
 	if a.Edition != "cn-2026" || a.Timezone != "Asia/Shanghai" || a.AboveTop != "cap" || a.MinMinutesHour != 45 ||
-		a.MinHoursDay != 20 || a.MinHours8h != 6 || a.MinWindowsDay != 14 || a.Lateness != time.Minute {
+		a.MinHoursDay != 20 || a.MinHours8h != 6 || a.MinWindowsDay != 14 || a.Lateness != time.Minute ||
+		a.MinDaysMonth != 27 || a.MinDaysFebruary != 25 || a.MinDaysYear != 324 {
 		t.Errorf("air defaults = %+v", a)
 	}
 	all := []string{"so2", "no2", "co", "o3", "pm10", "pm25"}
@@ -87,6 +88,9 @@ air:
   min_hours_day: 18
   min_hours_8h: 5
   min_windows_day: 12
+  min_days_month: 20
+  min_days_february: 18
+  min_days_year: 240
   lateness: 5m
   sites:
     - {device: air-1, sample: "1h", pollutants: [o3]}
@@ -98,7 +102,8 @@ air:
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := air.Validity{MinCoverage: 40 * time.Minute, MinHours: 18, Min8h: 5, MinWindows: 12}
+	want := air.Validity{MinCoverage: 40 * time.Minute, MinHours: 18, Min8h: 5, MinWindows: 12,
+		MinDaysMonth: 20, MinDaysFebruary: 18, MinDaysYear: 240}
 	if cfg.Method.Edition != air.USEPA2024 || cfg.Method.AboveTop != air.Extrapolate || cfg.Validity != want ||
 		cfg.Location != time.UTC || cfg.Sample != time.Hour || cfg.Lateness != 5*time.Minute ||
 		!reflect.DeepEqual(cfg.Method.Plan, []air.Pollutant{air.O3}) {
@@ -136,7 +141,7 @@ func TestAirInCode(t *testing.T) {
 // reports what air.NewAggregator refuses against the config keys.
 func TestAirCheck(t *testing.T) {
 	a := Air{Edition: "cn-2026", Timezone: "UTC", AboveTop: "cap", MinMinutesHour: 61, MinHoursDay: 25,
-		MinHours8h: 9, MinWindowsDay: 18, Lateness: -time.Second,
+		MinHours8h: 9, MinWindowsDay: 18, MinDaysMonth: 31, MinDaysFebruary: 29, MinDaysYear: 366, Lateness: -time.Second,
 		Sites: []AirSite{{Device: "air 1", Site: "", Sample: 2 * time.Hour, Pollutants: []string{"pm25", "pm25"}}}}
 	var got []string
 	for _, p := range a.check(0) {
@@ -150,6 +155,9 @@ func TestAirCheck(t *testing.T) {
 		"air.min_hours_day: 25 is not within 1 to 24",
 		"air.min_hours_8h: 9 is not within 1 to 8",
 		"air.min_windows_day: 18 is not within 1 to the 17 windows of a day",
+		"air.min_days_month: 31 is not within 1 to 30",
+		"air.min_days_february: 29 is not within 1 to 28",
+		"air.min_days_year: 366 is not within 1 to 365",
 		"air.sites[0].sample: 2h0m0s is not within 0 to 1h",
 		"air.lateness: -1s must not be negative",
 	}

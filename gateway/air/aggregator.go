@@ -97,6 +97,8 @@ type Aggregator struct {
 	hours *window.Series[[nPollutants]hourAcc]
 	hist  []record // closed hours, contiguous, ascending, at most maxHistory
 	live  Live
+
+	ledger *Ledger // the closed days, for the monthly and yearly statistics
 }
 
 type record struct {
@@ -142,7 +144,7 @@ func NewAggregator(cfg Config) (*Aggregator, error) {
 		cfg.Location = reading.ChinaStandardTime
 	}
 	cfg.Method.Plan = planOf(cfg.Method)
-	a := &Aggregator{cfg: cfg, v: cfg.Validity.norm(), loc: cfg.Location, emits: emitted(cfg.Method)}
+	a := &Aggregator{cfg: cfg, v: cfg.Validity.norm(), loc: cfg.Location, emits: emitted(cfg.Method), ledger: NewLedger()}
 	a.live = Live{AQI: math.NaN(), DailyAQI: math.NaN()}
 	// Hours are contiguous in absolute time (whole-hour zone offsets keep them on the
 	// local clock).
@@ -210,6 +212,14 @@ func emitted(m Method) map[string]bool {
 		e[n[3]] = m.Edition == HJ633_2012
 	}
 	e[QuantityGoodDay] = true
+	for _, n := range periodNames {
+		for _, p := range planOf(m) {
+			e[n.mean[p]], e[n.days[p]] = true, true
+		}
+		e[n.coP95], e[n.o3P90] = m.planned(CO), m.planned(O3)
+		e[n.good], e[n.aqiDays], e[n.goodShare] = true, true, true
+	}
+	delete(e, "")
 	for name, on := range e {
 		if !on {
 			delete(e, name)
@@ -453,6 +463,7 @@ func (a *Aggregator) closeHour(w *window.Window[[nPollutants]hourAcc], out []rea
 // closeDay emits the daily series of the local day [day, end).
 func (a *Aggregator) closeDay(day, end time.Time, out []reading.Reading) []reading.Reading {
 	in := a.newInputs()
+	rec := NoDay(DateOf(day))
 	for _, p := range a.cfg.Method.Plan {
 		n := byPollutant[p]
 		hours := a.span(p, day, end)
@@ -460,6 +471,10 @@ func (a *Aggregator) closeDay(day, end time.Time, out []reading.Reading) []readi
 		out = a.emit(out, day, n.hours, d.N, reading.Good)
 		out = a.emitAvg(out, day, n.daily, d)
 		in.put(Key{p, Avg24h}, d)
+		if d.Valid {
+			rec.Mean[p] = d.Value
+			rec.Suspect |= suspectBit(d.Suspect, 1<<p)
+		}
 
 		m := a.v.MaxHour(hours)
 		if n.max1 != "" {
@@ -478,6 +493,10 @@ func (a *Aggregator) closeDay(day, end time.Time, out []reading.Reading) []readi
 			out = a.emit(out, day, n.windows, m8.N, reading.Good)
 			out = a.emitAvg(out, day, n.max8, m8)
 			in.put(Key{p, Avg8h}, m8)
+			if p == O3 && m8.Valid {
+				rec.O3Max8h = m8.Value
+				rec.Suspect |= suspectBit(m8.Suspect, SuspectO3Max8h)
+			}
 		}
 	}
 	res := a.cfg.Method.Report(Daily, in.conc)
@@ -490,8 +509,64 @@ func (a *Aggregator) closeDay(day, end time.Time, out []reading.Reading) []readi
 			good = 1
 		}
 		out = a.emit(out, day, QuantityGoodDay, good, a.reportQuality(res, in))
+		rec.AQI = float64(res.AQI)
+		rec.Suspect |= suspectBit(a.reportQuality(res, in) == reading.Suspect, SuspectAQI)
+	}
+	for _, per := range a.ledger.Record(rec, a.v) {
+		out = a.emitPeriod(out, per)
 	}
 	return out
+}
+
+func suspectBit(suspect bool, bit uint16) uint16 {
+	if suspect {
+		return bit
+	}
+	return 0
+}
+
+// emitPeriod emits the statistics of an ended month or year, stamped with its first
+// instant in the local time zone.
+func (a *Aggregator) emitPeriod(out []reading.Reading, per Period) []reading.Reading {
+	n, t := periodNames[0], time.Date(per.Year, per.Month, 1, 0, 0, 0, 0, a.loc)
+	if per.Month == 0 {
+		n, t = periodNames[1], time.Date(per.Year, time.January, 1, 0, 0, 0, 0, a.loc)
+	}
+	s := per.Stats
+	for _, p := range a.cfg.Method.Plan {
+		switch p {
+		case CO:
+			out = a.emit(out, t, n.days[p], s.COP95.N, reading.Good)
+			out = a.emitAvg(out, t, n.coP95, s.COP95)
+		case O3:
+			out = a.emit(out, t, n.days[p], s.O3P90.N, reading.Good)
+			out = a.emitAvg(out, t, n.o3P90, s.O3P90)
+		default:
+			out = a.emit(out, t, n.days[p], s.Mean[p].N, reading.Good)
+			out = a.emitAvg(out, t, n.mean[p], s.Mean[p])
+		}
+	}
+	out = a.emit(out, t, n.good, float64(s.GoodDays), quality(s.Suspect))
+	out = a.emit(out, t, n.aqiDays, float64(s.AQIDays), reading.Good)
+	return a.emitAvg(out, t, n.goodShare, s.GoodShare)
+}
+
+// Ledger returns the state of the monthly and yearly statistics (Ledger.MarshalBinary):
+// the closed days of this year and the last, and the months and years already
+// emitted. Save it with the rest of the gateway's state and hand it to RestoreLedger
+// after a restart, so that a month spanning the restart is complete and is emitted
+// once.
+func (a *Aggregator) Ledger() []byte {
+	b, _ := a.ledger.MarshalBinary()
+	return b
+}
+
+// RestoreLedger replaces the state of the monthly and yearly statistics with b, from
+// Ledger. Days closed since (derived again from the buffer after the restart) replace
+// the restored ones of the same date. An error wraps ErrCorruptLedger, says what is
+// wrong at which byte, and leaves the state unchanged.
+func (a *Aggregator) RestoreLedger(b []byte) error {
+	return a.ledger.UnmarshalBinary(b)
 }
 
 // reportQuality is Suspect if any index of res comes from a Suspect average.

@@ -399,8 +399,10 @@ func TestQuantities(t *testing.T) {
 			}
 		}
 	}
-	if len(seen) != 64 {
-		t.Errorf("%d derived quantities, want 64", len(seen))
+	// 64 hourly and daily, 2 × 15 monthly and yearly: 4 means, 2 percentiles, 6 day
+	// counts, good days, days with an AQI, the share.
+	if len(seen) != 94 {
+		t.Errorf("%d derived quantities, want 94", len(seen))
 	}
 	// Every name an edition can emit is listed, and every listed name is emitted by some edition.
 	used := map[string]bool{}
@@ -423,7 +425,7 @@ func TestQuantities(t *testing.T) {
 		}
 	}
 	// The doc's table names what emitted() emits.
-	want := map[Edition]int{HJ633_2026: 52, HJ633_2012: 57, USEPA2024: 62}
+	want := map[Edition]int{HJ633_2026: 52 + 30, HJ633_2012: 57 + 30, USEPA2024: 62 + 30}
 	for e, n := range want {
 		if got := len(emitted(Method{Edition: e})); got != n {
 			t.Errorf("%s emits %d quantities, want %d", e, got, n)

@@ -2,6 +2,7 @@ package air
 
 import (
 	"math/rand/v2"
+	"strings"
 	"testing"
 	"time"
 
@@ -94,6 +95,27 @@ func TestAggregatorIdempotent(t *testing.T) {
 					t.Errorf("seed %d, %v, lateness %v, fed %s: %s", seed, c.edition, c.lateness, v.name, d)
 				}
 			}
+		}
+	}
+}
+
+// Issue 11, defect 3, over a month end: feeding every reading twice, or random subsets
+// again out of order within the lateness, gives byte-identical output, the monthly
+// statistics included (those of the last 4 days of February 2026: the stream of
+// TestAggregatorMonthStatistics from the 25th).
+func TestAggregatorIdempotentOverMonthEnd(t *testing.T) {
+	rs := februaryFrom(feb1.AddDate(0, 0, 24))
+	once := feedAir(t, hourly, rs)
+	if !strings.Contains(once, QuantityGoodShareMonthly) {
+		t.Fatal("no monthly statistics derived, so the comparison would prove nothing")
+	}
+	rng := rand.New(rand.NewPCG(11, 2))
+	for _, v := range []struct {
+		name string
+		rs   []reading.Reading
+	}{{"twice", windowtest.Twice(rs)}, {"redelivered", windowtest.Redeliver(rng, rs, DefaultLateness)}} {
+		if d := windowtest.Diff(feedAir(t, hourly, v.rs), once); d != "" {
+			t.Errorf("fed %s: %s", v.name, d)
 		}
 	}
 }

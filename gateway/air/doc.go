@@ -130,10 +130,46 @@
 //	primary_1d         1           local day              all       its primary pollutants, code
 //	over_1d            1           local day              2012      its over-standard pollutants, code
 //	good_day           1           local day              all       1 if aqi_1d ≤ 100, else 0; only with aqi_1d
+//	<m>_1mo            ug/m3       local month            all       mean of the valid daily means, if ≥ 27 (Feb 25) [U]
+//	co_p95_1mo         mg/m3       local month            all       95th percentile of the valid CO daily means, same rule
+//	o3_8h_p90_1mo      ug/m3       local month            all       90th percentile of the valid o3_8h_max_1d, same rule
+//	<p>_days_1mo       d           local month, always    all       valid daily means (o3_8h_days_1mo: o3_8h_max_1d)
+//	good_days_1mo      d           local month, always    all       days with aqi_1d ≤ 100
+//	aqi_days_1mo       d           local month, always    all       days with an aqi_1d
+//	good_share_1mo     %           local month            all       good_days / aqi_days × 100, 1 decimal; if aqi_days > 0
+//	..._1y                         local year             all       the same over the year; means and percentiles
+//	                                                                need 324 valid days and each month's minimum
 //
 // ¹ CO in mg/m3. ² Only the items of the edition's report (table above). Series of the
 // US method carry µg/m³ like the others; only the index computation converts to
 // ppm/ppb.
+//
+// # Monthly and yearly statistics
+//
+// HJ 663 evaluates a site by month and year (§2.8, §2.9, §2.9a): the mean of the valid
+// daily means of SO2, NO2, PM10 and PM2.5 (<m> above), the 95th percentile of the CO
+// daily means, the 90th percentile of the O3 daily largest 8-h means, and the good days
+// (daily AQI ≤ 100) with their share of the days that have a daily AQI. MonthStats and
+// YearStats compute them from Day records, the valid daily figures of each closed day;
+// Percentile interpolates (§2.9a, unlike the noise percentiles) and GoodShare rounds to
+// one decimal by GB/T 8170, both exactly; means are exact like the others.
+//
+// Validity (Validity.MinDaysMonth, MinDaysFebruary, MinDaysYear): a month needs 27 valid
+// daily values (25 in February) [U]; a year 324 and each month's minimum (GB 3095-2026
+// Table 4 for the annual means; applied to the percentiles too [U]). A mean or percentile
+// without them is not emitted; the counts (<p>_days_*, aqi_days_*) always are. The share
+// needs only one day with an AQI (bulletins publish the share of any period; aqi_days
+// says what it rests on).
+//
+// The Aggregator records every closed day in a Ledger (recording a date again replaces
+// it) and emits a month's statistics when the month's last day closes, stamped with its
+// first local midnight, and the year's after December's, stamped 1 January 00:00. Each
+// month and year is emitted once: the Ledger remembers them. A month the data ends in
+// is not emitted (a replay ending mid-month gives no partial month); a month that began
+// before the data is emitted with counts showing its few days. The Ledger keeps the days
+// of the latest year and the year before. Aggregator.Ledger and RestoreLedger save and
+// restore it (a versioned binary form; a corrupt one is refused with ErrCorruptLedger
+// naming the byte), so a restart mid-month loses no day.
 //
 // # Unit conversion
 //

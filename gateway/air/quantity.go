@@ -94,11 +94,80 @@ const (
 	QuantityGoodDay       = "good_day" // 1 if the daily AQI ≤ 100, else 0
 )
 
+// Period statistics (HJ 663, docs/standards.md §2.8–§2.9a), of the local calendar month
+// (_1mo, Time its first instant) and year (_1y, Time 1 January 00:00), emitted when the
+// period's last day closes (Ledger). Means and percentiles are emitted when valid; the
+// day counts always.
+const (
+	// Means of the valid daily means (µg/m³), if the period has enough of them.
+	QuantitySO2Monthly  = "so2_1mo"
+	QuantityNO2Monthly  = "no2_1mo"
+	QuantityPM10Monthly = "pm10_1mo"
+	QuantityPM25Monthly = "pm25_1mo"
+	QuantitySO2Yearly   = "so2_1y"
+	QuantityNO2Yearly   = "no2_1y"
+	QuantityPM10Yearly  = "pm10_1y"
+	QuantityPM25Yearly  = "pm25_1y"
+
+	// Percentiles: CO of the daily means (mg/m³), O3 of the daily largest 8-h means.
+	QuantityCOP95Monthly = "co_p95_1mo"
+	QuantityO3P90Monthly = "o3_8h_p90_1mo"
+	QuantityCOP95Yearly  = "co_p95_1y"
+	QuantityO3P90Yearly  = "o3_8h_p90_1y"
+
+	// Valid daily values in the period (o3_8h: daily largest 8-h means): always.
+	QuantitySO2DaysMonthly  = "so2_days_1mo"
+	QuantityNO2DaysMonthly  = "no2_days_1mo"
+	QuantityCODaysMonthly   = "co_days_1mo"
+	QuantityO3DaysMonthly   = "o3_8h_days_1mo"
+	QuantityPM10DaysMonthly = "pm10_days_1mo"
+	QuantityPM25DaysMonthly = "pm25_days_1mo"
+	QuantitySO2DaysYearly   = "so2_days_1y"
+	QuantityNO2DaysYearly   = "no2_days_1y"
+	QuantityCODaysYearly    = "co_days_1y"
+	QuantityO3DaysYearly    = "o3_8h_days_1y"
+	QuantityPM10DaysYearly  = "pm10_days_1y"
+	QuantityPM25DaysYearly  = "pm25_days_1y"
+
+	// Good days (daily AQI ≤ 100) and days with a daily AQI: always; the share of good
+	// days in percent, one decimal (GB/T 8170), when there is a day with a daily AQI.
+	QuantityGoodDaysMonthly  = "good_days_1mo"
+	QuantityAQIDaysMonthly   = "aqi_days_1mo"
+	QuantityGoodShareMonthly = "good_share_1mo"
+	QuantityGoodDaysYearly   = "good_days_1y"
+	QuantityAQIDaysYearly    = "aqi_days_1y"
+	QuantityGoodShareYearly  = "good_share_1y"
+)
+
+// periodNames names the series of a period: index 0 the month, 1 the year.
+var periodNames = [2]struct {
+	mean, days               [nPollutants]string // mean: "" where not defined
+	coP95, o3P90             string
+	good, aqiDays, goodShare string
+}{
+	{
+		mean: [nPollutants]string{SO2: QuantitySO2Monthly, NO2: QuantityNO2Monthly, PM10: QuantityPM10Monthly, PM25: QuantityPM25Monthly},
+		days: [nPollutants]string{SO2: QuantitySO2DaysMonthly, NO2: QuantityNO2DaysMonthly, CO: QuantityCODaysMonthly,
+			O3: QuantityO3DaysMonthly, PM10: QuantityPM10DaysMonthly, PM25: QuantityPM25DaysMonthly},
+		coP95: QuantityCOP95Monthly, o3P90: QuantityO3P90Monthly,
+		good: QuantityGoodDaysMonthly, aqiDays: QuantityAQIDaysMonthly, goodShare: QuantityGoodShareMonthly,
+	},
+	{
+		mean: [nPollutants]string{SO2: QuantitySO2Yearly, NO2: QuantityNO2Yearly, PM10: QuantityPM10Yearly, PM25: QuantityPM25Yearly},
+		days: [nPollutants]string{SO2: QuantitySO2DaysYearly, NO2: QuantityNO2DaysYearly, CO: QuantityCODaysYearly,
+			O3: QuantityO3DaysYearly, PM10: QuantityPM10DaysYearly, PM25: QuantityPM25DaysYearly},
+		coP95: QuantityCOP95Yearly, o3P90: QuantityO3P90Yearly,
+		good: QuantityGoodDaysYearly, aqiDays: QuantityAQIDaysYearly, goodShare: QuantityGoodShareYearly,
+	},
+}
+
 // Units of the derived quantities that are not concentrations (ASCII, like the catalog).
 const (
 	unitMinutes = "min"
 	unitHours   = "h"
 	unitOne     = "1"
+	unitDays    = "d"
+	unitPercent = "%"
 )
 
 // byPollutant names the per-pollutant series.
@@ -172,6 +241,32 @@ var derived = func() []reading.Quantity {
 		add(n[3], unitOne, 0, 127, k.String()+" over-standard pollutants (HJ 633-2012, IAQI > 100): sum of item codes")
 	}
 	add(QuantityGoodDay, unitOne, 0, 1, "1 if the daily AQI is 100 or less (优良天), else 0")
+	for i, per := range []struct{ name, rule string }{
+		{"month", "27 valid daily values, 25 in February [U]"},
+		{"year", "324 valid daily values and the monthly minimum in each month"},
+	} {
+		n, most := periodNames[i], float64(31)
+		if i == 1 {
+			most = 366
+		}
+		for _, p := range meanPollutants {
+			c := must(reading.Lookup(p.Quantity()))
+			add(n.mean[p], c.Unit, c.Min, c.Max, p.String()+" mean of the valid daily means of the local "+per.name+" (HJ 663), if "+per.rule)
+		}
+		co, o3 := must(reading.Lookup(CO.Quantity())), must(reading.Lookup(O3.Quantity()))
+		add(n.coP95, co.Unit, co.Min, co.Max, "CO 95th percentile of the valid daily means of the local "+per.name+" (HJ 663), if "+per.rule)
+		add(n.o3P90, o3.Unit, o3.Min, o3.Max, "O3 90th percentile of the valid daily largest 8-h means of the local "+per.name+" (HJ 663), if "+per.rule)
+		for _, p := range Pollutants() {
+			what := "valid " + p.String() + " daily means"
+			if p == O3 {
+				what = "valid O3 daily largest 8-h means"
+			}
+			add(n.days[p], unitDays, 0, most, what+" in the local "+per.name)
+		}
+		add(n.good, unitDays, 0, most, "days of the local "+per.name+" with a daily AQI of 100 or less (优良天数)")
+		add(n.aqiDays, unitDays, 0, most, "days of the local "+per.name+" with a daily AQI (有效监测天数)")
+		add(n.goodShare, unitPercent, 0, 100, "share of good days among the days with a daily AQI of the local "+per.name+", percent with one decimal (优良天数比例)")
+	}
 	return d
 }()
 

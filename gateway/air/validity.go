@@ -23,6 +23,24 @@ const (
 	// not read). Configurable.
 	DefaultDayFirst8h = 0
 	DefaultDayLast8h  = 16 * time.Hour
+	// DefaultMinDaysMonth and DefaultMinDaysFebruary: a month's mean or percentile needs
+	// this many valid daily values (docs/standards.md §2.9a [U]: GB 3095-2012 and HJ
+	// 663-2013 as remembered; for the annual mean Table 4 asks the same of each month
+	// [T]). Configurable.
+	DefaultMinDaysMonth    = 27
+	DefaultMinDaysFebruary = 25
+	// DefaultMinDaysYear: an annual mean needs 324 valid daily means in the year and
+	// the monthly minimum in each month (GB 3095-2026 Table 4 [T], docs/standards.md
+	// §2.8); the same rule is applied to the yearly percentiles of CO and O3 [U].
+	DefaultMinDaysYear = 324
+)
+
+// Largest values of the period minimums: each month must be able to reach its minimum
+// (every month but February has at least 30 days, February 28), and a year 365.
+const (
+	MaxMinDaysMonth    = 30
+	MaxMinDaysFebruary = 28
+	MaxMinDaysYear     = 365
 )
 
 // Validity holds the data-validity thresholds (GB 3095-2026 Table 4, docs/standards.md §2.8).
@@ -45,6 +63,13 @@ type Validity struct {
 	// hours, of the first and last 8-h window belonging to a day: 0 and 16h [U]. With
 	// DayFirst8h = −7h the windows of a day are the 24 ending 01:00…24:00.
 	DayFirst8h, DayLast8h time.Duration
+	// MinDaysMonth is the number of valid daily values (daily means; for O3 the day's
+	// largest 8-h means) a month's mean or percentile needs: 27 [U]; MinDaysFebruary
+	// the same for February: 25 [U] (docs/standards.md §2.9a).
+	MinDaysMonth, MinDaysFebruary int
+	// MinDaysYear is the number of valid daily values a year's mean or percentile needs,
+	// besides the monthly minimum in each month: 324 (GB 3095-2026 Table 4).
+	MinDaysYear int
 }
 
 // DefaultValidity returns the GB 3095-2026 thresholds.
@@ -65,6 +90,15 @@ func (v Validity) norm() Validity {
 	}
 	if v.DayFirst8h == 0 && v.DayLast8h == 0 {
 		v.DayFirst8h, v.DayLast8h = DefaultDayFirst8h, DefaultDayLast8h
+	}
+	if v.MinDaysMonth == 0 {
+		v.MinDaysMonth = DefaultMinDaysMonth
+	}
+	if v.MinDaysFebruary == 0 {
+		v.MinDaysFebruary = DefaultMinDaysFebruary
+	}
+	if v.MinDaysYear == 0 {
+		v.MinDaysYear = DefaultMinDaysYear
 	}
 	return v
 }
@@ -99,6 +133,18 @@ func (v Validity) Validate() error {
 		errs = append(errs, fmt.Errorf("day_last_8h: %v is before day_first_8h %v", v.DayLast8h, v.DayFirst8h))
 	} else if v.MinWindows < 0 || v.MinWindows > v.windows8h() {
 		errs = append(errs, fmt.Errorf("min_windows: %d is not within 1 to the %d windows of a day", v.MinWindows, v.windows8h()))
+	}
+	for _, d := range []struct {
+		name   string
+		v, max int
+	}{
+		{"min_days_month", v.MinDaysMonth, MaxMinDaysMonth},
+		{"min_days_february", v.MinDaysFebruary, MaxMinDaysFebruary},
+		{"min_days_year", v.MinDaysYear, MaxMinDaysYear},
+	} {
+		if d.v < 0 || d.v > d.max {
+			errs = append(errs, fmt.Errorf("%s: %d is not within 1 to %d", d.name, d.v, d.max))
+		}
 	}
 	return errors.Join(errs...)
 }
