@@ -90,7 +90,10 @@ type Config struct {
 	// windows, and ticks it every DeriveTick so windows close when samples stop.
 	Derive     *derive.Set
 	DeriveTick time.Duration // default 1s
-	Log        *slog.Logger
+	// DeriveState is the directory of the derivations' own state (derive.Set.SaveState:
+	// the air monitors' ledgers); "" keeps none.
+	DeriveState string
+	Log         *slog.Logger
 }
 
 // DefaultStallAfter is Config.StallAfter's default. An SD card's fsync normally takes
@@ -285,6 +288,9 @@ func (p *Pipeline) restore() {
 		return
 	}
 	began := time.Now()
+	if err := d.LoadState(p.cfg.DeriveState); err != nil {
+		p.log.Error("cannot load the derivations' saved state; those monitors start without it", "err", err)
+	}
 	missing, st, err := d.Restore(p.cfg.Queue.Recent)
 	if err != nil {
 		p.log.Error("cannot read the buffer back: the derivations' open windows start with what was read", "err", err)
@@ -331,11 +337,23 @@ func (p *Pipeline) write(ctx context.Context, ingest, own <-chan reading.Batch) 
 		}
 		waiting = waiting[:0]
 	}
+	saveFailing := false
 	sync := func() {
 		err := p.call(opSync, q.Sync)
 		report(err)
 		dirty = false
 		tell(err)
+		if err == nil {
+			// Everything derived so far is durable: the derivations' state may say so.
+			serr := p.call(opSync, func() error { return p.cfg.Derive.SaveState(p.cfg.DeriveState) })
+			switch {
+			case serr != nil && !saveFailing:
+				p.log.Error("cannot save the derivations' state; retrying after each sync", "err", serr)
+			case serr == nil && saveFailing:
+				p.log.Info("derivations' state saved again")
+			}
+			saveFailing = serr != nil
+		}
 	}
 	// appendFailed handles an error of Append or AppendRedeliverable. Either may have
 	// run a group commit whose fsync failed (the error wraps buffer.ErrUnsynced): then

@@ -79,6 +79,7 @@ func start(cfg *config.Config, log *slog.Logger) (_ *running, err error) {
 	grace := cfg.Gateway.ShutdownTimeout * 2 / 3
 	g.pipeline, err = gateway.New(gateway.Config{
 		Derive:         parts.derived,
+		DeriveState:    filepath.Join(cfg.Gateway.StateDir, "derive"),
 		GatewayID:      cfg.Gateway.ID,
 		Site:           cfg.Gateway.Site,
 		Sources:        parts.sources,

@@ -569,6 +569,12 @@ func (a *Aggregator) RestoreLedger(b []byte) error {
 	return a.ledger.UnmarshalBinary(b)
 }
 
+// KeepRecordedDays, while on, makes the ledger keep the days it holds when the same
+// date closes again: gateway/derive turns it on while it rebuilds the windows from the
+// buffer after a restart (RestoreLedger first), since the buffer holds only the end of
+// the oldest day it re-derives.
+func (a *Aggregator) KeepRecordedDays(on bool) { a.ledger.keep = on }
+
 // reportQuality is Suspect if any index of res comes from a Suspect average.
 func (a *Aggregator) reportQuality(res Result, in inputs) reading.Quality {
 	for _, idx := range res.IAQI {

@@ -19,6 +19,10 @@ type Ledger struct {
 	months map[Date]bool // returned months, as their first day
 	years  map[int]bool  // returned years
 	latest Date          // latest recorded date; zero before the first
+	// keep makes Record leave a recorded day alone: while days are derived again from
+	// the part of the buffer a restart finds, whose first day is only partly there,
+	// the restored ledger's days are the complete ones.
+	keep bool
 }
 
 // Period is the statistics of an ended month (Month 1 to 12) or year (Month 0).
@@ -45,7 +49,9 @@ func (l *Ledger) Record(d Day, v Validity) []Period {
 	if !d.Date.Valid() || !l.latest.IsZero() && d.Date.Year < l.latest.Year-1 {
 		return nil
 	}
-	l.days[d.Date] = d
+	if _, ok := l.days[d.Date]; !ok || !l.keep {
+		l.days[d.Date] = d
+	}
 	if l.latest.Before(d.Date) {
 		l.latest = d.Date
 	}

@@ -10,6 +10,7 @@
 package derive
 
 import (
+	"encoding/hex"
 	"math"
 	"slices"
 	"sync"
@@ -82,6 +83,9 @@ type monitor struct {
 	// not yet closed, or in a figure not yet derived: the log keeps that much for Restore.
 	reach time.Duration
 	base  counters // the aggregator's counters when Restore ended: not this process's
+	// ledger, for an air monitor, is its ledger of closed days (state.go); carried over
+	// when the aggregator is replaced after a jump of the clock.
+	ledger *ledgerFile
 }
 
 // counters are the cumulative counts of an aggregator that metrics export.
@@ -97,7 +101,12 @@ type counters struct {
 func (m *monitor) advanceTo(dst []reading.Reading, t time.Time) []reading.Reading {
 	if !m.clock.IsZero() && t.Sub(m.clock) > MaxGap {
 		dst = append(dst, m.agg.Tick(m.agg.FlushTime(m.clock))...)
+		old := m.agg
 		m.agg = m.fresh()
+		if m.ledger != nil {
+			// The months and years in progress go on: only the windows start afresh.
+			_ = m.agg.(*air.Aggregator).RestoreLedger(old.(*air.Aggregator).Ledger())
+		}
 		m.base = counters{}
 		m.resets++
 		m.clock = time.Time{}
@@ -209,6 +218,7 @@ func New(ms Monitors) (*Set, error) {
 				return r.Device == dev && r.Site == site && slices.Contains(plan, r.Quantity)
 			},
 		}
+		m.ledger = &ledgerFile{name: "air-" + hex.EncodeToString([]byte(site)) + "-" + hex.EncodeToString([]byte(dev)) + ".ledger"}
 		s.all = append(s.all, m)
 		s.air = append(s.air, m)
 	}
@@ -313,6 +323,9 @@ func (s *Set) Restore(scan func(func(reading.Reading)) error) ([]reading.Reading
 	first := map[*monitor]time.Time{} // each monitor's first sample in the log
 	var emitted []reading.Reading
 	var out []reading.Reading
+	for _, m := range s.air {
+		m.agg.(*air.Aggregator).KeepRecordedDays(true)
+	}
 	err := scan(func(r reading.Reading) {
 		if derivedNames[r.Quantity] {
 			logged[window.KeyOf(r)] = struct{}{}
@@ -340,6 +353,9 @@ func (s *Set) Restore(scan func(func(reading.Reading)) error) ([]reading.Reading
 			st.Readings++
 		}
 	})
+	for _, m := range s.air {
+		m.agg.(*air.Aggregator).KeepRecordedDays(false)
+	}
 	var missing []reading.Reading
 	for _, d := range emitted {
 		k := window.KeyOf(d)
@@ -368,11 +384,22 @@ func inRange(r reading.Reading, now time.Time) bool {
 
 // add gives r, arrived at wall time now, to m's aggregator and appends what it derives.
 func (m *monitor) add(dst []reading.Reading, r reading.Reading, now time.Time) []reading.Reading {
+	n := len(dst)
 	if m.own == nil || m.own(r) {
 		m.lastArrival = now
 		dst = m.advanceTo(dst, r.Time)
 	}
-	return append(dst, m.agg.Add(r)...)
+	dst = append(dst, m.agg.Add(r)...)
+	m.derived(len(dst) > n)
+	return dst
+}
+
+// derived notes that the aggregator emitted something: an air day may have closed and
+// changed the ledger.
+func (m *monitor) derived(some bool) {
+	if some && m.ledger != nil {
+		m.ledger.dirty = true
+	}
 }
 
 // counters reads the aggregator's cumulative counts.
@@ -410,14 +437,14 @@ func (s *Set) Add(dst []reading.Reading, rs ...reading.Reading) []reading.Readin
 	}
 	from := len(dst)
 	for _, r := range rs {
-		dst = s.feed(dst, r, now, func(*monitor) {})
+		dst = s.feed(dst, r, now)
 	}
 	return s.unlogged(dst, from, now)
 }
 
-// feed gives r to every monitor that wants it at wall time now, appends what they
-// derive to dst and calls fed with each monitor that took it.
-func (s *Set) feed(dst []reading.Reading, r reading.Reading, now time.Time, fed func(*monitor)) []reading.Reading {
+// feed gives r to every monitor that wants it at wall time now and appends what they
+// derive to dst.
+func (s *Set) feed(dst []reading.Reading, r reading.Reading, now time.Time) []reading.Reading {
 	for _, m := range s.all {
 		if !m.feeds(r) {
 			continue
@@ -427,7 +454,6 @@ func (s *Set) feed(dst []reading.Reading, r reading.Reading, now time.Time, fed 
 			continue
 		}
 		dst = m.add(dst, r, now)
-		fed(m)
 	}
 	return dst
 }
@@ -462,8 +488,10 @@ func (s *Set) Tick(dst []reading.Reading, now time.Time) []reading.Reading {
 	from := len(dst)
 	for _, m := range s.all {
 		if now.Sub(m.lastArrival) >= m.closeAfter {
+			n := len(dst)
 			dst = m.advanceTo(dst, now)
 			dst = append(dst, m.agg.Tick(now)...)
+			m.derived(len(dst) > n)
 		}
 	}
 	return s.unlogged(dst, from, now)

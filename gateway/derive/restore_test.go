@@ -1,8 +1,11 @@
 package derive
 
 import (
+	"errors"
 	"math"
 	"math/rand/v2"
+	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -263,5 +266,92 @@ func TestRestoreDoesNotReemitWindowsClosedByTheWallClock(t *testing.T) {
 	run(s2, 20*time.Minute, 70*time.Minute, &after)
 	if got, want := windowtest.Format(derivedOf(after)), windowtest.Format(derivedOf(ref)); got != want {
 		t.Errorf("derived readings with a restart differ from the uninterrupted run\n%s", firstDiff(got, want))
+	}
+}
+
+// An air monitor's month spans far more than the buffer keeps: its ledger of closed
+// days is saved beside the buffer after each sync (SaveState) and loaded before Restore
+// (LoadState). Restarted at several points of 65 days of readings — so in the
+// middle of a month and across its end — the gateway emits the monthly statistics, and
+// everything else, as an uninterrupted run does, each once. Without the saved ledger a
+// month that began before the kept log lacks its first days.
+func TestRestoreKeepsTheAirMonthAcrossRestarts(t *testing.T) {
+	end := time.Now().Truncate(time.Hour)
+	rng := rand.New(rand.NewPCG(7, 8))
+	var batches [][]reading.Reading
+	for ts := end.Add(-65 * 24 * time.Hour); !ts.After(end); ts = ts.Add(20 * time.Minute) { // a whole month on any day
+		batches = append(batches, []reading.Reading{
+			reading.New(ts, "canal", "air-1", "pm25", float64(5+rng.IntN(150))),
+			reading.New(ts, "canal", "air-1", "pm10", float64(10+rng.IntN(250))),
+			reading.New(ts, "canal", "air-1", "co", float64(rng.IntN(40))/10),
+			reading.New(ts, "canal", "air-1", "o3", float64(10+rng.IntN(250))),
+		})
+	}
+	var wall time.Time
+	mk := func() *Set {
+		s, err := New(Monitors{Air: []Air{{Config: air.Config{Site: "canal", Device: "air-1", Sample: 20 * time.Minute}}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.now = func() time.Time { return wall }
+		return s
+	}
+	ref := live(mk(), &wall, batches)
+	months := 0
+	for _, r := range derivedOf(ref) {
+		if r.Quantity == "pm25_1mo" {
+			months++
+		}
+	}
+	if months == 0 {
+		t.Fatal("the uninterrupted run emitted no monthly PM2.5 mean")
+	}
+	for _, k := range []int{len(batches) / 3, len(batches) / 2, 2 * len(batches) / 3, len(batches) - 5} {
+		dir := t.TempDir()
+		s := mk()
+		var log [][]reading.Reading
+		for _, b := range batches[:k] { // live, saving the state after every append ("sync")
+			log = append(log, live(s, &wall, [][]reading.Reading{b})...)
+			if err := s.SaveState(dir); err != nil {
+				t.Fatal(err)
+			}
+		}
+		wall = batches[k-1][0].Time.Add(time.Second)
+		j := k
+		for j > 0 && !batches[j-1][0].Time.Before(wall.Add(-s.Reach()-10*time.Minute)) {
+			j--
+		}
+		restarted := mk()
+		if err := restarted.LoadState(dir); err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := restarted.Restore(scanOf(log[j:])); err != nil {
+			t.Fatal(err)
+		}
+		after := live(restarted, &wall, batches[k:])
+		if got, want := windowtest.Format(derivedOf(after)), windowtest.Format(derivedOf(ref[k:])); got != want {
+			t.Errorf("restart at %s: derived readings after it differ from the uninterrupted run\n%s",
+				batches[k][0].Time.Format(time.DateTime), firstDiff(got, want))
+		}
+	}
+}
+
+// A corrupt ledger file is reported with its name; the monitor starts without it.
+func TestLoadStateReportsCorruptLedger(t *testing.T) {
+	dir := t.TempDir()
+	var wall time.Time
+	s := newSet(t, &wall)
+	name := s.air[0].ledger.name
+	writeFileT(t, dir+"/"+name, "not a ledger")
+	err := s.LoadState(dir)
+	if err == nil || !strings.Contains(err.Error(), name) || !errors.Is(err, air.ErrCorruptLedger) {
+		t.Errorf("LoadState = %v, want an error naming %s and wrapping air.ErrCorruptLedger", err, name)
+	}
+}
+
+func writeFileT(t *testing.T, path, data string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(data), 0o600); err != nil {
+		t.Fatal(err)
 	}
 }
