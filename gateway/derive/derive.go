@@ -497,9 +497,10 @@ func (s *Set) Tick(dst []reading.Reading, now time.Time) []reading.Reading {
 	return s.unlogged(dst, from, now)
 }
 
-// Flush closes every window containing t: noise up to the end of its day or night
-// period, air up to the end of its local day, water up to the end of its window (each
-// plus its lateness). It is what replay does at the end of its input.
+// Flush closes every window containing t: noise up to the latest end of its hour, day
+// or night period, calendar day and Lden 24 hours, air up to the end of its local day,
+// water up to the end of its window (each plus its lateness; the aggregators'
+// FlushTime). It is what replay does at the end of its input.
 func (s *Set) Flush(dst []reading.Reading, t time.Time) []reading.Reading {
 	if s.Empty() {
 		return dst
