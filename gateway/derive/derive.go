@@ -90,8 +90,8 @@ type monitor struct {
 
 // counters are the cumulative counts of an aggregator that metrics export.
 type counters struct {
-	energy, seconds                  float64
-	bursts, accepted, late, rejected int
+	energy, seconds                             float64
+	bursts, accepted, late, rejected, duplicate int
 }
 
 // advanceTo prepares m for time t: after a jump of more than MaxGap from its clock (a
@@ -407,13 +407,13 @@ func (m *monitor) counters() counters {
 	switch a := m.agg.(type) {
 	case *noise.Aggregator:
 		l := a.Now(time.Time{})
-		return counters{energy: l.Energy, seconds: l.Seconds, bursts: l.Bursts, accepted: l.Accepted, late: l.Late, rejected: l.Rejected}
+		return counters{energy: l.Energy, seconds: l.Seconds, bursts: l.Bursts, accepted: l.Accepted, late: l.Late, rejected: l.Rejected, duplicate: l.Duplicate}
 	case *air.Aggregator:
 		l := a.Now(time.Time{})
-		return counters{accepted: l.Accepted, late: l.Late, rejected: l.Rejected}
+		return counters{accepted: l.Accepted, late: l.Late, rejected: l.Rejected, duplicate: l.Duplicate}
 	case *water.Aggregator:
 		l := a.Now(time.Time{})
-		return counters{accepted: l.Accepted, late: l.Late, rejected: l.Rejected}
+		return counters{accepted: l.Accepted, late: l.Late, rejected: l.Rejected, duplicate: l.Duplicate}
 	}
 	return counters{}
 }
@@ -534,7 +534,8 @@ func (s *Set) NoiseStates(now time.Time) []metrics.NoiseState {
 			Energy:     l.Energy - m.base.energy, Seconds: l.Seconds - m.base.seconds,
 			Bursts: uint64(l.Bursts - m.base.bursts), LastBurst: l.LastBurst,
 			Accepted: uint64(l.Accepted - m.base.accepted), Late: uint64(l.Late - m.base.late),
-			Rejected: uint64(l.Rejected - m.base.rejected + m.outOfRange),
+			Duplicate: uint64(l.Duplicate - m.base.duplicate),
+			Rejected:  uint64(l.Rejected - m.base.rejected + m.outOfRange),
 		})
 	}
 	return out
@@ -555,7 +556,8 @@ func (s *Set) AirStates(now time.Time) []metrics.AirState {
 			Site: cfg.Site, Device: cfg.Device, Edition: cfg.Method.Edition.String(),
 			Hour: math.NaN(), AQI: l.AQI, Level: int(l.Level), IAQI: map[string]float64{}, DailyAQI: l.DailyAQI,
 			Accepted: uint64(l.Accepted - m.base.accepted), Late: uint64(l.Late - m.base.late),
-			Rejected: uint64(l.Rejected - m.base.rejected + m.outOfRange),
+			Duplicate: uint64(l.Duplicate - m.base.duplicate),
+			Rejected:  uint64(l.Rejected - m.base.rejected + m.outOfRange),
 		}
 		if !l.Hour.IsZero() {
 			st.Hour = float64(l.Hour.UnixMilli()) / 1000
@@ -598,7 +600,8 @@ func (s *Set) WaterStates(now time.Time) []metrics.WaterState {
 			Class: int(l.Class), Target: int(l.Target), Missed: len(l.Missed), Missing: l.Missing,
 			Params:   map[string]int{},
 			Accepted: uint64(l.Accepted - m.base.accepted), Late: uint64(l.Late - m.base.late),
-			Rejected: uint64(l.Rejected - m.base.rejected + m.outOfRange),
+			Duplicate: uint64(l.Duplicate - m.base.duplicate),
+			Rejected:  uint64(l.Rejected - m.base.rejected + m.outOfRange),
 		}
 		if !l.Start.IsZero() {
 			st.WindowStart = float64(l.Start.UnixMilli()) / 1000

@@ -217,3 +217,29 @@ func TestWaterSectionClosesWhenAnalysersStop(t *testing.T) {
 		t.Errorf("%d windows closed in 12 h with only a temperature probe reporting; want about 11", missing)
 	}
 }
+
+// A sample offered twice (an MQTT redelivery) counts once and shows as a duplicate in
+// each kind's states, which /metrics exports as samples_total{result="duplicate"}.
+func TestStatesCountDuplicates(t *testing.T) {
+	s, err := New(Monitors{
+		Noise: []Noise{noiseMonitor()},
+		Air:   []Air{{Config: air.Config{Site: "canal", Device: "air-1"}}},
+		Water: []Water{{Config: water.Config{Site: "lock", Waterbody: water.River}}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.now = func() time.Time { return t0 }
+	rs := []reading.Reading{
+		reading.New(t0, "canal", "n-1", "la", 60),
+		reading.New(t0, "canal", "air-1", "pm25", 35),
+		reading.New(t0, "lock", "probe-1", "ph", 7.5),
+	}
+	s.Add(nil, rs...)
+	s.Add(nil, rs...)
+	n, a, w := s.NoiseStates(t0)[0], s.AirStates(t0)[0], s.WaterStates(t0)[0]
+	if n.Accepted != 1 || n.Duplicate != 1 || a.Accepted != 1 || a.Duplicate != 1 || w.Accepted != 1 || w.Duplicate != 1 {
+		t.Errorf("accepted/duplicate: noise %d/%d, air %d/%d, water %d/%d; want 1/1 each",
+			n.Accepted, n.Duplicate, a.Accepted, a.Duplicate, w.Accepted, w.Duplicate)
+	}
+}

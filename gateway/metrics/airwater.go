@@ -24,6 +24,7 @@ type AirState struct {
 	Means []AirMean
 
 	Accepted, Late, Rejected uint64
+	Duplicate                uint64 // samples already counted (a redelivery): ignored
 }
 
 // AirMean is one mean concentration of an AirState.
@@ -44,6 +45,7 @@ type WaterState struct {
 	Missing                  int            // required parameters without a mean
 	Params                   map[string]int // class by parameter
 	Accepted, Late, Rejected uint64
+	Duplicate                uint64 // samples already counted (a redelivery): ignored
 }
 
 var (
@@ -125,6 +127,7 @@ func (c *airWaterCollector) Collect(ch chan<- prometheus.Metric) {
 			}
 			counter(airSamples, s.Accepted, s.Site, s.Device, "accepted")
 			counter(airSamples, s.Late, s.Site, s.Device, "late")
+			counter(airSamples, s.Duplicate, s.Site, s.Device, "duplicate")
 			counter(airSamples, s.Rejected, s.Site, s.Device, "rejected")
 		}
 	}
@@ -142,6 +145,7 @@ func (c *airWaterCollector) Collect(ch chan<- prometheus.Metric) {
 			gauge(waterWindow, s.WindowStart, s.Site)
 			counter(waterSamples, s.Accepted, s.Site, "accepted")
 			counter(waterSamples, s.Late, s.Site, "late")
+			counter(waterSamples, s.Duplicate, s.Site, "duplicate")
 			counter(waterSamples, s.Rejected, s.Site, "rejected")
 		}
 	}

@@ -320,3 +320,31 @@ func TestContinueOnError(t *testing.T) {
 		t.Errorf("GET /metrics with a failing collector = %d, body has reading value: %v", code, strings.Contains(body, "envgate_reading_value"))
 	}
 }
+
+// Samples already counted (redeliveries) are exported per kind as result="duplicate".
+func TestSamplesTotalExportsDuplicates(t *testing.T) {
+	m := New()
+	m.SetNoise(func() []NoiseState { return []NoiseState{{Site: "s", Device: "n", Duplicate: 3}} })
+	m.SetAir(func() []AirState { return []AirState{{Site: "s", Device: "a", Duplicate: 4}} })
+	m.SetWater(func() []WaterState { return []WaterState{{Site: "w", Duplicate: 5}} })
+	mfs, err := m.Registry().Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]float64{}
+	for _, mf := range mfs {
+		for _, mt := range mf.GetMetric() {
+			for _, l := range mt.GetLabel() {
+				if l.GetName() == "result" && l.GetValue() == "duplicate" {
+					got[mf.GetName()] = mt.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	want := map[string]float64{"envgate_noise_samples_total": 3, "envgate_air_samples_total": 4, "envgate_water_samples_total": 5}
+	for name, v := range want {
+		if got[name] != v {
+			t.Errorf("%s{result=\"duplicate\"} = %v, want %v (all: %v)", name, got[name], v, got)
+		}
+	}
+}

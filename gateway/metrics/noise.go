@@ -25,6 +25,7 @@ type NoiseState struct {
 	Bursts                   uint64  // night burst events started
 	LastBurst                float64 // peak of the latest ended burst, dB(A); NaN before the first
 	Accepted, Late, Rejected uint64  // samples
+	Duplicate                uint64  // samples already counted (a redelivery): ignored
 }
 
 var (
@@ -92,6 +93,7 @@ func (c *noiseCollector) Collect(ch chan<- prometheus.Metric) {
 		gauge(noiseLastBurst, s.LastBurst, sd...)
 		counter(noiseSamples, float64(s.Accepted), s.Site, s.Device, "accepted")
 		counter(noiseSamples, float64(s.Late), s.Site, s.Device, "late")
+		counter(noiseSamples, float64(s.Duplicate), s.Site, s.Device, "duplicate")
 		counter(noiseSamples, float64(s.Rejected), s.Site, s.Device, "rejected")
 		quiet := "false"
 		if s.QuietDistrict {
