@@ -2,6 +2,7 @@ package air
 
 import (
 	"slices"
+	"strings"
 
 	"github.com/envgate/envgate/gateway/reading"
 )
@@ -93,6 +94,13 @@ const (
 	QuantityOverDaily     = "over_1d"
 	QuantityGoodDay       = "good_day" // 1 if the daily AQI ≤ 100, else 0
 )
+
+// FromLedger reports whether q is a period statistic (a _1mo or _1y quantity): computed
+// from the Ledger's closed days, not from the samples of an open window.
+func FromLedger(q string) bool {
+	_, ok := derivedByName[q]
+	return ok && (strings.HasSuffix(q, "_1mo") || strings.HasSuffix(q, "_1y"))
+}
 
 // Period statistics (HJ 663, docs/standards.md §2.8–§2.9a), of the local calendar month
 // (_1mo, Time its first instant) and year (_1y, Time 1 January 00:00), emitted when the

@@ -342,7 +342,9 @@ func (s *Set) Restore(scan func(func(reading.Reading)) error) ([]reading.Reading
 			from := len(out)
 			out = m.add(out[:from], r, now)
 			for _, d := range out[from:] {
-				if !d.Time.Before(first[m]) {
+				// A window that began before the monitor's first sample in the log holds
+				// only part of its samples; a month or a year comes from the ledger, whole.
+				if !d.Time.Before(first[m]) || air.FromLedger(d.Quantity) {
 					emitted = append(emitted, d)
 				}
 			}
