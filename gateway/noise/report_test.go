@@ -80,8 +80,8 @@ func TestAggregatorDayNightExceedanceAndLAeq24h(t *testing.T) {
 	set.want(t, QuantityLAeqDaily, t0, 10*math.Log10(1_075_000), reading.Good)
 	set.round1(t, QuantityLAeqDaily, t0, 60.3)
 	set.want(t, QuantityVDRDaily, t0, 100, reading.Good)
-	// The flush closes 2026-06-02 too: 5 of its 24 hours, 20.83 %, Suspect.
-	// 10·lg((4·10^5 + 10^6)/6) is 00:00–05:00 of 06-02: 50, 50, 60, 50, 50, 50.
+	// The flush closes 2026-06-02 too: 6 of its 24 hours, 25 %, Suspect.
+	// 10·lg((5·10^5 + 10^6)/6) is 00:00–06:00 of 06-02: 50, 50, 60, 50, 50, 50.
 	d1 := t0.AddDate(0, 0, 1)
 	set.want(t, QuantityLAeqDaily, d1, 10*math.Log10((5*1e5+1e6)/6), reading.Suspect)
 	set.want(t, QuantityVDRDaily, d1, 100*6/24.0, reading.Good)
