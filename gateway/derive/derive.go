@@ -185,7 +185,7 @@ func New(ms Monitors) (*Set, error) {
 			return nil, &MonitorError{Kind: "noise", Site: n.Config.Site, Device: n.Config.Device, Err: err}
 		}
 		site, dev, weather := n.Config.Site, n.Config.Device, n.Weather
-		m := &monitor{agg: a, closeAfter: ms.CloseAfter, reach: noiseReach + n.Config.Lateness + noise.DefaultLateness, // the lateness, or its default
+		m := &monitor{agg: a, closeAfter: ms.CloseAfter, reach: noiseReach + max(n.Config.Lateness, noise.DefaultLateness), // at least the default lateness
 			fresh: func() aggregator { a, _ := noise.NewAggregator(n.Config); return a },
 			feeds: func(r reading.Reading) bool {
 				switch r.Quantity {
@@ -320,15 +320,26 @@ func (s *Set) Restore(scan func(func(reading.Reading)) error) ([]reading.Reading
 	defer s.mu.Unlock()
 	now := s.now()
 	logged := map[window.Key]struct{}{}
-	first := map[*monitor]time.Time{} // each monitor's first sample in the log
-	var emitted []reading.Reading
+	first := map[*monitor]time.Time{} // each monitor's first own sample in the log
+	// Only what the samples after the log's last derived reading derive can be missing:
+	// a crash cuts the end of the log. Anything derived before that point was stored
+	// then, or was never derived before the restart (the samples of a window the log
+	// has only in part: its start is older than the log, or a hole in it lost some).
+	type candidate struct {
+		r   reading.Reading
+		pos int // position of the sample that derived it
+	}
+	var emitted []candidate
 	var out []reading.Reading
+	pos, lastDerived := 0, -1
 	for _, m := range s.air {
 		m.agg.(*air.Aggregator).KeepRecordedDays(true)
 	}
 	err := scan(func(r reading.Reading) {
+		pos++
 		if derivedNames[r.Quantity] {
 			logged[window.KeyOf(r)] = struct{}{}
+			lastDerived = pos
 			return
 		}
 		took := false
@@ -336,7 +347,7 @@ func (s *Set) Restore(scan func(func(reading.Reading)) error) ([]reading.Reading
 			if !m.feeds(r) || !inRange(r, now) {
 				continue // refused before the restart too, and counted then
 			}
-			if f, ok := first[m]; !ok || r.Time.Before(f) {
+			if f, ok := first[m]; (m.own == nil || m.own(r)) && (!ok || r.Time.Before(f)) {
 				first[m] = r.Time
 			}
 			from := len(out)
@@ -344,8 +355,8 @@ func (s *Set) Restore(scan func(func(reading.Reading)) error) ([]reading.Reading
 			for _, d := range out[from:] {
 				// A window that began before the monitor's first sample in the log holds
 				// only part of its samples; a month or a year comes from the ledger, whole.
-				if !d.Time.Before(first[m]) || air.FromLedger(d.Quantity) {
-					emitted = append(emitted, d)
+				if f, ok := first[m]; ok && !d.Time.Before(f) || air.FromLedger(d.Quantity) {
+					emitted = append(emitted, candidate{d, pos})
 				}
 			}
 			out = out[:from]
@@ -359,10 +370,10 @@ func (s *Set) Restore(scan func(func(reading.Reading)) error) ([]reading.Reading
 		m.agg.(*air.Aggregator).KeepRecordedDays(false)
 	}
 	var missing []reading.Reading
-	for _, d := range emitted {
-		k := window.KeyOf(d)
-		if _, ok := logged[k]; !ok {
-			missing = append(missing, d)
+	for _, c := range emitted {
+		k := window.KeyOf(c.r)
+		if _, ok := logged[k]; !ok && c.pos > lastDerived {
+			missing = append(missing, c.r)
 			logged[k] = struct{}{}
 		}
 	}
