@@ -1,10 +1,12 @@
 package derive
 
 import (
+	"bytes"
 	"errors"
 	"math"
 	"math/rand/v2"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -336,16 +338,75 @@ func TestRestoreKeepsTheAirMonthAcrossRestarts(t *testing.T) {
 	}
 }
 
-// A corrupt ledger file is reported with its name; the monitor starts without it.
-func TestLoadStateReportsCorruptLedger(t *testing.T) {
+// A damaged ledger file is reported with its name and set aside as .bad, whole, for a
+// person to look at; the monitor starts without it and saves a new one. A flipped bit
+// is damage too (the checksum), not another figure. A file that cannot be read at all is
+// left alone and not overwritten by this process.
+func TestLoadStateSetsDamagedLedgerAside(t *testing.T) {
+	end := time.Now().Truncate(time.Hour)
+	hour := func(s *Set, wall *time.Time) {
+		var b [][]reading.Reading
+		for ts := end.Add(-3 * time.Hour); ts.Before(end.Add(-time.Hour)); ts = ts.Add(5 * time.Minute) {
+			b = append(b, []reading.Reading{reading.New(ts, "canal", "air-1", "pm25", 30)})
+		}
+		live(s, wall, b)
+	}
+	// A good file first, to damage.
 	dir := t.TempDir()
 	var wall time.Time
 	s := newSet(t, &wall)
+	hour(s, &wall)
+	if err := s.SaveState(dir); err != nil {
+		t.Fatal(err)
+	}
 	name := s.air[0].ledger.name
-	writeFileT(t, dir+"/"+name, "not a ledger")
-	err := s.LoadState(dir)
-	if err == nil || !strings.Contains(err.Error(), name) || !errors.Is(err, air.ErrCorruptLedger) {
-		t.Errorf("LoadState = %v, want an error naming %s and wrapping air.ErrCorruptLedger", err, name)
+	path := filepath.Join(dir, name)
+	good, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fresh := newSet(t, &wall); fresh.LoadState(dir) != nil {
+		t.Fatal("LoadState refused the file SaveState wrote")
+	}
+	for _, c := range []struct {
+		what string
+		data []byte
+	}{
+		{"not a ledger", []byte("not a ledger")},
+		{"one bit flipped", func() []byte { b := bytes.Clone(good); b[len(b)/2] ^= 0x10; return b }()},
+	} {
+		writeFileT(t, path, string(c.data))
+		s := newSet(t, &wall)
+		err := s.LoadState(dir)
+		if err == nil || !strings.Contains(err.Error(), name) || !errors.Is(err, air.ErrCorruptLedger) {
+			t.Errorf("%s: LoadState = %v, want an error naming %s and wrapping air.ErrCorruptLedger", c.what, err, name)
+		}
+		if aside, _ := os.ReadFile(path + ".bad"); !bytes.Equal(aside, c.data) {
+			t.Errorf("%s: %s.bad holds %q, want the damaged file", c.what, name, aside)
+		}
+		hour(s, &wall)
+		if err := s.SaveState(dir); err != nil {
+			t.Fatal(err)
+		}
+		if again := newSet(t, &wall); again.LoadState(dir) != nil {
+			t.Errorf("%s: the new ledger does not load", c.what)
+		}
+	}
+	// Unreadable (here a directory where the file should be): left alone.
+	os.Remove(path)
+	if err := os.Mkdir(path, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	s = newSet(t, &wall)
+	if err := s.LoadState(dir); err == nil {
+		t.Error("LoadState read a directory as a ledger")
+	}
+	hour(s, &wall)
+	if err := s.SaveState(dir); err != nil {
+		t.Errorf("SaveState with an unread ledger: %v", err)
+	}
+	if fi, err := os.Stat(path); err != nil || !fi.IsDir() {
+		t.Errorf("the unreadable ledger's place was overwritten: %v", err)
 	}
 }
 
