@@ -291,7 +291,9 @@ func (p *Pipeline) restore() {
 	if err := d.LoadState(p.cfg.DeriveState); err != nil {
 		p.log.Error("cannot load the derivations' saved state; those monitors start without it", "err", err)
 	}
-	missing, st, err := d.Restore(p.cfg.Queue.Recent)
+	// The segments written within Keep: the buffer's mtimes are on the wall clock.
+	since := time.Now().Add(-d.Keep())
+	missing, st, err := d.Restore(func(fn func(reading.Reading)) error { return p.cfg.Queue.Recent(since, fn) })
 	if err != nil {
 		p.log.Error("cannot read the buffer back: the derivations' open windows start with what was read", "err", err)
 	}

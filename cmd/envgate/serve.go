@@ -68,7 +68,7 @@ func start(cfg *config.Config, log *slog.Logger) (_ *running, err error) {
 		MemoryReadings: b.MemoryReadings,
 		// The derivations rebuild their open windows from the log after a restart
 		// (gateway/derive Restore): delivered readings stay that long, and a little more.
-		Keep: keepFor(parts.derived),
+		Keep: parts.derived.Keep(),
 		Log:  log.With("component", "buffer"),
 	})
 	if err != nil {
@@ -100,16 +100,6 @@ func start(cfg *config.Config, log *slog.Logger) (_ *running, err error) {
 		return nil, fmt.Errorf("listen for /metrics: %w", err)
 	}
 	return g, nil
-}
-
-// keepFor is how long the buffer keeps delivered readings for the derivations of set:
-// their reach, plus ten minutes for a device clock ahead of the box's and a slow
-// restart; 0 when nothing is derived.
-func keepFor(set *derive.Set) time.Duration {
-	if set.Empty() {
-		return 0
-	}
-	return set.Reach() + 10*time.Minute
 }
 
 // parts are the sinks, sources and derivations start builds from a config.

@@ -1063,7 +1063,7 @@ func (q *Queue) removeOldestLocked(reason string, now bool) bool {
 		if lost > 0 {
 			q.log.Warn("buffer full, dropped oldest segment", "reason", reason, "readings", lost, "segment", oldest.path)
 		} else {
-			q.log.Info("buffer bound reached, deleted a delivered segment kept for the derivations", "reason", reason, "segment", oldest.path)
+			q.log.Info("buffer bound reached, deleted a segment with nothing undelivered", "reason", reason, "segment", oldest.path)
 		}
 	}
 	q.pruneHolesLocked()

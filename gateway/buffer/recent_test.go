@@ -14,7 +14,7 @@ import (
 func recentValues(t *testing.T, q *Queue) []float64 {
 	t.Helper()
 	var got []float64
-	if err := q.Recent(func(r reading.Reading) { got = append(got, r.Value) }); err != nil {
+	if err := q.Recent(time.Time{}, func(r reading.Reading) { got = append(got, r.Value) }); err != nil {
 		t.Fatalf("Recent: %v", err)
 	}
 	return got
@@ -108,5 +108,30 @@ func TestRecentSkipsCorruptRecord(t *testing.T) {
 	got := recentValues(t, q)
 	if len(got) != 9 {
 		t.Errorf("Recent gave %v, want the 9 intact readings", got)
+	}
+}
+
+// Recent(since) starts at the oldest segment written since then: a long outage's
+// undelivered backlog, older than what the derivations need, is not read.
+func TestRecentSinceSkipsOlderSegments(t *testing.T) {
+	opt := testOptions(t)
+	now := time.Now()
+	opt.now = func() time.Time { return now }
+	q := mustOpen(t, opt)
+	q.Reader("influx") // never delivers
+	for i := 0; i < 400; i += 50 {
+		appendSync(t, q, readings(i, 50))
+	}
+	now = now.Add(3 * time.Hour)
+	appendSync(t, q, readings(400, 300))
+	var got []float64
+	if err := q.Recent(now.Add(-time.Hour), func(r reading.Reading) { got = append(got, r.Value) }); err != nil {
+		t.Fatal(err)
+	}
+	if len(got) == 0 || got[0] > 400 || got[0] < 350 || got[len(got)-1] != 699 || !slices.IsSorted(got) {
+		t.Errorf("Recent(an hour ago) gave %d values from %v; want those from the segment holding 400 on, through 699", len(got), got[:min(3, len(got))])
+	}
+	if all := recentValues(t, q); len(all) != 700 {
+		t.Errorf("Recent(zero) gave %d values, want all 700", len(all))
 	}
 }

@@ -277,6 +277,16 @@ func (s *Set) Reach() time.Duration {
 	return d
 }
 
+// Keep is how long the buffer keeps delivered readings for Restore, and how far back
+// Restore reads: the Reach, plus ten minutes for a device clock ahead of the box's and a
+// slow restart. Zero for a Set that derives nothing.
+func (s *Set) Keep() time.Duration {
+	if s.Empty() {
+		return 0
+	}
+	return s.Reach() + 10*time.Minute
+}
+
 // derivedNames is every quantity a Set derives.
 var derivedNames = func() map[string]bool {
 	m := map[string]bool{}
