@@ -20,6 +20,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -380,5 +381,155 @@ func TestWebTLSHandshakeTimeout(t *testing.T) {
 	}
 	if took := time.Since(start); !errors.Is(err, io.EOF) && !isReset(err) || took > 10*time.Second {
 		t.Errorf("silent TLS client: read = %v after %v, want closed by the server after about %v", err, took, lim.ReadHeader)
+	}
+}
+
+// TestWebConfigCheckedAsRunChecksIt: envgate check refuses a bad web config with the
+// message envgate run refuses it with, naming gateway.web_config_file, the file and
+// the key: a password that is not a bcrypt hash, a certificate file that does not
+// exist or is a named pipe (which the toolkit alone would wait on forever), an unknown
+// key, and a web config that is missing, a directory or too large.
+func TestWebConfigCheckedAsRunChecksIt(t *testing.T) {
+	dir := t.TempDir()
+	pki := newWebPKI(t, dir)
+	fifo := filepath.Join(dir, "fifo")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	good := webConfigYAML(t, pki.certFile, pki.keyFile)
+	hash := good[strings.Index(good, "$2a$"):strings.LastIndex(good, "\n")]
+	web := filepath.Join(dir, "web.yml")
+	cases := []struct {
+		name, web string // the web config file's content; "" for none
+		path          string // gateway.web_config_file; default web
+		want          string // the problem after "gateway.web_config_file (line 1): "
+	}{
+		{name: "bad bcrypt hash", web: strings.Replace(good, hash, "hunter2", 1),
+			want: web + `: basic_auth_users.prometheus: not a bcrypt hash (crypto/bcrypt: hashedSecret too short to be a bcrypted password); make one with "envgate hash-password" or "htpasswd -nBC 10 prometheus"`},
+		{name: "missing cert file", web: strings.Replace(good, pki.certFile, "nope.crt", 1),
+			want: web + ": tls_server_config.cert_file: open " + filepath.Join(dir, "nope.crt") + ": no such file or directory"},
+		{name: "cert file a FIFO", web: strings.Replace(good, pki.certFile, fifo, 1),
+			want: web + ": tls_server_config.cert_file: " + fifo + " is a named pipe (FIFO), not a regular file"},
+		{name: "key of another certificate", web: strings.Replace(good, pki.keyFile, newWebPKI(t, t.TempDir()).keyFile, 1),
+			want: web + ": failed to load X509KeyPair: tls: private key does not match public key"},
+		{name: "unknown key", web: strings.Replace(good, "tls_server_config:", "tls_server_confg:", 1),
+			want: web + `: yaml: unmarshal errors: line 1: unknown key "tls_server_confg"`},
+		{name: "missing web config", path: filepath.Join(dir, "nope.yml"),
+			want: "cannot read web config: open " + filepath.Join(dir, "nope.yml") + ": no such file or directory"},
+		{name: "web config a FIFO", path: fifo,
+			want: "cannot read web config: " + fifo + " is a named pipe (FIFO), not a regular file"},
+		{name: "web config too large", web: good + "# " + strings.Repeat("x", int(config.MaxWebConfigFile)) + "\n",
+			want: "cannot read web config: " + web + " is larger than 1MiB"},
+	}
+	for i, tc := range cases {
+		if tc.web != "" {
+			writeFile(t, web, tc.web)
+		}
+		if tc.path == "" {
+			tc.path = web
+		}
+		path := filepath.Join(dir, fmt.Sprintf("case%d.yaml", i))
+		writeFile(t, path, fmt.Sprintf("gateway: {id: box, site: canal, state_dir: %s, listen: \"127.0.0.1:0\", web_config_file: %s}\ndevices:\n  - {name: noise-1, interval: 1s, sim: {kind: noise}}\n",
+			filepath.Join(dir, "state"), tc.path))
+		want := "gateway.web_config_file (line 1): " + tc.want
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			code, out, _ := cli("check", "-c", path)
+			if code != 1 || !strings.HasPrefix(out, path+": "+want+"\n") {
+				t.Errorf("%s: envgate check = %d, %q; want 1, %q", tc.name, code, out, path+": "+want)
+				if code == 0 {
+					return // run would start a gateway that runs until stopped
+				}
+			}
+			if strings.Contains(out, "hunter2") || strings.Contains(out, "$2a$") {
+				t.Errorf("%s: envgate check shows a password or hash: %q", tc.name, out)
+			}
+			code, _, errOut := cli("run", "-c", path)
+			if code != 1 || !strings.Contains(errOut, "  "+want+"\n") {
+				t.Errorf("%s: envgate run = %d, %q; want 1 and the same problem", tc.name, code, errOut)
+			}
+		}()
+		select {
+		case <-done:
+		case <-time.After(30 * time.Second):
+			t.Errorf("%s: still blocked after 30s", tc.name)
+			if w, err := os.OpenFile(fifo, os.O_WRONLY, 0); err == nil {
+				w.Close()
+			}
+			<-done
+		}
+	}
+}
+
+// TestWebRunBinaryOverTLS runs the envgate binary with a web config of TLS and basic
+// auth, as an operator does: /metrics, /healthz and / refuse a scrape without the
+// password or with a wrong one and answer it with the right one, over HTTPS only, and
+// the log names the https URL.
+func TestWebRunBinaryOverTLS(t *testing.T) {
+	skipSubprocess(t)
+	bin := buildBinary(t)
+	dir := t.TempDir()
+	pki := newWebPKI(t, dir)
+	writeFile(t, filepath.Join(dir, "web.yml"), webConfigYAML(t, "server.crt", "server.key"))
+	addr := loopback(t)
+	cfg := filepath.Join(dir, "envgate.yaml")
+	writeFile(t, cfg, strings.Replace(runConfig(filepath.Join(dir, "state"), addr, 5*time.Second, ""),
+		"  listen: "+addr+"\n", "  listen: "+addr+"\n  web_config_file: web.yml\n", 1))
+	// web.yml and the certificate paths in it are relative to the config's directory,
+	// not the process's working directory (the package's).
+	p := startEnvgate(t, bin, cleanEnv(), "run", "-c", cfg)
+	c := httpsClient(pki.pool, nil)
+	var code int
+	var body string
+	var err error
+	if !waitFor(t, 30*time.Second, func() bool {
+		code, body, err = getAs(c, "https://"+addr+"/metrics", webUser, webPassword)
+		return p.exited() || code == http.StatusOK && strings.Contains(body, `envgate_device_up{device="noise-1"`)
+	}) || p.exited() {
+		t.Fatalf("no metrics over https within 30s: %d, %v\n%s", code, err, body)
+	}
+	for _, path := range []string{"/metrics", "/healthz", "/"} {
+		url := "https://" + addr + path
+		if code, _, err := getAs(c, url, "", ""); code != http.StatusUnauthorized {
+			t.Errorf("GET %s without a password = %d, %v; want 401", url, code, err)
+		}
+		if code, _, err := getAs(c, url, webUser, "wrong"); code != http.StatusUnauthorized {
+			t.Errorf("GET %s with a wrong password = %d, %v; want 401", url, code, err)
+		}
+		if code, _, err := getAs(c, url, webUser, webPassword); code != http.StatusOK {
+			t.Errorf("GET %s with the password = %d, %v; want 200", url, code, err)
+		}
+	}
+	if code, body := get("http://" + addr + "/metrics"); code == http.StatusOK || strings.Contains(body, "envgate_") {
+		t.Errorf("plain HTTP = %d:\n%s", code, body)
+	}
+	if code, took := p.stop(t, 10*time.Second); code != 0 {
+		t.Errorf("exit code %d after %v", code, took)
+	}
+	if want := "metrics=https://" + addr + "/metrics"; !strings.Contains(p.stderr.String(), want) {
+		t.Errorf("the log does not say %s:\n%s", want, p.stderr.String())
+	}
+}
+
+// TestHashPassword: envgate hash-password prints a bcrypt hash of the first line of
+// stdin that the web config accepts and that matches the password.
+func TestHashPassword(t *testing.T) {
+	var out, errOut strings.Builder
+	if code := cmdHashPassword([]string{"-cost", "4"}, strings.NewReader(webPassword+"\nnext line\n"), &out, &errOut); code != 0 {
+		t.Fatalf("hash-password = %d, %s", code, errOut.String())
+	}
+	hash := strings.TrimSuffix(out.String(), "\n")
+	if err := bcrypt.CompareHashAndPassword([]byte(hash), []byte(webPassword)); err != nil {
+		t.Errorf("hash %q does not match the password: %v", hash, err)
+	}
+	for _, tc := range []struct {
+		args  []string
+		stdin string
+		want  int
+	}{{nil, "", 1}, {nil, "\n", 1}, {[]string{"-cost", "3"}, "x\n", 2}, {[]string{"extra"}, "x\n", 2}} {
+		if code := cmdHashPassword(tc.args, strings.NewReader(tc.stdin), io.Discard, io.Discard); code != tc.want {
+			t.Errorf("hash-password %q < %q = %d, want %d", tc.args, tc.stdin, code, tc.want)
+		}
 	}
 }
