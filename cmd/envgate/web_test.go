@@ -401,8 +401,8 @@ func TestWebConfigCheckedAsRunChecksIt(t *testing.T) {
 	web := filepath.Join(dir, "web.yml")
 	cases := []struct {
 		name, web string // the web config file's content; "" for none
-		path          string // gateway.web_config_file; default web
-		want          string // the problem after "gateway.web_config_file (line 1): "
+		path      string // gateway.web_config_file; default web
+		want      string // the problem after "gateway.web_config_file (line 1): "
 	}{
 		{name: "bad bcrypt hash", web: strings.Replace(good, hash, "hunter2", 1),
 			want: web + `: basic_auth_users.prometheus: not a bcrypt hash (crypto/bcrypt: hashedSecret too short to be a bcrypted password); make one with "envgate hash-password" or "htpasswd -nBC 10 prometheus"`},
