@@ -35,6 +35,9 @@ type Config struct {
 	// Defaults and Validate know them too. A nil entry is a profile whose file has
 	// problems (reported against that file, not again by every device using it).
 	profiles map[string]*Profile
+
+	// webTLS is set by Parse when gateway.web_config_file configures TLS.
+	webTLS bool
 }
 
 // Gateway names the box and sets its process-wide options.
@@ -43,6 +46,7 @@ type Gateway struct {
 	Site            string        `yaml:"site"`             // default site for devices; optional; CheckName if set
 	StateDir        string        `yaml:"state_dir"`        // default "/var/lib/envgate"
 	Listen          string        `yaml:"listen"`           // HTTP address for /metrics, /healthz; default "127.0.0.1:9273"
+	WebConfigFile   string        `yaml:"web_config_file"`  // TLS and basic auth of the HTTP server (exporter-toolkit web config); optional; relative to the config file's directory
 	LogLevel        string        `yaml:"log_level"`        // debug|info|warn|error; default info
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"` // default 15s; > 0
 	HealthInterval  time.Duration `yaml:"health_interval"`  // how often the gateway writes its own health readings; default 60s; >= 1s

@@ -32,12 +32,13 @@ func Load(path string) (*Config, error) {
 }
 
 // Parse decodes, completes and validates a configuration file. name is the file's
-// path; a relative token_file, password_file or profile file is read relative to its
-// directory.
+// path; a relative token_file, password_file, web_config_file or profile file is read
+// relative to its directory.
 //
 // Parse expands ${VAR}, ${VAR:-default} and $$ in every scalar value, rejects
-// unknown keys, applies defaults, reads token, password and profile files, stats the
-// dead-letter files (see checkDeadLetterFiles), validates,
+// unknown keys, applies defaults, reads token, password and profile files, checks the
+// web config file (see checkWebConfig), stats the dead-letter files (see
+// checkDeadLetterFiles), validates,
 // and resolves the profile of every Modbus device (see ModbusDevice). It returns either a
 // config and nil, or nil and the errors.Join of the *Problems found (see Problems):
 // those in the config file sorted by line, then those in profile files, each with its
@@ -57,6 +58,7 @@ func Parse(data []byte, name string) (*Config, error) {
 	early := slices.Clone(d.probs)
 	early = append(early, c.readTokenFiles(filepath.Dir(name))...)
 	early = append(early, c.readPasswordFiles(filepath.Dir(name))...)
+	early = append(early, c.checkWebConfig(filepath.Dir(name))...)
 	early = append(early, c.checkDeadLetterFiles(func(p string) bool { return d.set[p] })...)
 	inConfig, inProfiles := c.readProfiles(filepath.Dir(name))
 	early = append(early, inConfig...)

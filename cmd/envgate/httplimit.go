@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"io"
 	"log"
 	"net"
@@ -72,7 +73,11 @@ func newHTTPServer(h http.Handler, l net.Listener, lim httpLimits) (*http.Server
 		WriteTimeout:      lim.Write,
 		IdleTimeout:       lim.Idle,
 		ConnState:         ll.connState,
-		ConnContext:       func(ctx context.Context, c net.Conn) context.Context { return context.WithValue(ctx, connKey{}, c) },
+		// HTTP/1.1 only, with TLS too (gateway.web_config_file): the limits follow each
+		// connection through its states, which net/http does not report for HTTP/2
+		// connections, and one HTTP/2 connection carries many requests at once.
+		Protocols:   http1Only(),
+		ConnContext: func(ctx context.Context, c net.Conn) context.Context { return context.WithValue(ctx, connKey{}, c) },
 		// Clients that time out or are closed at the cap are not the operator's
 		// business; net/http would log each one.
 		ErrorLog: log.New(io.Discard, "", 0),
@@ -88,8 +93,16 @@ func maxConnsPerIP(maxConns int) int { return max(maxConns/2, 2) }
 // connKey is the context key of a request's connection.
 type connKey struct{}
 
+// http1Only returns the protocol set of HTTP/1.1 alone.
+func http1Only() *http.Protocols {
+	p := new(http.Protocols)
+	p.SetHTTP1(true)
+	return p
+}
+
 // connInfo is what the limitListener knows of one connection.
 type connInfo struct {
+	raw     net.Conn  // the accepted connection (under TLS, the one under the *tls.Conn); closed for room
 	ip      string    // the remote address
 	idle    bool      // between requests
 	serving bool      // its request's headers are read and the handler runs
@@ -221,7 +234,7 @@ func (l *limitListener) makeRoomFor(ip string) bool {
 	if oldest == nil || (!since.IsZero() && time.Since(since) < minPending) {
 		return false
 	}
-	oldest.Close()
+	l.conns[oldest].raw.Close()
 	delete(l.conns, oldest)
 	return true
 }
@@ -242,8 +255,13 @@ func (l *limitListener) connState(c net.Conn, s http.ConnState) {
 	defer l.mu.Unlock()
 	switch s {
 	case http.StateNew:
-		ci := &connInfo{since: time.Now()}
-		if lc, ok := c.(*limitedConn); ok {
+		ci := &connInfo{since: time.Now(), raw: c}
+		if tc, ok := c.(*tls.Conn); ok {
+			// Closed for room, a TLS connection is closed under its TLS layer: no
+			// close_notify, which could wait on a client that reads nothing, is sent.
+			ci.raw = tc.NetConn()
+		}
+		if lc, ok := ci.raw.(*limitedConn); ok {
 			ci.ip = lc.ip
 		}
 		l.conns[c] = ci
@@ -308,7 +326,7 @@ func (l *limitListener) makeRoom() time.Duration {
 	for c, ci := range l.conns {
 		switch {
 		case ci.idle:
-			c.Close()
+			ci.raw.Close()
 			delete(l.conns, c)
 			closed = true
 		case !ci.serving && (oldest == nil || ci.since.Before(since)):
@@ -321,7 +339,7 @@ func (l *limitListener) makeRoom() time.Duration {
 	if wait := minPending - time.Since(since); wait > 0 {
 		return wait
 	}
-	oldest.Close()
+	l.conns[oldest].raw.Close()
 	delete(l.conns, oldest)
 	return 0
 }

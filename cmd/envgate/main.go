@@ -5,6 +5,7 @@
 //	envgate check -c FILE    check a config file and report every problem
 //	envgate demo             run on embedded defaults with simulated devices
 //	envgate replay -c FILE IN  derive noise levels, AQI and water class from recorded readings (CSV)
+//	envgate hash-password    print the bcrypt hash of a password read from stdin
 //	envgate version          print the version
 package main
 
@@ -31,6 +32,8 @@ usage:
                                         find the slaves on a bus, print a config snippet
   envgate replay -c FILE INPUT.csv      derive noise levels, AQI, water class from recorded readings,
                                         print them as line protocol (or --format csv)
+  envgate hash-password [-cost N]       print the bcrypt hash of a password (stdin), for
+                                        basic_auth_users of gateway.web_config_file
   envgate version                       print the version
 
 Run "envgate COMMAND -h" for the flags of a command.
@@ -62,6 +65,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return cmdScan(args[1:], stdout, stderr)
 	case "replay":
 		return cmdReplay(args[1:], stdout, stderr)
+	case "hash-password":
+		return cmdHashPassword(args[1:], os.Stdin, stdout, stderr)
 	case "version", "--version", "-v":
 		fmt.Fprintf(stdout, "envgate %s\n", version)
 		return 0

@@ -60,7 +60,7 @@ func serve(cfg *config.Config, duration time.Duration, afterStart func(ctx conte
 		return 1
 	}
 	log.Info("envgate started", "version", version, "gateway", cfg.Gateway.ID, "devices", deviceCount(cfg), "buses", len(cfg.Buses),
-		"sinks", len(cfg.Sinks), "state_dir", cfg.Gateway.StateDir, "metrics", "http://"+g.listener.Addr().String()+"/metrics")
+		"sinks", len(cfg.Sinks), "state_dir", cfg.Gateway.StateDir, "metrics", httpScheme(cfg)+"://"+g.listener.Addr().String()+"/metrics")
 	// Past shutdown_timeout the process exits anyway; whatever is unsent stays on disk.
 	watchdog := make(chan struct{})
 	defer close(watchdog)

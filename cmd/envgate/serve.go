@@ -176,7 +176,7 @@ func build(cfg *config.Config, m *metrics.Metrics, log *slog.Logger) (p parts, e
 func (g *running) run(ctx context.Context) error {
 	srv, l := newHTTPServer(g.metrics.Handler(g.pipeline.Healthy), g.listener, defaultHTTPLimits())
 	httpErr := make(chan error, 1)
-	go func() { httpErr <- srv.Serve(l) }()
+	go func() { httpErr <- serveHTTP(srv, l, g.cfg.Gateway.WebConfigFile, g.log) }()
 	err := g.pipeline.Run(ctx)
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), min(2*time.Second, g.cfg.Gateway.ShutdownTimeout/6))
 	defer cancel()
