@@ -1,11 +1,11 @@
 package dashboards
 
 import (
+	"github.com/grafana/grafana-foundation-sdk/go/cog/variants"
 	"github.com/grafana/grafana-foundation-sdk/go/common"
 	"github.com/grafana/grafana-foundation-sdk/go/dashboard"
 	"github.com/grafana/grafana-foundation-sdk/go/table"
 	"github.com/grafana/grafana-foundation-sdk/go/timeseries"
-	"github.com/grafana/grafana-foundation-sdk/go/cog/variants"
 )
 
 // dBA is Grafana's custom unit for A-weighted levels.
