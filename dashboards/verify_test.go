@@ -135,7 +135,11 @@ func periodLevel(day time.Time, from, to int) float64 {
 // promAPI calls Prometheus's HTTP API and decodes data.
 func promAPI(t *testing.T, base, path string, params url.Values, data any) {
 	t.Helper()
-	resp, err := http.Get(base + path + "?" + params.Encode())
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, base+path+"?"+params.Encode(), nil)
+	if err != nil {
+		t.Fatalf("prometheus %s: %v", path, err)
+	}
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatalf("prometheus %s: %v", path, err)
 	}
