@@ -54,7 +54,10 @@ func summary() (dashboard.Dashboard, error) {
 			"days":  map[string]any{"aggregations": []string{"count"}, "operation": "aggregate"},
 		}})).
 		WithTransformation(transform("sortBy", map[string]any{"sort": []map[string]any{{"field": "level"}}})).
-		WithTransformation(transform("organize", map[string]any{"renameByName": map[string]string{"days (count)": "days"}})))
+		WithTransformation(transform("organize", map[string]any{"renameByName": map[string]string{"days (count)": "days"}})).
+		// A bar chart's x axis takes strings; the mapping still names and colours "1"…"6".
+		WithTransformation(transform("convertFieldType", map[string]any{"conversions": []map[string]any{
+			{"targetField": "level", "destinationType": "string"}}})))
 
 	d.WithRow(dashboard.NewRowBuilder("Noise and water"))
 	d.WithPanel(table.NewPanelBuilder().Title(TitleQuietNoise).
@@ -74,7 +77,7 @@ func summary() (dashboard.Dashboard, error) {
 		Height(8).Span(12).Decimals(0).
 		WithTarget(influxTable("A", `SELECT last("class") AS "class", last("target_class") AS "target", last("target_missed") AS "parameters over target" FROM "water" WHERE `+whereSite+` GROUP BY "site"`)).
 		WithTransformation(transform("organize", map[string]any{"excludeByName": map[string]bool{"Time": true}, "renameByName": map[string]string{"site": "section"}})).
-		OverrideByRegexp("class|target", []dashboard.DynamicConfigValue{
+		OverrideByRegexp("^(class|target)$", []dashboard.DynamicConfigValue{
 			{Id: "mappings", Value: []dashboard.ValueMapping{classMapping()}},
 			{Id: "custom.cellOptions", Value: map[string]any{"type": "color-text"}},
 		}).
