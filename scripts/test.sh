@@ -30,5 +30,5 @@ echo "== date-sensitive tests with the gateway's clock 400 days ahead, then behi
 for offset in 9600h -9600h; do
   ENVGATE_TEST_CLOCK_OFFSET=$offset go test -tags fakeclock -count=1 -timeout 20m ./internal/clock \
     ./cmd/envgate ./gateway ./gateway/derive ./gateway/influx ./internal/testsvc \
-    ./gateway/noise ./gateway/air ./gateway/water ./gateway/replay
+    ./gateway/noise ./gateway/air ./gateway/water ./gateway/replay ./dashboards
 done
