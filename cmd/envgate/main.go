@@ -4,6 +4,7 @@
 //	envgate run -c FILE      run the gateway with a config file
 //	envgate check -c FILE    check a config file and report every problem
 //	envgate demo             run on embedded defaults with simulated devices
+//	envgate tail [-c FILE]   print the readings of a running gateway as they arrive
 //	envgate replay -c FILE IN  derive noise levels, AQI and water class from recorded readings (CSV)
 //	envgate version          print the version
 package main
@@ -31,6 +32,8 @@ usage:
                                         find the slaves on a bus, print a config snippet
   envgate replay -c FILE INPUT.csv      derive noise levels, AQI, water class from recorded readings,
                                         print them as line protocol (or --format csv)
+  envgate tail [-c FILE] [--device D] [--site S] [--quantity Q]
+                                        print a running gateway's readings as they arrive
   envgate version                       print the version
 
 Run "envgate COMMAND -h" for the flags of a command.
@@ -62,6 +65,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return cmdScan(args[1:], stdout, stderr)
 	case "replay":
 		return cmdReplay(args[1:], stdout, stderr)
+	case "tail":
+		return cmdTail(args[1:], stdout, stderr)
 	case "version", "--version", "-v":
 		fmt.Fprintf(stdout, "envgate %s\n", version)
 		return 0

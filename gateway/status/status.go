@@ -45,7 +45,9 @@ type Status struct {
 // Group is a bus, an MQTT source, or the stand-alone devices of one kind.
 type Group struct {
 	Name string `json:"name"`
-	Kind string `json:"kind"` // "modbus", "mqtt", "pm", "sim", or "other" for devices no config names
+	// Kind is "modbus", "mqtt", "pm", "sim", "gateway" (its own health readings; up
+	// while it is healthy), or "other" for devices no config names.
+	Kind string `json:"kind"`
 	// Connected is set for MQTT sources: whether the broker connection is up.
 	Connected *bool    `json:"connected,omitempty"`
 	Devices   []Device `json:"devices"`
@@ -216,6 +218,15 @@ func (s *Server) Status() Status {
 		}
 	}
 	st.Groups = groups(s.cfg.Layout, snap, now)
+	// The gateway's own health device is not polled: it is up while the gateway is healthy.
+	healthy := st.Health == "ok"
+	for _, g := range st.Groups {
+		if g.Kind == "gateway" {
+			for i := range g.Devices {
+				g.Devices[i].Up = &healthy
+			}
+		}
+	}
 	for _, n := range snap.Noise {
 		st.Noise = append(st.Noise, noiseOf(n))
 	}
