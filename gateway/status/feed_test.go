@@ -196,7 +196,7 @@ func TestStreamSlowReader(t *testing.T) {
 		defer close(published)
 		for i := 1; i <= 100; i++ {
 			f.Publish(rd("noise-1", "la", float64(i)))
-			f.Publish(rd("noise-1", "lafmax", 1)) // not selected: neither queued nor counted
+			f.Publish(rd("noise-1", "laeq", 1)) // not selected: neither queued nor counted
 			f.Publish(rd("air-1", "pm25", 2))
 		}
 	}()
