@@ -93,7 +93,11 @@ type Config struct {
 	// DeriveState is the directory of the derivations' own state (derive.Set.SaveState:
 	// the air monitors' ledgers); "" keeps none.
 	DeriveState string
-	Log         *slog.Logger
+	// Tap, if set, is called by the writer with every reading it admits (from the
+	// sources and the derivations, before the buffer append), for the status page's
+	// stream (status.Feed.Publish). It must not block.
+	Tap func(reading.Reading)
+	Log *slog.Logger
 }
 
 // DefaultStallAfter is Config.StallAfter's default. An SD card's fsync normally takes
@@ -513,6 +517,9 @@ func (p *Pipeline) admit(dst, batch []reading.Reading, trusted bool) []reading.R
 			continue
 		}
 		p.cfg.Metrics.ObserveReading(r)
+		if p.cfg.Tap != nil {
+			p.cfg.Tap(r)
+		}
 		dst = append(dst, r)
 	}
 	return dst

@@ -12,6 +12,8 @@
 #     amtool) for the alert rule tests and the end-to-end alerting test (apt-get). Debian's
 #     packages may also start system services on :9090 and :9093; the tests start their
 #     own on free ports and do not use them.
+#   - chromium (Debian's, /usr/bin/chromium) for the status page test, which drives it
+#     headless through chromedp (apt-get).
 set -euo pipefail
 
 gobin="$(go env GOPATH)/bin"
@@ -43,3 +45,5 @@ for p in prometheus prometheus-alertmanager; do
   dpkg -s "$p" >/dev/null 2>&1 || prom_pkgs+=("$p")
 done
 [ "${#prom_pkgs[@]}" -eq 0 ] || apt_install "${prom_pkgs[@]}"
+# The status page test drives Debian's headless Chromium (cmd/envgate/statuspage_test.go).
+dpkg -s chromium >/dev/null 2>&1 || apt_install chromium

@@ -4,6 +4,7 @@
 //	envgate run -c FILE      run the gateway with a config file
 //	envgate check -c FILE    check a config file and report every problem
 //	envgate demo             run on embedded defaults with simulated devices
+//	envgate tail [-c FILE]   print the readings of a running gateway as they arrive
 //	envgate replay -c FILE IN  derive noise levels, AQI and water class from recorded readings (CSV)
 //	envgate hash-password    print the bcrypt hash of a password read from stdin
 //	envgate version          print the version
@@ -34,6 +35,8 @@ usage:
                                         print them as line protocol (or --format csv)
   envgate hash-password [-cost N]       print the bcrypt hash of a password (stdin), for
                                         basic_auth_users of gateway.web_config_file
+  envgate tail [-c FILE] [--device D] [--site S] [--quantity Q]
+                                        print a running gateway's readings as they arrive
   envgate version                       print the version
 
 Run "envgate COMMAND -h" for the flags of a command.
@@ -67,6 +70,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return cmdReplay(args[1:], stdout, stderr)
 	case "hash-password":
 		return cmdHashPassword(args[1:], os.Stdin, stdout, stderr)
+	case "tail":
+		return cmdTail(args[1:], stdout, stderr)
 	case "version", "--version", "-v":
 		fmt.Fprintf(stdout, "envgate %s\n", version)
 		return 0

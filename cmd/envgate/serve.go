@@ -39,6 +39,7 @@ type running struct {
 	pipeline *gateway.Pipeline
 	sinks    []*influx.Sink
 	listener net.Listener
+	page     *statusPage // the status page at / and `envgate tail`'s stream (status.go)
 }
 
 // start opens the buffer, builds sinks and sources, and binds the HTTP address. It is
@@ -46,6 +47,8 @@ type running struct {
 // start-up errors.
 func start(cfg *config.Config, log *slog.Logger) (_ *running, err error) {
 	g := &running{cfg: cfg, log: log, metrics: metrics.New()}
+	g.page, log = newStatusPage(log) // the page lists the warnings and errors logged from here on
+	g.log = log
 	defer func() {
 		if err != nil {
 			g.close()
@@ -90,6 +93,7 @@ func start(cfg *config.Config, log *slog.Logger) (_ *running, err error) {
 		SyncInterval:   b.SyncInterval,
 		HealthInterval: cfg.Gateway.HealthInterval,
 		ShutdownGrace:  grace,
+		Tap:            g.page.feed.Publish,
 		Log:            log,
 	})
 	if err != nil {
@@ -174,10 +178,12 @@ func build(cfg *config.Config, m *metrics.Metrics, log *slog.Logger) (p parts, e
 
 // run serves HTTP and runs the pipeline until ctx is done, then shuts down in order.
 func (g *running) run(ctx context.Context) error {
-	srv, l := newHTTPServer(g.metrics.Handler(g.pipeline.Healthy), g.listener, defaultHTTPLimits())
+	h := g.page.handler(g.cfg, g.metrics, g.pipeline.Healthy, g.metrics.Handler(g.pipeline.Healthy))
+	srv, l := newHTTPServer(h, g.listener, defaultHTTPLimits())
 	httpErr := make(chan error, 1)
 	go func() { httpErr <- serveHTTP(srv, l, g.cfg.Gateway.WebConfigFile, g.log) }()
 	err := g.pipeline.Run(ctx)
+	g.page.feed.Close() // ends the reading streams, which Shutdown would wait for
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), min(2*time.Second, g.cfg.Gateway.ShutdownTimeout/6))
 	defer cancel()
 	if serr := srv.Shutdown(sctx); serr != nil {

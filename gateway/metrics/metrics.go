@@ -103,6 +103,7 @@ type Metrics struct {
 	airWater *airWaterCollector
 	pm       *pmCollector
 	writer   *writerCollector
+	devices  *deviceLog
 }
 
 // New returns Metrics with its own registry holding every envgate metric plus the Go
@@ -153,6 +154,7 @@ func New() *Metrics {
 		airWater: &airWaterCollector{},
 		pm:       &pmCollector{sensors: map[string]func() PMStats{}},
 		writer:   &writerCollector{},
+		devices:  &deviceLog{byName: map[string]*DeviceStatus{}},
 	}
 	m.reg.MustRegister(
 		collectors.NewGoCollector(),
@@ -199,6 +201,7 @@ func (m *Metrics) CountInvalid(device, reason string) {
 func (m *Metrics) ObservePoll(device string, d time.Duration, err error) {
 	ok, failed := m.polls.WithLabelValues(device, "ok"), m.polls.WithLabelValues(device, "error")
 	m.pollDuration.WithLabelValues(device).Observe(d.Seconds())
+	m.devices.observe(device, m.now(), err)
 	if err != nil {
 		failed.Inc()
 		m.up.WithLabelValues(device).Set(0)

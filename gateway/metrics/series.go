@@ -27,8 +27,10 @@ var (
 type seriesKey struct{ site, device, quantity string }
 
 type seriesState struct {
-	unit string // the unit label of its envgate_reading_value
-	seen time.Time
+	unit  string // the unit label of its envgate_reading_value
+	seen  time.Time
+	value float64 // its value and measurement time (Unix seconds), for Snapshot
+	ts    float64
 }
 
 // SeriesKeep says which series outlive the series expiry. Either func may be nil
@@ -97,7 +99,7 @@ func (m *Metrics) setReading(site, device, quantity, unit string, value, ts floa
 	}
 	m.readingValue.WithLabelValues(site, device, quantity, unit).Set(value)
 	m.readingTime.WithLabelValues(site, device, quantity).Set(ts)
-	t.seen[k] = seriesState{unit: unit, seen: now}
+	t.seen[k] = seriesState{unit: unit, seen: now, value: value, ts: ts}
 	m.sweepLocked(now)
 }
 
