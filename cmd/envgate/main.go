@@ -35,7 +35,7 @@ usage:
                                         print them as line protocol (or --format csv)
   envgate hash-password [-cost N]       print the bcrypt hash of a password (stdin), for
                                         basic_auth_users of gateway.web_config_file
-  envgate tail [-c FILE] [--device D] [--site S] [--quantity Q]
+  envgate tail [-c FILE] [--device D] [--site S] [--quantity Q] [--user U --ca FILE]
                                         print a running gateway's readings as they arrive
   envgate version                       print the version
 

@@ -3,6 +3,8 @@ package main
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"flag"
 	"fmt"
@@ -10,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"os/signal"
 	"strconv"
 	"strings"
@@ -37,6 +40,9 @@ func cmdTail(args []string, stdout, stderr io.Writer) int {
 	site := fs.String("site", "", "only these sites (comma-separated names)")
 	quantity := fs.String("quantity", "", "only these quantities (comma-separated names, e.g. la,pm25)")
 	count := fs.Int("n", 0, "stop after this many readings (0: until Ctrl-C)")
+	useTLS := fs.Bool("https", false, "speak HTTPS (set by -c when the gateway's web_config_file configures TLS)")
+	caFile := fs.String("ca", "", "PEM file of the CA (or self-signed certificate) to trust for HTTPS, besides the system's")
+	user := fs.String("user", "", "basic-auth user of the gateway's web_config_file; the password comes from $ENVGATE_PASSWORD or is asked for")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -55,6 +61,7 @@ func cmdTail(args []string, stdout, stderr io.Writer) int {
 			return 1
 		}
 		addr = cfg.Gateway.Listen
+		*useTLS = *useTLS || cfg.WebTLS()
 	}
 	if *listen != "" {
 		addr = *listen
@@ -68,7 +75,24 @@ func cmdTail(args []string, stdout, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	f := status.Filter{Devices: status.SplitList(*device), Sites: status.SplitList(*site), Quantities: status.SplitList(*quantity)}
-	err := tail(ctx, dialAddr(addr), f, *count, tailIdle, stdout, stderr)
+	conn := tailConn{addr: dialAddr(addr), user: *user}
+	if *useTLS || *caFile != "" {
+		tlsCfg, err := tailTLS(*caFile)
+		if err != nil {
+			fmt.Fprintf(stderr, "envgate tail: --ca: %v\n", err)
+			return 2
+		}
+		conn.tls = tlsCfg
+	}
+	if *user != "" {
+		password, err := tailPassword(stderr)
+		if err != nil {
+			fmt.Fprintf(stderr, "envgate tail: %v\n", err)
+			return 2
+		}
+		conn.password = password
+	}
+	err := tail(ctx, conn, f, *count, tailIdle, stdout, stderr)
 	switch {
 	case err == nil, ctx.Err() != nil:
 		return 0
@@ -106,11 +130,63 @@ func streamQuery(f status.Filter) string {
 	return q.Encode()
 }
 
-// tail connects to the gateway at addr and prints the readings that pass f until ctx
-// is done, count readings are printed (count > 0), or the stream ends or falls silent
-// for idle; then it returns why (nil for count).
-func tail(ctx context.Context, addr string, f status.Filter, count int, idle time.Duration, stdout, stderr io.Writer) error {
-	u := "http://" + addr + "/api/readings"
+// tailConn is how envgate tail reaches a gateway: its address, HTTPS if tls is set, and
+// the basic-auth user of its web_config_file, if any.
+type tailConn struct {
+	addr           string
+	tls            *tls.Config
+	user, password string
+}
+
+// tailTLS returns the TLS settings of tail: the system's roots, and the certificates
+// of caFile if given.
+func tailTLS(caFile string) (*tls.Config, error) {
+	pool, err := x509.SystemCertPool()
+	if err != nil {
+		pool = x509.NewCertPool()
+	}
+	if caFile != "" {
+		pem, err := config.ReadFile(caFile, config.MaxPEMFile)
+		if err != nil {
+			return nil, err
+		}
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("%s holds no PEM certificate", caFile)
+		}
+	}
+	return &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}, nil
+}
+
+// tailPassword returns $ENVGATE_PASSWORD, or a line read from the terminal (without
+// echo) or standard input.
+func tailPassword(stderr io.Writer) (string, error) {
+	if p := os.Getenv("ENVGATE_PASSWORD"); p != "" {
+		return p, nil
+	}
+	if restore, err := noEcho(os.Stdin); err == nil {
+		fmt.Fprint(stderr, "password: ")
+		defer func() { restore(); fmt.Fprintln(stderr) }()
+	}
+	line, err := bufio.NewReader(io.LimitReader(os.Stdin, 4096)).ReadString('\n')
+	if err != nil && err != io.EOF {
+		return "", fmt.Errorf("read the password: %w", err)
+	}
+	if p := strings.TrimRight(line, "\r\n"); p != "" {
+		return p, nil
+	}
+	return "", errors.New("--user needs a password: set ENVGATE_PASSWORD or type it")
+}
+
+// tail connects to the gateway and prints the readings that pass f until ctx is done,
+// count readings are printed (count > 0), or the stream ends or falls silent for idle;
+// then it returns why (nil for count).
+func tail(ctx context.Context, c tailConn, f status.Filter, count int, idle time.Duration, stdout, stderr io.Writer) error {
+	addr := c.addr
+	scheme := "http"
+	if c.tls != nil {
+		scheme = "https"
+	}
+	u := scheme + "://" + addr + "/api/readings"
 	if q := streamQuery(f); q != "" {
 		u += "?" + q
 	}
@@ -118,8 +194,13 @@ func tail(ctx context.Context, addr string, f status.Filter, count int, idle tim
 	if err != nil {
 		return fmt.Errorf("gateway address %q: %w", addr, err)
 	}
+	if c.user != "" {
+		req.SetBasicAuth(c.user, c.password)
+	}
 	client := &http.Client{Transport: &http.Transport{
 		DialContext:           (&net.Dialer{Timeout: 5 * time.Second}).DialContext,
+		TLSClientConfig:       c.tls,
+		TLSHandshakeTimeout:   10 * time.Second,
 		ResponseHeaderTimeout: 10 * time.Second,
 	}}
 	resp, err := client.Do(req)
@@ -139,6 +220,11 @@ func tail(ctx context.Context, addr string, f status.Filter, count int, idle tim
 		switch resp.StatusCode {
 		case http.StatusNotFound:
 			return fmt.Errorf("the server at %s has no reading stream (/api/readings): is it an envgate of this version?", addr)
+		case http.StatusUnauthorized:
+			if c.user == "" {
+				return fmt.Errorf("the gateway at %s asks for a password (gateway.web_config_file): give --user NAME and ENVGATE_PASSWORD", addr)
+			}
+			return fmt.Errorf("the gateway at %s refused user name or password of %q", addr, c.user)
 		case http.StatusServiceUnavailable:
 			return fmt.Errorf("the gateway at %s refused the stream: %s", addr, msg)
 		}

@@ -129,7 +129,7 @@ func TestTailSilentLink(t *testing.T) {
 	defer ts.Close()
 	u, _ := url.Parse(ts.URL)
 	var out, errOut bytes.Buffer
-	err := tail(t.Context(), u.Host, status.Filter{}, 0, 200*time.Millisecond, &out, &errOut)
+	err := tail(t.Context(), tailConn{addr: u.Host}, status.Filter{}, 0, 200*time.Millisecond, &out, &errOut)
 	if err == nil || !strings.Contains(err.Error(), "nothing from the gateway") {
 		t.Errorf("tail of a silent stream = %v, want it to call the link dead", err)
 	}

@@ -34,6 +34,7 @@ import (
 // and localhost, valid from an hour ago to an hour from now.
 type webPKI struct {
 	pool              *x509.CertPool // trusts the CA
+	caFile            string         // the CA's certificate (PEM), for clients given a file
 	certFile, keyFile string         // the server's certificate and key (PEM)
 }
 
@@ -76,8 +77,10 @@ func newWebPKI(t *testing.T, dir string) webPKI {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := webPKI{pool: x509.NewCertPool(), certFile: filepath.Join(dir, "server.crt"), keyFile: filepath.Join(dir, "server.key")}
+	p := webPKI{pool: x509.NewCertPool(), caFile: filepath.Join(dir, "ca.crt"),
+		certFile: filepath.Join(dir, "server.crt"), keyFile: filepath.Join(dir, "server.key")}
 	p.pool.AddCert(ca)
+	writeFile(t, p.caFile, string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER})))
 	writeFile(t, p.certFile, string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})))
 	writeFile(t, p.keyFile, string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER})))
 	return p
@@ -503,6 +506,20 @@ func TestWebRunBinaryOverTLS(t *testing.T) {
 	}
 	if code, body := get("http://" + addr + "/metrics"); code == http.StatusOK || strings.Contains(body, "envgate_") {
 		t.Errorf("plain HTTP = %d:\n%s", code, body)
+	}
+	// envgate tail reads the stream over TLS with the password: https from the config,
+	// the CA given, the password from the environment; without it, or with a wrong
+	// one, it says so.
+	t.Setenv("ENVGATE_PASSWORD", webPassword)
+	if code, out, errOut := cli("tail", "-c", cfg, "--ca", pki.caFile, "--user", webUser, "-n", "2"); code != 0 || strings.Count(out, "\n") != 2 {
+		t.Errorf("envgate tail over TLS = %d, stdout %q, stderr %q", code, out, errOut)
+	}
+	t.Setenv("ENVGATE_PASSWORD", "wrong")
+	if code, _, errOut := cli("tail", "-c", cfg, "--ca", pki.caFile, "--user", webUser, "-n", "1"); code != 1 || !strings.Contains(errOut, "user name or password") {
+		t.Errorf("envgate tail with a wrong password = %d, stderr %q; want 1 and the reason", code, errOut)
+	}
+	if code, _, errOut := cli("tail", "-c", cfg, "--user", webUser, "-n", "1"); code != 1 || !strings.Contains(errOut, "certificate") {
+		t.Errorf("envgate tail without the CA = %d, stderr %q; want 1 and a certificate error", code, errOut)
 	}
 	if code, took := p.stop(t, 10*time.Second); code != 0 {
 		t.Errorf("exit code %d after %v", code, took)
