@@ -136,63 +136,10 @@ mqtt:
 		pub.publish("noise/canal/meter-1", fmt.Sprintf(`{"ts": %d, "la": %v}`, ts.UnixMilli(), levels[i]))
 	}
 
-	// Replay the same samples.
-	var csv strings.Builder
-	csv.WriteString("time,site,device,quantity,value\n")
-	for i, ts := range times {
-		fmt.Fprintf(&csv, "%s,canal,meter-1,la,%v\n", ts.Format(time.RFC3339), levels[i])
-	}
-	in := filepath.Join(dir, "evening.csv")
-	writeFile(t, in, csv.String())
-	var stdout, stderr bytes.Buffer
-	if code := run([]string{"replay", "-c", cfgPath, in}, &stdout, &stderr); code != 0 {
-		t.Fatalf("replay exit %d: %s", code, stderr.String())
-	}
-	want := replayPoints(t, stdout.String())
-	var last int64
-	for p := range want {
-		last = max(last, p.Time)
-	}
-
-	derived := map[string]bool{}
-	for _, q := range noise.Quantities() {
-		derived[q.Name] = true
-	}
-	var got map[testsvc.Point]float64
-	ok := waitFor(t, 120*time.Second, func() bool {
-		got = map[testsvc.Point]float64{}
-		for p, v := range inf.Points(t) {
-			if derived[p.Field] && p.Time <= last {
-				got[p] = v
-			}
-		}
-		return len(got) >= len(want)
-	})
+	want := replayMeter(t, cfgPath, dir, "la", times, levels)
+	got := waitLiveDerived(t, inf, want, 120*time.Second)
 	g.stop(syscall.SIGTERM)
-	if !ok {
-		t.Errorf("InfluxDB has %d derived points up to the replay's last window, replay printed %d", len(got), len(want))
-	}
-	for p, w := range want {
-		v, found := got[p]
-		switch {
-		case !found:
-			t.Errorf("live pipeline lacks %+v = %v", p, w)
-		case math.Abs(v-w) > 1e-9*math.Max(1, math.Abs(w)):
-			t.Errorf("%+v: live %v, replay %v", p, v, w)
-		}
-	}
-	lastSample := times[len(times)-1].UnixMilli()
-	for p, v := range got {
-		if _, found := want[p]; !found {
-			if p.Time > lastSample {
-				// An empty window that opened after the recording (the next calendar day
-				// or period): replay's flush stops at the end of the windows containing
-				// the last sample; the live gateway's wall clock goes on.
-				continue
-			}
-			t.Errorf("live pipeline has %+v = %v, replay does not", p, v)
-		}
-	}
+	compareLiveReplay(t, got, want, times[len(times)-1])
 	// The arithmetic: 21:50-22:00 holds 65..68 dB(A) in equal shares.
 	e := (math.Pow(10, 6.5) + math.Pow(10, 6.6) + math.Pow(10, 6.7) + math.Pow(10, 6.8)) / 4
 	hour21 := testsvc.Point{Measurement: "noise", Device: "meter-1", Site: "canal", Field: "laeq_1h", Time: start.Truncate(time.Hour).UnixMilli()}
@@ -204,5 +151,76 @@ mqtt:
 		t.Errorf("lmax_burst at 22:05 = %v (found %v), want 85", v, found)
 	}
 	t.Logf("%d derived points, live = replay", len(want))
-	_ = os.Remove(in)
+}
+
+// replayMeter runs `envgate replay -c cfgPath` over a CSV (written in dir) of meter-1's
+// quantity at canal with the given times and values, and returns the points it prints:
+// what an uninterrupted gateway derives from them.
+func replayMeter(t *testing.T, cfgPath, dir, quantity string, times []time.Time, values []float64) map[testsvc.Point]float64 {
+	t.Helper()
+	var csv strings.Builder
+	csv.WriteString("time,site,device,quantity,value\n")
+	for i, ts := range times {
+		fmt.Fprintf(&csv, "%s,canal,meter-1,%s,%v\n", ts.Format(time.RFC3339), quantity, values[i])
+	}
+	in := filepath.Join(dir, "recording.csv")
+	writeFile(t, in, csv.String())
+	defer os.Remove(in)
+	var stdout, stderr bytes.Buffer
+	if code := run([]string{"replay", "-c", cfgPath, in}, &stdout, &stderr); code != 0 {
+		t.Fatalf("replay exit %d: %s", code, stderr.String())
+	}
+	return replayPoints(t, stdout.String())
+}
+
+// waitLiveDerived waits until InfluxDB holds as many derived noise points up to the
+// last of want as want has, and returns them.
+func waitLiveDerived(t *testing.T, inf *testsvc.Influx, want map[testsvc.Point]float64, limit time.Duration) map[testsvc.Point]float64 {
+	t.Helper()
+	var last int64
+	for p := range want {
+		last = max(last, p.Time)
+	}
+	derived := map[string]bool{}
+	for _, q := range noise.Quantities() {
+		derived[q.Name] = true
+	}
+	var got map[testsvc.Point]float64
+	if !waitFor(t, limit, func() bool {
+		got = map[testsvc.Point]float64{}
+		for p, v := range inf.Points(t) {
+			if derived[p.Field] && p.Time <= last {
+				got[p] = v
+			}
+		}
+		return len(got) >= len(want)
+	}) {
+		t.Errorf("InfluxDB has %d derived points up to the replay's last window, replay printed %d", len(got), len(want))
+	}
+	return got
+}
+
+// compareLiveReplay fails the test for every point of want that got lacks or has with
+// another value, and every point of got that want lacks — but for the empty windows
+// after lastSample, which only the live gateway opens: replay's flush stops at the end
+// of the windows containing the last sample, while the live wall clock goes on.
+func compareLiveReplay(t *testing.T, got, want map[testsvc.Point]float64, lastSample time.Time) {
+	t.Helper()
+	at := func(p testsvc.Point) string {
+		return p.Field + " " + time.UnixMilli(p.Time).In(reading.ChinaStandardTime).Format(time.DateTime)
+	}
+	for p, w := range want {
+		v, found := got[p]
+		switch {
+		case !found:
+			t.Errorf("the live gateway lacks %s = %v", at(p), w)
+		case math.Abs(v-w) > 1e-9*math.Max(1, math.Abs(w)):
+			t.Errorf("%s: live %v, replay (uninterrupted) %v", at(p), v, w)
+		}
+	}
+	for p, v := range got {
+		if _, found := want[p]; !found && p.Time <= lastSample.UnixMilli() {
+			t.Errorf("the live gateway has %s = %v, replay does not", at(p), v)
+		}
+	}
 }

@@ -1,10 +1,7 @@
 package main
 
 import (
-	"bytes"
 	"fmt"
-	"math"
-	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -12,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/envgate/envgate/gateway/noise"
 	"github.com/envgate/envgate/gateway/reading"
 	"github.com/envgate/envgate/internal/clock"
 	"github.com/envgate/envgate/internal/testsvc"
@@ -130,61 +126,15 @@ noise:
 	send(day, len(times))
 
 	// The uninterrupted run: replay of the whole recording.
-	var csv strings.Builder
-	csv.WriteString("time,site,device,quantity,value\n")
-	for i, ts := range times {
-		fmt.Fprintf(&csv, "%s,canal,meter-1,laeq,%v\n", ts.Format(time.RFC3339), levels[i])
-	}
-	in := filepath.Join(dir, "day.csv")
-	writeFile(t, in, csv.String())
-	var stdout, stderr bytes.Buffer
-	if code := run([]string{"replay", "-c", cfgPath, in}, &stdout, &stderr); code != 0 {
-		t.Fatalf("replay exit %d: %s", code, stderr.String())
-	}
-	want := replayPoints(t, stdout.String())
-	var last int64
-	for p := range want {
-		last = max(last, p.Time)
-	}
-	derived := map[string]bool{}
-	for _, q := range noise.Quantities() {
-		derived[q.Name] = true
-	}
-	var got map[testsvc.Point]float64
-	ok := waitFor(t, 180*time.Second, func() bool {
-		got = map[testsvc.Point]float64{}
-		for p, v := range inf.Points(t) {
-			if derived[p.Field] && p.Time <= last {
-				got[p] = v
-			}
-		}
-		return len(got) >= len(want)
-	})
+	want := replayMeter(t, cfgPath, dir, "laeq", times, levels)
+	got := waitLiveDerived(t, inf, want, 180*time.Second)
 	g.stop(syscall.SIGTERM)
 	logs.WriteString(g.logs.String())
 	g.logs.Reset()
-	if !ok {
-		t.Errorf("InfluxDB has %d derived points up to the replay's last window, replay printed %d", len(got), len(want))
-	}
+	compareLiveReplay(t, got, want, times[len(times)-1])
 	fields := map[string]int{}
-	for p, w := range want {
+	for p := range want {
 		fields[p.Field]++
-		v, found := got[p]
-		switch {
-		case !found:
-			t.Errorf("the restarted gateway lacks %s %s = %v", p.Field, time.UnixMilli(p.Time).In(reading.ChinaStandardTime).Format(time.DateTime), w)
-		case math.Abs(v-w) > 1e-9*math.Max(1, math.Abs(w)):
-			t.Errorf("%s %s: restarted gateway %v, uninterrupted %v", p.Field, time.UnixMilli(p.Time).In(reading.ChinaStandardTime).Format(time.DateTime), v, w)
-		}
-	}
-	lastSample := times[len(times)-1].UnixMilli()
-	for p, v := range got {
-		if _, found := want[p]; !found {
-			if p.Time > lastSample {
-				continue // an empty window opened after the recording: replay's flush stops before it
-			}
-			t.Errorf("the restarted gateway has %+v = %v, replay does not", p, v)
-		}
 	}
 	for _, f := range []string{"laeq_1h", "ln", "ld", "vdr_period", "ldn", "lden"} {
 		if fields[f] == 0 {
@@ -197,5 +147,4 @@ noise:
 		t.Errorf("restore log lines %q, want 3 (the first start with nothing), the restarts with %d and %d samples and none missing", restored, night, day)
 	}
 	t.Logf("%d derived points after 2 SIGKILLs = uninterrupted; restores: %q", len(want), restored)
-	_ = os.Remove(in)
 }

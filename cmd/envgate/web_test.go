@@ -2,18 +2,12 @@ package main
 
 import (
 	"bufio"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
-	"math/big"
 	"net"
 	"net/http"
 	"os"
@@ -28,10 +22,12 @@ import (
 
 	"github.com/envgate/envgate/config"
 	"github.com/envgate/envgate/gateway/metrics"
+	"github.com/envgate/envgate/internal/testsvc"
 )
 
-// webPKI is a CA of the test's own and a server certificate it signed for 127.0.0.1
-// and localhost, valid from an hour ago to an hour from now.
+// webPKI is a CA of the test's own (testsvc.TestCA) and a server certificate it signed
+// for 127.0.0.1 and localhost, copied into a directory of the test's choosing as
+// server.crt and server.key, so that a web config can name them relatively.
 type webPKI struct {
 	pool              *x509.CertPool // trusts the CA
 	caFile            string         // the CA's certificate (PEM), for clients given a file
@@ -41,48 +37,19 @@ type webPKI struct {
 // newWebPKI writes the server's certificate and key into dir.
 func newWebPKI(t *testing.T, dir string) webPKI {
 	t.Helper()
-	now := time.Now()
-	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
+	ca := testsvc.NewTestCA(t)
+	cert, key := ca.Issue(t, "envgate", true)
+	p := webPKI{pool: ca.Pool, caFile: ca.CertFile, certFile: filepath.Join(dir, "server.crt"), keyFile: filepath.Join(dir, "server.key")}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	caTmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "envgate test CA"},
-		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
+	for _, c := range [][2]string{{cert, p.certFile}, {key, p.keyFile}} {
+		b, err := os.ReadFile(c[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		writeFile(t, c[1], string(b))
 	}
-	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ca, err := x509.ParseCertificate(caDER)
-	if err != nil {
-		t.Fatal(err)
-	}
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "envgate"},
-		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(time.Hour),
-		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}, DNSNames: []string{"localhost"},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := webPKI{pool: x509.NewCertPool(), caFile: filepath.Join(dir, "ca.crt"),
-		certFile: filepath.Join(dir, "server.crt"), keyFile: filepath.Join(dir, "server.key")}
-	p.pool.AddCert(ca)
-	writeFile(t, p.caFile, string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER})))
-	writeFile(t, p.certFile, string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})))
-	writeFile(t, p.keyFile, string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER})))
 	return p
 }
 
