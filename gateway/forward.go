@@ -10,6 +10,7 @@ import (
 
 	"github.com/envgate/envgate/gateway/buffer"
 	"github.com/envgate/envgate/gateway/metrics"
+	"github.com/envgate/envgate/gateway/reading"
 	"github.com/envgate/envgate/internal/clock"
 )
 
@@ -19,6 +20,7 @@ type forwarder struct {
 	spec SinkSpec
 	r    *buffer.Reader
 	log  *slog.Logger
+	busy busy // the call run is in, for Wedged
 
 	mu          sync.Mutex
 	written     uint64
@@ -40,6 +42,9 @@ func newForwarder(spec SinkSpec, r *buffer.Reader, log *slog.Logger) *forwarder 
 	}
 	if spec.AuthRetry <= 0 {
 		spec.AuthRetry = time.Minute
+	}
+	if spec.StallAfter <= 0 {
+		spec.StallAfter = DefaultSinkStallAfter
 	}
 	return &forwarder{spec: spec, r: r, log: log}
 }
@@ -70,7 +75,10 @@ func (f *forwarder) run(ctx context.Context, drained <-chan struct{}) {
 	var lastSend time.Time
 	lingered, readFailing := false, false
 	for ctx.Err() == nil {
-		rs, next, err := f.r.Peek(f.spec.BatchSize)
+		var rs []reading.Reading
+		var next uint64
+		var err error
+		f.busy.do(&callPeek, func() { rs, next, err = f.r.Peek(f.spec.BatchSize) })
 		if err != nil {
 			if !readFailing {
 				f.log.Error("cannot read buffer", "err", err)
@@ -85,7 +93,7 @@ func (f *forwarder) run(ctx context.Context, drained <-chan struct{}) {
 				f.flush()
 				return
 			}
-			_ = f.r.Ack(next) // moves past records lost to corruption, if any
+			f.busy.do(&callAck, func() { _ = f.r.Ack(next) }) // moves past records lost to corruption, if any
 			waitCtx, cancel := context.WithCancel(ctx)
 			// Caught up: save the cursor once it is due, not only at the next Ack, which
 			// may be hours away (see saveCursor).
@@ -117,10 +125,12 @@ func (f *forwarder) run(ctx context.Context, drained <-chan struct{}) {
 		}
 		lingered = false
 		lastSend = time.Now()
-		err = f.spec.Sink.Write(ctx, rs)
+		f.busy.do(&callWrite, func() { err = f.spec.Sink.Write(ctx, rs) })
 		if err == nil {
-			if err := f.r.Ack(next); err != nil {
-				f.log.Warn("cannot persist cursor", "err", err)
+			var aerr error
+			f.busy.do(&callAck, func() { aerr = f.r.Ack(next) })
+			if aerr != nil {
+				f.log.Warn("cannot persist cursor", "err", aerr)
 			}
 			f.saveCursor()
 			f.succeeded(len(rs))
@@ -219,7 +229,9 @@ func (f *forwarder) saveCursor() {
 }
 
 func (f *forwarder) flush() {
-	if err := f.r.Flush(); err != nil {
+	var err error
+	f.busy.do(&callCursor, func() { err = f.r.Flush() })
+	if err != nil {
 		f.log.Warn("cannot persist cursor", "err", err)
 	}
 }

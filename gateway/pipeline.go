@@ -67,6 +67,9 @@ type SinkSpec struct {
 	Counters func() (rejected, deadLettered uint64)
 	// DeadLetterDropped, if set, reports the dead-lettered readings deleted by rotation.
 	DeadLetterDropped func() uint64
+	// StallAfter is how long one call of the forwarder (a buffer read, an ack, a cursor
+	// save, a Write) may run before Wedged reports it; 0 means DefaultSinkStallAfter.
+	StallAfter time.Duration
 }
 
 // Config is everything Run needs. Queue and Metrics are owned by the caller, who closes
@@ -200,22 +203,32 @@ func syncAge(since time.Time) time.Duration {
 // one beyond StallAfter: the writer's covers its appends and syncs, the buffer's the
 // fsyncs of anyone else (an Append's group commit, Close).
 func (p *Pipeline) Healthy() error {
-	d, op := p.writerCall()
-	if s := syncAge(p.queue.SyncInProgressSince()); s > d {
-		d, op = s, ""
-	}
-	if d > p.cfg.StallAfter {
-		if op == "" {
-			return fmt.Errorf("buffer fsync stalled for %s: the disk does not answer; readings wait in the sources",
-				d.Truncate(time.Second))
-		}
-		return fmt.Errorf("writer stalled for %s in %s: the disk does not answer; readings wait in the sources",
-			d.Truncate(time.Second), op)
+	if err := p.stalled(); err != nil {
+		return err
 	}
 	if p.degraded.Load() {
 		return errors.New("buffer degraded: disk writes fail, readings held in memory")
 	}
 	return nil
+}
+
+// stalled is the stall rule shared by Healthy and Wedged (the systemd watchdog): of the
+// writer's current buffer call and the buffer's fsync in progress, the longer one has
+// run beyond StallAfter.
+func (p *Pipeline) stalled() error {
+	d, op := p.writerCall()
+	if s := syncAge(p.queue.SyncInProgressSince()); s > d {
+		d, op = s, ""
+	}
+	if d <= p.cfg.StallAfter {
+		return nil
+	}
+	if op == "" {
+		return fmt.Errorf("buffer fsync stalled for %s: the disk does not answer; readings wait in the sources",
+			d.Truncate(time.Second))
+	}
+	return fmt.Errorf("writer stalled for %s in %s: the disk does not answer; readings wait in the sources",
+		d.Truncate(time.Second), op)
 }
 
 // writerCall returns how long the writer's current buffer call has been running, and

@@ -47,3 +47,6 @@ done
 [ "${#prom_pkgs[@]}" -eq 0 ] || apt_install "${prom_pkgs[@]}"
 # The status page test drives Debian's headless Chromium (cmd/envgate/statuspage_test.go).
 dpkg -s chromium >/dev/null 2>&1 || apt_install chromium
+# systemd-analyze (verify the unit, expand its syscall filter sets) and the stock units
+# the verify runs against (cmd/envgate/notify_test.go); no running systemd is needed.
+dpkg -s systemd >/dev/null 2>&1 || apt_install systemd

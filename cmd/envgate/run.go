@@ -61,6 +61,9 @@ func serve(cfg *config.Config, duration time.Duration, afterStart func(ctx conte
 	}
 	log.Info("envgate started", "version", version, "gateway", cfg.Gateway.ID, "devices", deviceCount(cfg), "buses", len(cfg.Buses),
 		"sinks", len(cfg.Sinks), "state_dir", cfg.Gateway.StateDir, "metrics", httpScheme(cfg)+"://"+g.listener.Addr().String()+"/metrics")
+	// systemd: READY=1 now, STATUS= with the backlog, WATCHDOG=1, STOPPING=1 (notify.go).
+	sd := startNotify(ctx, g, log)
+	defer sd.close()
 	// Past shutdown_timeout the process exits anyway; whatever is unsent stays on disk.
 	watchdog := make(chan struct{})
 	defer close(watchdog)

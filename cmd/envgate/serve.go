@@ -243,6 +243,9 @@ func buildInflux(cfg *config.Config, s config.Sink, log *slog.Logger) (gateway.S
 			return st.Rejected, st.DeadLettered
 		},
 		DeadLetterDropped: func() uint64 { return sink.Stats().DeadLetterDropped },
+		// A Write is one request per batch, more when the server makes it split the
+		// batch (413, 400): ten request timeouts before the watchdog calls it wedged.
+		StallAfter: max(gateway.DefaultSinkStallAfter, 10*c.Timeout),
 	}
 	return spec, sink, nil
 }

@@ -18,7 +18,15 @@ type BusConfig struct {
 	Name         string
 	Devices      []Device
 	MaxRegisters uint16 // registers per request; 0 means MaxReadRegisters. Bit reads: MaxReadBits
+	// StallAfter is how long one call on the bus (opening it, or one request) may run
+	// before Stalled reports the bus wedged; 0 means DefaultStallAfter.
+	StallAfter time.Duration
 }
+
+// DefaultStallAfter is BusConfig.StallAfter's default: a request ends within its
+// response timeout (1 s by default, a few seconds at most at 9600 bps) and an open
+// within the dial timeout; half a minute in one call is a hung port or driver.
+const DefaultStallAfter = 30 * time.Second
 
 // Opener returns a connected Client for the bus (serial port, TCP connection). The bus
 // calls it at start and again, with back-off, after an I/O error, from its own
@@ -50,6 +58,46 @@ type Bus struct {
 
 	newClock func() clock // tests and benchmarks replace the wall clock
 	running  atomic.Bool
+
+	// The call Run is in, for Stalled: when it began in ns since busEpoch on the
+	// monotonic clock (0 while none runs: Run waits for the next due request or sends),
+	// and what it is ("open", or the device's name).
+	stallAfter time.Duration
+	callSince  atomic.Int64
+	callWhat   atomic.Pointer[string]
+}
+
+// busEpoch is the origin of Bus.callSince.
+var busEpoch = time.Now()
+
+var openCall = "open"
+
+// begin records that Run enters a call on the bus; end that it left it.
+func (b *Bus) begin(what *string) {
+	b.callWhat.Store(what)
+	b.callSince.Store(max(1, int64(time.Since(busEpoch))))
+}
+
+func (b *Bus) end() { b.callSince.Store(0) }
+
+// Stalled reports the bus wedged: Run has been in one call (opening the bus, or one
+// request) for longer than BusConfig.StallAfter. It reads the real monotonic clock,
+// whatever clock the scheduler uses, never blocks, and may be called from any
+// goroutine (gateway.Staller: the systemd watchdog asks it).
+func (b *Bus) Stalled() error {
+	since := b.callSince.Load()
+	if since == 0 {
+		return nil
+	}
+	d := time.Since(busEpoch) - time.Duration(since)
+	if d <= b.stallAfter {
+		return nil
+	}
+	what := *b.callWhat.Load()
+	if what != openCall {
+		what = "a request to " + what
+	}
+	return fmt.Errorf("modbus bus %s stuck for %s in %s", b.name, d.Truncate(time.Second), what)
 }
 
 // busDevice is a Device with its plan and the state the bus goroutine keeps for it.
@@ -97,7 +145,10 @@ func NewBus(cfg BusConfig, open Opener, obs Observer, log *slog.Logger) (*Bus, e
 	}
 	names := map[string]int{}
 	slaves := map[uint8]int{}
-	b := &Bus{name: cfg.Name, open: open, obs: obs, log: log, newClock: newWallClock}
+	b := &Bus{name: cfg.Name, open: open, obs: obs, log: log, newClock: newWallClock, stallAfter: cfg.StallAfter}
+	if b.stallAfter <= 0 {
+		b.stallAfter = DefaultStallAfter
+	}
 	for i, d := range cfg.Devices {
 		path := fmt.Sprintf("devices[%d].", i)
 		if err := reading.CheckName(d.Name); err != nil {
@@ -317,6 +368,7 @@ func (r *runner) read(ctx context.Context, j *job, ts time.Time, rs []reading.Re
 		bits []bool
 		err  error
 	)
+	r.begin(&d.Name)
 	if q.Function.IsBits() {
 		bits, err = r.client.ReadBits(ctx, d.Slave, q.Function, q.Address, q.Count)
 		if err == nil && len(bits) < int(q.Count) {
@@ -328,6 +380,7 @@ func (r *runner) read(ctx context.Context, j *job, ts time.Time, rs []reading.Re
 			err = fmt.Errorf("%w: %d registers, want %d", ErrFrame, len(regs), q.Count)
 		}
 	}
+	r.end()
 	t1 := r.clock.Now()
 	if ctx.Err() != nil {
 		return rs, ctx.Err() // shutting down: the exchange was cut short, not failed
@@ -405,7 +458,9 @@ func (r *runner) down(cause error, now time.Time) {
 
 // reopen calls the Opener once; on failure it doubles the back-off.
 func (r *runner) reopen(ctx context.Context) {
+	r.begin(&openCall)
 	c, err := r.open(ctx)
+	r.end()
 	if err == nil && c == nil {
 		err = errors.New("opener returned no client")
 	}

@@ -982,3 +982,69 @@ func TestBusConvertsUnits(t *testing.T) {
 		}
 	})
 }
+
+// hangClient hangs in every request until ctx is done, as a wedged USB serial driver
+// can.
+type hangClient struct{ entered chan struct{} }
+
+func (c *hangClient) ReadRegisters(ctx context.Context, _ uint8, _ Function, _, _ uint16) ([]uint16, error) {
+	select {
+	case c.entered <- struct{}{}:
+	default:
+	}
+	<-ctx.Done()
+	return nil, ctx.Err()
+}
+
+func (c *hangClient) ReadBits(ctx context.Context, _ uint8, _ Function, _, _ uint16) ([]bool, error) {
+	<-ctx.Done()
+	return nil, ctx.Err()
+}
+
+func (c *hangClient) Close() error { return nil }
+
+// Issue 13: a bus stuck in one request beyond StallAfter reports itself wedged
+// (gateway.Staller), naming the device; a bus waiting for its next poll does not.
+func TestBusStalled(t *testing.T) {
+	hc := &hangClient{entered: make(chan struct{}, 1)}
+	b, err := NewBus(BusConfig{Name: "rs485-1", StallAfter: 100 * time.Millisecond, Devices: []Device{{
+		Name: "hum-1", Site: "canal-east", Slave: 1,
+		Points: []Point{busPoint(0, Uint16, "humidity", time.Hour)},
+	}}}, func(context.Context) (Client, error) { return hc, nil }, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Stalled(); err != nil {
+		t.Fatalf("Stalled() before Run = %v, want nil", err)
+	}
+	// An hourly point waits up to an hour for its first poll: no stall meanwhile.
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = b.Run(ctx, make(chan reading.Batch, 1)) }()
+	defer func() { cancel(); <-done }()
+	b2, err := NewBus(BusConfig{Name: "rs485-2", StallAfter: 100 * time.Millisecond, Devices: []Device{{
+		Name: "hum-2", Site: "canal-east", Slave: 1,
+		Points: []Point{busPoint(0, Uint16, "humidity", 10*time.Millisecond)},
+	}}}, func(context.Context) (Client, error) { return hc, nil }, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done2 := make(chan struct{})
+	go func() { defer close(done2); _ = b2.Run(ctx, make(chan reading.Batch, 1)) }()
+	defer func() { cancel(); <-done2 }()
+	<-hc.entered
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		err := b2.Stalled()
+		if err != nil && strings.Contains(err.Error(), "modbus bus rs485-2 stuck") && strings.Contains(err.Error(), "a request to hum-2") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("Stalled() = %v, want the bus stuck in a request to hum-2", err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if err := b.Stalled(); err != nil {
+		t.Errorf("Stalled() of a bus waiting an hour for its next poll = %v, want nil", err)
+	}
+}
