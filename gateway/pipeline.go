@@ -300,7 +300,7 @@ func (p *Pipeline) restore() {
 	if err := d.LoadState(p.cfg.DeriveState); err != nil {
 		p.log.Error("cannot load the derivations' saved state; those monitors start without it", "err", err)
 	}
-	// The segments written within Keep: the buffer's mtimes are on the wall clock.
+	// The segments holding readings within Keep, by their record times (buffer.Recent).
 	since := time.Now().Add(-d.Keep())
 	missing, st, err := d.Restore(func(fn func(reading.Reading)) error { return p.cfg.Queue.Recent(since, fn) })
 	if err != nil {
