@@ -124,6 +124,9 @@ type Pipeline struct {
 	callSince atomic.Int64
 	callOp    atomic.Int32
 	degraded  atomic.Bool // the writer's last buffer call failed and no sync has succeeded since
+
+	// gate holds readings stamped by a wall clock before the build time (timegate.go).
+	gate *timeGate
 }
 
 // queue is what the writer, the health poller and Healthy call on the buffer.
@@ -166,6 +169,8 @@ func New(cfg Config) (*Pipeline, error) {
 		cfg.Metrics.SetWater(func() []metrics.WaterState { return cfg.Derive.WaterStates(clock.Now()) })
 	}
 	p := &Pipeline{cfg: cfg, log: cfg.Log, start: time.Now(), queue: cfg.Queue}
+	p.gate = newTimeGate(metrics.ClockSynced, func(r reading.Reading) { cfg.Metrics.CountInvalid(r.Device, "clock_hold_full") })
+	cfg.Metrics.SetClockHold(func() (int64, uint64) { return p.gate.heldN.Load(), p.gate.restamped.Load() })
 	for _, s := range cfg.Sinks {
 		r, err := cfg.Queue.Reader(s.Name)
 		if err != nil {
@@ -308,7 +313,7 @@ func (p *Pipeline) restore() {
 	if err := d.LoadState(p.cfg.DeriveState); err != nil {
 		p.log.Error("cannot load the derivations' saved state; those monitors start without it", "err", err)
 	}
-	// The segments written within Keep: the buffer's mtimes are on the wall clock.
+	// The segments holding readings within Keep, by their record times (buffer.Recent).
 	since := time.Now().Add(-d.Keep())
 	missing, st, err := d.Restore(func(fn func(reading.Reading)) error { return p.cfg.Queue.Recent(since, fn) })
 	if err != nil {
@@ -416,7 +421,7 @@ func (p *Pipeline) write(ctx context.Context, ingest, own <-chan reading.Batch) 
 			p.takeRedeliverable(b, &waiting, &dirty, appendFailed, derive, store)
 			return
 		}
-		valid = p.admit(valid[:0], b.Readings, trusted)
+		valid = p.admit(valid[:0], p.gate.pass(b.Readings, trusted), trusted)
 		// Derived readings go in the same append as the readings that closed their
 		// windows: durable together.
 		valid = append(valid, derive(valid)...)
@@ -473,6 +478,12 @@ func (p *Pipeline) write(ctx context.Context, ingest, own <-chan reading.Batch) 
 			}
 			take(b, true)
 		case <-tick.C:
+			// Readings held for the wall clock go on once it is set (timegate.go).
+			if rs, own := p.gate.release(); len(rs)+len(own) > 0 {
+				p.log.Info("wall clock set: held readings re-stamped and stored", "readings", len(rs)+len(own))
+				take(reading.Batch{Readings: rs}, false)
+				take(reading.Batch{Readings: own}, true)
+			}
 			if dirty || p.degraded.Load() {
 				sync()
 			}
@@ -494,6 +505,9 @@ func (p *Pipeline) write(ctx context.Context, ingest, own <-chan reading.Batch) 
 // (they exist nowhere else), before the sync that covers both.
 func (p *Pipeline) takeRedeliverable(b reading.Batch, waiting *[]func(error), dirty *bool,
 	appendFailed func(error), derive func([]reading.Reading) []reading.Reading, store func([]reading.Reading) error) {
+	// Readings stamped by a wrong wall clock are held in memory, like any other
+	// source's: this batch's copy elsewhere would come back with the same wrong stamp.
+	b.Readings = p.gate.pass(b.Readings, false)
 	var rs []reading.Reading
 	for _, r := range b.Readings {
 		if p.check(r, false) == "" {
@@ -538,11 +552,15 @@ func (p *Pipeline) admit(dst, batch []reading.Reading, trusted bool) []reading.R
 	return dst
 }
 
-// check returns why r is not stored ("invalid", "reserved", "bad_quality"), or "".
+// check returns why r is not stored ("invalid", "before_build", "reserved",
+// "bad_quality"), or "".
 func (p *Pipeline) check(r reading.Reading, trusted bool) string {
 	switch {
 	case r.Validate() != nil:
 		return "invalid"
+	case r.Time.Before(clock.BuildTime()):
+		// Measured before this binary was built: a wrong clock (docs/design.md, section 11).
+		return "before_build"
 	case !trusted && reading.Reserved(r.Device, r.Quantity):
 		return "reserved"
 	case r.Quality == reading.Bad:

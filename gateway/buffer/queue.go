@@ -39,6 +39,7 @@ import (
 	"time"
 
 	"github.com/envgate/envgate/gateway/reading"
+	"github.com/envgate/envgate/internal/clock"
 )
 
 // ErrDegraded is wrapped by Append and Sync errors when the disk failed and readings are
@@ -79,8 +80,8 @@ const quarantineMaxBytes = 32 << 20
 type Options struct {
 	Dir      string        // state directory; created if missing
 	MaxBytes int64         // drop the oldest segments beyond this many bytes on disk
-	MaxAge   time.Duration // drop segments last written longer ago than this
-	// Keep is how long a segment every reader has passed stays after its last write,
+	MaxAge   time.Duration // drop segments whose newest reading is older than this (olderLocked)
+	// Keep is how long a segment every reader has passed stays after its newest reading,
 	// for the derivations to rebuild their open windows after a restart (Recent,
 	// gateway/derive). Such segments are the oldest, so the byte and age bounds remove
 	// them first, and without counting them as dropped. 0: deleted once delivered.
@@ -120,7 +121,12 @@ type segment struct {
 	path    string
 	size    int64 // bytes of whole records written (the file may hold more: see supersededLocked)
 	durable int64 // bytes of it known to be on stable storage; readers read no further
-	mtime   time.Time
+	// newest is the latest reading time in it: its age for MaxAge and Keep (age). It is
+	// kept as records are appended; for a segment found on Open it is read from the
+	// file when first needed (newestLocked). mtime is the file's, its fall-back.
+	newest      time.Time
+	newestKnown bool
+	mtime       time.Time
 }
 
 // A segment's records count only below the name of the next segment: after a failed
@@ -774,7 +780,11 @@ func (q *Queue) tryWriteLocked(rs []reading.Reading) error {
 		return fmt.Errorf("write %s: %w", seg.path, err)
 	}
 	seg.size += int64(n)
-	seg.mtime = q.opt.now()
+	for _, r := range rs {
+		if r.Time.After(seg.newest) {
+			seg.newest = r.Time
+		}
+	}
 	q.nextSeq += uint64(len(rs))
 	return nil
 }
@@ -813,7 +823,7 @@ func (q *Queue) rotateLocked() error {
 	// The new name is made durable by the next sync, before any record in it is.
 	q.dirDirty = true
 	q.active = f
-	q.segs = append(q.segs, &segment{first: q.nextSeq, path: path, mtime: q.opt.now()})
+	q.segs = append(q.segs, &segment{first: q.nextSeq, path: path, newestKnown: true, mtime: q.opt.now()})
 	q.enforceBoundsLocked()
 	return nil
 }
@@ -1023,14 +1033,54 @@ func (q *Queue) enforceBoundsLocked() {
 		oldest, end := q.segs[0], q.segs[1].first
 		delivered := len(q.readers) > 0 && q.minCursorLocked() >= end
 		switch {
-		case delivered && (q.opt.Keep <= 0 || q.opt.now().Sub(oldest.mtime) > q.opt.Keep):
+		case delivered && (q.opt.Keep <= 0 || q.olderLocked(oldest, q.opt.Keep)):
 			q.removeOldestLocked("", false)
 		case q.opt.MaxBytes > 0 && total > q.opt.MaxBytes:
 			q.removeOldestLocked("max_bytes", false)
-		case q.opt.MaxAge > 0 && q.opt.now().Sub(oldest.mtime) > q.opt.MaxAge:
+		case q.opt.MaxAge > 0 && q.olderLocked(oldest, q.opt.MaxAge):
 			q.removeOldestLocked("max_age", false)
 		default:
 			return
+		}
+	}
+}
+
+// olderLocked reports whether the newest reading in seg is more than d old. The age is
+// from record times, not the file's mtime, so that setting the wall clock (a box
+// without a real-time clock booting in 1970, then NTP) neither ages nor rejuvenates
+// data; and it is judged only while the wall clock is plausible (after the build time,
+// internal/clock): before, every age would be wrong, and nothing goes for its age.
+func (q *Queue) olderLocked(seg *segment, d time.Duration) bool {
+	now := q.opt.now()
+	return clock.Plausible(now) && now.Sub(q.newestLocked(seg)) > d
+}
+
+// newestLocked returns the latest reading time in seg, reading the segment once if it
+// was found on Open. A segment that cannot be read counts from its file's mtime; one
+// without a readable record, from the zero time (it holds nothing worth keeping).
+func (q *Queue) newestLocked(seg *segment) time.Time {
+	if seg.newestKnown {
+		return seg.newest
+	}
+	seg.newestKnown = true
+	f, err := q.fs.OpenFile(seg.path, os.O_RDONLY, 0)
+	if err != nil {
+		seg.newest = seg.mtime
+		return seg.newest
+	}
+	defer f.Close()
+	sc := newScanner(f, 0, seg.durable)
+	for {
+		rec, _, _, _, err := sc.next(0)
+		if errors.Is(err, io.EOF) {
+			return seg.newest
+		}
+		if err != nil {
+			seg.newest = seg.mtime
+			return seg.newest
+		}
+		if r, err := decodePayload(rec[headerSize:]); err == nil && r.Time.After(seg.newest) {
+			seg.newest = r.Time
 		}
 	}
 }

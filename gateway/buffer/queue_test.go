@@ -16,7 +16,9 @@ import (
 	"github.com/envgate/envgate/gateway/reading"
 )
 
-var t0 = time.Date(2026, 11, 28, 8, 0, 0, 0, time.UTC)
+// t0 is the time of the test readings: recent, because MaxAge and Keep judge segments
+// by their newest reading's age on the wall clock.
+var t0 = time.Now().UTC().Truncate(time.Hour)
 
 // readings returns n distinct readings; reading i has value i and time t0+i s.
 func readings(from, n int) []reading.Reading {

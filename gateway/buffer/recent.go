@@ -9,7 +9,8 @@ import (
 // recentBatch is how many readings Recent decodes per step.
 const recentBatch = 4096
 
-// Recent calls fn with every durable reading in the segments written at or after since
+// Recent calls fn with every durable reading in the segments holding readings at or
+// after since (by reading time)
 // — delivered ones that Options.Keep retains and those not yet delivered — oldest first,
 // in the order they were appended. The derivations use it after a restart to rebuild
 // their open windows (gateway/derive); since bounds the work by the time they need,
@@ -23,12 +24,15 @@ func (q *Queue) Recent(since time.Time, fn func(reading.Reading)) error {
 		return ErrClosed
 	}
 	from, end := q.nextSeq, q.durableSeq
-	for i, s := range q.segs {
-		// A segment's mtime is its last write: the first one written since is the
-		// oldest that can hold readings appended since (the active one always can).
-		if !s.mtime.Before(since) || i == len(q.segs)-1 {
-			from = s.first
-			break
+	// From the newest segment back to the first whose newest reading is before since:
+	// the segments after it hold the readings since then (appended roughly in time
+	// order), and only those are read to find it (newestLocked).
+	if n := len(q.segs); n > 0 && since.IsZero() {
+		from = q.segs[0].first
+	} else if n > 0 {
+		from = q.segs[n-1].first
+		for i := n - 2; i >= 0 && !q.newestLocked(q.segs[i]).Before(since); i-- {
+			from = q.segs[i].first
 		}
 	}
 	q.mu.Unlock()

@@ -52,6 +52,8 @@
 //	envgate_mqtt_connected{source}                             gauge, 1 or 0
 //	envgate_mqtt_reconnects_total{source}                      counter
 //	envgate_writer_stalled_seconds                             gauge, the writer's current buffer call
+//	envgate_readings_held_for_clock                            gauge, readings waiting for a plausible clock
+//	envgate_readings_restamped_total                           counter
 //
 // envgate_sink_persistent_failure is 1 while a sink fails with an error only an operator
 // can fix (bad token, missing bucket: HTTP 401, 403, 404), as docs/design.md describes.
@@ -103,6 +105,7 @@ type Metrics struct {
 	airWater *airWaterCollector
 	pm       *pmCollector
 	writer   *writerCollector
+	clock    *clockCollector
 	devices  *deviceLog
 }
 
@@ -154,6 +157,7 @@ func New() *Metrics {
 		airWater: &airWaterCollector{},
 		pm:       &pmCollector{sensors: map[string]func() PMStats{}},
 		writer:   &writerCollector{},
+		clock:    &clockCollector{},
 		devices:  &deviceLog{byName: map[string]*DeviceStatus{}},
 	}
 	m.reg.MustRegister(
@@ -164,7 +168,7 @@ func New() *Metrics {
 		m.state, m.series,
 	)
 	m.reg.MustRegister(m.modbus.collectors()...)
-	m.reg.MustRegister(m.mqtt, m.noise, m.airWater, m.pm, clockCollector{}, m.writer)
+	m.reg.MustRegister(m.mqtt, m.noise, m.airWater, m.pm, m.clock, m.writer)
 	return m
 }
 

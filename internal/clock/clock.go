@@ -7,6 +7,9 @@
 //     than a week old or a minute ahead), the pipeline's derive tick and live states,
 //     and the forwarders' oldest-unsent age.
 //
+// BuildTime (build.go) bounds them all from below: a wall clock before it is certainly
+// wrong, and the pipeline holds the readings it stamped (docs/design.md, section 11).
+//
 // Everything else in the gateway reads time.Now directly, on purpose: the Modbus and
 // PM drivers stamp their readings with it, because their poll timing and their stamps
 // must share one clock (docs/design.md, section 8); so do the metrics' last-success

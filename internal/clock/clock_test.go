@@ -20,3 +20,14 @@ func TestNowFollowsTheOffset(t *testing.T) {
 		t.Errorf("Now() = %v, want between %v and %v (offset %v, fake build %v)", got, before.Add(want), after.Add(want), want, Fake)
 	}
 }
+
+// The build-time bound: the fallback parses, and a time before it is implausible.
+func TestBuildTimeBound(t *testing.T) {
+	b := BuildTime()
+	if b.IsZero() || !Plausible(b) || Plausible(b.Add(-time.Nanosecond)) || Plausible(time.Unix(0, 0)) {
+		t.Errorf("BuildTime() = %v: want a non-zero bound, plausible itself, 1970 not", b)
+	}
+	if !Plausible(Now()) {
+		t.Errorf("Now() = %v is before BuildTime() %v: FallbackBuildTime must stay 400 days behind today", Now(), b)
+	}
+}
