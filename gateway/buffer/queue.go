@@ -81,8 +81,9 @@ type Options struct {
 	Dir      string        // state directory; created if missing
 	MaxBytes int64         // drop the oldest segments beyond this many bytes on disk
 	MaxAge   time.Duration // drop segments whose newest reading is older than this (olderLocked)
-	// Keep is how long a segment every reader has passed stays after its newest reading,
-	// for the derivations to rebuild their open windows after a restart (Recent,
+	// Keep is how long a segment every reader has passed stays after its last write or
+	// its newest reading, whichever is later (keptLocked), for the derivations to
+	// rebuild their open windows after a restart (Recent,
 	// gateway/derive). Such segments are the oldest, so the byte and age bounds remove
 	// them first, and without counting them as dropped. 0: deleted once delivered.
 	Keep           time.Duration
@@ -780,6 +781,7 @@ func (q *Queue) tryWriteLocked(rs []reading.Reading) error {
 		return fmt.Errorf("write %s: %w", seg.path, err)
 	}
 	seg.size += int64(n)
+	seg.mtime = q.opt.now()
 	for _, r := range rs {
 		if r.Time.After(seg.newest) {
 			seg.newest = r.Time
@@ -1033,7 +1035,7 @@ func (q *Queue) enforceBoundsLocked() {
 		oldest, end := q.segs[0], q.segs[1].first
 		delivered := len(q.readers) > 0 && q.minCursorLocked() >= end
 		switch {
-		case delivered && (q.opt.Keep <= 0 || q.olderLocked(oldest, q.opt.Keep)):
+		case delivered && (q.opt.Keep <= 0 || !q.keptLocked(oldest, q.opt.now().Add(-q.opt.Keep))):
 			q.removeOldestLocked("", false)
 		case q.opt.MaxBytes > 0 && total > q.opt.MaxBytes:
 			q.removeOldestLocked("max_bytes", false)
@@ -1053,6 +1055,18 @@ func (q *Queue) enforceBoundsLocked() {
 func (q *Queue) olderLocked(seg *segment, d time.Duration) bool {
 	now := q.opt.now()
 	return clock.Plausible(now) && now.Sub(q.newestLocked(seg)) > d
+}
+
+// keptLocked reports whether seg was written, or holds a reading, at or after since:
+// what the derivations may need after a restart (Keep, Recent). The write time covers
+// a backlog whose readings are days old but arrived just now (the windows close on the
+// device's clock); the reading time covers a segment written while the box's clock
+// still said 1970. While the wall clock is not plausible every segment is kept.
+func (q *Queue) keptLocked(seg *segment, since time.Time) bool {
+	if !clock.Plausible(q.opt.now()) {
+		return true
+	}
+	return !seg.mtime.Before(since) || !q.newestLocked(seg).Before(since)
 }
 
 // newestLocked returns the latest reading time in seg, reading the segment once if it

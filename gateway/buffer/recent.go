@@ -9,9 +9,8 @@ import (
 // recentBatch is how many readings Recent decodes per step.
 const recentBatch = 4096
 
-// Recent calls fn with every durable reading in the segments holding readings at or
-// after since (by reading time)
-// — delivered ones that Options.Keep retains and those not yet delivered — oldest first,
+// Recent calls fn with every durable reading in the segments written, or holding
+// readings, at or after since (keptLocked) — delivered ones that Options.Keep retains and those not yet delivered — oldest first,
 // in the order they were appended. The derivations use it after a restart to rebuild
 // their open windows (gateway/derive); since bounds the work by the time they need,
 // however much undelivered data a long outage left in the buffer. Corrupt records are
@@ -24,14 +23,14 @@ func (q *Queue) Recent(since time.Time, fn func(reading.Reading)) error {
 		return ErrClosed
 	}
 	from, end := q.nextSeq, q.durableSeq
-	// From the newest segment back to the first whose newest reading is before since:
-	// the segments after it hold the readings since then (appended roughly in time
-	// order), and only those are read to find it (newestLocked).
+	// From the newest segment back to the first neither written nor holding a reading
+	// since then: the log is appended in order, so those after it are what is needed,
+	// and only those are read to find it (newestLocked).
 	if n := len(q.segs); n > 0 && since.IsZero() {
 		from = q.segs[0].first
 	} else if n > 0 {
 		from = q.segs[n-1].first
-		for i := n - 2; i >= 0 && !q.newestLocked(q.segs[i]).Before(since); i-- {
+		for i := n - 2; i >= 0 && q.keptLocked(q.segs[i], since); i-- {
 			from = q.segs[i].first
 		}
 	}

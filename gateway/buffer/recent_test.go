@@ -135,3 +135,38 @@ func TestRecentSinceSkipsOlderSegments(t *testing.T) {
 		t.Errorf("Recent(zero) gave %d values, want all 700", len(all))
 	}
 }
+
+// A backlog days behind the box's clock (a device catching up after an outage) was
+// written just now: Keep keeps it and Recent reads it, by its write time, although its
+// readings are days old; the derivations' windows close on the device's clock. (The
+// reading times alone dropped it: the restart e2e test rebuilt 660 of 1110 samples.)
+func TestKeepAndRecentCoverAnOldBacklogWrittenNow(t *testing.T) {
+	opt := testOptions(t)
+	now := time.Now()
+	opt.now = func() time.Time { return now }
+	opt.Keep = time.Hour
+	opt.MaxAge = 30 * 24 * time.Hour // max_age judges reading times: 5 days is within it
+	q := mustOpen(t, opt)
+	r, _ := q.Reader("influx")
+	old := make([]reading.Reading, 400)
+	for i := range old {
+		old[i] = reading.New(now.Add(-5*24*time.Hour+time.Duration(i)*time.Second), "canal", "n-1", "la", float64(i))
+	}
+	for i := 0; i < 400; i += 50 {
+		appendSync(t, q, old[i:i+50])
+	}
+	drain(t, r, 64)
+	var got []float64
+	if err := q.Recent(now.Add(-time.Hour), func(x reading.Reading) { got = append(got, x.Value) }); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(got, seqValues(0, 400)) {
+		t.Fatalf("Recent(an hour ago) gave %d of the 400 backlog readings written now", len(got))
+	}
+	now = now.Add(2 * time.Hour)
+	appendSync(t, q, readings(1000, 1))
+	drain(t, r, 64)
+	if s := q.Stats(); s.Segments != 1 || s.KeptBytes != 0 {
+		t.Errorf("two hours later the backlog is still kept: %+v", s)
+	}
+}
