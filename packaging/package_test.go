@@ -57,7 +57,54 @@ func TestPackage(t *testing.T) {
 	for arch, deb := range debs {
 		t.Run("contents/"+arch, func(t *testing.T) { checkContents(t, deb, arch) })
 	}
+	hostPasswd := readFile(t, "/etc/passwd")
 	t.Run("lifecycle/amd64", func(t *testing.T) { lifecycle(t, debs["amd64"]) })
+	t.Run("preseeded-invalid/amd64", func(t *testing.T) { preseededInvalid(t, debs["amd64"]) })
+	if readFile(t, "/etc/passwd") != hostPasswd {
+		t.Errorf("installing into a scratch root changed this machine's /etc/passwd")
+	}
+}
+
+// preseededInvalid installs deb where an operator already put a config that envgate
+// check rejects: the postinst enables the service, does not start it, and prints the
+// problems.
+func preseededInvalid(t *testing.T, deb string) {
+	root := scratchRoot(t)
+	conf := filepath.Join(root, conffile)
+	if err := os.MkdirAll(filepath.Dir(conf), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	bad := "gateway:\n  id: box-1\n  listen: 127.0.0.1:9273\n  shutdown_timeout: -1s\n"
+	if err := os.WriteFile(conf, []byte(bad), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out := dpkgRoot(t, root, nil, "--force-confold", "-i", deb)
+	for _, s := range []string{"enabled but not started: 'envgate check -c " + conffile + "' failed:", "shutdown_timeout"} {
+		if !strings.Contains(out, s) {
+			t.Errorf("install over an invalid config: output lacks %q:\n%s", s, out)
+		}
+	}
+	if got := readFile(t, conf); got != bad {
+		t.Errorf("install replaced the operator's config")
+	}
+	if _, err := os.Lstat(filepath.Join(root, "/etc/systemd/system/multi-user.target.wants/envgate.service")); err != nil {
+		t.Errorf("service not enabled: %v", err)
+	}
+}
+
+// dpkgRoot runs dpkg on the scratch root with the maintainer scripts outside a chroot
+// and returns its output; env is added to the environment.
+func dpkgRoot(t *testing.T, root string, env []string, args ...string) string {
+	t.Helper()
+	args = append([]string{"--root=" + root, "--force-not-root", "--force-script-chrootless",
+		"--force-depends", "--log=/dev/null"}, args...)
+	cmd := exec.Command("dpkg", args...)
+	cmd.Env = append(os.Environ(), env...)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("dpkg %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return string(out)
 }
 
 // checkContents checks the control fields, the conffiles, the maintainer scripts and
@@ -141,15 +188,7 @@ func lifecycle(t *testing.T, deb string) {
 	root := scratchRoot(t)
 	dpkg := func(env []string, args ...string) string {
 		t.Helper()
-		args = append([]string{"--root=" + root, "--force-not-root", "--force-script-chrootless",
-			"--force-depends", "--log=/dev/null"}, args...)
-		cmd := exec.Command("dpkg", args...)
-		cmd.Env = append(os.Environ(), env...)
-		out, err := cmd.CombinedOutput()
-		if err != nil {
-			t.Fatalf("dpkg %s: %v\n%s", strings.Join(args, " "), err, out)
-		}
-		return string(out)
+		return dpkgRoot(t, root, env, args...)
 	}
 	in := func(p string) string { return filepath.Join(root, p) }
 
