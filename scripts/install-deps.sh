@@ -14,12 +14,20 @@
 #     own on free ports and do not use them.
 #   - chromium (Debian's, /usr/bin/chromium) for the status page test, which drives it
 #     headless through chromedp (apt-get).
+#   - nfpm v2.44.2, built with `go install` into $(go env GOPATH)/bin, for
+#     scripts/package.sh (the v2.48.0 CLI cannot be built from the module proxy here);
+#     the package test also needs dpkg-deb and dpkg (always on Debian) and
+#     systemd-sysusers, systemd-tmpfiles and systemctl from Debian's systemd (apt-get).
 set -euo pipefail
 
 gobin="$(go env GOPATH)/bin"
 if ! go version -m "$gobin/influxd" 2>/dev/null | grep -q 'github.com/influxdata/influxdb[[:space:]]*v1.8.10'; then
   echo "installing influxd v1.8.10 into $gobin (go install, ~2 min)..."
   go install github.com/influxdata/influxdb/cmd/influxd@v1.8.10
+fi
+if ! go version -m "$gobin/nfpm" 2>/dev/null | grep -q 'github.com/goreleaser/nfpm/v2[[:space:]]*v2.44.2'; then
+  echo "installing nfpm v2.44.2 into $gobin (go install)..."
+  go install github.com/goreleaser/nfpm/v2/cmd/nfpm@v2.44.2
 fi
 
 apt_install() {
@@ -47,6 +55,8 @@ done
 [ "${#prom_pkgs[@]}" -eq 0 ] || apt_install "${prom_pkgs[@]}"
 # The status page test drives Debian's headless Chromium (cmd/envgate/statuspage_test.go).
 dpkg -s chromium >/dev/null 2>&1 || apt_install chromium
-# systemd-analyze (verify the unit, expand its syscall filter sets) and the stock units
-# the verify runs against (cmd/envgate/notify_test.go); no running systemd is needed.
+# systemd-analyze (verify the unit, expand its syscall filter sets; cmd/envgate/notify_test.go)
+# with the stock units the verify runs against, and systemd-sysusers/systemd-tmpfiles for
+# the package test (packaging/), which runs the maintainer scripts against a scratch root.
+# No running systemd is needed.
 dpkg -s systemd >/dev/null 2>&1 || apt_install systemd
