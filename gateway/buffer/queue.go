@@ -1191,6 +1191,18 @@ func (q *Queue) minCursorLocked() uint64 {
 	return m
 }
 
+// SetKeep changes Options.Keep: a reload that changes the derivations changes how
+// long they need delivered readings kept.
+func (q *Queue) SetKeep(d time.Duration) {
+	q.mu.Lock()
+	q.opt.Keep = d
+	if !q.closed {
+		q.enforceBoundsLocked()
+	}
+	q.release()
+	q.unlinkDoomed()
+}
+
 // Stats returns a snapshot of the counters. It takes no lock (the queue's lock is held
 // across write(2) on a hung disk), so it never waits for the disk; the sizes are those
 // of the last change completed.

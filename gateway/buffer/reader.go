@@ -415,3 +415,35 @@ func loadCursor(fsys fileSystem, path string) (uint64, error) {
 	}
 	return seq, nil
 }
+
+// RemoveReader forgets the reader called name — a sink removed from the config by a
+// reload — and deletes its cursor file, so that its position no longer holds back the
+// deletion of segments. The reader must not be used afterwards; a later Reader of the
+// same name starts afresh, at the oldest reading. Removing an unknown name deletes its
+// cursor file, if any.
+func (q *Queue) RemoveReader(name string) error {
+	q.mu.Lock()
+	if q.closed {
+		q.mu.Unlock()
+		return ErrClosed
+	}
+	r := q.readers[name]
+	delete(q.readers, name)
+	q.enforceBoundsLocked()
+	q.release()
+	q.unlinkDoomed()
+	if r != nil {
+		r.persistMu.Lock() // a save in progress must not write the file again after it goes
+		defer r.persistMu.Unlock()
+		r.mu.Lock()
+		if r.f != nil {
+			r.f.Close()
+			r.f = nil
+		}
+		r.mu.Unlock()
+	}
+	if err := q.fs.Remove(q.dir("cursors", name)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("remove cursor of %s: %w", name, err)
+	}
+	return nil
+}

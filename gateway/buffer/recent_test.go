@@ -170,3 +170,35 @@ func TestKeepAndRecentCoverAnOldBacklogWrittenNow(t *testing.T) {
 		t.Errorf("two hours later the backlog is still kept: %+v", s)
 	}
 }
+
+// A removed reader (a sink a reload removed) no longer holds back deletion, and its
+// cursor file is gone; the other reader keeps its cursor.
+func TestRemoveReader(t *testing.T) {
+	opt := testOptions(t)
+	q := mustOpen(t, opt)
+	a, _ := q.Reader("influx")
+	b, _ := q.Reader("backup")
+	for i := 0; i < 400; i += 50 {
+		appendSync(t, q, readings(i, 50))
+	}
+	drain(t, a, 64)
+	if err := b.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if s := q.Stats(); s.Segments < 3 {
+		t.Fatalf("the lagging reader should hold the segments: %+v", s)
+	}
+	if err := q.RemoveReader("backup"); err != nil {
+		t.Fatal(err)
+	}
+	if s := q.Stats(); s.Segments != 1 {
+		t.Errorf("after RemoveReader: %d segments, want only the active one", s.Segments)
+	}
+	if _, err := os.Stat(filepath.Join(opt.Dir, "cursors", "backup")); !os.IsNotExist(err) {
+		t.Errorf("the removed reader's cursor file: %v, want it gone", err)
+	}
+	appendSync(t, q, readings(400, 3))
+	if got := drain(t, a, 64); !slices.Equal(got, seqValues(400, 3)) {
+		t.Errorf("the remaining reader got %v, want 400..402 (its cursor kept)", got)
+	}
+}
