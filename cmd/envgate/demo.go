@@ -61,7 +61,7 @@ func cmdDemo(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stdout, "  no InfluxDB configured: readings stay in the buffer (set ENVGATE_INFLUX_URL or --influx-url to forward)\n")
 	}
 	fmt.Fprintf(stdout, "  stop with Ctrl-C; unsent readings stay on disk and are sent on the next start\n")
-	return serve(cfg, *duration, func(ctx context.Context, g *running) { progress(ctx, g, stdout) })
+	return serve(cfg, "", *duration, func(ctx context.Context, g *running) { progress(ctx, g, stdout) })
 }
 
 // defaultDemoState is $XDG_STATE_HOME/envgate-demo, or ~/.local/state/envgate-demo.
@@ -89,7 +89,7 @@ func progress(ctx context.Context, g *running, w io.Writer) {
 		}
 		latest := map[string]string{}
 		var delivered float64
-		mfs, _ := g.metrics.Registry().Gather()
+		mfs, _ := g.current().metrics.Registry().Gather()
 		for _, mf := range mfs {
 			for _, m := range mf.GetMetric() {
 				labels := map[string]string{}
@@ -112,7 +112,7 @@ func progress(ctx context.Context, g *running, w io.Writer) {
 			}
 		}
 		line := fmt.Sprintf("[%s] %d readings buffered (%d KiB on disk)", time.Since(start).Truncate(time.Second), st.Appended, st.Bytes>>10)
-		if len(g.sinks) > 0 {
+		if len(g.current().sinks) > 0 {
 			line += fmt.Sprintf(", %.0f delivered", delivered)
 		}
 		fmt.Fprintf(w, "%s | %s\n", line, strings.Join(parts, " | "))

@@ -99,9 +99,9 @@ func startNotify(ctx context.Context, g *running, log *slog.Logger) *notifier {
 	}
 	n.sock = sock
 	n.notify("READY=1")
-	n.wg.Go(func() { n.status(ctx, g.pipeline.Backlogs) })
+	n.wg.Go(func() { n.status(ctx, func() []gateway.Backlog { return g.current().pipeline.Backlogs() }) })
 	if every > 0 {
-		n.wg.Go(func() { n.watchdog(every, g.pipeline.Wedged) })
+		n.wg.Go(func() { n.watchdog(every, func() error { return g.current().pipeline.Wedged() }) })
 	}
 	return n
 }

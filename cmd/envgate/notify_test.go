@@ -223,9 +223,9 @@ func systemdAnalyze(t *testing.T) string {
 }
 
 // Issue 13: systemd-analyze verify accepts the unit without a single warning. It runs
-// in a scratch root holding the stock units and an executable /usr/bin/envgate, as an
-// installed box would; verify exits 0 on unknown keys and bad values, so any output
-// fails the test.
+// in a scratch root holding the stock units and executables /usr/bin/envgate and
+// /bin/kill, as an installed box would; verify exits 0 on unknown keys and bad values,
+// so any output fails the test.
 func TestSystemdUnitVerifies(t *testing.T) {
 	analyze := systemdAnalyze(t)
 	stock := "/usr/lib/systemd/system"
@@ -247,6 +247,7 @@ func TestSystemdUnitVerifies(t *testing.T) {
 	}{
 		{"etc/systemd/system/envgate.service", unit, 0o644},
 		{"usr/bin/envgate", []byte("#!/bin/sh\n"), 0o755},
+		{"bin/kill", []byte("#!/bin/sh\n"), 0o755}, // ExecReload (procps on a box)
 	} {
 		p := filepath.Join(root, f.name)
 		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {

@@ -37,16 +37,16 @@ func cmdRun(args []string, stderr io.Writer) int {
 	if *listen != "" {
 		cfg.Gateway.Listen = *listen
 	}
-	return serve(cfg, 0, nil)
+	return serve(cfg, *path, 0, nil)
 }
 
 // serve starts the gateway for cfg, logs what it is doing, and runs it until SIGINT or
-// SIGTERM, or for duration if that is > 0; afterStart (if set) runs in its own goroutine
-// once everything is up. Shutdown is bounded by
+// SIGTERM, or for duration if that is > 0, reloading the config file path (if set) on
+// SIGHUP; afterStart (if set) runs in its own goroutine once everything is up. Shutdown is bounded by
 // gateway.shutdown_timeout: past it the process exits anyway, and whatever is unsent
 // stays on disk.
-func serve(cfg *config.Config, duration time.Duration, afterStart func(ctx context.Context, g *running)) int {
-	log, _ := newLogger(cfg.Gateway.LogLevel, os.Stderr)
+func serve(cfg *config.Config, path string, duration time.Duration, afterStart func(ctx context.Context, g *running)) int {
+	log, level := newLogger(cfg.Gateway.LogLevel, os.Stderr)
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	if duration > 0 {
@@ -54,11 +54,20 @@ func serve(cfg *config.Config, duration time.Duration, afterStart func(ctx conte
 		ctx, cancel = context.WithTimeout(ctx, duration)
 		defer cancel()
 	}
+	// SIGHUP reloads path; caught from here on, so that one during the start (systemctl
+	// reload) waits for the gateway to run instead of ending the process.
+	var hup chan os.Signal
+	if path != "" {
+		hup = make(chan os.Signal, 1)
+		signal.Notify(hup, syscall.SIGHUP)
+		defer signal.Stop(hup)
+	}
 	g, err := start(cfg, log)
 	if err != nil {
 		log.Error("cannot start", "err", err)
 		return 1
 	}
+	g.path, g.level, g.hup = path, level, hup
 	log.Info("envgate started", "version", version, "gateway", cfg.Gateway.ID, "devices", deviceCount(cfg), "buses", len(cfg.Buses),
 		"sinks", len(cfg.Sinks), "state_dir", cfg.Gateway.StateDir, "metrics", httpScheme(cfg)+"://"+g.listener.Addr().String()+"/metrics")
 	// systemd: READY=1 now, STATUS= with the backlog, WATCHDOG=1, STOPPING=1 (notify.go).

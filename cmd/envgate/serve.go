@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"time"
 
 	"github.com/envgate/envgate/config"
@@ -30,37 +31,57 @@ func newLogger(level string, w *os.File) (*slog.Logger, *slog.LevelVar) {
 	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: lv})), lv
 }
 
-// running is a started gateway: the pipeline, its buffer and its HTTP listener.
+// running is a started gateway: the buffer, the HTTP listener and the status page,
+// which live as long as the process, and the generation — config, metrics, pipeline and
+// sinks — that a reload replaces (reload.go).
 type running struct {
-	cfg      *config.Config
 	log      *slog.Logger
+	level    *slog.LevelVar // the log level, which a reload may change
+	path     string         // the config file, read again on reload; "" (demo) never reloads
+	hup      chan os.Signal // SIGHUP: reload path; nil without one
 	queue    *buffer.Queue
+	listener net.Listener
+	page     *statusPage // the status page at / and `envgate tail`'s stream (status.go)
+
+	gen      atomic.Pointer[generation]
+	reloadOK atomic.Bool               // the last reload was applied (true before any)
+	loaded   atomic.Pointer[time.Time] // when the running config was loaded
+}
+
+// generation is what one config makes: its metrics, pipeline and sinks, and the HTTP
+// handler over them.
+type generation struct {
+	cfg      *config.Config
 	metrics  *metrics.Metrics
 	pipeline *gateway.Pipeline
 	sinks    []*influx.Sink
-	listener net.Listener
-	page     *statusPage // the status page at / and `envgate tail`'s stream (status.go)
+	keep     time.Duration // how long the buffer keeps delivered readings for its derivations
+	handler  http.Handler
 }
+
+// current returns the running generation.
+func (g *running) current() *generation { return g.gen.Load() }
 
 // start opens the buffer, builds sinks and sources, and binds the HTTP address. It is
 // the only place that builds drivers. Errors here end the process: they are config or
 // start-up errors.
 func start(cfg *config.Config, log *slog.Logger) (_ *running, err error) {
-	g := &running{cfg: cfg, log: log, metrics: metrics.New()}
+	g := &running{log: log}
 	g.page, log = newStatusPage(log) // the page lists the warnings and errors logged from here on
 	g.log = log
+	var gen *generation
 	defer func() {
 		if err != nil {
+			if gen != nil && g.current() == nil {
+				gen.closeSinks()
+			}
 			g.close()
 		}
 	}()
-	g.metrics.SetInfo(version, cfg.Gateway.ID)
-	g.metrics.ExpireSeries(cfg.Gateway.SeriesExpiry, seriesKeep(cfg))
-	parts, err := build(cfg, g.metrics, log)
+	gen, parts, err := g.prepare(cfg)
 	if err != nil {
 		return nil, err
 	}
-	g.sinks = parts.sinks
 	b := cfg.Buffer
 	g.queue, err = buffer.Open(buffer.Options{
 		Dir:            filepath.Join(cfg.Gateway.StateDir, "buffer"),
@@ -71,39 +92,93 @@ func start(cfg *config.Config, log *slog.Logger) (_ *running, err error) {
 		MemoryReadings: b.MemoryReadings,
 		// The derivations rebuild their open windows from the log after a restart
 		// (gateway/derive Restore): delivered readings stay that long, and a little more.
-		Keep: parts.derived.Keep(),
+		Keep: gen.keep,
 		Log:  log.With("component", "buffer"),
 	})
 	if err != nil {
 		return nil, err
 	}
-	// The shutdown budget (gateway.shutdown_timeout, T): sinks get 2/3 of it to deliver,
-	// the HTTP server at most T/6, and the rest is left for closing the buffer.
-	grace := cfg.Gateway.ShutdownTimeout * 2 / 3
-	g.pipeline, err = gateway.New(gateway.Config{
-		Derive:         parts.derived,
-		DeriveState:    filepath.Join(cfg.Gateway.StateDir, "derive"),
-		GatewayID:      cfg.Gateway.ID,
-		Site:           cfg.Gateway.Site,
-		Sources:        parts.sources,
-		Sinks:          parts.specs,
-		Queue:          g.queue,
-		Metrics:        g.metrics,
-		SyncEvery:      b.Sync == "batch",
-		SyncInterval:   b.SyncInterval,
-		HealthInterval: cfg.Gateway.HealthInterval,
-		ShutdownGrace:  grace,
-		Tap:            g.page.feed.Publish,
-		Log:            log,
-	})
-	if err != nil {
+	if err := g.assemble(gen, parts); err != nil {
 		return nil, err
 	}
 	g.listener, err = net.Listen("tcp", cfg.Gateway.Listen)
 	if err != nil {
 		return nil, fmt.Errorf("listen for /metrics: %w", err)
 	}
+	g.install(gen)
 	return g, nil
+}
+
+// prepare builds a generation's metrics, sinks, sources and derivations from cfg
+// (build: everything `envgate check` checks), without starting anything.
+func (g *running) prepare(cfg *config.Config) (*generation, parts, error) {
+	m := metrics.New()
+	m.SetInfo(version, cfg.Gateway.ID)
+	m.ExpireSeries(cfg.Gateway.SeriesExpiry, seriesKeep(cfg))
+	m.SetReload(g.reloadState)
+	p, err := build(cfg, m, g.log)
+	if err != nil {
+		return nil, parts{}, err
+	}
+	return &generation{cfg: cfg, metrics: m, sinks: p.sinks, keep: p.derived.Keep()}, p, nil
+}
+
+// assemble makes gen's pipeline over the buffer and its HTTP handler.
+func (g *running) assemble(gen *generation, p parts) error {
+	cfg, b := gen.cfg, gen.cfg.Buffer
+	// The shutdown budget (gateway.shutdown_timeout, T): sinks get 2/3 of it to deliver,
+	// the HTTP server at most T/6, and the rest is left for closing the buffer.
+	grace := cfg.Gateway.ShutdownTimeout * 2 / 3
+	var err error
+	gen.pipeline, err = gateway.New(gateway.Config{
+		Derive:         p.derived,
+		DeriveState:    filepath.Join(cfg.Gateway.StateDir, "derive"),
+		GatewayID:      cfg.Gateway.ID,
+		Site:           cfg.Gateway.Site,
+		Sources:        p.sources,
+		Sinks:          p.specs,
+		Queue:          g.queue,
+		Metrics:        gen.metrics,
+		SyncEvery:      b.Sync == "batch",
+		SyncInterval:   b.SyncInterval,
+		HealthInterval: cfg.Gateway.HealthInterval,
+		ShutdownGrace:  grace,
+		Tap:            g.page.feed.Publish,
+		Log:            g.log,
+	})
+	if err != nil {
+		return err
+	}
+	gen.handler = g.page.handler(cfg, gen.metrics, gen.pipeline.Healthy, gen.metrics.Handler(gen.pipeline.Healthy))
+	return nil
+}
+
+// install makes gen the running generation, loaded now.
+func (g *running) install(gen *generation) {
+	g.gen.Store(gen)
+	now := time.Now()
+	g.loaded.Store(&now)
+	if g.level != nil {
+		_ = g.level.UnmarshalText([]byte(gen.cfg.Gateway.LogLevel))
+	}
+}
+
+// reloadState is what /metrics says of the reloads.
+func (g *running) reloadState() metrics.ReloadState {
+	s := metrics.ReloadState{OK: true}
+	if t := g.loaded.Load(); t != nil {
+		s.OK, s.Loaded = g.reloadOK.Load(), *t
+	}
+	return s
+}
+
+// closeSinks closes gen's sinks.
+func (gen *generation) closeSinks() error {
+	var errs []error
+	for _, s := range gen.sinks {
+		errs = append(errs, s.Close())
+	}
+	return errors.Join(errs...)
 }
 
 // parts are the sinks, sources and derivations start builds from a config.
@@ -176,15 +251,17 @@ func build(cfg *config.Config, m *metrics.Metrics, log *slog.Logger) (p parts, e
 	return p, err
 }
 
-// run serves HTTP and runs the pipeline until ctx is done, then shuts down in order.
+// run serves HTTP and runs the pipeline until ctx is done, reloading the config on
+// SIGHUP (reload.go), then shuts down in order.
 func (g *running) run(ctx context.Context) error {
-	h := g.page.handler(g.cfg, g.metrics, g.pipeline.Healthy, g.metrics.Handler(g.pipeline.Healthy))
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { g.current().handler.ServeHTTP(w, r) })
+	first := g.current().cfg
 	srv, l := newHTTPServer(h, g.listener, defaultHTTPLimits())
 	httpErr := make(chan error, 1)
-	go func() { httpErr <- serveHTTP(srv, l, g.cfg.Gateway.WebConfigFile, g.log) }()
-	err := g.pipeline.Run(ctx)
+	go func() { httpErr <- serveHTTP(srv, l, first.Gateway.WebConfigFile, g.log) }()
+	err := g.runPipelines(ctx)
 	g.page.feed.Close() // ends the reading streams, which Shutdown would wait for
-	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), min(2*time.Second, g.cfg.Gateway.ShutdownTimeout/6))
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), min(2*time.Second, first.Gateway.ShutdownTimeout/6))
 	defer cancel()
 	if serr := srv.Shutdown(sctx); serr != nil {
 		err = errors.Join(err, serr)
@@ -195,11 +272,12 @@ func (g *running) run(ctx context.Context) error {
 	return errors.Join(err, g.close())
 }
 
-// close releases sinks and the buffer (syncing it and persisting cursors). Safe to call twice.
+// close releases the running generation's sinks and the buffer (syncing it and
+// persisting cursors). Safe to call twice.
 func (g *running) close() error {
 	var errs []error
-	for _, s := range g.sinks {
-		errs = append(errs, s.Close())
+	if gen := g.current(); gen != nil {
+		errs = append(errs, gen.closeSinks())
 	}
 	if g.queue != nil {
 		errs = append(errs, g.queue.Close())

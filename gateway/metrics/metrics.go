@@ -52,6 +52,8 @@
 //	envgate_mqtt_connected{source}                             gauge, 1 or 0
 //	envgate_mqtt_reconnects_total{source}                      counter
 //	envgate_writer_stalled_seconds                             gauge, the writer's current buffer call
+//	envgate_config_reload_success                              gauge, 1 if the last reload was applied
+//	envgate_config_last_reload_success_timestamp_seconds       gauge, when the running config was loaded
 //	envgate_readings_held_for_clock                            gauge, readings waiting for a plausible clock
 //	envgate_readings_restamped_total                           counter
 //
@@ -105,6 +107,7 @@ type Metrics struct {
 	airWater *airWaterCollector
 	pm       *pmCollector
 	writer   *writerCollector
+	reload   *reloadCollector
 	clock    *clockCollector
 	devices  *deviceLog
 }
@@ -157,6 +160,7 @@ func New() *Metrics {
 		airWater: &airWaterCollector{},
 		pm:       &pmCollector{sensors: map[string]func() PMStats{}},
 		writer:   &writerCollector{},
+		reload:   &reloadCollector{},
 		clock:    &clockCollector{},
 		devices:  &deviceLog{byName: map[string]*DeviceStatus{}},
 	}
@@ -168,7 +172,7 @@ func New() *Metrics {
 		m.state, m.series,
 	)
 	m.reg.MustRegister(m.modbus.collectors()...)
-	m.reg.MustRegister(m.mqtt, m.noise, m.airWater, m.pm, m.clock, m.writer)
+	m.reg.MustRegister(m.mqtt, m.noise, m.airWater, m.pm, m.clock, m.writer, m.reload)
 	return m
 }
 
