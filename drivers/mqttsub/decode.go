@@ -14,6 +14,7 @@ import (
 	"github.com/influxdata/line-protocol/v2/lineprotocol"
 
 	"github.com/envgate/envgate/gateway/reading"
+	"github.com/envgate/envgate/internal/clock"
 )
 
 // The kinds of DecodeError, also the keys of Stats.ErrorsByKind.
@@ -51,8 +52,9 @@ func malformed(kind, format string, args ...any) error {
 // uptime just passes, nothing can catch that), milliseconds read as "unix" seconds (year
 // 50000+), or local time sent as UTC and read with the wrong zone beyond a day. A day
 // allows for every real UTC offset (at most 14 h) and for a gateway clock running
-// behind. The upper bound is skipped while the gateway's own clock is implausible (a box
-// without RTC before NTP sync) so a wrong local clock cannot reject good data.
+// behind. The upper bound is skipped while the gateway's own clock is implausible (before
+// the binary's build time, internal/clock: a box without an RTC before NTP sync) so a
+// wrong local clock cannot reject good data.
 var minTime = time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)
 
 const maxFuture = 24 * time.Hour
@@ -175,7 +177,7 @@ func checkTime(t, arrival time.Time) error {
 	if t.Before(minTime) {
 		return malformed(KindTime, "timestamp %s is before %s", t.Format(time.RFC3339Nano), minTime.Format("2006-01-02"))
 	}
-	if !arrival.Before(minTime) && t.After(arrival.Add(maxFuture)) {
+	if clock.Plausible(arrival) && t.After(arrival.Add(maxFuture)) {
 		return malformed(KindTime, "timestamp %s is more than %v after arrival %s", t.Format(time.RFC3339Nano), maxFuture, arrival.Format(time.RFC3339))
 	}
 	return nil

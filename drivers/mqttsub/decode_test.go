@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/envgate/envgate/gateway/reading"
+	"github.com/envgate/envgate/internal/clock"
 )
 
 var arrival = time.Date(2026, 11, 28, 8, 0, 0, 0, time.UTC)
@@ -280,6 +281,12 @@ func TestDecodeZeroArrival(t *testing.T) {
 	got, err := Decode(withTime(esp32, "ts", TimeUnix, nil), "env/s/d/air", []byte(`{"ts":1764316800,"data":{"pm25":1,"pm10":2}}`), time.Unix(0, 0))
 	if err != nil || len(got) != 2 {
 		t.Errorf("Decode(1970 arrival, payload time) = %v, %v; want 2 readings", got, err)
+	}
+	// The same from a box whose clock came up at its image's date (after 2000, before
+	// the binary was built): its clock is not plausible either (internal/clock).
+	imageDate := clock.BuildTime().AddDate(-1, 0, 0)
+	if got, err := Decode(withTime(esp32, "ts", TimeUnix, nil), "env/s/d/air", []byte(`{"ts":1764316800,"data":{"pm25":1,"pm10":2}}`), imageDate); err != nil || len(got) != 2 {
+		t.Errorf("Decode(arrival %s, before the build, payload time) = %v, %v; want 2 readings", imageDate, got, err)
 	}
 }
 
