@@ -16,6 +16,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 )
 
@@ -73,16 +74,21 @@ func goPath() string {
 }
 
 // FreePort returns a TCP port on 127.0.0.1 that was free a moment ago, outside the
-// ephemeral range (portRange) and never returned before in this process. Another test
-// process may still take it before the caller binds it; at random in some 12 000 ports
-// that is rare.
+// ephemeral range (portRange), and reserved for this process until it exits: never
+// returned again by FreePort, here or in another test process (the packages' test
+// binaries run side by side). A service stopped and started again on its port (a broker
+// or InfluxDB restarted by a test) finds it still free, unless something that does not
+// ask FreePort took it.
 func FreePort(t testing.TB) int {
 	t.Helper()
 	low, high := portRange()
-	for range 200 {
+	for range 500 {
 		port := low + rand.IntN(high-low)
 		if _, taken := handedOut.LoadOrStore(port, true); taken {
 			continue
+		}
+		if !reservePort(port) {
+			continue // another test process holds it
 		}
 		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
 		if err != nil {
@@ -95,8 +101,36 @@ func FreePort(t testing.TB) int {
 	return 0
 }
 
-// handedOut is every port FreePort returned in this process: none is returned twice.
+// handedOut is every port FreePort tried in this process.
 var handedOut sync.Map
+
+// reserved holds the lock files of the ports this process reserved, open (and
+// flock(2)ed) until it exits, when the kernel releases the locks.
+var reserved []*os.File
+
+// reservePort takes an exclusive lock on a file named after port in a directory shared
+// by the test processes of this machine; it reports false if another live process holds
+// it. A file left by a process that exited is unlocked and taken again.
+func reservePort(port int) bool {
+	dir := filepath.Join(os.TempDir(), "envgate-test-ports")
+	if err := os.MkdirAll(dir, 0o777); err != nil {
+		return true // no reservation possible: the bind check alone decides
+	}
+	f, err := os.OpenFile(filepath.Join(dir, fmt.Sprint(port)), os.O_CREATE|os.O_RDWR, 0o666)
+	if err != nil {
+		return true
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		return false
+	}
+	reservedMu.Lock()
+	reserved = append(reserved, f)
+	reservedMu.Unlock()
+	return true
+}
+
+var reservedMu sync.Mutex
 
 // portRange is where FreePort looks: below the kernel's ephemeral range, which the
 // source ports of outgoing connections come from. A port taken from that range (by
