@@ -21,6 +21,9 @@ type forwarder struct {
 	r    *buffer.Reader
 	log  *slog.Logger
 	busy busy // the call run is in, for Wedged
+	// handover, closed by Pipeline.Handover, stops run after the write in flight (a
+	// reload: the next pipeline's forwarder goes on from the same cursor).
+	handover <-chan struct{}
 
 	mu          sync.Mutex
 	written     uint64
@@ -75,6 +78,10 @@ func (f *forwarder) run(ctx context.Context, drained <-chan struct{}) {
 	var lastSend time.Time
 	lingered, readFailing := false, false
 	for ctx.Err() == nil {
+		if f.handover != nil && isClosed(f.handover) {
+			f.flush()
+			return
+		}
 		var rs []reading.Reading
 		var next uint64
 		var err error
@@ -144,7 +151,7 @@ func (f *forwarder) run(ctx context.Context, drained <-chan struct{}) {
 		if n, _ := f.r.Unsaved(); n > 0 {
 			f.flush() // the sink may be down for hours: save what it has, once
 		}
-		sleep(ctx, wait)
+		sleepOr(ctx, f.handover, wait)
 	}
 }
 
@@ -249,6 +256,17 @@ func sleep(ctx context.Context, d time.Duration) {
 	defer t.Stop()
 	select {
 	case <-ctx.Done():
+	case <-t.C:
+	}
+}
+
+// sleepOr waits d, or until ctx is done or stop (if set) is closed.
+func sleepOr(ctx context.Context, stop <-chan struct{}, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-stop:
 	case <-t.C:
 	}
 }

@@ -127,6 +127,10 @@ type Pipeline struct {
 
 	// gate holds readings stamped by a wall clock before the build time (timegate.go).
 	gate *timeGate
+	// handover, closed by Handover, makes the shutdown a reload's: the forwarders stop
+	// after the write in flight instead of delivering what is pending.
+	handover     chan struct{}
+	handoverOnce sync.Once
 }
 
 // queue is what the writer, the health poller and Healthy call on the buffer.
@@ -168,7 +172,7 @@ func New(cfg Config) (*Pipeline, error) {
 		cfg.Metrics.SetAir(func() []metrics.AirState { return cfg.Derive.AirStates(clock.Now()) })
 		cfg.Metrics.SetWater(func() []metrics.WaterState { return cfg.Derive.WaterStates(clock.Now()) })
 	}
-	p := &Pipeline{cfg: cfg, log: cfg.Log, start: time.Now(), queue: cfg.Queue}
+	p := &Pipeline{cfg: cfg, log: cfg.Log, start: time.Now(), queue: cfg.Queue, handover: make(chan struct{})}
 	p.gate = newTimeGate(metrics.ClockSynced, func(r reading.Reading) { cfg.Metrics.CountInvalid(r.Device, "clock_hold_full") })
 	cfg.Metrics.SetClockHold(func() (int64, uint64) { return p.gate.heldN.Load(), p.gate.restamped.Load() })
 	for _, s := range cfg.Sinks {
@@ -177,6 +181,7 @@ func New(cfg Config) (*Pipeline, error) {
 			return nil, fmt.Errorf("sink %s: %w", s.Name, err)
 		}
 		f := newForwarder(s, r, cfg.Log.With("sink", s.Name))
+		f.handover = p.handover
 		p.forwarders = append(p.forwarders, f)
 		cfg.Metrics.AddSink(s.Name, f.stats)
 	}
@@ -299,6 +304,13 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	fwd.Wait()
 	return nil
 }
+
+// Handover makes the shutdown that follows (the end of Run's ctx) a hand-over to another
+// pipeline over the same buffer, as a reload does: the sources stop and the writer
+// stores and syncs what they sent, as at any shutdown, but the forwarders stop after the
+// write in flight instead of spending the grace period on what is pending, which the
+// next pipeline's forwarders deliver from the same cursors. Call it before cancelling.
+func (p *Pipeline) Handover() { p.handoverOnce.Do(func() { close(p.handover) }) }
 
 // restore rebuilds the derivations' open windows from the readings still in the buffer
 // (derive.Set.Restore; the buffer keeps them for Set.Reach after delivery), before any

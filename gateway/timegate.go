@@ -20,6 +20,16 @@ const DefaultMaxHeld = 100_000
 // re-stamped but marked Suspect.
 const unsyncedGrace = 5 * time.Minute
 
+// inFlightWindow is how long after the last reading held by a wrong clock a reading
+// stamped before the build time is taken for one stamped by that clock just before it
+// stepped (waiting in the ingest channel, or polled as NTP set the clock), and moved by
+// the step, rather than refused.
+const inFlightWindow = 10 * time.Minute
+
+// monoStart is the origin of every time gate's monotonic clock, so that a reload's new
+// pipeline can take over what the old one held (Pipeline.AdoptHeld).
+var monoStart = time.Now()
+
 // timeGate keeps readings stamped by a wall clock that is certainly wrong (before
 // clock.BuildTime: a box without a real-time clock, booted in 1970) out of the
 // pipeline: it holds them, in memory and bounded, with the monotonic time of their
@@ -40,6 +50,10 @@ type timeGate struct {
 	mu    sync.Mutex
 	held  []heldReading
 	since time.Duration // mono when the wall clock was first seen plausible with readings held; -1 none
+	// last is the wall and monotonic clocks when a reading was last held: the wrong
+	// clock's reading against the monotonic one, from which the step follows.
+	last     heldReading
+	lastSeen bool
 
 	heldN     atomic.Int64
 	restamped atomic.Uint64
@@ -53,8 +67,7 @@ type heldReading struct {
 }
 
 func newTimeGate(synced func() (bool, bool), drop func(reading.Reading)) *timeGate {
-	start := time.Now()
-	return &timeGate{now: clock.Now, mono: func() time.Duration { return time.Since(start) },
+	return &timeGate{now: clock.Now, mono: func() time.Duration { return time.Since(monoStart) },
 		synced: synced, maxHeld: DefaultMaxHeld, drop: drop, since: -1}
 }
 
@@ -74,7 +87,7 @@ func (g *timeGate) pass(rs []reading.Reading, trusted bool) []reading.Reading {
 	}
 	wall, mono := g.now().Round(0), g.mono() // Round(0): the wall reading alone
 	if clock.Plausible(wall) {
-		return rs // the clock is right, the readings' times are not: check refuses them
+		return g.afterStep(rs, first, wall, mono)
 	}
 	out := append([]reading.Reading(nil), rs[:first]...)
 	for _, r := range rs[first:] {
@@ -87,9 +100,38 @@ func (g *timeGate) pass(rs []reading.Reading, trusted bool) []reading.Reading {
 	return out
 }
 
+// afterStep handles readings stamped before the build time that arrive once the wall
+// clock is plausible: those the wrong clock can have stamped just before it stepped —
+// within inFlightWindow of the last held reading, and between that reading's time and
+// what the wrong clock would read now — move by the step; the rest keep their times,
+// which check refuses (a payload's own wrong time, such as a device's RTC in 1970).
+func (g *timeGate) afterStep(rs []reading.Reading, first int, wall time.Time, mono time.Duration) []reading.Reading {
+	g.mu.Lock()
+	last, seen := g.last, g.lastSeen
+	g.mu.Unlock()
+	if !seen || mono-last.mono > inFlightWindow {
+		return rs
+	}
+	step := wall.Sub(last.wall) - (mono - last.mono)
+	oldNow := last.wall.Add(mono - last.mono) // the wrong clock, had it not stepped
+	out := append([]reading.Reading(nil), rs[:first]...)
+	moved := 0
+	for _, r := range rs[first:] {
+		byOld := !r.Time.Before(last.wall.Add(-inFlightWindow)) && !r.Time.After(oldNow.Add(time.Second))
+		if t := r.Time.Add(step); byOld && r.Time.Before(clock.BuildTime()) && clock.Plausible(t) {
+			r.Time = t
+			moved++
+		}
+		out = append(out, r)
+	}
+	g.restamped.Add(uint64(moved))
+	return out
+}
+
 func (g *timeGate) hold(h heldReading) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
+	g.last, g.lastSeen = h, true
 	if len(g.held) >= g.maxHeld {
 		g.drop(g.held[0].r)
 		g.held = append(g.held[:0], g.held[1:]...)
@@ -142,4 +184,22 @@ func (g *timeGate) release() (untrusted, trusted []reading.Reading) {
 	g.since = -1
 	g.heldN.Store(0)
 	return untrusted, trusted
+}
+
+// AdoptHeld moves what old's time gate holds to p's, before p runs: a reload's new
+// pipeline takes over the readings held for the clock, which the old one never stored.
+func (p *Pipeline) AdoptHeld(old *Pipeline) {
+	o, n := old.gate, p.gate
+	o.mu.Lock()
+	held, last, seen := o.held, o.last, o.lastSeen
+	o.held = nil
+	o.heldN.Store(0)
+	o.mu.Unlock()
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.held = append(held, n.held...)
+	n.heldN.Store(int64(len(n.held)))
+	if seen && (!n.lastSeen || last.mono > n.last.mono) {
+		n.last, n.lastSeen = last, true
+	}
 }

@@ -110,3 +110,33 @@ func TestTimeGateUnsyncedGraceAndBound(t *testing.T) {
 		t.Errorf("released %+v: want Suspect, re-stamped after the build time", rs[0])
 	}
 }
+
+// A reading stamped by the 1970 clock that reaches the writer just after NTP stepped the
+// clock (it waited in the ingest channel, or its poll was in flight) moves by the step,
+// as the held ones do, instead of being refused as before_build. (Found in review.)
+func TestInFlightReadingAcrossStepIsRestamped(t *testing.T) {
+	c := &fakeClocks{wall: time.Unix(60, 0).UTC()}
+	synced := false
+	g, _ := newFakeGate(c, &synced)
+	g.pass([]reading.Reading{reading.New(c.wall, "canal-east", "noise-1", "la", 1)}, false)
+	inFlight := reading.New(c.wall.Add(time.Second), "canal-east", "noise-1", "la", 2) // stamped in 1970
+	c.advance(2 * time.Second)
+	stepped := clock.BuildTime().Add(400 * 24 * time.Hour)
+	c.wall = stepped // NTP steps before the writer takes it
+	synced = true
+	got := g.pass([]reading.Reading{inFlight}, false)
+	// Stamped a second after the held reading, on a clock that then ran 2 s and stepped
+	// to stepped: it belongs one second before the step.
+	if want := stepped.Add(-time.Second); len(got) != 1 || !got[0].Time.Equal(want) {
+		t.Fatalf("pass after the step = %v, want the reading at %v", got, want)
+	}
+	if why := (&Pipeline{}).check(got[0], false); why != "" {
+		t.Errorf("the re-stamped reading is refused: %s", why)
+	}
+	// Long after the step a time before the build is a payload's own: left for check.
+	c.advance(inFlightWindow + time.Second)
+	late := reading.New(time.Unix(3600, 0), "canal-east", "noise-1", "la", 3)
+	if got := g.pass([]reading.Reading{late}, false); !got[0].Time.Equal(late.Time) {
+		t.Errorf("a 1970 payload time long after the step was moved to %v", got[0].Time)
+	}
+}

@@ -61,7 +61,7 @@ func cmdDemo(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stdout, "  no InfluxDB configured: readings stay in the buffer (set ENVGATE_INFLUX_URL or --influx-url to forward)\n")
 	}
 	fmt.Fprintf(stdout, "  stop with Ctrl-C; unsent readings stay on disk and are sent on the next start\n")
-	return serve(cfg, "", *duration, func(ctx context.Context, g *running) { progress(ctx, g, stdout) })
+	return serve(cfg, "", "", *duration, func(ctx context.Context, g *running) { progress(ctx, g, stdout) })
 }
 
 // defaultDemoState is $XDG_STATE_HOME/envgate-demo, or ~/.local/state/envgate-demo.

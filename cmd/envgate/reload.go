@@ -15,10 +15,11 @@ import (
 // subscriptions, monitors, sinks, metrics — replaces the running one over the same
 // buffer, which stays open:
 //
-//   - the running pipeline stops as at shutdown: its sources stop, the writer stores
-//     and syncs what they sent, the forwarders get the grace period to deliver; MQTT
-//     messages not yet durable stay unacknowledged and come again on the new
-//     connection, so nothing is lost;
+//   - the running pipeline hands over (gateway.Pipeline.Handover): its sources stop, the
+//     writer stores and syncs what they sent, the forwarders stop after the write in
+//     flight (the new ones go on from the same cursors); MQTT messages not yet durable
+//     stay unacknowledged and come again on the new connection, and readings held for
+//     the clock pass to the new pipeline (AdoptHeld), so nothing is lost;
 //   - a sink that is in both configs keeps its cursor (the buffer's reader of that name
 //     goes on where it was), so nothing is sent twice; a removed sink's cursor is
 //     deleted, so it holds nothing back; a new sink starts at the oldest reading;
@@ -27,8 +28,9 @@ import (
 //   - the metrics start anew, like after a restart, but for the reload gauges.
 //
 // What the running process cannot change — the HTTP listener and its web config, the
-// state directory and the buffer's settings — refuses the reload with the key named:
-// those need a restart.
+// state directory, the shutdown budget and the buffer's settings — refuses the reload
+// with the key named: those need a restart. A `run --listen` address holds for the
+// process, whatever the file says.
 
 // runPipelines runs the running generation's pipeline until ctx is done, replacing the
 // generation on each SIGHUP whose config is accepted. It returns the last pipeline's
@@ -46,19 +48,30 @@ func (g *running) runPipelines(ctx context.Context) error {
 				cancel()
 				return err
 			case <-g.hup: // nil without a config file to reload: never
+				if ctx.Err() != nil {
+					continue // shutting down: done follows
+				}
 				n, err := g.prepareReload(gen)
 				if err != nil {
 					g.reloadOK.Store(false)
 					g.log.Error("config reload refused; the running config stays", "config", g.path, "err", err)
 					continue
 				}
+				if ctx.Err() != nil { // a stop came while it was built
+					n.closeSinks()
+					continue
+				}
 				next = n
 			}
 		}
+		// The forwarders stop after their write in flight; the new ones go on from the
+		// same cursors.
+		gen.pipeline.Handover()
 		cancel()
 		if err := <-done; err != nil {
 			g.log.Error("pipeline stopped for the reload", "err", err)
 		}
+		next.pipeline.AdoptHeld(gen.pipeline) // readings held for the clock (design §11)
 		g.swap(gen, next)
 	}
 }
@@ -69,6 +82,9 @@ func (g *running) prepareReload(old *generation) (*generation, error) {
 	cfg, err := config.Load(g.path)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", g.path, err)
+	}
+	if g.listen != "" {
+		cfg.Gateway.Listen = g.listen // `run --listen` holds for the process
 	}
 	if err := restartOnly(old.cfg, cfg); err != nil {
 		return nil, err
@@ -93,6 +109,7 @@ func restartOnly(old, cfg *config.Config) error {
 		{"gateway.listen", old.Gateway.Listen, cfg.Gateway.Listen},
 		{"gateway.web_config_file", old.Gateway.WebConfigFile, cfg.Gateway.WebConfigFile},
 		{"gateway.state_dir", old.Gateway.StateDir, cfg.Gateway.StateDir},
+		{"gateway.shutdown_timeout", old.Gateway.ShutdownTimeout, cfg.Gateway.ShutdownTimeout},
 		{"buffer", old.Buffer, cfg.Buffer},
 	} {
 		if c.was != c.now {

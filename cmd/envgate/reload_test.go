@@ -176,3 +176,42 @@ func TestReloadSwapsWithoutLoss(t *testing.T) {
 	}
 	t.Logf("%d readings through 2 reloads and 2 refusals: %d in InfluxDB, %d lines written by the kept sink", n, count(), written)
 }
+
+// `envgate run -c FILE --listen ADDR`: the address given on the command line holds for
+// the process, so a reload of an unchanged file is applied, not refused as a change of
+// gateway.listen. (Found in review: every SIGHUP was refused.)
+func TestReloadKeepsRunListen(t *testing.T) {
+	skipSubprocess(t)
+	bin := buildBinary(t)
+	dir := t.TempDir()
+	cfgPath := filepath.Join(dir, "box.yaml")
+	fileListen, flagListen := loopback(t), loopback(t)
+	writeFile(t, cfgPath, fmt.Sprintf(`gateway:
+  id: box-reload
+  site: canal
+  state_dir: %s
+  listen: %s
+  health_interval: 1h
+devices:
+  - name: noise-1
+    interval: 200ms
+    sim: {kind: noise}
+`, filepath.Join(dir, "state"), fileListen))
+	p := startEnvgate(t, bin, cleanEnv(), "run", "-c", cfgPath, "--listen", flagListen)
+	p.waitMetrics(t, flagListen, 30*time.Second, func(string) bool { return true })
+	if err := p.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	if !waitFor(t, 30*time.Second, func() bool {
+		s := p.stderr.String()
+		return strings.Contains(s, "config reloaded") || strings.Contains(s, "config reload refused")
+	}) || !strings.Contains(p.stderr.String(), "config reloaded") {
+		t.Errorf("the reload of an unchanged file was not applied:\n%s", p.stderr.String())
+	}
+	if v := scrapeValue(t, flagListen, "envgate_config_reload_success "); v != 1 {
+		t.Errorf("envgate_config_reload_success = %v on the --listen address, want 1", v)
+	}
+	if code, _ := p.stop(t, 15*time.Second); code != 0 {
+		t.Errorf("exit %d after SIGTERM", code)
+	}
+}

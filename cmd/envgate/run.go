@@ -37,7 +37,7 @@ func cmdRun(args []string, stderr io.Writer) int {
 	if *listen != "" {
 		cfg.Gateway.Listen = *listen
 	}
-	return serve(cfg, *path, 0, nil)
+	return serve(cfg, *path, *listen, 0, nil)
 }
 
 // serve starts the gateway for cfg, logs what it is doing, and runs it until SIGINT or
@@ -45,7 +45,7 @@ func cmdRun(args []string, stderr io.Writer) int {
 // SIGHUP; afterStart (if set) runs in its own goroutine once everything is up. Shutdown is bounded by
 // gateway.shutdown_timeout: past it the process exits anyway, and whatever is unsent
 // stays on disk.
-func serve(cfg *config.Config, path string, duration time.Duration, afterStart func(ctx context.Context, g *running)) int {
+func serve(cfg *config.Config, path, listen string, duration time.Duration, afterStart func(ctx context.Context, g *running)) int {
 	log, level := newLogger(cfg.Gateway.LogLevel, os.Stderr)
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
@@ -67,7 +67,7 @@ func serve(cfg *config.Config, path string, duration time.Duration, afterStart f
 		log.Error("cannot start", "err", err)
 		return 1
 	}
-	g.path, g.level, g.hup = path, level, hup
+	g.path, g.level, g.hup, g.listen = path, level, hup, listen
 	log.Info("envgate started", "version", version, "gateway", cfg.Gateway.ID, "devices", deviceCount(cfg), "buses", len(cfg.Buses),
 		"sinks", len(cfg.Sinks), "state_dir", cfg.Gateway.StateDir, "metrics", httpScheme(cfg)+"://"+g.listener.Addr().String()+"/metrics")
 	// systemd: READY=1 now, STATUS= with the backlog, WATCHDOG=1, STOPPING=1 (notify.go).

@@ -39,6 +39,7 @@ type running struct {
 	level    *slog.LevelVar // the log level, which a reload may change
 	path     string         // the config file, read again on reload; "" (demo) never reloads
 	hup      chan os.Signal // SIGHUP: reload path; nil without one
+	listen   string         // `run --listen`, which a reload keeps
 	queue    *buffer.Queue
 	listener net.Listener
 	page     *statusPage // the status page at / and `envgate tail`'s stream (status.go)
