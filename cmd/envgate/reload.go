@@ -58,7 +58,7 @@ func (g *running) runPipelines(ctx context.Context) error {
 					continue
 				}
 				if ctx.Err() != nil { // a stop came while it was built
-					n.closeSinks()
+					g.abandon(gen, n)
 					continue
 				}
 				next = n
@@ -94,10 +94,24 @@ func (g *running) prepareReload(old *generation) (*generation, error) {
 		return nil, err
 	}
 	if err := g.assemble(gen, parts); err != nil {
-		gen.closeSinks()
+		g.abandon(old, gen)
 		return nil, err
 	}
 	return gen, nil
+}
+
+// abandon drops a prepared generation that will not run: its sinks are closed and the
+// buffer readers it opened for sinks old does not have are removed, so that they hold
+// nothing back.
+func (g *running) abandon(old, gen *generation) {
+	gen.closeSinks()
+	for _, s := range gen.cfg.Sinks {
+		if !slices.ContainsFunc(old.cfg.Sinks, func(o config.Sink) bool { return o.Name == s.Name }) {
+			if err := g.queue.RemoveReader(s.Name); err != nil {
+				g.log.Warn("cannot drop the reader of an abandoned sink", "sink", s.Name, "err", err)
+			}
+		}
+	}
 }
 
 // restartOnly refuses a new config that changes what only a restart can apply.
