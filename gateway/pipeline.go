@@ -328,8 +328,9 @@ func (p *Pipeline) restore() {
 	if err := d.LoadState(p.cfg.DeriveState); err != nil {
 		p.log.Error("cannot load the derivations' saved state; those monitors start without it", "err", err)
 	}
-	// The segments holding readings within Keep, by their record times (buffer.Recent).
-	since := time.Now().Add(-d.Keep())
+	// The segments written, or holding readings, within Keep (buffer.Recent), on the
+	// gateway's clock, which the buffer and the readings use.
+	since := clock.Now().Add(-d.Keep())
 	missing, st, err := d.Restore(func(fn func(reading.Reading)) error { return p.cfg.Queue.Recent(since, fn) })
 	if err != nil {
 		p.log.Error("cannot read the buffer back: the derivations' open windows start with what was read", "err", err)

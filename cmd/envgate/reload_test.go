@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/envgate/envgate/internal/clock"
 	"github.com/envgate/envgate/internal/testsvc"
 )
 
@@ -77,7 +78,7 @@ func TestReloadSwapsWithoutLoss(t *testing.T) {
 
 	// The meter publishes in the background, a reading every 5 ms, stamped an hour ago
 	// plus its number in milliseconds.
-	base := time.Now().Add(-time.Hour).Truncate(time.Second)
+	base := clock.Now().Add(-time.Hour).Truncate(time.Second) // the gateway's clock (shifted in fakeclock runs)
 	var sent atomic.Int64
 	published := make(chan struct{})
 	go func() {

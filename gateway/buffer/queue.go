@@ -196,7 +196,9 @@ func Open(opt Options) (*Queue, error) {
 		opt.Log = slog.New(slog.DiscardHandler)
 	}
 	if opt.now == nil {
-		opt.now = time.Now
+		// The gateway's wall clock, which stamps the readings: max_age compares their
+		// times with it (shifted alike in -tags fakeclock test builds).
+		opt.now = clock.Now
 	}
 	if opt.fs == nil {
 		opt.fs = osFS{}
@@ -321,7 +323,9 @@ func (q *Queue) load() error {
 			q.log.Warn("ignoring unexpected file in buffer", "file", path)
 			continue
 		}
-		seg := &segment{first: first, path: path, size: e.size, durable: e.size, mtime: e.mtime}
+		// A file's mtime is on the kernel's clock; the queue's (the gateway's) is the same
+		// but in -tags fakeclock test builds, where it is shifted (internal/clock).
+		seg := &segment{first: first, path: path, size: e.size, durable: e.size, mtime: e.mtime.Add(clock.Offset())}
 		if first >= maxSeq {
 			q.quarantineFile(seg, "sequence number out of range")
 			continue

@@ -32,3 +32,6 @@ func parseOffset(s string) time.Duration {
 
 // Now returns time.Now() shifted by EnvOffset.
 func Now() time.Time { return time.Now().Add(offset) }
+
+// Offset is how far Now is from the kernel's clock (file times, time.Now): EnvOffset.
+func Offset() time.Duration { return offset }
