@@ -20,6 +20,7 @@ import (
 	"github.com/envgate/envgate/gateway/buffer"
 	"github.com/envgate/envgate/gateway/metrics"
 	"github.com/envgate/envgate/gateway/reading"
+	"github.com/envgate/envgate/internal/clock"
 	"github.com/envgate/envgate/gateway/schedule"
 	"github.com/envgate/envgate/internal/testsvc"
 )
@@ -87,7 +88,7 @@ func (p *permitPoller) Poll(context.Context) ([]reading.Reading, error) {
 		return nil, nil
 	}
 	v := p.next.Add(1) - 1
-	return []reading.Reading{reading.New(time.Now(), "canal-east", "noise-1", "la", float64(v))}, nil
+	return []reading.Reading{reading.New(clock.Now(), "canal-east", "noise-1", "la", float64(v))}, nil
 }
 
 // durable returns the values of every durable reading of device, from a fresh reader.

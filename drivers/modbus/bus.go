@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/envgate/envgate/gateway/reading"
+	gwclock "github.com/envgate/envgate/internal/clock"
 )
 
 // BusConfig describes one bus (an RS-485 pair behind one serial port, or one TCP
@@ -531,15 +532,16 @@ type clock interface {
 	Wait(ctx context.Context, t time.Time)
 }
 
-// wallClock is the real clock; its timer is reused across waits.
+// wallClock is the gateway's wall clock (internal/clock, which stamps every reading);
+// its timer is reused across waits.
 type wallClock struct{ timer *time.Timer }
 
 func newWallClock() clock { return &wallClock{} }
 
-func (c *wallClock) Now() time.Time { return time.Now() }
+func (c *wallClock) Now() time.Time { return gwclock.Now() }
 
 func (c *wallClock) Wait(ctx context.Context, t time.Time) {
-	d := time.Until(t)
+	d := t.Sub(c.Now())
 	if c.timer == nil {
 		c.timer = time.NewTimer(d)
 	} else {

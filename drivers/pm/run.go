@@ -12,6 +12,7 @@ import (
 
 	"github.com/envgate/envgate/drivers/serialport"
 	"github.com/envgate/envgate/gateway/reading"
+	"github.com/envgate/envgate/internal/clock"
 )
 
 // Errors Run passes to Config.Observe, wrapped with the port and the details.
@@ -76,7 +77,7 @@ func (s *Sensor) Run(ctx context.Context, out chan<- reading.Batch) error {
 		return fmt.Errorf("pm sensor %s: Run called while already running", s.cfg.Name)
 	}
 	defer s.running.Store(false)
-	now := time.Now()
+	now := clock.Now() // the gateway's clock, which stamps the readings
 	r := &runner{s: s, cfg: s.cfg, log: s.log, out: out, obs: s.cfg.Observe,
 		store: make([]byte, 0, 512), nextTick: now.Add(s.cfg.Interval), openAt: now}
 	r.buf = r.store
@@ -150,7 +151,7 @@ type runner struct {
 
 // step handles every timer that is due, then reads (or waits) until the next one.
 func (r *runner) step(ctx context.Context) {
-	now := time.Now()
+	now := clock.Now()
 	if r.port == nil && !now.Before(r.openAt) {
 		r.tryOpen(now)
 	}
@@ -172,7 +173,7 @@ func (r *runner) step(ctx context.Context) {
 			r.nextTick = r.nextTick.Add((now.Sub(r.nextTick)/r.cfg.Interval + 1) * r.cfg.Interval)
 		}
 	}
-	wait := time.Until(r.nextEvent())
+	wait := r.nextEvent().Sub(clock.Now())
 	if r.port == nil {
 		sleepCtx(ctx, wait)
 	} else if wait > 0 {
@@ -382,11 +383,11 @@ func (r *runner) replyWait() time.Duration { return min(r.cfg.Interval/2, maxRep
 // read reads what arrives within timeout and parses it.
 func (r *runner) read(ctx context.Context, timeout time.Duration) {
 	if err := r.port.SetReadTimeout(timeout); err != nil {
-		r.lost(ctx, time.Now(), fmt.Errorf("set read timeout: %w", err))
+		r.lost(ctx, clock.Now(), fmt.Errorf("set read timeout: %w", err))
 		return
 	}
 	n, err := r.port.Read(r.scratch[:])
-	now := time.Now()
+	now := clock.Now()
 	if n > 0 {
 		r.buf = append(r.buf, r.scratch[:n]...)
 		r.parse(ctx, now)

@@ -975,7 +975,7 @@ func (q *Queue) syncFiles() error {
 	}
 	target, nUnsynced, nSealed, dir := q.nextSeq, len(q.unsynced), len(q.toSync), q.dirDirty
 	q.dirDirty = false
-	start := q.opt.now()
+	start := time.Now() // an age (SyncInProgressSince): the kernel's monotonic clock
 	q.syncSince.Store(&start)
 	q.mu.Unlock()
 
