@@ -20,8 +20,8 @@ import (
 	"github.com/envgate/envgate/gateway/buffer"
 	"github.com/envgate/envgate/gateway/metrics"
 	"github.com/envgate/envgate/gateway/reading"
-	"github.com/envgate/envgate/internal/clock"
 	"github.com/envgate/envgate/gateway/schedule"
+	"github.com/envgate/envgate/internal/clock"
 	"github.com/envgate/envgate/internal/testsvc"
 )
 
