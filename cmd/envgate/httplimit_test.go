@@ -319,10 +319,10 @@ func TestHTTPOneHostCannotHoldEverySlot(t *testing.T) {
 	}
 }
 
-// slowHeaders is a slowloris client: from local address ip it sends a request line, then
-// a header line every 200 ms, never finishing the headers, and dials again whenever the
-// server closes the connection, until stop is closed. dials, if set, counts its dials.
-func slowHeaders(addr string, ip net.IP, stop <-chan struct{}, dials *atomic.Int64) {
+// redial dials addr from local address ip and hands each connection to hold, dialling
+// again when hold returns, until stop is closed; hold returns when the server closed the
+// connection or stop was closed, and redial then closes it.
+func redial(addr string, ip net.IP, stop <-chan struct{}, hold func(c net.Conn)) {
 	d := net.Dialer{Timeout: time.Second, LocalAddr: &net.TCPAddr{IP: ip}}
 	for {
 		select {
@@ -334,19 +334,27 @@ func slowHeaders(addr string, ip net.IP, stop <-chan struct{}, dials *atomic.Int
 		if err != nil {
 			continue
 		}
+		hold(c)
+		c.Close()
+	}
+}
+
+// slowHeaders is a slowloris client: from local address ip it sends a request line, then
+// a header line every 200 ms, never finishing the headers, and dials again whenever the
+// server closes the connection, until stop is closed. dials, if set, counts its dials.
+func slowHeaders(addr string, ip net.IP, stop <-chan struct{}, dials *atomic.Int64) {
+	redial(addr, ip, stop, func(c net.Conn) {
 		if dials != nil {
 			dials.Add(1)
 		}
-		_, err = io.WriteString(c, "GET /healthz HTTP/1.1\r\nHost: envgate\r\n")
+		_, err := io.WriteString(c, "GET /healthz HTTP/1.1\r\nHost: envgate\r\n")
 		for err == nil {
 			select {
 			case <-stop:
-				c.Close()
 				return
 			case <-time.After(200 * time.Millisecond):
 			}
 			_, err = io.WriteString(c, "X-Slow: 1\r\n")
 		}
-		c.Close()
-	}
+	})
 }

@@ -237,17 +237,7 @@ func TestWebNoConfigServesPlainHTTP(t *testing.T) {
 // silentTLS is a client that connects to addr from ip and never sends its TLS hello,
 // dialling again whenever the server closes the connection, until stop is closed.
 func silentTLS(addr string, ip net.IP, stop <-chan struct{}) {
-	d := net.Dialer{Timeout: time.Second, LocalAddr: &net.TCPAddr{IP: ip}}
-	for {
-		select {
-		case <-stop:
-			return
-		default:
-		}
-		c, err := d.Dial("tcp", addr)
-		if err != nil {
-			continue
-		}
+	redial(addr, ip, stop, func(c net.Conn) {
 		// Half a ClientHello record header, then nothing: the handshake never ends.
 		c.Write([]byte{0x16, 0x03})
 		closed := make(chan struct{})
@@ -256,8 +246,7 @@ func silentTLS(addr string, ip net.IP, stop <-chan struct{}) {
 		case <-stop:
 		case <-closed:
 		}
-		c.Close()
-	}
+	})
 }
 
 // TestWebSlowTLSHandshakeCannotStarveHealthz is the slow-header test of issue 10 for
