@@ -28,6 +28,9 @@ type forwarder struct {
 	lastSuccess time.Time
 	failing     bool
 	persistent  bool
+	nextRetry   time.Time // when the back-off after the last failure ends; zero while none runs
+	probesOK    uint64
+	probesFail  uint64
 }
 
 func newForwarder(spec SinkSpec, r *buffer.Reader, log *slog.Logger) *forwarder {
@@ -45,6 +48,9 @@ func newForwarder(spec SinkSpec, r *buffer.Reader, log *slog.Logger) *forwarder 
 	}
 	if spec.StallAfter <= 0 {
 		spec.StallAfter = DefaultSinkStallAfter
+	}
+	if spec.ProbeInterval <= 0 {
+		spec.ProbeInterval = DefaultProbeInterval
 	}
 	return &forwarder{spec: spec, r: r, log: log}
 }
@@ -66,6 +72,7 @@ func (f *forwarder) stats() metrics.SinkStats {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	s.Written, s.Retried, s.LastSuccess, s.Failing, s.Persistent = f.written, f.retried, f.lastSuccess, f.failing, f.persistent
+	s.ProbesOK, s.ProbesFailed = f.probesOK, f.probesFail
 	return s
 }
 
@@ -74,6 +81,7 @@ func (f *forwarder) run(ctx context.Context, drained <-chan struct{}) {
 	backoff := f.spec.RetryInitial
 	var lastSend time.Time
 	lingered, readFailing := false, false
+	probed := false // the last write was sent because a probe found the server back
 	for ctx.Err() == nil {
 		var rs []reading.Reading
 		var next uint64
@@ -144,7 +152,10 @@ func (f *forwarder) run(ctx context.Context, drained <-chan struct{}) {
 		if n, _ := f.r.Unsaved(); n > 0 {
 			f.flush() // the sink may be down for hours: save what it has, once
 		}
-		sleep(ctx, wait)
+		// A write a probe let through failed anyway (the server answers its ping but
+		// not yet its writes): this back-off is waited out in full, so a server in that
+		// state gets at most one extra write per back-off.
+		probed = f.backOff(ctx, err, wait, !probed)
 	}
 }
 
@@ -174,6 +185,7 @@ func (f *forwarder) succeeded(n int) {
 	f.mu.Lock()
 	f.written += uint64(n)
 	f.lastSuccess = time.Now()
+	f.nextRetry = time.Time{}
 	recovered := f.failing
 	f.failing, f.persistent = false, false
 	f.mu.Unlock()
@@ -202,6 +214,7 @@ func (f *forwarder) failed(err error, backoff *time.Duration) time.Duration {
 	}
 	f.mu.Lock()
 	f.retried++
+	f.nextRetry = time.Now().Add(wait)
 	changed := !f.failing || isPersistent != f.persistent
 	f.failing, f.persistent = true, isPersistent
 	f.mu.Unlock()
@@ -213,6 +226,67 @@ func (f *forwarder) failed(err error, backoff *time.Duration) time.Duration {
 		}
 	}
 	return wait
+}
+
+// A Prober is a Sink that can ask its server cheaply whether it is back (InfluxDB's
+// /ping). While the forwarder waits out a long back-off after a transient failure it
+// probes every SinkSpec.ProbeInterval (jittered, and never before the server's
+// Retry-After is over) and retries the write as soon as a probe succeeds, so delivery
+// resumes within seconds of the server's return instead of up to retry_max later.
+// Probe returns nil when the server answers as ready; it bounds its own duration (a
+// few seconds) and is called from the forwarder's goroutine only.
+type Prober interface {
+	Probe(ctx context.Context) error
+}
+
+// DefaultProbeInterval is SinkSpec.ProbeInterval's default: a request every 2.5 to 5 s
+// to a server that is down costs it nothing, and resuming within 5 s of its return is
+// soon enough for a backlog of an outage.
+const DefaultProbeInterval = 5 * time.Second
+
+// backOff waits wait after a failed write, the back-off failed chose. If the sink is a
+// Prober, the failure transient (not Persistent) and probe true, it probes the server
+// from the end of the failure's Retry-After (if any) every jittered ProbeInterval until
+// the back-off is over, and returns true as soon as a probe succeeds, cutting the wait
+// short. A back-off shorter than the next probe is simply slept.
+func (f *forwarder) backOff(ctx context.Context, err error, wait time.Duration, probe bool) bool {
+	p, ok := f.spec.Sink.(Prober)
+	var persistent interface{ Persistent() bool }
+	if !ok || !probe || (errors.As(err, &persistent) && persistent.Persistent()) {
+		sleep(ctx, wait)
+		return false
+	}
+	end := time.Now().Add(wait)
+	next := jitter(f.spec.ProbeInterval)
+	var retryAfter interface{ RetryAfter() time.Duration }
+	if errors.As(err, &retryAfter) {
+		next = max(next, min(retryAfter.RetryAfter(), maxRetryAfter))
+	}
+	for {
+		if left := time.Until(end); next >= left {
+			sleep(ctx, left)
+			return false
+		}
+		sleep(ctx, next)
+		if ctx.Err() != nil {
+			return false
+		}
+		var perr error
+		f.busy.do(&callProbe, func() { perr = p.Probe(ctx) })
+		f.mu.Lock()
+		if perr == nil {
+			f.probesOK++
+		} else {
+			f.probesFail++
+		}
+		f.mu.Unlock()
+		if perr == nil {
+			f.log.Info("sink answers again, retrying now", "probe", "ok")
+			return true
+		}
+		f.log.Debug("sink probe failed", "err", perr)
+		next = jitter(f.spec.ProbeInterval)
+	}
 }
 
 // saveCursor bounds what a crash makes the sink deliver again (docs/design.md, "Re-sends

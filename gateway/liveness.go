@@ -52,6 +52,7 @@ var (
 	callAck    = "ack"
 	callWrite  = "sink write"
 	callCursor = "cursor save"
+	callProbe  = "sink probe"
 )
 
 // DefaultSinkStallAfter is SinkSpec.StallAfter's default.

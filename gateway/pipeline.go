@@ -63,6 +63,9 @@ type SinkSpec struct {
 	RetryInitial  time.Duration // first back-off after a failure
 	RetryMax      time.Duration // back-off cap
 	AuthRetry     time.Duration // retry period while the sink reports a persistent failure
+	// ProbeInterval is how often a sink that is a Prober is probed while a back-off
+	// runs (jittered to half to whole); 0 means DefaultProbeInterval.
+	ProbeInterval time.Duration
 	// Counters, if set, reports the sink's own rejected and dead-lettered totals.
 	Counters func() (rejected, deadLettered uint64)
 	// DeadLetterDropped, if set, reports the dead-lettered readings deleted by rotation.

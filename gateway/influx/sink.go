@@ -14,6 +14,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -77,6 +78,9 @@ type Sink struct {
 	client    influxdb2.Client
 	api       api.WriteAPIBlocking
 	transport *http.Transport
+	http      *http.Client // the write API's client; Probe uses it too
+	pingURL   string
+	auth      string   // Authorization header value, "" without a token
 	secrets   []string // strings never to show in errors: the token, its password part
 
 	written, rejected, split, deadLettered, invalid atomic.Uint64
@@ -120,7 +124,12 @@ func New(cfg Config, log *slog.Logger) (*Sink, error) {
 		return nil, fmt.Errorf("influx sink %s: %w", cfg.Name, err)
 	}
 	client := influxdb2.NewClientWithOptions(cfg.URL, cfg.Token, opts)
+	// /ping resolved against the URL as the library resolves api/v2/write.
+	base, _ := url.Parse(cfg.URL) // check passed CheckURL
+	ping, _ := base.Parse("ping")
 	s := &Sink{
+		http:      httpClient,
+		pingURL:   ping.String(),
 		dl:        dl,
 		cfg:       cfg,
 		log:       log,
@@ -129,6 +138,7 @@ func New(cfg Config, log *slog.Logger) (*Sink, error) {
 		transport: transport,
 	}
 	if cfg.Token != "" {
+		s.auth = "Token " + cfg.Token // as the library sends it
 		s.secrets = append(s.secrets, cfg.Token)
 		if _, pass, ok := strings.Cut(cfg.Token, ":"); ok && len(pass) >= 4 {
 			s.secrets = append(s.secrets, pass)
@@ -402,6 +412,42 @@ func (s *Sink) deadLetter(entries []deadLine) error {
 		return err
 	}
 	s.deadLettered.Add(uint64(len(entries)))
+	return nil
+}
+
+// ProbeTimeout bounds one Probe (or the sink's Timeout, if shorter).
+const ProbeTimeout = 5 * time.Second
+
+// Probe asks the server whether it is up with GET /ping (InfluxDB 1.8, 2.x and 3.x
+// answer 204 when ready), carrying the token for a server that wants one there too. It
+// returns nil for any 2xx answer, and otherwise an error naming the status or the
+// network error. The forwarder (gateway.Prober) calls it while it backs off after a
+// failed write, to resume as soon as the server is back.
+func (s *Sink) Probe(ctx context.Context) error {
+	s.mu.Lock()
+	closed := s.closed
+	s.mu.Unlock()
+	if closed {
+		return fmt.Errorf("influx sink %s: %w", s.cfg.Name, ErrClosed)
+	}
+	ctx, cancel := context.WithTimeout(ctx, min(s.cfg.Timeout, ProbeTimeout))
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.pingURL, nil)
+	if err != nil {
+		return fmt.Errorf("influx sink %s: ping: %w", s.cfg.Name, err)
+	}
+	if s.auth != "" {
+		req.Header.Set("Authorization", s.auth)
+	}
+	resp, err := s.http.Do(req)
+	if err != nil {
+		return fmt.Errorf("influx sink %s: ping: %s", s.cfg.Name, s.redact(oneLine(err.Error())))
+	}
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 4<<10)) // lets the connection be reused
+	_ = resp.Body.Close()
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		return fmt.Errorf("influx sink %s: ping: %s", s.cfg.Name, resp.Status)
+	}
 	return nil
 }
 

@@ -47,6 +47,7 @@ var allNames = []string{
 	"envgate_sink_last_success_timestamp_seconds",
 	"envgate_sink_failing",
 	"envgate_sink_persistent_failure",
+	"envgate_sink_probes_total",
 }
 
 // populated returns Metrics with a value in every metric.

@@ -35,6 +35,9 @@ type SinkStats struct {
 	LastSuccess       time.Time // zero if never
 	Failing           bool      // the last attempt failed
 	Persistent        bool      // failing with an error that needs an operator (auth, missing bucket)
+	// ProbesOK and ProbesFailed count the probes of the sink's server during back-offs
+	// (gateway.Prober) that found it ready, and those that did not.
+	ProbesOK, ProbesFailed uint64
 }
 
 func desc(subsystem, name, help string, labels ...string) *prometheus.Desc {
@@ -87,6 +90,8 @@ var (
 		"Whether the sink's last write attempt failed: 1 if it did, 0 otherwise.", "sink")
 	sinkPersistentFailure = desc("sink", "persistent_failure",
 		"Alarm: 1 while the sink fails with an error an operator must fix (credentials, missing bucket), 0 otherwise.", "sink")
+	sinkProbes = desc("sink", "probes_total",
+		"Probes of the sink's server (InfluxDB's /ping) while a back-off ran since the gateway started, by result (ok: the write was retried at once; failed), as a count of requests.", "sink", "result")
 )
 
 // stateCollector reads the buffer and sink state at scrape time.
@@ -108,6 +113,7 @@ func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
 		bufferQuarantineRemoved, bufferSyncInProgress,
 		sinkUnsent, sinkOldestUnsentAge, sinkWritten, sinkRetried, sinkRejected,
 		sinkDeadLettered, sinkDeadLetterDropped, sinkLastSuccess, sinkFailing, sinkPersistentFailure,
+		sinkProbes,
 	} {
 		ch <- d
 	}
@@ -166,6 +172,8 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 		gauge(sinkLastSuccess, last, name)
 		gauge(sinkFailing, boolValue(s.Failing), name)
 		gauge(sinkPersistentFailure, boolValue(s.Persistent), name)
+		counter(sinkProbes, s.ProbesOK, name, "ok")
+		counter(sinkProbes, s.ProbesFailed, name, "failed")
 	}
 }
 
