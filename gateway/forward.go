@@ -151,7 +151,11 @@ func (f *forwarder) run(ctx context.Context, drained <-chan struct{}) {
 			f.saveCursor()
 			f.succeeded(len(rs))
 			backoff = f.spec.RetryInitial
-			f.liveLane(ctx, next)
+			if isClosed(drained) {
+				f.stopLive() // shutting down: the grace period is for the ordered lane
+			} else {
+				f.liveLane(ctx, next)
+			}
 			continue
 		}
 		if ctx.Err() != nil {
