@@ -33,8 +33,9 @@ type forwarder struct {
 	probesFail  uint64
 	liveWritten uint64
 
-	live     *buffer.Follower // the live lane while a backlog drains; run's goroutine only
-	lastLive time.Time        // when the live lane last sent
+	live      *buffer.Follower // the live lane while a backlog drains; run's goroutine only
+	liveSince time.Time        // when the live lane opened
+	lastLive  time.Time        // when the live lane last sent
 }
 
 func newForwarder(spec SinkSpec, r *buffer.Reader, log *slog.Logger) *forwarder {
@@ -305,11 +306,12 @@ func (f *forwarder) backOff(ctx context.Context, err error, wait time.Duration, 
 
 // liveLane keeps live readings flowing while a backlog drains, after an outage or in a
 // reconnect storm when the server is slow: the ordered lane (the reader's cursor) goes
-// on delivering the backlog oldest first, and after each of its batches, at most once
-// per FlushInterval, the live lane sends what arrived since it last sent (a buffer
-// Follower from the durable end of the log when the drain began). Live readings are
-// thus at most about one request and one FlushInterval behind, however long the
-// backlog. The ordered lane later sends them again: InfluxDB stores a point with the
+// on delivering the backlog oldest first, and once the drain has run for liveAfter,
+// after each of its batches and at most once per FlushInterval, the live lane sends
+// what arrived since the drain began that it has not sent yet, a batch at most (a
+// buffer Follower from the durable end of the log when the drain began). Live readings
+// are thus at most about liveAfter, one FlushInterval and two requests behind, however
+// long the backlog. The ordered lane later sends them again: InfluxDB stores a point with the
 // same series, field and time once, so the second write overwrites it with the same
 // value. Nothing changes for at-least-once: only the ordered lane acknowledges, and a
 // live write that fails is simply left to it. Readings the sink would dead-letter
@@ -328,7 +330,7 @@ func (f *forwarder) liveLane(ctx context.Context, acked uint64) {
 	if f.live.Next() < acked { // the ordered lane overtook it (its writes failed): start anew
 		f.live.Skip(acked)
 	}
-	if time.Since(f.lastLive) < f.spec.FlushInterval {
+	if time.Since(f.liveSince) < liveAfter || time.Since(f.lastLive) < f.spec.FlushInterval {
 		return
 	}
 	var rs []reading.Reading
@@ -364,8 +366,14 @@ func (f *forwarder) startLive() {
 	if err != nil {
 		return // the queue is closed: the ordered lane will find out
 	}
-	f.live, f.lastLive = live, time.Now()
+	f.live, f.liveSince, f.lastLive = live, time.Now(), time.Time{}
 }
+
+// liveAfter is how long a drain runs before the live lane sends: a drain shorter than
+// that delivers everything once, in order; a longer one (an outage of minutes or hours)
+// keeps live readings at most about liveAfter plus flush_interval and two requests
+// behind.
+const liveAfter = 5 * time.Second
 
 // stopLive closes the live lane, if open.
 func (f *forwarder) stopLive() {

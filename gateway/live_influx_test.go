@@ -60,7 +60,7 @@ func TestInfluxLiveLaneStoresEachPointOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer is.Close()
-	f := newForwarder(SinkSpec{Name: "influx", Sink: lagSink{is, 50 * time.Millisecond}, BatchSize: batch,
+	f := newForwarder(SinkSpec{Name: "influx", Sink: lagSink{is, 200 * time.Millisecond}, BatchSize: batch,
 		FlushInterval: 100 * time.Millisecond}, r, log)
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan struct{})
@@ -68,7 +68,7 @@ func TestInfluxLiveLaneStoresEachPointOnce(t *testing.T) {
 	defer func() { cancel(); <-done }()
 
 	// A live reading every 20 ms until the ordered lane is through the backlog: 40
-	// requests of at least 50 ms each.
+	// requests of at least 200 ms each, longer than liveAfter.
 	live := 0
 	for start := time.Now(); r.Unsent() > int64(batch); live++ {
 		if time.Since(start) > 2*time.Minute {
