@@ -34,6 +34,11 @@ type forwarder struct {
 	nextRetry   time.Time // when the back-off after the last failure ends; zero while none runs
 	probesOK    uint64
 	probesFail  uint64
+	liveWritten uint64
+
+	live      *buffer.Follower // the live lane while a backlog drains; run's goroutine only
+	liveSince time.Time        // when the live lane opened
+	lastLive  time.Time        // when the live lane last sent
 }
 
 func newForwarder(spec SinkSpec, r *buffer.Reader, log *slog.Logger) *forwarder {
@@ -75,7 +80,7 @@ func (f *forwarder) stats() metrics.SinkStats {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	s.Written, s.Retried, s.LastSuccess, s.Failing, s.Persistent = f.written, f.retried, f.lastSuccess, f.failing, f.persistent
-	s.ProbesOK, s.ProbesFailed = f.probesOK, f.probesFail
+	s.ProbesOK, s.ProbesFailed, s.LiveWritten = f.probesOK, f.probesFail, f.liveWritten
 	return s
 }
 
@@ -85,6 +90,7 @@ func (f *forwarder) run(ctx context.Context, drained <-chan struct{}) {
 	var lastSend time.Time
 	lingered, readFailing := false, false
 	probed := false // the last write was sent because a probe found the server back
+	defer f.stopLive()
 	for ctx.Err() == nil {
 		if f.handover != nil && isClosed(f.handover) {
 			f.flush()
@@ -140,6 +146,9 @@ func (f *forwarder) run(ctx context.Context, drained <-chan struct{}) {
 		}
 		lingered = false
 		lastSend = time.Now()
+		if f.live == nil && f.r.Durable()-int64(len(rs)) > int64(f.spec.BatchSize) {
+			f.startLive() // readings that arrive while this batch is in flight are live
+		}
 		f.busy.do(&callWrite, func() { err = f.spec.Sink.Write(ctx, rs) })
 		if err == nil {
 			var aerr error
@@ -150,11 +159,17 @@ func (f *forwarder) run(ctx context.Context, drained <-chan struct{}) {
 			f.saveCursor()
 			f.succeeded(len(rs))
 			backoff = f.spec.RetryInitial
+			if isClosed(drained) {
+				f.stopLive() // shutting down: the grace period is for the ordered lane
+			} else {
+				f.liveLane(ctx, next)
+			}
 			continue
 		}
 		if ctx.Err() != nil {
 			return
 		}
+		f.stopLive() // reopened at the next attempt: what arrives during the back-off is backlog
 		wait := f.failed(err, &backoff)
 		if n, _ := f.r.Unsaved(); n > 0 {
 			f.flush() // the sink may be down for hours: save what it has, once
@@ -293,6 +308,85 @@ func (f *forwarder) backOff(ctx context.Context, err error, wait time.Duration, 
 		}
 		f.log.Debug("sink probe failed", "err", perr)
 		next = jitter(f.spec.ProbeInterval)
+	}
+}
+
+// liveLane keeps live readings flowing while a backlog drains, after an outage or in a
+// reconnect storm when the server is slow: the ordered lane (the reader's cursor) goes
+// on delivering the backlog oldest first, and once the drain has run for liveAfter,
+// after each of its batches and at most once per FlushInterval, the live lane sends
+// what arrived since the drain began that it has not sent yet, a batch at most (a
+// buffer Follower from the durable end of the log when the drain began). Live readings
+// are thus at most about liveAfter, one FlushInterval and two requests behind, however
+// long the backlog. The ordered lane later sends them again: InfluxDB stores a point with the
+// same series, field and time once, so the second write overwrites it with the same
+// value. Nothing changes for at-least-once: only the ordered lane acknowledges, and a
+// live write that fails is simply left to it. Readings the sink would dead-letter
+// (Quality Bad, invalid) are left to the ordered lane, so they are set aside once.
+// The lane opens (startLive) when an ordered write begins with more than a batch waiting
+// behind it, closes once no more than a batch is, and closes at a failed write: what
+// arrives during a back-off is backlog too.
+func (f *forwarder) liveLane(ctx context.Context, acked uint64) {
+	if f.live == nil {
+		return
+	}
+	if f.r.Durable() <= int64(f.spec.BatchSize) {
+		f.stopLive()
+		return
+	}
+	if f.live.Next() < acked { // the ordered lane overtook it (its writes failed): start anew
+		f.live.Skip(acked)
+	}
+	if time.Since(f.liveSince) < liveAfter || time.Since(f.lastLive) < f.spec.FlushInterval {
+		return
+	}
+	var rs []reading.Reading
+	var next uint64
+	var err error
+	f.busy.do(&callPeek, func() { rs, next, err = f.live.Peek(f.spec.BatchSize) })
+	if err != nil || len(rs) == 0 {
+		return
+	}
+	f.lastLive = time.Now()
+	send := make([]reading.Reading, 0, len(rs))
+	for _, r := range rs {
+		if r.Quality != reading.Bad && r.Validate() == nil {
+			send = append(send, r)
+		}
+	}
+	if len(send) > 0 {
+		f.busy.do(&callWrite, func() { err = f.spec.Sink.Write(ctx, send) })
+		if err != nil {
+			f.log.Debug("live lane write failed; the ordered lane will deliver its readings", "err", err)
+			return
+		}
+	}
+	f.live.Skip(next)
+	f.mu.Lock()
+	f.liveWritten += uint64(len(send))
+	f.mu.Unlock()
+}
+
+// startLive opens the live lane at the durable end of the log.
+func (f *forwarder) startLive() {
+	live, err := f.r.Follow()
+	if err != nil {
+		return // the queue is closed: the ordered lane will find out
+	}
+	f.live, f.liveSince, f.lastLive = live, time.Now(), time.Time{}
+}
+
+// liveAfter is how long a drain runs before the live lane sends: a drain shorter than
+// that delivers everything once, in order; a longer one (an outage of minutes or hours)
+// keeps live readings at most about liveAfter plus flush_interval and two requests
+// behind.
+const liveAfter = 5 * time.Second
+
+// stopLive closes the live lane, if open.
+func (f *forwarder) stopLive() {
+	if f.live != nil {
+		f.live.Close()
+		f.live = nil
 	}
 }
 

@@ -48,6 +48,7 @@ var allNames = []string{
 	"envgate_sink_failing",
 	"envgate_sink_persistent_failure",
 	"envgate_sink_probes_total",
+	"envgate_sink_live_written_total",
 }
 
 // populated returns Metrics with a value in every metric.

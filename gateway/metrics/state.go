@@ -38,6 +38,9 @@ type SinkStats struct {
 	// ProbesOK and ProbesFailed count the probes of the sink's server during back-offs
 	// (gateway.Prober) that found it ready, and those that did not.
 	ProbesOK, ProbesFailed uint64
+	// LiveWritten counts readings the live lane sent ahead of a draining backlog (they
+	// are sent again, and counted in Written, when the backlog reaches them).
+	LiveWritten uint64
 }
 
 func desc(subsystem, name, help string, labels ...string) *prometheus.Desc {
@@ -90,6 +93,8 @@ var (
 		"Whether the sink's last write attempt failed: 1 if it did, 0 otherwise.", "sink")
 	sinkPersistentFailure = desc("sink", "persistent_failure",
 		"Alarm: 1 while the sink fails with an error an operator must fix (credentials, missing bucket), 0 otherwise.", "sink")
+	sinkLiveWritten = desc("sink", "live_written_total",
+		"Readings the sink's live lane sent ahead of a draining backlog since the gateway started, as a count of readings; each is sent again, and counted in envgate_sink_written_total, when the backlog reaches it.", "sink")
 	sinkProbes = desc("sink", "probes_total",
 		"Probes of the sink's server (InfluxDB's /ping) while a back-off ran since the gateway started, by result (ok: the write was retried at once; failed), as a count of requests.", "sink", "result")
 )
@@ -113,7 +118,7 @@ func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
 		bufferQuarantineRemoved, bufferSyncInProgress,
 		sinkUnsent, sinkOldestUnsentAge, sinkWritten, sinkRetried, sinkRejected,
 		sinkDeadLettered, sinkDeadLetterDropped, sinkLastSuccess, sinkFailing, sinkPersistentFailure,
-		sinkProbes,
+		sinkProbes, sinkLiveWritten,
 	} {
 		ch <- d
 	}
@@ -174,6 +179,7 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 		gauge(sinkPersistentFailure, boolValue(s.Persistent), name)
 		counter(sinkProbes, s.ProbesOK, name, "ok")
 		counter(sinkProbes, s.ProbesFailed, name, "failed")
+		counter(sinkLiveWritten, s.LiveWritten, name)
 	}
 }
 
