@@ -64,13 +64,13 @@ type pipe struct {
 	ahead    *buffer.Ahead
 	window   []*batch
 	inFlight int
-	max      int         // sends in flight at most
-	results  chan sent   // one per send; buffered for max, so no send ever waits on it
-	cursor   uint64      // the reader's cursor: where the window begins
-	epoch    uint64      // failures handled so far; a send's failure counts only if it began after the last one
-	failure  error       // a failure to back off from, not yet handled
-	prepare  Preparer    // the sink, if it is a Preparer
-	lastSend time.Time   // when the last batch of the window was taken
+	max      int       // sends in flight at most
+	results  chan sent // one per send; buffered for max, so no send ever waits on it
+	cursor   uint64    // the reader's cursor: where the window begins
+	epoch    uint64    // failures handled so far; a send's failure counts only if it began after the last one
+	failure  error     // a failure to back off from, not yet handled
+	prepare  Preparer  // the sink, if it is a Preparer
+	lastSend time.Time // when the last batch of the window was taken
 	backoff  time.Duration
 }
 
