@@ -110,9 +110,14 @@ func (f *forwarder) run(ctx context.Context, drained <-chan struct{}) {
 			return
 		}
 		if err := p.failure; err != nil {
+			// The other sends' answers first (the server is likely down for them too):
+			// what they stored is acknowledged before the back-off, and their failures
+			// count with this one.
+			f.busy.do(&callWrite, func() { p.collect(true) })
+			p.ackDone(ctx, closedChan)
+			f.stopLive() // reopened at the next attempt: what arrives during the back-off is backlog
 			p.failure = nil
 			p.epoch++
-			f.stopLive() // reopened at the next attempt: what arrives during the back-off is backlog
 			wait := f.failed(err, &p.backoff)
 			if n, _ := f.r.Unsaved(); n > 0 {
 				f.flush() // the sink may be down for hours: save what it has, once
