@@ -29,7 +29,9 @@ type ctlSink struct {
 
 func newCtlSink() *ctlSink { return &ctlSink{calls: make(chan *heldCall, 64), sends: map[int]int{}} }
 
-func (s *ctlSink) Write(ctx context.Context, batch []reading.Reading) error { return s.Prepare(batch)(ctx) }
+func (s *ctlSink) Write(ctx context.Context, batch []reading.Reading) error {
+	return s.Prepare(batch)(ctx)
+}
 
 func (s *ctlSink) Prepare(batch []reading.Reading) func(context.Context) error {
 	return func(ctx context.Context) error {
@@ -179,7 +181,7 @@ func TestPipelineAcksInOrder(t *testing.T) {
 		g.answer(500, nil)
 		g.answer(300, errors.New("server down"))
 		g.answer(400, nil)
-		g.acked(300) // 400 and 500 are stored, 300 is not
+		g.acked(300)                // 400 and 500 are stored, 300 is not
 		time.Sleep(2 * time.Second) // the back-off (1 s at most)
 		if got := g.inFlight(); !equalInts(got, []int{300}) {
 			t.Fatalf("after the back-off, batches in flight %v, want only the failed one [300]", got)
@@ -249,7 +251,7 @@ func TestPipelineShutdownWithWritesInFlight(t *testing.T) {
 		}
 		g.answer(0, nil)
 		g.acked(100)
-		g.inFlight() // 200 is now in flight too
+		g.inFlight()              // 200 is now in flight too
 		g.held[100].answer <- nil // stored, but its answer arrives with the cancellation
 		g.cancel()
 		<-g.done
