@@ -24,13 +24,19 @@ type Preparer interface {
 // "BenchmarkDrain").
 const DefaultMaxInFlight = 2
 
-// DrainBatch is SinkSpec.DrainBatchSize as cmd/envgate sets it: the forwarder sends
-// batches of BatchSize when it keeps up, and while more than a batch waits behind what
-// it has read it takes all of it, up to max(BatchSize, DrainBatch) readings a request.
-// 5000 lines are the client library's and Telegraf's batch, about
+// DrainBatch bounds SinkSpec.DrainBatchSize as cmd/envgate sets it (DrainBatchSize):
+// the forwarder sends batches of BatchSize when it keeps up, and while more than a
+// batch waits behind what it has read it takes all of it, up to DrainBatchSize readings
+// a request. 5000 lines are the client library's and Telegraf's batch, about
 // 500 kB of line protocol, far below InfluxDB's body limits (25 MB in 1.8, unlimited
 // in 2.x); a 413 splits them anyway.
 const DrainBatch = 5000
+
+// DrainBatchSize returns the largest batch for a backlog (SinkSpec.DrainBatchSize) of a
+// sink whose batches are batchSize readings: five batches, at most DrainBatch, and
+// never fewer than batchSize. Five times batch_size keeps what a crash re-sends
+// proportional to batch_size (docs/design.md, "Re-sends after a crash").
+func DrainBatchSize(batchSize int) int { return max(batchSize, min(DrainBatch, 5*batchSize)) }
 
 // callPrepare is the forwarder's call that encodes a batch, for Wedged.
 var callPrepare = "sink prepare"
@@ -49,6 +55,7 @@ type batch struct {
 	send  func(context.Context) error
 	state int
 	epoch uint64 // the forwarder's failure epoch when it was sent
+	sent  bool   // it has been sent at least once
 }
 
 // sent is what a send reports when it returns.
@@ -157,7 +164,7 @@ func (f *forwarder) run(ctx context.Context, drained <-chan struct{}) {
 		if len(rs) == 0 {
 			if next > ahead.Next() { // records lost to corruption: acknowledged in turn
 				ahead.Skip(next)
-				p.window = append(p.window, &batch{next: next, state: batchDone})
+				p.window = append(p.window, &batch{next: next, state: batchDone, sent: true})
 				continue
 			}
 			if len(p.window) > 0 { // caught up with the buffer; wait for a send or for more readings
@@ -222,15 +229,27 @@ func (f *forwarder) idle(ctx context.Context, drained <-chan struct{}) {
 }
 
 // startSends sends the queued batches of the window in order, while fewer than max are
-// in flight.
+// in flight and, for a batch never sent, fewer than max batches of the window have been
+// sent: at most max batches are ever sent and not acknowledged, which bounds what a
+// crash re-sends (docs/design.md, "Re-sends after a crash").
 func (p *pipe) startSends(ctx context.Context) {
 	f := p.f
+	nSent := 0
+	for _, b := range p.window {
+		if b.sent {
+			nSent++
+		}
+	}
 	for _, b := range p.window {
 		if p.inFlight >= p.max {
 			return
 		}
-		if b.state != batchQueued {
+		if b.state != batchQueued || !b.sent && nSent >= p.max {
 			continue
+		}
+		if !b.sent {
+			b.sent = true
+			nSent++
 		}
 		if f.live == nil && f.r.Durable()-int64(b.next-p.cursor) > int64(f.spec.BatchSize) {
 			f.startLive() // readings that arrive while this batch is in flight are live
