@@ -20,10 +20,12 @@ import (
 // r.Time truncated to precision (time.Second, Millisecond, Microsecond, otherwise
 // nanoseconds). Line does not validate r: call r.Validate first.
 func Line(r reading.Reading, gatewayID string, precision time.Duration) string {
-	return string(appendLine(make([]byte, 0, 128), r, gatewayID, precision))
+	q, _ := reading.Lookup(r.Quantity)
+	return string(appendLine(make([]byte, 0, 128), string(q.Domain), r, gatewayID, precision))
 }
 
-// appendLine appends Line(r, gatewayID, precision) to dst. It writes what the client
+// appendLine appends Line(r, gatewayID, precision) to dst, given the Domain of
+// r.Quantity (measurement; "" for an unknown quantity). It writes what the client
 // library's write.Point encoder (influxdb-client-go v2.14.0, api/write/ext.go) writes for
 // the same point, byte for byte, with none of its allocations: TestAppendLineMatchesClient
 // and FuzzAppendLine compare the two. That covers its escaping, which is not quite the
@@ -31,9 +33,8 @@ func Line(r reading.Reading, gatewayID string, precision time.Duration) string {
 // values and field keys but not in the measurement; a newline, carriage return or tab
 // becomes a backslash, a backslash and n, r or t; and bytes that are not UTF-8 become
 // U+FFFD. Tags are in key order, as InfluxDB stores them.
-func appendLine(dst []byte, r reading.Reading, gatewayID string, precision time.Duration) []byte {
-	q, _ := reading.Lookup(r.Quantity)
-	dst = appendEscaped(dst, string(q.Domain), false)
+func appendLine(dst []byte, measurement string, r reading.Reading, gatewayID string, precision time.Duration) []byte {
+	dst = appendEscaped(dst, measurement, false)
 	dst = append(dst, ",device="...)
 	dst = appendEscaped(dst, r.Device, true)
 	dst = append(dst, ",gateway="...)
