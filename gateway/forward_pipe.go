@@ -38,9 +38,6 @@ const DrainBatch = 5000
 // proportional to batch_size (docs/design.md, "Re-sends after a crash").
 func DrainBatchSize(batchSize int) int { return max(batchSize, min(DrainBatch, 5*batchSize)) }
 
-// callPrepare is the forwarder's call that encodes a batch, for Wedged.
-var callPrepare = "sink prepare"
-
 // The states of a batch in the forwarder's window.
 const (
 	batchQueued   = iota // read (and prepared), not sent, or to be sent again
@@ -51,12 +48,15 @@ const (
 // batch is one request's worth of readings in the forwarder's window.
 type batch struct {
 	rs    []reading.Reading
-	next  uint64 // the cursor that acknowledges it and everything before it
-	send  func(context.Context) error
+	next  uint64                      // the cursor that acknowledges it and everything before it
+	req   func(context.Context) error // sends it; nil until prepared (see pipe.ready)
 	state int
 	epoch uint64 // the forwarder's failure epoch when it was sent
 	sent  bool   // it has been sent at least once
 }
+
+// noRequest is the request of a batch with no readings (records lost to corruption).
+func noRequest(context.Context) error { return nil }
 
 // sent is what a send reports when it returns.
 type sent struct {
@@ -136,7 +136,12 @@ func (f *forwarder) run(ctx context.Context, drained <-chan struct{}) {
 			continue
 		}
 		p.startSends(ctx)
-		if len(p.window) > p.max { // the next batch is ready; wait for a send to return
+		if len(p.window) > p.max { // the next batch is read; prepare it, wait for a send to return
+			for _, b := range p.window {
+				if b.state == batchQueued && b.req == nil { // not in flight: its send's goroutine has returned
+					f.busy.do(&callPrepare, func() { p.ready(b) })
+				}
+			}
 			p.wait(ctx, nil, 0)
 			continue
 		}
@@ -164,7 +169,7 @@ func (f *forwarder) run(ctx context.Context, drained <-chan struct{}) {
 		if len(rs) == 0 {
 			if next > ahead.Next() { // records lost to corruption: acknowledged in turn
 				ahead.Skip(next)
-				p.window = append(p.window, &batch{next: next, state: batchDone, sent: true})
+				p.window = append(p.window, &batch{next: next, state: batchDone, sent: true, req: noRequest})
 				continue
 			}
 			if len(p.window) > 0 { // caught up with the buffer; wait for a send or for more readings
@@ -193,11 +198,9 @@ func (f *forwarder) run(ctx context.Context, drained <-chan struct{}) {
 		p.lastSend = time.Now()
 		ahead.Skip(next)
 		b := &batch{rs: rs, next: next}
-		if p.prepare != nil {
-			f.busy.do(&callPrepare, func() { b.send = p.prepare.Prepare(rs) })
-		} else {
+		if p.prepare == nil {
 			sink := f.spec.Sink
-			b.send = func(ctx context.Context) error { return sink.Write(ctx, rs) }
+			b.req = func(ctx context.Context) error { return sink.Write(ctx, rs) }
 		}
 		p.window = append(p.window, b)
 	}
@@ -257,11 +260,25 @@ func (p *pipe) startSends(ctx context.Context) {
 		b.state, b.epoch = batchInFlight, p.epoch
 		p.inFlight++
 		go func() {
-			err := b.send(ctx)
+			p.ready(b)
+			err := b.req(ctx)
 			p.results <- sent{b, err}
 		}()
 	}
 }
+
+// ready prepares b (Preparer.Prepare) unless it is. A batch read while every send slot
+// is taken is prepared by run's goroutine as it waits; one sent at once, by its send's
+// goroutine, so that the batches in flight are encoded on as many cores as there are.
+// Never both: run prepares only a batch not in flight, and sends a batch only from run.
+func (p *pipe) ready(b *batch) {
+	if b.req == nil {
+		b.req = p.prepare.Prepare(b.rs)
+	}
+}
+
+// callPrepare is the forwarder's call that encodes a batch, for Wedged.
+var callPrepare = "sink prepare"
 
 // wait blocks until a send returns, ctx is done, more (if not nil) is closed, or d (if
 // positive) has passed. It counts as the forwarder's "sink write" call while sends are
