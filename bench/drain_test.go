@@ -12,7 +12,10 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"os"
 	"path/filepath"
+	"runtime"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -24,10 +27,12 @@ import (
 	"github.com/envgate/envgate/gateway/metrics"
 	"github.com/envgate/envgate/gateway/reading"
 	"github.com/envgate/envgate/internal/testsvc"
+	"golang.org/x/sys/unix"
 )
 
 var (
 	drainN        = flag.Int("drain-readings", 1_000_000, "readings buffered before each BenchmarkDrain pass")
+	drainPin      = flag.Bool("drain-pin", false, "BenchmarkDrain: run influxd on CPU 0 and this process on CPU 1, as if InfluxDB ran on a host of its own")
 	drainInFlight = flag.Int("drain-in-flight", gateway.DefaultMaxInFlight, "the forwarder's max_in_flight in BenchmarkDrain")
 )
 
@@ -67,6 +72,9 @@ func BenchmarkDrain(b *testing.B) {
 	if pid == 0 {
 		b.Logf("influxd's pid not found under /proc; its CPU is not reported")
 	}
+	if *drainPin {
+		pinCPUs(b, pid)
+	}
 	bodies := directBodies(b, rs, gzip.DefaultCompression)
 	direct := &meter{b: b, pid: pid}
 	directWrite(b, inf, bodies, len(rs), &meter{b: b}) // warm-up, unmeasured
@@ -98,6 +106,38 @@ func BenchmarkDrain(b *testing.B) {
 	b.ReportMetric(bodyBytes(bodies, len(rs)), "body-B/reading-gzip6")
 	b.Logf("%d readings, max_in_flight %d; paired direct writes: %.0f readings/s, %.3f cpu-µs/reading",
 		len(rs), *drainInFlight, ref.perSec, ref.cpu)
+}
+
+// pinCPUs puts influxd (pid) on CPU 0 and every thread of this process on CPU 1 (threads
+// started later inherit it), so that the drain's client work does not take CPU from
+// InfluxDB: the ratio then says whether the forwarder keeps a server of its own busy.
+func pinCPUs(b *testing.B, pid int) {
+	b.Helper()
+	if pid == 0 {
+		b.Fatal("-drain-pin: influxd's pid not found")
+	}
+	if runtime.NumCPU() < 2 {
+		b.Fatal("-drain-pin needs 2 CPUs")
+	}
+	var influxSet, selfSet unix.CPUSet
+	influxSet.Set(0)
+	selfSet.Set(1)
+	if err := unix.SchedSetaffinity(pid, &influxSet); err != nil {
+		b.Fatalf("pin influxd: %v", err)
+	}
+	tasks, err := os.ReadDir("/proc/self/task")
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, task := range tasks {
+		tid, err := strconv.Atoi(task.Name())
+		if err != nil {
+			continue
+		}
+		if err := unix.SchedSetaffinity(tid, &selfSet); err != nil {
+			b.Fatalf("pin thread %d: %v", tid, err)
+		}
+	}
 }
 
 // directBodies returns rs as line protocol (influx.Line, the sink's encoding) in requests
