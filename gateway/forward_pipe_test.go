@@ -64,6 +64,7 @@ type pipeRig struct {
 	f      *forwarder
 	sink   *ctlSink
 	n      int
+	t0     time.Time // reading i was taken at t0 + i ms
 	held   map[int]*heldCall
 	cancel context.CancelFunc
 	done   chan struct{}
@@ -77,8 +78,9 @@ func startPipeRig(t *testing.T, n, batch, inFlight int) *pipeRig {
 	}
 	t.Cleanup(func() { q.Close() })
 	rs := make([]reading.Reading, n)
+	t0 := time.Now().Add(-time.Hour).Truncate(time.Millisecond)
 	for i := range rs {
-		rs[i] = reading.New(time.Now().Add(time.Duration(i-n)*time.Millisecond), "s", "d", "la", float64(i))
+		rs[i] = reading.New(t0.Add(time.Duration(i)*time.Millisecond), "s", "d", "la", float64(i))
 	}
 	if err := q.Append(rs...); err != nil {
 		t.Fatal(err)
@@ -94,7 +96,7 @@ func startPipeRig(t *testing.T, n, batch, inFlight int) *pipeRig {
 	f := newForwarder(SinkSpec{Name: "sink", Sink: sink, BatchSize: batch, FlushInterval: time.Millisecond,
 		RetryInitial: time.Second, RetryMax: time.Second, MaxInFlight: inFlight}, r, slog.New(slog.DiscardHandler))
 	ctx, cancel := context.WithCancel(t.Context())
-	rig := &pipeRig{t: t, q: q, r: r, f: f, sink: sink, n: n, held: map[int]*heldCall{}, cancel: cancel, done: make(chan struct{})}
+	rig := &pipeRig{t: t, q: q, r: r, f: f, sink: sink, n: n, t0: t0, held: map[int]*heldCall{}, cancel: cancel, done: make(chan struct{})}
 	go func() { defer close(rig.done); f.run(ctx, make(chan struct{})) }()
 	return rig
 }
@@ -175,6 +177,11 @@ func TestPipelineAcksInOrder(t *testing.T) {
 		g.acked(0) // batch 0 is not stored yet: nothing may be acknowledged
 		g.answer(0, nil)
 		g.acked(300)
+		// The age of the oldest unsent reading follows the cursor: reading 300 was read
+		// ahead before the cursor reached it.
+		if got, want := g.r.OldestUnsent(), g.t0.Add(300*time.Millisecond); !got.Equal(want) {
+			t.Errorf("OldestUnsent() = %v, want reading 300's time %v", got, want)
+		}
 		if got := g.inFlight(); !equalInts(got, []int{300, 400, 500}) {
 			t.Fatalf("batches in flight %v, want [300 400 500]", got)
 		}

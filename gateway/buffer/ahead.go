@@ -65,19 +65,6 @@ func (a *Ahead) Skip(next uint64) {
 // Next returns the position: the sequence number of the next reading Peek reads.
 func (a *Ahead) Next() uint64 { return a.f.Next() }
 
-// Rewind moves the position back to the Reader's cursor, to read again what was read
-// ahead (after the writes of it failed).
-func (a *Ahead) Rewind() {
-	c := a.r.committed.Load()
-	fr := a.f.r
-	fr.mu.Lock()
-	fr.committed.Store(c)
-	fr.pos = position{}
-	fr.mu.Unlock()
-	a.firsts = a.firsts[:0]
-	a.peekFirst = time.Time{}
-}
-
 // Ack acknowledges every reading before next, as Reader.Ack, and tells OldestUnsent the
 // time of the reading at the new cursor if a Peek has seen it.
 func (a *Ahead) Ack(next uint64) error {
