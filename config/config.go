@@ -81,6 +81,7 @@ type InfluxDB struct {
 	Precision          string        `yaml:"precision"`            // s|ms|us|ns; default ms
 	BatchSize          int           `yaml:"batch_size"`           // default 1000; 1..50000
 	FlushInterval      time.Duration `yaml:"flush_interval"`       // default 1s; > 0
+	MaxInFlight        int           `yaml:"max_in_flight"`        // write requests in flight at once; default 2; 1..16
 	Timeout            time.Duration `yaml:"timeout"`              // per HTTP request; default 10s; > 0
 	Gzip               *bool         `yaml:"gzip"`                 // default true
 	RetryInitial       time.Duration `yaml:"retry_initial"`        // default 1s; > 0
@@ -132,6 +133,7 @@ const (
 	DefaultPrecision     = "ms"
 	DefaultBatchSize     = 1000
 	DefaultFlushInterval = 1 * time.Second
+	DefaultMaxInFlight   = 2 // gateway.DefaultMaxInFlight
 	DefaultTimeout       = 10 * time.Second
 	DefaultRetryInitial  = 1 * time.Second
 	DefaultRetryMax      = 2 * time.Minute
@@ -210,6 +212,7 @@ func (c *Config) defaults(isSet func(path string) bool) {
 		setDefault(&x.Precision, DefaultPrecision, false)
 		setDefault(&x.BatchSize, DefaultBatchSize, isSet(p+"batch_size"))
 		setDefault(&x.FlushInterval, DefaultFlushInterval, isSet(p+"flush_interval"))
+		setDefault(&x.MaxInFlight, DefaultMaxInFlight, isSet(p+"max_in_flight"))
 		setDefault(&x.Timeout, DefaultTimeout, isSet(p+"timeout"))
 		if x.Gzip == nil {
 			x.Gzip = new(true)

@@ -18,6 +18,7 @@ const (
 	maxSegmentBytes = 256 * MiB
 	minMaxBytes     = 1 * MiB
 	maxBatchSize    = 50000
+	maxInFlight     = 16
 	minHealth       = time.Second
 	minSeriesExpiry = time.Minute
 	// maxMemoryReadings bounds buffer.memory_readings: a reading.Reading is 104 bytes
@@ -195,6 +196,9 @@ func (x *InfluxDB) validate(p string, inFile func(string) bool) problems {
 	}
 	if x.BatchSize < 1 || x.BatchSize > maxBatchSize {
 		add("batch_size", "must be between 1 and %d", maxBatchSize)
+	}
+	if x.MaxInFlight < 1 || x.MaxInFlight > maxInFlight {
+		add("max_in_flight", "must be between 1 and %d", maxInFlight)
 	}
 	positive("flush_interval", x.FlushInterval)
 	positive("timeout", x.Timeout)

@@ -60,6 +60,9 @@ func newForwarder(spec SinkSpec, r *buffer.Reader, log *slog.Logger) *forwarder 
 	if spec.ProbeInterval <= 0 {
 		spec.ProbeInterval = DefaultProbeInterval
 	}
+	if spec.MaxInFlight <= 0 {
+		spec.MaxInFlight = DefaultMaxInFlight
+	}
 	return &forwarder{spec: spec, r: r, log: log}
 }
 
@@ -82,103 +85,6 @@ func (f *forwarder) stats() metrics.SinkStats {
 	s.Written, s.Retried, s.LastSuccess, s.Failing, s.Persistent = f.written, f.retried, f.lastSuccess, f.failing, f.persistent
 	s.ProbesOK, s.ProbesFailed, s.LiveWritten = f.probesOK, f.probesFail, f.liveWritten
 	return s
-}
-
-// run delivers until ctx is done, or until drained is closed and nothing is left.
-func (f *forwarder) run(ctx context.Context, drained <-chan struct{}) {
-	backoff := f.spec.RetryInitial
-	var lastSend time.Time
-	lingered, readFailing := false, false
-	probed := false // the last write was sent because a probe found the server back
-	defer f.stopLive()
-	for ctx.Err() == nil {
-		if f.handover != nil && isClosed(f.handover) {
-			f.flush()
-			return
-		}
-		var rs []reading.Reading
-		var next uint64
-		var err error
-		f.busy.do(&callPeek, func() { rs, next, err = f.r.Peek(f.spec.BatchSize) })
-		if err != nil {
-			if !readFailing {
-				f.log.Error("cannot read buffer", "err", err)
-			}
-			readFailing = true
-			sleep(ctx, f.spec.RetryInitial)
-			continue
-		}
-		readFailing = false
-		if len(rs) == 0 {
-			if isClosed(drained) {
-				f.flush()
-				return
-			}
-			f.busy.do(&callAck, func() { _ = f.r.Ack(next) }) // moves past records lost to corruption, if any
-			waitCtx, cancel := context.WithCancel(ctx)
-			// Caught up: save the cursor once it is due, not only at the next Ack, which
-			// may be hours away (see saveCursor).
-			if n, dueIn := f.r.Unsaved(); n > 0 {
-				if dueIn <= 0 {
-					f.flush()
-				} else {
-					cancel()
-					waitCtx, cancel = context.WithTimeout(ctx, dueIn)
-				}
-			}
-			go func() {
-				select {
-				case <-drained:
-					cancel()
-				case <-waitCtx.Done():
-				}
-			}()
-			_ = f.r.Wait(waitCtx)
-			cancel()
-			continue
-		}
-		// A short batch soon after the last send: wait out the flush interval once for
-		// more readings, unless shutting down.
-		if wait := f.spec.FlushInterval - time.Since(lastSend); len(rs) < f.spec.BatchSize && wait > 0 && !lingered && !isClosed(drained) {
-			lingered = true
-			f.linger(ctx, drained, wait)
-			continue
-		}
-		lingered = false
-		lastSend = time.Now()
-		if f.live == nil && f.r.Durable()-int64(len(rs)) > int64(f.spec.BatchSize) {
-			f.startLive() // readings that arrive while this batch is in flight are live
-		}
-		f.busy.do(&callWrite, func() { err = f.spec.Sink.Write(ctx, rs) })
-		if err == nil {
-			var aerr error
-			f.busy.do(&callAck, func() { aerr = f.r.Ack(next) })
-			if aerr != nil {
-				f.log.Warn("cannot persist cursor", "err", aerr)
-			}
-			f.saveCursor()
-			f.succeeded(len(rs))
-			backoff = f.spec.RetryInitial
-			if isClosed(drained) {
-				f.stopLive() // shutting down: the grace period is for the ordered lane
-			} else {
-				f.liveLane(ctx, next)
-			}
-			continue
-		}
-		if ctx.Err() != nil {
-			return
-		}
-		f.stopLive() // reopened at the next attempt: what arrives during the back-off is backlog
-		wait := f.failed(err, &backoff)
-		if n, _ := f.r.Unsaved(); n > 0 {
-			f.flush() // the sink may be down for hours: save what it has, once
-		}
-		// A write a probe let through failed anyway (the server answers its ping but
-		// not yet its writes): this back-off is waited out in full, so a server in that
-		// state gets at most one extra write per back-off.
-		probed = f.backOff(ctx, err, wait, !probed)
-	}
 }
 
 // linger waits up to wait for a full batch: it returns as soon as one is durable, the

@@ -25,6 +25,15 @@ func (s lagSink) Write(ctx context.Context, batch []reading.Reading) error {
 	return s.Sink.Write(ctx, batch)
 }
 
+// Prepare slows the forwarder's pipelined sends as Write (the real sink is a Preparer).
+func (s lagSink) Prepare(batch []reading.Reading) func(context.Context) error {
+	send := s.Sink.Prepare(batch)
+	return func(ctx context.Context) error {
+		time.Sleep(s.extra)
+		return send(ctx)
+	}
+}
+
 // TestInfluxLiveLaneStoresEachPointOnce is issue 14, item 5, against a real InfluxDB
 // 1.8: while a backlog drains, live readings go out through the live lane and again
 // through the ordered lane, and InfluxDB ends up with exactly one point per reading,
@@ -60,7 +69,7 @@ func TestInfluxLiveLaneStoresEachPointOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer is.Close()
-	f := newForwarder(SinkSpec{Name: "influx", Sink: lagSink{is, 200 * time.Millisecond}, BatchSize: batch,
+	f := newForwarder(SinkSpec{Name: "influx", Sink: lagSink{is, 500 * time.Millisecond}, BatchSize: batch,
 		FlushInterval: 100 * time.Millisecond}, r, log)
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan struct{})
@@ -68,7 +77,8 @@ func TestInfluxLiveLaneStoresEachPointOnce(t *testing.T) {
 	defer func() { cancel(); <-done }()
 
 	// A live reading every 20 ms until the ordered lane is through the backlog: 40
-	// requests of at least 200 ms each, longer than liveAfter.
+	// requests of at least 500 ms each, two in flight (DefaultMaxInFlight), longer than
+	// liveAfter.
 	live := 0
 	for start := time.Now(); r.Unsent() > int64(batch); live++ {
 		if time.Since(start) > 2*time.Minute {

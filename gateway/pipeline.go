@@ -28,8 +28,8 @@ import (
 	"github.com/envgate/envgate/internal/clock"
 )
 
-// A Sink stores a batch of readings. Write is called from one goroutine (the sink's
-// forwarder). It returns nil once every reading is stored or deliberately set aside
+// A Sink stores a batch of readings. Write is called from one goroutine at a time (the
+// sink's forwarder; a Preparer's writes may run concurrently). It returns nil once every reading is stored or deliberately set aside
 // (dead-lettered); any error means "keep the batch and retry". Errors may implement
 // RetryAfter() time.Duration (the server asked for a delay) or Persistent() bool (an
 // operator must act, e.g. a bad token: retry slowly and raise the alarm).
@@ -73,6 +73,12 @@ type SinkSpec struct {
 	// StallAfter is how long one call of the forwarder (a buffer read, an ack, a cursor
 	// save, a Write) may run before Wedged reports it; 0 means DefaultSinkStallAfter.
 	StallAfter time.Duration
+	// MaxInFlight is how many writes a sink that is a Preparer may have in flight at
+	// once (see Preparer); 0 means DefaultMaxInFlight.
+	MaxInFlight int
+	// DrainBatchSize, if larger than BatchSize, is how many readings a write may carry
+	// while a backlog waits (see DrainBatch); 0 keeps every write to BatchSize.
+	DrainBatchSize int
 }
 
 // Config is everything Run needs. Queue and Metrics are owned by the caller, who closes

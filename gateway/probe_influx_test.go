@@ -34,6 +34,22 @@ func (s *deliverySink) Write(ctx context.Context, batch []reading.Reading) error
 	return err
 }
 
+// Prepare notes the forwarder's pipelined sends as Write (the real sink is a Preparer).
+func (s *deliverySink) Prepare(batch []reading.Reading) func(context.Context) error {
+	send := s.Sink.Prepare(batch)
+	return func(ctx context.Context) error {
+		err := send(ctx)
+		if err == nil {
+			s.mu.Lock()
+			if s.delivered.IsZero() {
+				s.delivered = time.Now()
+			}
+			s.mu.Unlock()
+		}
+		return err
+	}
+}
+
 func (s *deliverySink) deliveredAt() time.Time {
 	s.mu.Lock()
 	defer s.mu.Unlock()

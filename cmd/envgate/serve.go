@@ -316,6 +316,7 @@ func buildInflux(cfg *config.Config, s config.Sink, log *slog.Logger) (gateway.S
 	}
 	spec := gateway.SinkSpec{
 		Name: s.Name, Sink: sink, BatchSize: c.BatchSize, FlushInterval: c.FlushInterval,
+		MaxInFlight: c.MaxInFlight, DrainBatchSize: gateway.DrainBatchSize(c.BatchSize),
 		RetryInitial: c.RetryInitial, RetryMax: c.RetryMax, AuthRetry: c.AuthRetry,
 		Counters: func() (uint64, uint64) {
 			st := sink.Stats()

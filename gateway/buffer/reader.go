@@ -132,6 +132,9 @@ func (r *Reader) peekLocked(n int) (rs []reading.Reading, next uint64, err error
 	for i > 0 && segs[i].first > next {
 		i--
 	}
+	// At most n, and no more than are durable: one allocation instead of a doubling
+	// series (a drain peeks batches of thousands).
+	rs = make([]reading.Reading, 0, min(uint64(n), durableSeq-next))
 	start := true
 	for ; i < len(segs) && len(rs) < n && next < durableSeq; i++ {
 		seg := segs[i]

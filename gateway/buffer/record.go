@@ -123,7 +123,7 @@ func decodePayload(p []byte) (reading.Reading, error) {
 		if n <= 0 || l > uint64(len(p)-n) {
 			return r, fmt.Errorf("%w: bad string length", errCorrupt)
 		}
-		strs[i] = string(p[n : n+int(l)])
+		strs[i] = intern(p[n : n+int(l)])
 		p = p[n+int(l):]
 	}
 	if len(p) != 9 {

@@ -1,6 +1,9 @@
 package influx
 
 import (
+	"github.com/influxdata/influxdb-client-go/v2/api/write"
+	"math"
+	"strings"
 	"testing"
 	"time"
 
@@ -57,4 +60,66 @@ func BenchmarkLine(b *testing.B) {
 	for b.Loop() {
 		_ = Line(r, "gw-1", time.Millisecond)
 	}
+}
+
+// clientLine is Line as it was written before appendLine: through the client library's
+// write.Point encoder. appendLine must write the same bytes.
+func clientLine(r reading.Reading, gatewayID string, precision time.Duration) string {
+	q, _ := reading.Lookup(r.Quantity)
+	p := write.NewPointWithMeasurement(string(q.Domain)).
+		AddTag("device", r.Device).
+		AddTag("gateway", gatewayID).
+		AddTag("site", r.Site).
+		AddField(r.Quantity, r.Value).
+		SetTime(r.Time)
+	if r.Quality != reading.Good {
+		p.AddField(r.Quantity+"_quality", int64(r.Quality))
+	}
+	var sb strings.Builder
+	write.PointToLineProtocolBuffer(p, &sb, precision)
+	return strings.TrimSuffix(sb.String(), "\n")
+}
+
+// oddNames are names no valid reading has but dead-lettered ones may: every character
+// the encoders escape, invalid UTF-8, empty.
+var oddNames = []string{"", "plain", "a b", "a,b", "a=b", `a\b`, "a\nb", "a\rb", "a\tb", "\xff", "a\xc3", "运河 东,=3",
+	`"quoted"`, " ", "=", ",", "\\ ,=\n\r\t", "é\u2028x", "\x00", "\x7f"}
+
+func TestAppendLineMatchesClient(t *testing.T) {
+	at := time.Date(2026, 11, 28, 8, 0, 0, 123456789, time.UTC)
+	values := []float64{0, math.Copysign(0, -1), 35, 35.25, -12.5, 1e-5, 1e-4, 123456789012, 1e21, 1e20, 1 << 50, 0.1 + 0.2,
+		math.MaxFloat64, math.SmallestNonzeroFloat64, math.Inf(1), math.Inf(-1), math.NaN()}
+	times := []time.Time{at, {}, time.Unix(0, 0), time.Unix(-1, 5), at.In(time.FixedZone("CST", 8*3600))}
+	quantities := []string{"pm25", "la", "ph", "buffer_bytes", "no such", "a b=c", ""}
+	n := 0
+	for _, name := range oddNames {
+		for i, v := range values {
+			for j, tm := range times {
+				for _, prec := range []time.Duration{time.Second, time.Millisecond, time.Microsecond, time.Nanosecond} {
+					r := reading.New(tm, name, oddNames[(i+j)%len(oddNames)], quantities[(i+j)%len(quantities)], v)
+					r.Quality = reading.Quality((i + j) % 4)
+					gw := oddNames[(i*3+j)%len(oddNames)]
+					if got, want := Line(r, gw, prec), clientLine(r, gw, prec); got != want {
+						t.Fatalf("Line(%+v, %q, %v) =\n%q\nclient library writes\n%q", r, gw, prec, got, want)
+					}
+					n++
+				}
+			}
+		}
+	}
+	t.Logf("%d readings encoded alike", n)
+}
+
+func FuzzAppendLine(f *testing.F) {
+	for i, s := range oddNames {
+		f.Add(s, oddNames[(i+1)%len(oddNames)], "pm25", 35.25, int64(1795852800123456789), uint8(i%4))
+	}
+	f.Add("s", "d", "la", 1e21, int64(0), uint8(0))
+	f.Fuzz(func(t *testing.T, site, device, quantity string, v float64, ns int64, quality uint8) {
+		r := reading.New(time.Unix(0, ns), site, device, quantity, v)
+		r.Quality = reading.Quality(quality)
+		if got, want := Line(r, device, time.Millisecond), clientLine(r, device, time.Millisecond); got != want {
+			t.Fatalf("Line(%+v) =\n%q\nclient library writes\n%q", r, got, want)
+		}
+	})
 }
