@@ -39,6 +39,7 @@ import (
 	"time"
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
+	"github.com/eclipse/paho.mqtt.golang/packets"
 
 	"github.com/envgate/envgate/gateway/reading"
 )
@@ -46,10 +47,9 @@ import (
 // Tuning of the client.
 const (
 	// maxHeld and maxHeldBytes bound what the subscriber holds: messages received and not
-	// yet acknowledged or given up, whether in the inbox or in the pipeline. The bytes are payload bytes, and they also bound paho's copy: paho
-	// keeps every QoS 1 message in its memory store until its PUBACK (and retains it in
-	// the message's ack function), so an unacknowledged message costs its payload there
-	// whatever the subscriber keeps. The broker's in-flight window (mosquitto's
+	// yet acknowledged or given up, whether in the inbox or in the pipeline. The bytes are
+	// payload bytes (of an oversize message, its stub): paho keeps no copy of a received
+	// message (sessionStore), so these are all the payloads a Run holds. The broker's in-flight window (mosquitto's
 	// max_inflight_messages, default 20) normally keeps far inside these, but mosquitto
 	// 2.0.11 ignores it while it drains a session's queue: every PUBACK releases up to
 	// a window's worth more, and a backlog of 20 000 messages arrived almost at once
@@ -63,8 +63,9 @@ const (
 	// doubling up to max_reconnect) comes on top, so a broker that keeps overfilling the
 	// subscriber sees a reconnect every max_reconnect at most.
 	forcedReconnectGap = 5 * time.Second
-	// ackFlush is the pause between the last PUBACK and a forced reconnect: Message.Ack
-	// returns once paho has taken the PUBACK, and its writer goroutine sends it next.
+	// ackFlush is the pause between the last PUBACK and a forced reconnect. The PUBACKs
+	// are written by then (ackReady writes them itself); the pause gives the broker
+	// time to take them before the connection ends.
 	ackFlush = 100 * time.Millisecond
 	// drainLimit bounds how long a forced reconnect waits for the messages accepted
 	// before the first drop to be acknowledged (a failing disk may hold them for long);
@@ -274,7 +275,8 @@ type arrived struct {
 	payload  []byte // the payload, or its first stubPayload bytes if oversize
 	size     int    // the payload's length
 	oversize bool   // longer than Config.MaxPayload: payload is a stub
-	ack      func() // sends the PUBACK; nil for QoS 0, which has none
+	qos1     bool   // needs a PUBACK (QoS 0 has none)
+	id       uint16 // its packet identifier, for the PUBACK
 	cost     int64  // bytes counted in Subscriber.heldBytes
 	gen      uint64 // the connection that delivered it
 	at       time.Time
@@ -311,6 +313,7 @@ type runner struct {
 	// their readings are durable or they are given up.
 	stale       []*entry
 	ackable     int       // entries in queue that need a PUBACK
+	pubacks     []byte    // PUBACK packets ackReady writes at once
 	episode     uint64    // dropGen of the latest episode Run has seen
 	episodeAt   time.Time // when Run noticed it
 	drainedAt   time.Time // when its messages were all acknowledged; zero before
@@ -379,33 +382,47 @@ func (r *runner) options() *mqtt.ClientOptions {
 		SetConnectionNotificationHandler(r.onNotification).
 		// paho reports SessionPresent only for the first Connect (ConnectToken);
 		// reconnects discard it, so the dialer reads it from the CONNACK itself.
-		SetCustomOpenConnectionFn(r.dial)
-	// The default Store is a MemoryStore. No FileStore: it does not fsync and panics on
-	// I/O errors; durability is the pipeline's buffer (docs/engineering-notes.md §6).
+		SetCustomOpenConnectionFn(r.dial).
+		// In memory, as paho's default. No FileStore: it does not fsync and panics on I/O
+		// errors; durability is the pipeline's buffer (docs/engineering-notes.md §6).
+		SetStore(sessionStore{mqtt.NewMemoryStore()})
 	if cfg.TLS != nil {
 		o.SetTLSConfig(cfg.TLS)
 	}
 	return o
 }
 
+// sessionStore is paho's MemoryStore except that it keeps no PUBLISH packet. paho
+// puts every received QoS 1 PUBLISH in its store, deletes it when Message.Ack sends the
+// PUBACK and discards what is left on a reconnect; the subscriber writes its PUBACKs
+// itself (runner.writePubacks) and never calls Ack, so the store would keep each
+// message until its packet identifier came round again. The subscriber publishes
+// nothing, so every PUBLISH put here is a received one. A SUBSCRIBE is kept until
+// its SUBACK, as MemoryStore keeps it.
+type sessionStore struct{ *mqtt.MemoryStore }
+
+func (s sessionStore) Put(key string, m packets.ControlPacket) {
+	if _, ok := m.(*packets.PublishPacket); ok {
+		return
+	}
+	s.MemoryStore.Put(key, m)
+}
+
 // newArrived takes what the subscriber keeps of a message: an oversize payload is
-// replaced by its first stubPayload bytes (paho still holds the whole of a QoS 1 one
-// until its PUBACK, so it is counted at full size), and a QoS 0 message keeps no
-// reference to paho's.
+// replaced by its first stubPayload bytes, and nothing keeps a reference to paho's
+// (paho keeps no copy, sessionStore), so only the stub is counted. The PUBACK is the
+// subscriber's to write (see ackReady): paho's Message.Ack is never called.
 func (r *runner) newArrived(m mqtt.Message) arrived {
 	p := m.Payload()
 	a := arrived{topic: m.Topic(), payload: p, size: len(p), gen: r.gen.Load(), at: r.s.cfg.Now()}
 	if m.Qos() > 0 {
-		a.ack = m.Ack
+		a.qos1, a.id = true, m.MessageID()
 	}
-	a.cost = int64(len(p))
 	if len(p) > r.s.cfg.MaxPayload {
 		a.oversize = true
 		a.payload = slices.Clone(p[:min(len(p), stubPayload)])
-		if a.ack == nil {
-			a.cost = int64(len(a.payload))
-		}
 	}
+	a.cost = int64(len(a.payload))
 	return a
 }
 
@@ -417,7 +434,7 @@ func (r *runner) onMessage(_ mqtt.Client, m mqtt.Message) {
 		return // after Run: left unacknowledged, the broker delivers it again
 	}
 	a := r.newArrived(m)
-	if a.ack != nil && a.gen != 0 && r.dropGen.Load() == a.gen {
+	if a.qos1 && a.gen != 0 && r.dropGen.Load() == a.gen {
 		r.drop(a) // keep the acknowledged messages of this connection a prefix
 		return
 	}
@@ -430,13 +447,13 @@ func (r *runner) onMessage(_ mqtt.Client, m mqtt.Message) {
 		r.drop(a)
 		return
 	}
-	if a.ack != nil {
+	if a.qos1 {
 		r.inboxAcks.Add(1)
 	}
 	select {
 	case r.inbox <- a:
 	default: // not reached: the inbox has room for every held message
-		if a.ack != nil {
+		if a.qos1 {
 			r.inboxAcks.Add(-1)
 		}
 		r.s.held.Add(-1)
@@ -448,7 +465,7 @@ func (r *runner) onMessage(_ mqtt.Client, m mqtt.Message) {
 // drop counts a message the subscriber does not take. A QoS 1 one starts or continues
 // an episode that Run ends with a forced reconnect; a QoS 0 one is lost.
 func (r *runner) drop(a arrived) {
-	if a.ack == nil {
+	if !a.qos1 {
 		r.s.update(func(st *Stats) { st.Lost++ })
 		if ok, n := r.lostLog.allow(); ok {
 			r.log.Warn("mqtt subscriber full, qos 0 message lost", "topic", a.topic, "suppressed", n)
@@ -633,22 +650,25 @@ func (r *runner) dial(u *url.URL, o mqtt.ClientOptions) (net.Conn, error) {
 // code (MQTT 3.1.1 §3.2). Reads are sequential (paho reads the CONNACK, then starts one
 // reader goroutine), so br, head and n need no lock.
 //
-// It lets the subscriber end the connection (breakOff) so that paho reconnects: paho
-// takes a read error saying "use of closed network connection" for its own doing and
-// ignores it, so after breakOff reads fail with errBrokenOff instead.
+// It lets the subscriber end the connection (breakOff, or a failed writeAcks) so that
+// paho reconnects: paho takes a read error saying "use of closed network connection"
+// for its own doing and ignores it, so after that reads fail with errBrokenOff or the
+// write's error instead.
 //
 // It bounds every write by writeTimeout. paho's WriteTimeout covers only PUBLISH; a
-// PUBACK, PINGREQ or SUBSCRIBE written into a stalled connection would block without
-// limit, and with it Message.Ack and so Run. Writes are not buffered: paho writes
-// each packet with one Write and expects it sent.
+// PINGREQ or SUBSCRIBE written into a stalled connection would block without limit,
+// and a PUBACK (writeAcks) Run. Writes are not buffered: paho writes each packet with
+// one Write and expects it sent. Three goroutines write: paho's writer and keepalive
+// (paho's own design) and Run's (writeAcks). A net.Conn (and a tls.Conn) is safe for
+// concurrent writes and sends each Write's bytes whole, so packets never interleave.
 type brokerConn struct {
 	net.Conn
 	br      *bufio.Reader
 	head    [4]byte
 	n       int
 	present *atomic.Bool
-	gen     uint64 // the connection's number (runner.gen)
-	broken  atomic.Bool
+	gen     uint64                // the connection's number (runner.gen)
+	ended   atomic.Pointer[error] // why the subscriber ended it; nil while it has not
 }
 
 // errBrokenOff is the read error of a connection the subscriber ended.
@@ -657,8 +677,11 @@ var errBrokenOff = errors.New("connection closed by the subscriber for the broke
 // breakOff closes the connection; any goroutine. Of a TLS connection it closes the TCP
 // connection beneath: tls.Conn.Close first writes a close_notify alert, which can
 // block for seconds on a stalled link.
-func (c *brokerConn) breakOff() {
-	c.broken.Store(true)
+func (c *brokerConn) breakOff() { c.end(errBrokenOff) }
+
+// end closes the connection (see breakOff) and makes reads fail with err.
+func (c *brokerConn) end(err error) {
+	c.ended.CompareAndSwap(nil, &err)
 	conn := c.Conn
 	if tc, ok := conn.(*tls.Conn); ok {
 		conn = tc.NetConn()
@@ -672,8 +695,10 @@ func newBrokerConn(c net.Conn, present *atomic.Bool) *brokerConn {
 
 func (c *brokerConn) Read(b []byte) (int, error) {
 	n, err := c.br.Read(b)
-	if err != nil && c.broken.Load() {
-		err = errBrokenOff
+	if err != nil {
+		if p := c.ended.Load(); p != nil {
+			err = *p
+		}
 	}
 	if c.n < len(c.head) && n > 0 {
 		c.n += copy(c.head[c.n:], b[:n])
@@ -692,12 +717,26 @@ func (c *brokerConn) Write(b []byte) (int, error) {
 	return c.Conn.Write(b)
 }
 
+// writeAcks writes PUBACK packets (see runner.writePubacks). A failed write may have
+// sent part of a packet, after which nothing more can be sent on the connection, so it
+// ends the connection: paho's reader fails with the write's error and paho reconnects,
+// as after a failed write of its own.
+func (c *brokerConn) writeAcks(b []byte) error {
+	_, err := c.Write(b)
+	if err != nil {
+		err = fmt.Errorf("write PUBACKs: %w", err)
+		c.end(err)
+	}
+	return err
+}
+
 // entry is one message the subscriber holds until its PUBACK (or until it is given up).
 type entry struct {
 	seq   uint64
 	gen   uint64
 	topic string
-	ack   func()            // nil: nothing to acknowledge (QoS 0)
+	qos1  bool              // needs a PUBACK (QoS 0 has none)
+	id    uint16            // its packet identifier
 	rs    []reading.Reading // nil: malformed
 	cost  int64             // bytes counted in Subscriber.heldBytes
 	state atomic.Uint64     // one of the states below
@@ -722,7 +761,7 @@ func (e *entry) st() uint64 { return e.state.Load() }
 func (r *runner) durable(e *entry) func(error) {
 	return func(err error) {
 		next := uint64(stateAck)
-		if err != nil && e.ack != nil {
+		if err != nil && e.qos1 {
 			next = stateRefused
 		}
 		if !e.state.CompareAndSwap(statePending, next) {
@@ -750,7 +789,7 @@ func raise(g *atomic.Uint64, v uint64) {
 
 // take handles a message from the inbox.
 func (r *runner) take(ctx context.Context, a arrived, out chan<- reading.Batch) {
-	if a.ack != nil {
+	if a.qos1 {
 		r.inboxAcks.Add(-1)
 		if a.gen == r.refusedGen.Load() {
 			// Behind a refused message of its connection: it cannot be acknowledged on
@@ -769,12 +808,12 @@ func (r *runner) take(ctx context.Context, a arrived, out chan<- reading.Batch) 
 // push adds an entry for a message; one of an earlier connection goes to stale.
 func (r *runner) push(a arrived, rs []reading.Reading, state uint64) *entry {
 	r.seq++
-	e := &entry{seq: r.seq, gen: a.gen, topic: a.topic, ack: a.ack, rs: rs, cost: a.cost}
+	e := &entry{seq: r.seq, gen: a.gen, topic: a.topic, qos1: a.qos1, id: a.id, rs: rs, cost: a.cost}
 	e.state.Store(state)
 	r.noteConnection()
 	if a.gen == r.curGen {
 		r.queue = append(r.queue, e)
-		if e.ack != nil {
+		if e.qos1 {
 			r.ackable++
 		}
 	} else {
@@ -813,7 +852,7 @@ func (r *runner) ackReady() {
 	if i := slices.IndexFunc(r.queue, func(e *entry) bool { st := e.st(); return st == stateRefused || st == stateAbandoned }); i >= 0 {
 		refused := r.queue[i].st() == stateRefused
 		for j, e := range r.queue[i:] {
-			if e.ack != nil {
+			if e.qos1 {
 				r.ackable--
 				e.behind = refused && j > 0
 			}
@@ -830,16 +869,15 @@ func (r *runner) ackReady() {
 			r.log.Warn("mqtt readings refused, the disk fails; leaving them unacknowledged for the broker to deliver again", "err", cause)
 		}
 	}
-	var acked uint64
+	r.pubacks = r.pubacks[:0]
 	n := 0
 	for _, e := range r.queue {
 		if e.st() != stateAck {
 			break // pending
 		}
-		if e.ack != nil {
+		if e.qos1 {
 			r.ackable--
-			e.ack() // a PUBACK of the current connection
-			acked++
+			r.pubacks = appendPuback(r.pubacks, e.id) // of the current connection
 		}
 		r.durableAgain(e)
 		r.release(e)
@@ -849,6 +887,7 @@ func (r *runner) ackReady() {
 		clear(r.queue[:n])
 		r.queue = r.queue[n:]
 	}
+	acked := r.writePubacks()
 	var behind uint64
 	if len(r.stale) > 0 {
 		// Stale entries are never acknowledged: paho drops acks of an earlier
@@ -875,9 +914,42 @@ func (r *runner) ackReady() {
 	r.maybeReconnect()
 }
 
+// pubackType and pubackLen are the fixed header of a PUBACK packet (type 4, remaining
+// length 2); the packet identifier follows, big-endian (MQTT 3.1.1 §3.4).
+const pubackType, pubackLen = 0x40, 2
+
+func appendPuback(b []byte, id uint16) []byte {
+	return append(b, pubackType, pubackLen, byte(id>>8), byte(id))
+}
+
+// writePubacks writes the PUBACKs ackReady collected to the current connection, all
+// in one write, and returns how many it wrote. paho would write each with a syscall
+// and a write deadline of its own, handed through two goroutines; after a group
+// commit a burst of them goes out at once, so the subscriber writes them itself. If
+// the connection is no longer the current one (gen), they are not written: the
+// broker delivers those messages again on the new one. A failed write ends the
+// connection (brokerConn.writeAcks), and paho reconnects.
+func (r *runner) writePubacks() uint64 {
+	n := len(r.pubacks) / 4
+	if n == 0 {
+		return 0
+	}
+	c := r.conn.Load()
+	if c == nil || c.gen != r.curGen {
+		return 0
+	}
+	if err := c.writeAcks(r.pubacks); err != nil {
+		if !r.stopped.Load() {
+			r.log.Warn("mqtt write of PUBACKs failed, reconnecting", "err", err, "pubacks", n)
+		}
+		return 0
+	}
+	return uint64(n)
+}
+
 // durableAgain notes that a batch was durable: the disk works.
 func (r *runner) durableAgain(e *entry) {
-	if e.rs == nil || e.ack == nil || !r.diskFailing {
+	if e.rs == nil || !e.qos1 || !r.diskFailing {
 		return
 	}
 	r.diskFailing = false
@@ -888,7 +960,7 @@ func (r *runner) durableAgain(e *entry) {
 // send hands an entry's batch to the pipeline, acknowledging earlier messages while it
 // waits. It reports false if ctx ended first; the entry is then abandoned.
 func (r *runner) send(ctx context.Context, e *entry, out chan<- reading.Batch) bool {
-	b := reading.Batch{Readings: e.rs, Redeliverable: e.ack != nil, Durable: r.durable(e)}
+	b := reading.Batch{Readings: e.rs, Redeliverable: e.qos1, Durable: r.durable(e)}
 	for {
 		select {
 		case out <- b:
