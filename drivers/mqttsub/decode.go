@@ -267,7 +267,19 @@ func isDecimal(s string) bool {
 
 // ---- JSON ----
 
+// decodeJSON reads the payload in place if it can (rawDoc), and with encoding/json
+// otherwise (jsondoc.go); the results are the same.
 func (p *plan) decodeJSON(ids topicIDs, payload []byte, arrival time.Time) ([]reading.Reading, error) {
+	if raw, ok := newRawDoc(payload); ok {
+		if rs, err := p.readJSON(ids, raw, arrival); err != errSlow {
+			return rs, err
+		}
+	}
+	return p.decodeJSONTree(ids, payload, arrival)
+}
+
+// decodeJSONTree decodes the payload with encoding/json and reads the document.
+func (p *plan) decodeJSONTree(ids topicIDs, payload []byte, arrival time.Time) ([]reading.Reading, error) {
 	dec := json.NewDecoder(bytes.NewReader(payload))
 	dec.UseNumber()
 	var doc any
@@ -277,7 +289,12 @@ func (p *plan) decodeJSON(ids topicIDs, payload []byte, arrival time.Time) ([]re
 	if _, err := dec.Token(); err != io.EOF {
 		return nil, malformed(KindJSON, "payload has data after the JSON value")
 	}
+	return p.readJSON(ids, treeDoc{doc}, arrival)
+}
 
+// readJSON makes the readings of a JSON document. With a rawDoc it may return errSlow,
+// and nothing else it returns then depends on which kind of jsonDoc it read.
+func (p *plan) readJSON(ids topicIDs, doc jsonDoc, arrival time.Time) ([]reading.Reading, error) {
 	t, err := arrivalTime(arrival)
 	if p.time.path != nil {
 		t, err = p.time.fromJSON(doc, arrival)
@@ -288,7 +305,10 @@ func (p *plan) decodeJSON(ids topicIDs, payload []byte, arrival time.Time) ([]re
 
 	rs := make([]reading.Reading, 0, len(p.fields))
 	for _, f := range p.fields {
-		v, found, err := lookup(doc, f.path)
+		v, found, err := doc.lookup(f.path)
+		if err == errSlow {
+			return nil, err
+		}
 		if err != nil {
 			return nil, malformed(KindJSON, "field %q: %w", f.pathText, err)
 		}
@@ -487,8 +507,11 @@ const (
 )
 
 // fromJSON reads the message time from the document.
-func (tp *timePlan) fromJSON(doc any, arrival time.Time) (time.Time, error) {
-	v, found, err := lookup(doc, tp.path)
+func (tp *timePlan) fromJSON(doc jsonDoc, arrival time.Time) (time.Time, error) {
+	v, found, err := doc.lookup(tp.path)
+	if err == errSlow {
+		return time.Time{}, err
+	}
 	if err != nil {
 		return time.Time{}, malformed(KindTime, "%q: %w", tp.pathText, err)
 	}
