@@ -147,6 +147,9 @@ func runSub(t *testing.T, cfg Config, tune ...func(*Subscriber)) *sub {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// One batch per message, so that the tests can make each durable on its own; the
+	// tests that take batches as they come (consume) restore the default.
+	s.lim.group = 1
 	for _, f := range tune {
 		f(s)
 	}
@@ -483,7 +486,7 @@ func TestRunRefusedUntilDurable(t *testing.T) {
 	const n, failures = 100, 30
 	b := startBroker(t, testsvc.MosquittoOptions{})
 	cfg := testConfig(b, "envgateRefused", loraNumber)
-	r := runSub(t, cfg, func(s *Subscriber) { s.lim.forcedGap = 10 * time.Millisecond })
+	r := runSub(t, cfg, func(s *Subscriber) { s.lim.forcedGap, s.lim.group = 10*time.Millisecond, maxGroup })
 	r.waitSubscribed()
 	var calls atomic.Int64
 	c := consume(t, r.out, 0, 2*time.Millisecond, func() error {

@@ -133,7 +133,7 @@ func TestRunPubacksReachBroker(t *testing.T) {
 	many := loraNumber
 	many.MaxDevices = n + 10
 	cfg.Subscriptions = []Subscription{many}
-	r := runSub(t, cfg)
+	r := runSub(t, cfg, func(s *Subscriber) { s.lim.group = maxGroup })
 	r.waitSubscribed()
 	// Group commits every 5ms, as a writer does.
 	c := consume(t, r.out, 0, 5*time.Millisecond, func() error { return nil })

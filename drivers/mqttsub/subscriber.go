@@ -71,6 +71,10 @@ const (
 	// before the first drop to be acknowledged (a failing disk may hold them for long);
 	// until the reconnect, paho keeps every dropped QoS 1 message in memory.
 	drainLimit = 30 * time.Second
+	// maxGroup and maxGroupReadings bound the messages, and their readings, that Run
+	// hands to the pipeline in one batch (see take).
+	maxGroup         = 256
+	maxGroupReadings = 4096
 	// stubPayload is how much of an oversize payload is kept for the dead-letter file.
 	stubPayload = 256
 	// readBuffer buffers the reads of the broker connection: paho reads each packet
@@ -104,12 +108,13 @@ const (
 type limits struct {
 	held             int
 	heldBytes        int64
+	group            int // messages per batch at most (maxGroup)
 	forcedGap, drain time.Duration
 	subscribeTimeout time.Duration
 }
 
 var defaultLimits = limits{
-	held: maxHeld, heldBytes: maxHeldBytes,
+	held: maxHeld, heldBytes: maxHeldBytes, group: maxGroup,
 	forcedGap: forcedReconnectGap, drain: drainLimit,
 	subscribeTimeout: subscribeTimeout,
 }
@@ -754,26 +759,35 @@ const (
 
 func (e *entry) st() uint64 { return e.state.Load() }
 
-// durable returns the entry's Durable callback: any goroutine, once (later calls are
-// ignored), never blocks. An error for a QoS 1 message means the pipeline kept nothing
-// of it: the message's connection is marked at once, so that no later message of it is
-// taken (see Run).
-func (r *runner) durable(e *entry) func(error) {
+// durable returns the Durable callback of a batch of entries (one connection, one
+// QoS): any goroutine, once (later calls are ignored), never blocks. An error for QoS
+// 1 messages means the pipeline kept nothing of them: their connection is marked at
+// once, so that no later message of it is taken (see Run).
+func (r *runner) durable(es []*entry) func(error) {
 	return func(err error) {
-		next := uint64(stateAck)
-		if err != nil && e.qos1 {
-			next = stateRefused
+		var resolved, refused uint64
+		for _, e := range es {
+			next := uint64(stateAck)
+			if err != nil && e.qos1 {
+				next = stateRefused
+			}
+			if !e.state.CompareAndSwap(statePending, next) {
+				continue
+			}
+			resolved++
+			if next == stateRefused {
+				refused++
+				raise(&r.refusedGen, e.gen)
+				raise(&r.dropGen, e.gen)
+			}
 		}
-		if !e.state.CompareAndSwap(statePending, next) {
-			return
-		}
-		if next == stateRefused {
-			raise(&r.refusedGen, e.gen)
-			raise(&r.dropGen, e.gen)
-			r.s.update(func(st *Stats) { st.NotDurable++ })
+		if refused > 0 {
+			r.s.update(func(st *Stats) { st.NotDurable += refused })
 			r.diskErr.CompareAndSwap(nil, &err) // keep the first
 		}
-		r.poke()
+		if resolved > 0 {
+			r.poke()
+		}
 	}
 }
 
@@ -787,8 +801,40 @@ func raise(g *atomic.Uint64, v uint64) {
 	}
 }
 
-// take handles a message from the inbox.
+// take handles a message from the inbox and every message queued behind it there, up
+// to maxGroup messages (limits.group) or maxGroupReadings readings: the good ones of each connection
+// (and QoS) go to the pipeline as one batch, in arrival order. One batch costs the
+// writer one append (one write(2)) and the subscriber one Durable call, however many
+// messages it carries. take waits for nothing: a message alone is a batch of one.
 func (r *runner) take(ctx context.Context, a arrived, out chan<- reading.Batch) {
+	var group []*entry
+	n := 0 // readings in group
+	for i := 1; ; i++ {
+		if e := r.takeOne(a); e != nil {
+			if len(group) > 0 && (e.gen != group[0].gen || e.qos1 != group[0].qos1) {
+				if !r.sendGroup(ctx, group, n, out) {
+					r.abandon(e)
+					return
+				}
+				group, n = nil, 0
+			}
+			group = append(group, e)
+			n += len(e.rs)
+		}
+		// Only this goroutine receives from the inbox: a queued message is there.
+		if i >= r.s.lim.group || n >= maxGroupReadings || len(r.inbox) == 0 {
+			break
+		}
+		a = <-r.inbox
+	}
+	if len(group) > 0 {
+		r.sendGroup(ctx, group, n, out)
+	}
+}
+
+// takeOne decodes a message from the inbox; see prepare. A QoS 1 message behind a
+// refused one of its connection is not taken.
+func (r *runner) takeOne(a arrived) *entry {
 	if a.qos1 {
 		r.inboxAcks.Add(-1)
 		if a.gen == r.refusedGen.Load() {
@@ -798,11 +844,12 @@ func (r *runner) take(ctx context.Context, a arrived, out chan<- reading.Batch) 
 			r.s.heldBytes.Add(-a.cost)
 			r.s.update(func(st *Stats) { st.NotDurable++ })
 			r.maybeReconnect()
-			return
+			return nil
 		}
 	}
-	r.handle(ctx, a, out)
+	e := r.prepare(a)
 	r.maybeReconnect()
+	return e
 }
 
 // push adds an entry for a message; one of an earlier connection goes to stale.
@@ -957,13 +1004,22 @@ func (r *runner) durableAgain(e *entry) {
 	r.log.Info("mqtt readings durable again")
 }
 
-// send hands an entry's batch to the pipeline, acknowledging earlier messages while it
-// waits. It reports false if ctx ended first; the entry is then abandoned.
-func (r *runner) send(ctx context.Context, e *entry, out chan<- reading.Batch) bool {
-	b := reading.Batch{Readings: e.rs, Redeliverable: e.qos1, Durable: r.durable(e)}
+// sendGroup hands the pipeline one batch with the readings of the entries (n in all),
+// all of one connection and QoS, acknowledging earlier messages while it waits. It
+// reports false if ctx ended first; the entries are then abandoned.
+func (r *runner) sendGroup(ctx context.Context, es []*entry, n int, out chan<- reading.Batch) bool {
+	rs := es[0].rs
+	if len(es) > 1 {
+		rs = make([]reading.Reading, 0, n)
+		for _, e := range es {
+			rs = append(rs, e.rs...)
+		}
+	}
+	b := reading.Batch{Readings: rs, Redeliverable: es[0].qos1, Durable: r.durable(es)}
 	for {
 		select {
 		case out <- b:
+			r.s.update(func(st *Stats) { st.Readings += uint64(len(rs)) })
 			return true
 		case <-r.notify:
 			r.ackReady()
@@ -971,11 +1027,18 @@ func (r *runner) send(ctx context.Context, e *entry, out chan<- reading.Batch) b
 			r.forceC = nil
 			r.maybeReconnect()
 		case <-ctx.Done():
-			e.state.Store(stateAbandoned)
-			r.ackReady()
+			r.abandon(es...)
 			return false
 		}
 	}
+}
+
+// abandon gives up entries never handed to the pipeline (Run is stopping).
+func (r *runner) abandon(es ...*entry) {
+	for _, e := range es {
+		e.state.Store(stateAbandoned)
+	}
+	r.ackReady()
 }
 
 // maybeReconnect ends a drop episode: once the messages taken on the connection are
@@ -1043,6 +1106,14 @@ func (r *runner) stopTimers() {
 // handle decodes one message and hands its batch to the pipeline, acknowledging
 // earlier messages while it waits.
 func (r *runner) handle(ctx context.Context, a arrived, out chan<- reading.Batch) {
+	if e := r.prepare(a); e != nil {
+		r.sendGroup(ctx, []*entry{e}, len(e.rs), out)
+	}
+}
+
+// prepare decodes one message. A malformed one is rejected (acknowledged after the
+// messages before it); a good one becomes a pending entry, returned for sendGroup.
+func (r *runner) prepare(a arrived) *entry {
 	r.s.update(func(st *Stats) {
 		st.Messages++
 		st.Bytes += uint64(a.size)
@@ -1058,12 +1129,9 @@ func (r *runner) handle(ctx context.Context, a arrived, out chan<- reading.Batch
 	}
 	if err != nil {
 		r.reject(a, err)
-		return
+		return nil
 	}
-	e := r.push(a, rs, statePending)
-	if r.send(ctx, e, out) {
-		r.s.update(func(st *Stats) { st.Readings += uint64(len(rs)) })
-	}
+	return r.push(a, rs, statePending)
 }
 
 func oversize(size, limit int) error {

@@ -108,6 +108,9 @@ func newTestRunner(t *testing.T, tune ...func(*Subscriber)) (*runner, *ackLog, s
 	if err != nil {
 		t.Fatal(err)
 	}
+	// One batch per message, so that the tests can make each durable on its own;
+	// TestGroupedBatches covers batches of several.
+	s.lim.group = 1
 	for _, f := range tune {
 		f(s)
 	}
