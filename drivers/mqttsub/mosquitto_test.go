@@ -486,7 +486,7 @@ func TestRunRefusedUntilDurable(t *testing.T) {
 	const n, failures = 100, 30
 	b := startBroker(t, testsvc.MosquittoOptions{})
 	cfg := testConfig(b, "envgateRefused", loraNumber)
-	r := runSub(t, cfg, func(s *Subscriber) { s.lim.forcedGap, s.lim.group = 10*time.Millisecond, maxGroup })
+	r := runSub(t, cfg, func(s *Subscriber) { s.lim.forcedGap = 10 * time.Millisecond })
 	r.waitSubscribed()
 	var calls atomic.Int64
 	c := consume(t, r.out, 0, 2*time.Millisecond, func() error {

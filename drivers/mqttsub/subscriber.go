@@ -418,10 +418,15 @@ func (s sessionStore) Put(key string, m packets.ControlPacket) {
 // (paho keeps no copy, sessionStore), so only the stub is counted. The PUBACK is the
 // subscriber's to write (see ackReady): paho's Message.Ack is never called.
 func (r *runner) newArrived(m mqtt.Message) arrived {
-	p := m.Payload()
-	a := arrived{topic: m.Topic(), payload: p, size: len(p), gen: r.gen.Load(), at: r.s.cfg.Now()}
-	if m.Qos() > 0 {
-		a.qos1, a.id = true, m.MessageID()
+	return r.arrival(r.gen.Load(), inboundPublish{topic: m.Topic(), payload: m.Payload(), qos: m.Qos(), id: m.MessageID()})
+}
+
+// arrival is newArrived of a message that connection gen delivered.
+func (r *runner) arrival(gen uint64, m inboundPublish) arrived {
+	p := m.payload
+	a := arrived{topic: m.topic, payload: p, size: len(p), gen: gen, at: r.s.cfg.Now()}
+	if m.qos > 0 {
+		a.qos1, a.id = true, m.id
 	}
 	if len(p) > r.s.cfg.MaxPayload {
 		a.oversize = true
@@ -438,7 +443,21 @@ func (r *runner) onMessage(_ mqtt.Client, m mqtt.Message) {
 	if r.stopped.Load() {
 		return // after Run: left unacknowledged, the broker delivers it again
 	}
-	a := r.newArrived(m)
+	r.accept(r.newArrived(m))
+}
+
+// onPublish takes a PUBLISH that brokerConn read for connection gen (inbound.go), on
+// paho's reader goroutine, as onMessage does on paho's router goroutine.
+func (r *runner) onPublish(gen uint64, m inboundPublish) {
+	if r.stopped.Load() {
+		return
+	}
+	r.accept(r.arrival(gen, m))
+}
+
+// accept queues a message in the inbox, or drops it when the subscriber holds too
+// much; it never blocks.
+func (r *runner) accept(a arrived) {
 	if a.qos1 && a.gen != 0 && r.dropGen.Load() == a.gen {
 		r.drop(a) // keep the acknowledged messages of this connection a prefix
 		return
@@ -640,6 +659,7 @@ func (r *runner) dial(u *url.URL, o mqtt.ClientOptions) (net.Conn, error) {
 	r.sessionPresent.Store(false)
 	bc := newBrokerConn(c, &r.sessionPresent)
 	bc.gen = r.gen.Add(1)
+	bc.publish = r.onPublish
 	r.conn.Store(bc)
 	return bc, nil
 }
@@ -674,6 +694,11 @@ type brokerConn struct {
 	present *atomic.Bool
 	gen     uint64                // the connection's number (runner.gen)
 	ended   atomic.Pointer[error] // why the subscriber ended it; nil while it has not
+	// publish, if set, takes the QoS 0 and 1 PUBLISH packets, which paho then never
+	// sees; pass holds the bytes of the other packets for paho's reads (inbound.go).
+	publish func(gen uint64, p inboundPublish)
+	pass    []byte
+	passBuf []byte
 }
 
 // errBrokenOff is the read error of a connection the subscriber ended.
@@ -699,7 +724,15 @@ func newBrokerConn(c net.Conn, present *atomic.Bool) *brokerConn {
 }
 
 func (c *brokerConn) Read(b []byte) (int, error) {
-	n, err := c.br.Read(b)
+	var (
+		n   int
+		err error
+	)
+	if c.publish == nil {
+		n, err = c.br.Read(b)
+	} else {
+		n, err = c.readForPaho(b) // inbound.go
+	}
 	if err != nil {
 		if p := c.ended.Load(); p != nil {
 			err = *p
