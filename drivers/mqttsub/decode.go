@@ -114,29 +114,33 @@ type topicIDs struct{ site, device, quantity string }
 // match applies the template to the topic.
 func (p *plan) match(topic string) (topicIDs, error) {
 	ids := topicIDs{site: p.site, device: p.device, quantity: p.quantity}
-	segs := strings.Split(topic, "/")
+	// The topic's levels one by one (as strings.Split would give them, without its
+	// slice): more says whether a level is left in rest.
+	rest, more := topic, true
 	for i, t := range p.template {
 		if t == "#" {
 			break
 		}
-		if i >= len(segs) {
+		if !more {
 			return ids, malformed(KindTopic, "topic %q has fewer levels than template %q", topic, p.templateText)
 		}
+		var seg string
+		seg, rest, more = strings.Cut(rest, "/")
 		switch t {
 		case "+":
 		case "{site}":
-			ids.site = segs[i]
+			ids.site = seg
 		case "{device}":
-			ids.device = segs[i]
+			ids.device = seg
 		case "{quantity}":
-			ids.quantity = segs[i]
+			ids.quantity = seg
 		default:
-			if segs[i] != t {
-				return ids, malformed(KindTopic, "topic %q does not match template %q: level %d is %q, want %q", topic, p.templateText, i+1, segs[i], t)
+			if seg != t {
+				return ids, malformed(KindTopic, "topic %q does not match template %q: level %d is %q, want %q", topic, p.templateText, i+1, seg, t)
 			}
 		}
 	}
-	if n := len(p.template); (n == 0 || p.template[n-1] != "#") && len(segs) > n {
+	if n := len(p.template); (n == 0 || p.template[n-1] != "#") && more {
 		return ids, malformed(KindTopic, "topic %q has more levels than template %q", topic, p.templateText)
 	}
 	if p.hasSite {
