@@ -308,27 +308,38 @@ func (p *plan) readJSON(ids topicIDs, doc jsonDoc, arrival time.Time) ([]reading
 	}
 
 	rs := make([]reading.Reading, 0, len(p.fields))
+	raw, isRaw := doc.(rawDoc)
 	for _, f := range p.fields {
-		v, found, err := doc.lookup(f.path)
-		if err == errSlow {
-			return nil, err
+		var (
+			x  float64
+			ok bool
+		)
+		if isRaw {
+			// A plain number read in place, without a json.Number and its boxing: the
+			// same float64 as jsonNumber's. Anything else takes the general way below.
+			x, ok = raw.number(f.path)
 		}
-		if err != nil {
-			return nil, malformed(KindJSON, "field %q: %w", f.pathText, err)
-		}
-		if !found {
-			if f.optional {
-				continue
+		if !ok {
+			v, found, err := doc.lookup(f.path)
+			if err == errSlow {
+				return nil, err
 			}
-			return nil, malformed(KindJSON, "field %q: missing", f.pathText)
-		}
-		x, err := jsonNumber(v)
-		if err != nil {
-			var de *DecodeError
-			if errors.As(err, &de) {
-				return nil, &DecodeError{Kind: de.Kind, Err: fmt.Errorf("field %q: %w", f.pathText, de.Err)}
+			if err != nil {
+				return nil, malformed(KindJSON, "field %q: %w", f.pathText, err)
 			}
-			return nil, malformed(KindJSON, "field %q: %w", f.pathText, err)
+			if !found {
+				if f.optional {
+					continue
+				}
+				return nil, malformed(KindJSON, "field %q: missing", f.pathText)
+			}
+			if x, err = jsonNumber(v); err != nil {
+				var de *DecodeError
+				if errors.As(err, &de) {
+					return nil, &DecodeError{Kind: de.Kind, Err: fmt.Errorf("field %q: %w", f.pathText, de.Err)}
+				}
+				return nil, malformed(KindJSON, "field %q: %w", f.pathText, err)
+			}
 		}
 		q := f.quantity
 		if q == "" {

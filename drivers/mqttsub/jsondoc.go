@@ -3,6 +3,7 @@ package mqttsub
 import (
 	"encoding/json"
 	"errors"
+	"strconv"
 )
 
 // A JSON payload is read in one of two ways, with the same results.
@@ -104,6 +105,40 @@ func (d rawDoc) lookup(steps []step) (any, bool, error) {
 		return json.Number(d[i:end]), true, nil
 	}
 	return nil, false, errSlow // a boolean, object or array: only ever an error
+}
+
+// number returns the value at a path if it is a JSON number that strconv.ParseFloat
+// reads without error (as jsonNumber reads a json.Number); otherwise ok is false and
+// lookup tells what it is.
+func (d rawDoc) number(steps []step) (x float64, ok bool) {
+	i, ok := d.find(steps)
+	if !ok || i >= len(d) || !(d[i] == '-' || d[i] >= '0' && d[i] <= '9') {
+		return 0, false
+	}
+	x, err := strconv.ParseFloat(string(d[i:skipScalar(d, i)]), 64)
+	return x, err == nil
+}
+
+// find returns where the value at a path starts; ok is false if lookup would not find
+// it there (absent, null on the way, or errSlow).
+func (d rawDoc) find(steps []step) (int, bool) {
+	i := skipSpace(d, 0)
+	for _, s := range steps {
+		if i >= len(d) {
+			return 0, false
+		}
+		var found, ok bool
+		switch {
+		case d[i] == '{' && !s.isIndex:
+			i, found, ok = d.member(i, s.key)
+		case d[i] == '[' && s.isIndex:
+			i, found, ok = d.element(i, s.index)
+		}
+		if !found || !ok {
+			return 0, false
+		}
+	}
+	return i, true
 }
 
 // member returns where the value of key starts in the object at i, the last one if the
