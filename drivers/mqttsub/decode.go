@@ -114,29 +114,33 @@ type topicIDs struct{ site, device, quantity string }
 // match applies the template to the topic.
 func (p *plan) match(topic string) (topicIDs, error) {
 	ids := topicIDs{site: p.site, device: p.device, quantity: p.quantity}
-	segs := strings.Split(topic, "/")
+	// The topic's levels one by one (as strings.Split would give them, without its
+	// slice): more says whether a level is left in rest.
+	rest, more := topic, true
 	for i, t := range p.template {
 		if t == "#" {
 			break
 		}
-		if i >= len(segs) {
+		if !more {
 			return ids, malformed(KindTopic, "topic %q has fewer levels than template %q", topic, p.templateText)
 		}
+		var seg string
+		seg, rest, more = strings.Cut(rest, "/")
 		switch t {
 		case "+":
 		case "{site}":
-			ids.site = segs[i]
+			ids.site = seg
 		case "{device}":
-			ids.device = segs[i]
+			ids.device = seg
 		case "{quantity}":
-			ids.quantity = segs[i]
+			ids.quantity = seg
 		default:
-			if segs[i] != t {
-				return ids, malformed(KindTopic, "topic %q does not match template %q: level %d is %q, want %q", topic, p.templateText, i+1, segs[i], t)
+			if seg != t {
+				return ids, malformed(KindTopic, "topic %q does not match template %q: level %d is %q, want %q", topic, p.templateText, i+1, seg, t)
 			}
 		}
 	}
-	if n := len(p.template); (n == 0 || p.template[n-1] != "#") && len(segs) > n {
+	if n := len(p.template); (n == 0 || p.template[n-1] != "#") && more {
 		return ids, malformed(KindTopic, "topic %q has more levels than template %q", topic, p.templateText)
 	}
 	if p.hasSite {
@@ -267,7 +271,19 @@ func isDecimal(s string) bool {
 
 // ---- JSON ----
 
+// decodeJSON reads the payload in place if it can (rawDoc), and with encoding/json
+// otherwise (jsondoc.go); the results are the same.
 func (p *plan) decodeJSON(ids topicIDs, payload []byte, arrival time.Time) ([]reading.Reading, error) {
+	if raw, ok := newRawDoc(payload); ok {
+		if rs, err := p.readJSON(ids, raw, arrival); err != errSlow {
+			return rs, err
+		}
+	}
+	return p.decodeJSONTree(ids, payload, arrival)
+}
+
+// decodeJSONTree decodes the payload with encoding/json and reads the document.
+func (p *plan) decodeJSONTree(ids topicIDs, payload []byte, arrival time.Time) ([]reading.Reading, error) {
 	dec := json.NewDecoder(bytes.NewReader(payload))
 	dec.UseNumber()
 	var doc any
@@ -277,7 +293,12 @@ func (p *plan) decodeJSON(ids topicIDs, payload []byte, arrival time.Time) ([]re
 	if _, err := dec.Token(); err != io.EOF {
 		return nil, malformed(KindJSON, "payload has data after the JSON value")
 	}
+	return p.readJSON(ids, treeDoc{doc}, arrival)
+}
 
+// readJSON makes the readings of a JSON document. With a rawDoc it may return errSlow,
+// and nothing else it returns then depends on which kind of jsonDoc it read.
+func (p *plan) readJSON(ids topicIDs, doc jsonDoc, arrival time.Time) ([]reading.Reading, error) {
 	t, err := arrivalTime(arrival)
 	if p.time.path != nil {
 		t, err = p.time.fromJSON(doc, arrival)
@@ -287,24 +308,38 @@ func (p *plan) decodeJSON(ids topicIDs, payload []byte, arrival time.Time) ([]re
 	}
 
 	rs := make([]reading.Reading, 0, len(p.fields))
+	raw, isRaw := doc.(rawDoc)
 	for _, f := range p.fields {
-		v, found, err := lookup(doc, f.path)
-		if err != nil {
-			return nil, malformed(KindJSON, "field %q: %w", f.pathText, err)
+		var (
+			x  float64
+			ok bool
+		)
+		if isRaw {
+			// A plain number read in place, without a json.Number and its boxing: the
+			// same float64 as jsonNumber's. Anything else takes the general way below.
+			x, ok = raw.number(f.path)
 		}
-		if !found {
-			if f.optional {
-				continue
+		if !ok {
+			v, found, err := doc.lookup(f.path)
+			if err == errSlow {
+				return nil, err
 			}
-			return nil, malformed(KindJSON, "field %q: missing", f.pathText)
-		}
-		x, err := jsonNumber(v)
-		if err != nil {
-			var de *DecodeError
-			if errors.As(err, &de) {
-				return nil, &DecodeError{Kind: de.Kind, Err: fmt.Errorf("field %q: %w", f.pathText, de.Err)}
+			if err != nil {
+				return nil, malformed(KindJSON, "field %q: %w", f.pathText, err)
 			}
-			return nil, malformed(KindJSON, "field %q: %w", f.pathText, err)
+			if !found {
+				if f.optional {
+					continue
+				}
+				return nil, malformed(KindJSON, "field %q: missing", f.pathText)
+			}
+			if x, err = jsonNumber(v); err != nil {
+				var de *DecodeError
+				if errors.As(err, &de) {
+					return nil, &DecodeError{Kind: de.Kind, Err: fmt.Errorf("field %q: %w", f.pathText, de.Err)}
+				}
+				return nil, malformed(KindJSON, "field %q: %w", f.pathText, err)
+			}
 		}
 		q := f.quantity
 		if q == "" {
@@ -487,8 +522,11 @@ const (
 )
 
 // fromJSON reads the message time from the document.
-func (tp *timePlan) fromJSON(doc any, arrival time.Time) (time.Time, error) {
-	v, found, err := lookup(doc, tp.path)
+func (tp *timePlan) fromJSON(doc jsonDoc, arrival time.Time) (time.Time, error) {
+	v, found, err := doc.lookup(tp.path)
+	if err == errSlow {
+		return time.Time{}, err
+	}
 	if err != nil {
 		return time.Time{}, malformed(KindTime, "%q: %w", tp.pathText, err)
 	}

@@ -147,6 +147,9 @@ func runSub(t *testing.T, cfg Config, tune ...func(*Subscriber)) *sub {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// One batch per message, so that the tests can make each durable on its own; the
+	// tests that take batches as they come (consume) restore the default.
+	s.lim.group = 1
 	for _, f := range tune {
 		f(s)
 	}

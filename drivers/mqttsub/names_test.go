@@ -133,7 +133,7 @@ func TestRunHostilePublisher(t *testing.T) {
 	num.MaxDevices = maxDevices
 	cfg := testConfig(b, "envgateHostile", num, waterLP)
 	cfg.DeadLetter = filepath.Join(t.TempDir(), "dead.log")
-	r := runSub(t, cfg)
+	r := runSub(t, cfg, func(s *Subscriber) { s.lim.group = maxGroup })
 	r.waitSubscribed()
 	c := consume(t, r.out, 0, 5*time.Millisecond, func() error { return nil })
 

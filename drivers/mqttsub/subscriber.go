@@ -39,6 +39,7 @@ import (
 	"time"
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
+	"github.com/eclipse/paho.mqtt.golang/packets"
 
 	"github.com/envgate/envgate/gateway/reading"
 )
@@ -46,10 +47,9 @@ import (
 // Tuning of the client.
 const (
 	// maxHeld and maxHeldBytes bound what the subscriber holds: messages received and not
-	// yet acknowledged or given up, whether in the inbox or in the pipeline. The bytes are payload bytes, and they also bound paho's copy: paho
-	// keeps every QoS 1 message in its memory store until its PUBACK (and retains it in
-	// the message's ack function), so an unacknowledged message costs its payload there
-	// whatever the subscriber keeps. The broker's in-flight window (mosquitto's
+	// yet acknowledged or given up, whether in the inbox or in the pipeline. The bytes are
+	// payload bytes (of an oversize message, its stub): paho keeps no copy of a received
+	// message (sessionStore), so these are all the payloads a Run holds. The broker's in-flight window (mosquitto's
 	// max_inflight_messages, default 20) normally keeps far inside these, but mosquitto
 	// 2.0.11 ignores it while it drains a session's queue: every PUBACK releases up to
 	// a window's worth more, and a backlog of 20 000 messages arrived almost at once
@@ -63,13 +63,18 @@ const (
 	// doubling up to max_reconnect) comes on top, so a broker that keeps overfilling the
 	// subscriber sees a reconnect every max_reconnect at most.
 	forcedReconnectGap = 5 * time.Second
-	// ackFlush is the pause between the last PUBACK and a forced reconnect: Message.Ack
-	// returns once paho has taken the PUBACK, and its writer goroutine sends it next.
+	// ackFlush is the pause between the last PUBACK and a forced reconnect. The PUBACKs
+	// are written by then (ackReady writes them itself); the pause gives the broker
+	// time to take them before the connection ends.
 	ackFlush = 100 * time.Millisecond
 	// drainLimit bounds how long a forced reconnect waits for the messages accepted
 	// before the first drop to be acknowledged (a failing disk may hold them for long);
 	// until the reconnect, paho keeps every dropped QoS 1 message in memory.
 	drainLimit = 30 * time.Second
+	// maxGroup and maxGroupReadings bound the messages, and their readings, that Run
+	// hands to the pipeline in one batch (see take).
+	maxGroup         = 256
+	maxGroupReadings = 4096
 	// stubPayload is how much of an oversize payload is kept for the dead-letter file.
 	stubPayload = 256
 	// readBuffer buffers the reads of the broker connection: paho reads each packet
@@ -103,12 +108,13 @@ const (
 type limits struct {
 	held             int
 	heldBytes        int64
+	group            int // messages per batch at most (maxGroup)
 	forcedGap, drain time.Duration
 	subscribeTimeout time.Duration
 }
 
 var defaultLimits = limits{
-	held: maxHeld, heldBytes: maxHeldBytes,
+	held: maxHeld, heldBytes: maxHeldBytes, group: maxGroup,
 	forcedGap: forcedReconnectGap, drain: drainLimit,
 	subscribeTimeout: subscribeTimeout,
 }
@@ -274,7 +280,8 @@ type arrived struct {
 	payload  []byte // the payload, or its first stubPayload bytes if oversize
 	size     int    // the payload's length
 	oversize bool   // longer than Config.MaxPayload: payload is a stub
-	ack      func() // sends the PUBACK; nil for QoS 0, which has none
+	qos1     bool   // needs a PUBACK (QoS 0 has none)
+	id       uint16 // its packet identifier, for the PUBACK
 	cost     int64  // bytes counted in Subscriber.heldBytes
 	gen      uint64 // the connection that delivered it
 	at       time.Time
@@ -311,6 +318,7 @@ type runner struct {
 	// their readings are durable or they are given up.
 	stale       []*entry
 	ackable     int       // entries in queue that need a PUBACK
+	pubacks     []byte    // PUBACK packets ackReady writes at once
 	episode     uint64    // dropGen of the latest episode Run has seen
 	episodeAt   time.Time // when Run noticed it
 	drainedAt   time.Time // when its messages were all acknowledged; zero before
@@ -379,33 +387,52 @@ func (r *runner) options() *mqtt.ClientOptions {
 		SetConnectionNotificationHandler(r.onNotification).
 		// paho reports SessionPresent only for the first Connect (ConnectToken);
 		// reconnects discard it, so the dialer reads it from the CONNACK itself.
-		SetCustomOpenConnectionFn(r.dial)
-	// The default Store is a MemoryStore. No FileStore: it does not fsync and panics on
-	// I/O errors; durability is the pipeline's buffer (docs/engineering-notes.md §6).
+		SetCustomOpenConnectionFn(r.dial).
+		// In memory, as paho's default. No FileStore: it does not fsync and panics on I/O
+		// errors; durability is the pipeline's buffer (docs/engineering-notes.md §6).
+		SetStore(sessionStore{mqtt.NewMemoryStore()})
 	if cfg.TLS != nil {
 		o.SetTLSConfig(cfg.TLS)
 	}
 	return o
 }
 
-// newArrived takes what the subscriber keeps of a message: an oversize payload is
-// replaced by its first stubPayload bytes (paho still holds the whole of a QoS 1 one
-// until its PUBACK, so it is counted at full size), and a QoS 0 message keeps no
-// reference to paho's.
-func (r *runner) newArrived(m mqtt.Message) arrived {
-	p := m.Payload()
-	a := arrived{topic: m.Topic(), payload: p, size: len(p), gen: r.gen.Load(), at: r.s.cfg.Now()}
-	if m.Qos() > 0 {
-		a.ack = m.Ack
+// sessionStore is paho's MemoryStore except that it keeps no PUBLISH packet. paho
+// puts every received QoS 1 PUBLISH in its store, deletes it when Message.Ack sends the
+// PUBACK and discards what is left on a reconnect; the subscriber writes its PUBACKs
+// itself (runner.writePubacks) and never calls Ack, so the store would keep each
+// message until its packet identifier came round again. The subscriber publishes
+// nothing, so every PUBLISH put here is a received one. A SUBSCRIBE is kept until
+// its SUBACK, as MemoryStore keeps it.
+type sessionStore struct{ *mqtt.MemoryStore }
+
+func (s sessionStore) Put(key string, m packets.ControlPacket) {
+	if _, ok := m.(*packets.PublishPacket); ok {
+		return
 	}
-	a.cost = int64(len(p))
+	s.MemoryStore.Put(key, m)
+}
+
+// newArrived takes what the subscriber keeps of a message: an oversize payload is
+// replaced by its first stubPayload bytes, and nothing keeps a reference to paho's
+// (paho keeps no copy, sessionStore), so only the stub is counted. The PUBACK is the
+// subscriber's to write (see ackReady): paho's Message.Ack is never called.
+func (r *runner) newArrived(m mqtt.Message) arrived {
+	return r.arrival(r.gen.Load(), inboundPublish{topic: m.Topic(), payload: m.Payload(), qos: m.Qos(), id: m.MessageID()})
+}
+
+// arrival is newArrived of a message that connection gen delivered.
+func (r *runner) arrival(gen uint64, m inboundPublish) arrived {
+	p := m.payload
+	a := arrived{topic: m.topic, payload: p, size: len(p), gen: gen, at: r.s.cfg.Now()}
+	if m.qos > 0 {
+		a.qos1, a.id = true, m.id
+	}
 	if len(p) > r.s.cfg.MaxPayload {
 		a.oversize = true
 		a.payload = slices.Clone(p[:min(len(p), stubPayload)])
-		if a.ack == nil {
-			a.cost = int64(len(a.payload))
-		}
 	}
+	a.cost = int64(len(a.payload))
 	return a
 }
 
@@ -416,8 +443,22 @@ func (r *runner) onMessage(_ mqtt.Client, m mqtt.Message) {
 	if r.stopped.Load() {
 		return // after Run: left unacknowledged, the broker delivers it again
 	}
-	a := r.newArrived(m)
-	if a.ack != nil && a.gen != 0 && r.dropGen.Load() == a.gen {
+	r.accept(r.newArrived(m))
+}
+
+// onPublish takes a PUBLISH that brokerConn read for connection gen (inbound.go), on
+// paho's reader goroutine, as onMessage does on paho's router goroutine.
+func (r *runner) onPublish(gen uint64, m inboundPublish) {
+	if r.stopped.Load() {
+		return
+	}
+	r.accept(r.arrival(gen, m))
+}
+
+// accept queues a message in the inbox, or drops it when the subscriber holds too
+// much; it never blocks.
+func (r *runner) accept(a arrived) {
+	if a.qos1 && a.gen != 0 && r.dropGen.Load() == a.gen {
 		r.drop(a) // keep the acknowledged messages of this connection a prefix
 		return
 	}
@@ -430,13 +471,13 @@ func (r *runner) onMessage(_ mqtt.Client, m mqtt.Message) {
 		r.drop(a)
 		return
 	}
-	if a.ack != nil {
+	if a.qos1 {
 		r.inboxAcks.Add(1)
 	}
 	select {
 	case r.inbox <- a:
 	default: // not reached: the inbox has room for every held message
-		if a.ack != nil {
+		if a.qos1 {
 			r.inboxAcks.Add(-1)
 		}
 		r.s.held.Add(-1)
@@ -448,7 +489,7 @@ func (r *runner) onMessage(_ mqtt.Client, m mqtt.Message) {
 // drop counts a message the subscriber does not take. A QoS 1 one starts or continues
 // an episode that Run ends with a forced reconnect; a QoS 0 one is lost.
 func (r *runner) drop(a arrived) {
-	if a.ack == nil {
+	if !a.qos1 {
 		r.s.update(func(st *Stats) { st.Lost++ })
 		if ok, n := r.lostLog.allow(); ok {
 			r.log.Warn("mqtt subscriber full, qos 0 message lost", "topic", a.topic, "suppressed", n)
@@ -618,6 +659,7 @@ func (r *runner) dial(u *url.URL, o mqtt.ClientOptions) (net.Conn, error) {
 	r.sessionPresent.Store(false)
 	bc := newBrokerConn(c, &r.sessionPresent)
 	bc.gen = r.gen.Add(1)
+	bc.publish = r.onPublish
 	r.conn.Store(bc)
 	return bc, nil
 }
@@ -633,22 +675,30 @@ func (r *runner) dial(u *url.URL, o mqtt.ClientOptions) (net.Conn, error) {
 // code (MQTT 3.1.1 §3.2). Reads are sequential (paho reads the CONNACK, then starts one
 // reader goroutine), so br, head and n need no lock.
 //
-// It lets the subscriber end the connection (breakOff) so that paho reconnects: paho
-// takes a read error saying "use of closed network connection" for its own doing and
-// ignores it, so after breakOff reads fail with errBrokenOff instead.
+// It lets the subscriber end the connection (breakOff, or a failed writeAcks) so that
+// paho reconnects: paho takes a read error saying "use of closed network connection"
+// for its own doing and ignores it, so after that reads fail with errBrokenOff or the
+// write's error instead.
 //
 // It bounds every write by writeTimeout. paho's WriteTimeout covers only PUBLISH; a
-// PUBACK, PINGREQ or SUBSCRIBE written into a stalled connection would block without
-// limit, and with it Message.Ack and so Run. Writes are not buffered: paho writes
-// each packet with one Write and expects it sent.
+// PINGREQ or SUBSCRIBE written into a stalled connection would block without limit,
+// and a PUBACK (writeAcks) Run. Writes are not buffered: paho writes each packet with
+// one Write and expects it sent. Three goroutines write: paho's writer and keepalive
+// (paho's own design) and Run's (writeAcks). A net.Conn (and a tls.Conn) is safe for
+// concurrent writes and sends each Write's bytes whole, so packets never interleave.
 type brokerConn struct {
 	net.Conn
 	br      *bufio.Reader
 	head    [4]byte
 	n       int
 	present *atomic.Bool
-	gen     uint64 // the connection's number (runner.gen)
-	broken  atomic.Bool
+	gen     uint64                // the connection's number (runner.gen)
+	ended   atomic.Pointer[error] // why the subscriber ended it; nil while it has not
+	// publish, if set, takes the QoS 0 and 1 PUBLISH packets, which paho then never
+	// sees; pass holds the bytes of the other packets for paho's reads (inbound.go).
+	publish func(gen uint64, p inboundPublish)
+	pass    []byte
+	passBuf []byte
 }
 
 // errBrokenOff is the read error of a connection the subscriber ended.
@@ -657,8 +707,11 @@ var errBrokenOff = errors.New("connection closed by the subscriber for the broke
 // breakOff closes the connection; any goroutine. Of a TLS connection it closes the TCP
 // connection beneath: tls.Conn.Close first writes a close_notify alert, which can
 // block for seconds on a stalled link.
-func (c *brokerConn) breakOff() {
-	c.broken.Store(true)
+func (c *brokerConn) breakOff() { c.end(errBrokenOff) }
+
+// end closes the connection (see breakOff) and makes reads fail with err.
+func (c *brokerConn) end(err error) {
+	c.ended.CompareAndSwap(nil, &err)
 	conn := c.Conn
 	if tc, ok := conn.(*tls.Conn); ok {
 		conn = tc.NetConn()
@@ -671,9 +724,19 @@ func newBrokerConn(c net.Conn, present *atomic.Bool) *brokerConn {
 }
 
 func (c *brokerConn) Read(b []byte) (int, error) {
-	n, err := c.br.Read(b)
-	if err != nil && c.broken.Load() {
-		err = errBrokenOff
+	var (
+		n   int
+		err error
+	)
+	if c.publish == nil {
+		n, err = c.br.Read(b)
+	} else {
+		n, err = c.readForPaho(b) // inbound.go
+	}
+	if err != nil {
+		if p := c.ended.Load(); p != nil {
+			err = *p
+		}
 	}
 	if c.n < len(c.head) && n > 0 {
 		c.n += copy(c.head[c.n:], b[:n])
@@ -692,12 +755,26 @@ func (c *brokerConn) Write(b []byte) (int, error) {
 	return c.Conn.Write(b)
 }
 
+// writeAcks writes PUBACK packets (see runner.writePubacks). A failed write may have
+// sent part of a packet, after which nothing more can be sent on the connection, so it
+// ends the connection: paho's reader fails with the write's error and paho reconnects,
+// as after a failed write of its own.
+func (c *brokerConn) writeAcks(b []byte) error {
+	_, err := c.Write(b)
+	if err != nil {
+		err = fmt.Errorf("write PUBACKs: %w", err)
+		c.end(err)
+	}
+	return err
+}
+
 // entry is one message the subscriber holds until its PUBACK (or until it is given up).
 type entry struct {
 	seq   uint64
 	gen   uint64
 	topic string
-	ack   func()            // nil: nothing to acknowledge (QoS 0)
+	qos1  bool              // needs a PUBACK (QoS 0 has none)
+	id    uint16            // its packet identifier
 	rs    []reading.Reading // nil: malformed
 	cost  int64             // bytes counted in Subscriber.heldBytes
 	state atomic.Uint64     // one of the states below
@@ -715,26 +792,35 @@ const (
 
 func (e *entry) st() uint64 { return e.state.Load() }
 
-// durable returns the entry's Durable callback: any goroutine, once (later calls are
-// ignored), never blocks. An error for a QoS 1 message means the pipeline kept nothing
-// of it: the message's connection is marked at once, so that no later message of it is
-// taken (see Run).
-func (r *runner) durable(e *entry) func(error) {
+// durable returns the Durable callback of a batch of entries (one connection, one
+// QoS): any goroutine, once (later calls are ignored), never blocks. An error for QoS
+// 1 messages means the pipeline kept nothing of them: their connection is marked at
+// once, so that no later message of it is taken (see Run).
+func (r *runner) durable(es []*entry) func(error) {
 	return func(err error) {
-		next := uint64(stateAck)
-		if err != nil && e.ack != nil {
-			next = stateRefused
+		var resolved, refused uint64
+		for _, e := range es {
+			next := uint64(stateAck)
+			if err != nil && e.qos1 {
+				next = stateRefused
+			}
+			if !e.state.CompareAndSwap(statePending, next) {
+				continue
+			}
+			resolved++
+			if next == stateRefused {
+				refused++
+				raise(&r.refusedGen, e.gen)
+				raise(&r.dropGen, e.gen)
+			}
 		}
-		if !e.state.CompareAndSwap(statePending, next) {
-			return
-		}
-		if next == stateRefused {
-			raise(&r.refusedGen, e.gen)
-			raise(&r.dropGen, e.gen)
-			r.s.update(func(st *Stats) { st.NotDurable++ })
+		if refused > 0 {
+			r.s.update(func(st *Stats) { st.NotDurable += refused })
 			r.diskErr.CompareAndSwap(nil, &err) // keep the first
 		}
-		r.poke()
+		if resolved > 0 {
+			r.poke()
+		}
 	}
 }
 
@@ -748,9 +834,41 @@ func raise(g *atomic.Uint64, v uint64) {
 	}
 }
 
-// take handles a message from the inbox.
+// take handles a message from the inbox and every message queued behind it there, up
+// to maxGroup messages (limits.group) or maxGroupReadings readings: the good ones of each connection
+// (and QoS) go to the pipeline as one batch, in arrival order. One batch costs the
+// writer one append (one write(2)) and the subscriber one Durable call, however many
+// messages it carries. take waits for nothing: a message alone is a batch of one.
 func (r *runner) take(ctx context.Context, a arrived, out chan<- reading.Batch) {
-	if a.ack != nil {
+	var group []*entry
+	n := 0 // readings in group
+	for i := 1; ; i++ {
+		if e := r.takeOne(a); e != nil {
+			if len(group) > 0 && (e.gen != group[0].gen || e.qos1 != group[0].qos1) {
+				if !r.sendGroup(ctx, group, n, out) {
+					r.abandon(e)
+					return
+				}
+				group, n = nil, 0
+			}
+			group = append(group, e)
+			n += len(e.rs)
+		}
+		// Only this goroutine receives from the inbox: a queued message is there.
+		if i >= r.s.lim.group || n >= maxGroupReadings || len(r.inbox) == 0 {
+			break
+		}
+		a = <-r.inbox
+	}
+	if len(group) > 0 {
+		r.sendGroup(ctx, group, n, out)
+	}
+}
+
+// takeOne decodes a message from the inbox; see prepare. A QoS 1 message behind a
+// refused one of its connection is not taken.
+func (r *runner) takeOne(a arrived) *entry {
+	if a.qos1 {
 		r.inboxAcks.Add(-1)
 		if a.gen == r.refusedGen.Load() {
 			// Behind a refused message of its connection: it cannot be acknowledged on
@@ -759,22 +877,23 @@ func (r *runner) take(ctx context.Context, a arrived, out chan<- reading.Batch) 
 			r.s.heldBytes.Add(-a.cost)
 			r.s.update(func(st *Stats) { st.NotDurable++ })
 			r.maybeReconnect()
-			return
+			return nil
 		}
 	}
-	r.handle(ctx, a, out)
+	e := r.prepare(a)
 	r.maybeReconnect()
+	return e
 }
 
 // push adds an entry for a message; one of an earlier connection goes to stale.
 func (r *runner) push(a arrived, rs []reading.Reading, state uint64) *entry {
 	r.seq++
-	e := &entry{seq: r.seq, gen: a.gen, topic: a.topic, ack: a.ack, rs: rs, cost: a.cost}
+	e := &entry{seq: r.seq, gen: a.gen, topic: a.topic, qos1: a.qos1, id: a.id, rs: rs, cost: a.cost}
 	e.state.Store(state)
 	r.noteConnection()
 	if a.gen == r.curGen {
 		r.queue = append(r.queue, e)
-		if e.ack != nil {
+		if e.qos1 {
 			r.ackable++
 		}
 	} else {
@@ -813,7 +932,7 @@ func (r *runner) ackReady() {
 	if i := slices.IndexFunc(r.queue, func(e *entry) bool { st := e.st(); return st == stateRefused || st == stateAbandoned }); i >= 0 {
 		refused := r.queue[i].st() == stateRefused
 		for j, e := range r.queue[i:] {
-			if e.ack != nil {
+			if e.qos1 {
 				r.ackable--
 				e.behind = refused && j > 0
 			}
@@ -830,16 +949,15 @@ func (r *runner) ackReady() {
 			r.log.Warn("mqtt readings refused, the disk fails; leaving them unacknowledged for the broker to deliver again", "err", cause)
 		}
 	}
-	var acked uint64
+	r.pubacks = r.pubacks[:0]
 	n := 0
 	for _, e := range r.queue {
 		if e.st() != stateAck {
 			break // pending
 		}
-		if e.ack != nil {
+		if e.qos1 {
 			r.ackable--
-			e.ack() // a PUBACK of the current connection
-			acked++
+			r.pubacks = appendPuback(r.pubacks, e.id) // of the current connection
 		}
 		r.durableAgain(e)
 		r.release(e)
@@ -849,6 +967,7 @@ func (r *runner) ackReady() {
 		clear(r.queue[:n])
 		r.queue = r.queue[n:]
 	}
+	acked := r.writePubacks()
 	var behind uint64
 	if len(r.stale) > 0 {
 		// Stale entries are never acknowledged: paho drops acks of an earlier
@@ -875,9 +994,42 @@ func (r *runner) ackReady() {
 	r.maybeReconnect()
 }
 
+// pubackType and pubackLen are the fixed header of a PUBACK packet (type 4, remaining
+// length 2); the packet identifier follows, big-endian (MQTT 3.1.1 §3.4).
+const pubackType, pubackLen = 0x40, 2
+
+func appendPuback(b []byte, id uint16) []byte {
+	return append(b, pubackType, pubackLen, byte(id>>8), byte(id))
+}
+
+// writePubacks writes the PUBACKs ackReady collected to the current connection, all
+// in one write, and returns how many it wrote. paho would write each with a syscall
+// and a write deadline of its own, handed through two goroutines; after a group
+// commit a burst of them goes out at once, so the subscriber writes them itself. If
+// the connection is no longer the current one (gen), they are not written: the
+// broker delivers those messages again on the new one. A failed write ends the
+// connection (brokerConn.writeAcks), and paho reconnects.
+func (r *runner) writePubacks() uint64 {
+	n := len(r.pubacks) / 4
+	if n == 0 {
+		return 0
+	}
+	c := r.conn.Load()
+	if c == nil || c.gen != r.curGen {
+		return 0
+	}
+	if err := c.writeAcks(r.pubacks); err != nil {
+		if !r.stopped.Load() {
+			r.log.Warn("mqtt write of PUBACKs failed, reconnecting", "err", err, "pubacks", n)
+		}
+		return 0
+	}
+	return uint64(n)
+}
+
 // durableAgain notes that a batch was durable: the disk works.
 func (r *runner) durableAgain(e *entry) {
-	if e.rs == nil || e.ack == nil || !r.diskFailing {
+	if e.rs == nil || !e.qos1 || !r.diskFailing {
 		return
 	}
 	r.diskFailing = false
@@ -885,13 +1037,22 @@ func (r *runner) durableAgain(e *entry) {
 	r.log.Info("mqtt readings durable again")
 }
 
-// send hands an entry's batch to the pipeline, acknowledging earlier messages while it
-// waits. It reports false if ctx ended first; the entry is then abandoned.
-func (r *runner) send(ctx context.Context, e *entry, out chan<- reading.Batch) bool {
-	b := reading.Batch{Readings: e.rs, Redeliverable: e.ack != nil, Durable: r.durable(e)}
+// sendGroup hands the pipeline one batch with the readings of the entries (n in all),
+// all of one connection and QoS, acknowledging earlier messages while it waits. It
+// reports false if ctx ended first; the entries are then abandoned.
+func (r *runner) sendGroup(ctx context.Context, es []*entry, n int, out chan<- reading.Batch) bool {
+	rs := es[0].rs
+	if len(es) > 1 {
+		rs = make([]reading.Reading, 0, n)
+		for _, e := range es {
+			rs = append(rs, e.rs...)
+		}
+	}
+	b := reading.Batch{Readings: rs, Redeliverable: es[0].qos1, Durable: r.durable(es)}
 	for {
 		select {
 		case out <- b:
+			r.s.update(func(st *Stats) { st.Readings += uint64(len(rs)) })
 			return true
 		case <-r.notify:
 			r.ackReady()
@@ -899,11 +1060,18 @@ func (r *runner) send(ctx context.Context, e *entry, out chan<- reading.Batch) b
 			r.forceC = nil
 			r.maybeReconnect()
 		case <-ctx.Done():
-			e.state.Store(stateAbandoned)
-			r.ackReady()
+			r.abandon(es...)
 			return false
 		}
 	}
+}
+
+// abandon gives up entries never handed to the pipeline (Run is stopping).
+func (r *runner) abandon(es ...*entry) {
+	for _, e := range es {
+		e.state.Store(stateAbandoned)
+	}
+	r.ackReady()
 }
 
 // maybeReconnect ends a drop episode: once the messages taken on the connection are
@@ -971,6 +1139,14 @@ func (r *runner) stopTimers() {
 // handle decodes one message and hands its batch to the pipeline, acknowledging
 // earlier messages while it waits.
 func (r *runner) handle(ctx context.Context, a arrived, out chan<- reading.Batch) {
+	if e := r.prepare(a); e != nil {
+		r.sendGroup(ctx, []*entry{e}, len(e.rs), out)
+	}
+}
+
+// prepare decodes one message. A malformed one is rejected (acknowledged after the
+// messages before it); a good one becomes a pending entry, returned for sendGroup.
+func (r *runner) prepare(a arrived) *entry {
 	r.s.update(func(st *Stats) {
 		st.Messages++
 		st.Bytes += uint64(a.size)
@@ -986,12 +1162,9 @@ func (r *runner) handle(ctx context.Context, a arrived, out chan<- reading.Batch
 	}
 	if err != nil {
 		r.reject(a, err)
-		return
+		return nil
 	}
-	e := r.push(a, rs, statePending)
-	if r.send(ctx, e, out) {
-		r.s.update(func(st *Stats) { st.Readings += uint64(len(rs)) })
-	}
+	return r.push(a, rs, statePending)
 }
 
 func oversize(size, limit int) error {

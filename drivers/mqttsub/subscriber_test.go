@@ -24,7 +24,8 @@ import (
 	"github.com/envgate/envgate/gateway/reading"
 )
 
-// fakeMsg is an mqtt.Message that records its Ack in a shared log.
+// fakeMsg is an mqtt.Message whose packet identifier stands for its topic in a shared
+// log of PUBACKs.
 type fakeMsg struct {
 	topic   string
 	payload []byte
@@ -32,9 +33,39 @@ type fakeMsg struct {
 	acks    *ackLog
 }
 
+// ackLog maps the PUBACKs written to a test connection back to the topics of the
+// fakeMsgs they acknowledge, in the order they were written.
 type ackLog struct {
 	mu     sync.Mutex
+	ids    map[uint16]string
+	next   uint16
 	topics []string
+}
+
+// id gives topic the next packet identifier.
+func (l *ackLog) id(topic string) uint16 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.ids == nil {
+		l.ids = make(map[uint16]string)
+	}
+	l.next++
+	l.ids[l.next] = topic
+	return l.next
+}
+
+// Write records the PUBACKs in b, which must be whole PUBACK packets.
+func (l *ackLog) Write(b []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for p := b; len(p) > 0; p = p[4:] {
+		if len(p) < 4 || p[0] != 0x40 || p[1] != 2 {
+			l.topics = append(l.topics, fmt.Sprintf("not a PUBACK: % x", p))
+			break
+		}
+		l.topics = append(l.topics, l.ids[uint16(p[2])<<8|uint16(p[3])])
+	}
+	return len(b), nil
 }
 
 func (l *ackLog) list() []string {
@@ -46,7 +77,7 @@ func (l *ackLog) list() []string {
 func (m *fakeMsg) Duplicate() bool   { return false }
 func (m *fakeMsg) Retained() bool    { return false }
 func (m *fakeMsg) Topic() string     { return m.topic }
-func (m *fakeMsg) MessageID() uint16 { return 0 }
+func (m *fakeMsg) MessageID() uint16 { return m.acks.id(m.topic) }
 func (m *fakeMsg) Payload() []byte   { return m.payload }
 func (m *fakeMsg) Qos() byte {
 	if m.qos0 {
@@ -54,9 +85,11 @@ func (m *fakeMsg) Qos() byte {
 	}
 	return 1
 }
+
+// Ack is paho's way to send the PUBACK, which the subscriber does not take.
 func (m *fakeMsg) Ack() {
 	m.acks.mu.Lock()
-	m.acks.topics = append(m.acks.topics, m.topic)
+	m.acks.topics = append(m.acks.topics, "paho Ack called for "+m.topic)
 	m.acks.mu.Unlock()
 }
 
@@ -75,16 +108,20 @@ func newTestRunner(t *testing.T, tune ...func(*Subscriber)) (*runner, *ackLog, s
 	if err != nil {
 		t.Fatal(err)
 	}
+	// One batch per message, so that the tests can make each durable on its own;
+	// TestGroupedBatches covers batches of several.
+	s.lim.group = 1
 	for _, f := range tune {
 		f(s)
 	}
 	r := s.newRunner()
-	r.gen.Store(1)
+	acks := &ackLog{}
+	r.connectFake(1, acks)
 	t.Cleanup(func() {
 		r.stopTimers()
 		_ = r.s.dl.release()
 	})
-	return r, &ackLog{}, cfg.DeadLetter
+	return r, acks, cfg.DeadLetter
 }
 
 // msg is what the runner takes of a QoS 1 message.
@@ -189,23 +226,23 @@ func TestRejectOversizeAndUnknownTopic(t *testing.T) {
 }
 
 // The handler keeps only a stub of an oversize payload; the message is dead-lettered
-// with the stub and acknowledged, and what it holds is counted: the whole payload for
-// QoS 1 (paho keeps it until the PUBACK), the stub for QoS 0.
+// with the stub and acknowledged, and what it holds is counted: the stub, of QoS 1 as
+// of QoS 0 (paho keeps no copy, sessionStore).
 func TestOversizeStub(t *testing.T) {
 	r, acks, dlPath := newTestRunner(t)
 	big := bytes.Repeat([]byte("x"), 10_000)
 	r.onMessage(nil, &fakeMsg{topic: "lora/a/la", payload: big, acks: acks})
 	r.onMessage(nil, &fakeMsg{topic: "lora/b/la", payload: big, qos0: true, acks: acks})
 	a1, a0 := <-r.inbox, <-r.inbox
-	if len(a1.payload) != stubPayload || a1.size != len(big) || !a1.oversize || a1.cost != int64(len(big)) || a1.ack == nil {
-		t.Errorf("QoS 1 oversize: payload %d bytes, size %d, cost %d; want a %d-byte stub of %d counted in full",
+	if len(a1.payload) != stubPayload || a1.size != len(big) || !a1.oversize || a1.cost != stubPayload || !a1.qos1 {
+		t.Errorf("QoS 1 oversize: payload %d bytes, size %d, cost %d; want a %d-byte stub of %d, counted as the stub",
 			len(a1.payload), a1.size, a1.cost, stubPayload, len(big))
 	}
-	if len(a0.payload) != stubPayload || a0.cost != stubPayload || a0.ack != nil {
+	if len(a0.payload) != stubPayload || a0.cost != stubPayload || a0.qos1 {
 		t.Errorf("QoS 0 oversize: payload %d bytes, cost %d; want the %d-byte stub only", len(a0.payload), a0.cost, stubPayload)
 	}
-	if st := r.s.Stats(); st.Held != 2 || st.HeldBytes != int64(len(big)+stubPayload) {
-		t.Errorf("held %d messages, %d bytes; want 2 and %d", st.Held, st.HeldBytes, len(big)+stubPayload)
+	if st := r.s.Stats(); st.Held != 2 || st.HeldBytes != 2*stubPayload {
+		t.Errorf("held %d messages, %d bytes; want 2 and %d", st.Held, st.HeldBytes, 2*stubPayload)
 	}
 	out := make(chan reading.Batch)
 	r.inboxAcks.Add(-1) // as take does
@@ -227,12 +264,16 @@ func TestOversizeStub(t *testing.T) {
 	}
 }
 
-// closeConn is a net.Conn that records when it was closed.
+// closeConn is a net.Conn that records when it was closed, and the PUBACKs written.
 type closeConn struct {
 	net.Conn
+	acks   *ackLog
 	mu     sync.Mutex
 	closed []time.Time
 }
+
+func (c *closeConn) Write(b []byte) (int, error)      { return c.acks.Write(b) }
+func (c *closeConn) SetWriteDeadline(time.Time) error { return nil }
 
 func (c *closeConn) Read([]byte) (int, error) { return 0, net.ErrClosed }
 
@@ -249,9 +290,9 @@ func (c *closeConn) closes() []time.Time {
 	return slices.Clone(c.closed)
 }
 
-// connect simulates paho's dial of connection gen.
-func (r *runner) connectFake(gen uint64) *closeConn {
-	c := &closeConn{}
+// connectFake simulates paho's dial of connection gen; PUBACKs written to it go to acks.
+func (r *runner) connectFake(gen uint64, acks *ackLog) *closeConn {
+	c := &closeConn{acks: acks}
 	bc := newBrokerConn(c, &r.sessionPresent)
 	bc.gen = gen
 	r.gen.Store(gen)
@@ -280,7 +321,7 @@ func runLoop(t *testing.T, r *runner, out chan<- reading.Batch) {
 func TestSubscriberFull(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		r, acks, _ := newTestRunner(t, func(s *Subscriber) { s.lim.held = 3 })
-		c1 := r.connectFake(1)
+		c1 := r.connectFake(1, acks)
 		out := make(chan reading.Batch, 10)
 		runLoop(t, r, out)
 		for i := range 5 {
@@ -320,7 +361,7 @@ func TestSubscriberFull(t *testing.T) {
 
 		// The next connection takes messages again; a second episode right away closes
 		// it only forcedGap after the first.
-		c2 := r.connectFake(2)
+		c2 := r.connectFake(2, acks)
 		for i := range 4 {
 			r.onMessage(nil, &fakeMsg{topic: fmt.Sprintf("lora/n%d/la", i), payload: []byte("2"), acks: acks})
 		}
@@ -347,7 +388,7 @@ func TestSubscriberFull(t *testing.T) {
 func TestSubscriberFullDrainLimit(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		r, acks, _ := newTestRunner(t, func(s *Subscriber) { s.lim.held = 1 })
-		c := r.connectFake(1)
+		c := r.connectFake(1, acks)
 		out := make(chan reading.Batch, 10)
 		runLoop(t, r, out)
 		start := time.Now()
@@ -370,7 +411,7 @@ func TestSubscriberFullDrainLimit(t *testing.T) {
 func TestRefusedBatchForcesReconnect(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		r, acks, _ := newTestRunner(t)
-		c1 := r.connectFake(1)
+		c1 := r.connectFake(1, acks)
 		out := make(chan reading.Batch)
 		runLoop(t, r, out)
 		r.onMessage(nil, &fakeMsg{topic: "lora/a/la", payload: []byte("1"), acks: acks})
@@ -396,7 +437,7 @@ func TestRefusedBatchForcesReconnect(t *testing.T) {
 		}
 
 		// The broker delivers them again on the next connection; the disk works.
-		r.connectFake(2)
+		r.connectFake(2, acks)
 		r.onMessage(nil, &fakeMsg{topic: "lora/b/la", payload: []byte("2"), acks: acks})
 		r.onMessage(nil, &fakeMsg{topic: "lora/c/la", payload: []byte("3"), acks: acks})
 		r.onMessage(nil, &fakeMsg{topic: "lora/q0/la", payload: []byte("4"), qos0: true, acks: acks})
@@ -424,13 +465,13 @@ func TestRefusedBatchForcesReconnect(t *testing.T) {
 func TestStaleEntriesDoNotHoldAcks(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		r, acks, _ := newTestRunner(t)
-		r.connectFake(1)
+		r.connectFake(1, acks)
 		out := make(chan reading.Batch)
 		runLoop(t, r, out)
 		r.onMessage(nil, &fakeMsg{topic: "lora/old/la", payload: []byte("1"), acks: acks})
 		old := <-out
 		synctest.Wait()
-		c2 := r.connectFake(2)
+		c2 := r.connectFake(2, acks)
 		r.onMessage(nil, &fakeMsg{topic: "lora/new/la", payload: []byte("2"), acks: acks})
 		(<-out).Durable(nil)
 		synctest.Wait()
