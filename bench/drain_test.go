@@ -230,7 +230,7 @@ func drainPass(b *testing.B, inf *testsvc.Influx, rs []reading.Reading, m *meter
 	resetDB(b, inf)
 	dir := b.TempDir()
 	log := slog.New(slog.NewTextHandler(b.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
-	// config's defaults (as openQueue), but no max_age: the sim readings are from 2024.
+	// config's defaults (as openQueue), but no max_age: the sim readings are from three days ago (t0).
 	q, err := buffer.Open(buffer.Options{Dir: filepath.Join(dir, "buffer"), MaxBytes: 1 << 30,
 		SegmentBytes: 8 << 20, CursorInterval: 5 * time.Second, MemoryReadings: 100_000,
 		Log: log.With("component", "buffer")})

@@ -19,6 +19,7 @@ import (
 	"github.com/envgate/envgate/gateway/metrics"
 	"github.com/envgate/envgate/gateway/reading"
 	"github.com/envgate/envgate/gateway/schedule"
+	"github.com/envgate/envgate/internal/clock"
 	"github.com/envgate/envgate/internal/testsvc"
 )
 
@@ -37,9 +38,12 @@ const (
 	pollPeriod = time.Millisecond // how often the benchmark checks whether the pipeline is done
 )
 
-// t0 is the measurement time of the first simulated poll. A fixed time keeps the readings,
-// and so the line protocol InfluxDB parses, the same in every run.
-var t0 = time.Date(2024, time.March, 1, 0, 0, 0, 0, time.UTC)
+// t0 is the measurement time of the first simulated poll: midnight UTC three days ago, so
+// the readings, and the line protocol InfluxDB parses, are the same in every run of a day.
+// It must be recent: the gateway holds readings stamped before its build time
+// (docs/design.md §11), and a fixed date would fall out of InfluxDB's retention or
+// behind a build one day.
+var t0 = clock.Now().UTC().Truncate(24*time.Hour).AddDate(0, 0, -3)
 
 // makeReadings returns n readings from perKind simulated devices of every sim kind, polled
 // in turn at t0, t0+tickStep, ... (the order a gateway produces them in); the last poll
