@@ -186,8 +186,8 @@ type Queue struct {
 	// wBytes and wRecords are the record bytes and records written since Open: their
 	// ratio sizes what a cursor save covers (cursor.go).
 	wBytes, wRecords atomic.Uint64
-	degraded                                      atomic.Bool
-	syncSince                                     atomic.Pointer[time.Time] // start of the fsync in progress, nil if none
+	degraded         atomic.Bool
+	syncSince        atomic.Pointer[time.Time] // start of the fsync in progress, nil if none
 }
 
 // Open opens (or creates) the queue in opt.Dir, takes its lock, checks the segment
