@@ -86,6 +86,14 @@ type Config struct {
 	Metrics        *metrics.Metrics
 	SyncEvery      bool          // fsync after every ingested batch instead of every SyncInterval
 	SyncInterval   time.Duration // group-commit period
+	// AckDelay is how long a batch waiting for its Durable call — an acknowledged
+	// source's, MQTT QoS 1: its PUBACK waits for it — may wait for the sync that covers
+	// it, so that one fsync covers the messages of AckDelay instead of one each (group
+	// commit for acknowledged sources, docs/design.md §5). 0: sync as soon as nothing
+	// else is queued. A batch marked WindowFull, SyncEvery, and the shutdown (ctx done)
+	// sync without waiting it out. Readings with another copy (Redeliverable) are synced
+	// by AckDelay alone; every other reading still within SyncInterval.
+	AckDelay time.Duration
 	HealthInterval time.Duration // 0: no health readings
 	ShutdownGrace  time.Duration // time forwarders get to deliver after the sources stopped
 	// StallAfter is how long one buffer call (an append or an fsync) may run before
@@ -357,8 +365,15 @@ func (p *Pipeline) write(ctx context.Context, ingest, own <-chan reading.Batch) 
 	q := p.queue
 	tick := time.NewTicker(p.cfg.SyncInterval)
 	defer tick.Stop()
-	var dirty bool
+	var dirty bool            // readings without another copy appended since the last sync
 	var waiting []func(error) // Durable callbacks of batches appended since the last sync
+	// The group commit for acknowledged sources (Config.AckDelay): waiting is synced
+	// once its oldest batch has waited AckDelay (ackC fires), or at once when a source's
+	// window is full (urgent) or the pipeline is stopping (closing).
+	var urgent, closing bool
+	var ackTimer *time.Timer
+	var ackC <-chan time.Time
+	done := ctx.Done()
 	report := func(err error) {
 		// Log state changes only: the metrics carry the rest.
 		failing := p.degraded.Load()
@@ -376,6 +391,11 @@ func (p *Pipeline) write(ctx context.Context, ingest, own <-chan reading.Batch) 
 			done(err)
 		}
 		waiting = waiting[:0]
+		urgent = false
+		if ackC != nil {
+			ackTimer.Stop()
+			ackC = nil
+		}
 	}
 	saveFailing := false
 	sync := func() {
@@ -434,7 +454,9 @@ func (p *Pipeline) write(ctx context.Context, ingest, own <-chan reading.Batch) 
 	}
 	take := func(b reading.Batch, trusted bool) {
 		if b.Redeliverable && b.Durable != nil {
-			p.takeRedeliverable(b, &waiting, &dirty, appendFailed, derive, store)
+			if p.takeRedeliverable(b, &waiting, appendFailed, derive, store) {
+				urgent = urgent || b.WindowFull
+			}
 			return
 		}
 		valid = p.admit(valid[:0], p.gate.pass(b.Readings, trusted), trusted)
@@ -448,6 +470,7 @@ func (p *Pipeline) write(ctx context.Context, ingest, own <-chan reading.Batch) 
 			b.Durable(err) // held in memory, not durable
 		default:
 			waiting = append(waiting, b.Durable)
+			urgent = urgent || b.WindowFull
 		}
 	}
 	var deriveTick <-chan time.Time
@@ -462,6 +485,16 @@ func (p *Pipeline) write(ctx context.Context, ingest, own <-chan reading.Batch) 
 			stop = ctx.Done()
 		}
 		select {
+		case <-done:
+			// Stopping (or reloading): what waits for its Durable call is synced as soon
+			// as nothing else is queued, so its PUBACKs go before the sources return.
+			done, closing = nil, true
+		case <-ackC:
+			ackC = nil
+			if len(waiting) > 0 {
+				sync()
+			}
+			continue
 		case <-stop:
 			for own != nil {
 				select {
@@ -505,10 +538,22 @@ func (p *Pipeline) write(ctx context.Context, ingest, own <-chan reading.Batch) 
 			}
 			continue
 		}
-		// Group commit: sync once nothing else is queued, when a batch waits for it or
-		// every batch is to be synced.
-		if (len(waiting) > 0 || p.cfg.SyncEvery) && len(ingest) == 0 && len(own) == 0 {
+		// Group commit: sync once nothing else is queued, when every batch is to be
+		// synced, or a batch waits for it and may not wait out the ack delay. The ack
+		// delay runs from the oldest waiting batch in any case: it bounds the wait even
+		// while the ingest channel never empties.
+		now := len(waiting) > 0 && (p.cfg.AckDelay <= 0 || urgent || closing)
+		switch {
+		case (now || p.cfg.SyncEvery) && len(ingest) == 0 && len(own) == 0:
 			sync()
+		case len(waiting) > 0 && ackC == nil && p.cfg.AckDelay > 0:
+			if ackTimer == nil {
+				ackTimer = time.NewTimer(p.cfg.AckDelay)
+				defer func() { ackTimer.Stop() }()
+			} else {
+				ackTimer.Reset(p.cfg.AckDelay)
+			}
+			ackC = ackTimer.C
 		}
 	}
 	sync()
@@ -518,9 +563,11 @@ func (p *Pipeline) write(ctx context.Context, ingest, own <-chan reading.Batch) 
 // Refused (the disk fails), it calls Durable with the error at once and keeps nothing;
 // its readings reach neither the metrics nor the derivations, which see them when the
 // source delivers them again. Stored, its derived readings follow in an ordinary append
-// (they exist nowhere else), before the sync that covers both.
-func (p *Pipeline) takeRedeliverable(b reading.Batch, waiting *[]func(error), dirty *bool,
-	appendFailed func(error), derive func([]reading.Reading) []reading.Reading, store func([]reading.Reading) error) {
+// (they exist nowhere else), before the sync that covers both. It reports whether b now
+// waits for a sync. Its own append does not make the writer dirty: readings with another
+// copy are synced by the ack delay, not by SyncInterval.
+func (p *Pipeline) takeRedeliverable(b reading.Batch, waiting *[]func(error),
+	appendFailed func(error), derive func([]reading.Reading) []reading.Reading, store func([]reading.Reading) error) bool {
 	// Readings stamped by a wrong wall clock are held in memory, like any other
 	// source's: this batch's copy elsewhere would come back with the same wrong stamp.
 	b.Readings = p.gate.pass(b.Readings, false)
@@ -534,17 +581,17 @@ func (p *Pipeline) takeRedeliverable(b reading.Batch, waiting *[]func(error), di
 	if err != nil {
 		appendFailed(err)
 		b.Durable(err)
-		return
+		return false
 	}
-	*dirty = true
 	// Counted and observed only now that they are stored: a refused batch comes again.
 	rs = p.admit(rs[:0], b.Readings, false)
 	if err := store(derive(rs)); errors.Is(err, buffer.ErrUnsynced) {
 		// Its group commit failed, and the readings of b were in it.
 		b.Durable(err)
-		return
+		return false
 	}
 	*waiting = append(*waiting, b.Durable)
+	return true
 }
 
 // admit validates readings, feeds the latest-value gauges and returns the storable ones.

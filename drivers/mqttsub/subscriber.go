@@ -888,7 +888,7 @@ func (r *runner) durableAgain(e *entry) {
 // send hands an entry's batch to the pipeline, acknowledging earlier messages while it
 // waits. It reports false if ctx ended first; the entry is then abandoned.
 func (r *runner) send(ctx context.Context, e *entry, out chan<- reading.Batch) bool {
-	b := reading.Batch{Readings: e.rs, Redeliverable: e.ack != nil, Durable: r.durable(e)}
+	b := reading.Batch{Readings: e.rs, Redeliverable: e.ack != nil, Durable: r.durable(e), WindowFull: r.windowFull()}
 	for {
 		select {
 		case out <- b:
