@@ -86,14 +86,7 @@ type Config struct {
 	Metrics        *metrics.Metrics
 	SyncEvery      bool          // fsync after every ingested batch instead of every SyncInterval
 	SyncInterval   time.Duration // group-commit period
-	// AckDelay is how long a batch waiting for its Durable call — an acknowledged
-	// source's, MQTT QoS 1: its PUBACK waits for it — may wait for the sync that covers
-	// it, so that one fsync covers the messages of AckDelay instead of one each (group
-	// commit for acknowledged sources, docs/design.md §5). 0: sync as soon as nothing
-	// else is queued. A batch marked WindowFull, SyncEvery, and the shutdown (ctx done)
-	// sync without waiting it out. Readings with another copy (Redeliverable) are synced
-	// by AckDelay alone; every other reading still within SyncInterval.
-	AckDelay time.Duration
+	AckDelay       time.Duration // longest wait of a batch for its Durable call; 0: none (see write)
 	HealthInterval time.Duration // 0: no health readings
 	ShutdownGrace  time.Duration // time forwarders get to deliver after the sources stopped
 	// StallAfter is how long one buffer call (an append or an fsync) may run before
@@ -356,6 +349,14 @@ func (p *Pipeline) restore() {
 		"derived_missing", st.Missing, "took", time.Since(began).Round(time.Millisecond))
 }
 
+// Config.AckDelay is how long a batch waiting for its Durable call — an acknowledged
+// source's, MQTT QoS 1: its PUBACK waits for it — may wait for the sync that covers it,
+// so that one fsync covers the messages of AckDelay instead of one each (group commit
+// for acknowledged sources, docs/design.md §5). 0: sync as soon as nothing else is
+// queued. A batch marked WindowFull, SyncEvery, and the shutdown (ctx done) sync
+// without waiting it out. Readings with another copy (Redeliverable) are synced by
+// AckDelay alone; every other reading still within SyncInterval.
+//
 // write is the only goroutine that appends to the buffer. It returns when both channels
 // are closed and everything received is appended and synced; or, once ctx is done and
 // ingest is closed, without waiting for own to close: it takes the health readings
