@@ -455,7 +455,7 @@ func (p *Pipeline) write(ctx context.Context, ingest, own <-chan reading.Batch) 
 	}
 	take := func(b reading.Batch, trusted bool) {
 		if b.Redeliverable && b.Durable != nil {
-			if p.takeRedeliverable(b, &waiting, appendFailed, derive, store) {
+			if p.takeRedeliverable([]reading.Batch{b}, &waiting, appendFailed, derive, store) {
 				urgent = urgent || b.WindowFull
 			}
 			return
@@ -474,6 +474,7 @@ func (p *Pipeline) write(ctx context.Context, ingest, own <-chan reading.Batch) 
 			urgent = urgent || b.WindowFull
 		}
 	}
+	var run []reading.Batch // redeliverable batches queued together: one append (takeRedeliverable)
 	var deriveTick <-chan time.Time
 	if !p.cfg.Derive.Empty() {
 		t := time.NewTicker(p.cfg.DeriveTick)
@@ -520,6 +521,19 @@ func (p *Pipeline) write(ctx context.Context, ingest, own <-chan reading.Batch) 
 				ingest = nil
 				continue
 			}
+			if b.Redeliverable && b.Durable != nil && len(ingest) > 0 {
+				var next *reading.Batch
+				run = append(run[:0], b)
+				run, next, ingest = gatherRedeliverable(run, ingest)
+				if p.takeRedeliverable(run, &waiting, appendFailed, derive, store) {
+					urgent = urgent || anyWindowFull(run)
+				}
+				clear(run)
+				if next != nil {
+					take(*next, false)
+				}
+				break
+			}
 			take(b, false)
 		case b, ok := <-own:
 			if !ok {
@@ -560,38 +574,85 @@ func (p *Pipeline) write(ctx context.Context, ingest, own <-chan reading.Batch) 
 	sync()
 }
 
-// takeRedeliverable stores a batch whose readings have another copy, or refuses it.
-// Refused (the disk fails), it calls Durable with the error at once and keeps nothing;
-// its readings reach neither the metrics nor the derivations, which see them when the
-// source delivers them again. Stored, its derived readings follow in an ordinary append
-// (they exist nowhere else), before the sync that covers both. It reports whether b now
-// waits for a sync. Its own append does not make the writer dirty: readings with another
-// copy are synced by the ack delay, not by SyncInterval.
-func (p *Pipeline) takeRedeliverable(b reading.Batch, waiting *[]func(error),
+// maxRun bounds the redeliverable batches the writer appends together.
+const maxRun = 256
+
+// gatherRedeliverable takes from ingest, without waiting, the redeliverable batches
+// queued behind run[0], up to maxRun: they are appended with one write. The first other
+// batch it takes is returned as next, to be taken after them (order is kept); a closed
+// ingest comes back nil.
+func gatherRedeliverable(run []reading.Batch, ingest <-chan reading.Batch) ([]reading.Batch, *reading.Batch, <-chan reading.Batch) {
+	for len(run) < maxRun {
+		select {
+		case b, ok := <-ingest:
+			if !ok {
+				return run, nil, nil
+			}
+			if !b.Redeliverable || b.Durable == nil {
+				return run, &b, ingest
+			}
+			run = append(run, b)
+		default:
+			return run, nil, ingest
+		}
+	}
+	return run, nil, ingest
+}
+
+func anyWindowFull(bs []reading.Batch) bool {
+	for _, b := range bs {
+		if b.WindowFull {
+			return true
+		}
+	}
+	return false
+}
+
+// takeRedeliverable stores batches whose readings have another copy, in one append, or
+// refuses them all. Refused (the disk fails), it calls their Durable with the error at
+// once and keeps nothing; their readings reach neither the metrics nor the derivations,
+// which see them when the source delivers them again. Stored, their derived readings
+// follow in an ordinary append (they exist nowhere else), before the sync that covers
+// both. It reports whether the batches now wait for a sync. Their own append does not
+// make the writer dirty: readings with another copy are synced by the ack delay, not by
+// SyncInterval.
+func (p *Pipeline) takeRedeliverable(bs []reading.Batch, waiting *[]func(error),
 	appendFailed func(error), derive func([]reading.Reading) []reading.Reading, store func([]reading.Reading) error) bool {
-	// Readings stamped by a wrong wall clock are held in memory, like any other
-	// source's: this batch's copy elsewhere would come back with the same wrong stamp.
-	b.Readings = p.gate.pass(b.Readings, false)
 	var rs []reading.Reading
-	for _, r := range b.Readings {
-		if p.check(r, false) == "" {
-			rs = append(rs, r)
+	for i := range bs {
+		// Readings stamped by a wrong wall clock are held in memory, like any other
+		// source's: this batch's copy elsewhere would come back with the same wrong stamp.
+		bs[i].Readings = p.gate.pass(bs[i].Readings, false)
+		for _, r := range bs[i].Readings {
+			if p.check(r, false) == "" {
+				rs = append(rs, r)
+			}
+		}
+	}
+	fail := func(err error) {
+		for _, b := range bs {
+			b.Durable(err)
 		}
 	}
 	err := p.call(opAppend, func() error { return p.queue.AppendRedeliverable(rs...) })
 	if err != nil {
 		appendFailed(err)
-		b.Durable(err)
+		fail(err)
 		return false
 	}
 	// Counted and observed only now that they are stored: a refused batch comes again.
-	rs = p.admit(rs[:0], b.Readings, false)
+	rs = rs[:0]
+	for _, b := range bs {
+		rs = p.admit(rs, b.Readings, false)
+	}
 	if err := store(derive(rs)); errors.Is(err, buffer.ErrUnsynced) {
-		// Its group commit failed, and the readings of b were in it.
-		b.Durable(err)
+		// Its group commit failed, and the readings of bs were in it.
+		fail(err)
 		return false
 	}
-	*waiting = append(*waiting, b.Durable)
+	for _, b := range bs {
+		*waiting = append(*waiting, b.Durable)
+	}
 	return true
 }
 
