@@ -66,7 +66,7 @@ func BenchmarkWear(b *testing.B) {
 	}
 	st := newWearStore(b)
 	replace, inPlace := cursorSaveCosts(b, st)
-	b.Logf("storage: %s; one cursor save: %d bytes replacing the file (before issue 14), %d bytes in place",
+	fmt.Printf("BenchmarkWear storage: %s; one cursor save: %d bytes replacing the file (before issue 14), %d bytes in place\n",
 		st.what, replace, inPlace)
 	def := *wearAckDelay
 	scenarios := []wearScenario{
