@@ -574,7 +574,9 @@ func (p *Pipeline) write(ctx context.Context, ingest, own <-chan reading.Batch) 
 	sync()
 }
 
-// maxRun bounds the redeliverable batches the writer appends together.
+// maxRun bounds the redeliverable batches the writer appends together, so that one
+// append's encoding buffer stays small however far the ingest channel (256 batches)
+// is behind.
 const maxRun = 256
 
 // gatherRedeliverable takes from ingest, without waiting, the redeliverable batches
