@@ -17,10 +17,15 @@ import (
 // countingQueue counts the writer's syncs.
 type countingQueue struct {
 	*buffer.Queue
-	syncs atomic.Int64
+	syncs, appends atomic.Int64
 }
 
 func (q *countingQueue) Sync() error { q.syncs.Add(1); return q.Queue.Sync() }
+
+func (q *countingQueue) AppendRedeliverable(rs ...reading.Reading) error {
+	q.appends.Add(1)
+	return q.Queue.AppendRedeliverable(rs...)
+}
 
 // ackRecord is when each batch was sent and made durable, and whether it was readable
 // (so fsynced: readers see only synced records) when its Durable came.
@@ -108,7 +113,7 @@ func TestAckDelayGroupsSyncs(t *testing.T) {
 		})
 		time.Sleep(n*every + 2*delay)
 		synctest.Wait()
-		syncs := q.syncs.Load()
+		syncs, appends := q.syncs.Load(), q.appends.Load()
 		cancel()
 		<-done
 		rec.check(t, n)
@@ -125,6 +130,10 @@ func TestAckDelayGroupsSyncs(t *testing.T) {
 		// 20 batches over 2 s: one sync per second of them, not one each.
 		if syncs > n*int64(every)/int64(delay)+1 {
 			t.Errorf("%d syncs for %d batches over %v with an ack delay of %v; want about %d", syncs, n, n*every, delay, n*every/delay)
+		}
+		// The batches of one sync are appended together just before it: one write.
+		if appends > syncs {
+			t.Errorf("%d appends for %d syncs; want at most one append per sync", appends, syncs)
 		}
 	})
 }

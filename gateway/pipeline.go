@@ -355,7 +355,8 @@ func (p *Pipeline) restore() {
 // for acknowledged sources, docs/design.md §5). 0: sync as soon as nothing else is
 // queued. A batch marked WindowFull, SyncEvery, and the shutdown (ctx done) sync
 // without waiting it out. Readings with another copy (Redeliverable) are synced by
-// AckDelay alone; every other reading still within SyncInterval.
+// AckDelay alone, and wait in memory until just before their sync (deferred); every
+// other reading is appended at once and synced within SyncInterval.
 //
 // write is the only goroutine that appends to the buffer. It returns when both channels
 // are closed and everything received is appended and synced; or, once ctx is done and
@@ -399,7 +400,15 @@ func (p *Pipeline) write(ctx context.Context, ingest, own <-chan reading.Batch) 
 		}
 	}
 	saveFailing := false
+	// deferred are redeliverable batches not yet appended: with an ack delay they are
+	// appended together just before the sync that covers them (flushDeferred), so a
+	// sync period costs one write(2) and the file system one size change and journal
+	// commit, not one per message (docs/design.md §1, Wear). They have another copy
+	// until they are acknowledged, so nothing is lost while they wait in memory.
+	var deferred []reading.Batch
+	var flushDeferred func()
 	sync := func() {
+		flushDeferred()
 		err := p.call(opSync, q.Sync)
 		report(err)
 		dirty = false
@@ -455,6 +464,11 @@ func (p *Pipeline) write(ctx context.Context, ingest, own <-chan reading.Batch) 
 	}
 	take := func(b reading.Batch, trusted bool) {
 		if b.Redeliverable && b.Durable != nil {
+			if p.cfg.AckDelay > 0 && !p.cfg.SyncEvery {
+				deferred = append(deferred, b)
+				urgent = urgent || b.WindowFull
+				return
+			}
 			if p.takeRedeliverable([]reading.Batch{b}, &waiting, appendFailed, derive, store) {
 				urgent = urgent || b.WindowFull
 			}
@@ -472,6 +486,13 @@ func (p *Pipeline) write(ctx context.Context, ingest, own <-chan reading.Batch) 
 		default:
 			waiting = append(waiting, b.Durable)
 			urgent = urgent || b.WindowFull
+		}
+	}
+	flushDeferred = func() {
+		if len(deferred) > 0 {
+			p.takeRedeliverable(deferred, &waiting, appendFailed, derive, store)
+			clear(deferred)
+			deferred = deferred[:0]
 		}
 	}
 	var run []reading.Batch // redeliverable batches queued together: one append (takeRedeliverable)
@@ -493,7 +514,7 @@ func (p *Pipeline) write(ctx context.Context, ingest, own <-chan reading.Batch) 
 			done, closing = nil, true
 		case <-ackC:
 			ackC = nil
-			if len(waiting) > 0 {
+			if len(waiting)+len(deferred) > 0 {
 				sync()
 			}
 			continue
@@ -521,13 +542,12 @@ func (p *Pipeline) write(ctx context.Context, ingest, own <-chan reading.Batch) 
 				ingest = nil
 				continue
 			}
-			if b.Redeliverable && b.Durable != nil && len(ingest) > 0 {
+			if b.Redeliverable && b.Durable != nil && len(ingest) > 0 && (p.cfg.AckDelay <= 0 || p.cfg.SyncEvery) {
 				var next *reading.Batch
 				run = append(run[:0], b)
 				run, next, ingest = gatherRedeliverable(run, ingest)
-				if p.takeRedeliverable(run, &waiting, appendFailed, derive, store) {
-					urgent = urgent || anyWindowFull(run)
-				}
+				urgent = urgent || anyWindowFull(run)
+				p.takeRedeliverable(run, &waiting, appendFailed, derive, store)
 				clear(run)
 				if next != nil {
 					take(*next, false)
@@ -557,11 +577,12 @@ func (p *Pipeline) write(ctx context.Context, ingest, own <-chan reading.Batch) 
 		// synced, or a batch waits for it and may not wait out the ack delay. The ack
 		// delay runs from the oldest waiting batch in any case: it bounds the wait even
 		// while the ingest channel never empties.
-		now := len(waiting) > 0 && (p.cfg.AckDelay <= 0 || urgent || closing)
+		pending := len(waiting) + len(deferred)
+		now := pending > 0 && (p.cfg.AckDelay <= 0 || urgent || closing)
 		switch {
 		case (now || p.cfg.SyncEvery) && len(ingest) == 0 && len(own) == 0:
 			sync()
-		case len(waiting) > 0 && ackC == nil && p.cfg.AckDelay > 0:
+		case pending > 0 && ackC == nil && p.cfg.AckDelay > 0:
 			if ackTimer == nil {
 				ackTimer = time.NewTimer(p.cfg.AckDelay)
 				defer func() { ackTimer.Stop() }()

@@ -523,6 +523,9 @@ func (q *Queue) repair(seg *segment) (size int64, nextSeq uint64, torn *tornTail
 			return 0, 0, nil, err
 		}
 		q.log.Warn("buffer repaired torn tail", "segment", seg.path, "truncated_at", end, "bytes", seg.size-end)
+	} else if err := releasePrealloc(f, end); err != nil {
+		// A new segment is started: what the last one reserved is of no use any more.
+		q.log.Warn("cannot release the space reserved for a buffer segment", "segment", seg.path, "err", err)
 	}
 	// After a SIGKILL the tail may still be only in the page cache: make it durable
 	// before readers (and their persisted cursors) treat it so.
@@ -834,6 +837,7 @@ func (q *Queue) rotateLocked() error {
 	}
 	// The new name is made durable by the next sync, before any record in it is.
 	q.dirDirty = true
+	preallocate(f, q.opt.SegmentBytes)
 	q.active = f
 	q.segs = append(q.segs, &segment{first: q.nextSeq, path: path, newestKnown: true, mtime: q.opt.now()})
 	q.enforceBoundsLocked()
@@ -1268,6 +1272,9 @@ func (q *Queue) Close() error {
 		q.pending = nil
 	}
 	if q.active != nil {
+		if err := releasePrealloc(q.active, q.segs[len(q.segs)-1].size); err != nil {
+			errs = append(errs, err)
+		}
 		if err := q.active.Close(); err != nil {
 			errs = append(errs, err)
 		}

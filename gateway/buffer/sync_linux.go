@@ -21,3 +21,35 @@ func syncData(f file) error {
 	}
 	return f.Sync()
 }
+
+// fallocKeepSize is FALLOC_FL_KEEP_SIZE (linux/falloc.h): allocate without
+// changing the file's size.
+const fallocKeepSize = 0x01
+
+// preallocate reserves n bytes of blocks for a new segment without changing its size,
+// so that its appends allocate no blocks: an fdatasync then commits no block bitmap or
+// group descriptor to the ext4 journal (measured with BenchmarkWear: 43 KB → 36 KB per
+// 5 s sync at 20 readings a second). Best effort: a file system without fallocate, or
+// without the space, appends as before.
+func preallocate(f file, n int64) {
+	if fd, ok := f.(interface{ Fd() uintptr }); ok {
+		_ = syscall.Fallocate(int(fd.Fd()), fallocKeepSize, 0, n)
+	}
+}
+
+// releasePrealloc gives back the blocks reserved beyond size (preallocate) of a segment
+// that takes no more appends: truncating to its own size frees them.
+func releasePrealloc(f file, size int64) error {
+	fd, ok := f.(interface{ Fd() uintptr })
+	if !ok {
+		return nil
+	}
+	var st syscall.Stat_t
+	if err := syscall.Fstat(int(fd.Fd()), &st); err != nil {
+		return err
+	}
+	if st.Blocks*512 <= (size+st.Blksize-1)/st.Blksize*st.Blksize {
+		return nil
+	}
+	return f.Truncate(size)
+}
