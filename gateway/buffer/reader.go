@@ -231,7 +231,10 @@ func (r *Reader) open(seg segment) error {
 		r.f.Close()
 		r.f = nil
 	}
-	f, err := r.q.fs.OpenFile(seg.path, os.O_RDONLY, 0)
+	f, err := r.q.fs.OpenFile(seg.path, readFlags, 0)
+	if errors.Is(err, fs.ErrPermission) && readFlags != os.O_RDONLY {
+		f, err = r.q.fs.OpenFile(seg.path, os.O_RDONLY, 0) // not the owner: O_NOATIME is refused
+	}
 	if err != nil {
 		return fmt.Errorf("open segment: %w", err)
 	}

@@ -1,6 +1,9 @@
 package buffer
 
-import "syscall"
+import (
+	"os"
+	"syscall"
+)
 
 // fdatasync flushes a file's data and the metadata needed to read it back (its size),
 // skipping the timestamp update a full fsync also writes: one journal write less per
@@ -53,3 +56,10 @@ func releasePrealloc(f file, size int64) error {
 	}
 	return f.Truncate(size)
 }
+
+// readFlags opens a segment for a reader without updating its access time (O_NOATIME:
+// the owner of the file may, and envgate owns its buffer). With the default relatime,
+// every first read after an append otherwise dirties the inode, and ext4 commits its
+// journal for it five seconds later: a second journal commit per group commit
+// (BenchmarkWear, 20 msgs/s: 8 % of the bytes written).
+const readFlags = os.O_RDONLY | syscall.O_NOATIME

@@ -2,6 +2,8 @@
 
 package buffer
 
+import "os"
+
 // syncData is fsync where fdatasync(2) is not available.
 func syncData(f file) error { return f.Sync() }
 
@@ -10,3 +12,6 @@ func preallocate(file, int64) {}
 
 // releasePrealloc does nothing: nothing was preallocated.
 func releasePrealloc(file, int64) error { return nil }
+
+// readFlags opens a segment for a reader.
+const readFlags = os.O_RDONLY
