@@ -31,8 +31,8 @@ const fallocKeepSize = 0x01
 
 // preallocate reserves n bytes of blocks for a new segment without changing its size,
 // so that its appends allocate no blocks: an fdatasync then commits no block bitmap or
-// group descriptor to the ext4 journal (measured with BenchmarkWear: 43 KB → 36 KB per
-// 5 s sync at 20 readings a second). Best effort: a file system without fallocate, or
+// group descriptor to the ext4 journal (measured on a loop-mounted ext4: 43 KB → 36 KB
+// written per 5 s sync of 20 readings a second; bench/README.md, BenchmarkWear). Best effort: a file system without fallocate, or
 // without the space, appends as before.
 func preallocate(f file, n int64) {
 	if fd, ok := f.(interface{ Fd() uintptr }); ok {
