@@ -51,7 +51,9 @@ func releasePrealloc(f file, size int64) error {
 	if err := syscall.Fstat(int(fd.Fd()), &st); err != nil {
 		return err
 	}
-	if st.Blocks*512 <= (size+st.Blksize-1)/st.Blksize*st.Blksize {
+	// Blocks and Blksize differ in type between architectures (int32 on arm, arm64).
+	blk := max(int64(st.Blksize), 512)
+	if int64(st.Blocks)*512 <= (size+blk-1)/blk*blk {
 		return nil
 	}
 	return f.Truncate(size)
