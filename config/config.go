@@ -61,6 +61,7 @@ type Buffer struct {
 	Sync           string        `yaml:"sync"`            // "interval" (default) or "batch"
 	SyncInterval   time.Duration `yaml:"sync_interval"`   // default 1s; > 0; only meaningful for sync: interval
 	CursorInterval time.Duration `yaml:"cursor_interval"` // how often ack cursors are persisted; default 5s; > 0
+	AckDelay       time.Duration `yaml:"ack_delay"`       // longest wait of an acknowledged source's batch (MQTT QoS 1) for its fsync; default 5s; 0..30s
 	MemoryReadings int           `yaml:"memory_readings"` // readings held in RAM while the disk fails; default 100000; >= 0
 }
 
@@ -128,6 +129,8 @@ const (
 	DefaultSync           = SyncInterval
 	DefaultSyncInterval   = 1 * time.Second
 	DefaultCursorInterval = 5 * time.Second
+	DefaultAckDelay       = 5 * time.Second // docs/design.md §5: the wear figures behind it
+	MaxAckDelay           = 30 * time.Second
 	DefaultMemoryReadings = 100000
 
 	DefaultPrecision     = "ms"
@@ -200,6 +203,7 @@ func (c *Config) defaults(isSet func(path string) bool) {
 	setDefault(&b.Sync, DefaultSync, false)
 	setDefault(&b.SyncInterval, DefaultSyncInterval, isSet("buffer.sync_interval"))
 	setDefault(&b.CursorInterval, DefaultCursorInterval, isSet("buffer.cursor_interval"))
+	setDefault(&b.AckDelay, DefaultAckDelay, isSet("buffer.ack_delay"))
 	setDefault(&b.MemoryReadings, DefaultMemoryReadings, isSet("buffer.memory_readings"))
 
 	for i := range c.Sinks {

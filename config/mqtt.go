@@ -30,6 +30,7 @@ type MQTT struct {
 	KeepAlive     time.Duration  `yaml:"keep_alive"`    // default 30s; whole seconds, 1s..65535s
 	MaxReconnect  time.Duration  `yaml:"max_reconnect"` // longest wait between reconnection attempts; default 30s; >= 1s
 	MaxPayload    ByteSize       `yaml:"max_payload"`   // larger messages are malformed; default 64KiB; 1 to 268435455 bytes
+	MaxInflight   int            `yaml:"max_inflight"`  // the broker's in-flight window for this client; default 20 (mosquitto's); 1..8192
 	DeadLetter    string         `yaml:"dead_letter"`   // default <state_dir>/deadletter/<name>.mqtt.log
 	Subscriptions []Subscription `yaml:"subscriptions"` // at least one
 }
@@ -108,6 +109,7 @@ const (
 	DefaultKeepAlive    = 30 * time.Second // paho.mqtt.golang's default (docs/engineering-notes.md §6)
 	DefaultMaxReconnect = 30 * time.Second
 	DefaultMaxPayload   = 64 * KiB
+	DefaultMaxInflight  = 20 // mosquitto's max_inflight_messages default
 	DefaultFormat       = FormatJSON
 	DefaultQoS          = 1
 	DefaultLocation     = "Asia/Shanghai"
@@ -118,6 +120,7 @@ func (m *MQTT) defaults(p string, g *Gateway, isSet func(string) bool) {
 	setDefault(&m.KeepAlive, DefaultKeepAlive, isSet(p+"keep_alive"))
 	setDefault(&m.MaxReconnect, DefaultMaxReconnect, isSet(p+"max_reconnect"))
 	setDefault(&m.MaxPayload, DefaultMaxPayload, isSet(p+"max_payload"))
+	setDefault(&m.MaxInflight, DefaultMaxInflight, isSet(p+"max_inflight"))
 	if m.DeadLetter == "" && m.Name != "" {
 		m.DeadLetter = filepath.Join(g.StateDir, "deadletter", m.Name+".mqtt.log")
 	}
@@ -205,6 +208,7 @@ func (c *Config) validateMQTT(names map[string]string) problems {
 		zero(p+".keep_alive", m.KeepAlive == 0, DefaultKeepAlive)
 		zero(p+".max_reconnect", m.MaxReconnect == 0, DefaultMaxReconnect)
 		zero(p+".max_payload", m.MaxPayload == 0, DefaultMaxPayload)
+		zero(p+".max_inflight", m.MaxInflight == 0, DefaultMaxInflight)
 		for j, s := range m.Subscriptions {
 			sp := p + indexPath(".subscriptions", j)
 			if s.QoS == 0 {
@@ -241,7 +245,7 @@ func (m *MQTT) subscriber(p string, expiry time.Duration) (mqttsub.Config, probl
 		KeepAlive: m.KeepAlive, MaxReconnect: m.MaxReconnect,
 		// int is 32 bits on ARMv7: clamp, and let the driver refuse what is too large.
 		MaxPayload: int(min(m.MaxPayload, math.MaxInt32)),
-		DeadLetter: m.DeadLetter, DeviceExpiry: expiry,
+		DeadLetter: m.DeadLetter, DeviceExpiry: expiry, MaxInflight: m.MaxInflight,
 	}
 	if m.TLS != nil {
 		cfg.TLS = &tls.Config{MinVersion: tls.VersionTLS12}

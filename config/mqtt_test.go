@@ -35,7 +35,7 @@ func TestMQTTDefaults(t *testing.T) {
 	}
 	want := []MQTT{{
 		Name: "lora", Broker: "ssl://broker.example:8883", ClientID: "envgateBox1",
-		KeepAlive: 30 * time.Second, MaxReconnect: 30 * time.Second, MaxPayload: 64 * KiB,
+		KeepAlive: 30 * time.Second, MaxReconnect: 30 * time.Second, MaxPayload: 64 * KiB, MaxInflight: 20,
 		DeadLetter: "/srv/envgate/deadletter/lora.mqtt.log",
 		Subscriptions: []Subscription{
 			{Topic: "env/+/+/#", Template: "env/{site}/{device}/#", Format: "json",

@@ -189,7 +189,7 @@ func TestDefaults(t *testing.T) {
 		Gateway: Gateway{ID: "box-1", Site: "canal", StateDir: "/var/lib/envgate", Listen: "127.0.0.1:9273",
 			LogLevel: "info", ShutdownTimeout: 15 * time.Second, HealthInterval: time.Minute, SeriesExpiry: 24 * time.Hour},
 		Buffer: Buffer{MaxBytes: GiB, MaxAge: 720 * time.Hour, SegmentBytes: 8 * MiB, Sync: "interval",
-			SyncInterval: time.Second, CursorInterval: 5 * time.Second, MemoryReadings: 100000},
+			SyncInterval: time.Second, CursorInterval: 5 * time.Second, AckDelay: 5 * time.Second, MemoryReadings: 100000},
 		Sinks: []Sink{{Name: "influx", InfluxDB: &InfluxDB{URL: "http://127.0.0.1:8086", Bucket: "envgate",
 			Precision: "ms", BatchSize: 1000, FlushInterval: time.Second, MaxInFlight: 2, Timeout: 10 * time.Second, Gzip: new(true),
 			RetryInitial: time.Second, RetryMax: 2 * time.Minute, AuthRetry: time.Minute,

@@ -100,6 +100,9 @@ func (c *Config) validate(inFile func(path string) bool) problems {
 	}
 	positive("buffer.sync_interval", b.SyncInterval)
 	positive("buffer.cursor_interval", b.CursorInterval)
+	if b.AckDelay < 0 || b.AckDelay > MaxAckDelay {
+		add("buffer.ack_delay", "must be between 0 and %v", MaxAckDelay)
+	}
 	if b.MemoryReadings < 0 || b.MemoryReadings > maxMemoryReadings {
 		add("buffer.memory_readings", "must be between 0 and %d (about 100-150 MiB of RAM at most)", maxMemoryReadings)
 	}

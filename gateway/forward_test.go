@@ -59,8 +59,8 @@ func (s *recordingSink) Write(_ context.Context, batch []reading.Reading) error 
 // TestForwarderBoundsUnsavedCursor checks the cursor policy behind the re-send bound of
 // docs/design.md: while a backlog is caught up, batch after batch within one cursor
 // interval, fewer than a batch of acknowledged readings is ever unsaved; and once
-// caught up, the cursor is saved when the interval is over, not at the next Ack (which
-// may be hours away). Before, a crash after catching up re-sent the whole backlog.
+// caught up, the cursor is saved when it is due (with little acknowledged, 12 cursor
+// intervals after the last save), not at the next Ack (which may be hours away). Before, a crash after catching up re-sent the whole backlog.
 func TestForwarderBoundsUnsavedCursor(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		const batch, backlog, interval = 100, 1000, 5 * time.Second
@@ -100,10 +100,12 @@ func TestForwarderBoundsUnsavedCursor(t *testing.T) {
 				t.Errorf("write %d: %d acknowledged readings unsaved, want fewer than a batch (%d)", i, n, batch)
 			}
 		}
-		time.Sleep(interval)
+		// Fewer acknowledged than 16 cursor saves' worth (buffer/cursor.go): saved 12
+		// intervals after the last save, not at the next Ack.
+		time.Sleep(12 * interval)
 		synctest.Wait()
 		if n, _ := r.Unsaved(); n != 0 {
-			t.Errorf("caught up and idle for a cursor interval: %d acknowledged readings unsaved, want 0", n)
+			t.Errorf("caught up and idle for 12 cursor intervals: %d acknowledged readings unsaved, want 0", n)
 		}
 		cancel()
 		<-done

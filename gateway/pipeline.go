@@ -92,6 +92,7 @@ type Config struct {
 	Metrics        *metrics.Metrics
 	SyncEvery      bool          // fsync after every ingested batch instead of every SyncInterval
 	SyncInterval   time.Duration // group-commit period
+	AckDelay       time.Duration // longest wait of a batch for its Durable call; 0: none (see write)
 	HealthInterval time.Duration // 0: no health readings
 	ShutdownGrace  time.Duration // time forwarders get to deliver after the sources stopped
 	// StallAfter is how long one buffer call (an append or an fsync) may run before
@@ -354,6 +355,15 @@ func (p *Pipeline) restore() {
 		"derived_missing", st.Missing, "took", time.Since(began).Round(time.Millisecond))
 }
 
+// Config.AckDelay is how long a batch waiting for its Durable call — an acknowledged
+// source's, MQTT QoS 1: its PUBACK waits for it — may wait for the sync that covers it,
+// so that one fsync covers the messages of AckDelay instead of one each (group commit
+// for acknowledged sources, docs/design.md §5). 0: sync as soon as nothing else is
+// queued. A batch marked WindowFull, SyncEvery, and the shutdown (ctx done) sync
+// without waiting it out. Readings with another copy (Redeliverable) are synced by
+// AckDelay alone, and wait in memory until just before their sync (deferred); every
+// other reading is appended at once and synced within SyncInterval.
+//
 // write is the only goroutine that appends to the buffer. It returns when both channels
 // are closed and everything received is appended and synced; or, once ctx is done and
 // ingest is closed, without waiting for own to close: it takes the health readings
@@ -363,8 +373,15 @@ func (p *Pipeline) write(ctx context.Context, ingest, own <-chan reading.Batch) 
 	q := p.queue
 	tick := time.NewTicker(p.cfg.SyncInterval)
 	defer tick.Stop()
-	var dirty bool
+	var dirty bool            // readings without another copy appended since the last sync
 	var waiting []func(error) // Durable callbacks of batches appended since the last sync
+	// The group commit for acknowledged sources (Config.AckDelay): waiting is synced
+	// once its oldest batch has waited AckDelay (ackC fires), or at once when a source's
+	// window is full (urgent) or the pipeline is stopping (closing).
+	var urgent, closing bool
+	var ackTimer *time.Timer
+	var ackC <-chan time.Time
+	done := ctx.Done()
 	report := func(err error) {
 		// Log state changes only: the metrics carry the rest.
 		failing := p.degraded.Load()
@@ -382,9 +399,22 @@ func (p *Pipeline) write(ctx context.Context, ingest, own <-chan reading.Batch) 
 			done(err)
 		}
 		waiting = waiting[:0]
+		urgent = false
+		if ackC != nil {
+			ackTimer.Stop()
+			ackC = nil
+		}
 	}
 	saveFailing := false
+	// deferred are redeliverable batches not yet appended: with an ack delay they are
+	// appended together just before the sync that covers them (flushDeferred), so a
+	// sync period costs one write(2) and the file system one size change and journal
+	// commit, not one per message (docs/design.md §1, Wear). They have another copy
+	// until they are acknowledged, so nothing is lost while they wait in memory.
+	var deferred []reading.Batch
+	var flushDeferred func()
 	sync := func() {
+		flushDeferred()
 		err := p.call(opSync, q.Sync)
 		report(err)
 		dirty = false
@@ -440,7 +470,14 @@ func (p *Pipeline) write(ctx context.Context, ingest, own <-chan reading.Batch) 
 	}
 	take := func(b reading.Batch, trusted bool) {
 		if b.Redeliverable && b.Durable != nil {
-			p.takeRedeliverable(b, &waiting, &dirty, appendFailed, derive, store)
+			if p.cfg.AckDelay > 0 && !p.cfg.SyncEvery {
+				deferred = append(deferred, b)
+				urgent = urgent || b.WindowFull
+				return
+			}
+			if p.takeRedeliverable([]reading.Batch{b}, &waiting, appendFailed, derive, store) {
+				urgent = urgent || b.WindowFull
+			}
 			return
 		}
 		valid = p.admit(valid[:0], p.gate.pass(b.Readings, trusted), trusted)
@@ -454,8 +491,17 @@ func (p *Pipeline) write(ctx context.Context, ingest, own <-chan reading.Batch) 
 			b.Durable(err) // held in memory, not durable
 		default:
 			waiting = append(waiting, b.Durable)
+			urgent = urgent || b.WindowFull
 		}
 	}
+	flushDeferred = func() {
+		if len(deferred) > 0 {
+			p.takeRedeliverable(deferred, &waiting, appendFailed, derive, store)
+			clear(deferred)
+			deferred = deferred[:0]
+		}
+	}
+	var run []reading.Batch // redeliverable batches queued together: one append (takeRedeliverable)
 	var deriveTick <-chan time.Time
 	if !p.cfg.Derive.Empty() {
 		t := time.NewTicker(p.cfg.DeriveTick)
@@ -468,6 +514,16 @@ func (p *Pipeline) write(ctx context.Context, ingest, own <-chan reading.Batch) 
 			stop = ctx.Done()
 		}
 		select {
+		case <-done:
+			// Stopping (or reloading): what waits for its Durable call is synced as soon
+			// as nothing else is queued, so its PUBACKs go before the sources return.
+			done, closing = nil, true
+		case <-ackC:
+			ackC = nil
+			if len(waiting)+len(deferred) > 0 {
+				sync()
+			}
+			continue
 		case <-stop:
 			for own != nil {
 				select {
@@ -492,6 +548,18 @@ func (p *Pipeline) write(ctx context.Context, ingest, own <-chan reading.Batch) 
 				ingest = nil
 				continue
 			}
+			if b.Redeliverable && b.Durable != nil && len(ingest) > 0 && (p.cfg.AckDelay <= 0 || p.cfg.SyncEvery) {
+				var next *reading.Batch
+				run = append(run[:0], b)
+				run, next, ingest = gatherRedeliverable(run, ingest)
+				urgent = urgent || anyWindowFull(run)
+				p.takeRedeliverable(run, &waiting, appendFailed, derive, store)
+				clear(run)
+				if next != nil {
+					take(*next, false)
+				}
+				break
+			}
 			take(b, false)
 		case b, ok := <-own:
 			if !ok {
@@ -511,46 +579,110 @@ func (p *Pipeline) write(ctx context.Context, ingest, own <-chan reading.Batch) 
 			}
 			continue
 		}
-		// Group commit: sync once nothing else is queued, when a batch waits for it or
-		// every batch is to be synced.
-		if (len(waiting) > 0 || p.cfg.SyncEvery) && len(ingest) == 0 && len(own) == 0 {
+		// Group commit: sync once nothing else is queued, when every batch is to be
+		// synced, or a batch waits for it and may not wait out the ack delay. The ack
+		// delay runs from the oldest waiting batch in any case: it bounds the wait even
+		// while the ingest channel never empties.
+		pending := len(waiting) + len(deferred)
+		now := pending > 0 && (p.cfg.AckDelay <= 0 || urgent || closing)
+		switch {
+		case (now || p.cfg.SyncEvery) && len(ingest) == 0 && len(own) == 0:
 			sync()
+		case pending > 0 && ackC == nil && p.cfg.AckDelay > 0:
+			if ackTimer == nil {
+				ackTimer = time.NewTimer(p.cfg.AckDelay)
+				defer func() { ackTimer.Stop() }()
+			} else {
+				ackTimer.Reset(p.cfg.AckDelay)
+			}
+			ackC = ackTimer.C
 		}
 	}
 	sync()
 }
 
-// takeRedeliverable stores a batch whose readings have another copy, or refuses it.
-// Refused (the disk fails), it calls Durable with the error at once and keeps nothing;
-// its readings reach neither the metrics nor the derivations, which see them when the
-// source delivers them again. Stored, its derived readings follow in an ordinary append
-// (they exist nowhere else), before the sync that covers both.
-func (p *Pipeline) takeRedeliverable(b reading.Batch, waiting *[]func(error), dirty *bool,
-	appendFailed func(error), derive func([]reading.Reading) []reading.Reading, store func([]reading.Reading) error) {
-	// Readings stamped by a wrong wall clock are held in memory, like any other
-	// source's: this batch's copy elsewhere would come back with the same wrong stamp.
-	b.Readings = p.gate.pass(b.Readings, false)
+// maxRun bounds the redeliverable batches the writer appends together, so that one
+// append's encoding buffer stays small however far the ingest channel (256 batches)
+// is behind.
+const maxRun = 256
+
+// gatherRedeliverable takes from ingest, without waiting, the redeliverable batches
+// queued behind run[0], up to maxRun: they are appended with one write. The first other
+// batch it takes is returned as next, to be taken after them (order is kept); a closed
+// ingest comes back nil.
+func gatherRedeliverable(run []reading.Batch, ingest <-chan reading.Batch) ([]reading.Batch, *reading.Batch, <-chan reading.Batch) {
+	for len(run) < maxRun {
+		select {
+		case b, ok := <-ingest:
+			if !ok {
+				return run, nil, nil
+			}
+			if !b.Redeliverable || b.Durable == nil {
+				return run, &b, ingest
+			}
+			run = append(run, b)
+		default:
+			return run, nil, ingest
+		}
+	}
+	return run, nil, ingest
+}
+
+func anyWindowFull(bs []reading.Batch) bool {
+	for _, b := range bs {
+		if b.WindowFull {
+			return true
+		}
+	}
+	return false
+}
+
+// takeRedeliverable stores batches whose readings have another copy, in one append, or
+// refuses them all. Refused (the disk fails), it calls their Durable with the error at
+// once and keeps nothing; their readings reach neither the metrics nor the derivations,
+// which see them when the source delivers them again. Stored, their derived readings
+// follow in an ordinary append (they exist nowhere else), before the sync that covers
+// both. It reports whether the batches now wait for a sync. Their own append does not
+// make the writer dirty: readings with another copy are synced by the ack delay, not by
+// SyncInterval.
+func (p *Pipeline) takeRedeliverable(bs []reading.Batch, waiting *[]func(error),
+	appendFailed func(error), derive func([]reading.Reading) []reading.Reading, store func([]reading.Reading) error) bool {
 	var rs []reading.Reading
-	for _, r := range b.Readings {
-		if p.check(r, false) == "" {
-			rs = append(rs, r)
+	for i := range bs {
+		// Readings stamped by a wrong wall clock are held in memory, like any other
+		// source's: this batch's copy elsewhere would come back with the same wrong stamp.
+		bs[i].Readings = p.gate.pass(bs[i].Readings, false)
+		for _, r := range bs[i].Readings {
+			if p.check(r, false) == "" {
+				rs = append(rs, r)
+			}
+		}
+	}
+	fail := func(err error) {
+		for _, b := range bs {
+			b.Durable(err)
 		}
 	}
 	err := p.call(opAppend, func() error { return p.queue.AppendRedeliverable(rs...) })
 	if err != nil {
 		appendFailed(err)
-		b.Durable(err)
-		return
+		fail(err)
+		return false
 	}
-	*dirty = true
 	// Counted and observed only now that they are stored: a refused batch comes again.
-	rs = p.admit(rs[:0], b.Readings, false)
-	if err := store(derive(rs)); errors.Is(err, buffer.ErrUnsynced) {
-		// Its group commit failed, and the readings of b were in it.
-		b.Durable(err)
-		return
+	rs = rs[:0]
+	for _, b := range bs {
+		rs = p.admit(rs, b.Readings, false)
 	}
-	*waiting = append(*waiting, b.Durable)
+	if err := store(derive(rs)); errors.Is(err, buffer.ErrUnsynced) {
+		// Its group commit failed, and the readings of bs were in it.
+		fail(err)
+		return false
+	}
+	for _, b := range bs {
+		*waiting = append(*waiting, b.Durable)
+	}
+	return true
 }
 
 // admit validates readings, feeds the latest-value gauges and returns the storable ones.

@@ -142,6 +142,7 @@ func (g *running) assemble(gen *generation, p parts) error {
 		Metrics:        gen.metrics,
 		SyncEvery:      b.Sync == "batch",
 		SyncInterval:   b.SyncInterval,
+		AckDelay:       b.AckDelay,
 		HealthInterval: cfg.Gateway.HealthInterval,
 		ShutdownGrace:  grace,
 		Tap:            g.page.feed.Publish,

@@ -49,6 +49,12 @@ type Config struct {
 	// (mosquitto: message_size_limit) is what bounds the memory a huge message takes.
 	MaxPayload int
 
+	// MaxInflight is the broker's in-flight window for this client: how many QoS 1
+	// messages it sends without their PUBACK (mosquitto: max_inflight_messages); default
+	// 20, mosquitto's. When that many wait for the pipeline's sync, the subscriber asks
+	// for it at once instead of after the ack delay (window.go). 1..8192.
+	MaxInflight int
+
 	// DeadLetter is a file to which each malformed message is appended, one line each
 	// (see Subscriber.Run); created with its parent directories on first use. Empty:
 	// malformed messages are only counted and logged.
@@ -494,6 +500,10 @@ func New(cfg Config, log *slog.Logger) (*Subscriber, error) {
 	cfg.MaxReconnect = cmp.Or(cfg.MaxReconnect, defaultMaxReconnect)
 	if cfg.MaxReconnect < time.Second {
 		bad("max_reconnect", "must be at least 1s")
+	}
+	cfg.MaxInflight = cmp.Or(cfg.MaxInflight, defaultMaxInflight)
+	if cfg.MaxInflight < 1 || cfg.MaxInflight > maxHeld {
+		bad("max_inflight", "must be between 1 and %d, the messages the subscriber holds", maxHeld)
 	}
 	cfg.MaxPayload = cmp.Or(cfg.MaxPayload, defaultMaxPayload)
 	if cfg.MaxPayload < 1 || cfg.MaxPayload > maxPayloadLimit {

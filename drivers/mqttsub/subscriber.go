@@ -1048,7 +1048,7 @@ func (r *runner) sendGroup(ctx context.Context, es []*entry, n int, out chan<- r
 			rs = append(rs, e.rs...)
 		}
 	}
-	b := reading.Batch{Readings: rs, Redeliverable: es[0].qos1, Durable: r.durable(es)}
+	b := reading.Batch{Readings: rs, Redeliverable: es[0].qos1, Durable: r.durable(es), WindowFull: r.windowFull()}
 	for {
 		select {
 		case out <- b:

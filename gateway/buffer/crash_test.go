@@ -265,6 +265,26 @@ func (f *memFile) Write(b []byte) (int, error) {
 	return n, nil
 }
 
+// WriteAt writes in place, as a cursor save does; the write in flight at the crash is
+// torn like any other.
+func (f *memFile) WriteAt(b []byte, off int64) (int, error) {
+	f.m.mu.Lock()
+	defer f.m.mu.Unlock()
+	ok, crashNow := f.m.step()
+	if !ok && !crashNow {
+		return 0, errCrashed
+	}
+	n := len(b)
+	if crashNow {
+		n = f.m.rng.IntN(len(b) + 1)
+	}
+	f.ino.apply(wop{off: int(off), data: slices.Clone(b[:n])})
+	if crashNow {
+		return n, errCrashed
+	}
+	return n, nil
+}
+
 func (ino *inode) apply(w wop) {
 	ino.writes = append(ino.writes, w)
 	ino.data = applyW(ino.data, w)

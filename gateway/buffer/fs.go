@@ -26,6 +26,7 @@ type fileSystem interface {
 // file is the part of *os.File the queue reads and writes through.
 type file interface {
 	io.Writer
+	io.WriterAt // cursor saves in place (cursor.go)
 	io.ReaderAt
 	Truncate(size int64) error
 	Close() error

@@ -7,13 +7,14 @@
 // whole group). Readers — one per sink — only ever see durable records, so a cursor can
 // never point past what survives a power cut. A Reader peeks a batch, the sink delivers
 // it, and Ack moves the reader's cursor; cursors are persisted at most every
-// CursorInterval, so a crash re-sends at most that much (InfluxDB overwrites identical
+// CursorInterval, and less often while little data moves (cursor.go), so a crash
+// re-sends at most that much (InfluxDB overwrites identical
 // points, so a re-send is not a duplicate). Segments every reader has passed are deleted.
 //
 // Layout of Dir:
 //
 //	segments/<first seq, 20 digits>.seg   records, see record.go
-//	cursors/<sink name>                   8-byte next seq + CRC-32C, replaced atomically
+//	cursors/<sink name>                   two slots (generation, next seq, CRC-32C), saved in place (cursor.go)
 //	quarantine/<segment>-<offset>.bad     bytes that failed their checksum, kept for inspection
 //	quarantine/<segment>.bad              a segment file set aside whole (name outside the log)
 //	lock                                  flock(2)ed by the process using the buffer; names it
@@ -88,7 +89,7 @@ type Options struct {
 	// them first, and without counting them as dropped. 0: deleted once delivered.
 	Keep           time.Duration
 	SegmentBytes   int64         // start a new segment after this many bytes
-	CursorInterval time.Duration // persist ack cursors at most this often
+	CursorInterval time.Duration // persist ack cursors at most this often (cursor.go: less often while little data moves)
 	MemoryReadings int           // readings held in RAM while the disk fails (oldest dropped beyond)
 	Log            *slog.Logger
 
@@ -182,8 +183,11 @@ type Queue struct {
 	view atomic.Pointer[view] // what mu guards, as of the last release
 
 	appended, dropped, qRecords, qBytes, qRemoved atomic.Uint64
-	degraded                                      atomic.Bool
-	syncSince                                     atomic.Pointer[time.Time] // start of the fsync in progress, nil if none
+	// wBytes and wRecords are the record bytes and records written since Open: their
+	// ratio sizes what a cursor save covers (cursor.go).
+	wBytes, wRecords atomic.Uint64
+	degraded         atomic.Bool
+	syncSince        atomic.Pointer[time.Time] // start of the fsync in progress, nil if none
 }
 
 // Open opens (or creates) the queue in opt.Dir, takes its lock, checks the segment
@@ -349,7 +353,7 @@ func (q *Queue) load() error {
 			_ = q.fs.Remove(path)
 			continue
 		}
-		seq, err := loadCursor(q.fs, path)
+		seq, _, err := loadSinkCursor(q.fs, path)
 		if err != nil {
 			continue // the Reader logs it and starts at the oldest reading
 		}
@@ -519,6 +523,9 @@ func (q *Queue) repair(seg *segment) (size int64, nextSeq uint64, torn *tornTail
 			return 0, 0, nil, err
 		}
 		q.log.Warn("buffer repaired torn tail", "segment", seg.path, "truncated_at", end, "bytes", seg.size-end)
+	} else if err := releasePrealloc(f, end); err != nil {
+		// A new segment is started: what the last one reserved is of no use any more.
+		q.log.Warn("cannot release the space reserved for a buffer segment", "segment", seg.path, "err", err)
 	}
 	// After a SIGKILL the tail may still be only in the page cache: make it durable
 	// before readers (and their persisted cursors) treat it so.
@@ -785,6 +792,8 @@ func (q *Queue) tryWriteLocked(rs []reading.Reading) error {
 		return fmt.Errorf("write %s: %w", seg.path, err)
 	}
 	seg.size += int64(n)
+	q.wBytes.Add(uint64(n))
+	q.wRecords.Add(uint64(len(rs)))
 	seg.mtime = q.opt.now()
 	for _, r := range rs {
 		if r.Time.After(seg.newest) {
@@ -828,6 +837,7 @@ func (q *Queue) rotateLocked() error {
 	}
 	// The new name is made durable by the next sync, before any record in it is.
 	q.dirDirty = true
+	preallocate(f, q.opt.SegmentBytes)
 	q.active = f
 	q.segs = append(q.segs, &segment{first: q.nextSeq, path: path, newestKnown: true, mtime: q.opt.now()})
 	q.enforceBoundsLocked()
@@ -1262,6 +1272,9 @@ func (q *Queue) Close() error {
 		q.pending = nil
 	}
 	if q.active != nil {
+		if err := releasePrealloc(q.active, q.segs[len(q.segs)-1].size); err != nil {
+			errs = append(errs, err)
+		}
 		if err := q.active.Close(); err != nil {
 			errs = append(errs, err)
 		}

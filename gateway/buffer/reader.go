@@ -35,6 +35,11 @@ type Reader struct {
 	oldest      atomic.Pointer[oldestSeen]
 
 	persistMu sync.Mutex // held while the cursor file is written
+	// Under persistMu: the cursor file, open for saves in place (cursor.go); nil until
+	// the first save, and again after a failed one, so that the next save replaces the
+	// file whole. gen is the generation of the newest slot in it.
+	cf  file
+	gen uint64
 
 	mu      sync.Mutex
 	f       file     // open segment, reused across peeks
@@ -70,7 +75,7 @@ func (q *Queue) Reader(name string) (*Reader, error) {
 	if r := q.readers[name]; r != nil {
 		return r, nil
 	}
-	seq, err := loadCursor(q.fs, q.dir("cursors", name))
+	seq, gen, err := loadSinkCursor(q.fs, q.dir("cursors", name))
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		seq = 0
@@ -84,7 +89,7 @@ func (q *Queue) Reader(name string) (*Reader, error) {
 		seq = q.nextSeq // nothing on disk to deliver
 	}
 	seq = min(seq, q.nextSeq)
-	r := &Reader{q: q, name: name}
+	r := &Reader{q: q, name: name, gen: gen}
 	r.committed.Store(seq)
 	r.persisted.Store(seq)
 	now := q.opt.now()
@@ -229,7 +234,10 @@ func (r *Reader) open(seg segment) error {
 		r.f.Close()
 		r.f = nil
 	}
-	f, err := r.q.fs.OpenFile(seg.path, os.O_RDONLY, 0)
+	f, err := r.q.fs.OpenFile(seg.path, readFlags, 0)
+	if errors.Is(err, fs.ErrPermission) && readFlags != os.O_RDONLY {
+		f, err = r.q.fs.OpenFile(seg.path, os.O_RDONLY, 0) // not the owner: O_NOATIME is refused
+	}
 	if err != nil {
 		return fmt.Errorf("open segment: %w", err)
 	}
@@ -237,9 +245,10 @@ func (r *Reader) open(seg segment) error {
 	return nil
 }
 
-// Ack marks every reading before next as delivered. The cursor is persisted at most
-// every CursorInterval (and on Close) — not by this Ack if a Flush is saving it right
-// now; segments all readers have passed are deleted.
+// Ack marks every reading before next as delivered. The cursor is persisted when it is
+// due (cursorDueIn: at most every CursorInterval, and less often while little data
+// moves), and on Close — not by this Ack if a Flush is saving it right now; segments
+// all readers have passed are deleted.
 func (r *Reader) Ack(next uint64) error {
 	r.mu.Lock()
 	if next <= r.committed.Load() {
@@ -253,7 +262,7 @@ func (r *Reader) Ack(next uint64) error {
 	}
 	r.mu.Unlock()
 	var err error
-	if r.q.opt.now().Sub(*r.lastPersist.Load()) >= r.q.opt.CursorInterval {
+	if r.cursorDueIn() <= 0 {
 		err = r.persist(false)
 	}
 
@@ -333,11 +342,11 @@ func (r *Reader) OldestUnsent() time.Time {
 
 // Unsaved returns how many sequence numbers have been acknowledged since the cursor was
 // last saved (what a crash now would make the sink deliver again), and how long until
-// Ack would save it again by itself (CursorInterval after the last save; 0 or less when
+// Ack would save it again by itself (cursorDueIn; 0 or less when
 // that is past). A caller that stops acknowledging for a while, with n > 0, calls Flush
 // then. It takes no lock.
 func (r *Reader) Unsaved() (n uint64, dueIn time.Duration) {
-	return r.committed.Load() - r.persisted.Load(), r.lastPersist.Load().Add(r.q.opt.CursorInterval).Sub(r.q.opt.now())
+	return r.committed.Load() - r.persisted.Load(), r.cursorDueIn()
 }
 
 // Flush persists the cursor now (after a save in progress, if any).
@@ -345,6 +354,9 @@ func (r *Reader) Flush() error { return r.persist(true) }
 
 func (r *Reader) close() error {
 	err := r.persist(true)
+	r.persistMu.Lock()
+	r.dropCursorFile()
+	r.persistMu.Unlock()
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.f != nil {
@@ -366,7 +378,7 @@ func (r *Reader) persist(wait bool) error {
 	defer r.persistMu.Unlock()
 	seq := r.committed.Load()
 	if seq != r.persisted.Load() {
-		if err := storeCursor(r.q.fs, r.q.dir("cursors", r.name), seq); err != nil {
+		if err := r.saveCursor(seq); err != nil {
 			return fmt.Errorf("persist cursor of %s: %w", r.name, err)
 		}
 		r.persisted.Store(seq)
@@ -376,11 +388,19 @@ func (r *Reader) persist(wait bool) error {
 	return nil
 }
 
-// Cursor files hold the next seq (8 bytes) and its CRC-32C (4 bytes), little-endian.
-// They are replaced by rename, so a crash leaves either the old or the new cursor.
+// storeCursor writes a 12-byte cursor file: the next seq (8 bytes) and its CRC-32C (4
+// bytes), little-endian, replaced by rename, so a crash leaves either the old or the
+// new one. The queue's end file has this format, as had sinks' cursor files before
+// cursor.go.
 func storeCursor(fsys fileSystem, path string, seq uint64) error {
 	b := binary.LittleEndian.AppendUint64(nil, seq)
 	b = binary.LittleEndian.AppendUint32(b, crc32.Checksum(b, castagnoli))
+	return replaceFile(fsys, path, b)
+}
+
+// replaceFile replaces the file at path with b atomically and durably: write-tmp,
+// fdatasync, rename, directory fsync.
+func replaceFile(fsys fileSystem, path string, b []byte) error {
 	tmp := path + ".tmp"
 	f, err := fsys.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o640)
 	if err != nil {
@@ -438,6 +458,7 @@ func (q *Queue) RemoveReader(name string) error {
 	if r != nil {
 		r.persistMu.Lock() // a save in progress must not write the file again after it goes
 		defer r.persistMu.Unlock()
+		r.dropCursorFile()
 		r.mu.Lock()
 		if r.f != nil {
 			r.f.Close()

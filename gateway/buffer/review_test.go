@@ -44,7 +44,8 @@ func (h *hookFS) OpenFile(name string, flag int, perm os.FileMode) (file, error)
 	return hookFile{f, h}, nil
 }
 
-func (f hookFile) Write(b []byte) (int, error) { return f.f.Write(b) }
+func (f hookFile) Write(b []byte) (int, error)              { return f.f.Write(b) }
+func (f hookFile) WriteAt(b []byte, off int64) (int, error) { return f.f.WriteAt(b, off) }
 func (f hookFile) ReadAt(b []byte, off int64) (int, error) {
 	if p := f.fs.badRead.Load(); p != nil && *p == f.f.Name() {
 		return 0, &os.PathError{Op: "read", Path: f.f.Name(), Err: syscall.EIO}

@@ -26,4 +26,9 @@ type Batch struct {
 	// error means its readings wait in memory for the disk (or were dropped by the
 	// memory bound, which the buffer counts). Durable must not block.
 	Durable func(err error)
+	// WindowFull says the source can take no more until this batch (or one before it)
+	// is durable: its broker's in-flight window is full of unacknowledged messages. The
+	// writer then syncs as soon as nothing else is queued, without waiting out its ack
+	// delay (docs/design.md §5, group commit for acknowledged sources).
+	WindowFull bool
 }
