@@ -303,6 +303,7 @@ func (f *feeder) Poll(context.Context) ([]reading.Reading, error) {
 // forwarder actually sent. Write is called from the forwarder's goroutine; the fields are
 // read after Run has returned.
 type recorder struct {
+	mu                       sync.Mutex // the forwarder's requests in flight record concurrently
 	sink                     gateway.Sink
 	writes, readings, failed int
 	short                    int // batches of fewer than batchSize readings
@@ -317,27 +318,42 @@ type recorder struct {
 }
 
 func (r *recorder) Write(ctx context.Context, batch []reading.Reading) error {
-	began := time.Now()
-	if r.first.IsZero() {
-		r.first = began
+	return r.Prepare(batch)(ctx)
+}
+
+// Prepare makes the recorder a gateway.Preparer when its sink is one (the InfluxDB sink
+// is), so the forwarder runs its requests in flight as it does in production. With
+// several in flight, busy adds up their overlapping times.
+func (r *recorder) Prepare(batch []reading.Reading) func(context.Context) error {
+	send := func(ctx context.Context) error { return r.sink.Write(ctx, batch) }
+	if p, ok := r.sink.(gateway.Preparer); ok {
+		send = p.Prepare(batch)
 	}
-	err := r.sink.Write(ctx, batch)
-	r.busy += time.Since(began)
-	if err != nil {
-		r.failed++
-		return err
+	return func(ctx context.Context) error {
+		began := time.Now()
+		err := send(ctx)
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		if r.first.IsZero() || began.Before(r.first) {
+			r.first = began
+		}
+		r.busy += time.Since(began)
+		if err != nil {
+			r.failed++
+			return err
+		}
+		n := len(batch)
+		if r.writes == 0 || n < r.minBatch {
+			r.minBatch = n
+		}
+		r.maxBatch = max(r.maxBatch, n)
+		if n < batchSize {
+			r.short++
+		}
+		r.writes++
+		r.readings += n
+		return nil
 	}
-	n := len(batch)
-	if r.writes == 0 || n < r.minBatch {
-		r.minBatch = n
-	}
-	r.maxBatch = max(r.maxBatch, n)
-	if n < batchSize {
-		r.short++
-	}
-	r.writes++
-	r.readings += n
-	return nil
 }
 
 func (r *recorder) merge(o *recorder) {

@@ -20,6 +20,7 @@ import (
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 
+	"github.com/envgate/envgate/config"
 	"github.com/envgate/envgate/drivers/mqttsub"
 	"github.com/envgate/envgate/gateway"
 	"github.com/envgate/envgate/gateway/buffer"
@@ -208,7 +209,7 @@ func benchMQTT(b *testing.B, inf *testsvc.Influx, pid int, data *mqttData, infli
 		if i%2 == 0 {
 			directPass(b, inf, data.rs, direct)
 		}
-		p := mqttPass(b, inf, mosq.URL, data, m, broker, drain)
+		p := mqttPass(b, inf, mosq.URL, data, m, broker, inflight, drain)
 		sum.published += p.published
 		sum.publisherCPU += p.publisherCPU
 		sum.durableAfter += p.durableAfter
@@ -264,7 +265,7 @@ type mqttResult struct {
 // from the start of Run; otherwise a publisher process publishes them while the pipeline
 // runs, and the measurement runs from its first publish. It ends when every message is
 // acknowledged to the broker and every reading to the pipeline by InfluxDB.
-func mqttPass(b *testing.B, inf *testsvc.Influx, url string, data *mqttData, m *meter, broker *procMeter, drain bool) mqttResult {
+func mqttPass(b *testing.B, inf *testsvc.Influx, url string, data *mqttData, m *meter, broker *procMeter, inflight int, drain bool) mqttResult {
 	b.Helper()
 	resetDB(b, inf)
 	var res mqttResult
@@ -277,16 +278,18 @@ func mqttPass(b *testing.B, inf *testsvc.Influx, url string, data *mqttData, m *
 	q := openQueue(b, dir, log)
 	sink := newSink(b, inf, dir)
 	rec := &recorder{sink: sink}
-	sub, err := mqttsub.New(mqttConfig(url), log.With("source", mqttSource))
+	cfg := mqttConfig(url)
+	cfg.MaxInflight = inflight // the broker's window, as docs/config.md asks (max_inflight)
+	sub, err := mqttsub.New(cfg, log.With("source", mqttSource))
 	if err != nil {
 		b.Fatal(err)
 	}
-	// As cmd/envgate builds it from a default config (group commit, sync: interval 1s,
-	// where the writer syncs at once when a batch waits for its Durable call; batches of
-	// 1000), except for the flush interval, -mqtt-flush.
+	// As cmd/envgate builds it from a default config (sync: interval 1s; acknowledged
+	// readings synced within ack_delay, at once when the broker's window is full;
+	// batches of 1000), except for the flush interval, -mqtt-flush.
 	p, err := gateway.New(gateway.Config{
 		GatewayID: gatewayID, Site: site, Queue: q, Metrics: metrics.New(),
-		SyncInterval: time.Second, ShutdownGrace: 10 * time.Second, Log: log,
+		SyncInterval: time.Second, AckDelay: config.DefaultAckDelay, ShutdownGrace: 10 * time.Second, Log: log,
 		Sources: []gateway.Source{sub},
 		Sinks: []gateway.SinkSpec{{Name: sinkName, Sink: rec, BatchSize: batchSize, FlushInterval: *mqttFlush,
 			RetryInitial: time.Second, RetryMax: 2 * time.Minute, AuthRetry: time.Minute}},
