@@ -37,10 +37,13 @@ var (
 	wearAckDelay = flag.Duration("wear-ack-delay", config.DefaultAckDelay, "BenchmarkWear: buffer.ack_delay of the new policy")
 )
 
+// wearSimChannels is how many simulated channels the sim scenarios poll at 1 Hz.
+const wearSimChannels = 200
+
 // wearScenario is one load BenchmarkWear measures.
 type wearScenario struct {
 	name     string
-	rate     int           // MQTT messages per second (3 readings each); 0: the sim source
+	rate     int           // MQTT messages per second (one reading each); 0: the sim source
 	ackDelay time.Duration // buffer.ack_delay
 	window   int           // the broker's max_inflight_messages and mqtt[].max_inflight
 	old      bool          // the policy before issue 14: add the old cursor saves' measured cost
@@ -52,7 +55,7 @@ func matched(rate int, d time.Duration) int {
 }
 
 // BenchmarkWear prints the bytes envgate makes the storage write per day at 1, 20 and
-// 200 MQTT messages a second (real mosquitto, 3 readings a message) and for 200
+// 200 MQTT messages a second (real mosquitto, one reading a message) and for 200
 // simulated channels at 1 Hz: the block device's sectors written while the load runs,
 // extrapolated to a day, next to the log's own growth. See bench/README.md.
 //
@@ -103,8 +106,13 @@ func BenchmarkWear(b *testing.B) {
 			if logDay > 0 {
 				b.ReportMetric(dev/logDay, "WA")
 			}
+			perSec := float64(wearSimChannels) // the sim's channels, each polled at 1 Hz
 			if sc.rate > 0 {
-				b.ReportMetric(float64(w.acked)/w.elapsed.Seconds(), "acked-msgs/s")
+				perSec = float64(w.acked) / w.elapsed.Seconds() // one reading a message
+				b.ReportMetric(perSec, "acked-msgs/s")
+			}
+			if perSec > 0 {
+				b.ReportMetric(dev/day/(perSec*w.elapsed.Seconds()), "bytes/reading")
 			}
 			b.ReportMetric(0, "ns/op")
 		})
@@ -154,7 +162,7 @@ func runWear(b *testing.B, st *wearStore, sc wearScenario) wearResult {
 		}
 		sources = append(sources, sub)
 	} else {
-		sources = simChannels(b, 200)
+		sources = simChannels(b, wearSimChannels)
 	}
 	p, err := gateway.New(gateway.Config{
 		GatewayID: gatewayID, Site: site, Queue: q, Metrics: metrics.New(),
