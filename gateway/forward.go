@@ -223,8 +223,8 @@ func (f *forwarder) backOff(ctx context.Context, err error, wait time.Duration, 
 // after each of its batches and at most once per FlushInterval, the live lane sends
 // what arrived since the drain began that it has not sent yet, a batch at most (a
 // buffer Follower from the durable end of the log when the drain began). Live readings
-// are thus at most about liveAfter, one FlushInterval and two requests behind, however
-// long the backlog. The ordered lane later sends them again: InfluxDB stores a point with the
+// are thus at most about liveAfter, one FlushInterval and MaxInFlight + 1 requests
+// behind (the ordered ones in flight, then its own), however long the backlog. The ordered lane later sends them again: InfluxDB stores a point with the
 // same series, field and time once, so the second write overwrites it with the same
 // value. Nothing changes for at-least-once: only the ordered lane acknowledges, and a
 // live write that fails is simply left to it. Readings the sink would dead-letter
@@ -284,8 +284,8 @@ func (f *forwarder) startLive() {
 
 // liveAfter is how long a drain runs before the live lane sends: a drain shorter than
 // that delivers everything once, in order; a longer one (an outage of minutes or hours)
-// keeps live readings at most about liveAfter plus flush_interval and two requests
-// behind.
+// keeps live readings at most about liveAfter plus flush_interval and MaxInFlight + 1
+// requests behind.
 const liveAfter = 5 * time.Second
 
 // stopLive closes the live lane, if open.
