@@ -2,7 +2,9 @@
 # bench/run.sh: the figures of issue 14 in one run, one benchmark after the other; each
 # ratio compares measurements its benchmark takes side by side (paired passes):
 #   - BenchmarkE2E/DirectWrite: InfluxDB's direct batched write (the baseline);
-#   - BenchmarkDrain: a 1 000 000-reading backlog drained against 2 direct writers;
+#   - BenchmarkDrain: a 1 000 000-reading backlog drained against 2 direct writers,
+#     sharing both cores with influxd, then with influxd on CPU 0 and envgate on CPU 1
+#     (-drain-pin: as if InfluxDB ran on a host of its own);
 #   - BenchmarkMQTT/inflight=1000: envgate's CPU per MQTT message, and ÷ the direct write;
 #   - BenchmarkWear: storage bytes written per day and per reading at 1, 20 and 200 MQTT
 #     msgs/s and for 200 simulated channels (root: a loop-mounted ext4 image);
@@ -17,6 +19,7 @@ export PATH
 bench() { pattern=$1; shift; go test -run '^$' -timeout 30m -benchtime 1x -bench "$pattern" ./bench/ -args "$@"; }
 bench '^BenchmarkE2E$/^DirectWrite$' "$@"
 bench '^BenchmarkDrain$' "$@"
+bench '^BenchmarkDrain$' -drain-pin "$@"
 bench '^BenchmarkMQTT$/^inflight=1000$' "$@"
 bench '^BenchmarkWear$' "$@"
 bench '^BenchmarkFootprint$' "$@"
