@@ -424,11 +424,11 @@ func (r *runner) newArrived(m mqtt.Message) arrived {
 // arrival is newArrived of a message that connection gen delivered.
 func (r *runner) arrival(gen uint64, m inboundPublish) arrived {
 	p := m.payload
-	a := arrived{topic: m.topic, payload: p, size: len(p), gen: gen, at: r.s.cfg.Now()}
+	a := arrived{topic: m.topic, payload: p, size: max(len(p), m.size), gen: gen, at: r.s.cfg.Now()}
 	if m.qos > 0 {
 		a.qos1, a.id = true, m.id
 	}
-	if len(p) > r.s.cfg.MaxPayload {
+	if a.size > r.s.cfg.MaxPayload {
 		a.oversize = true
 		a.payload = slices.Clone(p[:min(len(p), stubPayload)])
 	}
@@ -660,6 +660,7 @@ func (r *runner) dial(u *url.URL, o mqtt.ClientOptions) (net.Conn, error) {
 	bc := newBrokerConn(c, &r.sessionPresent)
 	bc.gen = r.gen.Add(1)
 	bc.publish = r.onPublish
+	bc.maxPayload = r.s.cfg.MaxPayload
 	r.conn.Store(bc)
 	return bc, nil
 }
@@ -699,6 +700,8 @@ type brokerConn struct {
 	publish func(gen uint64, p inboundPublish)
 	pass    []byte
 	passBuf []byte
+	// maxPayload is Config.MaxPayload: of a longer PUBLISH payload only a stub is kept.
+	maxPayload int
 }
 
 // errBrokenOff is the read error of a connection the subscriber ended.
