@@ -66,6 +66,17 @@ func (s *stressSink) Prepare(rs []reading.Reading) func(context.Context) error {
 // it drains: the cursor never passes a reading the sink has not stored, and everything
 // is delivered.
 func TestPipelineStressCursorNeverAhead(t *testing.T) {
+	for _, prep := range []bool{true, false} {
+		t.Run(map[bool]string{true: "preparer", false: "writer"}[prep], func(t *testing.T) { stressPipeline(t, prep) })
+	}
+}
+
+// writeOnly hides a sink's Prepare: the forwarder gives it one Write at a time.
+type writeOnly struct{ s *stressSink }
+
+func (w writeOnly) Write(ctx context.Context, rs []reading.Reading) error { return w.s.Write(ctx, rs) }
+
+func stressPipeline(t *testing.T, prepare bool) {
 	q, err := buffer.Open(buffer.Options{Dir: t.TempDir(), CursorInterval: time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
@@ -96,7 +107,11 @@ func TestPipelineStressCursorNeverAhead(t *testing.T) {
 	}
 	sink := &stressSink{t: t, r: r, stored: map[int]bool{}}
 	sink.total = func() int { mu.Lock(); defer mu.Unlock(); return appended }
-	f := newForwarder(SinkSpec{Name: "sink", Sink: sink, BatchSize: 50, DrainBatchSize: 250, FlushInterval: time.Millisecond,
+	var spec Sink = sink
+	if !prepare {
+		spec = writeOnly{sink}
+	}
+	f := newForwarder(SinkSpec{Name: "sink", Sink: spec, BatchSize: 50, DrainBatchSize: 250, FlushInterval: time.Millisecond,
 		RetryInitial: time.Millisecond, RetryMax: 2 * time.Millisecond, MaxInFlight: 4}, r, slog.New(slog.DiscardHandler))
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan struct{})
@@ -115,6 +130,9 @@ func TestPipelineStressCursorNeverAhead(t *testing.T) {
 	defer sink.mu.Unlock()
 	if r.Unsent() != 0 || sink.prefix != appended {
 		t.Fatalf("unsent %d, stored prefix %d of %d", r.Unsent(), sink.prefix, appended)
+	}
+	if !prepare && sink.most > 1 {
+		t.Errorf("%d writes at once to a sink that is not a Preparer", sink.most)
 	}
 	t.Logf("at most %d sends in flight", sink.most)
 }
