@@ -30,6 +30,7 @@ type inboundPublish struct {
 	payload []byte
 	qos     byte
 	id      uint16 // packet identifier; QoS 1 only
+	size    int    // the payload's length, if more than payload holds (see readLargePublish)
 }
 
 // MQTT 3.1.1 §2.2: the packet type is the high nibble of the first byte; for a
@@ -81,6 +82,14 @@ func (c *brokerConn) nextPacket() error {
 		}
 	}
 	if h>>4 == packetPublish && (h>>1)&3 < 2 {
+		if rl >= bigBody {
+			p, err := c.readLargePublish(h, rl)
+			if err != nil {
+				return err
+			}
+			c.publish(c.gen, p)
+			return nil
+		}
 		body, err := readBody(c.br, rl)
 		if err != nil {
 			return err
@@ -120,6 +129,52 @@ func readBody(r io.Reader, n int) ([]byte, error) {
 		err = io.ErrUnexpectedEOF
 	}
 	return body, err
+}
+
+// readLargePublish reads a QoS 0 or 1 PUBLISH whose first byte is h and whose remaining
+// length rl is at least bigBody, as parsePublish does, except that of a payload longer
+// than c.maxPayload it keeps only the first stubPayload bytes (all the subscriber keeps
+// of an oversize message) and reads past the rest: a publisher can send up to 256 MiB
+// through a broker at its defaults, and that must not be held in memory.
+func (c *brokerConn) readLargePublish(h byte, rl int) (inboundPublish, error) {
+	qos := (h >> 1) & 3
+	var tl [2]byte
+	if _, err := io.ReadFull(c.br, tl[:]); err != nil {
+		return inboundPublish{}, unexpectedEOF(err)
+	}
+	head := int(tl[0])<<8 | int(tl[1]) // the topic, then the packet identifier for QoS 1
+	if qos > 0 {
+		head += 2
+	}
+	if 2+head > rl {
+		return inboundPublish{}, fmt.Errorf("%s: PUBLISH of %d bytes is shorter than its topic and packet identifier", errPacketPrefix, rl)
+	}
+	vh := make([]byte, head)
+	if _, err := io.ReadFull(c.br, vh); err != nil {
+		return inboundPublish{}, unexpectedEOF(err)
+	}
+	p := inboundPublish{qos: qos}
+	if qos > 0 {
+		p.topic = string(vh[:head-2])
+		p.id = uint16(vh[head-2])<<8 | uint16(vh[head-1])
+	} else {
+		p.topic = string(vh)
+	}
+	n := rl - 2 - head
+	if c.maxPayload <= 0 || n <= c.maxPayload {
+		var err error
+		p.payload, err = readBody(c.br, n)
+		return p, err
+	}
+	p.size = n
+	p.payload = make([]byte, min(n, stubPayload))
+	if _, err := io.ReadFull(c.br, p.payload); err != nil {
+		return inboundPublish{}, unexpectedEOF(err)
+	}
+	if _, err := io.CopyN(io.Discard, c.br, int64(n-len(p.payload))); err != nil {
+		return inboundPublish{}, unexpectedEOF(err)
+	}
+	return p, nil
 }
 
 // parsePublish reads the variable header and payload of a QoS 0 or 1 PUBLISH whose

@@ -281,6 +281,7 @@ type arrived struct {
 	size     int    // the payload's length
 	oversize bool   // longer than Config.MaxPayload: payload is a stub
 	qos1     bool   // needs a PUBACK (QoS 0 has none)
+	qos2     bool   // QoS 2 (paho's path): acknowledged with a PUBREC instead
 	id       uint16 // its packet identifier, for the PUBACK
 	cost     int64  // bytes counted in Subscriber.heldBytes
 	gen      uint64 // the connection that delivered it
@@ -424,11 +425,11 @@ func (r *runner) newArrived(m mqtt.Message) arrived {
 // arrival is newArrived of a message that connection gen delivered.
 func (r *runner) arrival(gen uint64, m inboundPublish) arrived {
 	p := m.payload
-	a := arrived{topic: m.topic, payload: p, size: len(p), gen: gen, at: r.s.cfg.Now()}
+	a := arrived{topic: m.topic, payload: p, size: max(len(p), m.size), gen: gen, at: r.s.cfg.Now()}
 	if m.qos > 0 {
-		a.qos1, a.id = true, m.id
+		a.qos1, a.qos2, a.id = true, m.qos == 2, m.id
 	}
-	if len(p) > r.s.cfg.MaxPayload {
+	if a.size > r.s.cfg.MaxPayload {
 		a.oversize = true
 		a.payload = slices.Clone(p[:min(len(p), stubPayload)])
 	}
@@ -660,6 +661,7 @@ func (r *runner) dial(u *url.URL, o mqtt.ClientOptions) (net.Conn, error) {
 	bc := newBrokerConn(c, &r.sessionPresent)
 	bc.gen = r.gen.Add(1)
 	bc.publish = r.onPublish
+	bc.maxPayload = r.s.cfg.MaxPayload
 	r.conn.Store(bc)
 	return bc, nil
 }
@@ -699,6 +701,8 @@ type brokerConn struct {
 	publish func(gen uint64, p inboundPublish)
 	pass    []byte
 	passBuf []byte
+	// maxPayload is Config.MaxPayload: of a longer PUBLISH payload only a stub is kept.
+	maxPayload int
 }
 
 // errBrokenOff is the read error of a connection the subscriber ended.
@@ -774,6 +778,7 @@ type entry struct {
 	gen   uint64
 	topic string
 	qos1  bool              // needs a PUBACK (QoS 0 has none)
+	qos2  bool              // QoS 2: a PUBREC, not a PUBACK (MQTT 3.1.1 §4.3.3)
 	id    uint16            // its packet identifier
 	rs    []reading.Reading // nil: malformed
 	cost  int64             // bytes counted in Subscriber.heldBytes
@@ -888,7 +893,7 @@ func (r *runner) takeOne(a arrived) *entry {
 // push adds an entry for a message; one of an earlier connection goes to stale.
 func (r *runner) push(a arrived, rs []reading.Reading, state uint64) *entry {
 	r.seq++
-	e := &entry{seq: r.seq, gen: a.gen, topic: a.topic, qos1: a.qos1, id: a.id, rs: rs, cost: a.cost}
+	e := &entry{seq: r.seq, gen: a.gen, topic: a.topic, qos1: a.qos1, qos2: a.qos2, id: a.id, rs: rs, cost: a.cost}
 	e.state.Store(state)
 	r.noteConnection()
 	if a.gen == r.curGen {
@@ -957,7 +962,7 @@ func (r *runner) ackReady() {
 		}
 		if e.qos1 {
 			r.ackable--
-			r.pubacks = appendPuback(r.pubacks, e.id) // of the current connection
+			r.pubacks = appendPuback(r.pubacks, e.qos2, e.id) // of the current connection
 		}
 		r.durableAgain(e)
 		r.release(e)
@@ -995,11 +1000,19 @@ func (r *runner) ackReady() {
 }
 
 // pubackType and pubackLen are the fixed header of a PUBACK packet (type 4, remaining
-// length 2); the packet identifier follows, big-endian (MQTT 3.1.1 §3.4).
-const pubackType, pubackLen = 0x40, 2
+// length 2); the packet identifier follows, big-endian (MQTT 3.1.1 §3.4). A PUBREC
+// (type 5, §3.5) is the same but for its type.
+const pubackType, pubrecType, pubackLen = 0x40, 0x50, 2
 
-func appendPuback(b []byte, id uint16) []byte {
-	return append(b, pubackType, pubackLen, byte(id>>8), byte(id))
+// appendPuback appends the acknowledgement of a message: a PUBACK, or of a QoS 2
+// message (which paho's reader hands to onMessage) a PUBREC, as paho's Message.Ack
+// writes; paho answers the broker's PUBREL with the PUBCOMP itself.
+func appendPuback(b []byte, qos2 bool, id uint16) []byte {
+	t := byte(pubackType)
+	if qos2 {
+		t = pubrecType
+	}
+	return append(b, t, pubackLen, byte(id>>8), byte(id))
 }
 
 // writePubacks writes the PUBACKs ackReady collected to the current connection, all
