@@ -108,8 +108,8 @@ func BenchmarkDrain(b *testing.B) {
 		len(rs), *drainInFlight, ref.perSec, ref.cpu)
 }
 
-// pinCPUs puts influxd (pid) on CPU 0 and every thread of this process on CPU 1 (threads
-// started later inherit it), so that the drain's client work does not take CPU from
+// pinCPUs puts every thread of influxd (pid) on CPU 0 and every thread of this process
+// on CPU 1, so that the drain's client work does not take CPU from
 // InfluxDB: the ratio then says whether the forwarder keeps a server of its own busy.
 func pinCPUs(b *testing.B, pid int) {
 	b.Helper()
@@ -122,10 +122,17 @@ func pinCPUs(b *testing.B, pid int) {
 	var influxSet, selfSet unix.CPUSet
 	influxSet.Set(0)
 	selfSet.Set(1)
-	if err := unix.SchedSetaffinity(pid, &influxSet); err != nil {
-		b.Fatalf("pin influxd: %v", err)
-	}
-	tasks, err := os.ReadDir("/proc/self/task")
+	// sched_setaffinity(2) sets one thread: every thread of influxd (a Go server with
+	// threads running already) and of this process is set, and threads started later
+	// inherit their creator's set.
+	pinThreads(b, strconv.Itoa(pid), &influxSet)
+	pinThreads(b, "self", &selfSet)
+}
+
+// pinThreads sets the CPU affinity of every thread of process proc ("self" or a pid).
+func pinThreads(b *testing.B, proc string, set *unix.CPUSet) {
+	b.Helper()
+	tasks, err := os.ReadDir("/proc/" + proc + "/task")
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -134,8 +141,8 @@ func pinCPUs(b *testing.B, pid int) {
 		if err != nil {
 			continue
 		}
-		if err := unix.SchedSetaffinity(tid, &selfSet); err != nil {
-			b.Fatalf("pin thread %d: %v", tid, err)
+		if err := unix.SchedSetaffinity(tid, set); err != nil {
+			b.Fatalf("pin thread %d of %s: %v", tid, proc, err)
 		}
 	}
 }
