@@ -77,21 +77,8 @@ func startPipeRig(t *testing.T, n, batch, inFlight int) *pipeRig {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { q.Close() })
-	rs := make([]reading.Reading, n)
 	t0 := time.Now().Add(-time.Hour).Truncate(time.Millisecond)
-	for i := range rs {
-		rs[i] = reading.New(t0.Add(time.Duration(i)*time.Millisecond), "s", "d", "la", float64(i))
-	}
-	if err := q.Append(rs...); err != nil {
-		t.Fatal(err)
-	}
-	if err := q.Sync(); err != nil {
-		t.Fatal(err)
-	}
-	r, err := q.Reader("sink")
-	if err != nil {
-		t.Fatal(err)
-	}
+	r := fillBacklog(t, q, n, t0, time.Millisecond)
 	sink := newCtlSink()
 	f := newForwarder(SinkSpec{Name: "sink", Sink: sink, BatchSize: batch, FlushInterval: time.Millisecond,
 		RetryInitial: time.Second, RetryMax: time.Second, MaxInFlight: inFlight}, r, slog.New(slog.DiscardHandler))

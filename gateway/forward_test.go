@@ -70,20 +70,7 @@ func TestForwarderBoundsUnsavedCursor(t *testing.T) {
 		}
 		defer q.Close()
 		t0 := time.Now()
-		rs := make([]reading.Reading, backlog)
-		for i := range rs {
-			rs[i] = reading.New(t0.Add(time.Duration(i)*time.Millisecond), "s", "d", "la", float64(i))
-		}
-		if err := q.Append(rs...); err != nil {
-			t.Fatal(err)
-		}
-		if err := q.Sync(); err != nil {
-			t.Fatal(err)
-		}
-		r, err := q.Reader("sink")
-		if err != nil {
-			t.Fatal(err)
-		}
+		r := fillBacklog(t, q, backlog, t0, time.Millisecond)
 		sink := &recordingSink{r: r}
 		f := newForwarder(SinkSpec{Name: "sink", Sink: sink, BatchSize: batch, FlushInterval: time.Second}, r,
 			slog.New(slog.DiscardHandler))

@@ -47,20 +47,7 @@ func TestHandoverStopsAfterTheWriteInFlight(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer q.Close()
-	rs := make([]reading.Reading, backlog)
-	for i := range rs {
-		rs[i] = reading.New(time.Now().Add(time.Duration(i-backlog)*time.Second), "s", "d", "la", float64(i))
-	}
-	if err := q.Append(rs...); err != nil {
-		t.Fatal(err)
-	}
-	if err := q.Sync(); err != nil {
-		t.Fatal(err)
-	}
-	r, err := q.Reader("sink")
-	if err != nil {
-		t.Fatal(err)
-	}
+	r := fillBacklog(t, q, backlog, time.Now().Add(-backlog*time.Second), time.Second)
 	sink := &countingSink{entered: make(chan struct{}), release: make(chan struct{})}
 	spec := SinkSpec{Name: "sink", Sink: sink, BatchSize: batch, FlushInterval: time.Millisecond}
 	handover := make(chan struct{})

@@ -53,16 +53,7 @@ func TestInfluxLiveLaneStoresEachPointOnce(t *testing.T) {
 	for i := range rs {
 		rs[i] = reading.New(old.Add(time.Duration(i)*time.Millisecond), "canal-test", "noise-1", "la", float64(i%97))
 	}
-	if err := q.Append(rs...); err != nil {
-		t.Fatal(err)
-	}
-	if err := q.Sync(); err != nil {
-		t.Fatal(err)
-	}
-	r, err := q.Reader("influx")
-	if err != nil {
-		t.Fatal(err)
-	}
+	r := backlogOf(t, q, "influx", rs)
 	is, err := influx.New(influx.Config{Name: "influx", URL: inf.URL, Bucket: inf.Bucket, Precision: time.Millisecond,
 		Timeout: 5 * time.Second, DeadLetter: dir + "/deadletter.lp", GatewayID: "box-test"}, log)
 	if err != nil {

@@ -49,21 +49,7 @@ func TestLiveReadingsFlowWhileBacklogDrains(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer q.Close()
-		old := time.Now().Add(-time.Hour)
-		rs := make([]reading.Reading, backlog)
-		for i := range rs {
-			rs[i] = reading.New(old.Add(time.Duration(i)*time.Millisecond), "s", "d", "la", float64(i))
-		}
-		if err := q.Append(rs...); err != nil {
-			t.Fatal(err)
-		}
-		if err := q.Sync(); err != nil {
-			t.Fatal(err)
-		}
-		r, err := q.Reader("sink")
-		if err != nil {
-			t.Fatal(err)
-		}
+		r := fillBacklog(t, q, backlog, time.Now().Add(-time.Hour), time.Millisecond)
 		sink := &slowSink{perWrite: 500 * time.Millisecond, arrived: map[float64]time.Time{}}
 		f := newForwarder(SinkSpec{Name: "sink", Sink: sink, BatchSize: batch, FlushInterval: time.Second}, r,
 			slog.New(slog.DiscardHandler))

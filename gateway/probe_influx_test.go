@@ -75,16 +75,7 @@ func TestInfluxReturnResumesDelivery(t *testing.T) {
 	for i := range rs {
 		rs[i] = reading.New(t0.Add(time.Duration(i)*time.Millisecond), "canal-test", "noise-1", "la", 40+float64(i%20))
 	}
-	if err := q.Append(rs...); err != nil {
-		t.Fatal(err)
-	}
-	if err := q.Sync(); err != nil {
-		t.Fatal(err)
-	}
-	r, err := q.Reader("influx")
-	if err != nil {
-		t.Fatal(err)
-	}
+	r := backlogOf(t, q, "influx", rs)
 	is, err := influx.New(influx.Config{Name: "influx", URL: inf.URL, Bucket: inf.Bucket, Precision: time.Millisecond,
 		Timeout: 2 * time.Second, DeadLetter: dir + "/deadletter.lp", GatewayID: "box-test"}, log)
 	if err != nil {

@@ -85,20 +85,7 @@ func startProbed(t *testing.T, sink *probeSink, spec SinkSpec) func() {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rs := make([]reading.Reading, 10)
-	for i := range rs {
-		rs[i] = reading.New(time.Now().Add(time.Duration(i)*time.Millisecond), "s", "d", "la", float64(i))
-	}
-	if err := q.Append(rs...); err != nil {
-		t.Fatal(err)
-	}
-	if err := q.Sync(); err != nil {
-		t.Fatal(err)
-	}
-	r, err := q.Reader("sink")
-	if err != nil {
-		t.Fatal(err)
-	}
+	r := fillBacklog(t, q, 10, time.Now(), time.Millisecond)
 	spec.Name, spec.Sink, spec.BatchSize = "sink", sink, 100
 	f := newForwarder(spec, r, slog.New(slog.DiscardHandler))
 	sink.f = f
