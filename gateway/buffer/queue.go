@@ -837,7 +837,9 @@ func (q *Queue) rotateLocked() error {
 	}
 	// The new name is made durable by the next sync, before any record in it is.
 	q.dirDirty = true
-	preallocate(f, q.opt.SegmentBytes)
+	if err := preallocate(f, q.opt.SegmentBytes); err != nil {
+		q.log.Warn("cannot reserve the space of a new buffer segment; appending without", "segment", path, "err", err)
+	}
 	q.active = f
 	q.segs = append(q.segs, &segment{first: q.nextSeq, path: path, newestKnown: true, mtime: q.opt.now()})
 	q.enforceBoundsLocked()
