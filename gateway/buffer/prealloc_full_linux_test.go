@@ -3,6 +3,7 @@ package buffer
 import (
 	"bytes"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -71,5 +72,45 @@ func TestSegmentPreallocationFullDisk(t *testing.T) {
 	}
 	if got := drain(t, r, 100); len(got) != 10 {
 		t.Errorf("%d readings stored; want 10", len(got))
+	}
+}
+
+// Review of issue 14: a segment set aside while the disk failed (Sync starts a new one
+// to probe the disk) took no more appends, but kept the blocks reserved for it until it
+// was delivered and deleted: a card that fills and frees again while the uplink is down
+// gathered up to segment_bytes of reservation per episode, beyond max_bytes. A segment
+// set aside gives back what it did not use, as Close does.
+func TestAbandonedSegmentReleasesReservation(t *testing.T) {
+	opt := testOptions(t)
+	opt.SegmentBytes = 1 << 20
+	ffs := &faultyFS{}
+	wrapFiles(&opt, func(f *os.File) file { return faultyFile{f, ffs} })
+	q := mustOpen(t, opt)
+	appendSync(t, q, readings(0, 10))
+	seg := filepath.Join(opt.Dir, "segments", "00000000000000000000.seg")
+	allocated := func() (int64, int64) {
+		var st syscall.Stat_t
+		if err := syscall.Stat(seg, &st); err != nil {
+			t.Fatal(err)
+		}
+		return st.Blocks * 512, st.Size
+	}
+	if a, n := allocated(); a < opt.SegmentBytes {
+		t.Skipf("%d bytes allocated for a segment of %d bytes: this file system does not preallocate", a, n)
+	}
+	ffs.set(syscall.ENOSPC, 0)
+	if err := q.AppendRedeliverable(readings(10, 10)...); err == nil {
+		t.Fatal("AppendRedeliverable on a full disk succeeded")
+	}
+	ffs.set(nil, 0)
+	if err := q.Sync(); err != nil {
+		t.Fatalf("Sync after space freed = %v", err)
+	}
+	appendSync(t, q, readings(10, 10))
+	if s := q.Stats(); s.Segments != 2 {
+		t.Fatalf("Stats() = %+v; want the first segment set aside and a second one", s)
+	}
+	if a, n := allocated(); a > n+64<<10 {
+		t.Errorf("segment set aside: %d bytes allocated for %d bytes of records; want the reservation given back", a, n)
 	}
 }

@@ -853,7 +853,12 @@ func (q *Queue) abandonActiveLocked() {
 	if q.active == nil {
 		return
 	}
-	q.toSync = append(q.toSync, sealed{q.active, q.segs[len(q.segs)-1]})
+	seg := q.segs[len(q.segs)-1]
+	// It takes no more appends: give back the blocks reserved for it (preallocate), or a
+	// disk that fails and recovers again and again would gather a reservation per
+	// segment set aside. Best effort: they come back when the segment is deleted.
+	_ = releasePrealloc(q.active, seg.size)
+	q.toSync = append(q.toSync, sealed{q.active, seg})
 	q.active = nil
 }
 
