@@ -66,12 +66,26 @@ func TestSegmentPreallocationFullDisk(t *testing.T) {
 	if got := logs.String(); !strings.Contains(got, "no space left on device") || !strings.Contains(got, seg) {
 		t.Errorf("log = %q; want a warning naming the segment and the error", got)
 	}
+	// A degraded disk starts a new segment at every Sync: one warning, not one each.
+	for i := range 3 {
+		q.mu.Lock()
+		q.abandonActiveLocked()
+		err := q.rotateLocked()
+		q.mu.Unlock()
+		if err != nil {
+			t.Fatal(err)
+		}
+		appendSync(t, q, readings(10+i, 1))
+	}
+	if n := strings.Count(logs.String(), "cannot reserve"); n != 1 {
+		t.Errorf("%d warnings for 4 failed reservations in a row; want 1", n)
+	}
 	r, err := q.Reader("s")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := drain(t, r, 100); len(got) != 10 {
-		t.Errorf("%d readings stored; want 10", len(got))
+	if got := drain(t, r, 100); len(got) != 13 {
+		t.Errorf("%d readings stored; want 13", len(got))
 	}
 }
 

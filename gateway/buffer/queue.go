@@ -188,6 +188,10 @@ type Queue struct {
 	wBytes, wRecords atomic.Uint64
 	degraded         atomic.Bool
 	syncSince        atomic.Pointer[time.Time] // start of the fsync in progress, nil if none
+
+	// noReserve (under mu): the last new segment's reservation failed (preallocate);
+	// logged once per episode, as a degraded disk starts a new segment at every Sync.
+	noReserve bool
 }
 
 // Open opens (or creates) the queue in opt.Dir, takes its lock, checks the segment
@@ -837,8 +841,13 @@ func (q *Queue) rotateLocked() error {
 	}
 	// The new name is made durable by the next sync, before any record in it is.
 	q.dirDirty = true
-	if err := preallocate(f, q.opt.SegmentBytes); err != nil {
+	switch err := preallocate(f, q.opt.SegmentBytes); {
+	case err != nil && !q.noReserve:
 		q.log.Warn("cannot reserve the space of a new buffer segment; appending without", "segment", path, "err", err)
+		q.noReserve = true
+	case err == nil && q.noReserve:
+		q.log.Info("buffer segments reserve their space again", "segment", path)
+		q.noReserve = false
 	}
 	q.active = f
 	q.segs = append(q.segs, &segment{first: q.nextSeq, path: path, newestKnown: true, mtime: q.opt.now()})
