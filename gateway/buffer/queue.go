@@ -188,6 +188,10 @@ type Queue struct {
 	wBytes, wRecords atomic.Uint64
 	degraded         atomic.Bool
 	syncSince        atomic.Pointer[time.Time] // start of the fsync in progress, nil if none
+
+	// noReserve (under mu): the last new segment's reservation failed (preallocate);
+	// logged once per episode, as a degraded disk starts a new segment at every Sync.
+	noReserve bool
 }
 
 // Open opens (or creates) the queue in opt.Dir, takes its lock, checks the segment
@@ -837,7 +841,14 @@ func (q *Queue) rotateLocked() error {
 	}
 	// The new name is made durable by the next sync, before any record in it is.
 	q.dirDirty = true
-	preallocate(f, q.opt.SegmentBytes)
+	switch err := preallocate(f, q.opt.SegmentBytes); {
+	case err != nil && !q.noReserve:
+		q.log.Warn("cannot reserve the space of a new buffer segment; appending without", "segment", path, "err", err)
+		q.noReserve = true
+	case err == nil && q.noReserve:
+		q.log.Info("buffer segments reserve their space again", "segment", path)
+		q.noReserve = false
+	}
 	q.active = f
 	q.segs = append(q.segs, &segment{first: q.nextSeq, path: path, newestKnown: true, mtime: q.opt.now()})
 	q.enforceBoundsLocked()
@@ -851,7 +862,12 @@ func (q *Queue) abandonActiveLocked() {
 	if q.active == nil {
 		return
 	}
-	q.toSync = append(q.toSync, sealed{q.active, q.segs[len(q.segs)-1]})
+	seg := q.segs[len(q.segs)-1]
+	// It takes no more appends: give back the blocks reserved for it (preallocate), or a
+	// disk that fails and recovers again and again would gather a reservation per
+	// segment set aside. Best effort: they come back when the segment is deleted.
+	_ = releasePrealloc(q.active, seg.size)
+	q.toSync = append(q.toSync, sealed{q.active, seg})
 	q.active = nil
 }
 

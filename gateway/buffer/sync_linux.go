@@ -1,6 +1,8 @@
 package buffer
 
 import (
+	"errors"
+	"fmt"
 	"os"
 	"syscall"
 )
@@ -29,15 +31,30 @@ func syncData(f file) error {
 // changing the file's size.
 const fallocKeepSize = 0x01
 
-// preallocate reserves n bytes of blocks for a new segment without changing its size,
-// so that its appends allocate no blocks: an fdatasync then commits no block bitmap or
+// fallocate is fallocate(2); a test makes it fail as on a full file system.
+var fallocate = syscall.Fallocate
+
+// preallocate reserves n bytes of blocks for a new, empty segment without changing its
+// size, so that its appends allocate no blocks: an fdatasync then commits no block bitmap or
 // group descriptor to the ext4 journal (measured on a loop-mounted ext4: 43 KB → 36 KB
-// written per 5 s sync of 20 readings a second; bench/README.md, BenchmarkWear). Best effort: a file system without fallocate, or
-// without the space, appends as before.
-func preallocate(f file, n int64) {
-	if fd, ok := f.(interface{ Fd() uintptr }); ok {
-		_ = syscall.Fallocate(int(fd.Fd()), fallocKeepSize, 0, n)
+// written per 5 s sync of 20 readings a second; bench/README.md, BenchmarkWear). Best
+// effort: a file system without fallocate (EOPNOTSUPP) appends as before, silently. Any
+// other failure — ENOSPC on a nearly full card — is returned for the log, after giving
+// back what the call reserved before failing: ext4 and vfat keep those blocks, and they
+// could be the last free ones of the file system.
+func preallocate(f file, n int64) error {
+	fd, ok := f.(interface{ Fd() uintptr })
+	if !ok {
+		return nil
 	}
+	err := fallocate(int(fd.Fd()), fallocKeepSize, 0, n)
+	if err == nil || errors.Is(err, errors.ErrUnsupported) {
+		return nil
+	}
+	if terr := f.Truncate(0); terr != nil {
+		return fmt.Errorf("reserve %d bytes: %w; give back the part reserved: %w", n, err, terr)
+	}
+	return fmt.Errorf("reserve %d bytes: %w", n, err)
 }
 
 // releasePrealloc gives back the blocks reserved beyond size (preallocate) of a segment

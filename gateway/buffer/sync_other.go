@@ -8,7 +8,7 @@ import "os"
 func syncData(f file) error { return f.Sync() }
 
 // preallocate does nothing where fallocate(2) is not available.
-func preallocate(file, int64) {}
+func preallocate(file, int64) error { return nil }
 
 // releasePrealloc does nothing: nothing was preallocated.
 func releasePrealloc(file, int64) error { return nil }
