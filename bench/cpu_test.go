@@ -9,6 +9,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/envgate/envgate/internal/testsvc"
 )
 
 // clockTick is USER_HZ, the unit of utime and stime in /proc/<pid>/stat: 100 on every
@@ -120,6 +122,18 @@ func procCPU(pid int) (time.Duration, error) {
 		return 0, strconv.ErrSyntax
 	}
 	return time.Duration(utime+stime) * clockTick, nil
+}
+
+// startInflux starts InfluxDB for a benchmark and finds its process (0 if not found,
+// logged: its CPU is then not reported).
+func startInflux(b *testing.B) (*testsvc.Influx, int) {
+	b.Helper()
+	inf := testsvc.StartInflux(b)
+	pid := influxdPID(inf.Dir)
+	if pid == 0 {
+		b.Logf("influxd's pid not found under /proc; its CPU is not reported")
+	}
+	return inf, pid
 }
 
 // influxdPID finds the influxd that testsvc.StartInflux started with its files in dir;

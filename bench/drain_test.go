@@ -67,11 +67,7 @@ func BenchmarkDrain(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	inf := testsvc.StartInflux(b)
-	pid := influxdPID(inf.Dir)
-	if pid == 0 {
-		b.Logf("influxd's pid not found under /proc; its CPU is not reported")
-	}
+	inf, pid := startInflux(b)
 	if *drainPin {
 		pinCPUs(b, pid)
 	}
@@ -263,21 +259,7 @@ func drainPass(b *testing.B, inf *testsvc.Influx, rs []reading.Reading, m *meter
 	if err != nil {
 		b.Fatal(err)
 	}
-	r, err := q.Reader(sinkName)
-	if err != nil {
-		b.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(b.Context())
-	done := make(chan error, 1)
-	b.Cleanup(func() { cancel(); <-done })
-	m.start()
-	go func() { done <- p.Run(ctx) }()
-	waitDelivered(b, q, r, len(rs))
-	m.stop()
-	stopPipeline(b, cancel, done, q, sink)
-	if ss := sink.Stats(); ss.Written != uint64(len(rs)) || ss.DeadLettered != 0 {
-		b.Fatalf("sink Stats() = %+v, want Written %d (each reading sent once) and nothing dead-lettered", ss, len(rs))
-	}
+	deliverAll(b, p, q, sink, m, len(rs))
 	checkStored(b, inf, rs)
 	return sink.Stats().BodyBytes
 }

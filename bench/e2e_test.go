@@ -107,11 +107,7 @@ func BenchmarkE2E(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	inf := testsvc.StartInflux(b)
-	pid := influxdPID(inf.Dir)
-	if pid == 0 {
-		b.Logf("influxd's pid not found under /proc; its CPU is not reported")
-	}
+	inf, pid := startInflux(b)
 	warmUp(b, inf, rs)
 	b.Run("DirectWrite", func(b *testing.B) {
 		m := &meter{b: b, pid: pid, timed: true}
@@ -226,6 +222,21 @@ func pipelinePass(b *testing.B, inf *testsvc.Influx, rs []reading.Reading, m *me
 	if err != nil {
 		b.Fatal(err)
 	}
+	st := deliverAll(b, p, q, sink, m, len(rs))
+	if st.Appended != uint64(len(rs)) || st.Dropped != 0 || st.QuarantinedRecords != 0 || st.Degraded {
+		b.Fatalf("buffer Stats() = %+v, want %d appended, nothing dropped or quarantined", st, len(rs))
+	}
+	checkStored(b, inf, rs)
+	rec.passes, rec.elapsed = 1, m.last
+	rec.firstAfter, rec.fedAfter = rec.first.Sub(m.began), feed.done.Sub(m.began)
+	return rec
+}
+
+// deliverAll runs p, measured by m, until its forwarder has acknowledged n readings,
+// stops it, and checks that the sink wrote each of them once and dead-lettered none. It
+// returns the buffer's Stats after the stop.
+func deliverAll(b *testing.B, p *gateway.Pipeline, q *buffer.Queue, sink *influx.Sink, m *meter, n int) buffer.Stats {
+	b.Helper()
 	r, err := q.Reader(sinkName) // the forwarder's own reader
 	if err != nil {
 		b.Fatal(err)
@@ -235,23 +246,15 @@ func pipelinePass(b *testing.B, inf *testsvc.Influx, rs []reading.Reading, m *me
 	// Cleanups run last-in first-out: on a failure, stop the pipeline before closing
 	// the queue and the sink under it.
 	b.Cleanup(func() { cancel(); <-done })
-
 	m.start()
 	go func() { done <- p.Run(ctx) }()
-	waitDelivered(b, q, r, len(rs))
+	waitDelivered(b, q, r, n)
 	m.stop()
-
 	st := stopPipeline(b, cancel, done, q, sink)
-	if st.Appended != uint64(len(rs)) || st.Dropped != 0 || st.QuarantinedRecords != 0 || st.Degraded {
-		b.Fatalf("buffer Stats() = %+v, want %d appended, nothing dropped or quarantined", st, len(rs))
+	if ss := sink.Stats(); ss.Written != uint64(n) || ss.DeadLettered != 0 {
+		b.Fatalf("sink Stats() = %+v, want Written %d (each reading sent once) and nothing dead-lettered", ss, n)
 	}
-	if ss := sink.Stats(); ss.Written != uint64(len(rs)) || ss.DeadLettered != 0 {
-		b.Fatalf("sink Stats() = %+v, want Written %d (each reading sent once) and nothing dead-lettered", ss, len(rs))
-	}
-	checkStored(b, inf, rs)
-	rec.passes, rec.elapsed = 1, m.last
-	rec.firstAfter, rec.fedAfter = rec.first.Sub(m.began), feed.done.Sub(m.began)
-	return rec
+	return st
 }
 
 // waitDelivered returns once the buffer has appended n readings and the forwarder has

@@ -155,11 +155,7 @@ func BenchmarkMQTT(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	inf := testsvc.StartInflux(b)
-	pid := influxdPID(inf.Dir)
-	if pid == 0 {
-		b.Logf("influxd's pid not found under /proc; its CPU is not reported")
-	}
+	inf, pid := startInflux(b)
 	warmUp(b, inf, data.rs)
 	n := len(data.msgs)
 	b.Run("Direct", func(b *testing.B) {
