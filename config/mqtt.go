@@ -109,7 +109,7 @@ const (
 	DefaultKeepAlive    = 30 * time.Second // paho.mqtt.golang's default (docs/engineering-notes.md §6)
 	DefaultMaxReconnect = 30 * time.Second
 	DefaultMaxPayload   = 64 * KiB
-	DefaultMaxInflight  = 20 // mosquitto's max_inflight_messages default
+	DefaultMaxInflight  = mqttsub.DefaultMaxInflight // mosquitto's max_inflight_messages default
 	DefaultFormat       = FormatJSON
 	DefaultQoS          = 1
 	DefaultLocation     = "Asia/Shanghai"

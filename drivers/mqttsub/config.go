@@ -501,7 +501,7 @@ func New(cfg Config, log *slog.Logger) (*Subscriber, error) {
 	if cfg.MaxReconnect < time.Second {
 		bad("max_reconnect", "must be at least 1s")
 	}
-	cfg.MaxInflight = cmp.Or(cfg.MaxInflight, defaultMaxInflight)
+	cfg.MaxInflight = cmp.Or(cfg.MaxInflight, DefaultMaxInflight)
 	if cfg.MaxInflight < 1 || cfg.MaxInflight > maxHeld {
 		bad("max_inflight", "must be between 1 and %d, the messages the subscriber holds", maxHeld)
 	}

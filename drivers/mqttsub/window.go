@@ -13,8 +13,9 @@ package mqttsub
 // window per ack delay until the delay ends; if it is smaller, the writer only syncs
 // more often than it needs to.
 
-// defaultMaxInflight is mosquitto's max_inflight_messages default (mosquitto.conf(5)).
-const defaultMaxInflight = 20
+// DefaultMaxInflight is Config.MaxInflight's default: mosquitto's max_inflight_messages
+// default (mosquitto.conf(5)).
+const DefaultMaxInflight = 20
 
 // windowFull reports whether the broker's window is full once the message being sent
 // to the pipeline is counted: the QoS 1 messages of the current connection received
