@@ -153,7 +153,7 @@ func New() *Metrics {
 			Namespace: namespace, Subsystem: "device", Name: "last_success_timestamp_seconds",
 			Help: "Time of the last successful poll of each device, in seconds since the Unix epoch.",
 		}, []string{"device"}),
-		series: &seriesTracker{after: DefaultSeriesExpiry, seen: map[seriesKey]seriesState{}, invalid: map[invalidKey]time.Time{}},
+		series: &seriesTracker{after: DefaultSeriesExpiry, seen: map[seriesKey]*seriesState{}, invalid: map[invalidKey]time.Time{}},
 		state:  newStateCollector(),
 		modbus: newModbusMetrics(),
 		mqtt:   &mqttCollector{sources: map[string]func() MQTTStats{}},

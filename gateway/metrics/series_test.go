@@ -162,3 +162,37 @@ func BenchmarkObserveReading(b *testing.B) {
 		m.ObserveReading(rs[i%len(rs)])
 	}
 }
+
+// Issue 14: a series' gauges are kept with it, so that a reading does not hash its labels
+// again. A series that expired and comes back, or whose unit changes, must get gauges
+// that are in the exposition, not the removed ones.
+func TestSeriesGaugesAfterExpiryAndUnitChange(t *testing.T) {
+	now := time.Now()
+	m := New()
+	m.now = func() time.Time { return now }
+	m.ExpireSeries(time.Hour, SeriesKeep{})
+	m.ObserveReading(reading.New(now, "canal-east", "air-1", "pm25", 10))
+	now = now.Add(2 * time.Hour)
+	if got := countSeries(scrapeText(t, m), "envgate_reading_value"); got != 0 {
+		t.Fatalf("after the expiry: %d series, want 0", got)
+	}
+	m.ObserveReading(reading.New(now, "canal-east", "air-1", "pm25", 17))
+	text := scrapeText(t, m)
+	if want := `envgate_reading_value{device="air-1",quantity="pm25",site="canal-east",unit="ug/m3"} 17`; !strings.Contains(text, want) {
+		t.Fatalf("after the series came back, the scrape lacks %q:\n%s", want, text)
+	}
+	r := reading.New(now, "canal-east", "air-1", "pm25", 23)
+	r.Unit = "mg/m3"
+	m.ObserveReading(r)
+	m.ObserveReading(reading.New(now, "canal-east", "air-1", "pm25", 29))
+	text = scrapeText(t, m)
+	if got := countSeries(text, "envgate_reading_value"); got != 1 {
+		t.Fatalf("after two unit changes: %d series, want 1:\n%s", got, text)
+	}
+	if want := `envgate_reading_value{device="air-1",quantity="pm25",site="canal-east",unit="ug/m3"} 29`; !strings.Contains(text, want) {
+		t.Fatalf("after two unit changes, the scrape lacks %q:\n%s", want, text)
+	}
+	if want := `envgate_reading_timestamp_seconds{device="air-1",quantity="pm25",site="canal-east"}`; countSeries(text, "envgate_reading_timestamp_seconds") != 1 || !strings.Contains(text, want) {
+		t.Fatalf("the scrape lacks one %q:\n%s", want, text)
+	}
+}

@@ -110,6 +110,13 @@ func CheckName(s string) error {
 	if len(s) > MaxNameLen {
 		return fmt.Errorf("longer than %d bytes", MaxNameLen)
 	}
+	ascii := true
+	for i := 0; i < len(s) && ascii; i++ {
+		ascii = asciiName[s[i]]
+	}
+	if ascii {
+		return nil // every byte an ASCII letter, digit, '-', '_' or '.'
+	}
 	for _, c := range s {
 		if !unicode.IsLetter(c) && !unicode.IsDigit(c) && c != '-' && c != '_' && c != '.' {
 			return fmt.Errorf("character %q not allowed (letters, digits, '-', '_', '.')", c)
@@ -117,6 +124,16 @@ func CheckName(s string) error {
 	}
 	return nil
 }
+
+// asciiName marks the ASCII bytes CheckName allows: the common names take one table
+// lookup a byte (every reading is checked at least twice, by its source and the writer).
+var asciiName = func() (t [256]bool) {
+	for c := range 128 {
+		r := rune(c)
+		t[c] = unicode.IsLetter(r) || unicode.IsDigit(r) || r == '-' || r == '_' || r == '.'
+	}
+	return t
+}()
 
 // ChinaStandardTime is Asia/Shanghai: UTC+8 without daylight saving since 1991, as a
 // fixed zone so that it needs no tzdata on the box. It is the default zone of every

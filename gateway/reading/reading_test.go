@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode"
 )
 
 func TestValidate(t *testing.T) {
@@ -73,4 +74,33 @@ func TestCatalogIsConsistent(t *testing.T) {
 			t.Errorf("Lookup(%q) = %+v, %v", q.Name, got, ok)
 		}
 	}
+}
+
+// checkNameRef is CheckName's rule on runes alone, without the ASCII table.
+func checkNameRef(s string) bool {
+	if s == "" || len(s) > MaxNameLen {
+		return false
+	}
+	for _, c := range s {
+		if !unicode.IsLetter(c) && !unicode.IsDigit(c) && c != '-' && c != '_' && c != '.' {
+			return false
+		}
+	}
+	return true
+}
+
+// CheckName's ASCII fast path (issue 14) accepts exactly what the rune rule accepts.
+func FuzzCheckName(f *testing.F) {
+	for c := range 256 {
+		f.Add(string([]byte{byte(c)}))
+		f.Add("noise-" + string([]byte{byte(c)}) + "1")
+	}
+	for _, s := range []string{"canal-east_3.a", "噪声-1", "ÄÖ", "a b", "", strings.Repeat("x", MaxNameLen), strings.Repeat("x", MaxNameLen+1), "\xff\xfe", "x\u00a0"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if got, want := CheckName(s) == nil, checkNameRef(s); got != want {
+			t.Fatalf("CheckName(%q) accepts: %v, the rune rule: %v", s, got, want)
+		}
+	})
 }
