@@ -647,15 +647,23 @@ func anyWindowFull(bs []reading.Batch) bool {
 // SyncInterval.
 func (p *Pipeline) takeRedeliverable(bs []reading.Batch, waiting *[]func(error),
 	appendFailed func(error), derive func([]reading.Reading) []reading.Reading, store func([]reading.Reading) error) bool {
-	var rs []reading.Reading
+	n := 0
 	for i := range bs {
 		// Readings stamped by a wrong wall clock are held in memory, like any other
 		// source's: this batch's copy elsewhere would come back with the same wrong stamp.
 		bs[i].Readings = p.gate.pass(bs[i].Readings, false)
-		for _, r := range bs[i].Readings {
-			if p.check(r, false) == "" {
-				rs = append(rs, r)
+		n += len(bs[i].Readings)
+	}
+	// Checked once: the rejected are counted, and the rest observed, only once stored.
+	rs := make([]reading.Reading, 0, n)
+	var rejected []rejection
+	for _, b := range bs {
+		for _, r := range b.Readings {
+			if reason := p.check(r, false); reason != "" {
+				rejected = append(rejected, rejection{r, reason})
+				continue
 			}
+			rs = append(rs, r)
 		}
 	}
 	fail := func(err error) {
@@ -670,9 +678,11 @@ func (p *Pipeline) takeRedeliverable(bs []reading.Batch, waiting *[]func(error),
 		return false
 	}
 	// Counted and observed only now that they are stored: a refused batch comes again.
-	rs = rs[:0]
-	for _, b := range bs {
-		rs = p.admit(rs, b.Readings, false)
+	for _, x := range rejected {
+		p.reject(x.r, x.reason)
+	}
+	for _, r := range rs {
+		p.observe(r)
 	}
 	if err := store(derive(rs)); errors.Is(err, buffer.ErrUnsynced) {
 		// Its group commit failed, and the readings of bs were in it.
@@ -693,17 +703,33 @@ func (p *Pipeline) takeRedeliverable(bs []reading.Batch, waiting *[]func(error),
 func (p *Pipeline) admit(dst, batch []reading.Reading, trusted bool) []reading.Reading {
 	for _, r := range batch {
 		if reason := p.check(r, trusted); reason != "" {
-			p.cfg.Metrics.CountInvalid(r.Device, reason)
-			p.log.Debug("reading rejected", "device", r.Device, "quantity", r.Quantity, "reason", reason)
+			p.reject(r, reason)
 			continue
 		}
-		p.cfg.Metrics.ObserveReading(r)
-		if p.cfg.Tap != nil {
-			p.cfg.Tap(r)
-		}
+		p.observe(r)
 		dst = append(dst, r)
 	}
 	return dst
+}
+
+// rejection is a reading check refused, and why.
+type rejection struct {
+	r      reading.Reading
+	reason string
+}
+
+// reject counts a reading check refused.
+func (p *Pipeline) reject(r reading.Reading, reason string) {
+	p.cfg.Metrics.CountInvalid(r.Device, reason)
+	p.log.Debug("reading rejected", "device", r.Device, "quantity", r.Quantity, "reason", reason)
+}
+
+// observe feeds an admitted reading to the latest-value gauges and the tap.
+func (p *Pipeline) observe(r reading.Reading) {
+	p.cfg.Metrics.ObserveReading(r)
+	if p.cfg.Tap != nil {
+		p.cfg.Tap(r)
+	}
 }
 
 // check returns why r is not stored ("invalid", "before_build", "reserved",

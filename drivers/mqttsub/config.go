@@ -429,16 +429,21 @@ func filterMatches(filter []string, topic string) bool {
 	if strings.HasPrefix(topic, "$") && (filter[0] == "+" || filter[0] == "#") {
 		return false
 	}
-	levels := strings.Split(topic, "/")
-	for i, f := range filter {
+	rest, more := topic, true // the levels not yet matched; more: at least one is left
+	for _, f := range filter {
 		if f == "#" {
 			return true
 		}
-		if i >= len(levels) || (f != "+" && f != levels[i]) {
+		if !more {
+			return false
+		}
+		var level string
+		level, rest, more = strings.Cut(rest, "/")
+		if f != "+" && f != level {
 			return false
 		}
 	}
-	return len(levels) == len(filter)
+	return !more
 }
 
 // FieldError is one problem New finds in a Config: Field is the path of the field, in

@@ -330,6 +330,11 @@ func TestFilterMatches(t *testing.T) {
 		{"+/x", "$SYS/x", false},
 		{"$SYS/#", "$SYS/x", true},
 		{"a/+/c", "a//c", true},
+		{"a/b", "a/b/", false},
+		{"a/+", "a/", true},
+		{"+", "", true},
+		{"a/#", "a/", true},
+		{"a/b/c", "a/b", false},
 	}
 	for _, tt := range tests {
 		if got := filterMatches(strings.Split(tt.filter, "/"), tt.topic); got != tt.want {
@@ -358,4 +363,37 @@ func TestDecodeUnits(t *testing.T) {
 	if _, err := Decode(bad, "tp", []byte("80"), arrival); err == nil || !strings.Contains(err.Error(), `unknown unit "furlongs" for tp`) {
 		t.Errorf("unknown unit: %v", err)
 	}
+}
+
+// filterMatchesRef is the matching rule on split levels, as filterMatches was before it
+// walked the topic without splitting it (issue 14).
+func filterMatchesRef(filter []string, topic string) bool {
+	if strings.HasPrefix(topic, "$") && (filter[0] == "+" || filter[0] == "#") {
+		return false
+	}
+	levels := strings.Split(topic, "/")
+	for i, f := range filter {
+		if f == "#" {
+			return true
+		}
+		if i >= len(levels) || (f != "+" && f != levels[i]) {
+			return false
+		}
+	}
+	return len(levels) == len(filter)
+}
+
+func FuzzFilterMatches(f *testing.F) {
+	for _, s := range [][2]string{{"a/b", "a/b"}, {"a/+", "a/b/c"}, {"a/#", "a"}, {"+/x", "$SYS/x"}, {"a/+/c", "a//c"}, {"+", ""}, {"a/b", "a/b/"}} {
+		f.Add(s[0], s[1])
+	}
+	f.Fuzz(func(t *testing.T, filter, topic string) {
+		if filter == "" || checkTopicFilter(filter) != "" {
+			t.Skip()
+		}
+		fl := strings.Split(filter, "/")
+		if got, want := filterMatches(fl, topic), filterMatchesRef(fl, topic); got != want {
+			t.Fatalf("filterMatches(%q, %q) = %v, the split rule says %v", filter, topic, got, want)
+		}
+	})
 }
