@@ -169,6 +169,7 @@ func BenchmarkMQTT(b *testing.B) {
 	for _, inflight := range []int{20, 100, 1000} {
 		b.Run(fmt.Sprintf("inflight=%d", inflight), func(b *testing.B) { benchMQTT(b, inf, pid, data, inflight, false) })
 	}
+	b.Run("paho-floor", func(b *testing.B) { benchPahoFloor(b, inf, pid, data) })
 	if *mqttDrain {
 		b.Run("drain/inflight=20", func(b *testing.B) { benchMQTT(b, inf, pid, data, 20, true) })
 	}
@@ -689,4 +690,65 @@ func (p *procMeter) stop() {
 		return
 	}
 	p.cpu += cpu - p.cpu0
+}
+
+// benchPahoFloor measures what a bare paho subscriber costs per message on the load of
+// inflight=1000: the same publisher process, broker window and messages, received by a
+// paho client (QoS 1 subscription, persistent session) whose handler only counts them;
+// paho sends each PUBACK when the handler returns. No decoding, no disk, no forwarding:
+// a floor for any gateway built on paho, which the design fixes (issue 14, item 3). Each
+// pass is paired with a direct write, as in benchMQTT.
+func benchPahoFloor(b *testing.B, inf *testsvc.Influx, pid int, data *mqttData) {
+	n := len(data.msgs)
+	mosq := testsvc.StartMosquitto(b, testsvc.MosquittoOptions{MaxInflight: 1000, MaxQueued: n + 1000})
+	var got atomic.Int64
+	c := mqtt.NewClient(mqtt.NewClientOptions().AddBroker(mosq.URL).SetClientID("envgatebenchfloor").
+		SetProtocolVersion(4).SetCleanSession(false).SetAutoReconnect(false).SetOrderMatters(true).
+		SetConnectTimeout(mqttPubTimeout))
+	if tok := c.Connect(); !tok.WaitTimeout(mqttPubTimeout) || tok.Error() != nil {
+		b.Fatalf("subscriber: connect: %v", tokenErr(tok))
+	}
+	defer c.Disconnect(250)
+	if tok := c.Subscribe(mqttSub.Topic, 1, func(mqtt.Client, mqtt.Message) { got.Add(1) }); !tok.WaitTimeout(mqttPubTimeout) || tok.Error() != nil {
+		b.Fatalf("subscribe: %v", tokenErr(tok))
+	}
+	m := &meter{b: b, timed: true}
+	direct := &meter{b: b, pid: pid}
+	for i := range b.N {
+		b.StopTimer()
+		if i%2 == 0 {
+			directPass(b, inf, data.rs, direct)
+		}
+		got.Store(0)
+		pub := startPublisher(b, mosq.URL, n, *mqttBacklog)
+		m.start()
+		pub.credit(0) // go
+		deadline, last := time.Now().Add(stallLimit), int64(0)
+		for {
+			time.Sleep(pollPeriod)
+			k := got.Load()
+			pub.credit(uint64(k))
+			if k >= int64(n) {
+				break
+			}
+			if k != last {
+				deadline, last = time.Now().Add(stallLimit), k
+			} else if time.Now().After(deadline) {
+				b.Fatalf("paho subscriber: %d of %d messages, no progress for %v", k, n, stallLimit)
+			}
+		}
+		m.stop()
+		pub.wait()
+		if k := got.Load(); k != int64(n) {
+			b.Fatalf("paho subscriber got %d messages, want %d", k, n)
+		}
+		if i%2 == 1 {
+			directPass(b, inf, data.rs, direct)
+		}
+	}
+	res, ref := m.result(n), direct.result(n)
+	b.ReportMetric(res.perSec, "msgs/s")
+	b.ReportMetric(res.cpu, "cpu-µs/msg")
+	b.ReportMetric(res.cpu/ref.cpu, "cpu/msg-vs-direct")
+	b.Logf("paired direct writes: %.0f msgs/s, %.3f cpu-µs/msg", ref.perSec, ref.cpu)
 }

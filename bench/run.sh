@@ -6,6 +6,7 @@
 #     sharing both cores with influxd, then with influxd on CPU 0 and envgate on CPU 1
 #     (-drain-pin: as if InfluxDB ran on a host of its own);
 #   - BenchmarkMQTT/inflight=1000: envgate's CPU per MQTT message, and ÷ the direct write;
+#     BenchmarkMQTT/paho-floor: a bare paho subscriber's on the same load;
 #   - BenchmarkWear: storage bytes written per day and per reading at 1, 20 and 200 MQTT
 #     msgs/s and for 200 simulated channels (root: a loop-mounted ext4 image);
 #   - BenchmarkFootprint: the real binary's peak RSS and CPU on a 200 msgs/s stream.
@@ -20,6 +21,6 @@ bench() { pattern=$1; shift; go test -run '^$' -timeout 30m -benchtime 1x -bench
 bench '^BenchmarkE2E$/^DirectWrite$' "$@"
 bench '^BenchmarkDrain$' "$@"
 bench '^BenchmarkDrain$' -drain-pin "$@"
-bench '^BenchmarkMQTT$/^inflight=1000$' "$@"
+bench '^BenchmarkMQTT$/^(inflight=1000|paho-floor)$' "$@"
 bench '^BenchmarkWear$' "$@"
 bench '^BenchmarkFootprint$' "$@"
