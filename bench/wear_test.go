@@ -33,6 +33,7 @@ import (
 
 var (
 	wearDuration = flag.Duration("wear-duration", 20*time.Second, "BenchmarkWear: measured time per scenario")
+	syncCostGap  = flag.Duration("sync-cost-gap", 1100*time.Millisecond, "BenchmarkSyncCost: time between two syncs")
 	wearOnly     = flag.String("wear-only", "", "BenchmarkWear: run only the scenarios whose name contains this")
 	wearMount    = flag.String("wear-mount", "", "BenchmarkWear: mount options of the loop-mounted ext4 (e.g. noatime,lazytime); default: ext4's")
 	wearAckDelay = flag.Duration("wear-ack-delay", config.DefaultAckDelay, "BenchmarkWear: buffer.ack_delay of the new policy")
