@@ -12,6 +12,9 @@
 #     amtool) for the alert rule tests and the end-to-end alerting test (apt-get). Debian's
 #     packages may also start system services on :9090 and :9093; the tests start their
 #     own on free ports and do not use them.
+#   - nats-server (2.9.10 on bookworm: MQTT 3.1.1 on JetStream, clustered) for the fleet
+#     tests against a 3-node broker cluster (internal/testsvc/nats.go; apt-get). Debian's
+#     package may also start a system server on :4222; the tests do not use it.
 #   - chromium (Debian's, /usr/bin/chromium) for the status page test, which drives it
 #     headless through chromedp (apt-get).
 #   - nfpm v2.44.2, built with `go install` into $(go env GOPATH)/bin, for
@@ -53,6 +56,7 @@ for p in prometheus prometheus-alertmanager; do
   dpkg -s "$p" >/dev/null 2>&1 || prom_pkgs+=("$p")
 done
 [ "${#prom_pkgs[@]}" -eq 0 ] || apt_install "${prom_pkgs[@]}"
+dpkg -s nats-server >/dev/null 2>&1 || apt_install nats-server
 # The status page test drives Debian's headless Chromium (cmd/envgate/statuspage_test.go).
 dpkg -s chromium >/dev/null 2>&1 || apt_install chromium
 # systemd-analyze (verify the unit, expand its syscall filter sets; cmd/envgate/notify_test.go)
