@@ -19,6 +19,7 @@ import (
 	"log/slog"
 	"net/url"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -405,7 +406,12 @@ func (s *Sink) connect(ctx context.Context) (conn, error) {
 		return nil, ctx.Err()
 	}
 	if err := t.Error(); err != nil {
-		return nil, fmt.Errorf("connect to %s as %s: %w", s.cfg.Broker, s.cfg.ClientID, err)
+		err = fmt.Errorf("connect to %s as %s: %w", s.cfg.Broker, s.cfg.ClientID, err)
+		// paho flattens the TLS alert into text (packets.ConnErrors "network Error").
+		if s.cfg.TLS != nil && len(s.cfg.TLS.Certificates) == 0 && strings.Contains(err.Error(), "certificate required") {
+			err = fmt.Errorf("%w (the broker requires a client certificate: set cert_file and key_file)", err)
+		}
+		return nil, err
 	}
 	return pahoConn{c}, nil
 }
