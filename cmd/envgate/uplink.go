@@ -40,7 +40,6 @@ func buildUplink(cfg *config.Config, s config.Sink, log *slog.Logger) (gateway.S
 	spec := gateway.SinkSpec{
 		Name: s.Name, Sink: sink, BatchSize: c.BatchSize, FlushInterval: c.FlushInterval,
 		RetryInitial: c.RetryInitial, RetryMax: c.RetryMax, Ordered: true,
-		Counters: func() (uint64, uint64) { return 0, 0 },
 		// A write waits for a connect and each PUBACK, each within timeout, and for the
 		// rate cap: ten timeouts before the watchdog calls it wedged, and a throttled
 		// batch's send time on top.

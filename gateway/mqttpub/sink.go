@@ -95,6 +95,7 @@ var ErrClosed = errors.New("sink closed")
 // conn is one connection to the broker, as Write uses it; paho's client, or a test fake.
 type conn interface {
 	publish(topic string, payload []byte) mqtt.Token
+	connected() bool // false once the connection is lost
 	close()
 }
 
@@ -211,7 +212,16 @@ func (s *Sink) Write(ctx context.Context, batch []reading.Reading) error {
 			return err
 		}
 		size += uint64(n)
-		tokens = append(tokens, c.publish(m.topic, m.payload))
+		t := c.publish(m.topic, m.payload)
+		select {
+		case <-t.Done(): // failed at once (not connected), or already acknowledged
+			if err := t.Error(); err != nil {
+				s.drop(c)
+				return fmt.Errorf("publish %s (message %d of %d): %w", m.topic, len(tokens)+1, len(msgs), err)
+			}
+		default:
+		}
+		tokens = append(tokens, t)
 	}
 	for i, t := range tokens {
 		if err := s.await(ctx, t); err != nil {
@@ -322,8 +332,12 @@ func (s *Sink) connection(ctx context.Context) (conn, error) {
 	if s.closed {
 		return nil, ErrClosed
 	}
-	if s.conn != nil {
+	if s.conn != nil && s.conn.connected() {
 		return s.conn, nil
+	}
+	if s.conn != nil { // lost while idle (the broker restarted, a NAT timeout): connect anew now
+		s.conn.close()
+		s.conn = nil
 	}
 	c, err := s.dial(ctx)
 	if err != nil {
@@ -356,12 +370,33 @@ func (s *Sink) Close() error {
 	return nil
 }
 
+// explain adds a hint to a failed connect over TLS without a client certificate. paho
+// flattens the TLS alert into text ("network Error : remote error: tls: certificate
+// required"), and under TLS 1.3 the client finishes its handshake before the broker
+// checks the certificate, so the refusal may also come as a reset or EOF on the
+// CONNECT that follows.
+func (s *Sink) explain(err error) error {
+	if s.cfg.TLS == nil || len(s.cfg.TLS.Certificates) > 0 {
+		return err
+	}
+	msg := err.Error()
+	switch {
+	case strings.Contains(msg, "certificate required"):
+		return fmt.Errorf("%w (the broker requires a client certificate: set cert_file and key_file)", err)
+	case strings.Contains(msg, "connection reset"), strings.Contains(msg, "EOF"), strings.Contains(msg, "bad certificate"):
+		return fmt.Errorf("%w (no client certificate is configured: if the broker requires one, set cert_file and key_file)", err)
+	}
+	return err
+}
+
 // pahoConn is a paho client with one connection.
 type pahoConn struct{ c mqtt.Client }
 
 func (p pahoConn) publish(topic string, payload []byte) mqtt.Token {
 	return p.c.Publish(topic, QoS, false, payload)
 }
+
+func (p pahoConn) connected() bool { return p.c.IsConnectionOpen() }
 
 // close disconnects, waiting up to 250 ms for paho to send DISCONNECT.
 func (p pahoConn) close() { p.c.Disconnect(250) }
@@ -407,11 +442,7 @@ func (s *Sink) connect(ctx context.Context) (conn, error) {
 	}
 	if err := t.Error(); err != nil {
 		err = fmt.Errorf("connect to %s as %s: %w", s.cfg.Broker, s.cfg.ClientID, err)
-		// paho flattens the TLS alert into text (packets.ConnErrors "network Error").
-		if s.cfg.TLS != nil && len(s.cfg.TLS.Certificates) == 0 && strings.Contains(err.Error(), "certificate required") {
-			err = fmt.Errorf("%w (the broker requires a client certificate: set cert_file and key_file)", err)
-		}
-		return nil, err
+		return nil, s.explain(err)
 	}
 	return pahoConn{c}, nil
 }

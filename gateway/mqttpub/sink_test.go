@@ -45,6 +45,12 @@ func (c *fakeConn) publish(topic string, payload []byte) mqtt.Token {
 	return doneToken{}
 }
 
+func (c *fakeConn) connected() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return !c.closed
+}
+
 func (c *fakeConn) close() {
 	c.mu.Lock()
 	c.closed = true
@@ -154,7 +160,7 @@ func TestWriteFailureResendsBatch(t *testing.T) {
 	})
 	rs := batchOf(10, time.Now().Add(-time.Hour))
 	err := s.Write(t.Context(), rs)
-	if !errors.Is(err, lost) || !strings.Contains(err.Error(), "message 5 of 10") {
+	if !errors.Is(err, lost) || !strings.Contains(err.Error(), "(message 5 of 10)") {
 		t.Fatalf("Write = %v, want the lost connection at message 5 of 10", err)
 	}
 	if !(*conns)[0].closed {
@@ -220,4 +226,21 @@ func TestRateCapWaitIsCancelled(t *testing.T) {
 			t.Fatal("Write of 100 messages at 100 B/s within 3 s succeeded")
 		}
 	})
+}
+
+// TestIdleConnectionLost: a connection lost between writes (a broker restart, a NAT
+// timeout) is replaced at the next Write, which does not fail for it.
+func TestIdleConnectionLost(t *testing.T) {
+	s, conns := newFake(t, Config{}, nil)
+	rs := batchOf(3, time.Now().Add(-time.Hour))
+	if err := s.Write(t.Context(), rs); err != nil {
+		t.Fatal(err)
+	}
+	(*conns)[0].close() // as paho's connection-lost handling leaves it: not connected
+	if err := s.Write(t.Context(), rs); err != nil {
+		t.Fatalf("Write after the idle connection was lost = %v, want it to connect anew", err)
+	}
+	if len(*conns) != 2 || len((*conns)[1].sent) != 3 {
+		t.Fatalf("%d connections, want a second one carrying the write", len(*conns))
+	}
 }
