@@ -148,3 +148,39 @@ func (c *Config) readUplinkPasswordFiles(dir string) problems {
 	}
 	return ps
 }
+
+// validateUplinkClientIDs reports an mqtt sink whose client id is already used on the
+// same broker by an mqtt source or another mqtt sink: a second connection with the
+// same id disconnects the first (MQTT 3.1.1 §3.1.4), and the two would take turns
+// kicking each other off.
+func (c *Config) validateUplinkClientIDs() problems {
+	var ps problems
+	used := map[string]string{} // host:port and client id → path of the first user
+	key := func(broker, id string) (string, bool) {
+		addr, ok := mqttsub.BrokerAddress(broker)
+		return strings.ToLower(addr) + " " + id, ok && id != ""
+	}
+	for i, m := range c.MQTT {
+		if k, ok := key(m.Broker, m.ClientID); ok {
+			if _, dup := used[k]; !dup {
+				used[k] = indexPath("mqtt", i)
+			}
+		}
+	}
+	for i, s := range c.Sinks {
+		if s.MQTT == nil {
+			continue
+		}
+		p := indexPath("sinks", i) + ".mqtt"
+		k, ok := key(s.MQTT.Broker, s.MQTT.ClientID)
+		if !ok {
+			continue
+		}
+		if first, dup := used[k]; dup {
+			ps.add(p+".client_id", 0, "client_id %q is also used on this broker by %s; a second connection with the same id disconnects the first", s.MQTT.ClientID, first)
+			continue
+		}
+		used[k] = p
+	}
+	return ps
+}
