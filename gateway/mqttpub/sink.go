@@ -85,7 +85,7 @@ type Stats struct {
 	Bytes     uint64 // MessageBytes of the acknowledged messages
 	Invalid   uint64 // readings not sent: Quality Bad, or failing Validate
 	Connects  uint64 // connections made (the first and every reconnect)
-	// Throttled is the time Write waited for the rate cap, in nanoseconds.
+	// Throttled is the total time Write waited for the rate cap.
 	Throttled time.Duration
 }
 
