@@ -210,7 +210,7 @@ func build(cfg *config.Config, m *metrics.Metrics, log *slog.Logger) (p parts, e
 		var spec gateway.SinkSpec
 		var sink io.Closer
 		if s.MQTT != nil {
-			spec, sink, err = buildUplink(cfg, s, log)
+			spec, sink, err = buildUplink(cfg, s, m, log)
 		} else {
 			spec, sink, err = buildInflux(cfg, s, log)
 		}

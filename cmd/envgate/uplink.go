@@ -8,13 +8,14 @@ import (
 
 	"github.com/envgate/envgate/config"
 	"github.com/envgate/envgate/gateway"
+	"github.com/envgate/envgate/gateway/metrics"
 	"github.com/envgate/envgate/gateway/mqttpub"
 )
 
 // buildUplink turns a configured mqtt sink into the MQTT uplink sink and its forwarding
 // policy: one write at a time and no live lane (SinkSpec.Ordered), so that consumers
 // see every device's readings in order (docs/design.md, "MQTT uplink").
-func buildUplink(cfg *config.Config, s config.Sink, log *slog.Logger) (gateway.SinkSpec, *mqttpub.Sink, error) {
+func buildUplink(cfg *config.Config, s config.Sink, m *metrics.Metrics, log *slog.Logger) (gateway.SinkSpec, *mqttpub.Sink, error) {
 	c := s.MQTT
 	if c == nil {
 		return gateway.SinkSpec{}, nil, errors.New("no mqtt block")
@@ -37,6 +38,11 @@ func buildUplink(cfg *config.Config, s config.Sink, log *slog.Logger) (gateway.S
 	if err != nil {
 		return gateway.SinkSpec{}, nil, err
 	}
+	m.AddUplink(s.Name, func() metrics.UplinkStats {
+		st := sink.Stats()
+		return metrics.UplinkStats{Bytes: st.Bytes, Connects: st.Connects, Connected: st.Connected,
+			Throttled: st.Throttled, Skipped: st.Invalid}
+	})
 	spec := gateway.SinkSpec{
 		Name: s.Name, Sink: sink, BatchSize: c.BatchSize, FlushInterval: c.FlushInterval,
 		RetryInitial: c.RetryInitial, RetryMax: c.RetryMax, Ordered: true,

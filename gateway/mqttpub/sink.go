@@ -85,6 +85,7 @@ type Stats struct {
 	Bytes     uint64 // MessageBytes of the acknowledged messages
 	Invalid   uint64 // readings not sent: Quality Bad, or failing Validate
 	Connects  uint64 // connections made (the first and every reconnect)
+	Connected bool   // a connection is open now
 	// Throttled is the total time Write waited for the rate cap.
 	Throttled time.Duration
 }
@@ -114,6 +115,7 @@ type Sink struct {
 
 	published, bytes, invalid, connects atomic.Uint64
 	throttled                           atomic.Int64
+	up                                  atomic.Bool  // a connection is open, for Stats (which must not wait for s.mu during a connect)
 	lastWarn                            atomic.Int64 // Unix ns of the last invalid-readings warning
 }
 
@@ -170,7 +172,7 @@ func check(cfg Config) error {
 // Stats returns the counters.
 func (s *Sink) Stats() Stats {
 	return Stats{Published: s.published.Load(), Bytes: s.bytes.Load(), Invalid: s.invalid.Load(),
-		Connects: s.connects.Load(), Throttled: time.Duration(s.throttled.Load())}
+		Connects: s.connects.Load(), Connected: s.up.Load(), Throttled: time.Duration(s.throttled.Load())}
 }
 
 // message is one reading, encoded.
@@ -336,6 +338,7 @@ func (s *Sink) connection(ctx context.Context) (conn, error) {
 		return s.conn, nil
 	}
 	if s.conn != nil { // lost while idle (the broker restarted, a NAT timeout): connect anew now
+		s.up.Store(false)
 		s.conn.close()
 		s.conn = nil
 	}
@@ -345,6 +348,7 @@ func (s *Sink) connection(ctx context.Context) (conn, error) {
 	}
 	s.connects.Add(1)
 	s.conn = c
+	s.up.Store(true)
 	return c, nil
 }
 
@@ -353,6 +357,7 @@ func (s *Sink) drop(c conn) {
 	s.mu.Lock()
 	if s.conn == c {
 		s.conn = nil
+		s.up.Store(false)
 	}
 	s.mu.Unlock()
 	c.close()
@@ -363,6 +368,7 @@ func (s *Sink) Close() error {
 	s.mu.Lock()
 	c := s.conn
 	s.conn, s.closed = nil, true
+	s.up.Store(false)
 	s.mu.Unlock()
 	if c != nil {
 		c.close()
@@ -427,6 +433,7 @@ func (s *Sink) connect(ctx context.Context) (conn, error) {
 		SetWriteTimeout(s.cfg.Timeout).
 		SetOrderMatters(true).
 		SetConnectionLostHandler(func(_ mqtt.Client, err error) {
+			s.up.Store(false)
 			s.log.Warn("mqtt uplink connection lost", "err", err)
 		})
 	if s.cfg.TLS != nil {

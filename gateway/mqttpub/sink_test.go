@@ -143,8 +143,12 @@ func TestWritePublishesInOrder(t *testing.T) {
 			t.Errorf("message %d payload %s, want value %d", i, m.payload, want[i])
 		}
 	}
-	if st := s.Stats(); st.Published != 16 || st.Invalid != 4 || st.Connects != 1 {
-		t.Errorf("stats %+v, want 16 published, 4 invalid, 1 connect", st)
+	if st := s.Stats(); st.Published != 16 || st.Invalid != 4 || st.Connects != 1 || !st.Connected {
+		t.Errorf("stats %+v, want 16 published, 4 invalid, 1 connect, connected", st)
+	}
+	s.Close()
+	if s.Stats().Connected {
+		t.Error("connected after Close")
 	}
 }
 
