@@ -34,11 +34,12 @@ func TestUplinkResumesAfterSIGKILL(t *testing.T) {
 	state := filepath.Join(dir, "state")
 	cfgPath := filepath.Join(dir, "box.yaml")
 	const batch = 50
+	listen := loopback(t)
 	writeFile(t, cfgPath, fmt.Sprintf(`gateway:
   id: box-uplink
   site: canal-uplink
   state_dir: %s
-  listen: 127.0.0.1:0
+  listen: %s
   health_interval: 1s
 buffer: {sync: batch, cursor_interval: 100ms, segment_bytes: 64KiB}
 sinks:
@@ -47,7 +48,7 @@ sinks:
 devices:
   - {name: noise-1, interval: 20ms, sim: {kind: noise, seed: 11}}
   - {name: air-1, interval: 50ms, sim: {kind: air, seed: 12}}
-`, state, broker.URL, batch))
+`, state, listen, broker.URL, batch))
 	var logs bytes.Buffer
 	start := func() *exec.Cmd {
 		cmd := exec.Command(bin, "run", "-c", cfgPath)
@@ -111,6 +112,17 @@ devices:
 		return true
 	}) {
 		t.Logf("not everything arrived within 2 minutes")
+	}
+	// The uplink's own metrics, wired in build: connected, and bytes counted.
+	if code, body := get("http://" + listen + "/metrics"); code != 200 {
+		t.Errorf("GET /metrics = %d", code)
+	} else {
+		if v, ok := metricValue(body, `envgate_uplink_connected{sink="central"}`); !ok || v != 1 {
+			t.Errorf("envgate_uplink_connected = %v (%v), want 1", v, ok)
+		}
+		if v, ok := metricValue(body, `envgate_uplink_published_bytes_total{sink="central"}`); !ok || v <= 0 {
+			t.Errorf("envgate_uplink_published_bytes_total = %v (%v), want > 0", v, ok)
+		}
 	}
 	cmd.Process.Signal(syscall.SIGTERM)
 	if err := cmd.Wait(); err != nil {
