@@ -27,6 +27,7 @@ type MQTTSink struct {
 	KeepAlive         time.Duration `yaml:"keep_alive"`           // default 30s; whole seconds, 1s..65535s
 	RetryInitial      time.Duration `yaml:"retry_initial"`        // default 1s; > 0
 	RetryMax          time.Duration `yaml:"retry_max"`            // default 2m; >= RetryInitial
+	AuthRetry         time.Duration `yaml:"auth_retry"`           // slow retry while the broker refuses the box; default 1m; > 0
 	MaxBytesPerSecond ByteSize      `yaml:"max_bytes_per_second"` // rate cap for metered SIMs; default 0, no cap
 }
 
@@ -53,6 +54,7 @@ func (m *MQTTSink) defaults(p string, s *Sink, g *Gateway, isSet func(string) bo
 	setDefault(&m.KeepAlive, DefaultKeepAlive, isSet(p+"keep_alive"))
 	setDefault(&m.RetryInitial, DefaultRetryInitial, isSet(p+"retry_initial"))
 	setDefault(&m.RetryMax, DefaultRetryMax, isSet(p+"retry_max"))
+	setDefault(&m.AuthRetry, DefaultAuthRetry, isSet(p+"auth_retry"))
 }
 
 // validate checks an mqtt sink block at path p. No message quotes the broker URL or
@@ -119,6 +121,7 @@ func (m *MQTTSink) validate(p string) problems {
 	case m.RetryInitial > 0 && m.RetryMax < m.RetryInitial:
 		add("retry_max", "must be >= retry_initial (%v)", m.RetryInitial)
 	}
+	positive("auth_retry", m.AuthRetry)
 	if m.MaxBytesPerSecond < 0 {
 		add("max_bytes_per_second", "must be >= 0 (0: no cap)")
 	}

@@ -3,6 +3,7 @@ package mqttpub
 import (
 	"crypto/tls"
 	"encoding/json"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -81,4 +82,26 @@ func TestBrokerGoneFailsWrite(t *testing.T) {
 	if st := s.Stats(); st.Connects != 2 || st.Published != 40 {
 		t.Errorf("stats %+v, want 2 connects and 40 published", st)
 	}
+}
+
+// TestRefusedIsPersistent: a broker refusing the box's password fails the Write with an
+// error the forwarder treats as persistent (retry every auth_retry, alarm metric).
+func TestRefusedIsPersistent(t *testing.T) {
+	m := testsvc.StartMosquitto(t, testsvc.MosquittoOptions{Users: map[string]string{"box": "right"}})
+	topic, err := ParseTopic(DefaultTopic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := New(Config{Name: "up", Broker: m.URL, ClientID: "envgate-gw-7-up", Username: "box", Password: "wrong",
+		Topic: topic, Format: FormatJSON, GatewayID: "gw-7", Timeout: 5 * time.Second}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	err = s.Write(t.Context(), batchOf(1, time.Now()))
+	var p interface{ Persistent() bool }
+	if !errors.As(err, &p) || !p.Persistent() || !strings.Contains(err.Error(), "not Authorized") && !strings.Contains(err.Error(), "bad user name or password") {
+		t.Fatalf("Write with a wrong password = %v, want a persistent refusal", err)
+	}
+	t.Logf("refused: %v", err)
 }

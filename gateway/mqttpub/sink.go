@@ -25,6 +25,7 @@ import (
 	"time"
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
+	"github.com/eclipse/paho.mqtt.golang/packets"
 	"golang.org/x/time/rate"
 
 	"github.com/envgate/envgate/gateway/influx"
@@ -395,6 +396,22 @@ func (s *Sink) explain(err error) error {
 	return err
 }
 
+// refused reports whether the broker turned the connection down for something only an
+// operator can fix: CONNACK return codes 2 (identifier rejected), 4 (bad user name or
+// password) and 5 (not authorised) (MQTT 3.1.1 §3.2.2.3), or a TLS alert that it wants
+// a client certificate.
+func refused(err error) bool {
+	return errors.Is(err, packets.ErrorRefusedIDRejected) || errors.Is(err, packets.ErrorRefusedBadUsernameOrPassword) ||
+		errors.Is(err, packets.ErrorRefusedNotAuthorised) || strings.Contains(err.Error(), "certificate required")
+}
+
+// persistentError is a refusal that retrying cannot cure: the forwarder retries it
+// every auth_retry and raises envgate_sink_persistent_failure (gateway.Sink).
+type persistentError struct{ error }
+
+func (e persistentError) Unwrap() error    { return e.error }
+func (e persistentError) Persistent() bool { return true }
+
 // pahoConn is a paho client with one connection.
 type pahoConn struct{ c mqtt.Client }
 
@@ -449,7 +466,11 @@ func (s *Sink) connect(ctx context.Context) (conn, error) {
 	}
 	if err := t.Error(); err != nil {
 		err = fmt.Errorf("connect to %s as %s: %w", s.cfg.Broker, s.cfg.ClientID, err)
-		return nil, s.explain(err)
+		err = s.explain(err)
+		if refused(err) {
+			return nil, persistentError{err}
+		}
+		return nil, err
 	}
 	return pahoConn{c}, nil
 }
