@@ -67,8 +67,9 @@ type Buffer struct {
 
 // Sink is one destination for readings. Exactly one kind block is set.
 type Sink struct {
-	Name     string    `yaml:"name"`     // required, CheckName, unique among sinks
-	InfluxDB *InfluxDB `yaml:"influxdb"` // the only sink kind today
+	Name     string    `yaml:"name"` // required, CheckName, unique among sinks
+	InfluxDB *InfluxDB `yaml:"influxdb"`
+	MQTT     *MQTTSink `yaml:"mqtt"` // MQTT uplink (mqttsink.go)
 }
 
 // InfluxDB configures a sink writing line protocol to InfluxDB 1.8 (v2 write API),
@@ -208,6 +209,9 @@ func (c *Config) defaults(isSet func(path string) bool) {
 
 	for i := range c.Sinks {
 		s := &c.Sinks[i]
+		if s.MQTT != nil {
+			s.MQTT.defaults(indexPath("sinks", i)+".mqtt.", s, g, isSet)
+		}
 		if s.InfluxDB == nil {
 			continue
 		}

@@ -41,6 +41,7 @@ type MQTTTLS struct {
 	CAFile             string `yaml:"ca_file"`              // PEM bundle of the CAs to trust; default: the system's
 	CertFile           string `yaml:"cert_file"`            // client certificate (PEM) for mutual TLS; with KeyFile
 	KeyFile            string `yaml:"key_file"`             // its private key (PEM); with CertFile
+	ServerName         string `yaml:"server_name"`          // the name the broker's certificate must have; default the broker URL's host
 	InsecureSkipVerify bool   `yaml:"insecure_skip_verify"` // for testing only
 }
 

@@ -58,6 +58,7 @@ func Parse(data []byte, name string) (*Config, error) {
 	early := slices.Clone(d.probs)
 	early = append(early, c.readTokenFiles(filepath.Dir(name))...)
 	early = append(early, c.readPasswordFiles(filepath.Dir(name))...)
+	early = append(early, c.readUplinkPasswordFiles(filepath.Dir(name))...)
 	early = append(early, c.checkWebConfig(filepath.Dir(name))...)
 	early = append(early, c.checkDeadLetterFiles(func(p string) bool { return d.set[p] })...)
 	inConfig, inProfiles := c.readProfiles(filepath.Dir(name))

@@ -117,9 +117,15 @@ func (c *Config) validate(inFile func(path string) bool) problems {
 		} else {
 			sinks[s.Name] = i
 		}
+		if s.MQTT != nil {
+			if s.InfluxDB != nil {
+				add(p, "has two sink kind blocks, influxdb and mqtt: one sink has one kind")
+			}
+			ps = append(ps, s.MQTT.validate(p+".mqtt")...)
+		}
 		if s.InfluxDB == nil {
-			if !inFile(p + ".influxdb") {
-				add(p, "needs a sink kind block: influxdb")
+			if s.MQTT == nil && !inFile(p+".influxdb") && !inFile(p+".mqtt") {
+				add(p, "needs a sink kind block: influxdb or mqtt")
 			}
 			continue
 		}
@@ -158,6 +164,7 @@ func (c *Config) validate(inFile func(path string) bool) problems {
 	}
 	ps = append(ps, c.validateBuses(devices, inFile)...)
 	ps = append(ps, c.validateMQTT(devices)...)
+	ps = append(ps, c.validateUplinkClientIDs()...)
 	ps = append(ps, c.validatePM(devices)...)
 	ps = append(ps, c.validateNoise()...)
 	ps = append(ps, c.validateAir(inFile)...)

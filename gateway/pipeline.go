@@ -79,6 +79,11 @@ type SinkSpec struct {
 	// DrainBatchSize, if larger than BatchSize, is how many readings a write may carry
 	// while a backlog waits (see DrainBatch); 0 keeps every write to BatchSize.
 	DrainBatchSize int
+	// Ordered keeps every write in buffer order: no live lane sends live readings ahead
+	// of a backlog (see forwarder.liveLane). For a sink whose consumers see the order
+	// of arrival (the MQTT uplink), where a live reading ahead of older ones of its
+	// device would look like time going backwards.
+	Ordered bool
 }
 
 // Config is everything Run needs. Queue and Metrics are owned by the caller, who closes

@@ -49,6 +49,9 @@ devices:
       - {topic: "a/b", device: node, site: canal, format: number, quantity: laeq}
 `
 	}
+	uplink := func(extra string) string {
+		return "  - name: central\n    mqtt:\n      broker: ssl://127.0.0.1:8883\n      " + extra + "\n"
+	}
 	mqttPlain := func(name, extra string) string {
 		return `mqtt:
   - name: ` + name + `
@@ -84,6 +87,15 @@ devices:
 			"mqtt[0] (lora): tls: cert_file: " + fifo + " is a named pipe (FIFO), not a regular file", false},
 		{"mqtt key pair not PEM", box(influx("city", ""), mqttTLS("cert_file: "+notPEM+", key_file: "+notPEM)),
 			"mqtt[0] (lora): tls: cert_file/key_file: tls: failed to find any PEM data in certificate input", false},
+
+		// The MQTT uplink sink (issue 15): its files are read by build, its template
+		// checked by config.
+		{"uplink cert_file a FIFO", box(uplink("tls: {cert_file: "+fifo+", key_file: "+notPEM+"}"), ""),
+			"sinks[0] (central): tls: cert_file: " + fifo + " is a named pipe (FIFO), not a regular file", false},
+		{"uplink ca_file not PEM", box(uplink("tls: {ca_file: "+notPEM+"}"), ""),
+			"sinks[0] (central): tls: ca_file " + notPEM + ": no PEM certificates", false},
+		{"uplink topic with a wildcard", box(uplink("topic: envgate/+/{device}"), ""),
+			"sinks[0].mqtt.topic (line 6): wildcard '+' at offset 8: a topic to publish to names one topic, without + or #", true},
 
 		// Dead-letter files (issue 10 review): one that exists and is not a regular file
 		// makes every write fail at run time; two users of one file rotate each other's;

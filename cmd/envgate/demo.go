@@ -39,7 +39,9 @@ func cmdDemo(args []string, stdout, stderr io.Writer) int {
 	cfg.Gateway.Listen = *listen
 	cfg.Gateway.LogLevel = *logLevel
 	for i := range cfg.Sinks {
-		cfg.Sinks[i].InfluxDB.DeadLetter = "" // re-derived from the state dir below
+		if cfg.Sinks[i].InfluxDB != nil {
+			cfg.Sinks[i].InfluxDB.DeadLetter = "" // re-derived from the state dir below
+		}
 	}
 	if *influxURL != "" {
 		// The token comes only from the environment, so it never shows in `ps`.

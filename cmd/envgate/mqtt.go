@@ -97,7 +97,7 @@ func seriesKeep(cfg *config.Config) metrics.SeriesKeep {
 // clientTLS builds a TLS client configuration: trusted CAs, and a client certificate
 // for mutual TLS.
 func clientTLS(c *config.MQTTTLS) (*tls.Config, error) {
-	t := &tls.Config{InsecureSkipVerify: c.InsecureSkipVerify} //nolint:gosec // opt-in, for testing
+	t := &tls.Config{InsecureSkipVerify: c.InsecureSkipVerify, ServerName: c.ServerName} //nolint:gosec // opt-in, for testing
 	if c.CAFile != "" {
 		var err error
 		if t.RootCAs, err = caPool(c.CAFile); err != nil {

@@ -56,6 +56,7 @@ func TestDocsListEveryMetric(t *testing.T) {
 	m.AddPM("pms-1", func() PMStats { return PMStats{Frames: 10} })
 	m.AddBuffer(func() BufferStats { return BufferStats{} })
 	m.AddSink("influx", func() SinkStats { return SinkStats{} })
+	m.AddUplink("bureau", func() UplinkStats { return UplinkStats{Connected: true} })
 	m.SetWriterStall(func() time.Duration { return 0 })
 	m.SetReload(func() ReloadState { return ReloadState{OK: true, Loaded: time.Now()} })
 	m.SetClockHold(func() (int64, uint64) { return 3, 1 })

@@ -53,6 +53,11 @@
 //	envgate_mqtt_devices{source}                               gauge, devices counted toward max_devices
 //	envgate_mqtt_connected{source}                             gauge, 1 or 0
 //	envgate_mqtt_reconnects_total{source}                      counter
+//	envgate_uplink_published_bytes_total{sink}                 counter
+//	envgate_uplink_connects_total{sink}                        counter
+//	envgate_uplink_connected{sink}                             gauge, 1 or 0
+//	envgate_uplink_throttled_seconds_total{sink}               counter
+//	envgate_uplink_skipped_total{sink}                         counter
 //	envgate_writer_stalled_seconds                             gauge, the writer's current buffer call
 //	envgate_config_reload_success                              gauge, 1 if the last reload was applied
 //	envgate_config_last_reload_success_timestamp_seconds       gauge, when the running config was loaded
@@ -104,6 +109,7 @@ type Metrics struct {
 	state  *stateCollector
 	modbus *modbusMetrics
 	mqtt   *mqttCollector
+	uplink *uplinkCollector
 	noise  *noiseCollector
 
 	airWater *airWaterCollector
@@ -157,6 +163,7 @@ func New() *Metrics {
 		state:  newStateCollector(),
 		modbus: newModbusMetrics(),
 		mqtt:   &mqttCollector{sources: map[string]func() MQTTStats{}},
+		uplink: &uplinkCollector{sinks: map[string]func() UplinkStats{}},
 		noise:  &noiseCollector{},
 
 		airWater: &airWaterCollector{},
@@ -175,6 +182,7 @@ func New() *Metrics {
 	)
 	m.reg.MustRegister(m.modbus.collectors()...)
 	m.reg.MustRegister(m.mqtt, m.noise, m.airWater, m.pm, m.clock, m.writer, m.reload)
+	m.reg.MustRegister(m.uplink)
 	return m
 }
 

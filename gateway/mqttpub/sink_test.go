@@ -1,0 +1,250 @@
+package mqttpub
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	mqtt "github.com/eclipse/paho.mqtt.golang"
+
+	"github.com/envgate/envgate/gateway/reading"
+)
+
+// doneToken is a completed paho token with err.
+type doneToken struct{ err error }
+
+func (doneToken) Wait() bool                     { return true }
+func (doneToken) WaitTimeout(time.Duration) bool { return true }
+func (doneToken) Done() <-chan struct{}          { c := make(chan struct{}); close(c); return c }
+func (t doneToken) Error() error                 { return t.err }
+
+// fakeConn records what is published on it and when; fail, if set, decides the
+// outcome of the n-th message (0-based) of the connection.
+type fakeConn struct {
+	mu     sync.Mutex
+	sent   []message
+	at     []time.Time
+	fail   func(n int) error
+	closed bool
+}
+
+func (c *fakeConn) publish(topic string, payload []byte) mqtt.Token {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := len(c.sent)
+	c.sent = append(c.sent, message{topic, payload})
+	c.at = append(c.at, time.Now())
+	if c.fail != nil {
+		return doneToken{c.fail(n)}
+	}
+	return doneToken{}
+}
+
+func (c *fakeConn) connected() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return !c.closed
+}
+
+func (c *fakeConn) close() {
+	c.mu.Lock()
+	c.closed = true
+	c.mu.Unlock()
+}
+
+// newFake returns a sink whose connections are fakes, and the connections it made.
+func newFake(t *testing.T, cfg Config, fail func(conn, n int) error) (*Sink, *[]*fakeConn) {
+	t.Helper()
+	if cfg.Broker == "" {
+		cfg.Broker = "tcp://127.0.0.1:1883"
+	}
+	cfg.Name, cfg.ClientID, cfg.GatewayID = "up", "envgate-gw-7-up", "gw-7"
+	if cfg.Format == "" {
+		cfg.Format = FormatJSON
+	}
+	if cfg.Timeout == 0 {
+		cfg.Timeout = time.Second
+	}
+	var err error
+	if cfg.Topic, err = ParseTopic(DefaultTopic); err != nil {
+		t.Fatal(err)
+	}
+	s, err := New(cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var conns []*fakeConn
+	s.dial = func(context.Context) (conn, error) {
+		c := &fakeConn{}
+		if fail != nil {
+			k := len(conns)
+			c.fail = func(n int) error { return fail(k, n) }
+		}
+		conns = append(conns, c)
+		return c, nil
+	}
+	return s, &conns
+}
+
+func batchOf(n int, start time.Time) []reading.Reading {
+	rs := make([]reading.Reading, n)
+	for i := range rs {
+		rs[i] = reading.New(start.Add(time.Duration(i)*time.Second), "canal-east-3", fmt.Sprintf("aq-%d", i%3), "pm25", float64(i))
+	}
+	return rs
+}
+
+func TestPayload(t *testing.T) {
+	r := reading.New(time.Date(2026, 3, 1, 8, 0, 0, 123000000, time.FixedZone("CST", 8*3600)), "canal-east-3", "aq-1", "pm25", 35)
+	check := func(format string, r reading.Reading, want string) {
+		t.Helper()
+		if got := string(Payload(r, "gw-7", format)); got != want {
+			t.Errorf("Payload(%s) = %s, want %s", format, got, want)
+		}
+	}
+	check(FormatJSON, r, `{"gateway":"gw-7","site":"canal-east-3","device":"aq-1","quantity":"pm25","value":35,"unit":"ug/m3","time":"2026-03-01T00:00:00.123Z","quality":"good"}`)
+	check(FormatLine, r, "air,device=aq-1,gateway=gw-7,site=canal-east-3 pm25=35 1772323200123000000")
+	r.Quality, r.Value = reading.Suspect, 35.5
+	check(FormatJSON, r, `{"gateway":"gw-7","site":"canal-east-3","device":"aq-1","quantity":"pm25","value":35.5,"unit":"ug/m3","time":"2026-03-01T00:00:00.123Z","quality":"suspect"}`)
+	check(FormatLine, r, "air,device=aq-1,gateway=gw-7,site=canal-east-3 pm25=35.5,pm25_quality=1i 1772323200123000000")
+}
+
+// TestWritePublishesInOrder: one message per reading, in batch order, on one connection
+// kept from Write to Write; Bad and invalid readings are counted, not sent.
+func TestWritePublishesInOrder(t *testing.T) {
+	s, conns := newFake(t, Config{}, nil)
+	rs := batchOf(10, time.Now().Add(-time.Hour))
+	rs[3].Quality = reading.Bad
+	rs[5].Unit = "mg/m3"
+	for range 2 {
+		if err := s.Write(t.Context(), rs); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(*conns) != 1 {
+		t.Fatalf("%d connections, want 1 kept open", len(*conns))
+	}
+	c := (*conns)[0]
+	if len(c.sent) != 16 {
+		t.Fatalf("%d messages, want 16 (8 per write)", len(c.sent))
+	}
+	want := []int{0, 1, 2, 4, 6, 7, 8, 9}
+	for i, m := range c.sent[:8] {
+		r := rs[want[i]]
+		if wantTopic := "envgate/gw-7/canal-east-3/" + r.Device + "/air/pm25"; m.topic != wantTopic {
+			t.Errorf("message %d topic %q, want %q", i, m.topic, wantTopic)
+		}
+		if !strings.Contains(string(m.payload), fmt.Sprintf(`"value":%d,`, want[i])) {
+			t.Errorf("message %d payload %s, want value %d", i, m.payload, want[i])
+		}
+	}
+	if st := s.Stats(); st.Published != 16 || st.Invalid != 4 || st.Connects != 1 || !st.Connected {
+		t.Errorf("stats %+v, want 16 published, 4 invalid, 1 connect, connected", st)
+	}
+	s.Close()
+	if s.Stats().Connected {
+		t.Error("connected after Close")
+	}
+}
+
+// TestWriteFailureResendsBatch: a message without PUBACK fails the write and drops the
+// connection; the next Write connects anew and publishes the whole batch again.
+func TestWriteFailureResendsBatch(t *testing.T) {
+	lost := errors.New("connection lost before Publish completed")
+	s, conns := newFake(t, Config{}, func(conn, n int) error {
+		if conn == 0 && n >= 4 {
+			return lost
+		}
+		return nil
+	})
+	rs := batchOf(10, time.Now().Add(-time.Hour))
+	err := s.Write(t.Context(), rs)
+	if !errors.Is(err, lost) || !strings.Contains(err.Error(), "(message 5 of 10)") {
+		t.Fatalf("Write = %v, want the lost connection at message 5 of 10", err)
+	}
+	if !(*conns)[0].closed {
+		t.Error("the failed connection is not closed")
+	}
+	if err := s.Write(t.Context(), rs); err != nil {
+		t.Fatal(err)
+	}
+	if len(*conns) != 2 || len((*conns)[1].sent) != 10 {
+		t.Fatalf("%d connections; want the second with the whole batch of 10", len(*conns))
+	}
+	if st := s.Stats(); st.Published != 10 || st.Connects != 2 {
+		t.Errorf("stats %+v, want 10 published (acknowledged once), 2 connects", st)
+	}
+	s.Close()
+	if err := s.Write(t.Context(), rs); !errors.Is(err, ErrClosed) {
+		t.Errorf("Write after Close = %v, want ErrClosed", err)
+	}
+	s.Close() // twice is fine
+}
+
+// TestRateCap: with max_bytes_per_second R, the bytes published by any time t since
+// the first message never exceed R×t plus one second's burst, and a backlog goes out
+// at R (not much slower), in the fake clock of a synctest bubble.
+func TestRateCap(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const rate = 2000
+		s, conns := newFake(t, Config{MaxBytesPerSecond: rate}, nil)
+		start := time.Now()
+		rs := batchOf(300, start.Add(-time.Hour))
+		for i := 0; i < len(rs); i += 100 {
+			if err := s.Write(t.Context(), rs[i:i+100]); err != nil {
+				t.Fatal(err)
+			}
+		}
+		c := (*conns)[0]
+		total := 0
+		for i, m := range c.sent {
+			total += MessageBytes(m.topic, m.payload)
+			// One byte of slack: the limiter rounds its waits to whole nanoseconds.
+			if allowed := rate + float64(rate)*c.at[i].Sub(start).Seconds() + 1; float64(total) > allowed {
+				t.Fatalf("%d bytes published after %v, more than the %.0f allowed", total, c.at[i].Sub(start), allowed)
+			}
+		}
+		elapsed := time.Since(start)
+		if want := time.Duration(float64(total-rate) / rate * float64(time.Second)); elapsed < want || elapsed > want+time.Second {
+			t.Errorf("%d bytes took %v, want about %v at %d B/s after a burst of %d", total, elapsed, want, rate, rate)
+		}
+		if st := s.Stats(); st.Bytes != uint64(total) || st.Throttled <= 0 {
+			t.Errorf("stats %+v, want %d bytes and some throttled time", st, total)
+		}
+		t.Logf("%d messages, %d bytes in %v", len(c.sent), total, elapsed)
+	})
+}
+
+// TestRateCapWaitIsCancelled: a Write waiting for the cap returns when ctx is done.
+func TestRateCapWaitIsCancelled(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s, _ := newFake(t, Config{MaxBytesPerSecond: 100}, nil)
+		ctx, cancel := context.WithTimeout(t.Context(), 3*time.Second)
+		defer cancel()
+		if err := s.Write(ctx, batchOf(100, time.Now().Add(-time.Hour))); err == nil {
+			t.Fatal("Write of 100 messages at 100 B/s within 3 s succeeded")
+		}
+	})
+}
+
+// TestIdleConnectionLost: a connection lost between writes (a broker restart, a NAT
+// timeout) is replaced at the next Write, which does not fail for it.
+func TestIdleConnectionLost(t *testing.T) {
+	s, conns := newFake(t, Config{}, nil)
+	rs := batchOf(3, time.Now().Add(-time.Hour))
+	if err := s.Write(t.Context(), rs); err != nil {
+		t.Fatal(err)
+	}
+	(*conns)[0].close() // as paho's connection-lost handling leaves it: not connected
+	if err := s.Write(t.Context(), rs); err != nil {
+		t.Fatalf("Write after the idle connection was lost = %v, want it to connect anew", err)
+	}
+	if len(*conns) != 2 || len((*conns)[1].sent) != 3 {
+		t.Fatalf("%d connections, want a second one carrying the write", len(*conns))
+	}
+}

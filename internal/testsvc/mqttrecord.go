@@ -1,0 +1,80 @@
+package testsvc
+
+import (
+	"fmt"
+	"os"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	mqtt "github.com/eclipse/paho.mqtt.golang"
+)
+
+// Message is one message a Recording received.
+type Message struct {
+	Topic   string
+	Payload []byte
+}
+
+// Recording is a subscriber that keeps every message it receives, in order of
+// arrival, through broker restarts: it holds a persistent session (clean session off,
+// QoS 1), so the broker queues what is published while it reconnects (up to
+// MosquittoOptions.MaxQueued) and keeps the queue across Stop and Start.
+type Recording struct {
+	c  mqtt.Client
+	mu sync.Mutex
+	ms []Message
+}
+
+// Record subscribes to filter at QoS 1 on URL (logged in as Publish's user when the
+// broker has Users) and returns once the broker confirmed the subscription. It
+// disconnects in t.Cleanup.
+func (m *Mosquitto) Record(t testing.TB, filter string) *Recording {
+	t.Helper()
+	rec := &Recording{}
+	subscribe := func(c mqtt.Client) mqtt.Token { return c.Subscribe(filter, 1, nil) }
+	opts := mqtt.NewClientOptions().
+		AddBroker(m.URL).
+		SetClientID(fmt.Sprintf("testsvc-rec-%d-%d", os.Getpid(), publishSeq.Add(1))).
+		SetProtocolVersion(4).
+		SetCleanSession(false).
+		SetOrderMatters(true). // the handler only appends: arrival order is kept
+		SetAutoReconnect(true).
+		SetMaxReconnectInterval(200 * time.Millisecond).
+		SetConnectTimeout(publishTimeout).
+		SetDefaultPublishHandler(func(_ mqtt.Client, msg mqtt.Message) {
+			rec.mu.Lock()
+			rec.ms = append(rec.ms, Message{Topic: msg.Topic(), Payload: slices.Clone(msg.Payload())})
+			rec.mu.Unlock()
+		}).
+		// Subscribing again on every connection is harmless and survives a broker
+		// that lost the session; the first one is waited for below.
+		SetOnConnectHandler(func(c mqtt.Client) { go subscribe(c) })
+	if m.password != "" {
+		opts.SetUsername(publishUser).SetPassword(m.password)
+	}
+	rec.c = mqtt.NewClient(opts)
+	if tok := rec.c.Connect(); !tok.WaitTimeout(publishTimeout) || tok.Error() != nil {
+		t.Fatalf("record %s: connect to %s: %v", filter, m.URL, tokenError(tok, publishTimeout))
+	}
+	if tok := subscribe(rec.c); !tok.WaitTimeout(publishTimeout) || tok.Error() != nil {
+		t.Fatalf("record %s: subscribe: %v", filter, tokenError(tok, publishTimeout))
+	}
+	t.Cleanup(func() { rec.c.Disconnect(100) })
+	return rec
+}
+
+// Messages returns a copy of what arrived so far, in order of arrival.
+func (r *Recording) Messages() []Message {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.ms)
+}
+
+// Len returns how many messages arrived so far.
+func (r *Recording) Len() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.ms)
+}
