@@ -32,10 +32,29 @@ type Recording struct {
 // disconnects in t.Cleanup.
 func (m *Mosquitto) Record(t testing.TB, filter string) *Recording {
 	t.Helper()
+	return record(t, []string{m.URL}, m.password, filter)
+}
+
+// Record subscribes to filter at QoS 1 on the MQTT listeners of nodes (paho tries them
+// in order, on every connection), with a persistent session kept in the cluster's
+// JetStream, and returns once the cluster confirmed the subscription. It disconnects in
+// t.Cleanup.
+func (c *NATSCluster) Record(t testing.TB, filter string, nodes ...*NATSNode) *Recording {
+	t.Helper()
+	var urls []string
+	for _, n := range nodes {
+		urls = append(urls, n.MQTTURL)
+	}
+	return record(t, urls, "", filter)
+}
+
+// record subscribes a Recording to filter on the first of urls that answers; password,
+// if set, is publishUser's.
+func record(t testing.TB, urls []string, password, filter string) *Recording {
+	t.Helper()
 	rec := &Recording{}
 	subscribe := func(c mqtt.Client) mqtt.Token { return c.Subscribe(filter, 1, nil) }
 	opts := mqtt.NewClientOptions().
-		AddBroker(m.URL).
 		SetClientID(fmt.Sprintf("testsvc-rec-%d-%d", os.Getpid(), publishSeq.Add(1))).
 		SetProtocolVersion(4).
 		SetCleanSession(false).
@@ -51,12 +70,15 @@ func (m *Mosquitto) Record(t testing.TB, filter string) *Recording {
 		// Subscribing again on every connection is harmless and survives a broker
 		// that lost the session; the first one is waited for below.
 		SetOnConnectHandler(func(c mqtt.Client) { go subscribe(c) })
-	if m.password != "" {
-		opts.SetUsername(publishUser).SetPassword(m.password)
+	for _, u := range urls {
+		opts.AddBroker(u)
+	}
+	if password != "" {
+		opts.SetUsername(publishUser).SetPassword(password)
 	}
 	rec.c = mqtt.NewClient(opts)
 	if tok := rec.c.Connect(); !tok.WaitTimeout(publishTimeout) || tok.Error() != nil {
-		t.Fatalf("record %s: connect to %s: %v", filter, m.URL, tokenError(tok, publishTimeout))
+		t.Fatalf("record %s: connect to %v: %v", filter, urls, tokenError(tok, publishTimeout))
 	}
 	if tok := subscribe(rec.c); !tok.WaitTimeout(publishTimeout) || tok.Error() != nil {
 		t.Fatalf("record %s: subscribe: %v", filter, tokenError(tok, publishTimeout))

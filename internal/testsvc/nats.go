@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	mqtt "github.com/eclipse/paho.mqtt.golang"
 )
 
 // NATSInstallHint tells how to install the server (Debian bookworm: nats-server 2.9.10,
@@ -150,7 +152,8 @@ func (node *NATSNode) listening(int64) error {
 	return nil
 }
 
-// WaitReady waits until every running node listens and reports the same JetStream
+// WaitReady waits until every running node listens, accepts an MQTT connection, and
+// reports the same JetStream
 // meta leader, itself running, and a running leader for every stream it holds (MQTT keeps sessions and messages in streams, whose leaders are elected again
 // after a node is lost); it fails the test after natsReadyTimeout. (Not /healthz:
 // nats-server 2.9.10 reports a restarted node unhealthy for as long as a replica of an
@@ -186,6 +189,11 @@ func (c *NATSCluster) ready() error {
 		if err := node.listening(0); err != nil {
 			return fmt.Errorf("%s: %v", node.Name, err)
 		}
+		if err := node.mqttConnects(); err != nil {
+			// Until its MQTT streams exist and have leaders, a node answers CONNECT
+			// by closing the connection.
+			return fmt.Errorf("%s: MQTT: %v", node.Name, err)
+		}
 		l, streams, err := node.leaders(client)
 		if err != nil {
 			return fmt.Errorf("%s: %v", node.Name, err)
@@ -206,6 +214,20 @@ func (c *NATSCluster) ready() error {
 			return fmt.Errorf("nodes disagree on the JetStream meta leader: %s and %s", leader, l)
 		}
 	}
+	return nil
+}
+
+// mqttConnects connects an MQTT 3.1.1 client with a clean session and disconnects.
+func (node *NATSNode) mqttConnects() error {
+	c := mqtt.NewClient(mqtt.NewClientOptions().AddBroker(node.MQTTURL).
+		SetClientID(fmt.Sprintf("testsvc-probe-%d-%d", os.Getpid(), publishSeq.Add(1))).
+		SetProtocolVersion(4).SetCleanSession(true).SetAutoReconnect(false).
+		SetConnectTimeout(2 * time.Second))
+	tok := c.Connect()
+	if !tok.WaitTimeout(3*time.Second) || tok.Error() != nil {
+		return tokenError(tok, 3*time.Second)
+	}
+	c.Disconnect(0)
 	return nil
 }
 
