@@ -7,6 +7,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -115,6 +116,81 @@ func BenchmarkFleet(b *testing.B) {
 	}
 }
 
+// uplink stands for the boxes' 4G link to the bureau: a TCP proxy in front of InfluxDB
+// that refuses connections (closes them at once) while it is down, and cuts the open
+// ones when it goes down.
+type uplink struct {
+	ln     net.Listener
+	target string
+	mu     sync.Mutex
+	up     bool
+	conns  map[net.Conn]bool
+}
+
+func startUplink(b *testing.B, target string) *uplink {
+	b.Helper()
+	ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", testsvc.FreePort(b)))
+	if err != nil {
+		b.Fatal(err)
+	}
+	u := &uplink{ln: ln, target: target, up: true, conns: map[net.Conn]bool{}}
+	go u.serve()
+	b.Cleanup(func() { ln.Close(); u.set(false) })
+	return u
+}
+
+func (u *uplink) url() string { return "http://" + u.ln.Addr().String() }
+
+func (u *uplink) serve() {
+	for {
+		c, err := u.ln.Accept()
+		if err != nil {
+			return
+		}
+		u.mu.Lock()
+		up := u.up
+		if up {
+			u.conns[c] = true
+		}
+		u.mu.Unlock()
+		if !up {
+			c.Close()
+			continue
+		}
+		go u.pipe(c)
+	}
+}
+
+func (u *uplink) pipe(c net.Conn) {
+	defer func() {
+		u.mu.Lock()
+		delete(u.conns, c)
+		u.mu.Unlock()
+		c.Close()
+	}()
+	s, err := net.Dial("tcp", u.target)
+	if err != nil {
+		return
+	}
+	defer s.Close()
+	done := make(chan struct{}, 2)
+	go func() { _, _ = io.Copy(s, c); done <- struct{}{} }()
+	go func() { _, _ = io.Copy(c, s); done <- struct{}{} }()
+	<-done
+}
+
+// set brings the link up or down; down closes every connection through it.
+func (u *uplink) set(up bool) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	u.up = up
+	if !up {
+		for c := range u.conns {
+			c.Close()
+		}
+	}
+}
+
 // box is one envgate process of the fleet.
 type box struct {
 	id, site, state, listen string
@@ -129,10 +205,11 @@ func runFleet(b *testing.B, bin, cfg string, inf *testsvc.Influx, n int) {
 	boxes := make([]*box, n)
 	for i := range boxes {
 		boxes[i] = &box{id: fmt.Sprintf("box-%03d", i+1), site: fmt.Sprintf("site-%03d", i+1),
-			state: filepath.Join(dir, fmt.Sprintf("box-%03d", i+1)), listen: freeListen(b)}
+			state: filepath.Join(dir, fmt.Sprintf("box-%03d", i+1)), listen: fmt.Sprintf("127.0.0.1:%d", testsvc.FreePort(b))}
 	}
+	link := startUplink(b, strings.TrimPrefix(inf.URL, "http://"))
 	firstStart := clock.Now()
-	startBoxes(b, bin, cfg, inf, boxes)
+	startBoxes(b, bin, cfg, link.url(), inf.Bucket, boxes)
 	b.Cleanup(func() { stopBoxes(boxes, syscall.SIGKILL) })
 
 	// Steady state.
@@ -154,7 +231,10 @@ func runFleet(b *testing.B, bin, cfg string, inf *testsvc.Influx, n int) {
 	b.ReportMetric(mean(rss), "rss-MiB-per-box")
 	b.ReportMetric(slices.Max(hwm), "peak-rss-MiB-max")
 
-	// The cut-off, compressed: stop, append the outage's readings, start all at once.
+	// The cut-off, compressed: the link goes down; the boxes are stopped, the outage's
+	// readings appended to their buffers, and the boxes started again, failing to reach
+	// InfluxDB; once every box has failed at least once, the link comes back.
+	link.set(false)
 	stopBoxes(boxes, syscall.SIGTERM)
 	var lines []string
 	total := 0
@@ -166,8 +246,17 @@ func runFleet(b *testing.B, bin, cfg string, inf *testsvc.Influx, n int) {
 			lines = append(lines, influx.Line(r, bx.id, time.Millisecond))
 		}
 	}
+	startBoxes(b, bin, cfg, link.url(), inf.Bucket, boxes)
+	for deadline := time.Now().Add(5 * time.Minute); ; time.Sleep(200 * time.Millisecond) {
+		if failing := scrapeAll(b, boxes, "envgate_sink_failing"); slices.Min(failing) == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			b.Fatal("not every box saw the link down within 5 min")
+		}
+	}
 	drainStart := time.Now()
-	startBoxes(b, bin, cfg, inf, boxes)
+	link.set(true)
 	waitDrained := func() {
 		deadline := time.Now().Add(10 * time.Minute)
 		for {
@@ -198,14 +287,15 @@ func runFleet(b *testing.B, bin, cfg string, inf *testsvc.Influx, n int) {
 	b.ReportMetric(0, "ns/op")
 }
 
-// startBoxes starts every box at once and waits until each answers /healthz.
-func startBoxes(b *testing.B, bin, cfg string, inf *testsvc.Influx, boxes []*box) {
+// startBoxes starts every box at once, its sink writing to influxURL, and waits until
+// each answers /healthz.
+func startBoxes(b *testing.B, bin, cfg, influxURL, bucket string, boxes []*box) {
 	b.Helper()
 	for _, bx := range boxes {
 		bx.logs = &lockedBuffer{}
 		bx.cmd = exec.Command(bin, "run", "-c", cfg)
 		bx.cmd.Env = append(os.Environ(), "FLEET_BOX="+bx.id, "FLEET_SITE="+bx.site, "FLEET_STATE="+bx.state,
-			"FLEET_LISTEN="+bx.listen, "FLEET_INFLUX_URL="+inf.URL, "FLEET_INFLUX_BUCKET="+inf.Bucket)
+			"FLEET_LISTEN="+bx.listen, "FLEET_INFLUX_URL="+influxURL, "FLEET_INFLUX_BUCKET="+bucket)
 		bx.cmd.Stdout, bx.cmd.Stderr = bx.logs, bx.logs
 		if err := bx.cmd.Start(); err != nil {
 			b.Fatalf("start %s: %v", bx.id, err)
@@ -270,7 +360,7 @@ func scrapeAll(b *testing.B, boxes []*box, metric string) []float64 {
 	wg.Wait()
 	for i, err := range errs {
 		if err != nil {
-			b.Fatalf("%s: %v", boxes[i].id, err)
+			b.Fatalf("%s: %v; its log:\n%s", boxes[i].id, err, boxes[i].logs.String())
 		}
 	}
 	return out
@@ -314,7 +404,11 @@ func scrapeSum(client *http.Client, url, metric string) (float64, error) {
 func boxCPU(b *testing.B, boxes []*box) []time.Duration {
 	out := make([]time.Duration, len(boxes))
 	for i, bx := range boxes {
-		out[i] = mustProcCPU(b, bx.cmd.Process.Pid)
+		d, err := procCPU(bx.cmd.Process.Pid)
+		if err != nil {
+			b.Fatalf("%s: CPU: %v; its log:\n%s", bx.id, err, bx.logs.String())
+		}
+		out[i] = d
 	}
 	return out
 }
@@ -358,17 +452,6 @@ func appendBacklog(b *testing.B, bx *box, rs []reading.Reading) {
 	if err := q.Close(); err != nil {
 		b.Fatal(err)
 	}
-}
-
-// freeListen returns a free loopback address for a box's HTTP listener.
-func freeListen(b *testing.B) string {
-	b.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
 }
 
 func sum(xs []float64) float64 {
