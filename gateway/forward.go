@@ -275,6 +275,9 @@ func (f *forwarder) liveLane(ctx context.Context, acked uint64) {
 
 // startLive opens the live lane at the durable end of the log.
 func (f *forwarder) startLive() {
+	if f.spec.Ordered {
+		return
+	}
 	live, err := f.r.Follow()
 	if err != nil {
 		return // the queue is closed: the ordered lane will find out

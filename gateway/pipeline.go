@@ -79,6 +79,10 @@ type SinkSpec struct {
 	// DrainBatchSize, if larger than BatchSize, is how many readings a write may carry
 	// while a backlog waits (see DrainBatch); 0 keeps every write to BatchSize.
 	DrainBatchSize int
+	// Ordered delivers strictly in buffer order: no live lane sends live readings ahead
+	// of a backlog (liveLane). A Prometheus remote-write receiver rejects a sample
+	// older than the newest of its series, so for it the backlog must come first.
+	Ordered bool
 }
 
 // Config is everything Run needs. Queue and Metrics are owned by the caller, who closes
