@@ -90,30 +90,23 @@ func TestPrometheusOriginalTimestamps(t *testing.T) {
 	}
 }
 
-// TestPrometheusDuplicateResend: a batch sent twice leaves one sample per timestamp.
-// The same sink skips what its series already hold; a new sink (the gateway after a
-// crash, which sends its last unacknowledged batch again) gets the older samples
-// rejected as out of order by Prometheus 2.42 (the newest one is an identical
-// duplicate, which it accepts) and dead-letters them, and Write returns nil: the
-// cursor moves on.
+// TestPrometheusDuplicateResend: a batch sent twice (at least once: the gateway
+// sends its last unacknowledged batch again after a crash) leaves one sample per
+// timestamp. Prometheus 2.42 rejects the older samples of each series as out of order
+// (the newest one is an identical duplicate, which it accepts); the sink dead-letters
+// them and Write returns nil: the cursor moves on.
 func TestPrometheusDuplicateResend(t *testing.T) {
 	prom := testsvc.StartPrometheus(t, testsvc.PrometheusOptions{RemoteWriteReceiver: true})
 	dir := t.TempDir()
 	s := newSink(t, prom, dir)
 	start := time.Now().Add(-5 * time.Minute).Truncate(time.Millisecond)
 	rs := noiseBatch(start, 20)
-	for range 2 {
-		if err := s.Write(t.Context(), rs); err != nil {
-			t.Fatal(err)
-		}
+	if err := s.Write(t.Context(), rs); err != nil {
+		t.Fatal(err)
 	}
-	if st := s.Stats(); st.Written != uint64(len(rs)) || st.Skipped != uint64(len(rs)) {
-		t.Errorf("same sink, batch twice: Stats() = %+v, want %d written and %d skipped", st, len(rs), len(rs))
-	}
-
 	again := newSink(t, prom, filepath.Join(dir, "after-crash"))
 	if err := again.Write(t.Context(), rs); err != nil {
-		t.Fatalf("re-sent batch after a restart: %v", err)
+		t.Fatalf("re-sent batch: %v", err)
 	}
 	got := prom.Series(t, `envgate_reading_value{gateway="box-7"}`, 10*time.Minute, time.Now())
 	var la []testsvc.TimedValue
@@ -136,18 +129,74 @@ func TestPrometheusDuplicateResend(t *testing.T) {
 		t.Errorf("dead-letter file does not give the reason:\n%s", dl)
 	}
 
-	// A different value at the newest stored timestamp, from a sink that has not sent
-	// that series: rejected as a duplicate, dead-lettered, not retried. (One that has
-	// skips it: the first value stays.)
-	third := newSink(t, prom, filepath.Join(dir, "third"))
+	// A different value at the newest stored timestamp: rejected as a duplicate,
+	// dead-lettered, not retried; the first value stays.
 	changed := []reading.Reading{reading.New(rs[len(rs)-1].Time, "park-3", "noise-1", "la", 99)}
-	if err := third.Write(t.Context(), changed); err != nil {
+	if err := s.Write(t.Context(), changed); err != nil {
 		t.Fatalf("a different value at a stored timestamp: %v", err)
 	}
-	if st := third.Stats(); st.DeadLettered != 1 || st.Written != 0 {
+	if st := s.Stats(); st.DeadLettered != 1 || st.Written != uint64(len(rs)) {
 		t.Errorf("a different value at a stored timestamp: Stats() = %+v, want it dead-lettered", st)
 	}
-	if err := again.Write(t.Context(), changed); err != nil || again.Stats().Skipped != 1 {
-		t.Errorf("a different value at a timestamp the sink sent: Write = %v, Stats() = %+v, want it skipped", err, again.Stats())
+	dl, err = os.ReadFile(filepath.Join(dir, "central.lp"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(dl), "status=400 duplicate sample for timestamp") {
+		t.Errorf("dead-letter file does not give the reason:\n%s", dl)
+	}
+}
+
+// TestPrometheusOutOfOrderWindow: with storage.tsdb.out_of_order_time_window set,
+// Prometheus 2.42 accepts samples older than the newest of their series within the
+// window (a backlog sent after live readings) and identical samples sent again, and
+// the sink dead-letters nothing. Beyond the window it answers 500 "too old sample",
+// which the sink dead-letters instead of retrying for ever.
+func TestPrometheusOutOfOrderWindow(t *testing.T) {
+	prom := testsvc.StartPrometheus(t, testsvc.PrometheusOptions{RemoteWriteReceiver: true, OutOfOrderTimeWindow: time.Hour})
+	dir := t.TempDir()
+	s := newSink(t, prom, dir)
+	now := time.Now().Truncate(time.Millisecond)
+	newer := noiseBatch(now.Add(-5*time.Minute), 10)
+	older := noiseBatch(now.Add(-30*time.Minute), 10)
+	for _, rs := range [][]reading.Reading{newer, older} {
+		if err := s.Write(t.Context(), rs); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A new sink sends the older batch again: identical samples, accepted.
+	again := newSink(t, prom, filepath.Join(dir, "again"))
+	if err := again.Write(t.Context(), older); err != nil {
+		t.Fatal(err)
+	}
+	if st := again.Stats(); st.DeadLettered != 0 {
+		t.Errorf("identical samples sent again: Stats() = %+v, want nothing dead-lettered", st)
+	}
+	var la []testsvc.TimedValue
+	for _, r := range append(older, newer...) {
+		if r.Device != reading.HealthDevice {
+			la = append(la, testsvc.TimedValue{T: r.Time.UnixMilli(), V: r.Value})
+		}
+	}
+	got := prom.Series(t, `envgate_reading_value{gateway="box-7"}`, time.Hour, time.Now())
+	checkStored(t, got, series("noise-1", "la", "dB(A)"), la)
+	if st := s.Stats(); st.DeadLettered != 0 {
+		t.Errorf("Stats() = %+v, want nothing dead-lettered within the window", st)
+	}
+
+	// Beyond the window: rejected, dead-lettered with the reason, Write returns nil.
+	tooOld := noiseBatch(now.Add(-2*time.Hour), 3)
+	if err := s.Write(t.Context(), tooOld); err != nil {
+		t.Fatal(err)
+	}
+	if st := s.Stats(); st.DeadLettered != uint64(len(tooOld)) {
+		t.Errorf("beyond the window: Stats() = %+v, want %d dead-lettered", st, len(tooOld))
+	}
+	dl, err := os.ReadFile(filepath.Join(dir, "central.lp"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(dl), "status=500 too old sample") {
+		t.Errorf("dead-letter file does not give the reason:\n%s", dl)
 	}
 }

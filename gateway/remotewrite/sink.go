@@ -65,7 +65,7 @@ type Stats struct {
 	Written      uint64 // samples in requests the receiver accepted
 	Rejected     uint64 // requests answered with a 4xx other than 408 and 429
 	Split        uint64 // rejected batches split in two to find the rejected samples
-	Skipped      uint64 // samples not sent again: their series already has them (see Write)
+	Skipped      uint64 // samples of a failed batch not sent again: the receiver had accepted them (see Write)
 	DeadLettered uint64 // readings written to the dead-letter file
 	// DeadLetterDropped counts dead-letter entries deleted with the oldest file when
 	// the dead-letter file rotated, including files left by earlier runs.
@@ -85,13 +85,13 @@ type Sink struct {
 	transport *http.Transport
 	secrets   []string
 
-	// newest is the newest timestamp (ms) the receiver accepted for each series (by
-	// seriesKey) since New: a sample at or before it is already stored (the buffer is
-	// the only source of the series), so a batch sent again after a failure of a later
-	// part skips it instead of having it rejected as out of order.
-	mu     sync.Mutex
-	newest map[string]int64
-	closed bool
+	// accepted holds the samples the receiver accepted of a batch whose Write then
+	// failed (a later part of it got a 5xx): the forwarder sends the same batch again,
+	// and those are skipped rather than rejected as out of order. Write empties it when
+	// it returns nil, so it never holds more than a batch.
+	mu       sync.Mutex
+	accepted map[sampleID]struct{}
+	closed   bool
 
 	written, rejected, split, skipped, deadLettered atomic.Uint64
 
@@ -111,7 +111,7 @@ func New(cfg Config, log *slog.Logger) (*Sink, error) {
 	if cfg.TLS != nil {
 		transport.TLSClientConfig = cfg.TLS.Clone()
 	}
-	s := &Sink{cfg: cfg, log: log, transport: transport, newest: map[string]int64{}}
+	s := &Sink{cfg: cfg, log: log, transport: transport, accepted: map[sampleID]struct{}{}}
 	for _, v := range []string{cfg.BearerToken, cfg.Password} {
 		if v != "" {
 			s.secrets = append(s.secrets, v)
@@ -240,6 +240,12 @@ func (e *PersistentError) Error() string { return e.msg }
 // Persistent reports true: retrying soon will not help.
 func (e *PersistentError) Persistent() bool { return true }
 
+// sampleID identifies a sample: its series and timestamp.
+type sampleID struct {
+	key string
+	ts  int64
+}
+
 // sample is one reading to send, with its series.
 type sample struct {
 	r   reading.Reading
@@ -257,10 +263,11 @@ func seriesKey(r reading.Reading) string {
 type deadLine struct{ why, line string }
 
 // Write delivers batch. It returns nil when every reading was stored by the receiver,
-// was already stored (a sample at or before the newest one this sink had accepted for
-// its series since it started: not sent again, counted as skipped), or was rejected
-// by the receiver as a bad sample (400 or 422: out of order, too old, out of bounds, a
-// different value at a stored timestamp) and written to the dead-letter file, so that
+// was already stored (accepted by a request of an earlier Write of the same batch that
+// failed in another part: not sent again, counted as skipped), or was rejected
+// by the receiver as a bad sample (400 or 422; or a 5xx naming a sample error, see
+// sampleErrors: out of order, too old, out of bounds, a different value at a stored
+// timestamp) and written to the dead-letter file, so that
 // one unacceptable sample never holds the cursor. A batch the receiver rejects is
 // split in halves, oldest first, until each rejected sample stands alone (Prometheus
 // stores nothing of a request it rejects). Otherwise it returns an error and the
@@ -297,11 +304,16 @@ func (s *Sink) Write(ctx context.Context, batch []reading.Reading) error {
 	if err := s.send(ctx, samples, &dead); err != nil {
 		return err
 	}
+	if len(dead) > 0 {
+		if err := s.deadLetter(dead); err != nil {
+			return fmt.Errorf("remote-write sink %s: %w", s.cfg.Name, err)
+		}
+	}
+	s.mu.Lock()
+	clear(s.accepted)
+	s.mu.Unlock()
 	if len(dead) == 0 {
 		return nil
-	}
-	if err := s.deadLetter(dead); err != nil {
-		return fmt.Errorf("remote-write sink %s: %w", s.cfg.Name, err)
 	}
 	s.log.Warn("samples dead-lettered", "file", s.cfg.DeadLetter, "count", len(dead), "reason", dead[0].why,
 		"dead_lettered_total", s.deadLettered.Load())
@@ -313,12 +325,11 @@ func (s *Sink) Write(ctx context.Context, batch []reading.Reading) error {
 func (s *Sink) send(ctx context.Context, samples []sample, dead *[]deadLine) error {
 	s.mu.Lock()
 	samples = slices.DeleteFunc(slices.Clone(samples), func(x sample) bool {
-		n, ok := s.newest[x.key]
-		if ok && x.ts <= n {
+		_, ok := s.accepted[sampleID{x.key, x.ts}]
+		if ok {
 			s.skipped.Add(1)
-			return true
 		}
-		return false
+		return ok
 	})
 	s.mu.Unlock()
 	if len(samples) == 0 {
@@ -330,7 +341,7 @@ func (s *Sink) send(ctx context.Context, samples []sample, dead *[]deadLine) err
 		s.written.Add(uint64(len(samples)))
 		s.mu.Lock()
 		for _, x := range samples {
-			s.newest[x.key] = max(s.newest[x.key], x.ts)
+			s.accepted[sampleID{x.key, x.ts}] = struct{}{}
 		}
 		s.mu.Unlock()
 		return nil
@@ -339,13 +350,15 @@ func (s *Sink) send(ctx context.Context, samples []sample, dead *[]deadLine) err
 		return ctxErr
 	}
 	text := fmt.Sprintf("remote-write sink %s: write %d samples: %s", s.cfg.Name, len(samples), describe(status, msg))
+	badSamples := status == http.StatusBadRequest || status == http.StatusUnprocessableEntity ||
+		status == http.StatusRequestEntityTooLarge && len(samples) > 1 || status >= 500 && sampleError(msg)
 	switch {
-	case status == 0, status == http.StatusRequestTimeout, status == http.StatusTooManyRequests, status >= 500:
+	case !badSamples && (status == 0 || status == http.StatusRequestTimeout || status == http.StatusTooManyRequests || status >= 500):
 		return &RetryError{StatusCode: status, after: retryAfter(a.retryAfter), msg: text}
 	}
 	s.rejected.Add(1)
 	switch {
-	case status == http.StatusBadRequest || status == http.StatusUnprocessableEntity || status == http.StatusRequestEntityTooLarge && len(samples) > 1:
+	case badSamples:
 		if len(samples) == 1 {
 			why := "status=" + strconv.Itoa(status) + " " + msg
 			*dead = append(*dead, deadLine{why, influx.Line(samples[0].r, s.cfg.GatewayID, time.Millisecond)})
@@ -361,6 +374,18 @@ func (s *Sink) send(ctx context.Context, samples []sample, dead *[]deadLine) err
 	default:
 		return &PersistentError{StatusCode: status, msg: text}
 	}
+}
+
+// sampleErrors are the TSDB's messages for a sample it will never take (Prometheus
+// tsdb/storage errors: ErrOutOfOrderSample, ErrTooOldSample, ErrOutOfBounds,
+// ErrDuplicateSampleForTimestamp). Prometheus 2.42 answers the last three of them
+// with 400 but "too old sample" (older than out_of_order_time_window) with 500, which
+// retrying can never cure: a 5xx with one of these messages is a rejection.
+var sampleErrors = []string{"out of order sample", "too old sample", "out of bounds", "duplicate sample for timestamp"}
+
+// sampleError reports whether msg is one of sampleErrors.
+func sampleError(msg string) bool {
+	return slices.ContainsFunc(sampleErrors, func(e string) bool { return strings.Contains(msg, e) })
 }
 
 // describe returns "<code> <status text>: <message>", or the message of a network error.
