@@ -68,7 +68,9 @@ type Buffer struct {
 // Sink is one destination for readings. Exactly one kind block is set.
 type Sink struct {
 	Name     string    `yaml:"name"`     // required, CheckName, unique among sinks
-	InfluxDB *InfluxDB `yaml:"influxdb"` // the only sink kind today
+	InfluxDB *InfluxDB `yaml:"influxdb"` // InfluxDB line protocol (docs/config.md)
+	// PrometheusRemoteWrite pushes samples to a remote-write receiver (config/remotewrite.go).
+	PrometheusRemoteWrite *RemoteWrite `yaml:"prometheus_remote_write"`
 }
 
 // InfluxDB configures a sink writing line protocol to InfluxDB 1.8 (v2 write API),
@@ -208,6 +210,9 @@ func (c *Config) defaults(isSet func(path string) bool) {
 
 	for i := range c.Sinks {
 		s := &c.Sinks[i]
+		if s.PrometheusRemoteWrite != nil {
+			s.PrometheusRemoteWrite.defaults(indexPath("sinks", i)+".prometheus_remote_write.", s.Name, g.StateDir, isSet)
+		}
 		if s.InfluxDB == nil {
 			continue
 		}

@@ -117,9 +117,15 @@ func (c *Config) validate(inFile func(path string) bool) problems {
 		} else {
 			sinks[s.Name] = i
 		}
+		if s.InfluxDB != nil && s.PrometheusRemoteWrite != nil {
+			add(p, "has two sink kind blocks: keep one of influxdb, prometheus_remote_write")
+		}
+		if s.PrometheusRemoteWrite != nil {
+			ps = append(ps, s.PrometheusRemoteWrite.validate(p+".prometheus_remote_write")...)
+		}
 		if s.InfluxDB == nil {
-			if !inFile(p + ".influxdb") {
-				add(p, "needs a sink kind block: influxdb")
+			if s.PrometheusRemoteWrite == nil && !inFile(p+".influxdb") && !inFile(p+".prometheus_remote_write") {
+				add(p, "needs a sink kind block: influxdb or prometheus_remote_write")
 			}
 			continue
 		}

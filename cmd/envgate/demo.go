@@ -39,7 +39,9 @@ func cmdDemo(args []string, stdout, stderr io.Writer) int {
 	cfg.Gateway.Listen = *listen
 	cfg.Gateway.LogLevel = *logLevel
 	for i := range cfg.Sinks {
-		cfg.Sinks[i].InfluxDB.DeadLetter = "" // re-derived from the state dir below
+		if x := cfg.Sinks[i].InfluxDB; x != nil {
+			x.DeadLetter = "" // re-derived from the state dir below
+		}
 	}
 	if *influxURL != "" {
 		// The token comes only from the environment, so it never shows in `ps`.

@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -55,7 +56,7 @@ type generation struct {
 	cfg      *config.Config
 	metrics  *metrics.Metrics
 	pipeline *gateway.Pipeline
-	sinks    []*influx.Sink
+	sinks    []io.Closer // influx.Sink, remotewrite.Sink
 	keep     time.Duration // how long the buffer keeps delivered readings for its derivations
 	handler  http.Handler
 }
@@ -186,7 +187,7 @@ func (gen *generation) closeSinks() error {
 // parts are the sinks, sources and derivations start builds from a config.
 type parts struct {
 	specs   []gateway.SinkSpec
-	sinks   []*influx.Sink
+	sinks   []io.Closer
 	sources []gateway.Source
 	derived *derive.Set
 }
@@ -206,7 +207,13 @@ func build(cfg *config.Config, m *metrics.Metrics, log *slog.Logger) (p parts, e
 		}
 	}()
 	for i, s := range cfg.Sinks {
-		spec, sink, err := buildInflux(cfg, s, log)
+		var spec gateway.SinkSpec
+		var sink io.Closer
+		if s.PrometheusRemoteWrite != nil {
+			spec, sink, err = buildRemoteWrite(cfg, s, log)
+		} else {
+			spec, sink, err = buildInflux(cfg, s, log)
+		}
 		if err != nil {
 			return p, fmt.Errorf("sinks[%d] (%s): %w", i, s.Name, err)
 		}
@@ -290,7 +297,7 @@ func (g *running) close() error {
 	return errors.Join(errs...)
 }
 
-func buildInflux(cfg *config.Config, s config.Sink, log *slog.Logger) (gateway.SinkSpec, *influx.Sink, error) {
+func buildInflux(cfg *config.Config, s config.Sink, log *slog.Logger) (gateway.SinkSpec, io.Closer, error) {
 	c := s.InfluxDB
 	if c == nil {
 		return gateway.SinkSpec{}, nil, errors.New("no sink kind configured")

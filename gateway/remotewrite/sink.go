@@ -270,7 +270,7 @@ type deadLine struct{ why, line string }
 // timestamp) and written to the dead-letter file, so that
 // one unacceptable sample never holds the cursor. A batch the receiver rejects is
 // split in halves, oldest first, until each rejected sample stands alone (Prometheus
-// stores nothing of a request it rejects). Otherwise it returns an error and the
+// stores nothing of a request it rejects), within MaxSplitRequests rejected requests. Otherwise it returns an error and the
 // caller keeps the whole batch and retries it later:
 //   - *RetryError: network error, timeout, 408, 429 or 5xx; honour RetryAfter.
 //   - *PersistentError: 401, 403, 404 or another request-level 4xx; raise an alarm.
@@ -301,7 +301,8 @@ func (s *Sink) Write(ctx context.Context, batch []reading.Reading) error {
 		}
 		samples = append(samples, sample{r: r, key: seriesKey(r), ts: r.Time.UnixMilli()})
 	}
-	if err := s.send(ctx, samples, &dead); err != nil {
+	budget := MaxSplitRequests
+	if err := s.send(ctx, samples, &dead, &budget); err != nil {
 		return err
 	}
 	if len(dead) > 0 {
@@ -322,7 +323,7 @@ func (s *Sink) Write(ctx context.Context, batch []reading.Reading) error {
 
 // send writes samples, oldest first, and handles the answer: it splits them on 400,
 // 413 and 422 until each rejected sample stands alone, and appends those to dead.
-func (s *Sink) send(ctx context.Context, samples []sample, dead *[]deadLine) error {
+func (s *Sink) send(ctx context.Context, samples []sample, dead *[]deadLine, budget *int) error {
 	s.mu.Lock()
 	samples = slices.DeleteFunc(slices.Clone(samples), func(x sample) bool {
 		_, ok := s.accepted[sampleID{x.key, x.ts}]
@@ -359,22 +360,36 @@ func (s *Sink) send(ctx context.Context, samples []sample, dead *[]deadLine) err
 	s.rejected.Add(1)
 	switch {
 	case badSamples:
-		if len(samples) == 1 {
+		*budget--
+		if len(samples) == 1 || *budget <= 0 {
 			why := "status=" + strconv.Itoa(status) + " " + msg
-			*dead = append(*dead, deadLine{why, influx.Line(samples[0].r, s.cfg.GatewayID, time.Millisecond)})
+			if len(samples) > 1 {
+				why += " (one of " + strconv.Itoa(len(samples)) + " samples, not split further)"
+			}
+			for _, x := range samples {
+				*dead = append(*dead, deadLine{why, influx.Line(x.r, s.cfg.GatewayID, time.Millisecond)})
+			}
 			return nil
 		}
 		s.split.Add(1)
 		s.log.Debug("samples rejected, splitting", "samples", len(samples), "status", status)
 		half := len(samples) / 2
-		if err := s.send(ctx, samples[:half], dead); err != nil {
+		if err := s.send(ctx, samples[:half], dead, budget); err != nil {
 			return err
 		}
-		return s.send(ctx, samples[half:], dead)
+		return s.send(ctx, samples[half:], dead, budget)
 	default:
 		return &PersistentError{StatusCode: status, msg: text}
 	}
 }
+
+// MaxSplitRequests bounds the splits of one Write (each part still pending then is
+// sent once more, a request per level of halving). Finding one rejected
+// sample in a batch of 1000 takes about 20 requests; a batch the receiver rejects
+// whole (every sample older than what it holds: a re-send after a crash, a backlog
+// beyond its out-of-order window) would take two a sample. Past the bound, a rejected
+// part is dead-lettered whole, so that the forwarder is never held for minutes.
+const MaxSplitRequests = 64
 
 // sampleErrors are the TSDB's messages for a sample it will never take (Prometheus
 // tsdb/storage errors: ErrOutOfOrderSample, ErrTooOldSample, ErrOutOfBounds,

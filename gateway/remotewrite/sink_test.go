@@ -221,3 +221,25 @@ func TestCheck(t *testing.T) {
 		t.Errorf("New: %v quotes the URL's password", err)
 	}
 }
+
+// TestWriteSplitBudget: a batch the receiver rejects whole is split within
+// MaxSplitRequests rejected requests, then dead-lettered whole; Write returns nil.
+func TestWriteSplitBudget(t *testing.T) {
+	f := &fakeReceiver{answers: []fakeAnswer{{status: 400, body: "out of order sample"}}}
+	s := fakeSink(t, f, Config{})
+	var rs []reading.Reading
+	for i := range 1000 {
+		rs = append(rs, reading.New(time.Now().Add(time.Duration(i-2000)*time.Millisecond), "park-3", "noise-1", "la", 40))
+	}
+	if err := s.Write(t.Context(), rs); err != nil {
+		t.Fatal(err)
+	}
+	// The parts still pending when the budget runs out are each sent once more: one
+	// per level of halving, 10 for 1000 samples.
+	if n := len(f.requests); n > MaxSplitRequests+10 {
+		t.Errorf("%d requests, want at most %d", n, MaxSplitRequests+10)
+	}
+	if st := s.Stats(); st.DeadLettered != 1000 || st.Written != 0 {
+		t.Errorf("Stats() = %+v, want all 1000 dead-lettered", st)
+	}
+}
