@@ -56,7 +56,7 @@ type generation struct {
 	cfg      *config.Config
 	metrics  *metrics.Metrics
 	pipeline *gateway.Pipeline
-	sinks    []io.Closer // influx.Sink, remotewrite.Sink
+	sinks    []io.Closer   // influx.Sink, remotewrite.Sink
 	keep     time.Duration // how long the buffer keeps delivered readings for its derivations
 	handler  http.Handler
 }
