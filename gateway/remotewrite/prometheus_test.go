@@ -200,3 +200,33 @@ func TestPrometheusOutOfOrderWindow(t *testing.T) {
 		t.Errorf("dead-letter file does not give the reason:\n%s", dl)
 	}
 }
+
+// TestPrometheusOutOfBounds: without an out-of-order window, Prometheus 2.42 takes no
+// sample older than about an hour before the newest sample of its whole TSDB (other
+// boxes keep that at now): a backlog two hours old is answered 400 "out of bounds",
+// dead-lettered, and Write returns nil; 50 minutes old is still accepted.
+func TestPrometheusOutOfBounds(t *testing.T) {
+	prom := testsvc.StartPrometheus(t, testsvc.PrometheusOptions{RemoteWriteReceiver: true})
+	dir := t.TempDir()
+	s := newSink(t, prom, dir)
+	now := time.Now()
+	for _, r := range []reading.Reading{
+		reading.New(now, "park-3", "other-box-meter", "la", 50), // the TSDB's newest sample
+		reading.New(now.Add(-50*time.Minute), "park-3", "noise-1", "la", 41),
+		reading.New(now.Add(-2*time.Hour), "park-3", "noise-2", "la", 42),
+	} {
+		if err := s.Write(t.Context(), []reading.Reading{r}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if st := s.Stats(); st.Written != 2 || st.DeadLettered != 1 {
+		t.Errorf("Stats() = %+v, want 2 written, 1 dead-lettered", st)
+	}
+	dl, err := os.ReadFile(filepath.Join(dir, "central.lp"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(dl), "status=400 out of bounds") || !strings.Contains(string(dl), "device=noise-2") {
+		t.Errorf("dead-letter file:\n%s\nwant the two-hour-old sample, out of bounds", dl)
+	}
+}
