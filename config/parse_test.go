@@ -104,7 +104,7 @@ func TestExamples(t *testing.T) {
 				}
 			}
 			for _, s := range cfg.Sinks {
-				if s.InfluxDB.Token.Reveal() == "" {
+				if s.InfluxDB != nil && s.InfluxDB.Token.Reveal() == "" {
 					t.Errorf("Load(%s): sink %s has no token", file, s.Name)
 				}
 			}

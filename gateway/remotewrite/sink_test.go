@@ -243,3 +243,20 @@ func TestWriteSplitBudget(t *testing.T) {
 		t.Errorf("Stats() = %+v, want all 1000 dead-lettered", st)
 	}
 }
+
+// FuzzRetryAfter: whatever a receiver sends as Retry-After, the delay is between 0 and
+// influx.MaxRetryAfter, and delay-seconds are read as such.
+func FuzzRetryAfter(f *testing.F) {
+	for _, s := range []string{"", "7", " 120 ", "0", "99999999999999999999", "-5", "1.5", "Wed, 21 Oct 2015 07:28:00 GMT", "soon"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, v string) {
+		d := retryAfter(v)
+		if d < 0 || d > 10*time.Minute {
+			t.Fatalf("retryAfter(%q) = %v, want 0 to 10m", v, d)
+		}
+		if v == "7" && d != 7*time.Second {
+			t.Fatalf("retryAfter(%q) = %v, want 7s", v, d)
+		}
+	})
+}
