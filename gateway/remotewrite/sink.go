@@ -63,7 +63,7 @@ type Config struct {
 // Stats counts what a Sink has done since New. All counters only grow.
 type Stats struct {
 	Written      uint64 // samples in requests the receiver accepted
-	Rejected     uint64 // requests answered with a 4xx other than 408 and 429
+	Rejected     uint64 // requests answered with a 4xx other than 408 and 429, or a 5xx naming a sample error
 	Split        uint64 // rejected batches split in two to find the rejected samples
 	Skipped      uint64 // samples of a failed batch not sent again: the receiver had accepted them (see Write)
 	DeadLettered uint64 // readings written to the dead-letter file
@@ -269,9 +269,10 @@ type deadLine struct{ why, line string }
 // sampleErrors: out of order, too old, out of bounds, a different value at a stored
 // timestamp) and written to the dead-letter file, so that
 // one unacceptable sample never holds the cursor. A batch the receiver rejects is
-// split in halves, oldest first, until each rejected sample stands alone (Prometheus
-// stores nothing of a request it rejects), within MaxSplitRequests rejected requests. Otherwise it returns an error and the
-// caller keeps the whole batch and retries it later:
+// split in halves, the first (older) half sent first, until each rejected sample
+// stands alone (Prometheus stores nothing of a request it rejects), within
+// MaxSplitRequests splits. Otherwise it returns an error and the caller keeps the
+// whole batch and retries it later:
 //   - *RetryError: network error, timeout, 408, 429 or 5xx; honour RetryAfter.
 //   - *PersistentError: 401, 403, 404 or another request-level 4xx; raise an alarm.
 //   - ctx.Err() when ctx is done; ErrClosed after Close; a dead-letter write error.
@@ -321,8 +322,9 @@ func (s *Sink) Write(ctx context.Context, batch []reading.Reading) error {
 	return nil
 }
 
-// send writes samples, oldest first, and handles the answer: it splits them on 400,
-// 413 and 422 until each rejected sample stands alone, and appends those to dead.
+// send writes samples in one request and handles the answer: it splits them on 400,
+// 422, 413 and a 5xx naming a sample error (within budget splits) until each rejected
+// sample stands alone, and appends those to dead.
 func (s *Sink) send(ctx context.Context, samples []sample, dead *[]deadLine, budget *int) error {
 	s.mu.Lock()
 	samples = slices.DeleteFunc(slices.Clone(samples), func(x sample) bool {
@@ -393,9 +395,9 @@ const MaxSplitRequests = 64
 
 // sampleErrors are the TSDB's messages for a sample it will never take (Prometheus
 // tsdb/storage errors: ErrOutOfOrderSample, ErrTooOldSample, ErrOutOfBounds,
-// ErrDuplicateSampleForTimestamp). Prometheus 2.42 answers the last three of them
-// with 400 but "too old sample" (older than out_of_order_time_window) with 500, which
-// retrying can never cure: a 5xx with one of these messages is a rejection.
+// ErrDuplicateSampleForTimestamp). Prometheus 2.42 answers three of them with 400 but
+// "too old sample" (older than out_of_order_time_window) with 500, which retrying can
+// never cure: a 5xx with one of these messages is a rejection.
 var sampleErrors = []string{"out of order sample", "too old sample", "out of bounds", "duplicate sample for timestamp"}
 
 // sampleError reports whether msg is one of sampleErrors.
