@@ -230,3 +230,17 @@ func TestPrometheusOutOfBounds(t *testing.T) {
 		t.Errorf("dead-letter file:\n%s\nwant the two-hour-old sample, out of bounds", dl)
 	}
 }
+
+// TestPrometheusProbe: Prometheus 2.42 with the receiver answers the probe (405 to a
+// GET of its write endpoint); stopped, it does not.
+func TestPrometheusProbe(t *testing.T) {
+	prom := testsvc.StartPrometheus(t, testsvc.PrometheusOptions{RemoteWriteReceiver: true})
+	s := newSink(t, prom, t.TempDir())
+	if err := s.Probe(t.Context()); err != nil {
+		t.Fatalf("Probe of a running Prometheus: %v", err)
+	}
+	prom.Stop(t)
+	if err := s.Probe(t.Context()); err == nil {
+		t.Fatal("Probe of a stopped Prometheus = nil")
+	}
+}

@@ -17,6 +17,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -82,6 +83,7 @@ type Sink struct {
 	cfg       Config
 	log       *slog.Logger
 	api       *remote.API
+	http      *http.Client // the API's client; Probe uses it too
 	transport *http.Transport
 	secrets   []string
 
@@ -118,6 +120,7 @@ func New(cfg Config, log *slog.Logger) (*Sink, error) {
 		}
 	}
 	client := &http.Client{Timeout: cfg.Timeout, Transport: &roundTripper{s: s, next: transport}}
+	s.http = client
 	// The URL is the whole endpoint: no path is added to it. One attempt per request
 	// (see write): the library's retries would hold the forwarder without its back-off,
 	// probes and metrics.
@@ -529,6 +532,40 @@ func (s *Sink) redact(msg string) string {
 		msg = strings.ReplaceAll(msg, secret, "[redacted]")
 	}
 	return msg
+}
+
+// ProbeTimeout bounds one Probe (or the sink's Timeout, if shorter).
+const ProbeTimeout = 5 * time.Second
+
+// Probe asks whether the receiver is back, for the forwarder (gateway.Prober) while it
+// backs off after a failed write. Receivers have no common health endpoint under the
+// write URL, so it sends GET to the write URL itself, with the sink's credentials and
+// headers: any answer but 429 or 5xx means a server is there (Prometheus answers 405,
+// as a receiver that takes only POST does). A network error, 429 or 5xx (a proxy
+// whose backend is down) is an error naming it.
+func (s *Sink) Probe(ctx context.Context) error {
+	s.mu.Lock()
+	closed := s.closed
+	s.mu.Unlock()
+	if closed {
+		return fmt.Errorf("remote-write sink %s: %w", s.cfg.Name, ErrClosed)
+	}
+	ctx, cancel := context.WithTimeout(ctx, min(s.cfg.Timeout, ProbeTimeout))
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.cfg.URL, nil)
+	if err != nil {
+		return fmt.Errorf("remote-write sink %s: probe: %w", s.cfg.Name, err)
+	}
+	resp, err := s.http.Do(req)
+	if err != nil {
+		return fmt.Errorf("remote-write sink %s: probe: %s", s.cfg.Name, s.redact(oneLine(err.Error())))
+	}
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 4<<10)) // lets the connection be reused
+	_ = resp.Body.Close()
+	if resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode >= 500 {
+		return fmt.Errorf("remote-write sink %s: probe: %s", s.cfg.Name, resp.Status)
+	}
+	return nil
 }
 
 // Stats returns the sink's counters.

@@ -260,3 +260,39 @@ func FuzzRetryAfter(f *testing.F) {
 		}
 	})
 }
+
+// TestProbe: a receiver that answers GET on the write URL with anything but 429 or
+// 5xx is there (Prometheus answers 405); 503 and a closed port are not.
+func TestProbe(t *testing.T) {
+	for status, up := range map[int]bool{http.StatusMethodNotAllowed: true, http.StatusNoContent: true,
+		http.StatusUnauthorized: true, http.StatusServiceUnavailable: false, http.StatusTooManyRequests: false} {
+		var auth string
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			auth = r.Header.Get("Authorization")
+			w.WriteHeader(status)
+		}))
+		s, err := New(Config{Name: "central", URL: srv.URL + "/api/v1/write", Timeout: time.Second, GatewayID: "box-7",
+			BearerToken: "s3cret", DeadLetter: filepath.Join(t.TempDir(), "dl.lp")}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Probe(t.Context()); (err == nil) != up {
+			t.Errorf("answer %d: Probe = %v, want up %v", status, err, up)
+		}
+		if auth != "Bearer s3cret" {
+			t.Errorf("answer %d: probe sent Authorization %q", status, auth)
+		}
+		s.Close()
+		srv.Close()
+		if err := s.Probe(t.Context()); !errors.Is(err, ErrClosed) {
+			t.Errorf("Probe after Close = %v, want ErrClosed", err)
+		}
+	}
+	srv := httptest.NewServer(http.NotFoundHandler())
+	srv.Close()
+	s := fakeSink(t, &fakeReceiver{}, Config{})
+	s.cfg.URL = srv.URL
+	if err := s.Probe(t.Context()); err == nil {
+		t.Error("Probe of a closed port = nil, want an error")
+	}
+}
