@@ -67,9 +67,11 @@ type Buffer struct {
 
 // Sink is one destination for readings. Exactly one kind block is set.
 type Sink struct {
-	Name     string    `yaml:"name"` // required, CheckName, unique among sinks
-	InfluxDB *InfluxDB `yaml:"influxdb"`
-	MQTT     *MQTTSink `yaml:"mqtt"` // MQTT uplink (mqttsink.go)
+	Name     string    `yaml:"name"`     // required, CheckName, unique among sinks
+	InfluxDB *InfluxDB `yaml:"influxdb"` // InfluxDB line protocol (docs/config.md)
+	MQTT     *MQTTSink `yaml:"mqtt"`     // MQTT uplink (mqttsink.go)
+	// PrometheusRemoteWrite pushes samples to a remote-write receiver (config/remotewrite.go).
+	PrometheusRemoteWrite *RemoteWrite `yaml:"prometheus_remote_write"`
 }
 
 // InfluxDB configures a sink writing line protocol to InfluxDB 1.8 (v2 write API),
@@ -211,6 +213,9 @@ func (c *Config) defaults(isSet func(path string) bool) {
 		s := &c.Sinks[i]
 		if s.MQTT != nil {
 			s.MQTT.defaults(indexPath("sinks", i)+".mqtt.", s, g, isSet)
+		}
+		if s.PrometheusRemoteWrite != nil {
+			s.PrometheusRemoteWrite.defaults(indexPath("sinks", i)+".prometheus_remote_write.", s.Name, g.StateDir, isSet)
 		}
 		if s.InfluxDB == nil {
 			continue

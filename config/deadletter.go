@@ -32,6 +32,9 @@ func (c *Config) deadLetterFiles() []deadLetterFile {
 		if s.InfluxDB != nil {
 			add(indexPath("sinks", i)+".influxdb.dead_letter", s.InfluxDB.DeadLetter, s.InfluxDB.DeadLetterKeep)
 		}
+		if x := s.PrometheusRemoteWrite; x != nil {
+			add(indexPath("sinks", i)+".prometheus_remote_write.dead_letter", x.DeadLetter, x.DeadLetterKeep)
+		}
 	}
 	for i, m := range c.MQTT {
 		add(indexPath("mqtt", i)+".dead_letter", m.DeadLetter, deadletter.DefaultKeep)

@@ -57,6 +57,7 @@ func Parse(data []byte, name string) (*Config, error) {
 	c.defaults(func(p string) bool { return d.set[p] })
 	early := slices.Clone(d.probs)
 	early = append(early, c.readTokenFiles(filepath.Dir(name))...)
+	early = append(early, c.readRemoteWriteSecrets(filepath.Dir(name))...)
 	early = append(early, c.readPasswordFiles(filepath.Dir(name))...)
 	early = append(early, c.readUplinkPasswordFiles(filepath.Dir(name))...)
 	early = append(early, c.checkWebConfig(filepath.Dir(name))...)

@@ -117,16 +117,28 @@ func (c *Config) validate(inFile func(path string) bool) problems {
 		} else {
 			sinks[s.Name] = i
 		}
-		if s.MQTT != nil {
-			if s.InfluxDB != nil {
-				add(p, "has two sink kind blocks, influxdb and mqtt: one sink has one kind")
+		var kinds []string
+		for _, k := range []struct {
+			name string
+			set  bool
+		}{{"influxdb", s.InfluxDB != nil}, {"mqtt", s.MQTT != nil}, {"prometheus_remote_write", s.PrometheusRemoteWrite != nil}} {
+			if k.set || inFile(p+"."+k.name) {
+				kinds = append(kinds, k.name)
 			}
+		}
+		switch {
+		case len(kinds) == 0:
+			add(p, "needs a sink kind block: influxdb, mqtt or prometheus_remote_write")
+		case len(kinds) > 1:
+			add(p, "has %d sink kind blocks, %s: one sink has one kind", len(kinds), andList(kinds))
+		}
+		if s.MQTT != nil {
 			ps = append(ps, s.MQTT.validate(p+".mqtt")...)
 		}
+		if s.PrometheusRemoteWrite != nil {
+			ps = append(ps, s.PrometheusRemoteWrite.validate(p+".prometheus_remote_write")...)
+		}
 		if s.InfluxDB == nil {
-			if s.MQTT == nil && !inFile(p+".influxdb") && !inFile(p+".mqtt") {
-				add(p, "needs a sink kind block: influxdb or mqtt")
-			}
 			continue
 		}
 		ps = append(ps, s.InfluxDB.validate(p+".influxdb", inFile)...)

@@ -82,7 +82,8 @@ type SinkSpec struct {
 	// Ordered keeps every write in buffer order: no live lane sends live readings ahead
 	// of a backlog (see forwarder.liveLane). For a sink whose consumers see the order
 	// of arrival (the MQTT uplink), where a live reading ahead of older ones of its
-	// device would look like time going backwards.
+	// device would look like time going backwards, and for a Prometheus remote-write
+	// receiver, which rejects a sample older than the newest of its series.
 	Ordered bool
 }
 

@@ -39,6 +39,11 @@ devices:
 	influx := func(name, extra string) string {
 		return fmt.Sprintf("  - name: %q\n    influxdb: {url: \"http://127.0.0.1:8086\", bucket: b%s}\n", name, extra)
 	}
+	remoteWrite := func(name, extra string) string {
+		return fmt.Sprintf("  - name: %q\n    prometheus_remote_write: {url: \"http://127.0.0.1:9090/api/v1/write\"%s}\n", name, extra)
+	}
+	tokenFile := filepath.Join(dir, "token")
+	writeFile(t, tokenFile, "tok\n")
 	mqttTLS := func(tls string) string {
 		return `mqtt:
   - name: lora
@@ -108,6 +113,22 @@ devices:
 			"sinks[1].influxdb.dead_letter (line 6): " + filepath.Join(dir, "state", "deadletter", "city.lp") + " is also the dead-letter file of sinks[0].influxdb.dead_letter; each sink and mqtt source needs its own", true},
 		{"mqtt dead_letter in the buffer", box(influx("city", ""), mqttPlain("lora", "    dead_letter: "+filepath.Join(dir, "state", "buffer", "lora.log")+"\n")),
 			"mqtt[0].dead_letter (line 14): " + filepath.Join(dir, "state", "buffer", "lora.log") + " is inside " + filepath.Join(dir, "state", "buffer") + ", which belongs to the buffer; keep dead letters elsewhere", true},
+
+		// Issue 15: the remote-write sink.
+		{"remote write url with a password", box(`  - name: central
+    prometheus_remote_write: {url: "http://user:hunter2@127.0.0.1:9090/api/v1/write"}`, ""),
+			"sinks[0].prometheus_remote_write.url (line 4): must not hold a user or password: use username and password", true},
+		{"remote write bad url", box(`  - name: central
+    prometheus_remote_write: {url: "127.0.0.1:9090"}`, ""),
+			"sinks[0].prometheus_remote_write.url (line 4): must be an http or https URL with a host, such as http://prometheus.example:9090/api/v1/write", true},
+		{"remote write token and token file", box(remoteWrite("central", ", bearer_token: hunter2, bearer_token_file: "+tokenFile), ""),
+			"sinks[0].prometheus_remote_write.bearer_token_file (line 4): set bearer_token or bearer_token_file, not both", true},
+		{"remote write and influxdb in one sink", box(remoteWrite("central", "")+"    influxdb: {url: \"http://127.0.0.1:8086\", bucket: b}\n", ""),
+			"sinks[0] (line 3): has 2 sink kind blocks, influxdb and prometheus_remote_write: one sink has one kind", true},
+		{"remote write ca_file not PEM", box(remoteWrite("central", ", ca_file: "+notPEM), ""),
+			"sinks[0] (central): ca_file " + notPEM + ": no PEM certificates", false},
+		{"remote write dead_letter shared", box(influx("city", "")+remoteWrite("central", ", dead_letter: "+filepath.Join(dir, "state", "deadletter", "city.lp")), ""),
+			"sinks[1].prometheus_remote_write.dead_letter (line 6): " + filepath.Join(dir, "state", "deadletter", "city.lp") + " is also the dead-letter file of sinks[0].influxdb.dead_letter; each sink and mqtt source needs its own", true},
 	}
 	if err := os.MkdirAll(filepath.Join(dir, "state", "deadletter", "lora-dir.mqtt.log"), 0o750); err != nil {
 		t.Fatal(err)

@@ -39,8 +39,8 @@ func cmdDemo(args []string, stdout, stderr io.Writer) int {
 	cfg.Gateway.Listen = *listen
 	cfg.Gateway.LogLevel = *logLevel
 	for i := range cfg.Sinks {
-		if cfg.Sinks[i].InfluxDB != nil {
-			cfg.Sinks[i].InfluxDB.DeadLetter = "" // re-derived from the state dir below
+		if x := cfg.Sinks[i].InfluxDB; x != nil {
+			x.DeadLetter = "" // re-derived from the state dir below
 		}
 	}
 	if *influxURL != "" {

@@ -56,7 +56,7 @@ type generation struct {
 	cfg      *config.Config
 	metrics  *metrics.Metrics
 	pipeline *gateway.Pipeline
-	sinks    []io.Closer
+	sinks    []io.Closer   // influx.Sink, mqttpub.Sink, remotewrite.Sink
 	keep     time.Duration // how long the buffer keeps delivered readings for its derivations
 	handler  http.Handler
 }
@@ -209,9 +209,12 @@ func build(cfg *config.Config, m *metrics.Metrics, log *slog.Logger) (p parts, e
 	for i, s := range cfg.Sinks {
 		var spec gateway.SinkSpec
 		var sink io.Closer
-		if s.MQTT != nil {
+		switch {
+		case s.MQTT != nil:
 			spec, sink, err = buildUplink(cfg, s, m, log)
-		} else {
+		case s.PrometheusRemoteWrite != nil:
+			spec, sink, err = buildRemoteWrite(cfg, s, log)
+		default:
 			spec, sink, err = buildInflux(cfg, s, log)
 		}
 		if err != nil {
@@ -297,7 +300,7 @@ func (g *running) close() error {
 	return errors.Join(errs...)
 }
 
-func buildInflux(cfg *config.Config, s config.Sink, log *slog.Logger) (gateway.SinkSpec, *influx.Sink, error) {
+func buildInflux(cfg *config.Config, s config.Sink, log *slog.Logger) (gateway.SinkSpec, io.Closer, error) {
 	c := s.InfluxDB
 	if c == nil {
 		return gateway.SinkSpec{}, nil, errors.New("no sink kind configured")

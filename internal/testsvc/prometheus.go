@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
+	"math"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -59,6 +61,13 @@ type PrometheusOptions struct {
 	// a firing alert's endsAt is 4 evaluation intervals ahead.
 	ScrapeInterval time.Duration
 	EvalInterval   time.Duration
+	// RemoteWriteReceiver starts the server with --web.enable-remote-write-receiver:
+	// it accepts remote-write requests at URL + "/api/v1/write".
+	RemoteWriteReceiver bool
+	// OutOfOrderTimeWindow, if positive, sets storage.tsdb.out_of_order_time_window
+	// (Prometheus 2.39 and later): samples up to that much older than the newest of
+	// their series are accepted instead of rejected as out of order.
+	OutOfOrderTimeWindow time.Duration
 }
 
 // Prometheus is a Prometheus server started by StartPrometheus for one test, on a free
@@ -99,16 +108,20 @@ func StartPrometheus(t testing.TB, opt PrometheusOptions) *Prometheus {
 	if err := os.WriteFile(conf, raw, 0o644); err != nil {
 		t.Fatalf("write prometheus config: %v", err)
 	}
+	args := []string{
+		"--config.file=" + conf,
+		"--storage.tsdb.path=" + filepath.Join(dir, "data"),
+		"--web.listen-address=127.0.0.1:" + strconv.Itoa(port),
+		"--rules.alert.resend-delay=" + promDuration(interval(opt.EvalInterval)),
+		"--log.level=info",
+	}
+	if opt.RemoteWriteReceiver {
+		args = append(args, "--web.enable-remote-write-receiver")
+	}
 	p.proc = &process{
-		name: "prometheus",
-		bin:  bin,
-		args: []string{
-			"--config.file=" + conf,
-			"--storage.tsdb.path=" + filepath.Join(dir, "data"),
-			"--web.listen-address=127.0.0.1:" + strconv.Itoa(port),
-			"--rules.alert.resend-delay=" + promDuration(interval(opt.EvalInterval)),
-			"--log.level=info",
-		},
+		name:         "prometheus",
+		bin:          bin,
+		args:         args,
 		log:          p.Log,
 		ready:        httpReady(p.http, p.URL+"/-/ready", http.StatusOK),
 		readyTimeout: promReadyTimeout,
@@ -138,6 +151,11 @@ func prometheusConfig(dir string, opt PrometheusOptions) ([]byte, error) {
 			ScrapeTimeout      string `yaml:"scrape_timeout"`
 			EvaluationInterval string `yaml:"evaluation_interval"`
 		} `yaml:"global"`
+		Storage *struct {
+			TSDB struct {
+				OutOfOrderTimeWindow string `yaml:"out_of_order_time_window"`
+			} `yaml:"tsdb"`
+		} `yaml:"storage,omitempty"`
 		RuleFiles []string `yaml:"rule_files,omitempty"`
 		Alerting  *struct {
 			Alertmanagers []alertmanager `yaml:"alertmanagers"`
@@ -149,6 +167,14 @@ func prometheusConfig(dir string, opt PrometheusOptions) ([]byte, error) {
 	}
 	var c config
 	c.Global.ScrapeInterval, c.Global.ScrapeTimeout, c.Global.EvaluationInterval = scrape, scrape, eval
+	if opt.OutOfOrderTimeWindow > 0 {
+		c.Storage = &struct {
+			TSDB struct {
+				OutOfOrderTimeWindow string `yaml:"out_of_order_time_window"`
+			} `yaml:"tsdb"`
+		}{}
+		c.Storage.TSDB.OutOfOrderTimeWindow = promDuration(opt.OutOfOrderTimeWindow)
+	}
 	if len(opt.RuleFiles) > 0 {
 		rules := filepath.Join(dir, "rules")
 		if err := os.Mkdir(rules, 0o755); err != nil {
@@ -200,6 +226,77 @@ func interval(d time.Duration) time.Duration {
 // (time.Duration's "1.5s" is not).
 func promDuration(d time.Duration) string {
 	return strconv.FormatInt(max(d.Milliseconds(), 1), 10) + "ms"
+}
+
+// Start starts the server again on the same port and TSDB (after Stop) and waits
+// until it is ready.
+func (p *Prometheus) Start(t testing.TB) {
+	t.Helper()
+	p.proc.start(t)
+}
+
+// Stop stops the server with SIGTERM and waits for it to exit; its TSDB stays, and
+// Start brings it back. Stopping a stopped server does nothing.
+func (p *Prometheus) Stop(t testing.TB) {
+	t.Helper()
+	p.proc.stop(t)
+	p.http.CloseIdleConnections()
+}
+
+// TimedValue is one stored sample of a series: its timestamp in milliseconds since the
+// Unix epoch and its value.
+type TimedValue struct {
+	T int64
+	V float64
+}
+
+// Series returns the stored samples of every series selector matches within the
+// window before at (a range query such as `x{a="b"}[1h]` evaluated at at), by the
+// series' labels in Prometheus's text form ({a="b", ...}, with __name__). A failed
+// query fails the test.
+func (p *Prometheus) Series(t testing.TB, selector string, window time.Duration, at time.Time) map[string][]TimedValue {
+	t.Helper()
+	expr := selector + "[" + promDuration(window) + "]"
+	var data struct {
+		ResultType string `json:"resultType"`
+		Result     []struct {
+			Metric map[string]string `json:"metric"`
+			Values [][2]any          `json:"values"`
+		} `json:"result"`
+	}
+	at = at.Add(time.Millisecond) // the window is left-open, right-closed: include at
+	q := url.Values{"query": {expr}, "time": {strconv.FormatFloat(float64(at.UnixMilli())/1000, 'f', 3, 64)}}
+	p.get(t, "/api/v1/query?"+q.Encode(), &data)
+	if data.ResultType != "matrix" {
+		t.Fatalf("query %q: result type %q, want matrix", expr, data.ResultType)
+	}
+	out := map[string][]TimedValue{}
+	for _, s := range data.Result {
+		key := labelString(s.Metric)
+		for _, v := range s.Values {
+			f, ok := v[0].(float64)
+			if !ok {
+				t.Fatalf("query %q: timestamp %v is not a number", expr, v[0])
+			}
+			out[key] = append(out[key], TimedValue{T: int64(math.Round(f * 1000)), V: parseValue(t, expr, v[1])})
+		}
+	}
+	return out
+}
+
+// labelString writes labels as {a="b", c="d"}, sorted by name.
+func labelString(labels map[string]string) string {
+	names := slices.Sorted(maps.Keys(labels))
+	var b strings.Builder
+	b.WriteByte('{')
+	for i, n := range names {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		fmt.Fprintf(&b, "%s=%q", n, labels[n])
+	}
+	b.WriteByte('}')
+	return b.String()
 }
 
 // Sample is one element of a query result: the series' labels (with __name__ when
