@@ -175,8 +175,9 @@ func (f *forwarder) failed(err error, backoff *time.Duration) time.Duration {
 // A Prober is a Sink that can ask its server cheaply whether it is back (InfluxDB's
 // /ping). While the forwarder waits out a long back-off after a transient failure it
 // probes every SinkSpec.ProbeInterval (jittered, and never before the server's
-// Retry-After is over) and retries the write as soon as a probe succeeds, so delivery
-// resumes within seconds of the server's return instead of up to retry_max later.
+// Retry-After is over) and retries the write as soon as a probe succeeds (after
+// SinkSpec.RetryJitter, see retryJitter), so delivery resumes within seconds of the
+// server's return instead of up to retry_max later.
 // Probe returns nil when the server answers as ready; it bounds its own duration (a
 // few seconds) and is called from the forwarder's goroutine only.
 type Prober interface {
