@@ -99,6 +99,17 @@ type InfluxDB struct {
 	// (default 16 MiB; 64 KiB..1 GiB), keeping DeadLetterKeep older files (default 3; 0..20).
 	DeadLetterMaxBytes ByteSize `yaml:"dead_letter_max_bytes"`
 	DeadLetterKeep     int      `yaml:"dead_letter_keep"`
+
+	SinkPacing `yaml:",inline"` // retry_jitter, max_rate
+}
+
+// SinkPacing is how a sink spares a central server that a whole fleet returns to at
+// once (docs/design.md, "Reconnect storms"). Every sink kind embeds it with
+// `yaml:",inline"`, so its keys sit in the kind's block, and calls its defaults and
+// validate from its own.
+type SinkPacing struct {
+	RetryJitter time.Duration `yaml:"retry_jitter"` // random delay before the first attempt after a back-off; default 5s; 0..1h
+	MaxRate     float64       `yaml:"max_rate"`     // readings per second at most; default 0 (unlimited); 0 or 1..1e6
 }
 
 // Device is one sensor or sensor group polled by the gateway. Exactly one driver
@@ -144,6 +155,7 @@ const (
 	DefaultRetryInitial  = 1 * time.Second
 	DefaultRetryMax      = 2 * time.Minute
 	DefaultAuthRetry     = 1 * time.Minute
+	DefaultRetryJitter   = 5 * time.Second // SinkPacing; within issue 14's "resumes within seconds"
 
 	DefaultDeadLetterMaxBytes = ByteSize(deadletter.DefaultMaxBytes)
 	DefaultDeadLetterKeep     = deadletter.DefaultKeep
@@ -233,6 +245,7 @@ func (c *Config) defaults(isSet func(path string) bool) {
 		setDefault(&x.RetryInitial, DefaultRetryInitial, isSet(p+"retry_initial"))
 		setDefault(&x.RetryMax, DefaultRetryMax, isSet(p+"retry_max"))
 		setDefault(&x.AuthRetry, DefaultAuthRetry, isSet(p+"auth_retry"))
+		x.SinkPacing.defaults(p, isSet)
 		if x.DeadLetter == "" && s.Name != "" {
 			x.DeadLetter = filepath.Join(g.StateDir, "deadletter", s.Name+".lp")
 		}

@@ -13,22 +13,23 @@ import (
 // MQTTSink configures an MQTT uplink: a sink publishing every reading at QoS 1 to a
 // central broker (gateway/mqttpub; docs/design.md, "MQTT uplink"). QoS is always 1.
 type MQTTSink struct {
-	Broker            string        `yaml:"broker"`               // required: tcp:// or mqtt://host[:port] (1883), ssl:// or mqtts://host[:port] (8883)
-	Topic             string        `yaml:"topic"`                // template; default mqttpub.DefaultTopic
-	Format            string        `yaml:"format"`               // json|line; default json
-	ClientID          string        `yaml:"client_id"`            // default envgate-<gateway.id>-<sink name>
-	Username          string        `yaml:"username"`             // optional
-	Password          Secret        `yaml:"password"`             // optional; needs Username
-	PasswordFile      string        `yaml:"password_file"`        // read the password from this file; not both password and password_file
-	TLS               *MQTTTLS      `yaml:"tls"`                  // only with ssl:// or mqtts://; nil there means the system's roots
-	BatchSize         int           `yaml:"batch_size"`           // messages per write (all acknowledged before the cursor moves); default 100; 1..10000
-	FlushInterval     time.Duration `yaml:"flush_interval"`       // default 1s; > 0
-	Timeout           time.Duration `yaml:"timeout"`              // connect, and wait for each PUBACK; default 10s; > 0
-	KeepAlive         time.Duration `yaml:"keep_alive"`           // default 30s; whole seconds, 1s..65535s
-	RetryInitial      time.Duration `yaml:"retry_initial"`        // default 1s; > 0
-	RetryMax          time.Duration `yaml:"retry_max"`            // default 2m; >= RetryInitial
-	AuthRetry         time.Duration `yaml:"auth_retry"`           // slow retry while the broker refuses the box; default 1m; > 0
-	MaxBytesPerSecond ByteSize      `yaml:"max_bytes_per_second"` // rate cap for metered SIMs; default 0, no cap
+	Broker            string           `yaml:"broker"`               // required: tcp:// or mqtt://host[:port] (1883), ssl:// or mqtts://host[:port] (8883)
+	Topic             string           `yaml:"topic"`                // template; default mqttpub.DefaultTopic
+	Format            string           `yaml:"format"`               // json|line; default json
+	ClientID          string           `yaml:"client_id"`            // default envgate-<gateway.id>-<sink name>
+	Username          string           `yaml:"username"`             // optional
+	Password          Secret           `yaml:"password"`             // optional; needs Username
+	PasswordFile      string           `yaml:"password_file"`        // read the password from this file; not both password and password_file
+	TLS               *MQTTTLS         `yaml:"tls"`                  // only with ssl:// or mqtts://; nil there means the system's roots
+	BatchSize         int              `yaml:"batch_size"`           // messages per write (all acknowledged before the cursor moves); default 100; 1..10000
+	FlushInterval     time.Duration    `yaml:"flush_interval"`       // default 1s; > 0
+	Timeout           time.Duration    `yaml:"timeout"`              // connect, and wait for each PUBACK; default 10s; > 0
+	KeepAlive         time.Duration    `yaml:"keep_alive"`           // default 30s; whole seconds, 1s..65535s
+	RetryInitial      time.Duration    `yaml:"retry_initial"`        // default 1s; > 0
+	RetryMax          time.Duration    `yaml:"retry_max"`            // default 2m; >= RetryInitial
+	AuthRetry         time.Duration    `yaml:"auth_retry"`           // slow retry while the broker refuses the box; default 1m; > 0
+	MaxBytesPerSecond ByteSize         `yaml:"max_bytes_per_second"` // rate cap for metered SIMs; default 0, no cap
+	SinkPacing        `yaml:",inline"` // retry_jitter, max_rate
 }
 
 // MQTT uplink defaults, documented in docs/config.md.
@@ -55,6 +56,7 @@ func (m *MQTTSink) defaults(p string, s *Sink, g *Gateway, isSet func(string) bo
 	setDefault(&m.RetryInitial, DefaultRetryInitial, isSet(p+"retry_initial"))
 	setDefault(&m.RetryMax, DefaultRetryMax, isSet(p+"retry_max"))
 	setDefault(&m.AuthRetry, DefaultAuthRetry, isSet(p+"auth_retry"))
+	m.SinkPacing.defaults(p, isSet)
 }
 
 // validate checks an mqtt sink block at path p. No message quotes the broker URL or
@@ -125,6 +127,7 @@ func (m *MQTTSink) validate(p string) problems {
 	if m.MaxBytesPerSecond < 0 {
 		add("max_bytes_per_second", "must be >= 0 (0: no cap)")
 	}
+	m.SinkPacing.validate(add)
 	return ps
 }
 

@@ -357,7 +357,7 @@ func (d *decoder) mapping(n *yaml.Node, v reflect.Value, path string) bool {
 			continue
 		}
 		d.lines[p] = k.Line
-		if d.decode(val, v.Field(idx), p) {
+		if d.decode(val, v.FieldByIndex(idx), p) {
 			d.set[p] = true
 		}
 	}
@@ -524,20 +524,31 @@ func kindName(n *yaml.Node) string {
 	return "an alias"
 }
 
-// fields maps the yaml tags of a struct to its field indexes.
+// fields maps the yaml tags of a struct to its field indexes (for reflect's
+// FieldByIndex). The keys of an embedded struct tagged `yaml:",inline"` are the
+// struct's own, as in yaml.v3: a group of keys shared by several blocks (SinkPacing).
 type fields struct {
-	index map[string]int
+	index map[string][]int
 	names []string // in declaration order, for messages
 }
 
 func fieldsOf(t reflect.Type) fields {
-	fs := fields{index: map[string]int{}}
+	fs := fields{index: map[string][]int{}}
 	for i := range t.NumField() {
-		name, _, _ := strings.Cut(t.Field(i).Tag.Get("yaml"), ",")
+		f := t.Field(i)
+		name, opts, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+		if name == "" && opts == "inline" && f.Anonymous && f.Type.Kind() == reflect.Struct {
+			inner := fieldsOf(f.Type)
+			for _, n := range inner.names {
+				fs.index[n] = append([]int{i}, inner.index[n]...)
+				fs.names = append(fs.names, n)
+			}
+			continue
+		}
 		if name == "" || name == "-" {
 			continue
 		}
-		fs.index[name] = i
+		fs.index[name] = []int{i}
 		fs.names = append(fs.names, name)
 	}
 	return fs

@@ -193,7 +193,8 @@ func TestDefaults(t *testing.T) {
 		Sinks: []Sink{{Name: "influx", InfluxDB: &InfluxDB{URL: "http://127.0.0.1:8086", Bucket: "envgate",
 			Precision: "ms", BatchSize: 1000, FlushInterval: time.Second, MaxInFlight: 2, Timeout: 10 * time.Second, Gzip: new(true),
 			RetryInitial: time.Second, RetryMax: 2 * time.Minute, AuthRetry: time.Minute,
-			DeadLetter: "/var/lib/envgate/deadletter/influx.lp", DeadLetterMaxBytes: 16 * MiB, DeadLetterKeep: 3}}},
+			DeadLetter: "/var/lib/envgate/deadletter/influx.lp", DeadLetterMaxBytes: 16 * MiB, DeadLetterKeep: 3,
+			SinkPacing: SinkPacing{RetryJitter: 5 * time.Second}}}},
 		Devices: []Device{{Name: "noise-1", Site: "canal", Interval: 2 * time.Second, Timeout: 2 * time.Second,
 			Sim: &Sim{Kind: "noise", Seed: 1}}},
 	}

@@ -29,9 +29,10 @@ type RemoteWrite struct {
 	DeadLetter      string        `yaml:"dead_letter"`       // default <state_dir>/deadletter/<sink name>.lp
 	CAFile          string        `yaml:"ca_file"`           // optional PEM bundle for https
 	// InsecureSkipVerify turns off the check of the receiver's certificate.
-	InsecureSkipVerify bool     `yaml:"insecure_skip_verify"`
-	DeadLetterMaxBytes ByteSize `yaml:"dead_letter_max_bytes"` // default 16 MiB; 64 KiB..1 GiB
-	DeadLetterKeep     int      `yaml:"dead_letter_keep"`      // default 3; 0..20
+	InsecureSkipVerify bool             `yaml:"insecure_skip_verify"`
+	DeadLetterMaxBytes ByteSize         `yaml:"dead_letter_max_bytes"` // default 16 MiB; 64 KiB..1 GiB
+	DeadLetterKeep     int              `yaml:"dead_letter_keep"`      // default 3; 0..20
+	SinkPacing         `yaml:",inline"` // retry_jitter, max_rate
 }
 
 // Header is one extra HTTP request header of a remote-write sink.
@@ -58,6 +59,7 @@ func (x *RemoteWrite) defaults(p, name, stateDir string, isSet func(string) bool
 	}
 	setDefault(&x.DeadLetterMaxBytes, DefaultDeadLetterMaxBytes, isSet(p+"dead_letter_max_bytes"))
 	setDefault(&x.DeadLetterKeep, DefaultDeadLetterKeep, isSet(p+"dead_letter_keep"))
+	x.SinkPacing.defaults(p, isSet)
 }
 
 // validate checks a prometheus_remote_write block at path p. No message quotes the
@@ -112,6 +114,7 @@ func (x *RemoteWrite) validate(p string) problems {
 	if x.DeadLetterKeep < 0 || x.DeadLetterKeep > maxDeadLetterKeep {
 		add("dead_letter_keep", "must be between 0 and %d", maxDeadLetterKeep)
 	}
+	x.SinkPacing.validate(add)
 	return ps
 }
 

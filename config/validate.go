@@ -238,7 +238,31 @@ func (x *InfluxDB) validate(p string, inFile func(string) bool) problems {
 	if x.DeadLetterKeep < 0 || x.DeadLetterKeep > maxDeadLetterKeep {
 		add("dead_letter_keep", "must be between 0 and %d", maxDeadLetterKeep)
 	}
+	x.SinkPacing.validate(add)
 	return ps
+}
+
+// defaults fills the pacing keys of the sink block at path p (ending in "."); an
+// explicit retry_jitter: 0 stays 0.
+func (x *SinkPacing) defaults(p string, isSet func(string) bool) {
+	setDefault(&x.RetryJitter, DefaultRetryJitter, isSet(p+"retry_jitter"))
+}
+
+// Bounds of SinkPacing.
+const (
+	maxRetryJitter = time.Hour
+	maxSinkRate    = 1e6
+)
+
+// validate checks the pacing keys; add reports a problem at a key of the sink block.
+func (x *SinkPacing) validate(add func(key, format string, args ...any)) {
+	if x.RetryJitter < 0 || x.RetryJitter > maxRetryJitter {
+		add("retry_jitter", "must be between 0s and 1h") // maxRetryJitter
+	}
+	// Below 1 reading/s a write of one reading would wait longer than a second.
+	if x.MaxRate != 0 && (x.MaxRate < 1 || x.MaxRate > maxSinkRate) {
+		add("max_rate", "must be 0 (unlimited) or between 1 and %g readings per second", float64(maxSinkRate))
+	}
 }
 
 // maxDeadLetterKeep bounds the rotated dead-letter files a sink keeps.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"math"
 	"math/rand/v2"
 	"sync"
 	"time"
@@ -12,6 +13,7 @@ import (
 	"github.com/envgate/envgate/gateway/metrics"
 	"github.com/envgate/envgate/gateway/reading"
 	"github.com/envgate/envgate/internal/clock"
+	"golang.org/x/time/rate"
 )
 
 // forwarder moves readings from one buffer reader to one sink, in order, and acks them
@@ -35,6 +37,10 @@ type forwarder struct {
 	probesOK    uint64
 	probesFail  uint64
 	liveWritten uint64
+	rateLimited time.Duration // time the ordered lane waited for the rate cap
+
+	// lim caps the readings sent per second (SinkSpec.MaxRate); nil: unlimited.
+	lim *rate.Limiter
 
 	live      *buffer.Follower // the live lane while a backlog drains; run's goroutine only
 	liveSince time.Time        // when the live lane opened
@@ -63,7 +69,16 @@ func newForwarder(spec SinkSpec, r *buffer.Reader, log *slog.Logger) *forwarder 
 	if spec.MaxInFlight <= 0 {
 		spec.MaxInFlight = DefaultMaxInFlight
 	}
-	return &forwarder{spec: spec, r: r, log: log}
+	f := &forwarder{spec: spec, r: r, log: log}
+	if spec.MaxRate > 0 {
+		// A bucket of one second's worth, and no write larger than it: a write of n
+		// readings waits for n tokens, so a larger one could never go.
+		burst := int(min(math.Ceil(spec.MaxRate), math.MaxInt32))
+		f.lim = rate.NewLimiter(rate.Limit(spec.MaxRate), burst)
+		f.spec.BatchSize = min(spec.BatchSize, burst)
+		f.spec.DrainBatchSize = min(spec.DrainBatchSize, burst)
+	}
+	return f
 }
 
 // stats is called on every scrape and health poll. f.mu covers only the copy of the
@@ -84,6 +99,7 @@ func (f *forwarder) stats() metrics.SinkStats {
 	defer f.mu.Unlock()
 	s.Written, s.Retried, s.LastSuccess, s.Failing, s.Persistent = f.written, f.retried, f.lastSuccess, f.failing, f.persistent
 	s.ProbesOK, s.ProbesFailed, s.LiveWritten = f.probesOK, f.probesFail, f.liveWritten
+	s.RateLimited = f.rateLimited
 	return s
 }
 
@@ -159,8 +175,9 @@ func (f *forwarder) failed(err error, backoff *time.Duration) time.Duration {
 // A Prober is a Sink that can ask its server cheaply whether it is back (InfluxDB's
 // /ping). While the forwarder waits out a long back-off after a transient failure it
 // probes every SinkSpec.ProbeInterval (jittered, and never before the server's
-// Retry-After is over) and retries the write as soon as a probe succeeds, so delivery
-// resumes within seconds of the server's return instead of up to retry_max later.
+// Retry-After is over) and retries the write as soon as a probe succeeds (after
+// SinkSpec.RetryJitter, see retryJitter), so delivery resumes within seconds of the
+// server's return instead of up to retry_max later.
 // Probe returns nil when the server answers as ready; it bounds its own duration (a
 // few seconds) and is called from the forwarder's goroutine only.
 type Prober interface {
@@ -217,6 +234,38 @@ func (f *forwarder) backOff(ctx context.Context, err error, wait time.Duration, 
 	}
 }
 
+// retryJitter waits, after a back-off, a random delay uniform in [0, RetryJitter)
+// before the attempt that ends it, or until ctx is done or a handover. A fleet that lost
+// its server together (a regional 4G outage, a restart of the central store) sees it
+// return together: the back-off's own jitter (half to whole) and the probes' (every
+// half to whole ProbeInterval) spread the boxes over a few seconds at most, which is
+// what this spreads over the window.
+func (f *forwarder) retryJitter(ctx context.Context) {
+	if f.spec.RetryJitter <= 0 {
+		return
+	}
+	sleepOr(ctx, f.handover, rand.N(f.spec.RetryJitter))
+}
+
+// throttle reports how long a write of n readings must wait for the rate cap
+// (SinkSpec.MaxRate), 0 if it may go now; when it may, it takes n tokens. A write that
+// has to wait takes none: run waits the delay (and for any send that returns meanwhile)
+// and asks again, so the cap never holds up the acknowledgements of the sends in
+// flight. Every send counts, a batch sent again after a failure too: the server is
+// asked to take it again.
+func (f *forwarder) throttle(n int) time.Duration {
+	if f.lim == nil || n == 0 {
+		return 0
+	}
+	n = min(n, f.lim.Burst())
+	now := time.Now()
+	if f.lim.AllowN(now, n) {
+		return 0
+	}
+	short := float64(n) - f.lim.TokensAt(now)
+	return max(time.Duration(math.Ceil(short/float64(f.lim.Limit())*float64(time.Second))), time.Millisecond)
+}
+
 // liveLane keeps live readings flowing while a backlog drains, after an outage or in a
 // reconnect storm when the server is slow: the ordered lane (the reader's cursor) goes
 // on delivering the backlog oldest first, and once the drain has run for liveAfter,
@@ -261,6 +310,11 @@ func (f *forwarder) liveLane(ctx context.Context, acked uint64) {
 		}
 	}
 	if len(send) > 0 {
+		if f.lim != nil {
+			// The live lane never waits for the rate cap, but its readings count: it takes
+			// their tokens on credit, and the ordered lane's next writes wait them out.
+			f.lim.ReserveN(time.Now(), len(send))
+		}
 		f.busy.do(&callWrite, func() { err = f.spec.Sink.Write(ctx, send) })
 		if err != nil {
 			f.log.Debug("live lane write failed; the ordered lane will deliver its readings", "err", err)

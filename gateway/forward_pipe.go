@@ -79,6 +79,7 @@ type pipe struct {
 	prepare  Preparer  // the sink, if it is a Preparer
 	lastSend time.Time // when the last batch of the window was taken
 	backoff  time.Duration
+	held     time.Duration // how long the next send must wait for the rate cap (startSends)
 }
 
 // run delivers until ctx is done, or until drained is closed and nothing is left.
@@ -133,9 +134,19 @@ func (f *forwarder) run(ctx context.Context, drained <-chan struct{}) {
 			// not yet its writes): this back-off is waited out in full, so a server in that
 			// state gets at most one extra write per back-off.
 			probed = f.backOff(ctx, err, wait, !probed)
+			f.retryJitter(ctx)
 			continue
 		}
 		p.startSends(ctx)
+		if d := p.held; d > 0 { // the rate cap holds the next send back; take answers meanwhile
+			p.held = 0
+			start := time.Now()
+			p.wait(ctx, nil, d)
+			f.mu.Lock()
+			f.rateLimited += time.Since(start)
+			f.mu.Unlock()
+			continue
+		}
 		if len(p.window) > p.max { // the next batch is read; prepare it, wait for a send to return
 			for _, b := range p.window {
 				if b.state == batchQueued && b.req == nil { // not in flight: its send's goroutine has returned
@@ -235,6 +246,8 @@ func (f *forwarder) idle(ctx context.Context, drained <-chan struct{}) {
 // in flight and, for a batch never sent, fewer than max batches of the window have been
 // sent: at most max batches are ever sent and not acknowledged, which bounds what a
 // crash re-sends (docs/design.md, "Re-sends after a crash").
+// It stops at a batch the rate cap holds back (forwarder.throttle), with p.held set to
+// the wait.
 func (p *pipe) startSends(ctx context.Context) {
 	f := p.f
 	nSent := 0
@@ -249,6 +262,9 @@ func (p *pipe) startSends(ctx context.Context) {
 		}
 		if b.state != batchQueued || !b.sent && nSent >= p.max {
 			continue
+		}
+		if p.held = f.throttle(len(b.rs)); p.held > 0 {
+			return // in order: nothing after it goes first
 		}
 		if !b.sent {
 			b.sent = true

@@ -85,6 +85,16 @@ type SinkSpec struct {
 	// device would look like time going backwards, and for a Prometheus remote-write
 	// receiver, which rejects a sample older than the newest of its series.
 	Ordered bool
+	// RetryJitter spreads a fleet's retries after a shared outage: the first attempt
+	// after every back-off (its timer ran out, or a probe found the server back) waits a
+	// further random delay drawn uniformly from [0, RetryJitter). 0: none, the attempt
+	// goes at once (config's retry_jitter defaults to 5 s).
+	RetryJitter time.Duration
+	// MaxRate, if positive, caps the readings per second the forwarder sends (see
+	// forwarder.throttle): its writes carry at most one second's worth (BatchSize and
+	// DrainBatchSize are cut to ceil(MaxRate)), and over any T seconds it sends at most
+	// MaxRate×T readings plus one such batch. 0: unlimited.
+	MaxRate float64
 }
 
 // Config is everything Run needs. Queue and Metrics are owned by the caller, who closes

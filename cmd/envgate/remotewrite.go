@@ -42,6 +42,7 @@ func buildRemoteWrite(cfg *config.Config, s config.Sink, log *slog.Logger) (gate
 		Name: s.Name, Sink: sink, BatchSize: c.BatchSize, FlushInterval: c.FlushInterval,
 		DrainBatchSize: gateway.DrainBatchSize(c.BatchSize), Ordered: true,
 		RetryInitial: c.RetryInitial, RetryMax: c.RetryMax, AuthRetry: c.AuthRetry,
+		RetryJitter: c.RetryJitter, MaxRate: c.MaxRate,
 		Counters: func() (uint64, uint64) {
 			st := sink.Stats()
 			return st.Rejected, st.DeadLettered

@@ -329,6 +329,7 @@ func buildInflux(cfg *config.Config, s config.Sink, log *slog.Logger) (gateway.S
 		Name: s.Name, Sink: sink, BatchSize: c.BatchSize, FlushInterval: c.FlushInterval,
 		MaxInFlight: c.MaxInFlight, DrainBatchSize: gateway.DrainBatchSize(c.BatchSize),
 		RetryInitial: c.RetryInitial, RetryMax: c.RetryMax, AuthRetry: c.AuthRetry,
+		RetryJitter: c.RetryJitter, MaxRate: c.MaxRate,
 		Counters: func() (uint64, uint64) {
 			st := sink.Stats()
 			return st.Rejected, st.DeadLettered

@@ -46,6 +46,7 @@ func buildUplink(cfg *config.Config, s config.Sink, m *metrics.Metrics, log *slo
 	spec := gateway.SinkSpec{
 		Name: s.Name, Sink: sink, BatchSize: c.BatchSize, FlushInterval: c.FlushInterval,
 		RetryInitial: c.RetryInitial, RetryMax: c.RetryMax, AuthRetry: c.AuthRetry, Ordered: true,
+		RetryJitter: c.RetryJitter, MaxRate: c.MaxRate,
 		// A write waits for a connect and each PUBACK, each within timeout, and for the
 		// rate cap: ten timeouts before the watchdog calls it wedged, and a throttled
 		// batch's send time on top.

@@ -38,6 +38,7 @@
 //	envgate_sink_persistent_failure{sink}                      gauge, alarm 1 or 0
 //	envgate_sink_probes_total{sink,result}                     counter, result ok or failed
 //	envgate_sink_live_written_total{sink}                      counter
+//	envgate_sink_rate_limited_seconds_total{sink}              counter
 //	envgate_modbus_transactions_total{bus,device,result}       counter
 //	envgate_modbus_exceptions_total{bus,device,code}           counter
 //	envgate_modbus_rtt_seconds{bus}                            histogram, 1 ms to 2 s

@@ -49,6 +49,7 @@ var allNames = []string{
 	"envgate_sink_persistent_failure",
 	"envgate_sink_probes_total",
 	"envgate_sink_live_written_total",
+	"envgate_sink_rate_limited_seconds_total",
 }
 
 // populated returns Metrics with a value in every metric.

@@ -41,6 +41,8 @@ type SinkStats struct {
 	// LiveWritten counts readings the live lane sent ahead of a draining backlog (they
 	// are sent again, and counted in Written, when the backlog reaches them).
 	LiveWritten uint64
+	// RateLimited is how long the sink's writes waited for its rate cap (max_rate).
+	RateLimited time.Duration
 }
 
 func desc(subsystem, name, help string, labels ...string) *prometheus.Desc {
@@ -95,6 +97,8 @@ var (
 		"Alarm: 1 while the sink fails with an error an operator must fix (credentials, missing bucket), 0 otherwise.", "sink")
 	sinkLiveWritten = desc("sink", "live_written_total",
 		"Readings the sink's live lane sent ahead of a draining backlog since the gateway started, as a count of readings; each is sent again, and counted in envgate_sink_written_total, when the backlog reaches it.", "sink")
+	sinkRateLimited = desc("sink", "rate_limited_seconds_total",
+		"Time the sink's writes waited for its rate cap (max_rate) since the gateway started, in seconds; it grows at up to 1 s per second while a backlog drains at the cap.", "sink")
 	sinkProbes = desc("sink", "probes_total",
 		"Probes of the sink's server (InfluxDB's /ping) while a back-off ran since the gateway started, by result (ok: the write was retried at once; failed), as a count of requests.", "sink", "result")
 )
@@ -118,7 +122,7 @@ func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
 		bufferQuarantineRemoved, bufferSyncInProgress,
 		sinkUnsent, sinkOldestUnsentAge, sinkWritten, sinkRetried, sinkRejected,
 		sinkDeadLettered, sinkDeadLetterDropped, sinkLastSuccess, sinkFailing, sinkPersistentFailure,
-		sinkProbes, sinkLiveWritten,
+		sinkProbes, sinkLiveWritten, sinkRateLimited,
 	} {
 		ch <- d
 	}
@@ -180,6 +184,7 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 		counter(sinkProbes, s.ProbesOK, name, "ok")
 		counter(sinkProbes, s.ProbesFailed, name, "failed")
 		counter(sinkLiveWritten, s.LiveWritten, name)
+		ch <- prometheus.MustNewConstMetric(sinkRateLimited, prometheus.CounterValue, s.RateLimited.Seconds(), name)
 	}
 }
 
