@@ -24,7 +24,9 @@ import (
 	"github.com/envgate/envgate/drivers/sim"
 	"github.com/envgate/envgate/gateway/buffer"
 	"github.com/envgate/envgate/gateway/influx"
+	"github.com/envgate/envgate/gateway/mqttpub"
 	"github.com/envgate/envgate/gateway/reading"
+	"github.com/envgate/envgate/gateway/remotewrite"
 	"github.com/envgate/envgate/internal/clock"
 	"github.com/envgate/envgate/internal/testsvc"
 )
@@ -60,7 +62,14 @@ water:
 sinks:
   - name: influx
     influxdb: {url: "${FLEET_INFLUX_URL}", bucket: "${FLEET_INFLUX_BUCKET}"}
+  - name: prom
+    prometheus_remote_write: {url: "${FLEET_RW_URL}"}
+  - name: uplink
+    mqtt: {broker: "${FLEET_MQTT_URL}"}
 `
+
+// fleetSinks are fleetConfig's sinks: one receiver each on this host.
+var fleetSinks = []string{"influx", "prom", "uplink"}
 
 // fleetDevices are the devices of fleetConfig, for the backlog a cut-off leaves.
 var fleetDevices = []struct {
@@ -70,21 +79,28 @@ var fleetDevices = []struct {
 }{{"noise-1", "noise", 1, time.Second}, {"air-1", "air", 2, 10 * time.Second}, {"water-1", "water", 3, time.Minute}}
 
 // BenchmarkFleet is issue 15's fleet harness: for each N of -fleet-n it runs N envgate
-// processes (the real binary, one templated config) against one InfluxDB on this host
-// and reports:
+// processes (the real binary, one templated config, three sinks) against one receiver
+// of each kind on this host — InfluxDB 1.8 (line protocol), Prometheus 2.42 (remote
+// write, with a 2 h out-of-order window) and Mosquitto (the MQTT uplink) — each behind
+// a TCP proxy that stands for the boxes' 4G link, and reports:
 //
-//   - steady state over -fleet-window: central points/s (the boxes' written totals),
-//     CPU % of a core and RSS per box;
-//   - the cut-off: every box is stopped, and -fleet-outage of readings from its devices
-//     (stamped before the boxes first started, so no point repeats a live one) are
-//     appended to its buffer as an outage would have left them — the outage compressed
-//     into seconds; derived readings are not in that backlog. Then all N start at once,
-//     and the drain time is until every box has sent its backlog (its unsent readings
-//     back to what its live readings leave, ≤ 50);
-//   - the receiver's own ingest limit in the same run: the same backlog's points, as
-//     line protocol gzipped beforehand, POSTed by 2 writers in requests of 5000 lines.
+//   - steady state over -fleet-window: central points/s per receiver (the boxes'
+//     written totals), CPU % of a core and RSS per box;
+//   - the cut-off: the links go down; every box is stopped, and -fleet-outage of
+//     readings from its devices (stamped before the boxes first started, so no point
+//     repeats a live one) are appended to its buffer as the outage would have left
+//     them — the outage compressed into seconds; derived readings are not in that
+//     backlog. The boxes start again, fail to reach their receivers, and once every
+//     sink of every box has failed, the links come back: the drain time per receiver is
+//     until every box's sink has sent its backlog (unsent readings back to ≤ 50), and
+//     the peak is the most points the receiver took in one second meanwhile;
+//   - each receiver's own ingest limit in the same run, for the same points under other
+//     gateway names: InfluxDB, line protocol gzipped beforehand, POSTed by 2 writers in
+//     requests of 5000 lines; Prometheus, remote-write requests of 5000 samples from 2
+//     writers (gateway/remotewrite); Mosquitto, QoS 1 messages from 4 publishers with
+//     100 each awaiting PUBACK.
 //
-// Not part of the test run (a benchmark); about N × 0.2 s plus the window and the drain
+// Not part of the test run (a benchmark); about N × 0.3 s plus the window and the drain
 // per N. See bench/README.md, BenchmarkFleet.
 func BenchmarkFleet(b *testing.B) {
 	if testing.Short() {
@@ -106,13 +122,42 @@ func BenchmarkFleet(b *testing.B) {
 	if err := os.WriteFile(cfg, []byte(fleetConfig), 0o644); err != nil {
 		b.Fatal(err)
 	}
-	inf, _ := startInflux(b)
+	rc := &receivers{influx: testsvc.StartInflux(b),
+		prom: testsvc.StartPrometheus(b, testsvc.PrometheusOptions{RemoteWriteReceiver: true, OutOfOrderTimeWindow: 2 * time.Hour}),
+		mqtt: testsvc.StartMosquitto(b, testsvc.MosquittoOptions{})}
+	rc.links = map[string]*uplink{
+		"influx": startUplink(b, strings.TrimPrefix(rc.influx.URL, "http://")),
+		"prom":   startUplink(b, strings.TrimPrefix(rc.prom.URL, "http://")),
+		"uplink": startUplink(b, strings.TrimPrefix(rc.mqtt.URL, "tcp://")),
+	}
 	for _, n := range sizes {
 		b.Run(fmt.Sprintf("boxes=%d", n), func(b *testing.B) {
-			for range b.N {
-				runFleet(b, bin, cfg, inf, n)
+			for i := range b.N {
+				runFleet(b, bin, cfg, rc, n, fmt.Sprintf("n%d-%d", n, i))
 			}
 		})
+	}
+}
+
+// receivers are the fleet's central servers and the links to them, by sink name.
+type receivers struct {
+	influx *testsvc.Influx
+	prom   *testsvc.Prometheus
+	mqtt   *testsvc.Mosquitto
+	links  map[string]*uplink
+}
+
+// env is the part of a box's environment that names the receivers (through the links).
+func (rc *receivers) env() []string {
+	return []string{"FLEET_INFLUX_URL=" + rc.links["influx"].url(), "FLEET_INFLUX_BUCKET=" + rc.influx.Bucket,
+		"FLEET_RW_URL=" + rc.links["prom"].url() + "/api/v1/write",
+		"FLEET_MQTT_URL=tcp://" + rc.links["uplink"].ln.Addr().String()}
+}
+
+// setLinks brings every link up or down.
+func (rc *receivers) setLinks(up bool) {
+	for _, l := range rc.links {
+		l.set(up)
 	}
 }
 
@@ -199,103 +244,206 @@ type box struct {
 	logs                    *lockedBuffer
 }
 
-func runFleet(b *testing.B, bin, cfg string, inf *testsvc.Influx, n int) {
-	resetDB(b, inf)
+func runFleet(b *testing.B, bin, cfg string, rc *receivers, n int, run string) {
+	resetDB(b, rc.influx)
 	dir := b.TempDir()
 	boxes := make([]*box, n)
 	for i := range boxes {
-		boxes[i] = &box{id: fmt.Sprintf("box-%03d", i+1), site: fmt.Sprintf("site-%03d", i+1),
+		// The run in the names: every pass writes new series to Prometheus and new
+		// client ids to Mosquitto.
+		boxes[i] = &box{id: fmt.Sprintf("box-%s-%03d", run, i+1), site: fmt.Sprintf("site-%03d", i+1),
 			state: filepath.Join(dir, fmt.Sprintf("box-%03d", i+1)), listen: fmt.Sprintf("127.0.0.1:%d", testsvc.FreePort(b))}
 	}
-	link := startUplink(b, strings.TrimPrefix(inf.URL, "http://"))
+	rc.setLinks(true)
 	firstStart := clock.Now()
-	startBoxes(b, bin, cfg, link.url(), inf.Bucket, boxes)
+	startBoxes(b, bin, cfg, rc.env(), boxes)
 	b.Cleanup(func() { stopBoxes(boxes, syscall.SIGKILL) })
 
 	// Steady state.
-	written0, cpu0 := scrapeAll(b, boxes, "envgate_sink_written_total"), boxCPU(b, boxes)
+	written0, cpu0 := writtenBySink(b, boxes), boxCPU(b, boxes)
 	t0 := time.Now()
 	time.Sleep(*fleetWindow)
 	elapsed := time.Since(t0)
-	written1, cpu1 := scrapeAll(b, boxes, "envgate_sink_written_total"), boxCPU(b, boxes)
-	var points, cpu float64
+	written1, cpu1 := writtenBySink(b, boxes), boxCPU(b, boxes)
+	var cpu float64
 	var rss, hwm []float64
 	for i, bx := range boxes {
-		points += written1[i] - written0[i]
 		cpu += (cpu1[i] - cpu0[i]).Seconds()
 		rss = append(rss, procStatus(bx.cmd.Process.Pid, "VmRSS")/(1<<20))
 		hwm = append(hwm, procStatus(bx.cmd.Process.Pid, "VmHWM")/(1<<20))
 	}
-	b.ReportMetric(points/elapsed.Seconds(), "central-points/s")
+	for _, sk := range fleetSinks {
+		b.ReportMetric((written1[sk]-written0[sk])/elapsed.Seconds(), "central-points/s-"+sk)
+	}
 	b.ReportMetric(100*cpu/elapsed.Seconds()/float64(n), "cpu-%-per-box")
 	b.ReportMetric(mean(rss), "rss-MiB-per-box")
 	b.ReportMetric(slices.Max(hwm), "peak-rss-MiB-max")
 
-	// The cut-off, compressed: the link goes down; the boxes are stopped, the outage's
-	// readings appended to their buffers, and the boxes started again, failing to reach
-	// InfluxDB; once every box has failed at least once, the link comes back.
-	link.set(false)
+	// The cut-off, compressed (see BenchmarkFleet).
+	rc.setLinks(false)
 	stopBoxes(boxes, syscall.SIGTERM)
-	var lines []string
-	total := 0
+	var backlog []fleetPoint
 	for _, bx := range boxes {
 		rs := outageReadings(b, bx, firstStart.Add(-*fleetOutage), firstStart)
 		appendBacklog(b, bx, rs)
-		total += len(rs)
 		for _, r := range rs {
-			lines = append(lines, influx.Line(r, bx.id, time.Millisecond))
+			backlog = append(backlog, fleetPoint{bx.id, r})
 		}
 	}
-	startBoxes(b, bin, cfg, link.url(), inf.Bucket, boxes)
+	startBoxes(b, bin, cfg, rc.env(), boxes)
 	for deadline := time.Now().Add(5 * time.Minute); ; time.Sleep(200 * time.Millisecond) {
-		if failing := scrapeAll(b, boxes, "envgate_sink_failing"); slices.Min(failing) == 1 {
+		if failing := scrapeAll(b, boxes, "envgate_sink_failing"); slices.Min(failing) == float64(len(fleetSinks)) {
 			break
 		}
 		if time.Now().After(deadline) {
-			b.Fatal("not every box saw the link down within 5 min")
+			b.Fatal("not every sink of every box saw its link down within 5 min")
 		}
 	}
 	drainStart := time.Now()
-	link.set(true)
-	waitDrained := func() {
-		deadline := time.Now().Add(10 * time.Minute)
-		for {
-			unsent := scrapeAll(b, boxes, "envgate_sink_unsent_readings")
+	rc.setLinks(true)
+	drained := map[string]time.Duration{}
+	peak := map[string]float64{}
+	last, lastAt := writtenBySink(b, boxes), time.Now()
+	for deadline := time.Now().Add(10 * time.Minute); len(drained) < len(fleetSinks); time.Sleep(250 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			b.Fatalf("after 10 min only %v drained", drained)
+		}
+		now, at := writtenBySink(b, boxes), time.Now()
+		for _, sk := range fleetSinks {
+			if at.Sub(lastAt) >= 900*time.Millisecond {
+				peak[sk] = max(peak[sk], (now[sk]-last[sk])/at.Sub(lastAt).Seconds())
+			}
+			if _, done := drained[sk]; done {
+				continue
+			}
+			unsent := scrapeAll(b, boxes, `envgate_sink_unsent_readings{sink="`+sk+`"}`)
 			if slices.Max(unsent) <= 50 {
-				return
+				drained[sk] = time.Since(drainStart)
 			}
-			if time.Now().After(deadline) {
-				b.Fatalf("boxes still hold %.0f unsent readings after 10 min", sum(unsent))
-			}
-			time.Sleep(200 * time.Millisecond)
+		}
+		if at.Sub(lastAt) >= 900*time.Millisecond {
+			last, lastAt = now, at
 		}
 	}
-	waitDrained()
-	drain := time.Since(drainStart)
 	stopBoxes(boxes, syscall.SIGTERM)
 
-	// The receiver's limit for the same points.
-	resetDB(b, inf)
-	limit := &meter{b: b}
-	postBodies(b, inf, gzipBodies(b, lines, -1), limit)
-	lim := limit.result(total)
-	b.ReportMetric(float64(total), "backlog-points")
-	b.ReportMetric(drain.Seconds(), "drain-s")
-	b.ReportMetric(float64(total)/drain.Seconds(), "drain-points/s")
-	b.ReportMetric(lim.perSec, "receiver-limit-points/s")
-	b.ReportMetric(float64(total)/drain.Seconds()/lim.perSec, "drain-vs-limit")
+	// The receivers' limits for the same points.
+	limits := receiverLimits(b, rc, backlog, run)
+	b.ReportMetric(float64(len(backlog)), "backlog-points")
+	for _, sk := range fleetSinks {
+		b.ReportMetric(drained[sk].Seconds(), "drain-s-"+sk)
+		b.ReportMetric(peak[sk], "peak-points/s-"+sk)
+		b.ReportMetric(limits[sk], "limit-points/s-"+sk)
+		b.ReportMetric(peak[sk]/limits[sk], "peak-vs-limit-"+sk)
+	}
 	b.ReportMetric(0, "ns/op")
 }
 
-// startBoxes starts every box at once, its sink writing to influxURL, and waits until
+// fleetPoint is a reading of a box's backlog.
+type fleetPoint struct {
+	gateway string
+	r       reading.Reading
+}
+
+// writtenBySink returns, per sink name, the readings all boxes have written to it.
+func writtenBySink(b *testing.B, boxes []*box) map[string]float64 {
+	out := map[string]float64{}
+	for _, sk := range fleetSinks {
+		out[sk] = sum(scrapeAll(b, boxes, `envgate_sink_written_total{sink="`+sk+`"}`))
+	}
+	return out
+}
+
+// receiverLimits measures each receiver's ingest rate for the backlog's points, under
+// gateway names of their own (new series, new client ids): see BenchmarkFleet.
+func receiverLimits(b *testing.B, rc *receivers, backlog []fleetPoint, run string) map[string]float64 {
+	b.Helper()
+	out := map[string]float64{}
+	rename := func(gw string) string { return "limit-" + gw }
+
+	resetDB(b, rc.influx)
+	lines := make([]string, len(backlog))
+	for i, p := range backlog {
+		lines[i] = influx.Line(p.r, rename(p.gateway), time.Millisecond)
+	}
+	m := &meter{b: b}
+	postBodies(b, rc.influx, gzipBodies(b, lines, -1), m)
+	out["influx"] = float64(len(backlog)) / m.elapsed.Seconds()
+
+	// Remote write: per writer, whole boxes (a series' samples in time order).
+	byBox := map[string][]reading.Reading{}
+	var names []string
+	for _, p := range backlog {
+		if byBox[p.gateway] == nil {
+			names = append(names, p.gateway)
+		}
+		byBox[p.gateway] = append(byBox[p.gateway], p.r)
+	}
+	began := time.Now()
+	var wg sync.WaitGroup
+	errs := make(chan error, 2)
+	for w := range 2 {
+		wg.Go(func() {
+			for i := w; i < len(names); i += 2 {
+				sink, err := remotewrite.New(remotewrite.Config{Name: "limit", URL: rc.prom.URL + "/api/v1/write",
+					Timeout: 30 * time.Second, GatewayID: rename(names[i]), DeadLetter: filepath.Join(b.TempDir(), "dl.lp")}, nil)
+				if err != nil {
+					errs <- err
+					return
+				}
+				rs := byBox[names[i]]
+				for j := 0; j < len(rs); j += directBatch {
+					if err := sink.Write(context.Background(), rs[j:min(j+directBatch, len(rs))]); err != nil {
+						errs <- err
+						break
+					}
+				}
+				if st := sink.Stats(); st.Rejected != 0 {
+					errs <- fmt.Errorf("remote write %s: %d requests rejected", names[i], st.Rejected)
+				}
+				sink.Close()
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		b.Fatal(err)
+	}
+	out["prom"] = float64(len(backlog)) / time.Since(began).Seconds()
+
+	// MQTT: the uplink's JSON messages on its default topic, QoS 1, 4 publishers.
+	msgs := make([]message, len(backlog))
+	for i, p := range backlog {
+		q, _ := reading.Lookup(p.r.Quantity)
+		gw := rename(p.gateway)
+		msgs[i] = message{topic: fmt.Sprintf("envgate/%s/%s/%s/%s/%s", gw, p.r.Site, p.r.Device, q.Domain, p.r.Quantity),
+			payload: mqttpub.Payload(p.r, gw, mqttpub.FormatJSON)}
+	}
+	began = time.Now()
+	for w := range 4 {
+		wg.Go(func() {
+			var part []message
+			for i := w; i < len(msgs); i += 4 {
+				part = append(part, msgs[i])
+			}
+			publishAllAs(b, rc.mqtt.URL, fmt.Sprintf("limit-%s-%d", run, w), part, nil)
+		})
+	}
+	wg.Wait()
+	out["uplink"] = float64(len(backlog)) / time.Since(began).Seconds()
+	return out
+}
+
+// startBoxes starts every box at once, with env naming the receivers, and waits until
 // each answers /healthz.
-func startBoxes(b *testing.B, bin, cfg, influxURL, bucket string, boxes []*box) {
+func startBoxes(b *testing.B, bin, cfg string, env []string, boxes []*box) {
 	b.Helper()
 	for _, bx := range boxes {
 		bx.logs = &lockedBuffer{}
 		bx.cmd = exec.Command(bin, "run", "-c", cfg)
-		bx.cmd.Env = append(os.Environ(), "FLEET_BOX="+bx.id, "FLEET_SITE="+bx.site, "FLEET_STATE="+bx.state,
-			"FLEET_LISTEN="+bx.listen, "FLEET_INFLUX_URL="+influxURL, "FLEET_INFLUX_BUCKET="+bucket)
+		bx.cmd.Env = append(append(os.Environ(), "FLEET_BOX="+bx.id, "FLEET_SITE="+bx.site, "FLEET_STATE="+bx.state,
+			"FLEET_LISTEN="+bx.listen), env...)
 		bx.cmd.Stdout, bx.cmd.Stderr = bx.logs, bx.logs
 		if err := bx.cmd.Start(); err != nil {
 			b.Fatalf("start %s: %v", bx.id, err)
@@ -342,7 +490,8 @@ func stopBoxes(boxes []*box, sig syscall.Signal) {
 	}
 }
 
-// scrapeAll returns, per box, the sum of the samples of metric on its /metrics.
+// scrapeAll returns, per box, the sum of the samples of metric on its /metrics (see
+// scrapeSum).
 func scrapeAll(b *testing.B, boxes []*box, metric string) []float64 {
 	b.Helper()
 	out := make([]float64, len(boxes))
@@ -366,7 +515,8 @@ func scrapeAll(b *testing.B, boxes []*box, metric string) []float64 {
 	return out
 }
 
-// scrapeSum adds up the samples of metric (any labels) in the text exposition at url.
+// scrapeSum adds up the samples of metric (a name: any labels; or a series written
+// as the exposition writes it, `name{label="value"}`) in the text exposition at url.
 func scrapeSum(client *http.Client, url, metric string) (float64, error) {
 	resp, err := client.Get(url)
 	if err != nil {
@@ -380,7 +530,14 @@ func scrapeSum(client *http.Client, url, metric string) (float64, error) {
 	for sc.Scan() {
 		line := sc.Text()
 		rest, ok := strings.CutPrefix(line, metric)
-		if !ok || (rest != "" && rest[0] != '{' && rest[0] != ' ') {
+		switch {
+		case !ok:
+			continue
+		case strings.HasSuffix(metric, "}"): // a series: its value follows
+			if rest == "" || rest[0] != ' ' {
+				continue
+			}
+		case rest != "" && rest[0] != '{' && rest[0] != ' ': // a longer metric name
 			continue
 		}
 		f := strings.Fields(line[strings.LastIndexByte(line, '}')+1:])

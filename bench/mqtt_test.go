@@ -396,7 +396,13 @@ func waitSubscribed(b *testing.B, sub *mqttsub.Subscriber) {
 // is called before message i is published and returns when i may be published.
 func publishAll(tb testing.TB, url string, msgs []message, credit func(i int)) time.Duration {
 	tb.Helper()
-	c := mqtt.NewClient(mqtt.NewClientOptions().AddBroker(url).SetClientID(mqttPubID).
+	return publishAllAs(tb, url, mqttPubID, msgs, credit)
+}
+
+// publishAllAs is publishAll from a client with the given id.
+func publishAllAs(tb testing.TB, url, id string, msgs []message, credit func(i int)) time.Duration {
+	tb.Helper()
+	c := mqtt.NewClient(mqtt.NewClientOptions().AddBroker(url).SetClientID(id).
 		SetProtocolVersion(4).SetCleanSession(true).SetAutoReconnect(false).SetConnectTimeout(mqttPubTimeout))
 	if tok := c.Connect(); !tok.WaitTimeout(mqttPubTimeout) || tok.Error() != nil {
 		tb.Fatalf("publisher: connect to %s: %v", url, tokenErr(tok))
