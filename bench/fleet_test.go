@@ -17,6 +17,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -167,6 +168,7 @@ func (rc *receivers) setLinks(up bool) {
 type uplink struct {
 	ln     net.Listener
 	target string
+	bytes  atomic.Int64 // carried both ways: what the link would bill
 	mu     sync.Mutex
 	up     bool
 	conns  map[net.Conn]bool
@@ -219,9 +221,21 @@ func (u *uplink) pipe(c net.Conn) {
 	}
 	defer s.Close()
 	done := make(chan struct{}, 2)
-	go func() { _, _ = io.Copy(s, c); done <- struct{}{} }()
-	go func() { _, _ = io.Copy(c, s); done <- struct{}{} }()
+	go func() { _, _ = io.Copy(counting{s, &u.bytes}, c); done <- struct{}{} }()
+	go func() { _, _ = io.Copy(counting{c, &u.bytes}, s); done <- struct{}{} }()
 	<-done
+}
+
+// counting is a writer that adds what it writes to n.
+type counting struct {
+	w io.Writer
+	n *atomic.Int64
+}
+
+func (c counting) Write(p []byte) (int, error) {
+	k, err := c.w.Write(p)
+	c.n.Add(int64(k))
+	return k, err
 }
 
 // set brings the link up or down; down closes every connection through it.
@@ -260,11 +274,18 @@ func runFleet(b *testing.B, bin, cfg string, rc *receivers, n int, run string) {
 	b.Cleanup(func() { stopBoxes(boxes, syscall.SIGKILL) })
 
 	// Steady state.
-	written0, cpu0 := writtenBySink(b, boxes), boxCPU(b, boxes)
+	linkBytes := func() map[string]int64 {
+		out := map[string]int64{}
+		for sk, l := range rc.links {
+			out[sk] = l.bytes.Load()
+		}
+		return out
+	}
+	written0, cpu0, bytes0 := writtenBySink(b, boxes), boxCPU(b, boxes), linkBytes()
 	t0 := time.Now()
 	time.Sleep(*fleetWindow)
 	elapsed := time.Since(t0)
-	written1, cpu1 := writtenBySink(b, boxes), boxCPU(b, boxes)
+	written1, cpu1, bytes1 := writtenBySink(b, boxes), boxCPU(b, boxes), linkBytes()
 	var cpu float64
 	var rss, hwm []float64
 	for i, bx := range boxes {
@@ -274,6 +295,8 @@ func runFleet(b *testing.B, bin, cfg string, rc *receivers, n int, run string) {
 	}
 	for _, sk := range fleetSinks {
 		b.ReportMetric((written1[sk]-written0[sk])/elapsed.Seconds(), "central-points/s-"+sk)
+		// Both directions, TCP payload (HTTP or MQTT and their headers; no TCP/IP or TLS).
+		b.ReportMetric(float64(bytes1[sk]-bytes0[sk])/elapsed.Seconds()*86400/float64(n)/1e6, "link-MB/day/box-"+sk)
 	}
 	b.ReportMetric(100*cpu/elapsed.Seconds()/float64(n), "cpu-%-per-box")
 	b.ReportMetric(mean(rss), "rss-MiB-per-box")
