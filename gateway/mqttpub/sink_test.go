@@ -186,6 +186,35 @@ func TestWriteFailureResendsBatch(t *testing.T) {
 	s.Close() // twice is fine
 }
 
+// TestSkippedCountedOnce: the readings a batch skips are counted once, when the batch
+// is delivered, however often a failure makes the forwarder send it again.
+func TestSkippedCountedOnce(t *testing.T) {
+	lost := errors.New("connection lost before Publish completed")
+	s, _ := newFake(t, Config{}, func(conn, n int) error {
+		if conn < 3 {
+			return lost
+		}
+		return nil
+	})
+	rs := batchOf(10, time.Now().Add(-time.Hour))
+	rs[2].Quality = reading.Bad
+	rs[7].Unit = "mg/m3"
+	for range 3 {
+		if err := s.Write(t.Context(), rs); !errors.Is(err, lost) {
+			t.Fatalf("Write = %v, want the lost connection", err)
+		}
+	}
+	if st := s.Stats(); st.Invalid != 0 {
+		t.Errorf("%d readings counted skipped before their batch was delivered, want 0", st.Invalid)
+	}
+	if err := s.Write(t.Context(), rs); err != nil {
+		t.Fatal(err)
+	}
+	if st := s.Stats(); st.Invalid != 2 || st.Published != 8 {
+		t.Errorf("stats %+v, want 2 skipped and 8 published after 3 failed attempts and 1 delivery", st)
+	}
+}
+
 // TestRateCap: with max_bytes_per_second R, the bytes published by any time t since
 // the first message never exceed R×t plus one second's burst, and a backlog goes out
 // at R (not much slower), in the fake clock of a synctest bubble.
