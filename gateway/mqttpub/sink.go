@@ -361,6 +361,18 @@ func (s *Sink) connection(ctx context.Context) (conn, error) {
 	return c, nil
 }
 
+// lost records that c's connection was lost. paho reports a loss from its own
+// goroutine, after it failed the connection's tokens, so the report can come after
+// Write returned, the forwarder backed off and a new connection is up: only a loss of
+// the current connection marks the sink disconnected.
+func (s *Sink) lost(c conn) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.conn == c {
+		s.up.Store(false)
+	}
+}
+
 // drop closes c after a failure, so that the next Write connects anew.
 func (s *Sink) drop(c conn) {
 	s.mu.Lock()
@@ -457,8 +469,8 @@ func (s *Sink) connect(ctx context.Context) (conn, error) {
 		// A half-open cellular connection must not block a publish forever.
 		SetWriteTimeout(s.cfg.Timeout).
 		SetOrderMatters(true).
-		SetConnectionLostHandler(func(_ mqtt.Client, err error) {
-			s.up.Store(false)
+		SetConnectionLostHandler(func(c mqtt.Client, err error) {
+			s.lost(pahoConn{c})
 			s.log.Warn("mqtt uplink connection lost", "err", err)
 		})
 	if s.cfg.TLS != nil {

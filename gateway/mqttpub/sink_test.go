@@ -306,6 +306,29 @@ func TestIdleConnectionLost(t *testing.T) {
 	}
 }
 
+// TestLateLossReport: paho reports a lost connection from its own goroutine, which
+// may run after a new connection is up; only the loss of the current connection makes
+// Stats (envgate_uplink_connected) say disconnected.
+func TestLateLossReport(t *testing.T) {
+	s, conns := newFake(t, Config{}, nil)
+	rs := batchOf(3, time.Now().Add(-time.Hour))
+	if err := s.Write(t.Context(), rs); err != nil {
+		t.Fatal(err)
+	}
+	(*conns)[0].close()
+	if err := s.Write(t.Context(), rs); err != nil {
+		t.Fatal(err)
+	}
+	s.lost((*conns)[0]) // the first connection's report, late
+	if st := s.Stats(); !st.Connected || st.Connects != 2 {
+		t.Errorf("stats %+v after the old connection's late loss report, want connected over 2 connects", st)
+	}
+	s.lost((*conns)[1])
+	if s.Stats().Connected {
+		t.Error("connected after the current connection was lost")
+	}
+}
+
 // newHeld returns a sink whose connections never acknowledge a message, and the
 // connections it made.
 func newHeld(t *testing.T) (*Sink, *[]*fakeConn) {
