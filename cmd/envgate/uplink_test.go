@@ -100,9 +100,7 @@ devices:
 		}
 		return first, repeats
 	}
-	// A last, clean run delivers the rest: until every reading seen durable arrived.
-	cmd := start()
-	if !waitFor(t, 2*time.Minute, func() bool {
+	allArrived := func() bool {
 		first, _ := received()
 		for k := range durable {
 			if !first[k] {
@@ -110,7 +108,10 @@ devices:
 			}
 		}
 		return true
-	}) {
+	}
+	// A last, clean run delivers the rest: until every reading seen durable arrived.
+	cmd := start()
+	if !waitFor(t, 2*time.Minute, allArrived) {
 		t.Logf("not everything arrived within 2 minutes")
 	}
 	// The uplink's own metrics, wired in build: connected, and bytes counted.
@@ -129,6 +130,9 @@ devices:
 		t.Fatalf("clean shutdown: %v\n%s", err, logs.String())
 	}
 	note()
+	// What the broker acknowledged during the shutdown may still be on its way to the
+	// subscriber: wait for it (envgate has exited; nothing more is sent).
+	waitFor(t, 10*time.Second, allArrived)
 	first, repeats := received()
 	missing := 0
 	for k := range durable {

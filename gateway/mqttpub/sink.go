@@ -84,7 +84,7 @@ func DefaultClientID(gatewayID, sink string) string {
 type Stats struct {
 	Published uint64 // messages the broker acknowledged
 	Bytes     uint64 // MessageBytes of the acknowledged messages
-	Invalid   uint64 // readings not sent: Quality Bad, or failing Validate
+	Invalid   uint64 // readings skipped, not sent (Quality Bad, or failing Validate); once per delivered batch
 	Connects  uint64 // connections made (the first and every reconnect)
 	Connected bool   // a connection is open now
 	// Throttled is the total time Write waited for the rate cap.
@@ -191,13 +191,13 @@ func MessageBytes(topic string, payload []byte) int { return len(topic) + len(pa
 
 // Write publishes batch, one message per reading in batch order, and returns nil once
 // the broker acknowledged every message. Readings that cannot be sent (Quality Bad,
-// failing Validate) are counted in Stats.Invalid and skipped, as the InfluxDB sink
-// skips them. Any failure (no connection, a lost connection, a PUBACK not received in
-// Timeout, ctx done) closes the connection and returns an error: the forwarder keeps
-// the batch and, after its back-off, calls Write with it again, which connects anew and
-// sends the whole batch. Messages the broker had acknowledged are then published twice.
+// failing Validate) are skipped, and counted in Stats.Invalid when Write returns nil.
+// Any failure (no connection, a lost connection, a PUBACK not received in Timeout, ctx
+// done) closes the connection and returns an error: the forwarder keeps the batch and,
+// after its back-off, calls Write with it again, which connects anew and sends the
+// whole batch. Messages the broker had acknowledged are then published twice.
 func (s *Sink) Write(ctx context.Context, batch []reading.Reading) error {
-	msgs := s.encode(batch)
+	msgs, skipped := s.encode(batch)
 	c, err := s.connection(ctx)
 	if err != nil {
 		return err
@@ -234,6 +234,7 @@ func (s *Sink) Write(ctx context.Context, batch []reading.Reading) error {
 	}
 	s.published.Add(uint64(len(msgs)))
 	s.bytes.Add(size)
+	s.skipped(skipped)
 	return nil
 }
 
@@ -272,11 +273,11 @@ func (s *Sink) await(ctx context.Context, t mqtt.Token) error {
 	}
 }
 
-// encode turns batch into messages, skipping (and counting) readings that cannot be sent.
-func (s *Sink) encode(batch []reading.Reading) []message {
-	msgs := make([]message, 0, len(batch))
+// encode turns batch into messages, skipping readings that cannot be sent; bad is how
+// many it skipped.
+func (s *Sink) encode(batch []reading.Reading) (msgs []message, bad int) {
+	msgs = make([]message, 0, len(batch))
 	var buf []byte
-	bad := 0
 	for _, r := range batch {
 		if r.Quality == reading.Bad || r.Validate() != nil {
 			bad++
@@ -286,14 +287,21 @@ func (s *Sink) encode(batch []reading.Reading) []message {
 		topic := string(buf)
 		msgs = append(msgs, message{topic: topic, payload: Payload(r, s.cfg.GatewayID, s.cfg.Format)})
 	}
-	if bad > 0 {
-		s.invalid.Add(uint64(bad))
-		now := time.Now().UnixNano()
-		if last := s.lastWarn.Load(); now-last >= int64(warnEvery) && s.lastWarn.CompareAndSwap(last, now) {
-			s.log.Warn("readings not published: quality bad or invalid", "readings", bad)
-		}
+	return msgs, bad
+}
+
+// skipped counts bad readings of a delivered batch as skipped, and warns (at most once
+// per warnEvery). Only a Write that returns nil counts them: the forwarder retries a
+// failed batch whole, and its readings are skipped once, when the cursor passes them.
+func (s *Sink) skipped(bad int) {
+	if bad == 0 {
+		return
 	}
-	return msgs
+	s.invalid.Add(uint64(bad))
+	now := time.Now().UnixNano()
+	if last := s.lastWarn.Load(); now-last >= int64(warnEvery) && s.lastWarn.CompareAndSwap(last, now) {
+		s.log.Warn("readings not published: quality bad or invalid", "readings", bad)
+	}
 }
 
 // jsonReading is the JSON payload of one reading.
@@ -351,6 +359,18 @@ func (s *Sink) connection(ctx context.Context) (conn, error) {
 	s.conn = c
 	s.up.Store(true)
 	return c, nil
+}
+
+// lost records that c's connection was lost. paho reports a loss from its own
+// goroutine, after it failed the connection's tokens, so the report can come after
+// Write returned, the forwarder backed off and a new connection is up: only a loss of
+// the current connection marks the sink disconnected.
+func (s *Sink) lost(c conn) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.conn == c {
+		s.up.Store(false)
+	}
 }
 
 // drop closes c after a failure, so that the next Write connects anew.
@@ -449,8 +469,8 @@ func (s *Sink) connect(ctx context.Context) (conn, error) {
 		// A half-open cellular connection must not block a publish forever.
 		SetWriteTimeout(s.cfg.Timeout).
 		SetOrderMatters(true).
-		SetConnectionLostHandler(func(_ mqtt.Client, err error) {
-			s.up.Store(false)
+		SetConnectionLostHandler(func(c mqtt.Client, err error) {
+			s.lost(pahoConn{c})
 			s.log.Warn("mqtt uplink connection lost", "err", err)
 		})
 	if s.cfg.TLS != nil {

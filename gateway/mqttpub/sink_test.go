@@ -23,13 +23,31 @@ func (doneToken) WaitTimeout(time.Duration) bool { return true }
 func (doneToken) Done() <-chan struct{}          { c := make(chan struct{}); close(c); return c }
 func (t doneToken) Error() error                 { return t.err }
 
+// heldToken is a paho token whose PUBACK has not come: it completes when its
+// connection closes, with the error paho gives the tokens of a closed connection.
+type heldToken struct {
+	done chan struct{}
+	err  error // set before done is closed
+}
+
+func (t *heldToken) Wait() bool                     { <-t.done; return true }
+func (t *heldToken) WaitTimeout(time.Duration) bool { <-t.done; return true }
+func (t *heldToken) Done() <-chan struct{}          { return t.done }
+func (t *heldToken) Error() error                   { return t.err }
+
+// errLost is what paho's tokens of a closed connection fail with.
+var errLost = errors.New("connection lost before Publish completed")
+
 // fakeConn records what is published on it and when; fail, if set, decides the
-// outcome of the n-th message (0-based) of the connection.
+// outcome of the n-th message (0-based) of the connection. With hold, no message is
+// ever acknowledged: its token completes with errLost when the connection closes.
 type fakeConn struct {
 	mu     sync.Mutex
 	sent   []message
 	at     []time.Time
 	fail   func(n int) error
+	hold   bool
+	held   []*heldToken
 	closed bool
 }
 
@@ -39,6 +57,11 @@ func (c *fakeConn) publish(topic string, payload []byte) mqtt.Token {
 	n := len(c.sent)
 	c.sent = append(c.sent, message{topic, payload})
 	c.at = append(c.at, time.Now())
+	if c.hold && !c.closed {
+		t := &heldToken{done: make(chan struct{})}
+		c.held = append(c.held, t)
+		return t
+	}
 	if c.fail != nil {
 		return doneToken{c.fail(n)}
 	}
@@ -53,8 +76,13 @@ func (c *fakeConn) connected() bool {
 
 func (c *fakeConn) close() {
 	c.mu.Lock()
+	defer c.mu.Unlock()
 	c.closed = true
-	c.mu.Unlock()
+	for _, t := range c.held {
+		t.err = errLost
+		close(t.done)
+	}
+	c.held = nil
 }
 
 // newFake returns a sink whose connections are fakes, and the connections it made.
@@ -186,6 +214,35 @@ func TestWriteFailureResendsBatch(t *testing.T) {
 	s.Close() // twice is fine
 }
 
+// TestSkippedCountedOnce: the readings a batch skips are counted once, when the batch
+// is delivered, however often a failure makes the forwarder send it again.
+func TestSkippedCountedOnce(t *testing.T) {
+	lost := errors.New("connection lost before Publish completed")
+	s, _ := newFake(t, Config{}, func(conn, n int) error {
+		if conn < 3 {
+			return lost
+		}
+		return nil
+	})
+	rs := batchOf(10, time.Now().Add(-time.Hour))
+	rs[2].Quality = reading.Bad
+	rs[7].Unit = "mg/m3"
+	for range 3 {
+		if err := s.Write(t.Context(), rs); !errors.Is(err, lost) {
+			t.Fatalf("Write = %v, want the lost connection", err)
+		}
+	}
+	if st := s.Stats(); st.Invalid != 0 {
+		t.Errorf("%d readings counted skipped before their batch was delivered, want 0", st.Invalid)
+	}
+	if err := s.Write(t.Context(), rs); err != nil {
+		t.Fatal(err)
+	}
+	if st := s.Stats(); st.Invalid != 2 || st.Published != 8 {
+		t.Errorf("stats %+v, want 2 skipped and 8 published after 3 failed attempts and 1 delivery", st)
+	}
+}
+
 // TestRateCap: with max_bytes_per_second R, the bytes published by any time t since
 // the first message never exceed R×t plus one second's burst, and a backlog goes out
 // at R (not much slower), in the fake clock of a synctest bubble.
@@ -247,4 +304,84 @@ func TestIdleConnectionLost(t *testing.T) {
 	if len(*conns) != 2 || len((*conns)[1].sent) != 3 {
 		t.Fatalf("%d connections, want a second one carrying the write", len(*conns))
 	}
+}
+
+// TestLateLossReport: paho reports a lost connection from its own goroutine, which
+// may run after a new connection is up; only the loss of the current connection makes
+// Stats (envgate_uplink_connected) say disconnected.
+func TestLateLossReport(t *testing.T) {
+	s, conns := newFake(t, Config{}, nil)
+	rs := batchOf(3, time.Now().Add(-time.Hour))
+	if err := s.Write(t.Context(), rs); err != nil {
+		t.Fatal(err)
+	}
+	(*conns)[0].close()
+	if err := s.Write(t.Context(), rs); err != nil {
+		t.Fatal(err)
+	}
+	s.lost((*conns)[0]) // the first connection's report, late
+	if st := s.Stats(); !st.Connected || st.Connects != 2 {
+		t.Errorf("stats %+v after the old connection's late loss report, want connected over 2 connects", st)
+	}
+	s.lost((*conns)[1])
+	if s.Stats().Connected {
+		t.Error("connected after the current connection was lost")
+	}
+}
+
+// newHeld returns a sink whose connections never acknowledge a message, and the
+// connections it made.
+func newHeld(t *testing.T) (*Sink, *[]*fakeConn) {
+	t.Helper()
+	s, _ := newFake(t, Config{Timeout: time.Second}, nil)
+	var conns []*fakeConn
+	s.dial = func(context.Context) (conn, error) {
+		c := &fakeConn{hold: true}
+		conns = append(conns, c)
+		return c, nil
+	}
+	return s, &conns
+}
+
+// TestNoPUBACK: a Write whose messages the broker never acknowledges fails once
+// Timeout is over with no PUBACK, closes the connection, and counts nothing as
+// published; cancelling its ctx, or Close, ends it at once with an error too.
+func TestNoPUBACK(t *testing.T) {
+	rs := batchOf(5, time.Now().Add(-time.Hour))
+	check := func(name string, s *Sink, conns *[]*fakeConn, err error, took, want time.Duration, wantErr string) {
+		t.Helper()
+		if err == nil || !strings.Contains(err.Error(), wantErr) {
+			t.Errorf("%s: Write = %v, want an error with %q", name, err, wantErr)
+		}
+		if took != want {
+			t.Errorf("%s: Write returned after %v, want %v", name, took, want)
+		}
+		if len(*conns) != 1 || (*conns)[0].connected() {
+			t.Errorf("%s: %d connections, want one, closed", name, len(*conns))
+		}
+		if st := s.Stats(); st.Published != 0 || st.Bytes != 0 || st.Connected {
+			t.Errorf("%s: stats %+v, want nothing published and no connection", name, st)
+		}
+	}
+	synctest.Test(t, func(t *testing.T) {
+		s, conns := newHeld(t)
+		start := time.Now()
+		err := s.Write(t.Context(), rs)
+		check("no PUBACK", s, conns, err, time.Since(start), time.Second, "(message 1 of 5): no PUBACK within 1s")
+	})
+	synctest.Test(t, func(t *testing.T) {
+		s, conns := newHeld(t)
+		ctx, cancel := context.WithCancel(t.Context())
+		time.AfterFunc(300*time.Millisecond, cancel)
+		start := time.Now()
+		err := s.Write(ctx, rs)
+		check("ctx cancelled", s, conns, err, time.Since(start), 300*time.Millisecond, context.Canceled.Error())
+	})
+	synctest.Test(t, func(t *testing.T) {
+		s, conns := newHeld(t)
+		time.AfterFunc(300*time.Millisecond, func() { s.Close() })
+		start := time.Now()
+		err := s.Write(t.Context(), rs)
+		check("Close", s, conns, err, time.Since(start), 300*time.Millisecond, errLost.Error())
+	})
 }

@@ -224,10 +224,13 @@ func (node *NATSNode) mqttConnects() error {
 		SetProtocolVersion(4).SetCleanSession(true).SetAutoReconnect(false).
 		SetConnectTimeout(2 * time.Second))
 	tok := c.Connect()
+	// Disconnect in every case: a connect still running past the wait (its dial and
+	// handshake have a timeout each) would otherwise leave a live client behind, which
+	// Disconnect ends once the connect is over.
+	defer c.Disconnect(0)
 	if !tok.WaitTimeout(3*time.Second) || tok.Error() != nil {
 		return tokenError(tok, 3*time.Second)
 	}
-	c.Disconnect(0)
 	return nil
 }
 
