@@ -15,6 +15,9 @@ import (
 	"github.com/envgate/envgate/internal/testsvc"
 )
 
+// The uplink sink is probed while it backs off, as the InfluxDB sink is.
+var _ Prober = (*mqttpub.Sink)(nil)
+
 // uplinkKey identifies a reading at the consumer: (gateway, device, quantity, time) is
 // unique for every reading of a box (docs/design.md, "MQTT uplink").
 type uplinkKey struct {

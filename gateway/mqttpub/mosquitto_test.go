@@ -105,3 +105,37 @@ func TestRefusedIsPersistent(t *testing.T) {
 	}
 	t.Logf("refused: %v", err)
 }
+
+// TestProbe: the sink is a gateway.Prober (the forwarder probes it while it backs off,
+// so delivery resumes within seconds of the broker's return, as for InfluxDB): a probe
+// fails while the broker is stopped and succeeds once it is back, also for a TLS
+// listener (a TCP connection only, no handshake), and brokerAddr fills the scheme's port.
+func TestProbe(t *testing.T) {
+	ca := testsvc.NewTestCA(t)
+	m := testsvc.StartMosquitto(t, testsvc.MosquittoOptions{TLS: ca})
+	for _, url := range []string{m.URL, m.TLSURL} {
+		var tc *tls.Config
+		if url == m.TLSURL {
+			tc = &tls.Config{}
+		}
+		s := newSink(t, url, tc)
+		if err := s.Probe(t.Context()); err != nil {
+			t.Fatalf("%s: probe of a running broker: %v", url, err)
+		}
+	}
+	s := newSink(t, m.URL, nil)
+	m.Stop(t)
+	if err := s.Probe(t.Context()); err == nil {
+		t.Fatal("probe of a stopped broker succeeded")
+	}
+	m.Start(t)
+	if err := s.Probe(t.Context()); err != nil {
+		t.Fatalf("probe after the broker is back: %v", err)
+	}
+	for in, want := range map[string]string{"tcp://h": "h:1883", "mqtt://h": "h:1883", "ssl://h": "h:8883",
+		"mqtts://h": "h:8883", "tcp://h:99": "h:99", "ssl://[::1]": "[::1]:8883"} {
+		if got := brokerAddr(in); got != want {
+			t.Errorf("brokerAddr(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

@@ -17,6 +17,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/url"
 	"slices"
 	"strings"
@@ -107,6 +108,7 @@ type conn interface {
 type Sink struct {
 	cfg   Config
 	log   *slog.Logger
+	addr  string // the broker's host:port, for Probe
 	dial  func(ctx context.Context) (conn, error)
 	limit *rate.Limiter // nil without a cap
 
@@ -135,7 +137,7 @@ func New(cfg Config, log *slog.Logger) (*Sink, error) {
 	if cfg.KeepAlive <= 0 {
 		cfg.KeepAlive = DefaultKeepAlive
 	}
-	s := &Sink{cfg: cfg, log: log}
+	s := &Sink{cfg: cfg, log: log, addr: brokerAddr(cfg.Broker)}
 	s.dial = s.connect
 	if cfg.MaxBytesPerSecond > 0 {
 		// A burst of one second's worth: the cap holds over every second, not only on
@@ -144,6 +146,41 @@ func New(cfg Config, log *slog.Logger) (*Sink, error) {
 	}
 	return s, nil
 }
+
+// brokerAddr is the host:port of a broker URL check accepted, the port from its scheme
+// when it has none (1883 for tcp:// and mqtt://, 8883 for ssl:// and mqtts://).
+func brokerAddr(broker string) string {
+	u, err := url.Parse(broker)
+	if err != nil {
+		return ""
+	}
+	if u.Port() != "" {
+		return u.Host
+	}
+	port := "1883"
+	if u.Scheme == "ssl" || u.Scheme == "mqtts" {
+		port = "8883"
+	}
+	return net.JoinHostPort(u.Hostname(), port)
+}
+
+// Probe reports whether the broker accepts connections again: a TCP connection to its
+// address, closed at once — no TLS handshake and no MQTT session, so a broker that a
+// whole fleet probes while it comes back pays little. The forwarder calls it while it
+// backs off after a transient failure (gateway.Prober), so that delivery resumes within
+// seconds of the broker's return instead of after up to retry_max.
+func (s *Sink) Probe(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, min(s.cfg.Timeout, probeTimeout))
+	defer cancel()
+	c, err := (&net.Dialer{}).DialContext(ctx, "tcp", s.addr)
+	if err != nil {
+		return err
+	}
+	return c.Close()
+}
+
+// probeTimeout bounds a probe (gateway.Prober: a few seconds at most).
+const probeTimeout = 5 * time.Second
 
 // check reports the first problem of cfg; config validation reports them all, with
 // their keys, before New is called.
