@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"testing"
 	"testing/synctest"
@@ -66,4 +67,63 @@ func TestRateCapKeepsCursorSaves(t *testing.T) {
 				most, want)
 		}
 	})
+}
+
+// failSink fails every write.
+type failSink struct{}
+
+func (failSink) Write(context.Context, []reading.Reading) error {
+	return errors.New("connection refused")
+}
+
+// TestPacingNeverHoldsAHandover: neither the jittered retry (retry_jitter up to 1h) nor
+// a write the rate cap holds back delays a reload's hand-over (Pipeline.Handover): the
+// forwarder stops at once, without any time passing.
+func TestPacingNeverHoldsAHandover(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		sink Sink
+		spec SinkSpec
+	}{
+		{"retry jitter", failSink{}, SinkSpec{RetryInitial: time.Millisecond, RetryMax: time.Millisecond, RetryJitter: time.Hour}},
+		{"rate cap", &recordingSink{}, SinkSpec{MaxRate: 1, FlushInterval: time.Millisecond}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				q, err := buffer.Open(buffer.Options{Dir: t.TempDir(), CursorInterval: time.Second})
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer q.Close()
+				r := fillBacklog(t, q, 100, time.Now().Add(-time.Hour), time.Second)
+				if rs, ok := c.sink.(*recordingSink); ok {
+					rs.r = r
+				}
+				c.spec.Name, c.spec.Sink = "sink", c.sink
+				f := newForwarder(c.spec, r, slog.New(slog.DiscardHandler))
+				handover := make(chan struct{})
+				f.handover = handover
+				done := make(chan struct{})
+				go func() { defer close(done); f.run(t.Context(), make(chan struct{})) }()
+				time.Sleep(time.Second) // in the jitter's wait, or held by the cap
+				synctest.Wait()
+				select {
+				case <-done:
+					t.Fatal("the forwarder stopped before the hand-over")
+				default:
+				}
+				start := time.Now()
+				close(handover)
+				synctest.Wait()
+				select {
+				case <-done:
+				default:
+					t.Fatal("the forwarder did not stop at the hand-over")
+				}
+				if d := time.Since(start); d != 0 {
+					t.Errorf("the hand-over took %v, want no wait", d)
+				}
+			})
+		})
+	}
 }
