@@ -41,6 +41,9 @@ type forwarder struct {
 
 	// lim caps the readings sent per second (SinkSpec.MaxRate); nil: unlimited.
 	lim *rate.Limiter
+	// saveEvery is SinkSpec.BatchSize as configured, before the rate cap cuts it:
+	// saveCursor's bound, which the re-send promise and the SD card's wear are counted in.
+	saveEvery int
 
 	live      *buffer.Follower // the live lane while a backlog drains; run's goroutine only
 	liveSince time.Time        // when the live lane opened
@@ -69,7 +72,7 @@ func newForwarder(spec SinkSpec, r *buffer.Reader, log *slog.Logger) *forwarder 
 	if spec.MaxInFlight <= 0 {
 		spec.MaxInFlight = DefaultMaxInFlight
 	}
-	f := &forwarder{spec: spec, r: r, log: log}
+	f := &forwarder{spec: spec, r: r, log: log, saveEvery: spec.BatchSize}
 	if spec.MaxRate > 0 {
 		// A bucket of one second's worth, and no write larger than it: a write of n
 		// readings waits for n tokens, so a larger one could never go.
@@ -360,8 +363,10 @@ func (f *forwarder) stopLive() {
 // batch's worth has been acknowledged since it was last saved. A crash then re-sends
 // fewer than BatchSize acknowledged readings plus the batch in flight. Going idle with
 // acknowledged readings not yet saved, run saves them when the interval is over.
+// BatchSize is the configured one (saveEvery): the rate cap's smaller writes do not
+// make the saves more frequent.
 func (f *forwarder) saveCursor() {
-	if n, _ := f.r.Unsaved(); n >= uint64(f.spec.BatchSize) {
+	if n, _ := f.r.Unsaved(); n >= uint64(f.saveEvery) {
 		f.flush()
 	}
 }
