@@ -19,6 +19,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net/http"
 	"net/url"
 	"slices"
@@ -88,11 +89,14 @@ type Sink struct {
 	secrets   []string
 
 	// accepted holds the samples the receiver accepted of a batch whose Write then
-	// failed (a later part of it got a 5xx): the forwarder sends the same batch again,
-	// and those are skipped rather than rejected as out of order. Write empties it when
-	// it returns nil, so it never holds more than a batch.
+	// failed (a later part of it got a 5xx, or the split budget ran out): the forwarder
+	// sends the same batch again, and those are skipped rather than rejected as out of
+	// order. refused holds the samples of such a batch already found rejected one by
+	// one and dead-lettered: skipped too, so that each is dead-lettered once. Write
+	// empties both when it returns nil, so they never hold more than a batch.
 	mu       sync.Mutex
 	accepted map[sampleID]struct{}
+	refused  map[sampleID]struct{}
 	closed   bool
 
 	written, rejected, split, skipped, deadLettered atomic.Uint64
@@ -113,7 +117,7 @@ func New(cfg Config, log *slog.Logger) (*Sink, error) {
 	if cfg.TLS != nil {
 		transport.TLSClientConfig = cfg.TLS.Clone()
 	}
-	s := &Sink{cfg: cfg, log: log, transport: transport, accepted: map[sampleID]struct{}{}}
+	s := &Sink{cfg: cfg, log: log, transport: transport, accepted: map[sampleID]struct{}{}, refused: map[sampleID]struct{}{}}
 	for _, v := range []string{cfg.BearerToken, cfg.Password} {
 		if v != "" {
 			s.secrets = append(s.secrets, v)
@@ -262,8 +266,11 @@ func seriesKey(r reading.Reading) string {
 	return r.Site + "\x00" + r.Device + "\x00" + r.Quantity + "\x00" + r.Unit
 }
 
-// deadLine is one dead-letter entry: why, and the reading as line protocol.
-type deadLine struct{ why, line string }
+// deadLine is one dead-letter entry: why, the reading as line protocol, and its id.
+type deadLine struct {
+	why, line string
+	id        sampleID
+}
 
 // Write delivers batch. It returns nil when every reading was stored by the receiver,
 // was already stored (accepted by a request of an earlier Write of the same batch that
@@ -273,10 +280,14 @@ type deadLine struct{ why, line string }
 // timestamp) and written to the dead-letter file, so that
 // one unacceptable sample never holds the cursor. A batch the receiver rejects is
 // split in halves, the first (older) half sent first, until each rejected sample
-// stands alone (Prometheus stores nothing of a request it rejects), within
-// MaxSplitRequests splits. Otherwise it returns an error and the caller keeps the
+// stands alone (Prometheus stores nothing of a request it rejects). A rejected part of
+// more than one sample is never dead-lettered: when a Write has spent its split budget
+// (MaxSplitRequests rejected requests, or MaxSplitTime) it returns a *RetryError, and
+// the next Write of the batch goes on from there, skipping what was accepted and what
+// was already found rejected. Otherwise it returns an error and the caller keeps the
 // whole batch and retries it later:
-//   - *RetryError: network error, timeout, 408, 429 or 5xx; honour RetryAfter.
+//   - *RetryError: network error, timeout, 408, 429 or 5xx; honour RetryAfter; or the
+//     split budget ran out.
 //   - *PersistentError: 401, 403, 404 or another request-level 4xx; raise an alarm.
 //   - ctx.Err() when ctx is done; ErrClosed after Close; a dead-letter write error.
 //
@@ -294,19 +305,36 @@ func (s *Sink) Write(ctx context.Context, batch []reading.Reading) error {
 	}
 	var dead []deadLine
 	samples := make([]sample, 0, len(batch))
+	s.mu.Lock()
+	refused := maps.Clone(s.refused)
+	s.mu.Unlock()
 	for _, r := range batch {
+		id := sampleID{seriesKey(r), r.Time.UnixMilli()}
+		if _, ok := refused[id]; ok {
+			continue // dead-lettered by an earlier Write of this batch
+		}
 		if err := r.Validate(); err != nil {
-			dead = append(dead, deadLine{"invalid " + strings.ReplaceAll(err.Error(), "\n", "; "), influx.Line(r, s.cfg.GatewayID, time.Millisecond)})
+			dead = append(dead, deadLine{"invalid " + strings.ReplaceAll(err.Error(), "\n", "; "), influx.Line(r, s.cfg.GatewayID, time.Millisecond), id})
 			continue
 		}
 		if r.Quality == reading.Bad {
-			dead = append(dead, deadLine{"invalid quality bad", influx.Line(r, s.cfg.GatewayID, time.Millisecond)})
+			dead = append(dead, deadLine{"invalid quality bad", influx.Line(r, s.cfg.GatewayID, time.Millisecond), id})
 			continue
 		}
-		samples = append(samples, sample{r: r, key: seriesKey(r), ts: r.Time.UnixMilli()})
+		samples = append(samples, sample{r: r, key: id.key, ts: id.ts})
 	}
-	budget := MaxSplitRequests
-	if err := s.send(ctx, samples, &dead, &budget); err != nil {
+	b := &splitBudget{requests: MaxSplitRequests, until: time.Now().Add(MaxSplitTime)}
+	if err := s.send(ctx, samples, &dead, b); err != nil {
+		// What was found rejected one by one stays found: dead-lettered now, skipped
+		// when the batch comes again.
+		if derr := s.deadLetterFound(dead); derr != nil {
+			return fmt.Errorf("remote-write sink %s: %w", s.cfg.Name, derr)
+		}
+		if errors.Is(err, errSplitBudget) {
+			return &RetryError{msg: fmt.Sprintf("remote-write sink %s: %d samples rejected and dead-lettered so far; "+
+				"still looking for the rejected ones among the rest after %d requests: the batch is sent again",
+				s.cfg.Name, len(dead), MaxSplitRequests-b.requests)}
+		}
 		return err
 	}
 	if len(dead) > 0 {
@@ -316,6 +344,7 @@ func (s *Sink) Write(ctx context.Context, batch []reading.Reading) error {
 	}
 	s.mu.Lock()
 	clear(s.accepted)
+	clear(s.refused)
 	s.mu.Unlock()
 	if len(dead) == 0 {
 		return nil
@@ -325,17 +354,45 @@ func (s *Sink) Write(ctx context.Context, batch []reading.Reading) error {
 	return nil
 }
 
+// deadLetterFound writes the samples found rejected one by one to the dead-letter file
+// and remembers them as refused, for a Write that returns an error: the batch comes
+// again, and they are not sent or dead-lettered twice.
+func (s *Sink) deadLetterFound(dead []deadLine) error {
+	if len(dead) == 0 {
+		return nil
+	}
+	if err := s.deadLetter(dead); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	for _, d := range dead {
+		s.refused[d.id] = struct{}{}
+	}
+	s.mu.Unlock()
+	return nil
+}
+
+// splitBudget bounds the splitting of one Write: rejected requests left, and a time.
+type splitBudget struct {
+	requests int
+	until    time.Time
+}
+
+// errSplitBudget ends a Write whose split budget ran out with parts still unresolved.
+var errSplitBudget = errors.New("split budget spent")
+
 // send writes samples in one request and handles the answer: it splits them on 400,
-// 422, 413 and a 5xx naming a sample error (within budget splits) until each rejected
-// sample stands alone, and appends those to dead.
-func (s *Sink) send(ctx context.Context, samples []sample, dead *[]deadLine, budget *int) error {
+// 422, 413 and a 5xx naming a sample error until each rejected sample stands alone,
+// and appends those to dead; it returns errSplitBudget when b runs out first.
+func (s *Sink) send(ctx context.Context, samples []sample, dead *[]deadLine, b *splitBudget) error {
 	s.mu.Lock()
 	samples = slices.DeleteFunc(slices.Clone(samples), func(x sample) bool {
-		_, ok := s.accepted[sampleID{x.key, x.ts}]
-		if ok {
+		id := sampleID{x.key, x.ts}
+		if _, ok := s.accepted[id]; ok {
 			s.skipped.Add(1)
+			return true
 		}
-		return ok
+		return false
 	})
 	s.mu.Unlock()
 	if len(samples) == 0 {
@@ -365,36 +422,40 @@ func (s *Sink) send(ctx context.Context, samples []sample, dead *[]deadLine, bud
 	s.rejected.Add(1)
 	switch {
 	case badSamples:
-		*budget--
-		if len(samples) == 1 || *budget <= 0 {
-			why := "status=" + strconv.Itoa(status) + " " + msg
-			if len(samples) > 1 {
-				why += " (one of " + strconv.Itoa(len(samples)) + " samples, not split further)"
-			}
-			for _, x := range samples {
-				*dead = append(*dead, deadLine{why, influx.Line(x.r, s.cfg.GatewayID, time.Millisecond)})
-			}
+		b.requests--
+		if len(samples) == 1 {
+			x := samples[0]
+			*dead = append(*dead, deadLine{"status=" + strconv.Itoa(status) + " " + msg,
+				influx.Line(x.r, s.cfg.GatewayID, time.Millisecond), sampleID{x.key, x.ts}})
 			return nil
+		}
+		if b.requests <= 0 || time.Now().After(b.until) {
+			// Never dead-letter a part whole: it may hold samples the receiver takes.
+			return errSplitBudget
 		}
 		s.split.Add(1)
 		s.log.Debug("samples rejected, splitting", "samples", len(samples), "status", status)
 		half := len(samples) / 2
-		if err := s.send(ctx, samples[:half], dead, budget); err != nil {
+		if err := s.send(ctx, samples[:half], dead, b); err != nil {
 			return err
 		}
-		return s.send(ctx, samples[half:], dead, budget)
+		return s.send(ctx, samples[half:], dead, b)
 	default:
 		return &PersistentError{StatusCode: status, msg: text}
 	}
 }
 
-// MaxSplitRequests bounds the splits of one Write (each part still pending then is
-// sent once more, a request per level of halving). Finding one rejected
-// sample in a batch of 1000 takes about 20 requests; a batch the receiver rejects
-// whole (every sample older than what it holds: a re-send after a crash, a backlog
-// beyond its out-of-order window) would take two a sample. Past the bound, a rejected
-// part is dead-lettered whole, so that the forwarder is never held for minutes.
-const MaxSplitRequests = 64
+// MaxSplitRequests and MaxSplitTime bound the splitting of one Write, so that the
+// forwarder is never held for minutes (its watchdog allows 2 minutes). Finding one
+// rejected sample in a batch of 1000 takes about 20 requests; a batch the receiver
+// rejects whole (every sample older than what it holds: a re-send after a crash, a
+// backlog beyond its out-of-order window) takes two a sample. Past either bound the
+// Write returns a *RetryError and the next one goes on: nothing the receiver might take
+// is dead-lettered.
+const (
+	MaxSplitRequests = 256
+	MaxSplitTime     = 30 * time.Second
+)
 
 // sampleErrors are the TSDB's messages for a sample it will never take (Prometheus
 // tsdb/storage errors: ErrOutOfOrderSample, ErrTooOldSample, ErrOutOfBounds,

@@ -223,7 +223,9 @@ func TestCheck(t *testing.T) {
 }
 
 // TestWriteSplitBudget: a batch the receiver rejects whole is split within
-// MaxSplitRequests rejected requests, then dead-lettered whole; Write returns nil.
+// MaxSplitRequests rejected requests per Write; a Write that runs out returns a
+// *RetryError, and the next Writes of the batch go on from there until every sample
+// is dead-lettered, each once, and Write returns nil.
 func TestWriteSplitBudget(t *testing.T) {
 	f := &fakeReceiver{answers: []fakeAnswer{{status: 400, body: "out of order sample"}}}
 	s := fakeSink(t, f, Config{})
@@ -231,16 +233,29 @@ func TestWriteSplitBudget(t *testing.T) {
 	for i := range 1000 {
 		rs = append(rs, reading.New(time.Now().Add(time.Duration(i-2000)*time.Millisecond), "park-3", "noise-1", "la", 40))
 	}
-	if err := s.Write(t.Context(), rs); err != nil {
-		t.Fatal(err)
+	writes := 0
+	for {
+		before := len(f.requests)
+		err := s.Write(t.Context(), rs)
+		writes++
+		// The parts still pending when the budget runs out: one more request per level
+		// of halving, 10 for 1000 samples.
+		if n := len(f.requests) - before; n > MaxSplitRequests+10 {
+			t.Fatalf("write %d made %d requests, want at most %d", writes, n, MaxSplitRequests+10)
+		}
+		if err == nil {
+			break
+		}
+		var re *RetryError
+		if !errors.As(err, &re) {
+			t.Fatalf("write %d: %v, want a *RetryError", writes, err)
+		}
+		if writes > 20 {
+			t.Fatalf("still not done after %d writes: %v", writes, err)
+		}
 	}
-	// The parts still pending when the budget runs out are each sent once more: one
-	// per level of halving, 10 for 1000 samples.
-	if n := len(f.requests); n > MaxSplitRequests+10 {
-		t.Errorf("%d requests, want at most %d", n, MaxSplitRequests+10)
-	}
-	if st := s.Stats(); st.DeadLettered != 1000 || st.Written != 0 {
-		t.Errorf("Stats() = %+v, want all 1000 dead-lettered", st)
+	if st := s.Stats(); st.DeadLettered != 1000 || st.Written != 0 || writes < 2 {
+		t.Errorf("Stats() = %+v after %d writes, want all 1000 dead-lettered once, over several writes", st, writes)
 	}
 }
 
