@@ -15,6 +15,9 @@
 #   - nats-server (2.9.10 on bookworm: MQTT 3.1.1 on JetStream, clustered) for the fleet
 #     tests against a 3-node broker cluster (internal/testsvc/nats.go; apt-get). Debian's
 #     package may also start a system server on :4222; the tests do not use it.
+#   - victoria-metrics (1.79 on bookworm) for BenchmarkStorage, the central store's bytes
+#     per point (apt-get). Debian's package may start a system server on :8428; the
+#     benchmark starts its own.
 #   - chromium (Debian's, /usr/bin/chromium) for the status page test, which drives it
 #     headless through chromedp (apt-get).
 #   - nfpm v2.44.2, built with `go install` into $(go env GOPATH)/bin, for
@@ -57,6 +60,7 @@ for p in prometheus prometheus-alertmanager; do
 done
 [ "${#prom_pkgs[@]}" -eq 0 ] || apt_install "${prom_pkgs[@]}"
 dpkg -s nats-server >/dev/null 2>&1 || apt_install nats-server
+dpkg -s victoria-metrics >/dev/null 2>&1 || apt_install victoria-metrics
 # The status page test drives Debian's headless Chromium (cmd/envgate/statuspage_test.go).
 dpkg -s chromium >/dev/null 2>&1 || apt_install chromium
 # systemd-analyze (verify the unit, expand its syscall filter sets; cmd/envgate/notify_test.go)
