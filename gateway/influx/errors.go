@@ -36,11 +36,11 @@ func (e *RetryError) RetryAfter() time.Duration { return e.after }
 // pause we know of asks for, and the buffer holds the readings meanwhile.
 const MaxRetryAfter = 10 * time.Minute
 
-// retryAfter returns the delay a Retry-After value asks for (RFC 9110 section 10.2.3:
+// RetryAfter returns the delay a Retry-After value asks for (RFC 9110 section 10.2.3:
 // delay-seconds or an HTTP-date, relative to now), capped at MaxRetryAfter. A number
 // too large to parse is capped too; anything else malformed, and a date in the past,
-// give 0 (the caller's own back-off applies).
-func retryAfter(v string, now time.Time) time.Duration {
+// give 0 (the caller's own back-off applies). Every HTTP sink reads the header with it.
+func RetryAfter(v string, now time.Time) time.Duration {
 	v = strings.TrimSpace(v)
 	if v == "" {
 		return 0
@@ -112,7 +112,7 @@ func (s *Sink) message(he *http2.Error) string {
 	if msg == "" && !strings.HasPrefix(he.Code, strconv.Itoa(he.StatusCode)) {
 		msg = he.Code // not just the status line again, as the library sets it for an empty body
 	}
-	msg = s.redact(oneLine(msg))
+	msg = s.redact(OneLine(msg))
 	if len(msg) > maxMessage {
 		cut := maxMessage
 		for cut > 0 && !utf8.RuneStart(msg[cut]) {
@@ -123,8 +123,9 @@ func (s *Sink) message(he *http2.Error) string {
 	return msg
 }
 
-// oneLine replaces the line breaks in s with spaces and trims it.
-func oneLine(s string) string {
+// OneLine replaces the line breaks in s with spaces and trims it, for a server's
+// message in an error or a dead-letter comment.
+func OneLine(s string) string {
 	return strings.TrimSpace(lineBreaks.Replace(s))
 }
 

@@ -363,7 +363,7 @@ func (s *Sink) send(ctx context.Context, req *request, pts []point, body []byte,
 	var parts [][]point
 	switch {
 	case code == 0, code == http.StatusRequestTimeout, code == http.StatusTooManyRequests, code >= 500:
-		return &RetryError{StatusCode: code, after: retryAfter(he.Header.Get("Retry-After"), time.Now()), msg: s.errorText(len(pts), he), err: he}
+		return &RetryError{StatusCode: code, after: RetryAfter(he.Header.Get("Retry-After"), time.Now()), msg: s.errorText(len(pts), he), err: he}
 
 	case code == http.StatusRequestEntityTooLarge && len(pts) > 1:
 		s.split.Add(1)
@@ -512,7 +512,7 @@ func (s *Sink) deadLetter(entries []deadLine) error {
 	var b strings.Builder
 	now := time.Now().UTC().Format(time.RFC3339)
 	for _, e := range entries {
-		fmt.Fprintf(&b, "# %s sink=%s %s\n%s\n", now, s.cfg.Name, s.redact(oneLine(e.why)), e.line)
+		fmt.Fprintf(&b, "# %s sink=%s %s\n%s\n", now, s.cfg.Name, s.redact(OneLine(e.why)), e.line)
 	}
 	s.mu.Lock()
 	closed := s.closed
@@ -553,7 +553,7 @@ func (s *Sink) Probe(ctx context.Context) error {
 	}
 	resp, err := s.http.Do(req)
 	if err != nil {
-		return fmt.Errorf("influx sink %s: ping: %s", s.cfg.Name, s.redact(oneLine(err.Error())))
+		return fmt.Errorf("influx sink %s: ping: %s", s.cfg.Name, s.redact(OneLine(err.Error())))
 	}
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 4<<10)) // lets the connection be reused
 	_ = resp.Body.Close()

@@ -418,8 +418,8 @@ func FuzzRetryAfter(f *testing.F) {
 	}
 	now := time.Now()
 	f.Fuzz(func(t *testing.T, v string) {
-		if got := retryAfter(v, now); got < 0 || got > MaxRetryAfter {
-			t.Errorf("retryAfter(%q) = %v, want 0 to %v", v, got, MaxRetryAfter)
+		if got := RetryAfter(v, now); got < 0 || got > MaxRetryAfter {
+			t.Errorf("RetryAfter(%q) = %v, want 0 to %v", v, got, MaxRetryAfter)
 		}
 	})
 }

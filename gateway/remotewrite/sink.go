@@ -417,7 +417,7 @@ func (s *Sink) send(ctx context.Context, samples []sample, dead *[]deadLine, b *
 		status == http.StatusRequestEntityTooLarge && len(samples) > 1 || status >= 500 && sampleError(msg)
 	switch {
 	case !badSamples && (status == 0 || status == http.StatusRequestTimeout || status == http.StatusTooManyRequests || status >= 500):
-		return &RetryError{StatusCode: status, after: retryAfter(a.retryAfter), msg: text}
+		return &RetryError{StatusCode: status, after: influx.RetryAfter(a.retryAfter, time.Now()), msg: text}
 	}
 	s.rejected.Add(1)
 	switch {
@@ -507,7 +507,7 @@ func (s *Sink) write(ctx context.Context, samples []sample) (answer, string, err
 			msg = b
 		}
 	}
-	msg = s.redact(oneLine(msg))
+	msg = s.redact(influx.OneLine(msg))
 	if len(msg) > maxMessage {
 		cut := maxMessage
 		for cut > 0 && !utf8.RuneStart(msg[cut]) {
@@ -548,22 +548,6 @@ func (s *Sink) request(samples []sample) *prompb.WriteRequest {
 	return req
 }
 
-// retryAfter reads a Retry-After value (delay-seconds or an HTTP date), capped at
-// influx.MaxRetryAfter; 0 if absent or malformed.
-func retryAfter(v string) time.Duration {
-	v = strings.TrimSpace(v)
-	if v == "" {
-		return 0
-	}
-	if n, err := strconv.ParseUint(v, 10, 64); err == nil {
-		return time.Duration(min(n, uint64(influx.MaxRetryAfter/time.Second))) * time.Second
-	}
-	if t, err := http.ParseTime(v); err == nil {
-		return min(max(time.Until(t), 0), influx.MaxRetryAfter)
-	}
-	return 0
-}
-
 // deadLetter appends entries to the dead-letter file, two lines each, as the InfluxDB
 // sink does:
 //
@@ -573,18 +557,13 @@ func (s *Sink) deadLetter(entries []deadLine) error {
 	var b strings.Builder
 	now := time.Now().UTC().Format(time.RFC3339)
 	for _, e := range entries {
-		fmt.Fprintf(&b, "# %s sink=%s %s\n%s\n", now, s.cfg.Name, oneLine(e.why), e.line)
+		fmt.Fprintf(&b, "# %s sink=%s %s\n%s\n", now, s.cfg.Name, influx.OneLine(e.why), e.line)
 	}
 	if err := s.dl.Append([]byte(b.String())); err != nil {
 		return err
 	}
 	s.deadLettered.Add(uint64(len(entries)))
 	return nil
-}
-
-// oneLine replaces the line breaks in s with spaces and trims it.
-func oneLine(s string) string {
-	return strings.TrimSpace(strings.NewReplacer("\r\n", " ", "\n", " ", "\r", " ").Replace(s))
 }
 
 // redact removes the token and the password from msg.
@@ -619,7 +598,7 @@ func (s *Sink) Probe(ctx context.Context) error {
 	}
 	resp, err := s.http.Do(req)
 	if err != nil {
-		return fmt.Errorf("remote-write sink %s: probe: %s", s.cfg.Name, s.redact(oneLine(err.Error())))
+		return fmt.Errorf("remote-write sink %s: probe: %s", s.cfg.Name, s.redact(influx.OneLine(err.Error())))
 	}
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 4<<10)) // lets the connection be reused
 	_ = resp.Body.Close()

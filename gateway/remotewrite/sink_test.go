@@ -259,23 +259,6 @@ func TestWriteSplitBudget(t *testing.T) {
 	}
 }
 
-// FuzzRetryAfter: whatever a receiver sends as Retry-After, the delay is between 0 and
-// influx.MaxRetryAfter, and delay-seconds are read as such.
-func FuzzRetryAfter(f *testing.F) {
-	for _, s := range []string{"", "7", " 120 ", "0", "99999999999999999999", "-5", "1.5", "Wed, 21 Oct 2015 07:28:00 GMT", "soon"} {
-		f.Add(s)
-	}
-	f.Fuzz(func(t *testing.T, v string) {
-		d := retryAfter(v)
-		if d < 0 || d > 10*time.Minute {
-			t.Fatalf("retryAfter(%q) = %v, want 0 to 10m", v, d)
-		}
-		if v == "7" && d != 7*time.Second {
-			t.Fatalf("retryAfter(%q) = %v, want 7s", v, d)
-		}
-	})
-}
-
 // TestProbe: a receiver that answers GET on the write URL with anything but 429 or
 // 5xx is there (Prometheus answers 405); 503 and a closed port are not.
 func TestProbe(t *testing.T) {
