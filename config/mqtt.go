@@ -143,30 +143,6 @@ func (m *MQTT) defaults(p string, g *Gateway, isSet func(string) bool) {
 	}
 }
 
-// readPasswordFiles reads each mqtt source's password_file into its password, as
-// readTokenFiles does for sinks.
-func (c *Config) readPasswordFiles(dir string) problems {
-	var ps problems
-	for i := range c.MQTT {
-		m := &c.MQTT[i]
-		if m.PasswordFile == "" {
-			continue
-		}
-		path := indexPath("mqtt", i) + ".password_file"
-		if m.Password != "" {
-			ps.add(path, 0, "set password or password_file, not both")
-			continue
-		}
-		pw, err := readSecretFile(m.PasswordFile, dir, "password")
-		if err != nil {
-			ps.add(path, 0, "%v", err)
-			continue
-		}
-		m.Password = Secret(pw)
-	}
-	return ps
-}
-
 // validateMQTT checks c.MQTT. Every rule of one source alone is the driver's
 // (mqttsub.Check on the configuration envgate run builds, see Subscriber), so that
 // envgate check refuses exactly what run does; here are only the rules that need the

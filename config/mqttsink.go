@@ -131,30 +131,6 @@ func (m *MQTTSink) validate(p string) problems {
 	return ps
 }
 
-// readUplinkPasswordFiles reads each mqtt sink's password_file into its password, as
-// readTokenFiles does for InfluxDB sinks.
-func (c *Config) readUplinkPasswordFiles(dir string) problems {
-	var ps problems
-	for i, s := range c.Sinks {
-		m := s.MQTT
-		if m == nil || m.PasswordFile == "" {
-			continue
-		}
-		path := indexPath("sinks", i) + ".mqtt.password_file"
-		if m.Password != "" {
-			ps.add(path, 0, "set password or password_file, not both")
-			continue
-		}
-		pw, err := readSecretFile(m.PasswordFile, dir, "password")
-		if err != nil {
-			ps.add(path, 0, "%v", err)
-			continue
-		}
-		m.Password = Secret(pw)
-	}
-	return ps
-}
-
 // validateUplinkClientIDs reports an mqtt sink whose client id is already used on the
 // same broker by an mqtt source or another mqtt sink: a second connection with the
 // same id disconnects the first (MQTT 3.1.1 §3.1.4), and the two would take turns

@@ -56,10 +56,7 @@ func Parse(data []byte, name string) (*Config, error) {
 	}
 	c.defaults(func(p string) bool { return d.set[p] })
 	early := slices.Clone(d.probs)
-	early = append(early, c.readTokenFiles(filepath.Dir(name))...)
-	early = append(early, c.readRemoteWriteSecrets(filepath.Dir(name))...)
-	early = append(early, c.readPasswordFiles(filepath.Dir(name))...)
-	early = append(early, c.readUplinkPasswordFiles(filepath.Dir(name))...)
+	early = append(early, c.readSecretFiles(filepath.Dir(name))...)
 	early = append(early, c.checkWebConfig(filepath.Dir(name))...)
 	early = append(early, c.checkDeadLetterFiles(func(p string) bool { return d.set[p] })...)
 	inConfig, inProfiles := c.readProfiles(filepath.Dir(name))
@@ -592,28 +589,50 @@ func unknownKey(key string, known []string) string {
 	return "unknown key (known keys: " + strings.Join(known, ", ") + ")"
 }
 
-// readTokenFiles reads each sink's token_file into its token. dir is the directory of
-// the config file, against which relative paths are resolved.
-func (c *Config) readTokenFiles(dir string) problems {
+// readSecretFiles reads every "<key>_file" of the config into its key: the sinks'
+// token_file (influxdb), bearer_token_file and password_file (prometheus_remote_write)
+// and password_file (mqtt), and the mqtt sources' password_file. dir is the directory
+// of the config file, against which relative paths are resolved.
+func (c *Config) readSecretFiles(dir string) problems {
 	var ps problems
-	for i, s := range c.Sinks {
-		x := s.InfluxDB
-		if x == nil || x.TokenFile == "" {
-			continue
+	for i := range c.Sinks {
+		s, p := &c.Sinks[i], indexPath("sinks", i)
+		if x := s.InfluxDB; x != nil {
+			ps.secretFile(p+".influxdb", "token", x.TokenFile, &x.Token, dir, "token")
 		}
-		path := indexPath("sinks", i) + ".influxdb.token_file"
-		if x.Token != "" {
-			ps.add(path, 0, "set token or token_file, not both")
-			continue
+		if x := s.PrometheusRemoteWrite; x != nil {
+			ps.secretFile(p+".prometheus_remote_write", "bearer_token", x.BearerTokenFile, &x.BearerToken, dir, "token")
+			ps.secretFile(p+".prometheus_remote_write", "password", x.PasswordFile, &x.Password, dir, "password")
 		}
-		tok, err := readSecretFile(x.TokenFile, dir, "token")
-		if err != nil {
-			ps.add(path, 0, "%v", err)
-			continue
+		if x := s.MQTT; x != nil {
+			ps.secretFile(p+".mqtt", "password", x.PasswordFile, &x.Password, dir, "password")
 		}
-		x.Token = Secret(tok)
+	}
+	for i := range c.MQTT {
+		m := &c.MQTT[i]
+		ps.secretFile(indexPath("mqtt", i), "password", m.PasswordFile, &m.Password, dir, "password")
 	}
 	return ps
+}
+
+// secretFile reads file, the value of key+"_file" in the block at path p, into
+// *secret (what names it in errors), unless key is set as well: one rule for every
+// "key or key_file" pair.
+func (ps *problems) secretFile(p, key, file string, secret *Secret, dir, what string) {
+	if file == "" {
+		return
+	}
+	path := p + "." + key + "_file"
+	if *secret != "" {
+		ps.add(path, 0, "set %s or %s_file, not both", key, key)
+		return
+	}
+	v, err := readSecretFile(file, dir, what)
+	if err != nil {
+		ps.add(path, 0, "%v", err)
+		return
+	}
+	*secret = Secret(v)
 }
 
 // readSecretFile reads a secret (what: "token", "password") from the file name,

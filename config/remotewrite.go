@@ -143,34 +143,3 @@ func containsFold(list []string, name string) bool {
 	}
 	return false
 }
-
-// readRemoteWriteSecrets reads each remote-write sink's bearer_token_file and
-// password_file. dir is the directory of the config file.
-func (c *Config) readRemoteWriteSecrets(dir string) problems {
-	var ps problems
-	read := func(path, file string, secret *Secret, key, what string) {
-		if file == "" {
-			return
-		}
-		if *secret != "" {
-			ps.add(path+"."+key+"_file", 0, "set %s or %s_file, not both", key, key)
-			return
-		}
-		v, err := readSecretFile(file, dir, what)
-		if err != nil {
-			ps.add(path+"."+key+"_file", 0, "%v", err)
-			return
-		}
-		*secret = Secret(v)
-	}
-	for i := range c.Sinks {
-		x := c.Sinks[i].PrometheusRemoteWrite
-		if x == nil {
-			continue
-		}
-		p := indexPath("sinks", i) + ".prometheus_remote_write"
-		read(p, x.BearerTokenFile, &x.BearerToken, "bearer_token", "token")
-		read(p, x.PasswordFile, &x.Password, "password", "password")
-	}
-	return ps
-}
