@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/envgate/envgate/internal/clock"
 	"github.com/envgate/envgate/internal/testsvc"
 )
 
@@ -16,6 +17,9 @@ import (
 // own health readings, each series labelled gateway, site, device, quantity and unit.
 func TestRemoteWriteEndToEnd(t *testing.T) {
 	prom := testsvc.StartPrometheus(t, testsvc.PrometheusOptions{RemoteWriteReceiver: true})
+	// The pushed samples carry the gateway's clock (400 days off in scripts/test.sh's
+	// fakeclock runs): the queries look at that time, not the server's.
+	prom.Now = clock.Now
 	bin := buildBinary(t)
 	dir := t.TempDir()
 	cfgPath := filepath.Join(dir, "box.yaml")
@@ -57,7 +61,7 @@ noise:
 	}
 	// The minute's LAeq keeps the time the derivation gave it, on a clock minute, not
 	// the time it was pushed.
-	got := prom.Series(t, `envgate_reading_value{gateway="box-rw", quantity="laeq_1m"}`, 5*time.Minute, time.Now())
+	got := prom.Series(t, `envgate_reading_value{gateway="box-rw", quantity="laeq_1m"}`, 5*time.Minute, clock.Now())
 	for key, points := range got {
 		for _, p := range points {
 			if p.T%60000 != 0 {

@@ -77,6 +77,11 @@ type Prometheus struct {
 	URL string // base URL, e.g. "http://127.0.0.1:41234"
 	Dir string // configuration, rule files, TSDB and log
 	Log string // path of the server's log
+	// Now, if set, is the clock Query and WaitQuery evaluate at (the API's time
+	// parameter); nil is the server's own "now". A test whose samples carry the
+	// gateway's clock, shifted in fakeclock runs, sets it to clock.Now so the query
+	// looks where the samples are.
+	Now func() time.Time
 
 	http *http.Client
 	proc *process
@@ -306,7 +311,7 @@ type Sample struct {
 	Value  float64
 }
 
-// Query evaluates an instant PromQL query now and returns its samples: a vector's
+// Query evaluates an instant PromQL query now (p.Now) and returns its samples: a vector's
 // elements, or one sample without labels for a scalar. A range vector result, an
 // error or a non-200 answer fails the test.
 func (p *Prometheus) Query(t testing.TB, expr string) []Sample {
@@ -315,7 +320,11 @@ func (p *Prometheus) Query(t testing.TB, expr string) []Sample {
 		ResultType string          `json:"resultType"`
 		Result     json.RawMessage `json:"result"`
 	}
-	p.get(t, "/api/v1/query?"+url.Values{"query": {expr}}.Encode(), &data)
+	q := url.Values{"query": {expr}}
+	if p.Now != nil {
+		q.Set("time", strconv.FormatFloat(float64(p.Now().UnixMilli())/1000, 'f', 3, 64))
+	}
+	p.get(t, "/api/v1/query?"+q.Encode(), &data)
 	switch data.ResultType {
 	case "vector":
 		var vec []struct {
