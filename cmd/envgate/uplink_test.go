@@ -114,8 +114,17 @@ devices:
 	if !waitFor(t, 2*time.Minute, allArrived) {
 		t.Logf("not everything arrived within 2 minutes")
 	}
-	// The uplink's own metrics, wired in build: connected, and bytes counted.
-	if code, body := get("http://" + listen + "/metrics"); code != 200 {
+	// The uplink's own metrics, wired in build: connected, and bytes counted. Everything
+	// may have arrived before this last process listens: wait for it to answer, and
+	// for the uplink to be connected.
+	var code int
+	var body string
+	waitFor(t, 30*time.Second, func() bool {
+		code, body = get("http://" + listen + "/metrics")
+		v, ok := metricValue(body, `envgate_uplink_connected{sink="central"}`)
+		return code == 200 && ok && v == 1
+	})
+	if code != 200 {
 		t.Errorf("GET /metrics = %d", code)
 	} else {
 		if v, ok := metricValue(body, `envgate_uplink_connected{sink="central"}`); !ok || v != 1 {
