@@ -115,14 +115,15 @@ devices:
 		t.Logf("not everything arrived within 2 minutes")
 	}
 	// The uplink's own metrics, wired in build: connected, and bytes counted. Everything
-	// may have arrived before this last process listens: wait for it to answer, and
-	// for the uplink to be connected.
+	// may have arrived before this last process listens or publishes: wait for it to
+	// answer, be connected and have published its first readings.
 	var code int
 	var body string
 	waitFor(t, 30*time.Second, func() bool {
 		code, body = get("http://" + listen + "/metrics")
-		v, ok := metricValue(body, `envgate_uplink_connected{sink="central"}`)
-		return code == 200 && ok && v == 1
+		up, ok1 := metricValue(body, `envgate_uplink_connected{sink="central"}`)
+		n, ok2 := metricValue(body, `envgate_uplink_published_bytes_total{sink="central"}`)
+		return code == 200 && ok1 && up == 1 && ok2 && n > 0
 	})
 	if code != 200 {
 		t.Errorf("GET /metrics = %d", code)
