@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/envgate/envgate/internal/clock"
 	"github.com/envgate/envgate/internal/testsvc"
 )
 
@@ -37,8 +38,14 @@ receivers:
 	dir := t.TempDir()
 	root, _ := filepath.Abs("../..")
 	rules := shortenRules(t, dir, filepath.Join(root, "alerts/noise.rules.yml"))
+	// The readings carry the gateway's clock and the metrics the real one; in the
+	// fakeclock runs of scripts/test.sh the two are 400 days apart, and without a wide
+	// out-of-order window whichever reached the TSDB first would put the other out of
+	// its bounds (in a release build they are one clock). The rules read only metrics;
+	// the readings are queried at the gateway's clock.
 	prom := testsvc.StartPrometheus(t, testsvc.PrometheusOptions{RemoteWriteReceiver: true, RuleFiles: rules,
-		AlertmanagerURL: am.URL, EvalInterval: time.Second})
+		AlertmanagerURL: am.URL, EvalInterval: time.Second, OutOfOrderTimeWindow: 500 * 24 * time.Hour})
+	prom.Now = clock.Now
 	bin := buildBinary(t)
 	dayStart, nightStart := dayNow()
 	cfgPath := filepath.Join(dir, "box.yaml")
