@@ -3,8 +3,10 @@ package config
 import (
 	"net/http"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/envgate/envgate/gateway/remotewrite"
 )
@@ -33,7 +35,21 @@ type RemoteWrite struct {
 	DeadLetterMaxBytes ByteSize         `yaml:"dead_letter_max_bytes"` // default 16 MiB; 64 KiB..1 GiB
 	DeadLetterKeep     int              `yaml:"dead_letter_keep"`      // default 3; 0..20
 	SinkPacing         `yaml:",inline"` // retry_jitter, max_rate
+	// MetricsInterval is how often the box's own metrics are pushed (docs/remote-write.md,
+	// "The metrics push"); 0 turns the metrics push off.
+	MetricsInterval time.Duration `yaml:"metrics_interval"` // default 15s; 0, or 1s..2m
+	MetricsJob      string        `yaml:"metrics_job"`      // job label of pushed metrics; default "envgate"
+	Metrics         []string      `yaml:"metrics"`          // allow-list; default remotewrite.DefaultMetrics
 }
+
+// Metrics push defaults and bounds. The upper bound keeps two samples of every pushed
+// series within the shortest range the shipped rules read ([5m]), and every series
+// within Prometheus's 5-minute lookback, so that nothing goes stale between pushes.
+const (
+	DefaultMetricsInterval = 15 * time.Second
+	minMetricsInterval     = time.Second
+	maxMetricsInterval     = 2 * time.Minute
+)
 
 // Header is one extra HTTP request header of a remote-write sink.
 type Header struct {
@@ -60,6 +76,11 @@ func (x *RemoteWrite) defaults(p, name, stateDir string, isSet func(string) bool
 	setDefault(&x.DeadLetterMaxBytes, DefaultDeadLetterMaxBytes, isSet(p+"dead_letter_max_bytes"))
 	setDefault(&x.DeadLetterKeep, DefaultDeadLetterKeep, isSet(p+"dead_letter_keep"))
 	x.SinkPacing.defaults(p, isSet)
+	setDefault(&x.MetricsInterval, DefaultMetricsInterval, isSet(p+"metrics_interval"))
+	setDefault(&x.MetricsJob, remotewrite.DefaultMetricsJob, isSet(p+"metrics_job"))
+	if x.Metrics == nil && !isSet(p+"metrics") {
+		x.Metrics = slices.Clone(remotewrite.DefaultMetrics)
+	}
 }
 
 // validate checks a prometheus_remote_write block at path p. No message quotes the
@@ -115,7 +136,38 @@ func (x *RemoteWrite) validate(p string) problems {
 		add("dead_letter_keep", "must be between 0 and %d", maxDeadLetterKeep)
 	}
 	x.SinkPacing.validate(add)
+	x.validateMetricsPush(add)
 	return ps
+}
+
+// validateMetricsPush checks the metrics push keys: metrics_interval always, the others
+// only while the push is on.
+func (x *RemoteWrite) validateMetricsPush(add func(key, format string, args ...any)) {
+	switch {
+	case x.MetricsInterval < 0:
+		add("metrics_interval", "must be 0 (no metrics push) or between %v and %v", minMetricsInterval, maxMetricsInterval)
+		return
+	case x.MetricsInterval == 0:
+		return
+	case x.MetricsInterval < minMetricsInterval || x.MetricsInterval > maxMetricsInterval:
+		add("metrics_interval", "must be 0 (no metrics push) or between %v and %v", minMetricsInterval, maxMetricsInterval)
+	}
+	if x.MetricsJob == "" || !utf8.ValidString(x.MetricsJob) {
+		add("metrics_job", "must be a non-empty UTF-8 string (metrics_interval: 0 turns the metrics push off)")
+	}
+	if len(x.Metrics) == 0 {
+		add("metrics", "must name at least one metric (metrics_interval: 0 turns the metrics push off)")
+	}
+	seen := map[string]bool{}
+	for i, name := range x.Metrics {
+		switch msg := remotewrite.CheckMetricName(name); {
+		case msg != "":
+			add(indexPath("metrics", i), "%s", msg)
+		case seen[name]:
+			add(indexPath("metrics", i), "%s is listed twice", name)
+		}
+		seen[name] = true
+	}
 }
 
 // validHeaderName reports whether s is an HTTP field name (RFC 9110 section 5.1: a

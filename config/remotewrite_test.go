@@ -3,9 +3,12 @@ package config
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/envgate/envgate/gateway/remotewrite"
 )
 
 // remoteWriteConfig is a config with one remote-write sink whose block ends in block.
@@ -70,4 +73,49 @@ func TestRemoteWrite(t *testing.T) {
 			t.Errorf("url %s: the error quotes the password: %v", url, err)
 		}
 	}
+}
+
+// Issue 15: the metrics push keys. Defaults: every 15 s, job envgate, the rules' list;
+// metrics_interval: 0 is the one switch that turns it off (and then the other keys are
+// not checked); every bad value is reported at its key.
+func TestRemoteWriteMetricsPush(t *testing.T) {
+	cfg, err := Parse([]byte(remoteWriteConfig("")), "x.yaml")
+	if err != nil {
+		t.Fatalf("Parse: %s", errLines(err))
+	}
+	x := cfg.Sinks[0].PrometheusRemoteWrite
+	if x.MetricsInterval != 15*time.Second || x.MetricsJob != "envgate" || !slices.Equal(x.Metrics, remotewrite.DefaultMetrics) {
+		t.Errorf("defaults: metrics_interval %v, metrics_job %q, metrics %v", x.MetricsInterval, x.MetricsJob, x.Metrics)
+	}
+	cfg, err = Parse([]byte(remoteWriteConfig("      metrics_interval: 0s\n      metrics: []\n      metrics_job: \"\"\n")), "x.yaml")
+	if err != nil {
+		t.Fatalf("metrics_interval 0 with empty metrics: %s", errLines(err))
+	}
+	if x := cfg.Sinks[0].PrometheusRemoteWrite; x.MetricsInterval != 0 {
+		t.Errorf("metrics_interval: 0 became %v", x.MetricsInterval)
+	}
+	cfg, err = Parse([]byte(remoteWriteConfig("      metrics_interval: 1m\n      metrics_job: city\n      metrics: [envgate_device_up]\n")), "x.yaml")
+	if err != nil {
+		t.Fatalf("Parse: %s", errLines(err))
+	}
+	if x := cfg.Sinks[0].PrometheusRemoteWrite; x.MetricsInterval != time.Minute || x.MetricsJob != "city" || !slices.Equal(x.Metrics, []string{"envgate_device_up"}) {
+		t.Errorf("set keys: %+v", x)
+	}
+
+	check := func(block, want string) {
+		t.Helper()
+		_, err := Parse([]byte(remoteWriteConfig(block)), "x.yaml")
+		if err == nil || !strings.Contains(errLines(err), want) {
+			t.Errorf("block %q: got\n%s\nwant a line containing %q", block, errLines(err), want)
+		}
+	}
+	p := "sinks[0].prometheus_remote_write."
+	check("      metrics_interval: -1s\n", p+"metrics_interval (line 7): must be 0 (no metrics push) or between 1s and 2m0s")
+	check("      metrics_interval: 500ms\n", p+"metrics_interval (line 7): must be 0 (no metrics push) or between 1s and 2m0s")
+	check("      metrics_interval: 6m\n", p+"metrics_interval (line 7): must be 0 (no metrics push) or between 1s and 2m0s")
+	check("      metrics_job: \"\"\n", p+"metrics_job (line 7): must be a non-empty UTF-8 string")
+	check("      metrics: []\n", p+"metrics (line 7): must name at least one metric (metrics_interval: 0 turns the metrics push off)")
+	check("      metrics: [envgate_device_up, \"bad name\"]\n", p+"metrics[1] (line 7): must be a Prometheus metric name")
+	check("      metrics: [envgate_reading_value]\n", p+"metrics[0] (line 7): is pushed reading by reading already")
+	check("      metrics:\n        - envgate_device_up\n        - envgate_device_up\n", p+"metrics[1] (line 9): envgate_device_up is listed twice")
 }

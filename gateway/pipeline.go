@@ -90,6 +90,12 @@ type SinkSpec struct {
 	// further random delay drawn uniformly from [0, RetryJitter). 0: none, the attempt
 	// goes at once (config's retry_jitter defaults to 5 s).
 	RetryJitter time.Duration
+	// Companion, if set, runs beside the sink's forwarder for as long as the sources run:
+	// Run calls it on a goroutine of its own with the sources' ctx and waits for it to
+	// return before returning itself, so the sink may be closed after Run. It must
+	// return promptly once ctx is done. The remote-write sink's metrics push, which
+	// sends live state and so stops with the sources, not after the shutdown grace.
+	Companion func(ctx context.Context)
 	// MaxRate, if positive, caps the readings per second the forwarder sends (see
 	// forwarder.throttle): its writes carry at most one second's worth (BatchSize and
 	// DrainBatchSize are cut to ceil(MaxRate)), and over any T seconds it sends at most
@@ -309,6 +315,13 @@ func (p *Pipeline) Run(ctx context.Context) error {
 			Options: schedule.Options{Interval: p.cfg.HealthInterval}}
 		health.Go(func() { _ = h.Run(ctx, own) })
 	}
+	var companions sync.WaitGroup
+	for _, sp := range p.cfg.Sinks {
+		if sp.Companion != nil {
+			companions.Go(func() { sp.Companion(ctx) })
+		}
+	}
+	defer companions.Wait()
 	// One owner closes each channel: after everything sending on it has returned.
 	go func() { sources.Wait(); close(ingest) }()
 	go func() { health.Wait(); close(own) }()

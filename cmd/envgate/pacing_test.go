@@ -25,7 +25,7 @@ func TestBuildSinkPacing(t *testing.T) {
 			return buildUplink(c, s, metrics.New(), slog.New(slog.DiscardHandler))
 		}},
 		{"prometheus_remote_write", "      url: http://127.0.0.1:9090/api/v1/write", func(c *config.Config, s config.Sink) (gateway.SinkSpec, io.Closer, error) {
-			return buildRemoteWrite(c, s, slog.New(slog.DiscardHandler))
+			return buildRemoteWrite(c, s, metrics.New(), slog.New(slog.DiscardHandler))
 		}},
 	}
 	for _, k := range kinds {

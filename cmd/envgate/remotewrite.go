@@ -7,13 +7,16 @@ import (
 
 	"github.com/envgate/envgate/config"
 	"github.com/envgate/envgate/gateway"
+	"github.com/envgate/envgate/gateway/metrics"
 	"github.com/envgate/envgate/gateway/remotewrite"
 )
 
 // buildRemoteWrite builds the Prometheus remote-write sink of s (docs/remote-write.md).
 // Its forwarder is Ordered and sends one request at a time (the sink is no Preparer):
-// a receiver rejects a sample older than the newest of its series.
-func buildRemoteWrite(cfg *config.Config, s config.Sink, log *slog.Logger) (gateway.SinkSpec, io.Closer, error) {
+// a receiver rejects a sample older than the newest of its series. Unless
+// metrics_interval is 0, the sink's metrics push, which sends m's allowed families on
+// its own schedule, runs beside the forwarder as the spec's Companion.
+func buildRemoteWrite(cfg *config.Config, s config.Sink, m *metrics.Metrics, log *slog.Logger) (gateway.SinkSpec, io.Closer, error) {
 	c := s.PrometheusRemoteWrite
 	var tlsCfg *tls.Config
 	if c.CAFile != "" || c.InsecureSkipVerify {
@@ -51,6 +54,19 @@ func buildRemoteWrite(cfg *config.Config, s config.Sink, log *slog.Logger) (gate
 		// A Write is one request, more when the receiver rejects samples and the batch
 		// is split: ten request timeouts before the watchdog calls it wedged.
 		StallAfter: max(gateway.DefaultSinkStallAfter, 10*c.Timeout),
+	}
+	if c.MetricsInterval > 0 {
+		push, err := sink.NewMetricsPush(remotewrite.MetricsConfig{Interval: c.MetricsInterval, Job: c.MetricsJob,
+			Site: cfg.Gateway.Site, Names: c.Metrics}, m.Registry())
+		if err != nil {
+			sink.Close()
+			return gateway.SinkSpec{}, nil, err
+		}
+		spec.Companion = push.Run
+		m.AddMetricsPush(s.Name, func() metrics.PushStats {
+			st := push.Stats()
+			return metrics.PushStats{Pushed: st.Pushed, Failed: st.Failed}
+		})
 	}
 	return spec, sink, nil
 }

@@ -213,7 +213,7 @@ func build(cfg *config.Config, m *metrics.Metrics, log *slog.Logger) (p parts, e
 		case s.MQTT != nil:
 			spec, sink, err = buildUplink(cfg, s, m, log)
 		case s.PrometheusRemoteWrite != nil:
-			spec, sink, err = buildRemoteWrite(cfg, s, log)
+			spec, sink, err = buildRemoteWrite(cfg, s, m, log)
 		default:
 			spec, sink, err = buildInflux(cfg, s, log)
 		}

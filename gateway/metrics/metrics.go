@@ -39,6 +39,7 @@
 //	envgate_sink_probes_total{sink,result}                     counter, result ok or failed
 //	envgate_sink_live_written_total{sink}                      counter
 //	envgate_sink_rate_limited_seconds_total{sink}              counter
+//	envgate_sink_metrics_pushes_total{sink,result}             counter, result ok or failed
 //	envgate_modbus_transactions_total{bus,device,result}       counter
 //	envgate_modbus_exceptions_total{bus,device,code}           counter
 //	envgate_modbus_rtt_seconds{bus}                            histogram, 1 ms to 2 s
@@ -111,6 +112,7 @@ type Metrics struct {
 	modbus *modbusMetrics
 	mqtt   *mqttCollector
 	uplink *uplinkCollector
+	push   *pushCollector
 	noise  *noiseCollector
 
 	airWater *airWaterCollector
@@ -165,6 +167,7 @@ func New() *Metrics {
 		modbus: newModbusMetrics(),
 		mqtt:   &mqttCollector{sources: map[string]func() MQTTStats{}},
 		uplink: &uplinkCollector{sinks: map[string]func() UplinkStats{}},
+		push:   &pushCollector{sinks: map[string]func() PushStats{}},
 		noise:  &noiseCollector{},
 
 		airWater: &airWaterCollector{},
@@ -183,7 +186,7 @@ func New() *Metrics {
 	)
 	m.reg.MustRegister(m.modbus.collectors()...)
 	m.reg.MustRegister(m.mqtt, m.noise, m.airWater, m.pm, m.clock, m.writer, m.reload)
-	m.reg.MustRegister(m.uplink)
+	m.reg.MustRegister(m.uplink, m.push)
 	return m
 }
 

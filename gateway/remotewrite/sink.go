@@ -608,6 +608,13 @@ func (s *Sink) Probe(ctx context.Context) error {
 	return nil
 }
 
+// isClosed reports whether Close was called.
+func (s *Sink) isClosed() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.closed
+}
+
 // Stats returns the sink's counters.
 func (s *Sink) Stats() Stats {
 	return Stats{
