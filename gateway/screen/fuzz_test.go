@@ -20,7 +20,7 @@ func FuzzScreenOnlyFlags(f *testing.F) {
 		r := Defaults("pm25")
 		r.FlatFor, r.SpikeJump, r.Low, r.High = 10*time.Minute, 100, 0, 500
 		r.DriftMax, r.DriftWindow, r.Reference.Device = 20, time.Hour, "ref"
-		s := New(func(k Key) (Rules, bool) { return r, k.Device != "ref" }, [][2]string{{"s", "ref"}})
+		s := New(func(k Key) (Rules, bool) { return r, k.Device != "ref" }, []string{"ref"})
 		var in, out []reading.Reading
 		at := t0
 		for len(data) >= 2 {

@@ -126,16 +126,17 @@ type timedDiff struct {
 type Screen struct {
 	rules    func(Key) (Rules, bool)
 	channels map[Key]*channel
-	// refs holds the latest reading of each device some channel names as Reference.
+	// refs holds the latest reading of each device some channel names as Reference,
+	// by channel (a reference is at the site of the channel it serves).
 	refs       map[Key]reading.Reading
-	refDevices map[[2]string]bool // site, device
+	refDevices map[string]bool
 }
 
 // New returns a Screen whose channels' rules come from rules: ok false (or rules
-// that are Off) leaves a channel unscreened. references names the devices (site,
-// device) that are some channel's Reference, whose readings it must remember.
-func New(rules func(Key) (Rules, bool), references [][2]string) *Screen {
-	s := &Screen{rules: rules, channels: map[Key]*channel{}, refs: map[Key]reading.Reading{}, refDevices: map[[2]string]bool{}}
+// that are Off) leaves a channel unscreened. references names the devices that are
+// some channel's Reference, whose readings it must remember.
+func New(rules func(Key) (Rules, bool), references []string) *Screen {
+	s := &Screen{rules: rules, channels: map[Key]*channel{}, refs: map[Key]reading.Reading{}, refDevices: map[string]bool{}}
 	for _, r := range references {
 		s.refDevices[r] = true
 	}
@@ -152,7 +153,7 @@ func (s *Screen) Add(dst []reading.Reading, r reading.Reading) []reading.Reading
 		return append(dst, r)
 	}
 	k := KeyOf(r)
-	if s.refDevices[[2]string{r.Site, r.Device}] {
+	if s.refDevices[r.Device] {
 		if old, ok := s.refs[k]; !ok || r.Time.After(old.Time) {
 			s.refs[k] = r
 		}

@@ -114,7 +114,7 @@ func TestDriftAgainstACoLocatedSensor(t *testing.T) {
 	r := NoLimits()
 	r.DriftMax, r.DriftWindow = 5, 6*time.Hour
 	r.Reference.Device = "pm-ref"
-	s := New(func(k Key) (Rules, bool) { return r, k.Device == "pm-1" }, [][2]string{{"canal-1", "pm-ref"}})
+	s := New(func(k Key) (Rules, bool) { return r, k.Device == "pm-1" }, []string{"pm-ref"})
 	var out []reading.Reading
 	rng := rand.New(rand.NewPCG(1, 2))
 	firstFlag := -1
@@ -148,7 +148,7 @@ func TestDriftAgainstADailyCheck(t *testing.T) {
 	r := NoLimits()
 	r.DriftMax = 0.3
 	r.Reference = Reference{Device: "ph-check", Check: true, Expected: 7.00}
-	s := New(func(k Key) (Rules, bool) { return r, k.Device == "ph-1" }, [][2]string{{"canal-1", "ph-check"}})
+	s := New(func(k Key) (Rules, bool) { return r, k.Device == "ph-1" }, []string{"ph-check"})
 	at := func(h int) time.Time { return t0.Add(time.Duration(h) * time.Hour) }
 	add := func(dev string, h int, v float64) reading.Reason {
 		out := s.Add(nil, reading.Reading{Time: at(h), Site: "canal-1", Device: dev, Quantity: "ph", Value: v, Unit: "pH"})
