@@ -61,19 +61,19 @@ func TestScreeningExample(t *testing.T) {
 
 func TestScreeningProblems(t *testing.T) {
 	for name, c := range map[string]struct{ yaml, want string }{
-		"no device":     {"channels: [{quantity: pm25}]", "screening.channels[0].device: required"},
-		"quantity":      {"channels: [{device: a, quantity: pm2.5}]", `screening.channels[0].quantity: unknown quantity "pm2.5"`},
-		"twice":         {"channels: [{device: a}, {device: a}]", `screening.channels[1]: device "a" quantity "" is already set at screening.channels[0]`},
-		"limits":        {"channels: [{device: a, low: 5, high: 5}]", "screening.channels[0].high: must be above low"},
-		"resolution":    {"channels: [{device: a, resolution: -1}]", "screening.channels[0].resolution: must be >= 0"},
-		"flat samples":  {"channels: [{device: a, flatline_samples: 1}]", "screening.channels[0].flatline_samples: must be at least 2"},
-		"spike within":  {"channels: [{device: a, spike_within: 11}]", "screening.channels[0].spike_within: must be between 1 and 10"},
-		"drift both":    {"channels: [{device: a, drift: {max: 1, reference: b, check: c, expected: 1}}]", "screening.channels[0].drift: needs exactly one of reference"},
-		"drift self":    {"channels: [{device: a, drift: {max: 1, reference: a}}]", "screening.channels[0].drift: the reference must be another device"},
-		"drift max":     {"channels: [{device: a, drift: {reference: b}}]", "screening.channels[0].drift.max: required, > 0"},
-		"drift expect":  {"channels: [{device: a, drift: {max: 1, check: c}}]", "screening.channels[0].drift.expected: required with check"},
-		"hold":          {"hold: -1s", "screening.hold: must be > 0"},
-		"nan":           {"channels: [{device: a, spike: .nan}]", "screening.channels[0].spike: must be a finite number"},
+		"no device":    {"channels: [{quantity: pm25}]", "screening.channels[0].device: required"},
+		"quantity":     {"channels: [{device: a, quantity: pm2.5}]", `screening.channels[0].quantity: unknown quantity "pm2.5"`},
+		"twice":        {"channels: [{device: a}, {device: a}]", `screening.channels[1]: device "a" quantity "" is already set at screening.channels[0]`},
+		"limits":       {"channels: [{device: a, low: 5, high: 5}]", "screening.channels[0].high: must be above low"},
+		"resolution":   {"channels: [{device: a, resolution: -1}]", "screening.channels[0].resolution: must be >= 0"},
+		"flat samples": {"channels: [{device: a, flatline_samples: 1}]", "screening.channels[0].flatline_samples: must be at least 2"},
+		"spike within": {"channels: [{device: a, spike_within: 11}]", "screening.channels[0].spike_within: must be between 1 and 10"},
+		"drift both":   {"channels: [{device: a, drift: {max: 1, reference: b, check: c, expected: 1}}]", "screening.channels[0].drift: needs exactly one of reference"},
+		"drift self":   {"channels: [{device: a, drift: {max: 1, reference: a}}]", "screening.channels[0].drift: the reference must be another device"},
+		"drift max":    {"channels: [{device: a, drift: {reference: b}}]", "screening.channels[0].drift.max: required, > 0"},
+		"drift expect": {"channels: [{device: a, drift: {max: 1, check: c}}]", "screening.channels[0].drift.expected: required with check"},
+		"hold":         {"hold: -1s", "screening.hold: must be > 0"},
+		"nan":          {"channels: [{device: a, spike: .nan}]", "screening.channels[0].spike: must be a finite number"},
 	} {
 		_, err := Parse([]byte(minimal+"screening:\n  "+c.yaml+"\n"), "s.yaml")
 		path, msg, _ := strings.Cut(c.want, ": ")

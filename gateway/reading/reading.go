@@ -47,11 +47,11 @@ func (q Quality) String() string {
 type Reason uint8
 
 const (
-	NoReason Reason = iota // not flagged
-	Range                  // outside the quantity's plausible range or the channel's limits
-	Flatline               // no change beyond the sensor's resolution for too long
-	Spike                  // a jump the next samples went back from
-	Drift                  // too far from its reference (a co-located sensor or a check value)
+	NoReason  Reason = iota // not flagged
+	Range                   // outside the quantity's plausible range or the channel's limits
+	Flatline                // no change beyond the sensor's resolution for too long
+	Spike                   // a jump the next samples went back from
+	Drift                   // too far from its reference (a co-located sensor or a check value)
 	maxReason = Drift
 )
 
