@@ -193,3 +193,18 @@ func (s *Screening) References() []string {
 	}
 	return out
 }
+
+// Reach is how far back a channel's verdict can depend on its samples: the longest
+// flatline or drift window of the defaults and of the channels.
+func (s *Screening) Reach() time.Duration {
+	d := screen.DefaultReach()
+	for _, c := range s.Channels {
+		if c.Flatline != nil {
+			d = max(d, *c.Flatline)
+		}
+		if c.Drift != nil {
+			d = max(d, c.Drift.Window)
+		}
+	}
+	return d
+}

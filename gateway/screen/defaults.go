@@ -45,3 +45,12 @@ func Defaults(quantity string) Rules {
 	r.FlatFor, r.FlatSamples, r.SpikeJump, r.SpikeWithin = d.flatFor, DefaultFlatSamples, d.spikeJump, 2
 	return r
 }
+
+// DefaultReach is the longest window a default rule looks back over.
+func DefaultReach() time.Duration {
+	var d time.Duration
+	for _, x := range defaults {
+		d = max(d, x.flatFor)
+	}
+	return d
+}
