@@ -13,6 +13,7 @@ import (
 	"encoding/hex"
 	"math"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -726,5 +727,28 @@ func (s *Set) WaterStates(now time.Time) []metrics.WaterState {
 		}
 		out = append(out, st)
 	}
+	return out
+}
+
+// ScreenStates reports every screened channel's flags, for metrics and the status
+// page; nil without screening.
+func (s *Set) ScreenStates() []metrics.ScreenState {
+	if s == nil || s.scr == nil {
+		return nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []metrics.ScreenState
+	for _, st := range s.scr.States() {
+		m := metrics.ScreenState{Site: st.Site, Device: st.Device, Quantity: st.Quantity, Latest: st.Latest.String(),
+			Flagged: make(map[string]uint64, len(st.Flagged))}
+		for reason, n := range st.Flagged {
+			m.Flagged[reason.String()] = n
+		}
+		out = append(out, m)
+	}
+	slices.SortFunc(out, func(a, b metrics.ScreenState) int {
+		return strings.Compare(a.Site+"\x00"+a.Device+"\x00"+a.Quantity, b.Site+"\x00"+b.Device+"\x00"+b.Quantity)
+	})
 	return out
 }

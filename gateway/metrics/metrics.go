@@ -114,6 +114,7 @@ type Metrics struct {
 	noise  *noiseCollector
 
 	airWater *airWaterCollector
+	screen   *screenCollector
 	pm       *pmCollector
 	writer   *writerCollector
 	reload   *reloadCollector
@@ -168,6 +169,7 @@ func New() *Metrics {
 		noise:  &noiseCollector{},
 
 		airWater: &airWaterCollector{},
+		screen:   &screenCollector{},
 		pm:       &pmCollector{sensors: map[string]func() PMStats{}},
 		writer:   &writerCollector{},
 		reload:   &reloadCollector{},
@@ -182,7 +184,7 @@ func New() *Metrics {
 		m.state, m.series,
 	)
 	m.reg.MustRegister(m.modbus.collectors()...)
-	m.reg.MustRegister(m.mqtt, m.noise, m.airWater, m.pm, m.clock, m.writer, m.reload)
+	m.reg.MustRegister(m.mqtt, m.noise, m.airWater, m.screen, m.pm, m.clock, m.writer, m.reload)
 	m.reg.MustRegister(m.uplink)
 	return m
 }
