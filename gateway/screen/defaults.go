@@ -18,7 +18,7 @@ var defaults = map[string]struct {
 	"pm1":               {4 * time.Hour, 500}, // ug/m3
 	"pm25":              {4 * time.Hour, 500},
 	"pm10":              {4 * time.Hour, 800},
-	"so2":               {4 * time.Hour, 500},
+	"so2":               {12 * time.Hour, 500}, // low and integer in most cities: it holds still for hours
 	"no2":               {4 * time.Hour, 500},
 	"o3":                {4 * time.Hour, 500},
 	"co":                {4 * time.Hour, 10}, // mg/m3
