@@ -154,7 +154,9 @@ mqtt:
 	want := replayFlags(t, out.String())
 
 	// What the day must give: by channel, the first and last flagged minute and reason.
-	at := func(h, m int) int64 { return day.Add(time.Duration(h)*time.Hour + time.Duration(m)*time.Minute).UnixMilli() }
+	at := func(h, m int) int64 {
+		return day.Add(time.Duration(h)*time.Hour + time.Duration(m)*time.Minute).UnixMilli()
+	}
 	type span struct {
 		first, last int64
 		n           int

@@ -16,7 +16,7 @@ func TestSimulatorWeekHasNoFalseFlags(t *testing.T) {
 	if testing.Short() {
 		t.Skip("a week of samples; skipped with -short")
 	}
-	start := time.Now().Truncate(24 * time.Hour).AddDate(0, 0, -7)
+	start := time.Now().Truncate(24*time.Hour).AddDate(0, 0, -7)
 	for _, c := range []struct {
 		kind       string
 		quantities []string
