@@ -415,7 +415,7 @@ func (s *Set) Restore(scan func(func(reading.Reading)) error) ([]reading.Reading
 			take(r)
 			return
 		}
-		s.screened = s.scr.Add(s.screened[:0], r)
+		s.screened = s.scr.Add(s.screened[:0], r, now)
 		for _, x := range s.screened {
 			if x.Reason != reading.NoReason {
 				emitted = append(emitted, candidate{x, pos})
@@ -532,7 +532,7 @@ func (s *Set) take(dst []reading.Reading, r reading.Reading, now time.Time) []re
 	if s.scr == nil {
 		return s.feed(dst, r, now)
 	}
-	s.screened = s.scr.Add(s.screened[:0], r)
+	s.screened = s.scr.Add(s.screened[:0], r, now)
 	return s.released(dst, now)
 }
 

@@ -34,7 +34,7 @@ func FuzzScreenOnlyFlags(f *testing.F) {
 				x.Value = math.Float64frombits(binary.LittleEndian.Uint64([]byte{v, v, v, v, v, v, 0x3f, 0x40}))
 			}
 			in = append(in, x)
-			out = s.Add(out, x)
+			out = s.Add(out, x, t0)
 		}
 		out = s.Flush(out)
 		if len(out) != len(in) {

@@ -79,9 +79,10 @@ func KeyOf(r reading.Reading) Key { return Key{r.Site, r.Device, r.Quantity} }
 
 // channel is one channel's screening state.
 type channel struct {
-	rules Rules
-	last  time.Time // time of the latest sample taken (only later ones are screened)
-	have  bool
+	rules   Rules
+	last    time.Time // time of the latest sample taken (only later ones are screened)
+	have    bool
+	arrived time.Time // wall time the latest sample arrived (FlushBefore)
 
 	lastValue float64 // value of the latest sample judged (not a spike)
 	judged    bool
@@ -143,12 +144,13 @@ func New(rules func(Key) (Rules, bool), references []string) *Screen {
 	return s
 }
 
-// Add screens r and appends to dst the readings whose verdict is now known, in time
-// order: r itself, unless its channel holds it back for the spike rule (and then,
-// with a later sample, the held ones). A reading already flagged (a Reason) passes
-// as it is. A reading not later than its channel's latest passes unscreened: a
-// redelivered copy or a late one, which the derivations judge on their own.
-func (s *Screen) Add(dst []reading.Reading, r reading.Reading) []reading.Reading {
+// Add screens r, arrived at wall time now, and appends to dst the readings whose
+// verdict is now known, in time order: r itself, unless its channel holds it back for
+// the spike rule (and then, with a later sample, the held ones). A reading already
+// flagged (a Reason) passes as it is. A reading not later than its channel's latest
+// passes unscreened: a redelivered copy or a late one, which the derivations judge on
+// their own. now only decides FlushBefore; the flags depend on the readings alone.
+func (s *Screen) Add(dst []reading.Reading, r reading.Reading, now time.Time) []reading.Reading {
 	if r.Reason != reading.NoReason {
 		return append(dst, r)
 	}
@@ -165,7 +167,7 @@ func (s *Screen) Add(dst []reading.Reading, r reading.Reading) []reading.Reading
 	if c.have && !r.Time.After(c.last) {
 		return c.again(dst, r)
 	}
-	c.last, c.have = r.Time, true
+	c.last, c.have, c.arrived = r.Time, true, now
 	return c.step(dst, r, s)
 }
 
@@ -220,12 +222,12 @@ func (s *Screen) Flush(dst []reading.Reading) []reading.Reading {
 	return s.FlushBefore(dst, time.Time{})
 }
 
-// FlushBefore releases the held readings of every channel whose latest sample is
-// before t (all channels if t is zero): once a channel has been silent that long, no
-// later sample will decide its pending jump, which stands as a step.
+// FlushBefore releases the held readings of every channel whose latest sample arrived
+// before wall time t (all channels if t is zero): once a channel has been silent that
+// long, no later sample will decide its pending jump, which stands as a step.
 func (s *Screen) FlushBefore(dst []reading.Reading, t time.Time) []reading.Reading {
 	for _, c := range s.channels {
-		if c != nil && len(c.held) > 0 && (t.IsZero() || c.last.Before(t)) {
+		if c != nil && len(c.held) > 0 && (t.IsZero() || c.arrived.Before(t)) {
 			held := c.held
 			c.held = nil
 			for _, r := range held {

@@ -19,7 +19,7 @@ func one(r Rules) *Screen { return New(func(Key) (Rules, bool) { return r, true 
 func run(s *Screen, device string, values []float64, every time.Duration) []reading.Reading {
 	var out []reading.Reading
 	for i, v := range values {
-		out = s.Add(out, reading.New(t0.Add(time.Duration(i)*every), "canal-1", device, "pm25", v))
+		out = s.Add(out, reading.New(t0.Add(time.Duration(i)*every), "canal-1", device, "pm25", v), t0)
 	}
 	return s.Flush(out)
 }
@@ -125,9 +125,9 @@ func TestDriftAgainstACoLocatedSensor(t *testing.T) {
 		if i >= 24*60 {
 			drift = 0.5 * float64(i-24*60) / 60
 		}
-		s.Add(nil, reading.New(at, "canal-1", "pm-ref", "pm25", truth+rng.NormFloat64()))
+		s.Add(nil, reading.New(at, "canal-1", "pm-ref", "pm25", truth+rng.NormFloat64()), t0)
 		n := len(out)
-		out = s.Add(out, reading.New(at.Add(time.Second), "canal-1", "pm-1", "pm25", truth+drift+rng.NormFloat64()))
+		out = s.Add(out, reading.New(at.Add(time.Second), "canal-1", "pm-1", "pm25", truth+drift+rng.NormFloat64()), t0)
 		if len(out) > n && out[n].Reason == reading.Drift && firstFlag < 0 {
 			firstFlag = i
 		}
@@ -151,7 +151,7 @@ func TestDriftAgainstADailyCheck(t *testing.T) {
 	s := New(func(k Key) (Rules, bool) { return r, k.Device == "ph-1" }, []string{"ph-check"})
 	at := func(h int) time.Time { return t0.Add(time.Duration(h) * time.Hour) }
 	add := func(dev string, h int, v float64) reading.Reason {
-		out := s.Add(nil, reading.Reading{Time: at(h), Site: "canal-1", Device: dev, Quantity: "ph", Value: v, Unit: "pH"})
+		out := s.Add(nil, reading.Reading{Time: at(h), Site: "canal-1", Device: dev, Quantity: "ph", Value: v, Unit: "pH"}, t0)
 		return out[0].Reason
 	}
 	if got := add("ph-1", 1, 7.4); got != 0 {
@@ -208,11 +208,11 @@ func TestRedeliveryGivesTheSameFlags(t *testing.T) {
 	s := one(r)
 	var twice []reading.Reading
 	for i := range values {
-		twice = s.Add(twice, at(i))
-		twice = s.Add(twice, at(i))
+		twice = s.Add(twice, at(i), t0)
+		twice = s.Add(twice, at(i), t0)
 		if i%4 == 3 { // a batch of four re-sent
 			for j := i - 3; j <= i; j++ {
-				twice = s.Add(twice, at(j))
+				twice = s.Add(twice, at(j), t0)
 			}
 		}
 	}
@@ -239,4 +239,25 @@ func equal(a, b []reading.Reason) bool {
 		}
 	}
 	return true
+}
+
+// A held jump waits for its deciding samples by the wall clock of arrival, not by the
+// readings' own (old, in a backlog) times; a channel silent for the hold releases it
+// as a step.
+func TestHeldJumpReleasedBySilence(t *testing.T) {
+	r := NoLimits()
+	r.SpikeJump = 300
+	s := one(r)
+	wall := time.Now()
+	old := t0 // a backlog: readings days older than the wall clock
+	var out []reading.Reading
+	out = s.Add(out, reading.New(old, "canal-1", "pm-1", "pm25", 35), wall)
+	out = s.Add(out, reading.New(old.Add(time.Minute), "canal-1", "pm-1", "pm25", 900), wall)
+	if out = s.FlushBefore(out, wall.Add(-10*time.Minute)); len(out) != 1 {
+		t.Fatalf("the jump was released while its channel is not silent: %+v", out)
+	}
+	out = s.FlushBefore(out, wall.Add(time.Second))
+	if len(out) != 2 || out[1].Value != 900 || out[1].Reason != reading.NoReason {
+		t.Fatalf("after the silence: %+v; want the jump released as a valid step", out)
+	}
 }

@@ -36,7 +36,7 @@ func TestSimulatorWeekHasNoFalseFlags(t *testing.T) {
 			for at := start; at.Before(start.AddDate(0, 0, c.days)); at = at.Add(c.every) {
 				for _, q := range c.quantities {
 					r := reading.New(at, "site", c.kind+"-1", q, sim.Value(c.kind, seed, c.kind+"-1", q, at))
-					out = s.Add(out[:0], r)
+					out = s.Add(out[:0], r, at)
 					for _, x := range out {
 						if x.Reason != reading.NoReason {
 							if flagged[q+" "+x.Reason.String()]++; flagged[q+" "+x.Reason.String()] == 1 {
