@@ -29,6 +29,7 @@ type Config struct {
 	Noise        Noise      `yaml:"noise"`         // noise monitors judged against GB 3096 limits
 	Air          Air        `yaml:"air"`           // air monitors: validity-checked means and AQI (HJ 633)
 	Water        Water      `yaml:"water"`         // water sections classified by GB 3838
+	Screening    Screening  `yaml:"screening"`     // data-quality screening of every channel
 	ProfileFiles []string   `yaml:"profile_files"` // users' profile files, relative to the config file's directory
 
 	// profiles holds the profiles read from ProfileFiles by Parse, by name, so that
@@ -275,6 +276,7 @@ func (c *Config) defaults(isSet func(path string) bool) {
 	c.Noise.defaults(c)
 	c.Air.defaults(c, isSet)
 	c.Water.defaults(isSet)
+	c.Screening.defaults()
 }
 
 // setDefault sets *p to def when *p is the zero value and the file did not set it.

@@ -181,6 +181,7 @@ func (c *Config) validate(inFile func(path string) bool) problems {
 	ps = append(ps, c.validateNoise()...)
 	ps = append(ps, c.validateAir(inFile)...)
 	ps = append(ps, c.validateWater()...)
+	c.Screening.validate(&ps)
 	ps = append(ps, c.validateDeadLetters(inFile)...)
 
 	if n := len(c.ProfileFiles); n > MaxProfileFiles {

@@ -63,6 +63,9 @@ water:
   sections:
     - {site: %s, waterbody: river, target: III}
     - {site: %s, waterbody: river, target: III}
+# The recorded day holds its levels constant for hours, as sums are easy to check
+# that way; the screening would flag that as flatlines (docs/data-model.md).
+screening: {off: true}
 `, gatewayID, quietSite, filepath.Join(dir, "state"), listen, inf.URL, inf.Bucket,
 		quietSite, airGood, airBad, riverMeets, riverMiss, riverMeets, riverMiss)
 }

@@ -203,6 +203,7 @@ func New(cfg Config) (*Pipeline, error) {
 		cfg.Metrics.SetNoise(func() []metrics.NoiseState { return cfg.Derive.NoiseStates(clock.Now()) })
 		cfg.Metrics.SetAir(func() []metrics.AirState { return cfg.Derive.AirStates(clock.Now()) })
 		cfg.Metrics.SetWater(func() []metrics.WaterState { return cfg.Derive.WaterStates(clock.Now()) })
+		cfg.Metrics.SetScreen(cfg.Derive.ScreenStates)
 	}
 	p := &Pipeline{cfg: cfg, log: cfg.Log, start: time.Now(), queue: cfg.Queue, handover: make(chan struct{})}
 	p.gate = newTimeGate(metrics.ClockSynced, func(r reading.Reading) { cfg.Metrics.CountInvalid(r.Device, "clock_hold_full") })

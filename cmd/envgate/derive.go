@@ -32,6 +32,10 @@ func buildDerive(cfg *config.Config) (*derive.Set, error) {
 		}
 		ms.Water = append(ms.Water, derive.Water{Config: wc})
 	}
+	if sc := &cfg.Screening; !sc.Off {
+		ms.Screening = &derive.Screening{Rules: sc.Rules, References: sc.References(), UseSuspect: sc.UseSuspect,
+			Hold: sc.Hold, Reach: sc.Reach()}
+	}
 	set, err := derive.New(ms)
 	if err != nil {
 		return nil, err

@@ -40,6 +40,10 @@ buses:
         slave: 1
         profile: generic-noise
         interval: 1s
+# A limit every humidity reading breaks: the data-quality section shows it flagged.
+screening:
+  channels:
+    - {device: weather-1, quantity: humidity, high: 1}
 `, deadPort)
 	cfg, err := config.Parse([]byte(demo), "status page config")
 	if err != nil {
@@ -154,6 +158,16 @@ func TestStatusPageInChromium(t *testing.T) {
 	}
 	if dead.Badge != "DOWN" {
 		t.Errorf("meter-dead's badge reads %q, want DOWN", dead.Badge)
+	}
+
+	// The data-quality section lists the channel the screening flags, with its reason.
+	const flagged = `document.querySelector('tr[data-quality="weather-1/humidity"]')?.textContent ?? ""`
+	var quality string
+	if !waitFor(t, 20*time.Second, func() bool {
+		quality, err = evalJS[string](bctx, flagged)
+		return err == nil && strings.Contains(quality, "FLAGGED: RANGE") && strings.Contains(quality, "range ")
+	}) {
+		t.Errorf("data-quality row of weather-1/humidity: %q (%v); want it flagged, reason range, with a count", quality, err)
 	}
 
 	// Readable at 360 px: nothing wider than the screen, type at least 16 px.

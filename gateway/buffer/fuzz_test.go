@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/envgate/envgate/gateway/reading"
 )
 
 // validSegment returns the bytes of a segment holding n readings starting at seq 0.
@@ -77,6 +79,9 @@ func FuzzDecodePayload(f *testing.F) {
 	far.Time = time.Date(1500, 1, 1, 0, 0, 0, 0, time.UTC)
 	f.Add(appendRecord(nil, 0, far)[headerSize:])
 	f.Add([]byte{payloadVersionSeconds, 2, 0xff, 0xff, 0xff, 0xff, 0x0f})
+	flagged := readings(3, 1)[0]
+	flagged.Quality, flagged.Reason = reading.Suspect, reading.Spike
+	f.Add(appendRecord(nil, 0, flagged)[headerSize:])
 	f.Fuzz(func(t *testing.T, p []byte) {
 		r, err := decodePayload(p)
 		if err != nil {
@@ -84,7 +89,7 @@ func FuzzDecodePayload(f *testing.F) {
 		}
 		again, err := decodePayload(appendRecord(nil, 0, r)[headerSize:])
 		if err != nil || !again.Time.Equal(r.Time) || again.Site != r.Site || again.Quantity != r.Quantity ||
-			again.Unit != r.Unit || again.Device != r.Device || again.Quality != r.Quality {
+			again.Unit != r.Unit || again.Device != r.Device || again.Quality != r.Quality || again.Reason != r.Reason {
 			t.Errorf("round trip of %+v = %+v, %v", r, again, err)
 		}
 	})

@@ -26,6 +26,8 @@ import (
 //	site, device, quantity, unit: uvarint length + UTF-8 bytes each
 //	value    uint64  IEEE 754 bits
 //	quality  byte
+//	reason   byte    only when not reading.NoReason (a screening flag); a payload
+//	                 without it has NoReason, so older segments read unchanged
 const (
 	headerSize     = 16
 	maxPayload     = 4 << 10 // a reading is ~60 bytes; anything larger is corruption
@@ -66,6 +68,9 @@ func appendRecord(dst []byte, seq uint64, r reading.Reading) []byte {
 	}
 	dst = binary.LittleEndian.AppendUint64(dst, math.Float64bits(r.Value))
 	dst = append(dst, byte(r.Quality))
+	if r.Reason != reading.NoReason {
+		dst = append(dst, byte(r.Reason))
+	}
 	h := dst[start : start+headerSize]
 	binary.LittleEndian.PutUint32(h[4:], uint32(len(dst)-start-headerSize))
 	binary.LittleEndian.PutUint64(h[8:], seq)
@@ -126,11 +131,14 @@ func decodePayload(p []byte) (reading.Reading, error) {
 		strs[i] = intern(p[n : n+int(l)])
 		p = p[n+int(l):]
 	}
-	if len(p) != 9 {
-		return r, fmt.Errorf("%w: %d trailing bytes, want 9", errCorrupt, len(p))
+	if len(p) != 9 && (len(p) != 10 || p[9] == 0) {
+		return r, fmt.Errorf("%w: %d trailing bytes, want 9 or 10", errCorrupt, len(p))
 	}
 	r.Site, r.Device, r.Quantity, r.Unit = strs[0], strs[1], strs[2], strs[3]
 	r.Value = math.Float64frombits(binary.LittleEndian.Uint64(p))
 	r.Quality = reading.Quality(p[8])
+	if len(p) == 10 {
+		r.Reason = reading.Reason(p[9])
+	}
 	return r, nil
 }

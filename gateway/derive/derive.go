@@ -13,6 +13,7 @@ import (
 	"encoding/hex"
 	"math"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -20,6 +21,7 @@ import (
 	"github.com/envgate/envgate/gateway/metrics"
 	"github.com/envgate/envgate/gateway/noise"
 	"github.com/envgate/envgate/gateway/reading"
+	"github.com/envgate/envgate/gateway/screen"
 	"github.com/envgate/envgate/gateway/water"
 	"github.com/envgate/envgate/gateway/window"
 	"github.com/envgate/envgate/internal/clock"
@@ -58,6 +60,25 @@ type Monitors struct {
 	// CloseAfter is how long a silent device waits before the wall clock closes its
 	// windows; ≤ 0 selects DefaultCloseAfter.
 	CloseAfter time.Duration
+	// Screening, if set, screens every reading before the monitors take it.
+	Screening *Screening
+}
+
+// Screening is data-quality screening in front of the monitors (gateway/screen;
+// docs/data-model.md, "Data-quality screening"). A reading it flags is returned by
+// Add as a flag record — the same reading, Suspect, with its reason — for the caller
+// to store, so that every sink gets the flag; the monitors take it as Bad (left out:
+// it lowers the valid-data rate), or as Suspect with UseSuspect. Flag records given
+// back to Add (or found by Restore) are not taken again.
+type Screening struct {
+	Rules      func(screen.Key) (screen.Rules, bool)
+	References []string      // devices some channel's drift is judged against
+	UseSuspect bool          // monitors take flagged readings as Suspect, not Bad
+	Hold       time.Duration // a held jump of a channel silent this long is released as a step; ≤ 0: 10 minutes
+	// Reach is how far back a channel's verdict depends on its samples (its longest
+	// flatline or drift window): Restore reads that much of the log so that a restart
+	// flags what the running gateway would have.
+	Reach time.Duration
 }
 
 // aggregator is what the three domain aggregators have in common.
@@ -138,6 +159,10 @@ type Set struct {
 	// (the wall clock passes loggedUntil).
 	logged      map[window.Key]struct{}
 	loggedUntil time.Time
+
+	scr       *screen.Screen // nil without screening
+	screening Screening
+	screened  []reading.Reading // scratch: what the screen released
 }
 
 type noiseEntry struct {
@@ -179,6 +204,12 @@ func New(ms Monitors) (*Set, error) {
 		ms.CloseAfter = DefaultCloseAfter
 	}
 	s := &Set{now: clock.Now}
+	if sc := ms.Screening; sc != nil && sc.Rules != nil {
+		s.scr, s.screening = screen.New(sc.Rules, sc.References), *sc
+		if s.screening.Hold <= 0 {
+			s.screening.Hold = 10 * time.Minute
+		}
+	}
 	for _, n := range ms.Noise {
 		a, err := noise.NewAggregator(n.Config)
 		if err != nil {
@@ -273,6 +304,9 @@ func (s *Set) Reach() time.Duration {
 		for _, m := range s.all {
 			d = max(d, m.reach)
 		}
+		if s.scr != nil {
+			d = max(d, s.screening.Reach)
+		}
 	}
 	return d
 }
@@ -345,13 +379,7 @@ func (s *Set) Restore(scan func(func(reading.Reading)) error) ([]reading.Reading
 	for _, m := range s.air {
 		m.agg.(*air.Aggregator).KeepRecordedDays(true)
 	}
-	err := scan(func(r reading.Reading) {
-		pos++
-		if derivedNames[r.Quantity] {
-			logged[window.KeyOf(r)] = struct{}{}
-			lastDerived = pos
-			return
-		}
+	take := func(r reading.Reading) {
 		took := false
 		for _, m := range s.all {
 			if !m.feeds(r) || !inRange(r, now) {
@@ -374,6 +402,25 @@ func (s *Set) Restore(scan func(func(reading.Reading)) error) ([]reading.Reading
 		}
 		if took {
 			st.Readings++
+		}
+	}
+	err := scan(func(r reading.Reading) {
+		pos++
+		if derivedNames[r.Quantity] || r.Reason != reading.NoReason {
+			logged[window.KeyOf(r)] = struct{}{} // a derived reading, or a flag record
+			lastDerived = pos
+			return
+		}
+		if s.scr == nil {
+			take(r)
+			return
+		}
+		s.screened = s.scr.Add(s.screened[:0], r, now)
+		for _, x := range s.screened {
+			if x.Reason != reading.NoReason {
+				emitted = append(emitted, candidate{x, pos})
+			}
+			take(s.forMonitors(x))
 		}
 	})
 	for _, m := range s.air {
@@ -444,8 +491,18 @@ func (m *monitor) counters() counters {
 // ForReplay makes the Set accept readings of any time: recorded data is old.
 func (s *Set) ForReplay() { s.replay = true }
 
-// Empty reports whether the Set derives nothing.
-func (s *Set) Empty() bool { return s == nil || len(s.all) == 0 }
+// Empty reports whether the Set derives nothing and screens nothing.
+func (s *Set) Empty() bool { return s == nil || len(s.all) == 0 && s.scr == nil }
+
+// forMonitors is a screened reading as the monitors take it: a flagged one as Bad
+// (left out), or as Suspect with UseSuspect.
+func (s *Set) forMonitors(r reading.Reading) reading.Reading {
+	if r.Reason != reading.NoReason && !s.screening.UseSuspect {
+		r.Quality = reading.Bad
+	}
+	r.Reason = reading.NoReason
+	return r
+}
 
 // Add feeds readings to the monitors that want them and appends what they derive to dst.
 func (s *Set) Add(dst []reading.Reading, rs ...reading.Reading) []reading.Reading {
@@ -460,9 +517,34 @@ func (s *Set) Add(dst []reading.Reading, rs ...reading.Reading) []reading.Readin
 	}
 	from := len(dst)
 	for _, r := range rs {
-		dst = s.feed(dst, r, now)
+		dst = s.take(dst, r, now)
 	}
 	return s.unlogged(dst, from, now)
+}
+
+// take screens r, if the Set screens, and feeds what the screen releases to the
+// monitors; a flagged reading is also appended to dst, as its flag record. A flag
+// record given back is not taken again.
+func (s *Set) take(dst []reading.Reading, r reading.Reading, now time.Time) []reading.Reading {
+	if r.Reason != reading.NoReason {
+		return dst
+	}
+	if s.scr == nil {
+		return s.feed(dst, r, now)
+	}
+	s.screened = s.scr.Add(s.screened[:0], r, now)
+	return s.released(dst, now)
+}
+
+// released feeds s.screened to the monitors, appending the flag records to dst.
+func (s *Set) released(dst []reading.Reading, now time.Time) []reading.Reading {
+	for _, x := range s.screened {
+		if x.Reason != reading.NoReason {
+			dst = append(dst, x)
+		}
+		dst = s.feed(dst, s.forMonitors(x), now)
+	}
+	return dst
 }
 
 // feed gives r to every monitor that wants it at wall time now and appends what they
@@ -509,6 +591,11 @@ func (s *Set) Tick(dst []reading.Reading, now time.Time) []reading.Reading {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	from := len(dst)
+	if s.scr != nil {
+		// A jump whose channel fell silent is a step: no sample will come back.
+		s.screened = s.scr.FlushBefore(s.screened[:0], now.Add(-s.screening.Hold))
+		dst = s.released(dst, now)
+	}
 	for _, m := range s.all {
 		if now.Sub(m.lastArrival) >= m.closeAfter {
 			n := len(dst)
@@ -530,6 +617,10 @@ func (s *Set) Flush(dst []reading.Reading, t time.Time) []reading.Reading {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.scr != nil {
+		s.screened = s.scr.Flush(s.screened[:0])
+		dst = s.released(dst, s.now())
+	}
 	for _, m := range s.all {
 		if t.Sub(m.clock) <= MaxGap { // else the aggregator never saw anything near t
 			dst = append(dst, m.agg.Tick(m.agg.FlushTime(t))...)
@@ -636,5 +727,28 @@ func (s *Set) WaterStates(now time.Time) []metrics.WaterState {
 		}
 		out = append(out, st)
 	}
+	return out
+}
+
+// ScreenStates reports every screened channel's flags, for metrics and the status
+// page; nil without screening.
+func (s *Set) ScreenStates() []metrics.ScreenState {
+	if s == nil || s.scr == nil {
+		return nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []metrics.ScreenState
+	for _, st := range s.scr.States() {
+		m := metrics.ScreenState{Site: st.Site, Device: st.Device, Quantity: st.Quantity, Latest: st.Latest.String(),
+			Flagged: make(map[string]uint64, len(st.Flagged))}
+		for reason, n := range st.Flagged {
+			m.Flagged[reason.String()] = n
+		}
+		out = append(out, m)
+	}
+	slices.SortFunc(out, func(a, b metrics.ScreenState) int {
+		return strings.Compare(a.Site+"\x00"+a.Device+"\x00"+a.Quantity, b.Site+"\x00"+b.Device+"\x00"+b.Quantity)
+	})
 	return out
 }

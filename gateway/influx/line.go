@@ -12,11 +12,12 @@ import (
 // Line encodes r as one line of InfluxDB line protocol, without a trailing newline,
 // following docs/data-model.md:
 //
-//	<domain>,device=<device>,gateway=<gatewayID>,site=<site> <quantity>=<value>[,<quantity>_quality=<n>i] <time>
+//	<domain>,device=<device>,gateway=<gatewayID>,site=<site> <quantity>=<value>[,<quantity>_quality=<n>i][,<quantity>_reason="<reason>"] <time>
 //
 // The measurement is the quantity's Domain; the value is always a float (line protocol
 // reads a number without an "i" suffix as a float, so 35.0 is written "35"); the
-// integer quality field is present only when r.Quality is not Good; the timestamp is
+// integer quality field is present only when r.Quality is not Good, and the string
+// field <quantity>_reason (the screening flag: "flatline") only with a Reason; the timestamp is
 // r.Time truncated to precision (time.Second, Millisecond, Microsecond, otherwise
 // nanoseconds). Line does not validate r: call r.Validate first.
 func Line(r reading.Reading, gatewayID string, precision time.Duration) string {
@@ -52,6 +53,14 @@ func appendLine(dst []byte, measurement string, r reading.Reading, gatewayID str
 		dst = append(dst, '=')
 		dst = strconv.AppendInt(dst, int64(r.Quality), 10)
 		dst = append(dst, 'i')
+	}
+	if r.Reason != reading.NoReason {
+		dst = append(dst, ',')
+		dst = appendEscaped(dst, r.Quantity, true)
+		dst = appendEscaped(dst, "_reason", true)
+		dst = append(dst, `="`...)
+		dst = append(dst, r.Reason.String()...) // lower-case letters only: nothing to escape
+		dst = append(dst, '"')
 	}
 	if r.Time.IsZero() {
 		return dst

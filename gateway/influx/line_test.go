@@ -75,6 +75,9 @@ func clientLine(r reading.Reading, gatewayID string, precision time.Duration) st
 	if r.Quality != reading.Good {
 		p.AddField(r.Quantity+"_quality", int64(r.Quality))
 	}
+	if r.Reason != reading.NoReason {
+		p.AddField(r.Quantity+"_reason", r.Reason.String())
+	}
 	var sb strings.Builder
 	write.PointToLineProtocolBuffer(p, &sb, precision)
 	return strings.TrimSuffix(sb.String(), "\n")
@@ -98,6 +101,9 @@ func TestAppendLineMatchesClient(t *testing.T) {
 				for _, prec := range []time.Duration{time.Second, time.Millisecond, time.Microsecond, time.Nanosecond} {
 					r := reading.New(tm, name, oddNames[(i+j)%len(oddNames)], quantities[(i+j)%len(quantities)], v)
 					r.Quality = reading.Quality((i + j) % 4)
+					if r.Quality != reading.Good {
+						r.Reason = reading.Reason((i + 2*j) % 5)
+					}
 					gw := oddNames[(i*3+j)%len(oddNames)]
 					if got, want := Line(r, gw, prec), clientLine(r, gw, prec); got != want {
 						t.Fatalf("Line(%+v, %q, %v) =\n%q\nclient library writes\n%q", r, gw, prec, got, want)
@@ -112,12 +118,13 @@ func TestAppendLineMatchesClient(t *testing.T) {
 
 func FuzzAppendLine(f *testing.F) {
 	for i, s := range oddNames {
-		f.Add(s, oddNames[(i+1)%len(oddNames)], "pm25", 35.25, int64(1795852800123456789), uint8(i%4))
+		f.Add(s, oddNames[(i+1)%len(oddNames)], "pm25", 35.25, int64(1795852800123456789), uint8(i%4), uint8(i%5))
 	}
-	f.Add("s", "d", "la", 1e21, int64(0), uint8(0))
-	f.Fuzz(func(t *testing.T, site, device, quantity string, v float64, ns int64, quality uint8) {
+	f.Add("s", "d", "la", 1e21, int64(0), uint8(0), uint8(0))
+	f.Fuzz(func(t *testing.T, site, device, quantity string, v float64, ns int64, quality, reason uint8) {
 		r := reading.New(time.Unix(0, ns), site, device, quantity, v)
 		r.Quality = reading.Quality(quality)
+		r.Reason = reading.Reason(reason % 5)
 		if got, want := Line(r, device, time.Millisecond), clientLine(r, device, time.Millisecond); got != want {
 			t.Fatalf("Line(%+v) =\n%q\nclient library writes\n%q", r, got, want)
 		}

@@ -53,6 +53,9 @@ func TestDocsListEveryMetric(t *testing.T) {
 	m.SetWater(func() []WaterState {
 		return []WaterState{{Site: "canal-lock", WindowStart: 1.7e9, Class: 4, Target: 3, Missed: 1, Params: map[string]int{"do": 4}}}
 	})
+	m.SetScreen(func() []ScreenState {
+		return []ScreenState{{Site: "canal", Device: "pm-1", Quantity: "pm25", Latest: "flatline", Flagged: map[string]uint64{"flatline": 3}}}
+	})
 	m.AddPM("pms-1", func() PMStats { return PMStats{Frames: 10} })
 	m.AddBuffer(func() BufferStats { return BufferStats{} })
 	m.AddSink("influx", func() SinkStats { return SinkStats{} })

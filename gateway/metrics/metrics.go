@@ -116,6 +116,7 @@ type Metrics struct {
 	noise  *noiseCollector
 
 	airWater *airWaterCollector
+	screen   *screenCollector
 	pm       *pmCollector
 	writer   *writerCollector
 	reload   *reloadCollector
@@ -171,6 +172,7 @@ func New() *Metrics {
 		noise:  &noiseCollector{},
 
 		airWater: &airWaterCollector{},
+		screen:   &screenCollector{},
 		pm:       &pmCollector{sensors: map[string]func() PMStats{}},
 		writer:   &writerCollector{},
 		reload:   &reloadCollector{},
@@ -185,7 +187,7 @@ func New() *Metrics {
 		m.state, m.series,
 	)
 	m.reg.MustRegister(m.modbus.collectors()...)
-	m.reg.MustRegister(m.mqtt, m.noise, m.airWater, m.pm, m.clock, m.writer, m.reload)
+	m.reg.MustRegister(m.mqtt, m.noise, m.airWater, m.screen, m.pm, m.clock, m.writer, m.reload)
 	m.reg.MustRegister(m.uplink, m.push)
 	return m
 }

@@ -108,6 +108,7 @@ type Snapshot struct {
 	Noise   []NoiseState
 	Air     []AirState
 	Water   []WaterState
+	Screen  []ScreenState    // screened channels, by site, device, quantity
 	Buffer  *BufferStats     // nil before AddBuffer
 	Sinks   []NamedSinkStats // by name
 	MQTT    []NamedMQTTStats // by name
@@ -156,6 +157,12 @@ func (m *Metrics) Snapshot() Snapshot {
 	}
 	if water != nil {
 		s.Water = water()
+	}
+	m.screen.mu.Lock()
+	screen := m.screen.states
+	m.screen.mu.Unlock()
+	if screen != nil {
+		s.Screen = screen()
 	}
 
 	m.state.mu.Lock()

@@ -351,6 +351,7 @@ type jsonReading struct {
 	Unit     string  `json:"unit"`
 	Time     string  `json:"time"`
 	Quality  string  `json:"quality"`
+	Reason   string  `json:"reason,omitempty"` // the screening flag, when there is one
 }
 
 // Payload encodes r, measured on the box gatewayID, in format: for FormatJSON an object
@@ -366,7 +367,7 @@ func Payload(r reading.Reading, gatewayID, format string) []byte {
 		return []byte(influx.Line(r, gatewayID, time.Nanosecond))
 	}
 	b, err := json.Marshal(jsonReading{Gateway: gatewayID, Site: r.Site, Device: r.Device, Quantity: r.Quantity,
-		Value: r.Value, Unit: r.Unit, Time: r.Time.UTC().Format(time.RFC3339Nano), Quality: r.Quality.String()})
+		Value: r.Value, Unit: r.Unit, Time: r.Time.UTC().Format(time.RFC3339Nano), Quality: r.Quality.String(), Reason: r.Reason.String()})
 	if err != nil { // only for a value Validate refuses (NaN, ±Inf)
 		return nil
 	}

@@ -40,6 +40,44 @@ func (q Quality) String() string {
 	return fmt.Sprintf("quality(%d)", uint8(q))
 }
 
+// Reason says why data-quality screening (gateway/screen) flagged a reading. A reading
+// with a Reason is Suspect, stored with its raw value, and left out of the derivations
+// (docs/data-model.md, "Data-quality screening"). The numbers are stored in the buffer:
+// never renumber them.
+type Reason uint8
+
+const (
+	NoReason  Reason = iota // not flagged
+	Range                   // outside the quantity's plausible range or the channel's limits
+	Flatline                // no change beyond the sensor's resolution for too long
+	Spike                   // a jump the next samples went back from
+	Drift                   // too far from its reference (a co-located sensor or a check value)
+	maxReason = Drift
+)
+
+var reasonNames = [...]string{NoReason: "", Range: "range", Flatline: "flatline", Spike: "spike", Drift: "drift"}
+
+// String returns the reason's name ("flatline"), "" for NoReason.
+func (r Reason) String() string {
+	if r <= maxReason {
+		return reasonNames[r]
+	}
+	return fmt.Sprintf("reason(%d)", uint8(r))
+}
+
+// Reasons lists the reasons a reading can be flagged with, in code order.
+func Reasons() []Reason { return []Reason{Range, Flatline, Spike, Drift} }
+
+// ParseReason reads a reason's name; "" is NoReason.
+func ParseReason(s string) (Reason, error) {
+	for i, n := range reasonNames {
+		if n == s {
+			return Reason(i), nil
+		}
+	}
+	return NoReason, fmt.Errorf("unknown reason %q (want range, flatline, spike or drift)", s)
+}
+
 // Reading is one value of one quantity at one site, from one device, at one instant.
 type Reading struct {
 	Time     time.Time // when the value was acquired (not when it was sent)
@@ -49,6 +87,7 @@ type Reading struct {
 	Value    float64   // in the canonical unit of Quantity
 	Unit     string    // the canonical unit of Quantity, e.g. "ug/m3"
 	Quality  Quality
+	Reason   Reason // why screening flagged it; NoReason unless Quality is Suspect
 }
 
 // New returns a Good reading of a catalog quantity, with its canonical unit filled in.
@@ -87,6 +126,11 @@ func (r Reading) Validate() error {
 	}
 	if r.Quality > Bad {
 		errs = append(errs, fmt.Errorf("unknown quality %d", r.Quality))
+	}
+	if r.Reason > maxReason {
+		errs = append(errs, fmt.Errorf("unknown reason %d", r.Reason))
+	} else if r.Reason != NoReason && r.Quality == Good {
+		errs = append(errs, fmt.Errorf("reason %s on a good reading", r.Reason))
 	}
 	return errors.Join(errs...)
 }

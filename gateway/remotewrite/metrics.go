@@ -58,6 +58,7 @@ var DefaultMetrics = []string{
 	"envgate_reading_timestamp_seconds",
 	"envgate_readings_held_for_clock",
 	"envgate_readings_invalid_total",
+	"envgate_screen_flagged",
 	"envgate_sink_dead_letter_dropped_total",
 	"envgate_sink_dead_lettered_total",
 	"envgate_sink_failing",

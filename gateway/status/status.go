@@ -33,13 +33,16 @@ type Status struct {
 	Now     time.Time `json:"now"`     // when the document was made, by the gateway's clock
 	Health  string    `json:"health"`  // "ok", or why /healthz fails
 
-	Groups []Group       `json:"groups"` // buses, MQTT sources and stand-alone devices, in config order
-	Noise  []Noise       `json:"noise"`
-	Air    []Air         `json:"air"`
-	Water  []Water       `json:"water"`
-	Buffer *Buffer       `json:"buffer"` // null before the buffer is open
-	Sinks  []Sink        `json:"sinks"`
-	Errors []ErrorRecord `json:"errors"` // the last warnings and errors, newest first
+	Groups []Group `json:"groups"` // buses, MQTT sources and stand-alone devices, in config order
+	Noise  []Noise `json:"noise"`
+	Air    []Air   `json:"air"`
+	Water  []Water `json:"water"`
+	// Quality is every channel data-quality screening has flagged since the start
+	// (docs/data-model.md, "Data-quality screening"), by site, device and quantity.
+	Quality []Quality     `json:"quality"`
+	Buffer  *Buffer       `json:"buffer"` // null before the buffer is open
+	Sinks   []Sink        `json:"sinks"`
+	Errors  []ErrorRecord `json:"errors"` // the last warnings and errors, newest first
 }
 
 // Group is a bus, an MQTT source, or the stand-alone devices of one kind.
@@ -120,6 +123,15 @@ type Water struct {
 	Met         *bool      `json:"met"` // class ≤ target; null without data
 	Missed      int        `json:"missed"`
 	Missing     int        `json:"missing"`
+}
+
+// Quality is one screened channel that has had readings flagged.
+type Quality struct {
+	Site     string            `json:"site"`
+	Device   string            `json:"device"`
+	Quantity string            `json:"quantity"`
+	Flagged  string            `json:"flagged"` // reason of the latest reading's flag; "" when it is valid again
+	Counts   map[string]uint64 `json:"counts"`  // flagged readings since the start, by reason (non-zero ones)
 }
 
 // Buffer is the durable buffer.
@@ -211,7 +223,7 @@ func (s *Server) Status() Status {
 	now := s.cfg.Now()
 	snap := s.cfg.Metrics.Snapshot()
 	st := Status{Version: Version, Gateway: s.cfg.Gateway, Site: s.cfg.Site, Build: s.cfg.Build, Now: now.UTC(), Health: "ok",
-		Groups: []Group{}, Noise: []Noise{}, Air: []Air{}, Water: []Water{}, Sinks: []Sink{}, Errors: []ErrorRecord{}}
+		Groups: []Group{}, Noise: []Noise{}, Air: []Air{}, Water: []Water{}, Quality: []Quality{}, Sinks: []Sink{}, Errors: []ErrorRecord{}}
 	if s.cfg.Healthy != nil {
 		if err := s.cfg.Healthy(); err != nil {
 			st.Health = err.Error()
@@ -235,6 +247,17 @@ func (s *Server) Status() Status {
 	}
 	for _, w := range snap.Water {
 		st.Water = append(st.Water, waterOf(w))
+	}
+	for _, q := range snap.Screen {
+		counts := map[string]uint64{}
+		for reason, n := range q.Flagged {
+			if n > 0 {
+				counts[reason] = n
+			}
+		}
+		if len(counts) > 0 {
+			st.Quality = append(st.Quality, Quality{Site: q.Site, Device: q.Device, Quantity: q.Quantity, Flagged: q.Latest, Counts: counts})
+		}
 	}
 	var maxUnsent int64
 	for _, k := range snap.Sinks {

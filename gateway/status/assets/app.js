@@ -160,6 +160,17 @@ function renderWater(st) {
     w.met === false ? el("p", {}, el("span", {class: "badge down"}, "TARGET MISSED")) : null));
 }
 
+function renderQuality(st) {
+  if (st.quality.length === 0) return [el("p", {class: "muted"}, "no reading flagged by the screening since the gateway started")];
+  const rows = st.quality.map(q => el("tr", {"data-quality": q.device + "/" + q.quantity},
+    el("td", {}, q.site + " · " + q.device + " · " + q.quantity),
+    el("td", {}, q.flagged ? el("span", {class: "badge down"}, "FLAGGED: " + q.flagged.toUpperCase()) : el("span", {class: "badge up"}, "VALID NOW")),
+    el("td", {}, Object.keys(q.counts).sort().map(r => r + " " + q.counts[r]).join(" · "))));
+  return [el("table", {},
+    el("thead", {}, el("tr", {}, el("th", {}, "channel"), el("th", {}, "latest reading"), el("th", {}, "flagged since start"))),
+    el("tbody", {}, ...rows))];
+}
+
 function renderBuffer(st) {
   const out = [];
   const b = st.buffer;
@@ -207,6 +218,7 @@ function render(st) {
   fill("noise", renderNoise(st));
   fill("air", renderAir(st));
   fill("water", renderWater(st));
+  fill("quality", renderQuality(st));
   fill("buffer", renderBuffer(st));
   fill("errors", renderErrors(st));
   document.body.dataset.updated = st.now;
