@@ -54,6 +54,7 @@ func TestDocsListEveryMetric(t *testing.T) {
 		return []WaterState{{Site: "canal-lock", WindowStart: 1.7e9, Class: 4, Target: 3, Missed: 1, Params: map[string]int{"do": 4}}}
 	})
 	m.AddPM("pms-1", func() PMStats { return PMStats{Frames: 10} })
+	m.AddHJ212("analyzers", func() HJ212Stats { return HJ212Stats{Flags: map[string]uint64{"T": 1}} })
 	m.AddBuffer(func() BufferStats { return BufferStats{} })
 	m.AddSink("influx", func() SinkStats { return SinkStats{} })
 	m.AddUplink("bureau", func() UplinkStats { return UplinkStats{Connected: true} })

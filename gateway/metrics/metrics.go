@@ -115,6 +115,7 @@ type Metrics struct {
 
 	airWater *airWaterCollector
 	pm       *pmCollector
+	hj212    *hj212Collector
 	writer   *writerCollector
 	reload   *reloadCollector
 	clock    *clockCollector
@@ -169,6 +170,7 @@ func New() *Metrics {
 
 		airWater: &airWaterCollector{},
 		pm:       &pmCollector{sensors: map[string]func() PMStats{}},
+		hj212:    &hj212Collector{sources: map[string]func() HJ212Stats{}},
 		writer:   &writerCollector{},
 		reload:   &reloadCollector{},
 		clock:    &clockCollector{},
@@ -182,7 +184,7 @@ func New() *Metrics {
 		m.state, m.series,
 	)
 	m.reg.MustRegister(m.modbus.collectors()...)
-	m.reg.MustRegister(m.mqtt, m.noise, m.airWater, m.pm, m.clock, m.writer, m.reload)
+	m.reg.MustRegister(m.mqtt, m.noise, m.airWater, m.pm, m.hj212, m.clock, m.writer, m.reload)
 	m.reg.MustRegister(m.uplink)
 	return m
 }
