@@ -34,6 +34,8 @@ const (
 	answerQueue = 64
 	// reopenDelay is the pause before a lost serial port is opened again.
 	reopenDelay = 5 * time.Second
+	// bindRetry is the pause before binding a TCP address in use again.
+	bindRetry = time.Second
 )
 
 // Config is one HJ 212 listener: a TCP address or a serial port, and its stations.
@@ -65,25 +67,23 @@ type Stats struct {
 	Flags       map[string]uint64 // readings marked suspect, by their data flag letter (T, F, M, ...)
 }
 
-// Source is an HJ 212 listener. Create it with New, call Run once, then Close.
+// Source is an HJ 212 listener. Create it with New, then call Run once; Run owns the
+// listener or port and closes it before it returns.
 type Source struct {
 	cfg      Config
 	log      *slog.Logger
 	stations map[string]Station
-	ln       net.Listener
 	open     OpenFunc
 	now      func() time.Time
 	conns    chan struct{} // one token per connection served
 
 	mu    sync.Mutex
 	stats Stats
-
-	closeOnce sync.Once
-	closeErr  error
+	ln    net.Listener // set by Run
 }
 
-// New checks cfg and, for TCP, binds the listener (a port in use is a startup error).
-// open is used for a serial port; now is the gateway's clock (zero: not plausible).
+// New checks cfg; it opens nothing (envgate check builds sources too). open is used for
+// a serial port; now is the gateway's clock (zero: not plausible).
 func New(cfg Config, open OpenFunc, now func() time.Time, log *slog.Logger) (*Source, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -113,13 +113,7 @@ func New(cfg Config, open OpenFunc, now func() time.Time, log *slog.Logger) (*So
 		}
 		s.stations[st.MN] = st
 	}
-	if cfg.Listen != "" {
-		ln, err := net.Listen("tcp", cfg.Listen)
-		if err != nil {
-			return nil, fmt.Errorf("hj212 %s: %w", cfg.Name, err)
-		}
-		s.ln = ln
-	} else if open == nil {
+	if cfg.Listen == "" && open == nil {
 		return nil, errors.New("hj212: a serial port needs an open function")
 	}
 	return s, nil
@@ -128,22 +122,43 @@ func New(cfg Config, open OpenFunc, now func() time.Time, log *slog.Logger) (*So
 // Name returns the listener's name.
 func (s *Source) Name() string { return s.cfg.Name }
 
-// Addr returns the TCP address listened on (nil for a serial port).
+// Addr returns the TCP address listened on: nil for a serial port, and until Run has
+// bound it.
 func (s *Source) Addr() net.Addr {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	if s.ln == nil {
 		return nil
 	}
 	return s.ln.Addr()
 }
 
-// Close releases the listener. It is safe to call twice.
-func (s *Source) Close() error {
-	s.closeOnce.Do(func() {
-		if s.ln != nil {
-			s.closeErr = s.ln.Close()
+// listen binds the TCP address, trying again every bindRetry while it is in use (a
+// reload's previous generation may still hold it for a moment); it logs the first
+// failure and returns nil once ctx is done.
+func (s *Source) listen(ctx context.Context) net.Listener {
+	logged := false
+	for {
+		ln, err := net.Listen("tcp", s.cfg.Listen)
+		if err == nil {
+			s.mu.Lock()
+			s.ln = ln
+			s.mu.Unlock()
+			if logged {
+				s.log.Info("hj212 listening", "listen", s.cfg.Listen)
+			}
+			return ln
 		}
-	})
-	return s.closeErr
+		if !logged {
+			s.log.Error("hj212 cannot listen; retrying", "listen", s.cfg.Listen, "err", err)
+			logged = true
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(bindRetry):
+		}
+	}
 }
 
 // Stats returns a copy of the counters.
@@ -165,15 +180,20 @@ func (s *Source) count(f func(*Stats)) {
 // Run serves connections (or the serial port) until ctx is done, then closes them and
 // returns once every connection's goroutine has. It never closes out.
 func (s *Source) Run(ctx context.Context, out chan<- reading.Batch) error {
-	if s.ln == nil {
+	if s.cfg.Listen == "" {
 		return s.runSerial(ctx, out)
 	}
-	stop := context.AfterFunc(ctx, func() { s.Close() })
+	ln := s.listen(ctx)
+	if ln == nil {
+		return nil
+	}
+	stop := context.AfterFunc(ctx, func() { ln.Close() })
 	defer stop()
+	defer ln.Close()
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	for {
-		c, err := s.ln.Accept()
+		c, err := ln.Accept()
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil

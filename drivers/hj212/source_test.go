@@ -70,7 +70,6 @@ func startSource(t *testing.T, cfg Config) (*Source, *pipeline) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { s.Close() })
 	out := make(chan reading.Batch)
 	p := &pipeline{arrived: make(chan reading.Batch, 100)}
 	ctx, cancel := context.WithCancel(t.Context())
@@ -84,6 +83,15 @@ func startSource(t *testing.T, cfg Config) (*Source, *pipeline) {
 			p.arrived <- b
 		}
 	}()
+	if cfg.Listen != "" {
+		deadline := time.Now().Add(10 * time.Second)
+		for s.Addr() == nil {
+			if time.Now().After(deadline) {
+				t.Fatal("not listening after 10 s")
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
 	t.Cleanup(func() {
 		cancel()
 		select {
