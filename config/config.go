@@ -19,18 +19,19 @@ import (
 
 // Config is the whole configuration of one gateway box.
 type Config struct {
-	Gateway      Gateway    `yaml:"gateway"`
-	Buffer       Buffer     `yaml:"buffer"`
-	Sinks        []Sink     `yaml:"sinks"`
-	Devices      []Device   `yaml:"devices"`
-	Buses        []Bus      `yaml:"buses"`         // Modbus buses and the devices on them
-	MQTT         []MQTT     `yaml:"mqtt"`          // MQTT brokers and the topics read from them
-	PM           []PMSensor `yaml:"pm"`            // particulate sensors on UARTs
-	Noise        Noise      `yaml:"noise"`         // noise monitors judged against GB 3096 limits
-	Air          Air        `yaml:"air"`           // air monitors: validity-checked means and AQI (HJ 633)
-	Water        Water      `yaml:"water"`         // water sections classified by GB 3838
-	Screening    Screening  `yaml:"screening"`     // data-quality screening of every channel
-	ProfileFiles []string   `yaml:"profile_files"` // users' profile files, relative to the config file's directory
+	Gateway      Gateway         `yaml:"gateway"`
+	Buffer       Buffer          `yaml:"buffer"`
+	Sinks        []Sink          `yaml:"sinks"`
+	Devices      []Device        `yaml:"devices"`
+	Buses        []Bus           `yaml:"buses"`         // Modbus buses and the devices on them
+	MQTT         []MQTT          `yaml:"mqtt"`          // MQTT brokers and the topics read from them
+	PM           []PMSensor      `yaml:"pm"`            // particulate sensors on UARTs
+	HJ212        []HJ212Listener `yaml:"hj212_listen"`  // HJ 212-2017 analyzers (TCP or serial)
+	Noise        Noise           `yaml:"noise"`         // noise monitors judged against GB 3096 limits
+	Air          Air             `yaml:"air"`           // air monitors: validity-checked means and AQI (HJ 633)
+	Water        Water           `yaml:"water"`         // water sections classified by GB 3838
+	Screening    Screening       `yaml:"screening"`     // data-quality screening of every channel
+	ProfileFiles []string        `yaml:"profile_files"` // users' profile files, relative to the config file's directory
 
 	// profiles holds the profiles read from ProfileFiles by Parse, by name, so that
 	// Defaults and Validate know them too. A nil entry is a profile whose file has
@@ -272,6 +273,9 @@ func (c *Config) defaults(isSet func(path string) bool) {
 	}
 	for i := range c.PM {
 		c.PM[i].defaults(indexPath("pm", i)+".", g.Site, isSet)
+	}
+	for i := range c.HJ212 {
+		c.HJ212[i].defaults(indexPath("hj212_listen", i)+".", g.Site, isSet)
 	}
 	c.Noise.defaults(c)
 	c.Air.defaults(c, isSet)

@@ -24,7 +24,8 @@ func TestDocs(t *testing.T) {
 		reflect.TypeFor[Subscription](), reflect.TypeFor[Field](), reflect.TypeFor[TimeSpec](), reflect.TypeFor[PMSensor](),
 		reflect.TypeFor[DutyCycle](), reflect.TypeFor[Noise](), reflect.TypeFor[NoiseSite](),
 		reflect.TypeFor[Air](), reflect.TypeFor[AirSite](), reflect.TypeFor[Water](), reflect.TypeFor[WaterSection](),
-		reflect.TypeFor[Screening](), reflect.TypeFor[ScreeningChannel](), reflect.TypeFor[ScreeningDrift]()} {
+		reflect.TypeFor[Screening](), reflect.TypeFor[ScreeningChannel](), reflect.TypeFor[ScreeningDrift](),
+		reflect.TypeFor[HJ212Listener](), reflect.TypeFor[HJ212Serial](), reflect.TypeFor[HJ212Station](), reflect.TypeFor[HJ212Factor]()} {
 		for _, key := range fieldsOf(typ).names {
 			if !strings.Contains(doc, "| `"+key+"`") && !strings.Contains(doc, key+":") {
 				t.Errorf("docs/config.md does not document %s key %q", typ.Name(), key)

@@ -281,14 +281,14 @@ func TestParseProblems(t *testing.T) {
 		"gateway.id: required")
 	check("scalar root", "hello\n",
 		"gateway.id: required",
-		"line 1: the file must be a mapping with the keys gateway, buffer, sinks, devices, buses, mqtt, pm, noise, air, water, screening and profile_files, not a single value")
+		"line 1: the file must be a mapping with the keys gateway, buffer, sinks, devices, buses, mqtt, pm, hj212_listen, noise, air, water, screening and profile_files, not a single value")
 	check("two documents", minimal+"---\ngateway: {id: b}\n",
 		"line 10: the file holds more than one YAML document; use one per box")
 	check("syntax", "gateway:\n  id: [a\n",
 		"line 1: invalid YAML: did not find expected ',' or ']'")
 	check("unknown top-level key", "gateway: {id: a}\ndevice: []\nfoo: 1\n",
 		`device (line 2): unknown key (did you mean "devices"?)`,
-		"foo (line 3): unknown key (known keys: gateway, buffer, sinks, devices, buses, mqtt, pm, noise, air, water, screening, profile_files)")
+		"foo (line 3): unknown key (known keys: gateway, buffer, sinks, devices, buses, mqtt, pm, hj212_listen, noise, air, water, screening, profile_files)")
 	check("duplicate key", "gateway:\n  id: a\n  id: b\n",
 		"gateway.id (line 3): duplicate key (first at line 2)")
 	check("missing site", "gateway: {id: a}\ndevices:\n  - name: d\n    interval: 1s\n    sim: {kind: air}\n",
@@ -616,7 +616,7 @@ func TestProblemsNeverQuoteFileContent(t *testing.T) {
 			t.Errorf("problems quote %q from the file:\n%s", leak, got)
 		}
 	}
-	const hidden = `unknown key, not shown: it is not a word of letters, digits, "_" and "-" (known keys: gateway, buffer, sinks, devices, buses, mqtt, pm, noise, air, water, screening, profile_files)`
+	const hidden = `unknown key, not shown: it is not a word of letters, digits, "_" and "-" (known keys: gateway, buffer, sinks, devices, buses, mqtt, pm, hj212_listen, noise, air, water, screening, profile_files)`
 	want := "gateway.id: required\n" +
 		"line 1: " + hidden + "\n" +
 		"line 2: " + hidden + "\n" +

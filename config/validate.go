@@ -178,6 +178,7 @@ func (c *Config) validate(inFile func(path string) bool) problems {
 	ps = append(ps, c.validateMQTT(devices)...)
 	ps = append(ps, c.validateUplinkClientIDs()...)
 	ps = append(ps, c.validatePM(devices)...)
+	ps = append(ps, c.validateHJ212(devices)...)
 	ps = append(ps, c.validateNoise()...)
 	ps = append(ps, c.validateAir(inFile)...)
 	ps = append(ps, c.validateWater()...)

@@ -6,6 +6,7 @@
 //	envgate demo             run on embedded defaults with simulated devices
 //	envgate tail [-c FILE]   print the readings of a running gateway as they arrive
 //	envgate replay -c FILE IN  derive noise levels, AQI and water class from recorded readings (CSV)
+//	envgate hj212 ...        decode, encode or serve HJ 212-2017 packets
 //	envgate hash-password    print the bcrypt hash of a password read from stdin
 //	envgate version          print the version
 package main
@@ -37,6 +38,8 @@ usage:
                                         basic_auth_users of gateway.web_config_file
   envgate tail [-c FILE] [--device D] [--site S] [--quantity Q] [--user U --ca FILE]
                                         print a running gateway's readings as they arrive
+  envgate hj212 decode|encode|serve    check and explain HJ 212 packets, frame segments,
+                                        or play the platform for commissioning
   envgate version                       print the version
 
 Run "envgate COMMAND -h" for the flags of a command.
@@ -72,6 +75,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return cmdHashPassword(args[1:], os.Stdin, stdout, stderr)
 	case "tail":
 		return cmdTail(args[1:], stdout, stderr)
+	case "hj212":
+		return cmdHJ212(args[1:], os.Stdin, stdout, stderr)
 	case "version", "--version", "-v":
 		fmt.Fprintf(stdout, "envgate %s\n", version)
 		return 0

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/envgate/envgate/config"
+	hj212src "github.com/envgate/envgate/drivers/hj212"
 	"github.com/envgate/envgate/drivers/mqttsub"
 	"github.com/envgate/envgate/drivers/pm"
 	"github.com/envgate/envgate/gateway"
@@ -152,6 +153,43 @@ func buildPM(c config.PMSensor, m *metrics.Metrics, log *slog.Logger) (gateway.S
 		st := s.Stats()
 		return metrics.PMStats{Frames: st.Frames, ChecksumErrors: st.ChecksumErrors, LengthErrors: st.LengthErrors,
 			Resyncs: st.Resyncs, GarbageBytes: st.GarbageBytes, Timeouts: st.Timeouts, IOErrors: st.IOErrors, Reopens: st.Reopens}
+	})
+	return s, nil
+}
+
+// buildHJ212 turns a configured HJ 212 listener into a pipeline source. It opens
+// nothing: Run binds the address or opens the port.
+func buildHJ212(c config.HJ212Listener, m *metrics.Metrics, log *slog.Logger) (gateway.Source, error) {
+	loc, err := time.LoadLocation(c.TimeZone)
+	if err != nil {
+		return nil, fmt.Errorf("time_zone: %w", err)
+	}
+	cfg := hj212src.Config{Name: c.Name, Listen: c.Listen, Location: loc, Password: c.PW.Reveal(),
+		MaxConns: c.MaxConns, IdleTimeout: c.IdleTimeout}
+	if c.Serial != nil {
+		cfg.Serial, cfg.Baud = c.Serial.Port, c.Serial.Baud
+	}
+	for _, st := range c.Stations {
+		s := hj212src.Station{MN: st.MN, Site: st.Site, Device: st.Device, Factors: map[string]hj212src.Factor{}}
+		for _, f := range st.Factors {
+			s.Factors[f.Code] = hj212src.Factor{Quantity: f.Quantity, Scale: f.Scale}
+		}
+		cfg.Stations = append(cfg.Stations, s)
+	}
+	now := func() time.Time {
+		if t := clock.Now(); clock.Plausible(t) {
+			return t
+		}
+		return time.Time{}
+	}
+	s, err := hj212src.New(cfg, hj212src.OpenSerial, now, log.With("source", c.Name))
+	if err != nil {
+		return nil, err
+	}
+	m.AddHJ212(c.Name, func() metrics.HJ212Stats {
+		st := s.Stats()
+		return metrics.HJ212Stats{Connections: st.Connections, Refused: st.Refused, Accepted: st.Accepted, Rejected: st.Rejected,
+			Answered: st.Answered, Unanswered: st.Unanswered, Readings: st.Readings, Skipped: st.Skipped, Flags: st.Flags}
 	})
 	return s, nil
 }

@@ -259,6 +259,13 @@ func build(cfg *config.Config, m *metrics.Metrics, log *slog.Logger) (p parts, e
 		}
 		p.sources = append(p.sources, src)
 	}
+	for i, c := range cfg.HJ212 {
+		src, err := buildHJ212(c, m, log)
+		if err != nil {
+			return p, fmt.Errorf("hj212_listen[%d] (%s): %w", i, c.Name, err)
+		}
+		p.sources = append(p.sources, src)
+	}
 	p.derived, err = buildDerive(cfg)
 	return p, err
 }

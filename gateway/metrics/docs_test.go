@@ -57,6 +57,7 @@ func TestDocsListEveryMetric(t *testing.T) {
 		return []ScreenState{{Site: "canal", Device: "pm-1", Quantity: "pm25", Latest: "flatline", Flagged: map[string]uint64{"flatline": 3}}}
 	})
 	m.AddPM("pms-1", func() PMStats { return PMStats{Frames: 10} })
+	m.AddHJ212("analyzers", func() HJ212Stats { return HJ212Stats{Flags: map[string]uint64{"T": 1}} })
 	m.AddBuffer(func() BufferStats { return BufferStats{} })
 	m.AddSink("influx", func() SinkStats { return SinkStats{} })
 	m.AddUplink("bureau", func() UplinkStats { return UplinkStats{Connected: true} })

@@ -118,6 +118,7 @@ type Metrics struct {
 	airWater *airWaterCollector
 	screen   *screenCollector
 	pm       *pmCollector
+	hj212    *hj212Collector
 	writer   *writerCollector
 	reload   *reloadCollector
 	clock    *clockCollector
@@ -174,6 +175,7 @@ func New() *Metrics {
 		airWater: &airWaterCollector{},
 		screen:   &screenCollector{},
 		pm:       &pmCollector{sensors: map[string]func() PMStats{}},
+		hj212:    &hj212Collector{sources: map[string]func() HJ212Stats{}},
 		writer:   &writerCollector{},
 		reload:   &reloadCollector{},
 		clock:    &clockCollector{},
@@ -187,7 +189,7 @@ func New() *Metrics {
 		m.state, m.series,
 	)
 	m.reg.MustRegister(m.modbus.collectors()...)
-	m.reg.MustRegister(m.mqtt, m.noise, m.airWater, m.screen, m.pm, m.clock, m.writer, m.reload)
+	m.reg.MustRegister(m.mqtt, m.noise, m.airWater, m.screen, m.pm, m.hj212, m.clock, m.writer, m.reload)
 	m.reg.MustRegister(m.uplink, m.push)
 	return m
 }
