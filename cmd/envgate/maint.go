@@ -51,7 +51,7 @@ type maintRequest struct {
 
 // maintList is the answer of GET /api/maint.
 type maintList struct {
-	Now     time.Time     `json:"now"`     // the gateway's clock
+	Now     time.Time      `json:"now"`     // the gateway's clock
 	Active  []maint.Window `json:"active"`  // by device
 	Windows []maint.Window `json:"windows"` // by device, then oldest first
 }
