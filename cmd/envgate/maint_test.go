@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -9,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/envgate/envgate/gateway/maint"
 	"github.com/envgate/envgate/gateway/status"
 )
 
@@ -143,4 +145,57 @@ func TestMaintAllowed(t *testing.T) {
 	check("192.0.2.7:5000", "application/json", true, noUsers, false)
 	check("192.0.2.7:5000", "application/json", false, withUsers, false)
 	check("192.0.2.7:5000", "application/json", true, withUsers, true)
+}
+
+// TestMaintReplay: envgate replay applies the state directory's maintenance log (or
+// the one --maint names) as the gateway did, and --maint none applies none.
+func TestMaintReplay(t *testing.T) {
+	dir := t.TempDir()
+	state := filepath.Join(dir, "state")
+	cfgPath := filepath.Join(dir, "box.yaml")
+	writeFile(t, cfgPath, "gateway: {id: box, site: canal, state_dir: "+state+"}\nnoise:\n  sites:\n    - {device: noise-1, site: canal, zone: \"1\"}\n")
+	// Two hours of a sample a second; the meter was calibrated in the first half hour.
+	start := time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)
+	var csv strings.Builder
+	csv.WriteString("time,site,device,quantity,value\n")
+	for s := range 7200 {
+		v := 50.0
+		if s < 1800 {
+			v = 94 // the calibrator's tone
+		}
+		fmt.Fprintf(&csv, "%s,canal,noise-1,la,%v\n", start.Add(time.Duration(s)*time.Second).Format(time.RFC3339), v)
+	}
+	input := filepath.Join(dir, "in.csv")
+	writeFile(t, input, csv.String())
+	l, err := maint.Open(filepath.Join(state, maint.FileName), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.Start("noise-1", maint.Calibration, "", start); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.Stop("noise-1", start.Add(30*time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	hourly := func(out string) string { // the LAeq of the first hour
+		for _, line := range strings.Split(out, "\n") {
+			if strings.Contains(line, "laeq_1h=") && strings.HasSuffix(line, fmt.Sprint(start.UnixMilli())) {
+				return line
+			}
+		}
+		return ""
+	}
+	code, with, errOut := cli("replay", "-c", cfgPath, input)
+	if code != 0 || !strings.Contains(hourly(with), "laeq_1h=50,") ||
+		!strings.Contains(errOut, "1800 readings of noise-1 kept out of the derivations") {
+		t.Errorf("replay with the state dir's log = %d, first hour %q, stderr %q; want LAeq 50 and 1800 kept out", code, hourly(with), errOut)
+	}
+	code, without, _ := cli("replay", "-c", cfgPath, "--maint", "none", input)
+	if code != 0 || hourly(without) == "" || hourly(without) == hourly(with) {
+		t.Errorf("replay --maint none = %d, first hour %q; want the calibrator in it", code, hourly(without))
+	}
+	writeFile(t, filepath.Join(dir, "bad.json"), "{")
+	if code, _, errOut := cli("replay", "-c", cfgPath, "--maint", filepath.Join(dir, "bad.json"), input); code != 1 || !strings.Contains(errOut, "bad.json") {
+		t.Errorf("replay --maint with a corrupt log = %d, %q; want 1 naming the file", code, errOut)
+	}
 }
