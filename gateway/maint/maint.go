@@ -2,8 +2,8 @@
 // (issue 16): while a technician services or calibrates a device, its readings are
 // still stored and forwarded unchanged, but they are kept out of the noise, air and
 // water derivations (gateway/derive), and the HJ 212 uplink flags them M
-// (maintenance) or C (calibration) instead of N (HJ 212-2017 Table 8,
-// docs/standards.md §4.6).
+// (maintenance) or C (calibration) instead of N (HJ 212-2017 Table 8, the data
+// flags: M and C mark a value invalid for the platform's statistics).
 //
 // A Log holds, per device, its windows in time order: kind, reason, start and, once
 // stopped, end, all on the gateway's clock (internal/clock). A reading belongs to the
@@ -49,7 +49,7 @@ func (k Kind) String() string {
 }
 
 // Flag returns the HJ 212-2017 data flag of readings in a window of kind k: "M" or "C"
-// (Table 8, docs/standards.md §4.6); "" for an invalid kind.
+// (HJ 212-2017 Table 8); "" for an invalid kind.
 func (k Kind) Flag() string {
 	switch k {
 	case Maintenance:
