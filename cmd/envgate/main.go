@@ -5,6 +5,7 @@
 //	envgate check -c FILE    check a config file and report every problem
 //	envgate demo             run on embedded defaults with simulated devices
 //	envgate tail [-c FILE]   print the readings of a running gateway as they arrive
+//	envgate maint start|stop|list  mark a running gateway's device in maintenance or calibration
 //	envgate replay -c FILE IN  derive noise levels, AQI and water class from recorded readings (CSV)
 //	envgate hj212 ...        decode, encode or serve HJ 212-2017 packets
 //	envgate hash-password    print the bcrypt hash of a password read from stdin
@@ -40,6 +41,9 @@ usage:
                                         print a running gateway's readings as they arrive
   envgate hj212 decode|encode|serve    check and explain HJ 212 packets, frame segments,
                                         or play the platform for commissioning
+  envgate maint start|stop|list [-c FILE] [--device D] [--kind maintenance|calibration] [--reason TEXT]
+                                        put a device of a running gateway in maintenance or
+                                        calibration (its readings derive nothing), end it, list them
   envgate version                       print the version
 
 Run "envgate COMMAND -h" for the flags of a command.
@@ -77,6 +81,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return cmdTail(args[1:], stdout, stderr)
 	case "hj212":
 		return cmdHJ212(args[1:], os.Stdin, stdout, stderr)
+	case "maint":
+		return cmdMaint(args[1:], stdout, stderr)
 	case "version", "--version", "-v":
 		fmt.Fprintf(stdout, "envgate %s\n", version)
 		return 0

@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"maps"
 	"os"
 	"slices"
@@ -18,6 +19,7 @@ import (
 	"github.com/envgate/envgate/gateway/air"
 	"github.com/envgate/envgate/gateway/derive"
 	"github.com/envgate/envgate/gateway/influx"
+	"github.com/envgate/envgate/gateway/maint"
 	"github.com/envgate/envgate/gateway/reading"
 	"github.com/envgate/envgate/gateway/replay"
 )
@@ -40,6 +42,8 @@ func cmdReplay(args []string, stdout, stderr io.Writer) int {
 	format := fs.String("format", "lp", "output: lp (InfluxDB line protocol, ms) or csv")
 	raw := fs.Bool("raw", false, "also print the input readings")
 	noFlush := fs.Bool("no-flush", false, "at the end, leave the windows still open instead of closing them")
+	maintFile := fs.String("maint", "", "maintenance log whose windows keep readings out of the derivations, as the gateway did "+
+		"(default: the config's state_dir/"+maint.FileName+" if there is one; none: apply no windows)")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, replayUsage)
 		fs.PrintDefaults()
@@ -84,6 +88,14 @@ func cmdReplay(args []string, stdout, stderr io.Writer) int {
 	if set.Empty() {
 		fmt.Fprintf(stderr, "envgate replay: %s has no noise.sites, air.sites or water.sections: nothing to derive\n", *path)
 		return 1
+	}
+	windows, err := replayMaint(*maintFile, cfg.Gateway.StateDir)
+	if err != nil {
+		fmt.Fprintf(stderr, "envgate replay: %v\n", err)
+		return 1
+	}
+	if windows != nil {
+		set.Exclude(func(device string, t time.Time) bool { _, ok := windows.At(device, t); return ok })
 	}
 	input := inputs[0]
 	var in io.Reader = os.Stdin
@@ -169,7 +181,30 @@ func cmdReplay(args []string, stdout, stderr io.Writer) int {
 	if !tally.report(stderr, input, *path, cfg, set, last) {
 		code = 1
 	}
+	if ex := set.Excluded(); len(ex) > 0 {
+		for _, d := range slices.Sorted(maps.Keys(ex)) {
+			fmt.Fprintf(stderr, "%s: %d readings of %s kept out of the derivations: measured in its maintenance or calibration windows\n", input, ex[d], d)
+		}
+	}
 	return code
+}
+
+// replayMaint reads the maintenance log replay applies: flag names it ("none": no
+// log); "" is the state directory's, if it has one (a replay on another machine than
+// the gateway's finds none, and applies no windows). The log holds the last
+// maint.MaxPerDevice windows of each device: older recordings may predate it.
+func replayMaint(flag, stateDir string) (*maint.Log, error) {
+	switch flag {
+	case "none":
+		return nil, nil
+	case "":
+		l, err := maint.Read(maintPath(stateDir))
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, nil
+		}
+		return l, err
+	}
+	return maint.Read(flag)
 }
 
 // replayTally follows what replay fed the derivation and what came out, so that an

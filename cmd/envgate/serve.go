@@ -20,6 +20,7 @@ import (
 	"github.com/envgate/envgate/gateway/buffer"
 	"github.com/envgate/envgate/gateway/derive"
 	"github.com/envgate/envgate/gateway/influx"
+	"github.com/envgate/envgate/gateway/maint"
 	"github.com/envgate/envgate/gateway/metrics"
 	"github.com/envgate/envgate/gateway/schedule"
 	"github.com/envgate/envgate/internal/clock"
@@ -44,6 +45,7 @@ type running struct {
 	queue    *buffer.Queue
 	listener net.Listener
 	page     *statusPage // the status page at / and `envgate tail`'s stream (status.go)
+	maint    *maint.Log  // the devices' maintenance windows (maint.go), kept across reloads
 
 	gen      atomic.Pointer[generation]
 	reloadOK atomic.Bool               // the last reload was applied (true before any)
@@ -82,6 +84,9 @@ func start(cfg *config.Config, log *slog.Logger) (_ *running, err error) {
 	}()
 	gen, parts, err := g.prepare(cfg)
 	if err != nil {
+		return nil, err
+	}
+	if g.maint, err = openMaint(cfg.Gateway.StateDir, log); err != nil {
 		return nil, err
 	}
 	b := cfg.Buffer
@@ -128,6 +133,10 @@ func (g *running) prepare(cfg *config.Config) (*generation, parts, error) {
 // assemble makes gen's pipeline over the buffer and its HTTP handler.
 func (g *running) assemble(gen *generation, p parts) error {
 	cfg, b := gen.cfg, gen.cfg.Buffer
+	// Readings measured in a device's maintenance or calibration window derive nothing,
+	// live and when Restore rebuilds the open windows alike.
+	p.derived.Exclude(func(device string, t time.Time) bool { _, ok := g.maint.At(device, t); return ok })
+	gen.metrics.SetMaintenance(maintStates(g.maint, cfg, p.derived))
 	// The shutdown budget (gateway.shutdown_timeout, T): sinks get 2/3 of it to deliver,
 	// the HTTP server at most T/6, and the rest is left for closing the buffer.
 	grace := cfg.Gateway.ShutdownTimeout * 2 / 3
@@ -152,7 +161,8 @@ func (g *running) assemble(gen *generation, p parts) error {
 	if err != nil {
 		return err
 	}
-	gen.handler = g.page.handler(cfg, gen.metrics, gen.pipeline.Healthy, gen.metrics.Handler(gen.pipeline.Healthy))
+	gen.handler = g.page.handler(cfg, gen.metrics, gen.pipeline.Healthy,
+		maintHandler(g.maint, cfg, g.log, gen.metrics.Handler(gen.pipeline.Healthy)))
 	return nil
 }
 

@@ -163,6 +163,12 @@ type Set struct {
 	scr       *screen.Screen // nil without screening
 	screening Screening
 	screened  []reading.Reading // scratch: what the screen released
+
+	// exclude, if set, says which readings are kept out of every monitor: those of a
+	// device in a maintenance or calibration window (Exclude). excluded counts them by
+	// device, from Add only.
+	exclude  func(device string, t time.Time) bool
+	excluded map[string]uint64
 }
 
 type noiseEntry struct {
@@ -411,6 +417,9 @@ func (s *Set) Restore(scan func(func(reading.Reading)) error) ([]reading.Reading
 			lastDerived = pos
 			return
 		}
+		if s.excludes(r) {
+			return // kept out before the restart too (Exclude), and not screened
+		}
 		if s.scr == nil {
 			take(r)
 			return
@@ -488,6 +497,44 @@ func (m *monitor) counters() counters {
 	return counters{}
 }
 
+// Exclude keeps out of every monitor the readings for which excludes(device, t) is
+// true: the readings a device measured during a maintenance or calibration window
+// (gateway/maint.Log.At). They are still stored and forwarded; they only derive
+// nothing, as if the device had been silent, so a window that a maintenance covers
+// closes with fewer samples (its data rate shows the gap). Restore and Add apply the
+// same rule, so a restart derives what the live run did as long as the windows are the
+// same; a reading that arrives twice is judged twice alike. excludes is called for
+// every reading a monitor wants, under the Set's lock: it must be cheap and must not
+// call the Set. Call Exclude before Restore and Add.
+func (s *Set) Exclude(excludes func(device string, t time.Time) bool) {
+	if s.Empty() {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.exclude = excludes
+}
+
+// Excluded returns, per device, how many readings Add has kept out of the monitors
+// (Exclude) since the Set was made. Readings no monitor wants are not counted.
+func (s *Set) Excluded() map[string]uint64 {
+	if s.Empty() {
+		return nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make(map[string]uint64, len(s.excluded))
+	for d, n := range s.excluded {
+		out[d] = n
+	}
+	return out
+}
+
+// excludes reports whether r is kept out of the monitors (Exclude). s.mu is held.
+func (s *Set) excludes(r reading.Reading) bool {
+	return s.exclude != nil && s.exclude(r.Device, r.Time)
+}
+
 // ForReplay makes the Set accept readings of any time: recorded data is old.
 func (s *Set) ForReplay() { s.replay = true }
 
@@ -524,13 +571,15 @@ func (s *Set) Add(dst []reading.Reading, rs ...reading.Reading) []reading.Readin
 
 // take screens r, if the Set screens, and feeds what the screen releases to the
 // monitors; a flagged reading is also appended to dst, as its flag record. A flag
-// record given back is not taken again.
+// record given back is not taken again. A reading of a device in a maintenance or
+// calibration window (Exclude) is not screened: it is kept out of the monitors
+// whatever it is, and a calibration's standards would look like spikes and drifts.
 func (s *Set) take(dst []reading.Reading, r reading.Reading, now time.Time) []reading.Reading {
 	if r.Reason != reading.NoReason {
 		return dst
 	}
-	if s.scr == nil {
-		return s.feed(dst, r, now)
+	if s.scr == nil || s.excludes(r) {
+		return s.feed(dst, r, now) // a reading in a maintenance window is kept out (and counted) there, unscreened
 	}
 	s.screened = s.scr.Add(s.screened[:0], r, now)
 	return s.released(dst, now)
@@ -550,9 +599,20 @@ func (s *Set) released(dst []reading.Reading, now time.Time) []reading.Reading {
 // feed gives r to every monitor that wants it at wall time now and appends what they
 // derive to dst.
 func (s *Set) feed(dst []reading.Reading, r reading.Reading, now time.Time) []reading.Reading {
+	judged := false
 	for _, m := range s.all {
 		if !m.feeds(r) {
 			continue
+		}
+		if !judged {
+			judged = true
+			if s.excludes(r) {
+				if s.excluded == nil {
+					s.excluded = map[string]uint64{}
+				}
+				s.excluded[r.Device]++
+				return dst
+			}
 		}
 		if !s.replay && !inRange(r, now) {
 			m.outOfRange++

@@ -65,6 +65,7 @@ func TestDocsListEveryMetric(t *testing.T) {
 	m.SetWriterStall(func() time.Duration { return 0 })
 	m.SetReload(func() ReloadState { return ReloadState{OK: true, Loaded: time.Now()} })
 	m.SetClockHold(func() (int64, uint64) { return 3, 1 })
+	m.SetMaintenance(func() []MaintState { return []MaintState{{Device: "noise-1", Kind: "calibration", Excluded: 4}} })
 	mfs, err := m.Registry().Gather()
 	if err != nil {
 		t.Fatalf("Gather: %v", err)

@@ -65,6 +65,8 @@
 //	envgate_config_last_reload_success_timestamp_seconds       gauge, when the running config was loaded
 //	envgate_readings_held_for_clock                            gauge, readings waiting for a plausible clock
 //	envgate_readings_restamped_total                           counter
+//	envgate_device_maintenance{device,kind}                    gauge, 1 or 0; kind maintenance or calibration
+//	envgate_readings_excluded_total{device}                    counter, kept out of the derivations by a window
 //
 // envgate_sink_persistent_failure is 1 while a sink fails with an error only an operator
 // can fix (bad token, missing bucket: HTTP 401, 403, 404), as docs/design.md describes.
@@ -123,6 +125,7 @@ type Metrics struct {
 	reload   *reloadCollector
 	clock    *clockCollector
 	devices  *deviceLog
+	maint    *maintCollector
 }
 
 // New returns Metrics with its own registry holding every envgate metric plus the Go
@@ -180,6 +183,7 @@ func New() *Metrics {
 		reload:   &reloadCollector{},
 		clock:    &clockCollector{},
 		devices:  &deviceLog{byName: map[string]*DeviceStatus{}},
+		maint:    &maintCollector{},
 	}
 	m.reg.MustRegister(
 		collectors.NewGoCollector(),
@@ -190,7 +194,7 @@ func New() *Metrics {
 	)
 	m.reg.MustRegister(m.modbus.collectors()...)
 	m.reg.MustRegister(m.mqtt, m.noise, m.airWater, m.screen, m.pm, m.hj212, m.clock, m.writer, m.reload)
-	m.reg.MustRegister(m.uplink, m.push)
+	m.reg.MustRegister(m.uplink, m.push, m.maint)
 	return m
 }
 

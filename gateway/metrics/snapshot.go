@@ -112,6 +112,9 @@ type Snapshot struct {
 	Buffer  *BufferStats     // nil before AddBuffer
 	Sinks   []NamedSinkStats // by name
 	MQTT    []NamedMQTTStats // by name
+	// Maintenance is every device's maintenance state (SetMaintenance), as the
+	// function gives them.
+	Maintenance []MaintState
 }
 
 // Snapshot returns the live state. Like a scrape it calls the functions given to
@@ -197,5 +200,12 @@ func (m *Metrics) Snapshot() Snapshot {
 	}
 	sort.Slice(mq, func(i, j int) bool { return mq[i].Name < mq[j].Name })
 	s.MQTT = mq
+
+	m.maint.mu.Lock()
+	maint := m.maint.states
+	m.maint.mu.Unlock()
+	if maint != nil {
+		s.Maintenance = maint()
+	}
 	return s
 }

@@ -41,6 +41,7 @@ var DefaultMetrics = []string{
 	"envgate_buffer_sync_in_progress_seconds",
 	"envgate_clock_max_error_seconds",
 	"envgate_clock_synchronized",
+	"envgate_device_maintenance",
 	"envgate_device_up",
 	"envgate_mqtt_connected",
 	"envgate_mqtt_devices",

@@ -43,6 +43,21 @@ type Status struct {
 	Buffer  *Buffer       `json:"buffer"` // null before the buffer is open
 	Sinks   []Sink        `json:"sinks"`
 	Errors  []ErrorRecord `json:"errors"` // the last warnings and errors, newest first
+	// Maintenance is the devices in a maintenance or calibration window now, by device
+	// name (their readings are kept out of the derivations; `envgate maint`).
+	Maintenance []Maintenance `json:"maintenance"`
+}
+
+// Maintenance is a device in a maintenance or calibration window.
+type Maintenance struct {
+	Device string    `json:"device"`
+	Kind   string    `json:"kind"`   // "maintenance" or "calibration"
+	Reason string    `json:"reason"` // "" if none was given
+	Since  time.Time `json:"since"`  // start of the window, by the gateway's clock
+	Age    float64   `json:"age"`    // seconds since Since
+	// Excluded is how many of its readings the derivations kept out since the gateway
+	// started.
+	Excluded uint64 `json:"excluded"`
 }
 
 // Group is a bus, an MQTT source, or the stand-alone devices of one kind.
@@ -223,7 +238,8 @@ func (s *Server) Status() Status {
 	now := s.cfg.Now()
 	snap := s.cfg.Metrics.Snapshot()
 	st := Status{Version: Version, Gateway: s.cfg.Gateway, Site: s.cfg.Site, Build: s.cfg.Build, Now: now.UTC(), Health: "ok",
-		Groups: []Group{}, Noise: []Noise{}, Air: []Air{}, Water: []Water{}, Quality: []Quality{}, Sinks: []Sink{}, Errors: []ErrorRecord{}}
+		Groups: []Group{}, Noise: []Noise{}, Air: []Air{}, Water: []Water{}, Quality: []Quality{}, Sinks: []Sink{}, Errors: []ErrorRecord{},
+		Maintenance: []Maintenance{}}
 	if s.cfg.Healthy != nil {
 		if err := s.cfg.Healthy(); err != nil {
 			st.Health = err.Error()
@@ -270,6 +286,12 @@ func (s *Server) Status() Status {
 	}
 	if s.cfg.Errors != nil {
 		st.Errors = s.cfg.Errors.Records()
+	}
+	for _, m := range snap.Maintenance {
+		if m.Kind != "" {
+			st.Maintenance = append(st.Maintenance, Maintenance{Device: m.Device, Kind: m.Kind, Reason: m.Reason,
+				Since: m.Since.UTC(), Age: max(now.Sub(m.Since).Seconds(), 0), Excluded: m.Excluded})
+		}
 	}
 	return st
 }

@@ -65,7 +65,23 @@ function upBadge(up) {
   return el("span", {class: "badge unknown", "data-role": "up"}, "NOT POLLED");
 }
 
+// maintBadge: IN MAINTENANCE or CALIBRATING for a device in a window, else null.
+function maintBadge(m) {
+  if (!m) return null;
+  return el("span", {class: "badge maint", "data-role": "maint"}, m.kind === "calibration" ? "CALIBRATING" : "IN MAINTENANCE");
+}
+
+function renderMaintenance(st) {
+  if (st.maintenance.length === 0) return [el("p", {class: "muted"}, "no device in maintenance or calibration")];
+  return st.maintenance.map(m => el("article", {class: "card", "data-maint": m.device, "data-kind": m.kind},
+    el("div", {class: "card-head"}, el("span", {class: "name"}, m.device), maintBadge(m)),
+    el("p", {}, (m.reason ? m.reason + " · " : "") + "since " + age(m.age)),
+    el("p", {class: "muted"}, "Readings are stored, flagged " + (m.kind === "calibration" ? "C" : "M") +
+      " and left out of the noise, air and water figures (" + m.excluded + " so far).")));
+}
+
 function renderDevices(st) {
+  const maint = new Map((st.maintenance || []).map(m => [m.device, m]));
   const out = [];
   for (const g of st.groups) {
     const head = el("h3", {}, g.name + " ", el("span", {class: "muted"}, "(" + g.kind + ")"));
@@ -78,7 +94,7 @@ function renderDevices(st) {
       const card = el("article", {class: "card" + (state === "down" ? " is-down" : ""), "data-device": d.name, "data-up": state},
         el("div", {class: "card-head"},
           el("span", {class: "name"}, d.name),
-          upBadge(d.up)),
+          el("span", {}, maintBadge(maint.get(d.name)), " ", upBadge(d.up))),
         el("p", {class: "muted"}, "last reading " + age(d.age) +
           (d.last_poll ? " · polled " + age(since(d.last_poll, st.now)) : "")));
       if (d.last_error) {
@@ -214,6 +230,7 @@ function render(st) {
   const h = document.getElementById("health");
   h.className = "badge " + (st.health === "ok" ? "up" : "down");
   h.textContent = st.health === "ok" ? "GATEWAY HEALTHY" : "UNHEALTHY: " + st.health;
+  fill("maintenance", renderMaintenance(st));
   fill("devices", renderDevices(st));
   fill("noise", renderNoise(st));
   fill("air", renderAir(st));
