@@ -123,7 +123,7 @@ type record struct {
 	station  int
 	cn       string
 	dataTime time.Time
-	bucket   int64 // real-time data: the RtdInterval bucket
+	bucket   int64 // real-time data: the start of its RtdInterval, Unix ns
 	codes    []string
 	values   map[string][2]string // code → suffix, value
 	flags    map[string]string    // code → flag
@@ -161,7 +161,7 @@ func (s *Sink) build(batch []reading.Reading, rtdSent []int64, rtd []time.Durati
 			k := key{si, f.cn, dt.UnixNano()}
 			var bucket int64
 			if f.cn == hj212.CNRealtime {
-				bucket = floorDiv(r.Time.UnixNano(), int64(rtd[si]))
+				bucket = floorDiv(r.Time.UnixNano(), int64(rtd[si])) * int64(rtd[si]) // its start, comparable across intervals
 				if bucket <= rtdSent[si] {
 					continue
 				}

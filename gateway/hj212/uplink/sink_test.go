@@ -32,7 +32,7 @@ func noiseStation() Station {
 		Records: []string{RecordMinute, RecordHourly, RecordDaily}}
 }
 
-func newSink(t *testing.T, addr string, mod func(*Config)) *Sink {
+func newSink(t testing.TB, addr string, mod func(*Config)) *Sink {
 	t.Helper()
 	cfg := Config{Name: "province", Address: addr, Stations: []Station{noiseStation()}, Location: shanghai,
 		AnswerTimeout: 2 * time.Second, Retries: 2, Ack: true, RtdInterval: time.Minute}
