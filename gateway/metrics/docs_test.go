@@ -57,6 +57,7 @@ func TestDocsListEveryMetric(t *testing.T) {
 	m.AddBuffer(func() BufferStats { return BufferStats{} })
 	m.AddSink("influx", func() SinkStats { return SinkStats{} })
 	m.AddUplink("bureau", func() UplinkStats { return UplinkStats{Connected: true} })
+	m.AddHJ212("province", func() HJ212Stats { return HJ212Stats{Connected: true} })
 	m.SetWriterStall(func() time.Duration { return 0 })
 	m.SetReload(func() ReloadState { return ReloadState{OK: true, Loaded: time.Now()} })
 	m.SetClockHold(func() (int64, uint64) { return 3, 1 })

@@ -59,6 +59,15 @@
 //	envgate_uplink_connected{sink}                             gauge, 1 or 0
 //	envgate_uplink_throttled_seconds_total{sink}               counter
 //	envgate_uplink_skipped_total{sink}                         counter
+//	envgate_hj212_packets_sent_total{sink}                     counter
+//	envgate_hj212_packets_answered_total{sink}                 counter
+//	envgate_hj212_packets_resent_total{sink}                   counter
+//	envgate_hj212_answer_timeouts_total{sink}                  counter
+//	envgate_hj212_commands_total{sink}                         counter
+//	envgate_hj212_commands_refused_total{sink}                 counter
+//	envgate_hj212_skipped_total{sink}                          counter
+//	envgate_hj212_connects_total{sink}                         counter
+//	envgate_hj212_connected{sink}                              gauge, 1 or 0
 //	envgate_writer_stalled_seconds                             gauge, the writer's current buffer call
 //	envgate_config_reload_success                              gauge, 1 if the last reload was applied
 //	envgate_config_last_reload_success_timestamp_seconds       gauge, when the running config was loaded
@@ -111,6 +120,7 @@ type Metrics struct {
 	modbus *modbusMetrics
 	mqtt   *mqttCollector
 	uplink *uplinkCollector
+	hj212  *hj212Collector
 	noise  *noiseCollector
 
 	airWater *airWaterCollector
@@ -165,6 +175,7 @@ func New() *Metrics {
 		modbus: newModbusMetrics(),
 		mqtt:   &mqttCollector{sources: map[string]func() MQTTStats{}},
 		uplink: &uplinkCollector{sinks: map[string]func() UplinkStats{}},
+		hj212:  &hj212Collector{sinks: map[string]func() HJ212Stats{}},
 		noise:  &noiseCollector{},
 
 		airWater: &airWaterCollector{},
@@ -184,6 +195,7 @@ func New() *Metrics {
 	m.reg.MustRegister(m.modbus.collectors()...)
 	m.reg.MustRegister(m.mqtt, m.noise, m.airWater, m.pm, m.clock, m.writer, m.reload)
 	m.reg.MustRegister(m.uplink)
+	m.reg.MustRegister(m.hj212)
 	return m
 }
 

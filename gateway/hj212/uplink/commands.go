@@ -130,7 +130,10 @@ func (s *Sink) rtdInterval(si int) time.Duration {
 // readings the buffer still holds, with the request's QN and without asking for
 // answers; it returns the ExeRtn: 1, or 100 when there is none.
 func (s *Sink) history(c *conn, si int, p hj212.Packet, from, to time.Time) string {
-	if s.cfg.History == nil {
+	s.cmu.Lock()
+	read := s.cfg.History
+	s.cmu.Unlock()
+	if read == nil {
 		return hj212.ExeNoData
 	}
 	st := &s.cfg.Stations[si]
@@ -139,7 +142,7 @@ func (s *Sink) history(c *conn, si int, p hj212.Packet, from, to time.Time) stri
 	defer cancel()
 	// A daily record's values are stamped up to a day after its DataTime (a night, the
 	// Ldn): read a day further than asked for.
-	err := s.cfg.History(ctx, from, to.Add(24*time.Hour), func(rs []reading.Reading) error {
+	err := read(ctx, from, to.Add(24*time.Hour), func(rs []reading.Reading) error {
 		for _, r := range rs {
 			if !st.matches(r) {
 				continue

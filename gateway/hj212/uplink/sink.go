@@ -184,6 +184,13 @@ func (s *Sink) Probe(ctx context.Context) error {
 	return c.Close()
 }
 
+// SetHistory sets Config.History: the buffer it reads is opened after the sink is built.
+func (s *Sink) SetHistory(h func(ctx context.Context, from, to time.Time, each func([]reading.Reading) error) error) {
+	s.cmu.Lock()
+	s.cfg.History = h
+	s.cmu.Unlock()
+}
+
 // Close closes the connection. It is safe to call twice.
 func (s *Sink) Close() error {
 	s.cmu.Lock()

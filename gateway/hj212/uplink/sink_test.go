@@ -62,7 +62,7 @@ func noiseBatch(t0 time.Time) []reading.Reading {
 	return []reading.Reading{
 		rd("canal-east-3", "la", t0, 47.31),
 		rd("canal-east-3", "la", t0.Add(time.Second), 48.05), // same real-time bucket: the latest wins
-		rd("other-site", "la", t0, 60),                        // no station
+		rd("other-site", "la", t0, 60),                       // no station
 		rd("canal-east-3", "laeq_1m", t0, 52.25),
 		rd("canal-east-3", "laeq_1h", t0, 55.05),
 		rd("canal-east-3", "l10_1h", t0, 58.15),
