@@ -10,13 +10,14 @@ import (
 	"github.com/envgate/envgate/gateway/hj212"
 	"github.com/envgate/envgate/gateway/hj212/hj212test"
 	"github.com/envgate/envgate/gateway/reading"
+	"github.com/envgate/envgate/internal/clock"
 )
 
 // ask sends a command segment with a fresh QN and waits for the sink's 9012 (or, when
 // only a 9011 comes, for that), returning the packets with that QN.
 func ask(t *testing.T, p *hj212test.Platform, n int, cn, pw, mn, cp string, crcOK bool, final string) []hj212test.Packet {
 	t.Helper()
-	qn := time.Now().In(shanghai).Format("20060102150405") + fmt.Sprintf("%03d", n)
+	qn := clock.Now().In(shanghai).Format("20060102150405") + fmt.Sprintf("%03d", n)
 	seg := fmt.Sprintf("QN=%s;ST=23;CN=%s;PW=%s;MN=%s;Flag=5;CP=&&%s&&", qn, cn, pw, mn, cp)
 	if err := p.Send(seg, crcOK); err != nil {
 		t.Fatal(err)

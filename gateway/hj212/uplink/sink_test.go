@@ -11,6 +11,7 @@ import (
 
 	"github.com/envgate/envgate/gateway/hj212/hj212test"
 	"github.com/envgate/envgate/gateway/reading"
+	"github.com/envgate/envgate/internal/clock"
 )
 
 const (
@@ -47,9 +48,9 @@ func newSink(t testing.TB, addr string, mod func(*Config)) *Sink {
 	return s
 }
 
-// today10 is 10:00 today in Shanghai: times relative to now, any day.
+// today10 is 10:00 today in Shanghai by the gateway's clock: times relative to now, any day.
 func today10() time.Time {
-	n := time.Now().In(shanghai)
+	n := clock.Now().In(shanghai)
 	return time.Date(n.Year(), n.Month(), n.Day(), 10, 0, 0, 0, shanghai)
 }
 
@@ -119,7 +120,7 @@ func TestHJ212NoiseRecords(t *testing.T) {
 			t.Errorf("packet %s: ST %s PW %s Flag %d", pk.Raw, pk.ST, pk.PW, pk.Flag)
 		}
 		qt, err := time.ParseInLocation("20060102150405", pk.QN[:14], shanghai)
-		if d := time.Since(qt); err != nil || d < -time.Minute || d > time.Minute {
+		if d := clock.Now().Sub(qt); err != nil || d < -time.Minute || d > time.Minute {
 			t.Errorf("QN %s is not now in Asia/Shanghai", pk.QN)
 		}
 	}
