@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"fmt"
+	"log/slog"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -10,7 +11,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/envgate/envgate/gateway/buffer"
 	"github.com/envgate/envgate/gateway/hj212/hj212test"
+	"github.com/envgate/envgate/gateway/reading"
+	"github.com/envgate/envgate/internal/clock"
 )
 
 // TestHJ212UplinkBinary is issue 16's end-to-end test: the real binary polls a
@@ -127,4 +131,38 @@ func cps(pks []hj212test.Packet, cn string) []string {
 		}
 	}
 	return out
+}
+
+// TestHJ212BufferHistory: a platform's history request reads what the buffer holds in
+// the period asked for, and nothing outside it.
+func TestHJ212BufferHistory(t *testing.T) {
+	q, err := buffer.Open(buffer.Options{Dir: t.TempDir(), MaxBytes: 1 << 30, SegmentBytes: 64 << 10,
+		CursorInterval: time.Second, Log: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer q.Close()
+	t0 := clock.Now().Truncate(time.Hour).Add(-3 * time.Hour)
+	var rs []reading.Reading
+	for i := range 180 {
+		rs = append(rs, reading.New(t0.Add(time.Duration(i)*time.Minute), "canal", "noise-1", "laeq_1m", 50+float64(i%10)))
+	}
+	if err := q.Append(rs...); err != nil {
+		t.Fatal(err)
+	}
+	if err := q.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	var got []reading.Reading
+	from, to := t0.Add(time.Hour), t0.Add(2*time.Hour)
+	err = bufferHistory(q)(t.Context(), from, to, func(b []reading.Reading) error {
+		got = append(got, b...)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 61 || !got[0].Time.Equal(from) || !got[60].Time.Equal(to) {
+		t.Errorf("history of [%v, %v]: %d readings, want 61 from the first to the last minute", from, to, len(got))
+	}
 }
