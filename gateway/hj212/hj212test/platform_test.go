@@ -2,9 +2,9 @@ package hj212test
 
 import "testing"
 
-// TestCRC checks the table-driven CRC against the standard's example (docs/standards.md
+// TestHJ212CRC checks the table-driven CRC against the standard's example (docs/standards.md
 // §4.3) and the acoustic example (§4.9).
-func TestCRC(t *testing.T) {
+func TestHJ212CRC(t *testing.T) {
 	for _, tc := range []struct {
 		seg  string
 		want uint16
@@ -19,7 +19,7 @@ func TestCRC(t *testing.T) {
 	}
 }
 
-func TestParse(t *testing.T) {
+func TestHJ212Parse(t *testing.T) {
 	seg := "QN=20260315221500123;ST=23;CN=2011;PW=123456;MN=33010500A0010001F0000002;Flag=5;CP=&&DataTime=20260315221500;LA-Rtd=47.3,LA-Flag=N&&"
 	p, err := Parse(Frame(seg))
 	if err != nil || p.CN != "2011" || !p.Ack() || p.Split() || p.CP != "DataTime=20260315221500;LA-Rtd=47.3,LA-Flag=N" {

@@ -107,9 +107,9 @@ func TestHJ212Commands(t *testing.T) {
 	}
 }
 
-// FuzzHandle feeds the command handler arbitrary packets: it answers or refuses each,
+// FuzzHJ212Handle feeds the command handler arbitrary packets: it answers or refuses each,
 // and never panics.
-func FuzzHandle(f *testing.F) {
+func FuzzHJ212Handle(f *testing.F) {
 	f.Add("1062", "RtdInterval=30")
 	f.Add("2051", "BeginTime=20260101000000,EndTime=20260101010000")
 	f.Add("2061", "BeginTime=2026,EndTime=;")

@@ -211,7 +211,8 @@ func (s *Sink) Close() error {
 // the batch and calls Write again after its back-off, and the packets the platform had
 // answered are not sent again (same content, any QN). Readings that belong to no
 // station or whose quantity has no code are set aside without a word (they are not
-// this platform's); readings that cannot be sent are counted in Stats.Skipped.
+// this platform's); readings that cannot be sent are counted in Stats.Skipped. With a
+// Heartbeat, a write without packets dials a lost connection again.
 func (s *Sink) Write(ctx context.Context, batch []reading.Reading) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -243,6 +244,14 @@ func (s *Sink) Write(ctx context.Context, batch []reading.Reading) error {
 	}
 	s.rtdSent = rtdSent
 	clear(s.answered)
+	if len(recs) == 0 && s.cfg.Heartbeat > 0 {
+		// With a heartbeat the connection is meant to stay up for the platform's
+		// commands: a write with nothing to send re-dials a lost one, and a failure
+		// is no reason to keep the batch.
+		if _, err := s.connection(ctx); err != nil {
+			s.log.Debug("platform not reachable", "err", err)
+		}
+	}
 	s.skipped.Add(uint64(skipped))
 	return nil
 }

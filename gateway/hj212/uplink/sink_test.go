@@ -381,3 +381,24 @@ func TestHJ212Cancel(t *testing.T) {
 		t.Fatal("Write after cancel: nil")
 	}
 }
+
+// With a heartbeat, the connection is kept up for the platform's commands: a write
+// with nothing to send re-dials it.
+func TestHJ212HeartbeatRedials(t *testing.T) {
+	p := hj212test.New(t)
+	s := newSink(t, p.Addr(), func(c *Config) { c.Heartbeat = time.Hour })
+	if err := s.Write(t.Context(), noiseBatch(today10())[:1]); err != nil {
+		t.Fatal(err)
+	}
+	p.DropConnection()
+	deadline := time.Now().Add(5 * time.Second)
+	for p.Connections() < 2 && time.Now().Before(deadline) {
+		if err := s.Write(t.Context(), []reading.Reading{rd("other-site", "la", today10(), 50)}); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(10 * time.Millisecond) // polls the platform's count; the condition ends it
+	}
+	if n := p.Connections(); n != 2 {
+		t.Errorf("%d connections after the platform dropped one, want 2", n)
+	}
+}
