@@ -74,6 +74,7 @@ type Sink struct {
 	MQTT     *MQTTSink `yaml:"mqtt"`     // MQTT uplink (mqttsink.go)
 	// PrometheusRemoteWrite pushes samples to a remote-write receiver (config/remotewrite.go).
 	PrometheusRemoteWrite *RemoteWrite `yaml:"prometheus_remote_write"`
+	HJ212                 *HJ212Sink   `yaml:"hj212"` // HJ 212-2017 uplink to a platform (config/hj212.go)
 }
 
 // InfluxDB configures a sink writing line protocol to InfluxDB 1.8 (v2 write API),
@@ -227,6 +228,9 @@ func (c *Config) defaults(isSet func(path string) bool) {
 		s := &c.Sinks[i]
 		if s.MQTT != nil {
 			s.MQTT.defaults(indexPath("sinks", i)+".mqtt.", s, g, isSet)
+		}
+		if s.HJ212 != nil {
+			s.HJ212.defaults(indexPath("sinks", i)+".hj212.", g, isSet)
 		}
 		if s.PrometheusRemoteWrite != nil {
 			s.PrometheusRemoteWrite.defaults(indexPath("sinks", i)+".prometheus_remote_write.", s.Name, g.StateDir, isSet)

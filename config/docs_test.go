@@ -18,7 +18,7 @@ func TestDocs(t *testing.T) {
 	doc := string(data)
 
 	for _, typ := range []reflect.Type{reflect.TypeFor[Config](), reflect.TypeFor[Gateway](), reflect.TypeFor[Buffer](),
-		reflect.TypeFor[Sink](), reflect.TypeFor[InfluxDB](), reflect.TypeFor[MQTTSink](), reflect.TypeFor[RemoteWrite](), reflect.TypeFor[Header](), reflect.TypeFor[Device](), reflect.TypeFor[Sim](),
+		reflect.TypeFor[Sink](), reflect.TypeFor[InfluxDB](), reflect.TypeFor[MQTTSink](), reflect.TypeFor[RemoteWrite](), reflect.TypeFor[Header](), reflect.TypeFor[HJ212Sink](), reflect.TypeFor[HJ212Station](), reflect.TypeFor[HJ212Factor](), reflect.TypeFor[Device](), reflect.TypeFor[Sim](),
 		reflect.TypeFor[Bus](), reflect.TypeFor[SerialPort](), reflect.TypeFor[TCPEndpoint](),
 		reflect.TypeFor[ModbusDevice](), reflect.TypeFor[ModbusPoint](), reflect.TypeFor[MQTT](), reflect.TypeFor[MQTTTLS](),
 		reflect.TypeFor[Subscription](), reflect.TypeFor[Field](), reflect.TypeFor[TimeSpec](), reflect.TypeFor[PMSensor](),

@@ -301,7 +301,7 @@ func TestParseProblems(t *testing.T) {
 	check("bad driver block", "gateway: {id: a, site: s}\ndevices:\n  - name: d\n    interval: 1s\n    sim: [air]\n",
 		"devices[0].sim (line 5): must be a mapping of keys, not a list")
 	check("sink without kind", "gateway: {id: a}\nsinks:\n  - name: s\n  - name: s\n    influxdb: {url: ftp://x, bucket: b, retry_initial: 5s, retry_max: 1s}\n",
-		"sinks[0] (line 3): needs a sink kind block: influxdb, mqtt or prometheus_remote_write",
+		"sinks[0] (line 3): needs a sink kind block: influxdb, mqtt, prometheus_remote_write or hj212",
 		`sinks[1].name (line 4): duplicate sink name "s" (first at sinks[0])`,
 		"sinks[1].influxdb.url (line 5): must be an http or https URL with a host, such as http://influx.example:8086",
 		"sinks[1].influxdb.retry_max (line 5): must be >= retry_initial (5s)")

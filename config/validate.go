@@ -121,14 +121,14 @@ func (c *Config) validate(inFile func(path string) bool) problems {
 		for _, k := range []struct {
 			name string
 			set  bool
-		}{{"influxdb", s.InfluxDB != nil}, {"mqtt", s.MQTT != nil}, {"prometheus_remote_write", s.PrometheusRemoteWrite != nil}} {
+		}{{"influxdb", s.InfluxDB != nil}, {"mqtt", s.MQTT != nil}, {"prometheus_remote_write", s.PrometheusRemoteWrite != nil}, {"hj212", s.HJ212 != nil}} {
 			if k.set || inFile(p+"."+k.name) {
 				kinds = append(kinds, k.name)
 			}
 		}
 		switch {
 		case len(kinds) == 0:
-			add(p, "needs a sink kind block: influxdb, mqtt or prometheus_remote_write")
+			add(p, "needs a sink kind block: influxdb, mqtt, prometheus_remote_write or hj212")
 		case len(kinds) > 1:
 			add(p, "has %d sink kind blocks, %s: one sink has one kind", len(kinds), andList(kinds))
 		}
@@ -137,6 +137,9 @@ func (c *Config) validate(inFile func(path string) bool) problems {
 		}
 		if s.PrometheusRemoteWrite != nil {
 			ps = append(ps, s.PrometheusRemoteWrite.validate(p+".prometheus_remote_write")...)
+		}
+		if s.HJ212 != nil {
+			ps = append(ps, s.HJ212.validate(p+".hj212")...)
 		}
 		if s.InfluxDB == nil {
 			continue

@@ -19,6 +19,7 @@ import (
 	"github.com/envgate/envgate/gateway"
 	"github.com/envgate/envgate/gateway/buffer"
 	"github.com/envgate/envgate/gateway/derive"
+	"github.com/envgate/envgate/gateway/hj212/uplink"
 	"github.com/envgate/envgate/gateway/influx"
 	"github.com/envgate/envgate/gateway/maint"
 	"github.com/envgate/envgate/gateway/metrics"
@@ -140,6 +141,9 @@ func (g *running) assemble(gen *generation, p parts) error {
 	// The shutdown budget (gateway.shutdown_timeout, T): sinks get 2/3 of it to deliver,
 	// the HTTP server at most T/6, and the rest is left for closing the buffer.
 	grace := cfg.Gateway.ShutdownTimeout * 2 / 3
+	for _, u := range p.hj212 {
+		u.SetHistory(bufferHistory(g.queue))
+	}
 	var err error
 	gen.pipeline, err = gateway.New(gateway.Config{
 		Derive:         p.derived,
@@ -200,6 +204,7 @@ type parts struct {
 	sinks   []io.Closer
 	sources []gateway.Source
 	derived *derive.Set
+	hj212   []*uplink.Sink // read the buffer for history requests (assemble)
 }
 
 // build constructs every sink, source and derivation of cfg through the drivers'
@@ -224,6 +229,13 @@ func build(cfg *config.Config, m *metrics.Metrics, log *slog.Logger) (p parts, e
 			spec, sink, err = buildUplink(cfg, s, m, log)
 		case s.PrometheusRemoteWrite != nil:
 			spec, sink, err = buildRemoteWrite(cfg, s, m, log)
+		case s.HJ212 != nil:
+			var u *uplink.Sink
+			spec, u, err = buildHJ212Sink(s, m, log)
+			if err == nil {
+				sink = u
+				p.hj212 = append(p.hj212, u)
+			}
 		default:
 			spec, sink, err = buildInflux(cfg, s, log)
 		}

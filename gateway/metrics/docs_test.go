@@ -62,6 +62,7 @@ func TestDocsListEveryMetric(t *testing.T) {
 	m.AddSink("influx", func() SinkStats { return SinkStats{} })
 	m.AddUplink("bureau", func() UplinkStats { return UplinkStats{Connected: true} })
 	m.AddMetricsPush("central", func() PushStats { return PushStats{Pushed: 2, Failed: 1} })
+	m.AddHJ212Uplink("province", func() HJ212UplinkStats { return HJ212UplinkStats{Connected: true} })
 	m.SetWriterStall(func() time.Duration { return 0 })
 	m.SetReload(func() ReloadState { return ReloadState{OK: true, Loaded: time.Now()} })
 	m.SetClockHold(func() (int64, uint64) { return 3, 1 })

@@ -60,6 +60,15 @@
 //	envgate_uplink_connected{sink}                             gauge, 1 or 0
 //	envgate_uplink_throttled_seconds_total{sink}               counter
 //	envgate_uplink_skipped_total{sink}                         counter
+//	envgate_hj212_packets_sent_total{sink}                     counter
+//	envgate_hj212_packets_answered_total{sink}                 counter
+//	envgate_hj212_packets_resent_total{sink}                   counter
+//	envgate_hj212_answer_timeouts_total{sink}                  counter
+//	envgate_hj212_commands_total{sink}                         counter
+//	envgate_hj212_commands_refused_total{sink}                 counter
+//	envgate_hj212_skipped_total{sink}                          counter
+//	envgate_hj212_connects_total{sink}                         counter
+//	envgate_hj212_connected{sink}                              gauge, 1 or 0
 //	envgate_writer_stalled_seconds                             gauge, the writer's current buffer call
 //	envgate_config_reload_success                              gauge, 1 if the last reload was applied
 //	envgate_config_last_reload_success_timestamp_seconds       gauge, when the running config was loaded
@@ -109,13 +118,14 @@ type Metrics struct {
 	up           *prometheus.GaugeVec
 	lastSuccess  *prometheus.GaugeVec
 
-	series *seriesTracker
-	state  *stateCollector
-	modbus *modbusMetrics
-	mqtt   *mqttCollector
-	uplink *uplinkCollector
-	push   *pushCollector
-	noise  *noiseCollector
+	series      *seriesTracker
+	state       *stateCollector
+	modbus      *modbusMetrics
+	mqtt        *mqttCollector
+	uplink      *uplinkCollector
+	push        *pushCollector
+	hj212Uplink *hj212UplinkCollector
+	noise       *noiseCollector
 
 	airWater *airWaterCollector
 	screen   *screenCollector
@@ -167,13 +177,14 @@ func New() *Metrics {
 			Namespace: namespace, Subsystem: "device", Name: "last_success_timestamp_seconds",
 			Help: "Time of the last successful poll of each device, in seconds since the Unix epoch.",
 		}, []string{"device"}),
-		series: &seriesTracker{after: DefaultSeriesExpiry, seen: map[seriesKey]*seriesState{}, invalid: map[invalidKey]time.Time{}},
-		state:  newStateCollector(),
-		modbus: newModbusMetrics(),
-		mqtt:   &mqttCollector{sources: map[string]func() MQTTStats{}},
-		uplink: &uplinkCollector{sinks: map[string]func() UplinkStats{}},
-		push:   &pushCollector{sinks: map[string]func() PushStats{}},
-		noise:  &noiseCollector{},
+		series:      &seriesTracker{after: DefaultSeriesExpiry, seen: map[seriesKey]*seriesState{}, invalid: map[invalidKey]time.Time{}},
+		state:       newStateCollector(),
+		modbus:      newModbusMetrics(),
+		mqtt:        &mqttCollector{sources: map[string]func() MQTTStats{}},
+		uplink:      &uplinkCollector{sinks: map[string]func() UplinkStats{}},
+		push:        &pushCollector{sinks: map[string]func() PushStats{}},
+		hj212Uplink: &hj212UplinkCollector{sinks: map[string]func() HJ212UplinkStats{}},
+		noise:       &noiseCollector{},
 
 		airWater: &airWaterCollector{},
 		screen:   &screenCollector{},
@@ -194,7 +205,7 @@ func New() *Metrics {
 	)
 	m.reg.MustRegister(m.modbus.collectors()...)
 	m.reg.MustRegister(m.mqtt, m.noise, m.airWater, m.screen, m.pm, m.hj212, m.clock, m.writer, m.reload)
-	m.reg.MustRegister(m.uplink, m.push, m.maint)
+	m.reg.MustRegister(m.uplink, m.push, m.maint, m.hj212Uplink)
 	return m
 }
 
