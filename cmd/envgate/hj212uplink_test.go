@@ -105,6 +105,22 @@ noise:
 	}) {
 		t.Error("envgate_hj212_packets_answered_total not > 0 or envgate_hj212_connected not 1")
 	}
+	// A calibration of the meter: its real-time values go out flagged C until it ends.
+	if code, out, errOut := cli("maint", "start", "-c", cfgPath, "--device", "noise-1", "--kind", "calibration", "--reason", "94 dB"); code != 0 {
+		t.Fatalf("envgate maint start = %d: %s %s", code, out, errOut)
+	}
+	calibrating := len(p.Packets())
+	p.Wait(60*time.Second, "a real-time packet flagged C", func(pks []hj212test.Packet) bool {
+		for _, pk := range pks[min(calibrating, len(pks)):] {
+			if pk.CN == "2011" && strings.Contains(pk.CP, "LA-Flag=C") {
+				return true
+			}
+		}
+		return false
+	})
+	if code, out, errOut := cli("maint", "stop", "-c", cfgPath, "--device", "noise-1"); code != 0 {
+		t.Fatalf("envgate maint stop = %d: %s %s", code, out, errOut)
+	}
 	cmd.Process.Signal(syscall.SIGTERM)
 	if err := cmd.Wait(); err != nil {
 		t.Fatalf("clean shutdown: %v", err)

@@ -143,6 +143,15 @@ func (g *running) assemble(gen *generation, p parts) error {
 	grace := cfg.Gateway.ShutdownTimeout * 2 / 3
 	for _, u := range p.hj212 {
 		u.SetHistory(bufferHistory(g.queue))
+		// A reading in a device's maintenance or calibration window is flagged M or C
+		// for the platform (docs/hj212.md, "Flags").
+		u.SetFlag(func(device string, t time.Time) (string, bool) {
+			w, ok := g.maint.At(device, t)
+			if !ok {
+				return "", false
+			}
+			return w.Kind.Flag(), true
+		})
 	}
 	var err error
 	gen.pipeline, err = gateway.New(gateway.Config{

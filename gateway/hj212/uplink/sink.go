@@ -191,6 +191,14 @@ func (s *Sink) SetHistory(h func(ctx context.Context, from, to time.Time, each f
 	s.cmu.Unlock()
 }
 
+// SetFlag sets Config.Flag: the maintenance log it reads is opened after the sink is
+// built (envgate check builds sinks too, and opens no state file).
+func (s *Sink) SetFlag(f func(device string, t time.Time) (string, bool)) {
+	s.mu.Lock()
+	s.cfg.Flag = f
+	s.mu.Unlock()
+}
+
 // Close closes the connection. It is safe to call twice.
 func (s *Sink) Close() error {
 	s.cmu.Lock()
