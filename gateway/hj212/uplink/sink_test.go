@@ -402,3 +402,43 @@ func TestHJ212HeartbeatRedials(t *testing.T) {
 		t.Errorf("%d connections after the platform dropped one, want 2", n)
 	}
 }
+
+// The data flags of issue 16 item 3 and issue 17: a reading screening flagged (its
+// flag record, stored right behind it) goes out as suspect_flag, never N; a reading in
+// a maintenance or calibration window as M or C, whatever its quality.
+func TestHJ212FlagsFromScreeningAndMaintenance(t *testing.T) {
+	p := hj212test.New(t)
+	t0 := today10()
+	s := newSink(t, p.Addr(), func(c *Config) {
+		c.Flag = func(device string, at time.Time) (string, bool) {
+			if device == "meter-1" && !at.Before(t0.Add(2*time.Minute)) && at.Before(t0.Add(3*time.Minute)) {
+				return "C", true
+			}
+			return "", false
+		}
+	})
+	raw := rd("canal-east-3", "la", t0, 47.3)
+	flagged := raw
+	flagged.Quality, flagged.Reason = reading.Suspect, reading.Flatline
+	batch := []reading.Reading{
+		raw, flagged, // screened: the flag record follows its reading
+		rd("canal-east-3", "la", t0.Add(time.Minute), 48.1),   // valid
+		rd("canal-east-3", "la", t0.Add(2*time.Minute), 94.0), // the calibrator
+	}
+	if err := s.Write(t.Context(), batch); err != nil {
+		t.Fatal(err)
+	}
+	vals, _, conflicts := hj212test.Records(p.Packets())
+	for _, w := range []hj212test.Value{
+		value(noiseMN, "2011", t0, "LA-Flag", "D"),
+		value(noiseMN, "2011", t0.Add(time.Minute), "LA-Flag", "N"),
+		value(noiseMN, "2011", t0.Add(2*time.Minute), "LA-Flag", "C"),
+	} {
+		if !vals[w] {
+			t.Errorf("missing %+v in %v", w, vals)
+		}
+	}
+	if conflicts != nil {
+		t.Errorf("conflicts %v", conflicts)
+	}
+}
