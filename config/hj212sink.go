@@ -15,31 +15,31 @@ import (
 // cursor) and the stations the box reports to it (gateway/hj212/uplink; docs/hj212.md,
 // "Uplink"). A box reporting to a province and a city platform has two such sinks.
 type HJ212Sink struct {
-	Address       string           `yaml:"address"`        // required: host:port of the platform
-	Stations      []HJ212UplinkStation   `yaml:"stations"`       // required: at least one; MN unique within the sink
-	Timezone      string           `yaml:"timezone"`       // QN, DataTime and SystemTime are local time here; default Asia/Shanghai
-	Answers       bool             `yaml:"answers"`        // ask for the platform's answer (Flag bit A, CN 9014); default true
-	AnswerTimeout time.Duration    `yaml:"answer_timeout"` // wait for an answer (and a connect); default 10s; 1s..10m
-	Retries       int              `yaml:"retries"`        // re-sends of an unanswered packet, same QN; default 3; 0..10
-	Heartbeat     time.Duration    `yaml:"heartbeat"`      // upload the site time (CN 1011) after this long without a packet; default 0 (off); 0 or 1s..1h
-	RtdInterval   time.Duration    `yaml:"rtd_interval"`   // real-time data: one packet per station per interval at most; default 60s; whole seconds, 30s..3600s
-	SuspectFlag   string           `yaml:"suspect_flag"`   // data flag of a suspect reading; default D
-	BatchSize     int              `yaml:"batch_size"`     // readings per write; default 1000; 1..50000
-	FlushInterval time.Duration    `yaml:"flush_interval"` // default 1s; > 0
-	RetryInitial  time.Duration    `yaml:"retry_initial"`  // default 1s; > 0
-	RetryMax      time.Duration    `yaml:"retry_max"`      // default 2m; >= RetryInitial
-	SinkPacing    `yaml:",inline"` // retry_jitter, max_rate
+	Address       string               `yaml:"address"`        // required: host:port of the platform
+	Stations      []HJ212UplinkStation `yaml:"stations"`       // required: at least one; MN unique within the sink
+	Timezone      string               `yaml:"timezone"`       // QN, DataTime and SystemTime are local time here; default Asia/Shanghai
+	Answers       bool                 `yaml:"answers"`        // ask for the platform's answer (Flag bit A, CN 9014); default true
+	AnswerTimeout time.Duration        `yaml:"answer_timeout"` // wait for an answer (and a connect); default 10s; 1s..10m
+	Retries       int                  `yaml:"retries"`        // re-sends of an unanswered packet, same QN; default 3; 0..10
+	Heartbeat     time.Duration        `yaml:"heartbeat"`      // upload the site time (CN 1011) after this long without a packet; default 0 (off); 0 or 1s..1h
+	RtdInterval   time.Duration        `yaml:"rtd_interval"`   // real-time data: one packet per station per interval at most; default 60s; whole seconds, 30s..3600s
+	SuspectFlag   string               `yaml:"suspect_flag"`   // data flag of a suspect reading; default D
+	BatchSize     int                  `yaml:"batch_size"`     // readings per write; default 1000; 1..50000
+	FlushInterval time.Duration        `yaml:"flush_interval"` // default 1s; > 0
+	RetryInitial  time.Duration        `yaml:"retry_initial"`  // default 1s; > 0
+	RetryMax      time.Duration        `yaml:"retry_max"`      // default 2m; >= RetryInitial
+	SinkPacing    `yaml:",inline"`     // retry_jitter, max_rate
 }
 
 // HJ212UplinkStation is one monitoring station (one MN) of an HJ 212 sink.
 type HJ212UplinkStation struct {
-	ST       string        `yaml:"st"`       // required: 21 surface water, 22 air, 23 acoustic environment
-	MN       string        `yaml:"mn"`       // required: the station's device number
-	PW       Secret        `yaml:"pw"`       // required: its access password
-	Site     string        `yaml:"site"`     // readings of this site; default gateway.site; not with devices
-	Devices  []string      `yaml:"devices"`  // readings of these devices instead of a site
-	Realtime bool          `yaml:"realtime"` // send real-time data (CN 2011); default false
-	Records  []string      `yaml:"records"`  // minute, hourly, daily; default none
+	ST       string              `yaml:"st"`       // required: 21 surface water, 22 air, 23 acoustic environment
+	MN       string              `yaml:"mn"`       // required: the station's device number
+	PW       Secret              `yaml:"pw"`       // required: its access password
+	Site     string              `yaml:"site"`     // readings of this site; default gateway.site; not with devices
+	Devices  []string            `yaml:"devices"`  // readings of these devices instead of a site
+	Realtime bool                `yaml:"realtime"` // send real-time data (CN 2011); default false
+	Records  []string            `yaml:"records"`  // minute, hourly, daily; default none
 	Factors  []HJ212UplinkFactor `yaml:"factors"`  // overrides by quantity ("pm25_1h") or base ("pm25"): code, decimals, scale
 }
 
