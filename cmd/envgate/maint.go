@@ -279,21 +279,9 @@ func cmdMaint(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, maintUsage)
 		return 2
 	}
-	addr := config.DefaultListen
-	if *path != "" {
-		cfg, err := config.Load(*path)
-		if err != nil {
-			fmt.Fprintf(stderr, "envgate maint: config %s:\n", *path)
-			for _, line := range problemLines(err) {
-				fmt.Fprintf(stderr, "  %s\n", line)
-			}
-			return 1
-		}
-		addr = cfg.Gateway.Listen
-		*useTLS = *useTLS || cfg.WebTLS()
-	}
-	if *listen != "" {
-		addr = *listen
+	addr, ok := daemonAddr("maint", *path, *listen, useTLS, stderr)
+	if !ok {
+		return 1
 	}
 	conn := tailConn{addr: dialAddr(addr), user: *user}
 	if *useTLS || *caFile != "" {

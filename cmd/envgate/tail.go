@@ -50,21 +50,9 @@ func cmdTail(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "envgate tail: unexpected argument %q; filter with --device, --site, --quantity\n", fs.Arg(0))
 		return 2
 	}
-	addr := config.DefaultListen
-	if *path != "" {
-		cfg, err := config.Load(*path)
-		if err != nil {
-			fmt.Fprintf(stderr, "envgate tail: config %s:\n", *path)
-			for _, line := range problemLines(err) {
-				fmt.Fprintf(stderr, "  %s\n", line)
-			}
-			return 1
-		}
-		addr = cfg.Gateway.Listen
-		*useTLS = *useTLS || cfg.WebTLS()
-	}
-	if *listen != "" {
-		addr = *listen
+	addr, ok := daemonAddr("tail", *path, *listen, useTLS, stderr)
+	if !ok {
+		return 1
 	}
 	for _, q := range status.SplitList(*quantity) {
 		if err := reading.CheckQuantity(q); err != nil {
@@ -308,4 +296,28 @@ func formatReading(r *status.LineReading) string {
 		s += " (" + r.Quality + ")"
 	}
 	return s
+}
+
+// daemonAddr is the address of the running gateway a client subcommand (tail, maint)
+// talks to: --listen if given, else gateway.listen of the config at path (if any),
+// else the default. A config with web TLS sets *useTLS. A config that does not load
+// is reported on stderr, named by the subcommand, and gives ok false.
+func daemonAddr(cmd, path, listen string, useTLS *bool, stderr io.Writer) (addr string, ok bool) {
+	addr = config.DefaultListen
+	if path != "" {
+		cfg, err := config.Load(path)
+		if err != nil {
+			fmt.Fprintf(stderr, "envgate %s: config %s:\n", cmd, path)
+			for _, line := range problemLines(err) {
+				fmt.Fprintf(stderr, "  %s\n", line)
+			}
+			return "", false
+		}
+		addr = cfg.Gateway.Listen
+		*useTLS = *useTLS || cfg.WebTLS()
+	}
+	if listen != "" {
+		addr = listen
+	}
+	return addr, true
 }
