@@ -4,7 +4,7 @@
 // and turns each factor of a data upload into a reading with a quality from its flag.
 //
 // Unlike the other drivers, which import gateway/reading only, it also imports
-// gateway/hj212: the packet codec, which is pure (standard library only) and shared
+// gateway/hj212: the packet codec, which is pure (the standard library and gateway/reading) and shared
 // with the uplink and the `envgate hj212` tool, so that all three read the standard
 // the same way. docs/hj212.md, "Analyzer source", documents the choices made here.
 package hj212src

@@ -3,8 +3,9 @@ package hj212
 import (
 	"math"
 	"strconv"
-	"strings"
 	"time"
+
+	"github.com/envgate/envgate/gateway/reading"
 )
 
 // System codes (ST) of the stations envgate serves, and of answers.
@@ -164,49 +165,17 @@ func ParseQN(qn string, loc *time.Location) (time.Time, error) {
 	return t.Add(time.Duration(ms) * time.Millisecond), nil
 }
 
-// FormatValue writes v with decimals digits after the point, rounded half to even
-// on its shortest decimal form (55.05 to one decimal is 55.0, 55.15 is 55.2), as
-// reports round (GB/T 8170, docs/standards.md §1.3); never in exponent form, never
-// "-0". NaN and infinities have no packet form: they are written as "" and the
-// caller must not send them.
+// FormatValue writes v with decimals digits after the point, rounded half to even on
+// its shortest decimal form (reading.RoundHalfEven: 55.05 to one decimal is 55.0, 55.15
+// is 55.2), as reports round; never in exponent form, never "-0". NaN and infinities
+// have no packet form: they are written as "" and the caller must not send them.
 func FormatValue(v float64, decimals int) string {
 	if math.IsNaN(v) || math.IsInf(v, 0) {
 		return ""
 	}
-	s := strconv.FormatFloat(math.Abs(v), 'f', -1, 64)
-	whole, frac, _ := strings.Cut(s, ".")
-	if len(frac) <= decimals {
-		frac += strings.Repeat("0", decimals-len(frac))
-	} else {
-		keep, drop := frac[:decimals], frac[decimals:]
-		up := drop[0] > '5' || drop[0] == '5' && strings.TrimRight(drop[1:], "0") != ""
-		if drop[0] == '5' && !up { // exactly half: to the even neighbour
-			last := whole[len(whole)-1]
-			if decimals > 0 {
-				last = keep[decimals-1]
-			}
-			up = (last-'0')%2 == 1
-		}
-		digits := []byte(whole + keep)
-		for i := len(digits) - 1; up && i >= 0; i-- {
-			if digits[i] == '9' {
-				digits[i] = '0'
-				continue
-			}
-			digits[i]++
-			up = false
-		}
-		if up {
-			digits = append([]byte{'1'}, digits...)
-		}
-		whole, frac = string(digits[:len(digits)-decimals]), string(digits[len(digits)-decimals:])
+	r := reading.RoundHalfEven(v, decimals)
+	if r == 0 {
+		r = 0 // no "-0.0"
 	}
-	out := whole
-	if decimals > 0 {
-		out += "." + frac
-	}
-	if v < 0 && strings.Trim(out, "0.") != "" {
-		out = "-" + out
-	}
-	return out
+	return strconv.FormatFloat(r, 'f', decimals, 64)
 }

@@ -1,23 +1,10 @@
 package hj212
 
-import "testing"
+import (
+	"testing"
 
-// modbusCRC is CRC-16/MODBUS, the checksum public HJ 212 code often uses by mistake:
-// the byte goes into the low byte of the register, with no shift first.
-func modbusCRC(b []byte) uint16 {
-	reg := uint16(0xFFFF)
-	for _, x := range b {
-		reg ^= uint16(x)
-		for range 8 {
-			if reg&1 != 0 {
-				reg = reg>>1 ^ 0xA001
-			} else {
-				reg >>= 1
-			}
-		}
-	}
-	return reg
-}
+	"github.com/envgate/envgate/drivers/modbus"
+)
 
 // The two worked packets of docs/hj212.md: the standard's own example (Appendix A)
 // and the project's acoustic real-time packet.
@@ -36,8 +23,9 @@ func TestCRCWorkedExamples(t *testing.T) {
 			t.Errorf("CRC(%q) = %04X, want %04X", v.segment, got, v.crc)
 		}
 	}
-	// A Modbus CRC fails the standard's example: it gives 0759, not 1C80.
-	if got := modbusCRC([]byte(crcVectors[0].segment)); got != 0x0759 || got == crcVectors[0].crc {
+	// A Modbus CRC (the project's own, drivers/modbus) fails the standard's example:
+	// it gives 0759, not 1C80.
+	if got := modbus.CRC([]byte(crcVectors[0].segment)); got != 0x0759 || got == crcVectors[0].crc {
 		t.Errorf("CRC-16/MODBUS of the example = %04X, want 0759 (and not 1C80)", got)
 	}
 	if got := len(crcVectors[0].segment); got != 101 {

@@ -173,7 +173,7 @@ func TestAggregatorGap(t *testing.T) {
 				out = append(out, a.Add(la(t0.Add(time.Duration(i)*time.Second), 60))...)
 			}
 			set := collect(t, nil, append(out, a.Tick(t0.Add(2*time.Hour+DefaultLateness))...))
-			if got := RoundHalfEven(set[key(QuantityVDRHourly, t0)].Value, 1); got != 83.3 {
+			if got := reading.RoundHalfEven(set[key(QuantityVDRHourly, t0)].Value, 1); got != 83.3 {
 				t.Errorf("vdr_1h = %v, want 83.3", got)
 			}
 			set.want(t, QuantityVDRHourly, t0, 100*3000/3600.0, reading.Good)
@@ -326,7 +326,7 @@ func TestAggregatorLaeqInputs(t *testing.T) {
 	}
 	set := collect(t, nil, append(out, a.Tick(t0.Add(time.Hour+DefaultLateness))...))
 	set.want(t, QuantityLAeqHourly, t0, LeqWeighted([]float64{62, 70}, []float64{45, 15}), reading.Good)
-	if got := RoundHalfEven(set[key(QuantityLAeqHourly, t0)].Value, 1); got != 65.7 {
+	if got := reading.RoundHalfEven(set[key(QuantityLAeqHourly, t0)].Value, 1); got != 65.7 {
 		t.Errorf("laeq_1h = %v, want 65.7", got)
 	}
 	set.want(t, QuantityVDRHourly, t0, 100, reading.Good)
@@ -618,7 +618,7 @@ func TestAggregatorLaeqSixtyMinutes(t *testing.T) {
 	set := collect(t, nil, append(out, a.Tick(t0.Add(time.Hour+DefaultLateness))...))
 	want := 10 * math.Log10((1e8+59*1e5)/60)
 	set.want(t, QuantityLAeqHourly, t0, want, reading.Good)
-	if got := RoundHalfEven(set[key(QuantityLAeqHourly, t0)].Value, 2); got != 62.47 {
+	if got := reading.RoundHalfEven(set[key(QuantityLAeqHourly, t0)].Value, 2); got != 62.47 {
 		t.Errorf("laeq_1h = %v, want 62.47", got)
 	}
 	set.want(t, QuantityVDRHourly, t0, 100, reading.Good)
@@ -659,7 +659,7 @@ func TestAggregatorLaeqMissingQuarterHour(t *testing.T) {
 	set := collect(t, nil, append(out, a.Tick(t0.Add(time.Hour+DefaultLateness))...))
 	set.want(t, QuantityVDRHourly, t0, 75, reading.Good)
 	set.want(t, QuantityLAeqHourly, t0, 10*math.Log10(5_600_000), reading.Good) // 75 % is not below 0.75
-	if got := RoundHalfEven(set[key(QuantityLAeqHourly, t0)].Value, 2); got != 67.48 {
+	if got := reading.RoundHalfEven(set[key(QuantityLAeqHourly, t0)].Value, 2); got != 67.48 {
 		t.Errorf("laeq_1h = %v, want 67.48", got)
 	}
 	set.want(t, QuantityLAeqMinute, t0.Add(35*time.Minute), 70, reading.Good) // its own minute only
@@ -687,7 +687,7 @@ func TestAggregatorLaeqFirstValueOfRecording(t *testing.T) {
 	set := collect(t, nil, append(out, a.Tick(t0.Add(time.Hour+DefaultLateness))...))
 	want := 10 * math.Log10((3*math.Pow(10, 6.2)+1e7)/4)
 	set.want(t, QuantityLAeqHourly, t0, want, reading.Good)
-	if got := RoundHalfEven(set[key(QuantityLAeqHourly, t0)].Value, 2); got != 65.67 {
+	if got := reading.RoundHalfEven(set[key(QuantityLAeqHourly, t0)].Value, 2); got != 65.67 {
 		t.Errorf("laeq_1h = %v, want 65.67", got)
 	}
 	set.want(t, QuantityVDRHourly, t0, 100, reading.Good)

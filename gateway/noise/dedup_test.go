@@ -36,7 +36,7 @@ func TestAggregatorRedeliveredSamplesCountOnce(t *testing.T) {
 	}
 	set := collect(t, nil, append(out, a.Tick(t0.Add(time.Minute+DefaultLateness))...))
 	set.want(t, QuantityLAeqMinute, t0, 10*math.Log10(16_750_000), reading.Good)
-	if got := RoundHalfEven(set[key(QuantityLAeqMinute, t0)].Value, 2); got != 72.24 {
+	if got := reading.RoundHalfEven(set[key(QuantityLAeqMinute, t0)].Value, 2); got != 72.24 {
 		t.Errorf("laeq_1m = %v, want 72.24", got)
 	}
 	if l := a.Now(t0.Add(time.Minute)); l.Accepted != 60 || l.Duplicate != 10 || l.Seconds != 60 {

@@ -3,7 +3,7 @@
 // turns one noise device's samples into the derived series of the noise measurement.
 //
 // Section references (§1.x) are to the project's domain reference, docs/standards.md. Levels are float64 throughout;
-// nothing is rounded on the way, RoundHalfEven is for output (HJ 212 carries one
+// nothing is rounded on the way, reading.RoundHalfEven is for output (HJ 212 carries one
 // decimal).
 //
 // # Derived quantities
@@ -46,7 +46,7 @@
 // fraction of its hours have a good laeq_1h, and Lden if a part is), or when weather
 // invalidated the window; otherwise Good. The Lden 24 hours run from Config.Lden's day
 // start to the same hour the next day, so its night is one night; each part is emitted
-// when its last hour closes. Values are not rounded: use RoundHalfEven(v, 1) for display.
+// when its last hour closes. Values are not rounded: use reading.RoundHalfEven(v, 1) for display.
 //
 // # Validity
 //

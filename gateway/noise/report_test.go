@@ -24,7 +24,7 @@ func hourly(a *Aggregator, t0 time.Time, levels []float64) []reading.Reading {
 // round1 checks the one-decimal display value (GB/T 8170) of a derived reading.
 func (s derivedSet) round1(t *testing.T, quantity string, at time.Time, want float64) {
 	t.Helper()
-	if got := RoundHalfEven(s[key(quantity, at)].Value, 1); got != want {
+	if got := reading.RoundHalfEven(s[key(quantity, at)].Value, 1); got != want {
 		t.Errorf("%s@%v rounds to %v, want %v", quantity, at, got, want)
 	}
 }
