@@ -182,8 +182,8 @@ func (s *Screening) Rules(k screen.Key) (screen.Rules, bool) {
 	return r, !r.Off()
 }
 
-// References returns the devices some channel's drift is judged against, with the
-// site of each (site is resolved by the caller's device map).
+// References returns the devices some channel's drift is judged against (a reference
+// or a check device), at the site of the channel each serves.
 func (s *Screening) References() []string {
 	var out []string
 	for _, c := range s.Channels {

@@ -38,6 +38,25 @@ func shortenRules(t *testing.T, dir string, files ...string) []string {
 	return out
 }
 
+// startOnCall starts the duty officer's end of an alert test: a webhook receiver and a
+// real Alertmanager that sends it every alert, grouped by alertname and groupBy, with
+// the waits cut to a second.
+func startOnCall(t *testing.T, groupBy string) (*testsvc.Webhook, *testsvc.Alertmanager) {
+	t.Helper()
+	hook := testsvc.StartWebhook(t)
+	am := testsvc.StartAlertmanager(t, fmt.Sprintf(`route:
+  receiver: hook
+  group_by: [alertname, %s]
+  group_wait: 1s
+  group_interval: 1s
+  repeat_interval: 1h
+receivers:
+  - name: hook
+    webhook_configs: [{url: %q, send_resolved: true}]
+`, groupBy, hook.URL+"/oncall"))
+	return hook, am
+}
+
 // dayNow returns day_start and night_start that put now (Asia/Shanghai, by the
 // gateway's clock) well inside a day period, so the test does not depend on the hour it
 // runs at.
@@ -55,17 +74,7 @@ func dayNow() (dayStart, nightStart string) {
 // a real Alertmanager, whose webhook receiver is the test.
 func TestQuietDistrictAlertEndToEnd(t *testing.T) {
 	broker := testsvc.StartMosquitto(t, testsvc.MosquittoOptions{})
-	hook := testsvc.StartWebhook(t)
-	am := testsvc.StartAlertmanager(t, fmt.Sprintf(`route:
-  receiver: hook
-  group_by: [alertname, site]
-  group_wait: 1s
-  group_interval: 1s
-  repeat_interval: 1h
-receivers:
-  - name: hook
-    webhook_configs: [{url: %q, send_resolved: true}]
-`, hook.URL+"/oncall"))
+	hook, am := startOnCall(t, "site")
 	bin := buildBinary(t)
 	dir := t.TempDir()
 	listen := loopback(t)

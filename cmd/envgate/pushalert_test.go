@@ -24,17 +24,7 @@ import (
 // the day and night periods are the gateway's (dayNow), which envgate_noise_night
 // reports.
 func TestQuietDistrictAlertPushed(t *testing.T) {
-	hook := testsvc.StartWebhook(t)
-	am := testsvc.StartAlertmanager(t, fmt.Sprintf(`route:
-  receiver: hook
-  group_by: [alertname, site]
-  group_wait: 1s
-  group_interval: 1s
-  repeat_interval: 1h
-receivers:
-  - name: hook
-    webhook_configs: [{url: %q, send_resolved: true}]
-`, hook.URL+"/oncall"))
+	hook, am := startOnCall(t, "site")
 	dir := t.TempDir()
 	root, _ := filepath.Abs("../..")
 	rules := shortenRules(t, dir, filepath.Join(root, "alerts/noise.rules.yml"))

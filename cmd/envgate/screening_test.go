@@ -97,17 +97,7 @@ func replayFlags(t *testing.T, out string) map[flagKey]string {
 func TestScreeningLiveMatchesReplay(t *testing.T) {
 	inf := testsvc.StartInflux(t)
 	broker := testsvc.StartMosquitto(t, testsvc.MosquittoOptions{MaxQueued: 100000})
-	hook := testsvc.StartWebhook(t)
-	am := testsvc.StartAlertmanager(t, fmt.Sprintf(`route:
-  receiver: hook
-  group_by: [alertname, device]
-  group_wait: 1s
-  group_interval: 1s
-  repeat_interval: 1h
-receivers:
-  - name: hook
-    webhook_configs: [{url: %q, send_resolved: true}]
-`, hook.URL+"/oncall"))
+	hook, am := startOnCall(t, "device")
 	bin := buildBinary(t)
 	dir := t.TempDir()
 	listen := loopback(t)
@@ -305,8 +295,7 @@ mqtt:
 	t.Logf("%d readings; flags by device (replay, live): %v; %d differences", len(samples), byDevice, diff)
 
 	// The dead PM sensor is still flagged at the end of the day: the duty officer hears of it.
-	msg, alert := hook.WaitAlert(t, 90*time.Second, "ReadingsFlagged", "firing")
-	_ = msg
+	_, alert := hook.WaitAlert(t, 90*time.Second, "ReadingsFlagged", "firing")
 	if alert.Labels["severity"] != "warning" {
 		t.Errorf("ReadingsFlagged labels %v", alert.Labels)
 	}
