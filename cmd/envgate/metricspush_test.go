@@ -168,13 +168,17 @@ water:
 	}()
 	g.start()
 	defer g.stop(syscall.SIGTERM)
-	// Every device polled a few times: its series exist.
-	time.Sleep(5 * time.Second)
+	// Every device polled a few times, so its series exist: wait for the third push.
+	pushes := func() int {
+		recv.mu.Lock()
+		defer recv.mu.Unlock()
+		return len(recv.metricsSizes)
+	}
+	if !waitFor(t, 30*time.Second, func() bool { return pushes() >= 3 }) {
+		t.Fatalf("%d metrics pushes in 30 s, want at least 3", pushes())
+	}
 	recv.mu.Lock()
 	defer recv.mu.Unlock()
-	if len(recv.metricsSizes) < 3 {
-		t.Fatalf("%d metrics pushes in 5 s, want at least 3", len(recv.metricsSizes))
-	}
 	last := len(recv.metricsSizes) - 1
 	size, series := recv.metricsSizes[last], recv.metricSeries[last]
 	t.Logf("one metrics push: %d series, %d bytes (snappy protobuf body); at 15s: %.0f KiB/day", series, size, float64(size)*5760/1024)
