@@ -13,9 +13,6 @@ import (
 // episodes, the sensors' resolutions) gets no flag from the default rules over a
 // week: noise every second, air and weather every 10 s, water every 5 minutes.
 func TestSimulatorWeekHasNoFalseFlags(t *testing.T) {
-	if testing.Short() {
-		t.Skip("a week of samples; skipped with -short")
-	}
 	start := time.Now().Truncate(24*time.Hour).AddDate(0, 0, -7)
 	for _, c := range []struct {
 		kind       string
