@@ -50,7 +50,7 @@ type ScreeningDrift struct {
 
 // Screening defaults, documented in docs/config.md.
 const (
-	DefaultScreeningHold = 10 * time.Minute
+	DefaultScreeningHold = screen.DefaultHold
 	DefaultDriftWindow   = 24 * time.Hour
 )
 

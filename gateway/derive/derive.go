@@ -74,7 +74,7 @@ type Screening struct {
 	Rules      func(screen.Key) (screen.Rules, bool)
 	References []string      // devices some channel's drift is judged against
 	UseSuspect bool          // monitors take flagged readings as Suspect, not Bad
-	Hold       time.Duration // a held jump of a channel silent this long is released as a step; ≤ 0: 10 minutes
+	Hold       time.Duration // a held jump of a channel silent this long is released as a step; ≤ 0: screen.DefaultHold
 	// Reach is how far back a channel's verdict depends on its samples (its longest
 	// flatline or drift window): Restore reads that much of the log so that a restart
 	// flags what the running gateway would have.
@@ -213,7 +213,7 @@ func New(ms Monitors) (*Set, error) {
 	if sc := ms.Screening; sc != nil && sc.Rules != nil {
 		s.scr, s.screening = screen.New(sc.Rules, sc.References), *sc
 		if s.screening.Hold <= 0 {
-			s.screening.Hold = 10 * time.Minute
+			s.screening.Hold = screen.DefaultHold
 		}
 	}
 	for _, n := range ms.Noise {

@@ -31,6 +31,10 @@ var defaults = map[string]struct {
 	"conductivity":      {24 * time.Hour, 0},
 }
 
+// DefaultHold is how long a held jump waits for the samples that decide it once its
+// channel has fallen silent (FlushBefore); then it stands as a step.
+const DefaultHold = 10 * time.Minute
+
 // DefaultFlatSamples is the fewest samples a flatline needs by default, so that two
 // samples hours apart are never one.
 const DefaultFlatSamples = 3
