@@ -158,7 +158,7 @@ func (s *Sink) history(c *conn, si int, p hj212.Packet, from, to time.Time) stri
 		return hj212.ExeFailed
 	}
 	n := len(s.cfg.Stations)
-	recs, _ := s.build(keep, make([]int64, n), make([]time.Duration, n), si)
+	recs, _ := s.build(keep, make([]map[string]int64, n), make([]time.Duration, n), si)
 	sent := 0
 	for _, rec := range recs {
 		if rec.dataTime.Before(from) || rec.dataTime.After(to) {

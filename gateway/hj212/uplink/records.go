@@ -127,15 +127,18 @@ type record struct {
 	codes    []string
 	values   map[string][2]string // code → suffix, value
 	flags    map[string]string    // code → flag
+	times    map[string]time.Time // real-time data: code → the instant of its value
 }
 
 // build turns a batch into records, in the order their first reading comes in the
 // batch. Readings of no station, or of a quantity a station does not send, are left
 // out. Real-time data is one record per station and RtdInterval: the latest value of
-// each factor, DataTime the latest instant; a bucket already sent (rtdSent) is
-// skipped. only ≥ 0 keeps one station's records. skipped counts readings that matched a station but cannot be sent (NaN,
-// Quality Bad).
-func (s *Sink) build(batch []reading.Reading, rtdSent []int64, rtd []time.Duration, only int) (recs []*record, skipped int) {
+// each factor, DataTime the latest of their instants; a factor already sent for its
+// interval (rtdSent: per station, code → the last interval sent) is skipped, so a
+// factor that comes in a later batch of an interval goes out in a packet of its own.
+// only ≥ 0 keeps one station's records. skipped counts readings that matched a station but cannot be
+// sent (NaN, Quality Bad).
+func (s *Sink) build(batch []reading.Reading, rtdSent []map[string]int64, rtd []time.Duration, only int) (recs []*record, skipped int) {
 	type key struct {
 		station int
 		cn      string
@@ -162,7 +165,7 @@ func (s *Sink) build(batch []reading.Reading, rtdSent []int64, rtd []time.Durati
 			var bucket int64
 			if f.cn == hj212.CNRealtime {
 				bucket = floorDiv(r.Time.UnixNano(), int64(rtd[si])) * int64(rtd[si]) // its start, comparable across intervals
-				if bucket <= rtdSent[si] {
+				if sent, ok := rtdSent[si][f.code]; ok && bucket <= sent {
 					continue
 				}
 				k.t = bucket
@@ -170,15 +173,16 @@ func (s *Sink) build(batch []reading.Reading, rtdSent []int64, rtd []time.Durati
 			rec := index[k]
 			if rec == nil {
 				rec = &record{station: si, cn: f.cn, dataTime: dt, bucket: bucket,
-					values: map[string][2]string{}, flags: map[string]string{}}
+					values: map[string][2]string{}, flags: map[string]string{}, times: map[string]time.Time{}}
 				index[k] = rec
 				recs = append(recs, rec)
 			}
-			if f.cn == hj212.CNRealtime && dt.Before(rec.dataTime) {
-				continue // an older value of the bucket: the latest wins
-			}
 			if f.cn == hj212.CNRealtime {
-				rec.dataTime = dt
+				if last, seen := rec.times[f.code]; seen && dt.Before(last) {
+					continue // an older value of the factor in the bucket: the latest wins
+				}
+				rec.times[f.code] = dt
+				rec.dataTime = newest(rec.times)
 			}
 			if _, seen := rec.values[f.code]; !seen {
 				rec.codes = append(rec.codes, f.code)
@@ -188,6 +192,17 @@ func (s *Sink) build(batch []reading.Reading, rtdSent []int64, rtd []time.Durati
 		}
 	}
 	return recs, skipped
+}
+
+// newest returns the latest of times.
+func newest(times map[string]time.Time) time.Time {
+	var t time.Time
+	for _, x := range times {
+		if x.After(t) {
+			t = x
+		}
+	}
+	return t
 }
 
 func floorDiv(a, b int64) int64 {

@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"slices"
 	"sync"
@@ -96,9 +97,9 @@ type Sink struct {
 	qmu sync.Mutex
 	qn  qnSource
 
-	mu       sync.Mutex      // one Write at a time; guards the fields below
-	answered map[string]bool // content keys answered since the last Write that returned nil
-	rtdSent  []int64         // per station: the last real-time bucket sent
+	mu       sync.Mutex         // one Write at a time; guards the fields below
+	answered map[string]bool    // content keys answered since the last Write that returned nil
+	rtdSent  []map[string]int64 // per station: factor code → the last real-time bucket it was sent in
 
 	cmu  sync.Mutex // guards conn, closed, rtd
 	conn *conn
@@ -157,7 +158,7 @@ func New(cfg Config, log *slog.Logger) (*Sink, error) {
 				return nil, fmt.Errorf("stations[%d].records: %q is not one of minute, hourly, daily", i, r)
 			}
 		}
-		s.rtdSent = append(s.rtdSent, -1<<62)
+		s.rtdSent = append(s.rtdSent, map[string]int64{})
 		s.rtd = append(s.rtd, cfg.RtdInterval)
 	}
 	return s, nil
@@ -228,7 +229,10 @@ func (s *Sink) Write(ctx context.Context, batch []reading.Reading) error {
 	rtd := slices.Clone(s.rtd)
 	s.cmu.Unlock()
 	recs, skipped := s.build(batch, s.rtdSent, rtd, -1)
-	rtdSent := slices.Clone(s.rtdSent)
+	rtdSent := make([]map[string]int64, len(s.rtdSent))
+	for i, m := range s.rtdSent {
+		rtdSent[i] = maps.Clone(m)
+	}
 	for _, rec := range recs {
 		pkts, err := s.packets(rec, s.nextQN())
 		if err != nil {
@@ -247,7 +251,11 @@ func (s *Sink) Write(ctx context.Context, batch []reading.Reading) error {
 			s.answered[key] = true
 		}
 		if rec.cn == hj212.CNRealtime {
-			rtdSent[rec.station] = max(rtdSent[rec.station], rec.bucket)
+			for _, code := range rec.codes {
+				if b, ok := rtdSent[rec.station][code]; !ok || rec.bucket > b {
+					rtdSent[rec.station][code] = rec.bucket
+				}
+			}
 		}
 	}
 	s.rtdSent = rtdSent

@@ -442,3 +442,42 @@ func TestHJ212FlagsFromScreeningAndMaintenance(t *testing.T) {
 		t.Errorf("conflicts %v", conflicts)
 	}
 }
+
+// Real-time data keeps the latest value of each factor, not of the record: a factor
+// whose latest reading is older than another factor's is still sent, and a factor that
+// comes in a later batch of an interval already sent goes out then, alone.
+func TestHJ212RealtimeEveryFactor(t *testing.T) {
+	p := hj212test.New(t)
+	s := newSink(t, p.Addr(), func(c *Config) {
+		c.Stations = []Station{{ST: "22", MN: airMN, PW: pw, Site: "x", Realtime: true}}
+	})
+	t0 := today10()
+	r := func(q string, at time.Time, v float64) reading.Reading {
+		return reading.Reading{Time: at, Site: "x", Device: "aqm", Quantity: q, Value: v}
+	}
+	batches := [][]reading.Reading{
+		{r("pm25", t0.Add(10*time.Second), 35), r("pm10", t0.Add(5*time.Second), 60)},
+		{r("so2", t0.Add(20*time.Second), 0.012), r("pm25", t0.Add(30*time.Second), 99)}, // pm25 of the interval was sent
+	}
+	for _, b := range batches {
+		if err := s.Write(t.Context(), b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	vals, dups, conflicts := hj212test.Records(p.Packets())
+	for _, w := range []hj212test.Value{
+		value(airMN, "2011", t0.Add(10*time.Second), "a34004-Rtd", "35.000"),
+		value(airMN, "2011", t0.Add(10*time.Second), "a34002-Rtd", "60.000"),
+		value(airMN, "2011", t0.Add(20*time.Second), "a21026-Rtd", "0.01"),
+	} {
+		if !vals[w] {
+			t.Errorf("missing %+v in %v", w, vals)
+		}
+	}
+	if len(vals) != 6 || dups != 0 || conflicts != nil {
+		t.Errorf("%d values (want 6), %d duplicates, conflicts %v: %v", len(vals), dups, conflicts, vals)
+	}
+	if n := len(p.Packets()); n != 2 {
+		t.Errorf("%d packets, want 2", n)
+	}
+}
