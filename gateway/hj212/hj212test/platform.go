@@ -50,6 +50,7 @@ type Platform struct {
 	b       Behaviour
 	packets []Packet
 	conns   int
+	parts   map[string]int // QN and MN of a split record → the last PNO received, on any connection
 	cur     net.Conn
 	wmu     sync.Mutex
 	changed chan struct{}
@@ -66,7 +67,7 @@ func NewOn(t testing.TB, addr string) *Platform {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &Platform{t: t, ln: ln, changed: make(chan struct{})}
+	p := &Platform{t: t, ln: ln, changed: make(chan struct{}), parts: map[string]int{}}
 	p.wg.Add(1)
 	go p.accept()
 	t.Cleanup(p.Close)
@@ -195,7 +196,6 @@ func (p *Platform) serve(c net.Conn, n int) {
 	sc.Buffer(make([]byte, 8192), 8192)
 	sc.Split(splitCRLF)
 	var got int
-	lastSplit := map[string]int{} // QN → last PNO seen
 	for sc.Scan() {
 		line := sc.Text()
 		pk, err := Parse(line)
@@ -204,14 +204,18 @@ func (p *Platform) serve(c net.Conn, n int) {
 			continue
 		}
 		pk.Conn = n
-		if pk.Split() {
-			if want := lastSplit[pk.QN] + 1; pk.PNO != want && pk.PNO != 1 { // 1: a re-send of the record
-				p.t.Errorf("platform: packet QN %s PNO %d after PNO %d", pk.QN, pk.PNO, want-1)
-			}
-			lastSplit[pk.QN] = pk.PNO
-		}
 		got++
 		p.mu.Lock()
+		if pk.Split() {
+			// The next part; or a re-send: of the last part (unanswered), or of the
+			// record from its first part. A record retried on a new connection goes
+			// on from the part that was not answered.
+			k := pk.QN + "|" + pk.MN
+			if last := p.parts[k]; pk.PNO != last+1 && pk.PNO != last && pk.PNO != 1 {
+				p.t.Errorf("platform: packet QN %s PNO %d after PNO %d", pk.QN, pk.PNO, last)
+			}
+			p.parts[k] = pk.PNO
+		}
 		p.packets = append(p.packets, pk)
 		close(p.changed)
 		p.changed = make(chan struct{})

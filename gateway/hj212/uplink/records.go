@@ -282,3 +282,15 @@ func (q *qnSource) next(now time.Time, loc *time.Location) string {
 func contentKey(p hj212.Packet) string {
 	return p.ST + "|" + p.CN + "|" + p.MN + "|" + strconv.Itoa(p.PNUM) + "|" + strconv.Itoa(p.PNO) + "|" + p.CP
 }
+
+// recordKey identifies a record without its QN: station, CN, DataTime and content. A
+// record whose packets were not all answered keeps its QN under this key.
+func (s *Sink) recordKey(rec *record) string {
+	var b strings.Builder
+	b.WriteString(s.cfg.Stations[rec.station].MN + "|" + rec.cn + "|" + strconv.FormatInt(rec.dataTime.UnixNano(), 10))
+	for _, c := range rec.codes {
+		v := rec.values[c]
+		b.WriteString("|" + c + "-" + v[0] + "=" + v[1] + "," + rec.flags[c])
+	}
+	return b.String()
+}

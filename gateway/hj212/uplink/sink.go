@@ -99,6 +99,7 @@ type Sink struct {
 
 	mu       sync.Mutex         // one Write at a time; guards the fields below
 	answered map[string]bool    // content keys answered since the last Write that returned nil
+	pending  map[string]string  // record key → the QN of a record not all of whose packets were answered
 	rtdSent  []map[string]int64 // per station: factor code → the last real-time bucket it was sent in
 
 	cmu  sync.Mutex // guards conn, closed, rtd
@@ -139,7 +140,7 @@ func New(cfg Config, log *slog.Logger) (*Sink, error) {
 		cfg.Now = clock.Now
 	}
 	cfg.Stations = slices.Clone(cfg.Stations)
-	s := &Sink{cfg: cfg, log: log, answered: map[string]bool{}}
+	s := &Sink{cfg: cfg, log: log, answered: map[string]bool{}, pending: map[string]string{}}
 	for i := range cfg.Stations {
 		st := &s.cfg.Stations[i]
 		if st.ST == "" || st.MN == "" {
@@ -217,8 +218,9 @@ func (s *Sink) Close() error {
 // within AnswerTimeout is sent again with the same QN, up to Retries times; a lost
 // connection is dialled again and the packet re-sent, within the same tries. When the
 // tries run out, Write closes the connection and returns an error: the forwarder keeps
-// the batch and calls Write again after its back-off, and the packets the platform had
-// answered are not sent again (same content, any QN). Readings that belong to no
+// the batch and calls Write again after its back-off, the packets the platform had
+// answered are not sent again (same content, any QN), and the rest of a record the
+// platform had not answered in full go under the record's first QN. Readings that belong to no
 // station or whose quantity has no code are set aside without a word (they are not
 // this platform's); readings that cannot be sent are counted in Stats.Skipped. With a
 // Heartbeat, a write without packets dials a lost connection again.
@@ -234,7 +236,14 @@ func (s *Sink) Write(ctx context.Context, batch []reading.Reading) error {
 		rtdSent[i] = maps.Clone(m)
 	}
 	for _, rec := range recs {
-		pkts, err := s.packets(rec, s.nextQN())
+		// A record sent before and not all answered goes again under its QN: the
+		// platform joins the parts of a split record by QN.
+		rkey := s.recordKey(rec)
+		qn, ok := s.pending[rkey]
+		if !ok {
+			qn = s.nextQN()
+		}
+		pkts, err := s.packets(rec, qn)
 		if err != nil {
 			s.log.Warn("record not sent", "err", err, "cn", rec.cn, "mn", s.cfg.Stations[rec.station].MN)
 			skipped += len(rec.codes)
@@ -246,10 +255,12 @@ func (s *Sink) Write(ctx context.Context, batch []reading.Reading) error {
 				continue
 			}
 			if err := s.deliver(ctx, p); err != nil {
+				s.pending[rkey] = qn
 				return err
 			}
 			s.answered[key] = true
 		}
+		delete(s.pending, rkey)
 		if rec.cn == hj212.CNRealtime {
 			for _, code := range rec.codes {
 				if b, ok := rtdSent[rec.station][code]; !ok || rec.bucket > b {
@@ -260,6 +271,7 @@ func (s *Sink) Write(ctx context.Context, batch []reading.Reading) error {
 	}
 	s.rtdSent = rtdSent
 	clear(s.answered)
+	clear(s.pending)
 	if len(recs) == 0 && s.cfg.Heartbeat > 0 {
 		// With a heartbeat the connection is meant to stay up for the platform's
 		// commands: a write with nothing to send re-dials a lost one, and a failure

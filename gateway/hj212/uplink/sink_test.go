@@ -327,16 +327,18 @@ func TestHJ212RetryKeepsAnswered(t *testing.T) {
 	if err := s.Write(t.Context(), batch); err != nil {
 		t.Fatal(err)
 	}
-	vals, dups, conflicts := hj212test.Records(p.Packets())
+	pks := p.Packets()
+	vals, dups, conflicts := hj212test.Records(pks)
 	if len(vals) != noiseValues || conflicts != nil {
 		t.Errorf("%d values, conflicts %v", len(vals), conflicts)
 	}
-	// The second packet was received but not answered: it is the only one sent twice.
-	if dups != 2*1 && dups != 2*3 {
-		t.Errorf("%d duplicate values, want those of the unanswered packet only", dups)
+	// The second packet was received but not answered: it is the only one sent twice,
+	// under its QN (a re-send, not a duplicate).
+	if dups != 0 {
+		t.Errorf("%d duplicate values, want none", dups)
 	}
-	if n := len(p.Packets()); n != 5 {
-		t.Errorf("%d packets, want 5 (4 records, 1 sent again)", n)
+	if len(pks) != 5 || pks[2].Raw != pks[1].Raw {
+		t.Fatalf("%d packets, want 5 (4 records, the second sent again as it was)", len(pks))
 	}
 }
 
@@ -479,5 +481,35 @@ func TestHJ212RealtimeEveryFactor(t *testing.T) {
 	}
 	if n := len(p.Packets()); n != 2 {
 		t.Errorf("%d packets, want 2", n)
+	}
+}
+
+// A split record whose first part was answered and whose second was not goes again,
+// from its second part, under its first QN: the platform joins the parts by QN.
+func TestHJ212SplitRetryKeepsQN(t *testing.T) {
+	p := hj212test.New(t)
+	p.Set(hj212test.Behaviour{DropAfter: 2})
+	st, batch := manyFactors(60)
+	s := newSink(t, p.Addr(), func(c *Config) { c.Stations = []Station{st}; c.Retries = 0 })
+	if err := s.Write(t.Context(), batch); err == nil {
+		t.Fatal("Write: nil, want the lost connection's error")
+	}
+	p.Set(hj212test.Behaviour{})
+	if err := s.Write(t.Context(), batch); err != nil {
+		t.Fatal(err)
+	}
+	pks := p.Packets()
+	parts := map[int]int{}
+	for _, pk := range pks {
+		if pk.QN != pks[0].QN {
+			t.Errorf("part %d under QN %s, the record's first part under %s", pk.PNO, pk.QN, pks[0].QN)
+		}
+		parts[pk.PNO]++
+	}
+	if len(parts) != pks[0].PNUM || parts[1] != 1 || parts[2] != 2 {
+		t.Errorf("parts sent %v of %d: want each once, the unanswered second twice", parts, pks[0].PNUM)
+	}
+	if vals, _, _ := hj212test.Records(pks); len(vals) != 120 {
+		t.Errorf("%d values after reassembly, want 120", len(vals))
 	}
 }
