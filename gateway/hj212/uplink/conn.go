@@ -20,13 +20,13 @@ type conn struct {
 	last time.Time  // last write; guarded by wmu
 
 	mu      sync.Mutex
-	waiters map[string]chan struct{} // QN and MN → closed when answered
+	waiters map[string]*waiter // QN and MN → the packet waiting for its answer, and sends owed one
 	cause   error
 	once    sync.Once
 }
 
 func newConn(nc net.Conn) *conn {
-	return &conn{nc: nc, doneCh: make(chan struct{}), waiters: map[string]chan struct{}{}, last: time.Now()}
+	return &conn{nc: nc, doneCh: make(chan struct{}), waiters: map[string]*waiter{}, last: time.Now()}
 }
 
 // writeTimeout bounds one write: a platform that stops reading must not hold a Write.
@@ -50,31 +50,67 @@ func (c *conn) lastWrite() time.Time {
 	return c.last
 }
 
-// expect registers a wait for the answer to the packet qn of mn.
-func (c *conn) expect(qn, mn string) <-chan struct{} {
-	ch := make(chan struct{})
-	c.mu.Lock()
-	c.waiters[qn+"|"+mn] = ch
-	c.mu.Unlock()
-	return ch
+// A waiter counts the sends of one QN and MN. The parts of a split record share a QN
+// and their answers (9014) carry no PNO, so an answer is matched by order: it answers
+// a send still owed one. Sends of an earlier packet (a part re-sent after a timeout,
+// then answered) are owed first, so a late answer to part k is not taken for part k+1.
+type waiter struct {
+	ch    chan struct{} // closed when the waiting packet is answered; nil when none waits
+	sends int           // sends of the waiting packet
+	late  int           // sends of earlier packets, not answered yet
 }
 
+// expect counts one send of the packet qn of mn and returns the channel closed when it
+// is answered: the same channel for each re-send of the packet, until it is answered or
+// forgotten.
+func (c *conn) expect(qn, mn string) <-chan struct{} {
+	k := qn + "|" + mn
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	w := c.waiters[k]
+	if w == nil {
+		// Packets are sent one at a time: the late answers owed to another QN
+		// can only be answers to no packet waiting.
+		clear(c.waiters)
+		w = &waiter{}
+		c.waiters[k] = w
+	}
+	if w.ch == nil {
+		w.ch = make(chan struct{})
+	}
+	w.sends++
+	return w.ch
+}
+
+// forget stops the wait for the packet qn of mn: its sends are still owed an answer.
 func (c *conn) forget(qn, mn string) {
 	c.mu.Lock()
-	delete(c.waiters, qn+"|"+mn)
-	c.mu.Unlock()
+	defer c.mu.Unlock()
+	if w := c.waiters[qn+"|"+mn]; w != nil && w.ch != nil {
+		w.late += w.sends
+		w.ch, w.sends = nil, 0
+	}
 }
 
-// answer reports an answer to qn of mn; false if no packet waits for it.
+// answer reports an answer to qn of mn: it goes to the sends of earlier packets first,
+// then to the waiting packet. It returns false if no send is owed one.
 func (c *conn) answer(qn, mn string) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	ch, ok := c.waiters[qn+"|"+mn]
-	if ok {
-		close(ch)
-		delete(c.waiters, qn+"|"+mn)
+	w := c.waiters[qn+"|"+mn]
+	switch {
+	case w == nil:
+		return false
+	case w.late > 0:
+		w.late--
+	case w.ch != nil:
+		close(w.ch)
+		w.late += w.sends - 1
+		w.ch, w.sends = nil, 0
+	default:
+		return false
 	}
-	return ok
+	return true
 }
 
 func (c *conn) fail(err error) {

@@ -324,8 +324,10 @@ func (s *Sink) deliver(ctx context.Context, p hj212.Packet) error {
 			s.answeredN.Add(1)
 			return nil
 		case <-t.C:
+			// Still waiting: an answer to this send, late, answers the re-send too.
 			s.timeouts.Add(1)
 			last = fmt.Errorf("CN %s QN %s MN %s: no answer (CN 9014) within %v", p.CN, p.QN, p.MN, s.cfg.AnswerTimeout)
+			continue
 		case <-c.doneCh:
 			t.Stop()
 			last = fmt.Errorf("CN %s QN %s: connection lost before the answer: %w", p.CN, p.QN, c.err())
@@ -337,6 +339,7 @@ func (s *Sink) deliver(ctx context.Context, p hj212.Packet) error {
 		c.forget(p.QN, p.MN)
 	}
 	if c := s.current(); c != nil {
+		c.forget(p.QN, p.MN)
 		s.drop(c)
 	}
 	return fmt.Errorf("after %d tries: %w", s.cfg.Retries+1, last)
