@@ -21,10 +21,17 @@ const historyTimeout = 2 * time.Minute
 
 // handle answers one platform command on c (docs/hj212.md, "Commands"): 9011 with
 // QnRtn, then, for a request it carries out, the data it asks for and 9012 with ExeRtn.
-func (s *Sink) handle(c *conn, cmd command) {
+// ctx is done when c fails or closes. A failure to send closes c: the rest of the
+// answer is dropped with it.
+func (s *Sink) handle(ctx context.Context, c *conn, cmd command) {
 	p := cmd.p
 	reply := func(cn, cp string) {
-		s.sendPacket(c, hj212.Packet{QN: p.QN, ST: hj212.STInteraction, CN: cn, PW: p.PW, MN: p.MN, Flag: hj212.Version2017, CP: cp})
+		if c.isDone() {
+			return
+		}
+		if err := s.sendPacket(c, hj212.Packet{QN: p.QN, ST: hj212.STInteraction, CN: cn, PW: p.PW, MN: p.MN, Flag: hj212.Version2017, CP: cp}); err != nil {
+			s.log.Debug("platform command: answer not sent", "cn", p.CN, "qn", p.QN, "err", err)
+		}
 	}
 	qnRtn := func(v string) {
 		if v != hj212.QnReady {
@@ -64,7 +71,12 @@ func (s *Sink) handle(c *conn, cmd command) {
 		return
 	}
 	upload := func(cn, cp string) {
-		s.sendPacket(c, hj212.Packet{QN: p.QN, ST: st.ST, CN: cn, PW: st.PW, MN: st.MN, Flag: hj212.Version2017, CP: cp})
+		if c.isDone() {
+			return
+		}
+		if err := s.sendPacket(c, hj212.Packet{QN: p.QN, ST: st.ST, CN: cn, PW: st.PW, MN: st.MN, Flag: hj212.Version2017, CP: cp}); err != nil {
+			s.log.Debug("platform command: data not sent", "cn", p.CN, "qn", p.QN, "err", err)
+		}
 	}
 	params, perr := hj212.ParseCP(p.CP)
 	switch p.CN {
@@ -111,7 +123,7 @@ func (s *Sink) handle(c *conn, cmd command) {
 			return
 		}
 		qnRtn(hj212.QnReady)
-		exeRtn(s.history(c, si, p, from, to))
+		exeRtn(s.history(ctx, c, si, p, from, to))
 	case hj212.CNSetTimeout, hj212.CNTimeCalibration, hj212.CNGetMinInterval, hj212.CNSetMinInterval, hj212.CNSetPassword,
 		hj212.CNRealtime, hj212.CNStopRealtime, hj212.CNStatus, hj212.CNStopStatus, hj212.CNRunTimeDaily, hj212.CNPowerOn:
 		qnRtn(hj212.QnRefused)
@@ -128,8 +140,9 @@ func (s *Sink) rtdInterval(si int) time.Duration {
 
 // history sends station si's records of p.CN whose DataTime is in [from, to], from the
 // readings the buffer still holds, with the request's QN and without asking for
-// answers; it returns the ExeRtn: 1, or 100 when there is none.
-func (s *Sink) history(c *conn, si int, p hj212.Packet, from, to time.Time) string {
+// answers; it returns the ExeRtn: 1, 100 when there is none, 2 when the buffer could
+// not be read or a packet not sent. It stops when ctx (c's) is done.
+func (s *Sink) history(ctx context.Context, c *conn, si int, p hj212.Packet, from, to time.Time) string {
 	s.cmu.Lock()
 	read := s.cfg.History
 	s.cmu.Unlock()
@@ -138,7 +151,7 @@ func (s *Sink) history(c *conn, si int, p hj212.Packet, from, to time.Time) stri
 	}
 	st := &s.cfg.Stations[si]
 	var keep []reading.Reading
-	ctx, cancel := context.WithTimeout(context.Background(), historyTimeout)
+	ctx, cancel := context.WithTimeout(ctx, historyTimeout)
 	defer cancel()
 	// A daily record's values are stamped up to a day after its DataTime (a night, the
 	// Ldn): read a day further than asked for.
@@ -170,7 +183,10 @@ func (s *Sink) history(c *conn, si int, p hj212.Packet, from, to time.Time) stri
 		}
 		for _, pk := range pkts {
 			pk.Flag &^= hj212.FlagAck
-			s.sendPacket(c, pk)
+			if err := s.sendPacket(c, pk); err != nil {
+				s.log.Warn("history request: record not sent", "cn", p.CN, "qn", p.QN, "err", err)
+				return hj212.ExeFailed
+			}
 			sent++
 		}
 	}

@@ -2,7 +2,9 @@ package uplink
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"net"
 	"strings"
 	"testing"
 	"time"
@@ -130,6 +132,67 @@ func FuzzHJ212Handle(f *testing.F) {
 		if pk.Check() != nil {
 			return
 		}
-		s.handle(c, command{p: pk})
+		s.handle(t.Context(), c, command{p: pk})
 	})
+}
+
+// A history request stops when its connection closes (the sink closed, or the
+// platform gone): it does not read the buffer on for a connection that is no more.
+func TestHJ212HistoryStopsWithConnection(t *testing.T) {
+	for _, how := range []string{"sink closed", "platform dropped the connection"} {
+		t.Run(how, func(t *testing.T) {
+			p := hj212test.New(t)
+			reads := make(chan struct{})
+			stopped := make(chan error, 1)
+			s := newSink(t, p.Addr(), func(c *Config) {
+				c.History = func(ctx context.Context, from, to time.Time, each func([]reading.Reading) error) error {
+					close(reads)
+					select {
+					case <-ctx.Done():
+						stopped <- nil
+					case <-time.After(5 * time.Second):
+						stopped <- errors.New("history request still reading 5 s after its connection closed")
+					}
+					return ctx.Err()
+				}
+			})
+			t0 := today10()
+			if err := s.Write(t.Context(), []reading.Reading{rd("canal-east-3", "la", t0, 50)}); err != nil { // connects
+				t.Fatal(err)
+			}
+			ts := t0.In(shanghai).Format("20060102150405")
+			seg := fmt.Sprintf("QN=20260101000000001;ST=23;CN=2061;PW=%s;MN=%s;Flag=5;CP=&&BeginTime=%s,EndTime=%s&&", pw, noiseMN, ts, ts)
+			if err := p.Send(seg, true); err != nil {
+				t.Fatal(err)
+			}
+			<-reads
+			if how == "sink closed" {
+				s.Close()
+			} else {
+				p.DropConnection()
+			}
+			if err := <-stopped; err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}
+
+// A history request whose records cannot be sent reports failure (ExeRtn 2), not
+// success.
+func TestHJ212HistorySendFails(t *testing.T) {
+	s := newSink(t, "127.0.0.1:1", func(c *Config) {
+		c.History = func(ctx context.Context, from, to time.Time, each func([]reading.Reading) error) error {
+			return each(noiseBatch(today10()))
+		}
+	})
+	a, b := net.Pipe()
+	b.Close()
+	c := newConn(a)
+	t.Cleanup(c.close)
+	t0 := today10()
+	p := hj212.Packet{QN: "20260101000000001", ST: "23", CN: "2061", PW: pw, MN: noiseMN, Flag: 5}
+	if got := s.history(t.Context(), c, 0, p, t0, t0.Add(time.Hour)); got != hj212.ExeFailed {
+		t.Errorf("history on a broken connection: ExeRtn %s, want %s", got, hj212.ExeFailed)
+	}
 }

@@ -1,6 +1,7 @@
 package uplink
 
 import (
+	"context"
 	"errors"
 	"io"
 	"net"
@@ -141,13 +142,16 @@ func (c *conn) err() error {
 }
 
 // readLoop reads c's packets until it closes: answers (9014) go to the packet waiting
-// for them, commands to a goroutine of their own that answers them in order.
+// for them, commands to a goroutine of their own that answers them in order, under a
+// context cancelled when c fails or closes (a history request stops with it).
 func (s *Sink) readLoop(c *conn) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
 	cmds := make(chan command, 16)
 	defer close(cmds)
 	go func() {
 		for cmd := range cmds {
-			s.handle(c, cmd)
+			s.handle(ctx, c, cmd)
 		}
 	}()
 	r := hj212.NewReader(c.nc)

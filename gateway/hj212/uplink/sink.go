@@ -418,21 +418,23 @@ func (s *Sink) heartbeat(c *conn) {
 		}
 		st := s.cfg.Stations[0]
 		qn := s.nextQN()
-		s.sendPacket(c, hj212.Packet{QN: qn, ST: st.ST, CN: hj212.CNGetTime, PW: st.PW, MN: st.MN, Flag: hj212.Version2017,
+		// A failure closes c, which ends the loop.
+		_ = s.sendPacket(c, hj212.Packet{QN: qn, ST: st.ST, CN: hj212.CNGetTime, PW: st.PW, MN: st.MN, Flag: hj212.Version2017,
 			CP: hj212.Group(hj212.Field{Name: "SystemTime", Value: s.cfg.Now().In(s.cfg.Location).Format(hj212.TimeLayout)})})
 	}
 }
 
-// sendPacket encodes and writes p on c; a failure closes c.
-func (s *Sink) sendPacket(c *conn, p hj212.Packet) {
+// sendPacket encodes and writes p on c; a failure to write closes c.
+func (s *Sink) sendPacket(c *conn, p hj212.Packet) error {
 	frame, err := hj212.Encode(p)
 	if err != nil {
-		s.log.Warn("packet not sent", "cn", p.CN, "err", err)
-		return
+		return fmt.Errorf("encode CN %s QN %s: %w", p.CN, p.QN, err)
 	}
 	if err := c.write(frame); err != nil {
 		s.drop(c)
+		return fmt.Errorf("send CN %s QN %s: %w", p.CN, p.QN, err)
 	}
+	return nil
 }
 
 // nextQN returns a new QN.
