@@ -143,12 +143,11 @@ func (s *Sink) rtdInterval(si int) time.Duration {
 // answers; it returns the ExeRtn: 1, 100 when there is none, 2 when the buffer could
 // not be read or a packet not sent. It stops when ctx (c's) is done.
 func (s *Sink) history(ctx context.Context, c *conn, si int, p hj212.Packet, from, to time.Time) string {
-	s.cmu.Lock()
-	read := s.cfg.History
-	s.cmu.Unlock()
-	if read == nil {
+	h := s.historyHook.Load()
+	if h == nil {
 		return hj212.ExeNoData
 	}
+	read := *h
 	st := &s.cfg.Stations[si]
 	var keep []reading.Reading
 	ctx, cancel := context.WithTimeout(ctx, historyTimeout)

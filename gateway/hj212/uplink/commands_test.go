@@ -196,3 +196,40 @@ func TestHJ212HistorySendFails(t *testing.T) {
 		t.Errorf("history on a broken connection: ExeRtn %s, want %s", got, hj212.ExeFailed)
 	}
 }
+
+// SetFlag and SetHistory may be called while a history request reads the hooks (the
+// race detector checks it).
+func TestHJ212HooksSetWhileInUse(t *testing.T) {
+	p := hj212test.New(t)
+	t0 := today10()
+	history := func(ctx context.Context, from, to time.Time, each func([]reading.Reading) error) error {
+		return each(noiseBatch(t0))
+	}
+	s := newSink(t, p.Addr(), func(c *Config) { c.History = history })
+	if err := s.Write(t.Context(), []reading.Reading{rd("canal-east-3", "la", t0, 50)}); err != nil { // connects
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	setting := make(chan struct{})
+	go func() {
+		defer close(setting)
+		for {
+			select {
+			case <-done:
+				return
+			default:
+			}
+			s.SetFlag(func(string, time.Time) (string, bool) { return "M", true })
+			s.SetHistory(history)
+		}
+	}()
+	ts := t0.In(shanghai).Format("20060102150405")
+	for i := range 3 {
+		got := cns(ask(t, p, i, "2061", pw, noiseMN, "BeginTime="+ts+",EndTime="+ts, true, "9012"))
+		if !strings.HasSuffix(got, "9012:ExeRtn=1") {
+			t.Errorf("history request %d: %s", i, got)
+		}
+	}
+	close(done)
+	<-setting
+}

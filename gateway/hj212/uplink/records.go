@@ -216,8 +216,8 @@ func floorDiv(a, b int64) int64 {
 // flag is the data flag of r: the hook's (maintenance, calibration) if it has one for
 // r's device and time, else N for a good reading and SuspectFlag for a suspect one.
 func (s *Sink) flag(r reading.Reading) string {
-	if s.cfg.Flag != nil {
-		if f, ok := s.cfg.Flag(r.Device, r.Time); ok {
+	if h := s.flagHook.Load(); h != nil {
+		if f, ok := (*h)(r.Device, r.Time); ok {
 			return f
 		}
 	}

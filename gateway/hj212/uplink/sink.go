@@ -102,6 +102,10 @@ type Sink struct {
 	pending  map[string]string  // record key → the QN of a record not all of whose packets were answered
 	rtdSent  []map[string]int64 // per station: factor code → the last real-time bucket it was sent in
 
+	// The hooks of Config, set later by SetFlag and SetHistory.
+	flagHook    atomic.Pointer[flagFunc]
+	historyHook atomic.Pointer[historyFunc]
+
 	cmu  sync.Mutex // guards conn, closed, rtd
 	conn *conn
 	rtd  []time.Duration // per station: the real-time interval (CN 1062 changes it)
@@ -140,6 +144,8 @@ func New(cfg Config, log *slog.Logger) (*Sink, error) {
 		cfg.Now = clock.Now
 	}
 	cfg.Stations = slices.Clone(cfg.Stations)
+	flag, history := cfg.Flag, cfg.History
+	cfg.Flag, cfg.History = nil, nil // the hooks are read from flagHook and historyHook only
 	s := &Sink{cfg: cfg, log: log, answered: map[string]bool{}, pending: map[string]string{}}
 	for i := range cfg.Stations {
 		st := &s.cfg.Stations[i]
@@ -162,8 +168,15 @@ func New(cfg Config, log *slog.Logger) (*Sink, error) {
 		s.rtdSent = append(s.rtdSent, map[string]int64{})
 		s.rtd = append(s.rtd, cfg.RtdInterval)
 	}
+	s.SetFlag(flag)
+	s.SetHistory(history)
 	return s, nil
 }
+
+type (
+	flagFunc    = func(device string, t time.Time) (string, bool)
+	historyFunc = func(ctx context.Context, from, to time.Time, each func([]reading.Reading) error) error
+)
 
 // Stats returns the counters; it does not wait for the connection.
 func (s *Sink) Stats() Stats {
@@ -187,18 +200,24 @@ func (s *Sink) Probe(ctx context.Context) error {
 }
 
 // SetHistory sets Config.History: the buffer it reads is opened after the sink is built.
+// It is safe to call at any time; a history request under way keeps the hook it began with.
 func (s *Sink) SetHistory(h func(ctx context.Context, from, to time.Time, each func([]reading.Reading) error) error) {
-	s.cmu.Lock()
-	s.cfg.History = h
-	s.cmu.Unlock()
+	if h == nil {
+		s.historyHook.Store(nil)
+		return
+	}
+	s.historyHook.Store(&h)
 }
 
 // SetFlag sets Config.Flag: the maintenance log it reads is opened after the sink is
-// built (envgate check builds sinks too, and opens no state file).
+// built (envgate check builds sinks too, and opens no state file). It is safe to call
+// at any time, also while a Write or a history request runs.
 func (s *Sink) SetFlag(f func(device string, t time.Time) (string, bool)) {
-	s.mu.Lock()
-	s.cfg.Flag = f
-	s.mu.Unlock()
+	if f == nil {
+		s.flagHook.Store(nil)
+		return
+	}
+	s.flagHook.Store(&f)
 }
 
 // Close closes the connection. It is safe to call twice.
