@@ -25,7 +25,7 @@ func buildHJ212Sink(s config.Sink, m *metrics.Metrics, log *slog.Logger) (gatewa
 		return gateway.SinkSpec{}, nil, err
 	}
 	cfg := uplink.Config{
-		Name: s.Name, Address: c.Address, Location: loc, AnswerTimeout: c.AnswerTimeout, Retries: c.Retries,
+		Address: c.Address, Location: loc, AnswerTimeout: c.AnswerTimeout, Retries: c.Retries,
 		Ack: c.Answers, Heartbeat: c.Heartbeat, RtdInterval: c.RtdInterval, SuspectFlag: c.SuspectFlag,
 	}
 	for _, st := range c.Stations {

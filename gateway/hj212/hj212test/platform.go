@@ -26,7 +26,6 @@ type Packet struct {
 	PNUM, PNO          int // 0 when not split
 	CP                 string
 	Raw                string
-	Conn               int // which connection (1, 2, …) it came on
 }
 
 // Ack reports Flag bit A; Split bit D.
@@ -178,18 +177,17 @@ func (p *Platform) accept() {
 			p.conns++
 			p.cur = c
 		}
-		n := p.conns
 		p.mu.Unlock()
 		if reject {
 			c.Close()
 			continue
 		}
 		p.wg.Add(1)
-		go p.serve(c, n)
+		go p.serve(c)
 	}
 }
 
-func (p *Platform) serve(c net.Conn, n int) {
+func (p *Platform) serve(c net.Conn) {
 	defer p.wg.Done()
 	defer c.Close()
 	sc := bufio.NewScanner(c)
@@ -203,7 +201,6 @@ func (p *Platform) serve(c net.Conn, n int) {
 			p.t.Errorf("platform: bad packet %q: %v", line, err)
 			continue
 		}
-		pk.Conn = n
 		got++
 		p.mu.Lock()
 		if pk.Split() {

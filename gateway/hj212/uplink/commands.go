@@ -169,8 +169,7 @@ func (s *Sink) history(ctx context.Context, c *conn, si int, p hj212.Packet, fro
 		s.log.Warn("history request: buffer read failed", "err", err)
 		return hj212.ExeFailed
 	}
-	n := len(s.cfg.Stations)
-	recs, _ := s.build(keep, make([]map[string]int64, n), make([]time.Duration, n), si)
+	recs, _ := s.build(keep, nil, nil, si) // no real-time data: no RtdInterval to bucket it by
 	sent := 0
 	for _, rec := range recs {
 		if rec.dataTime.Before(from) || rec.dataTime.After(to) {

@@ -233,3 +233,19 @@ func TestHJ212HooksSetWhileInUse(t *testing.T) {
 	close(done)
 	<-setting
 }
+
+// A history request builds records without real-time intervals: a real-time reading
+// reaching build then is left out, not divided by a zero interval.
+func TestHJ212HistoryBuildSkipsRealtime(t *testing.T) {
+	s := newSink(t, "127.0.0.1:1", nil)
+	t0 := today10()
+	recs, skipped := s.build(noiseBatch(t0), nil, nil, 0)
+	for _, r := range recs {
+		if r.cn == hj212.CNRealtime {
+			t.Errorf("a real-time record built without intervals: %+v", r)
+		}
+	}
+	if len(recs) != 3 || skipped != 0 {
+		t.Errorf("%d records (want the minute, hourly and daily ones), %d skipped", len(recs), skipped)
+	}
+}

@@ -136,7 +136,7 @@ type record struct {
 // each factor, DataTime the latest of their instants; a factor already sent for its
 // interval (rtdSent: per station, code → the last interval sent) is skipped, so a
 // factor that comes in a later batch of an interval goes out in a packet of its own.
-// only ≥ 0 keeps one station's records. skipped counts readings that matched a station but cannot be
+// With rtd nil (history requests) real-time data is left out. only ≥ 0 keeps one station's records. skipped counts readings that matched a station but cannot be
 // sent (NaN, Quality Bad).
 func (s *Sink) build(batch []reading.Reading, rtdSent []map[string]int64, rtd []time.Duration, only int) (recs []*record, skipped int) {
 	type key struct {
@@ -152,7 +152,7 @@ func (s *Sink) build(batch []reading.Reading, rtdSent []map[string]int64, rtd []
 				continue
 			}
 			f, ok := st.classify(r.Quantity)
-			if !ok {
+			if !ok || f.cn == hj212.CNRealtime && rtd == nil {
 				continue
 			}
 			v := r.Value * f.scale

@@ -25,7 +25,6 @@ import (
 
 // Config is one platform: its address, its stations and the delivery policy.
 type Config struct {
-	Name          string
 	Address       string // host:port
 	Stations      []Station
 	Location      *time.Location // QN, DataTime, SystemTime are local time here; default Asia/Shanghai's offset

@@ -35,7 +35,7 @@ func noiseStation() Station {
 
 func newSink(t testing.TB, addr string, mod func(*Config)) *Sink {
 	t.Helper()
-	cfg := Config{Name: "province", Address: addr, Stations: []Station{noiseStation()}, Location: shanghai,
+	cfg := Config{Address: addr, Stations: []Station{noiseStation()}, Location: shanghai,
 		AnswerTimeout: 2 * time.Second, Retries: 2, Ack: true, RtdInterval: time.Minute}
 	if mod != nil {
 		mod(&cfg)
