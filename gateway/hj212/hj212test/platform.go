@@ -52,7 +52,7 @@ type Platform struct {
 	parts   map[string]int // QN and MN of a split record → the last PNO received, on any connection
 	cur     net.Conn
 	wmu     sync.Mutex
-	changed chan struct{}
+	changed chan struct{} // closed and replaced when a packet or a connection comes
 	wg      sync.WaitGroup
 }
 
@@ -139,6 +139,27 @@ func (p *Platform) Wait(timeout time.Duration, what string, cond func([]Packet) 
 	}
 }
 
+// WaitConnections waits up to timeout for the platform to have accepted n connections
+// (or more), and fails the test if it does not.
+func (p *Platform) WaitConnections(n int, timeout time.Duration) {
+	p.t.Helper()
+	deadline := time.After(timeout)
+	for {
+		p.mu.Lock()
+		ch, got := p.changed, p.conns
+		p.mu.Unlock()
+		if got >= n {
+			return
+		}
+		select {
+		case <-ch:
+		case <-deadline:
+			p.t.Fatalf("platform: %d connections, not %d within %v", got, n, timeout)
+			return
+		}
+	}
+}
+
 // Send writes segment as a packet, framed with the platform's own CRC, on the current
 // connection. crcOK false spoils the CRC.
 func (p *Platform) Send(segment string, crcOK bool) error {
@@ -176,6 +197,8 @@ func (p *Platform) accept() {
 			}
 			p.conns++
 			p.cur = c
+			close(p.changed)
+			p.changed = make(chan struct{})
 		}
 		p.mu.Unlock()
 		if reject {

@@ -180,11 +180,11 @@ func TestHJ212AirRecordsAndOverrides(t *testing.T) {
 	}
 }
 
-// manyFactors is a station with n invented factors, enough to split a record.
-func manyFactors(n int) (Station, []reading.Reading) {
+// manyFactors is a station with n invented factors, enough to split a record, and
+// their hourly values at t0.
+func manyFactors(n int, t0 time.Time) (Station, []reading.Reading) {
 	st := Station{ST: "22", MN: airMN, PW: pw, Site: "x", Records: []string{RecordHourly}, Factors: map[string]FactorOverride{}}
 	var batch []reading.Reading
-	t0 := today10()
 	for i := range n {
 		q := fmt.Sprintf("f%02d", i)
 		st.Factors[q] = FactorOverride{Code: fmt.Sprintf("a99%03d", i), Decimals: 3}
@@ -195,7 +195,8 @@ func manyFactors(n int) (Station, []reading.Reading) {
 
 func TestHJ212Split(t *testing.T) {
 	p := hj212test.New(t)
-	st, batch := manyFactors(60)
+	t0 := today10()
+	st, batch := manyFactors(60, t0)
 	s := newSink(t, p.Addr(), func(c *Config) { c.Stations = []Station{st} })
 	if err := s.Write(t.Context(), batch); err != nil {
 		t.Fatal(err)
@@ -216,7 +217,7 @@ func TestHJ212Split(t *testing.T) {
 	if len(vals) != 120 || dups != 0 {
 		t.Errorf("%d values, %d duplicates after reassembly; want 120, 0", len(vals), dups)
 	}
-	if !vals[value(airMN, "2061", today10(), "a99059-Avg", "1059.125")] {
+	if !vals[value(airMN, "2061", t0, "a99059-Avg", "1059.125")] {
 		t.Error("last factor missing")
 	}
 }
@@ -389,17 +390,21 @@ func TestHJ212Cancel(t *testing.T) {
 func TestHJ212HeartbeatRedials(t *testing.T) {
 	p := hj212test.New(t)
 	s := newSink(t, p.Addr(), func(c *Config) { c.Heartbeat = time.Hour })
-	if err := s.Write(t.Context(), noiseBatch(today10())[:1]); err != nil {
+	t0 := today10()
+	if err := s.Write(t.Context(), noiseBatch(t0)[:1]); err != nil {
 		t.Fatal(err)
 	}
+	c := s.current()
 	p.DropConnection()
-	deadline := time.Now().Add(5 * time.Second)
-	for p.Connections() < 2 && time.Now().Before(deadline) {
-		if err := s.Write(t.Context(), []reading.Reading{rd("other-site", "la", today10(), 50)}); err != nil {
-			t.Fatal(err)
-		}
-		time.Sleep(10 * time.Millisecond) // polls the platform's count; the condition ends it
+	select { // the sink sees the connection closed
+	case <-c.doneCh:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the sink did not see the platform drop the connection within 5 s")
 	}
+	if err := s.Write(t.Context(), []reading.Reading{rd("other-site", "la", t0, 50)}); err != nil {
+		t.Fatal(err)
+	}
+	p.WaitConnections(2, 5*time.Second)
 	if n := p.Connections(); n != 2 {
 		t.Errorf("%d connections after the platform dropped one, want 2", n)
 	}
@@ -489,7 +494,7 @@ func TestHJ212RealtimeEveryFactor(t *testing.T) {
 func TestHJ212SplitRetryKeepsQN(t *testing.T) {
 	p := hj212test.New(t)
 	p.Set(hj212test.Behaviour{DropAfter: 2})
-	st, batch := manyFactors(60)
+	st, batch := manyFactors(60, today10())
 	s := newSink(t, p.Addr(), func(c *Config) { c.Stations = []Station{st}; c.Retries = 0 })
 	if err := s.Write(t.Context(), batch); err == nil {
 		t.Fatal("Write: nil, want the lost connection's error")
