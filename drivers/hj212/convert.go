@@ -203,31 +203,3 @@ func unitScale(from, to string) float64 {
 	}
 	return 1
 }
-
-// readHeader finds QN and MN in the text of a packet that failed its checks, so that
-// the answer (CN 9011, QnRtn 9) can name them; either may be "".
-func readHeader(raw []byte) (qn, mn string) {
-	s := string(raw)
-	for _, f := range strings.Split(s, ";") {
-		name, v, ok := strings.Cut(f, "=")
-		if !ok {
-			continue
-		}
-		if i := strings.Index(name, "QN"); i >= 0 && name[i:] == "QN" && len(v) == 17 && digitsOnly(v) {
-			qn = v
-		}
-		if name == "MN" && v != "" && !strings.ContainsAny(v, "&\r\n#") && len(v) <= 64 {
-			mn = v
-		}
-	}
-	return qn, mn
-}
-
-func digitsOnly(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if s[i] < '0' || s[i] > '9' {
-			return false
-		}
-	}
-	return s != ""
-}

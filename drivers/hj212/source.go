@@ -345,8 +345,8 @@ func (s *Source) reject(log *slog.Logger, fe *hj212.FrameError, answer func([]by
 	if reason != ReasonCRC && reason != ReasonLength {
 		return
 	}
-	if qn, mn := readHeader(fe.Raw); qn != "" && mn != "" {
-		s.answer9011(qn, "", mn, hj212.QnBadCRC, answer)
+	if p, ok := hj212.BadFrameHeader(fe.Err); ok {
+		s.answer9011(p.QN, p.PW, p.MN, hj212.QnBadCRC, answer)
 	}
 }
 
@@ -356,13 +356,6 @@ func (s *Source) answer9011(qn, pw, mn, rtn string, answer func([]byte)) {
 	if err == nil {
 		answer(b)
 	}
-}
-
-// DataAnswer returns the answer to a data upload that set Flag bit A: CN 9014 with
-// the upload's QN, PW and MN, ST 91, Flag 4 and an empty CP (HJ 212-2017, docs/standards.md §4.9).
-func DataAnswer(p hj212.Packet) ([]byte, error) {
-	return hj212.Encode(hj212.Packet{QN: p.QN, ST: hj212.STInteraction, CN: hj212.CNDataAnswer, PW: p.PW, MN: p.MN,
-		Flag: hj212.Version2017})
 }
 
 // handle takes one good packet; it returns false when ctx ended while it waited to
@@ -417,7 +410,7 @@ func (s *Source) handle(ctx context.Context, log *slog.Logger, p hj212.Packet, o
 	})
 	var ack []byte
 	if p.Ack() {
-		if ack, err = DataAnswer(p); err != nil {
+		if ack, err = hj212.DataAnswer(p); err != nil {
 			log.Warn("hj212 cannot answer", "err", err)
 		}
 	}
