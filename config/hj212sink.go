@@ -53,7 +53,6 @@ type HJ212UplinkFactor struct {
 
 // HJ 212 uplink defaults, documented in docs/config.md.
 const (
-	DefaultHJ212Timezone      = "Asia/Shanghai"
 	DefaultHJ212AnswerTimeout = 10 * time.Second // HJ 212-2017's default answer timeout
 	DefaultHJ212Retries       = 3                // and its default retry count
 	DefaultHJ212SuspectFlag   = hj212.DataFault

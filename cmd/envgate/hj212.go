@@ -17,6 +17,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/envgate/envgate/config"
 	"github.com/envgate/envgate/gateway/hj212"
 )
 
@@ -71,11 +72,11 @@ func inputLines(fs *flag.FlagSet, stdin io.Reader) ([]string, error) {
 func cmdHJ212Decode(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("hj212 decode", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	zone := fs.String("tz", "Asia/Shanghai", "time zone of QN and DataTime")
+	zone := fs.String("tz", config.DefaultHJ212Timezone, "time zone of QN and DataTime")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	loc, err := time.LoadLocation(*zone)
+	loc, err := config.LoadLocation(*zone)
 	if err != nil {
 		fmt.Fprintf(stderr, "envgate hj212 decode: --tz: %v\n", err)
 		return 2

@@ -44,7 +44,7 @@ type Config struct {
 	Listen      string         // TCP address ("0.0.0.0:9212"); or
 	Serial      string         // serial device (/dev/ttyUSB0)
 	Baud        int            // serial only; 0 means DefaultBaud
-	Location    *time.Location // zone of DataTime; nil means time.Local
+	Location    *time.Location // zone of DataTime; nil means reading.ChinaStandardTime (HJ 212's Beijing time)
 	Password    string         // "" accepts any PW
 	Stations    []Station
 	MaxConns    int           // TCP connections served at once; 0 means DefaultMaxConns
@@ -92,7 +92,7 @@ func New(cfg Config, open OpenFunc, now func() time.Time, log *slog.Logger) (*So
 		return nil, errors.New("hj212: set exactly one of Listen and Serial")
 	}
 	if cfg.Location == nil {
-		cfg.Location = time.Local
+		cfg.Location = reading.ChinaStandardTime
 	}
 	if cfg.MaxConns <= 0 {
 		cfg.MaxConns = DefaultMaxConns

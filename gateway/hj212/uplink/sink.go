@@ -27,7 +27,7 @@ type Config struct {
 	Name          string
 	Address       string // host:port
 	Stations      []Station
-	Location      *time.Location // QN, DataTime, SystemTime are local time here; default Asia/Shanghai's offset
+	Location      *time.Location // QN, DataTime, SystemTime are local time here; nil: reading.ChinaStandardTime
 	AnswerTimeout time.Duration  // wait for a 9014 (and a dial); default 10s
 	Retries       int            // re-sends of an unanswered packet (same QN); default 0 (none)
 	Ack           bool           // ask for answers (Flag bit A)
@@ -120,7 +120,7 @@ func New(cfg Config, log *slog.Logger) (*Sink, error) {
 		return nil, errors.New("stations: at least one")
 	}
 	if cfg.Location == nil {
-		cfg.Location = time.FixedZone("CST", 8*3600)
+		cfg.Location = reading.ChinaStandardTime
 	}
 	if cfg.AnswerTimeout <= 0 {
 		cfg.AnswerTimeout = DefaultAnswerTimeout
