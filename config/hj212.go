@@ -3,6 +3,7 @@ package config
 import (
 	"time"
 
+	hj212src "github.com/envgate/envgate/drivers/hj212"
 	"github.com/envgate/envgate/gateway/reading"
 )
 
@@ -46,19 +47,15 @@ type HJ212Factor struct {
 // §4.5); LoadLocation needs no tzdata for it.
 const DefaultHJ212Timezone = "Asia/Shanghai"
 
-// HJ 212 listener defaults, documented in docs/config.md.
-const (
-	DefaultHJ212MaxConns    = 16
-	DefaultHJ212IdleTimeout = 65 * time.Minute // longer than the longest RtdInterval, 3600 s
-	DefaultHJ212Baud        = 9600
-)
-
+// defaults fills the unset keys of hj212_listen entry p (ending in "."); the
+// defaults are hj212src's (DefaultMaxConns, DefaultIdleTimeout, DefaultBaud),
+// documented in docs/config.md.
 func (l *HJ212Listener) defaults(p, site string, isSet func(string) bool) {
 	setDefault(&l.Timezone, DefaultHJ212Timezone, false)
-	setDefault(&l.MaxConns, DefaultHJ212MaxConns, isSet(p+"max_conns"))
-	setDefault(&l.IdleTimeout, DefaultHJ212IdleTimeout, isSet(p+"idle_timeout"))
+	setDefault(&l.MaxConns, hj212src.DefaultMaxConns, isSet(p+"max_conns"))
+	setDefault(&l.IdleTimeout, hj212src.DefaultIdleTimeout, isSet(p+"idle_timeout"))
 	if l.Serial != nil {
-		setDefault(&l.Serial.Baud, DefaultHJ212Baud, isSet(p+"serial.baud"))
+		setDefault(&l.Serial.Baud, hj212src.DefaultBaud, isSet(p+"serial.baud"))
 	}
 	for i := range l.Stations {
 		setDefault(&l.Stations[i].Site, site, false)

@@ -3,7 +3,6 @@ package hj212src
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"log/slog"
 	"maps"
@@ -18,7 +17,7 @@ import (
 	"github.com/envgate/envgate/gateway/reading"
 )
 
-// Defaults of Config, documented in docs/config.md.
+// Defaults of Config, which config uses for hj212_listen (docs/config.md).
 const (
 	DefaultMaxConns = 16
 	// DefaultIdleTimeout outlasts the longest real-time interval (RtdInterval ≤ 3600 s,
@@ -82,14 +81,19 @@ type Source struct {
 	ln    net.Listener // set by Run
 }
 
-// New checks cfg; it opens nothing (envgate check builds sources too). open is used for
-// a serial port; now is the gateway's clock (zero: not plausible).
+// New returns the source; it opens nothing (envgate check builds sources too). open is
+// used for a serial port; now is the gateway's clock (zero: not plausible). New does
+// not validate cfg: config owns the rules and reports them with key paths (exactly one
+// of listen and serial, unique MNs, ranges). It keeps only what the source relies on: a
+// serial port needs open, and a zero MaxConns, IdleTimeout or Baud, a nil Location, get
+// the defaults above (the ones config fills in) and reading.ChinaStandardTime. If
+// Listen is set Serial is not used; of two stations with one MN the last is kept.
 func New(cfg Config, open OpenFunc, now func() time.Time, log *slog.Logger) (*Source, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	if (cfg.Listen == "") == (cfg.Serial == "") {
-		return nil, errors.New("hj212: set exactly one of Listen and Serial")
+	if cfg.Listen == "" && open == nil {
+		return nil, errors.New("hj212: a serial port needs an open function")
 	}
 	if cfg.Location == nil {
 		cfg.Location = reading.ChinaStandardTime
@@ -108,13 +112,7 @@ func New(cfg Config, open OpenFunc, now func() time.Time, log *slog.Logger) (*So
 	s.stats.Rejected = map[string]uint64{}
 	s.stats.Flags = map[string]uint64{}
 	for _, st := range cfg.Stations {
-		if _, dup := s.stations[st.MN]; dup {
-			return nil, fmt.Errorf("hj212: station MN %q listed twice", st.MN)
-		}
 		s.stations[st.MN] = st
-	}
-	if cfg.Listen == "" && open == nil {
-		return nil, errors.New("hj212: a serial port needs an open function")
 	}
 	return s, nil
 }
