@@ -3,6 +3,7 @@ package config
 import (
 	"time"
 
+	hj212src "github.com/envgate/envgate/drivers/hj212"
 	"github.com/envgate/envgate/gateway/reading"
 )
 
@@ -13,7 +14,7 @@ type HJ212Listener struct {
 	Name        string         `yaml:"name"`         // required, CheckName, unique among devices and sources
 	Listen      string         `yaml:"listen"`       // TCP address, e.g. "0.0.0.0:9212"; or serial
 	Serial      *HJ212Serial   `yaml:"serial"`       // a serial port instead of listen
-	TimeZone    string         `yaml:"time_zone"`    // zone of DataTime; default Asia/Shanghai
+	Timezone    string         `yaml:"timezone"`     // IANA zone of DataTime; default Asia/Shanghai
 	PW          Secret         `yaml:"pw"`           // optional: packets with another PW are refused (QnRtn 3)
 	MaxConns    int            `yaml:"max_conns"`    // TCP connections at once; default 16; 1..1024
 	IdleTimeout time.Duration  `yaml:"idle_timeout"` // close a silent connection; default 65m; >= 1m
@@ -41,20 +42,20 @@ type HJ212Factor struct {
 	Scale    float64 `yaml:"scale"`    // value × scale is in the quantity's unit; unset or 0: 1
 }
 
-// HJ 212 listener defaults, documented in docs/config.md.
-const (
-	DefaultHJ212TimeZone    = "Asia/Shanghai" // DataTime is Beijing time (HJ 212-2017, docs/standards.md §4.5)
-	DefaultHJ212MaxConns    = 16
-	DefaultHJ212IdleTimeout = 65 * time.Minute // longer than the longest RtdInterval, 3600 s
-	DefaultHJ212Baud        = 9600
-)
+// DefaultHJ212Timezone is the zone of both HJ 212 blocks (hj212_listen and an hj212
+// sink): QN, DataTime and SystemTime are Beijing time (HJ 212-2017, docs/standards.md
+// §4.5); LoadLocation needs no tzdata for it.
+const DefaultHJ212Timezone = "Asia/Shanghai"
 
+// defaults fills the unset keys of hj212_listen entry p (ending in "."); the
+// defaults are hj212src's (DefaultMaxConns, DefaultIdleTimeout, DefaultBaud),
+// documented in docs/config.md.
 func (l *HJ212Listener) defaults(p, site string, isSet func(string) bool) {
-	setDefault(&l.TimeZone, DefaultHJ212TimeZone, false)
-	setDefault(&l.MaxConns, DefaultHJ212MaxConns, isSet(p+"max_conns"))
-	setDefault(&l.IdleTimeout, DefaultHJ212IdleTimeout, isSet(p+"idle_timeout"))
+	setDefault(&l.Timezone, DefaultHJ212Timezone, false)
+	setDefault(&l.MaxConns, hj212src.DefaultMaxConns, isSet(p+"max_conns"))
+	setDefault(&l.IdleTimeout, hj212src.DefaultIdleTimeout, isSet(p+"idle_timeout"))
 	if l.Serial != nil {
-		setDefault(&l.Serial.Baud, DefaultHJ212Baud, isSet(p+"serial.baud"))
+		setDefault(&l.Serial.Baud, hj212src.DefaultBaud, isSet(p+"serial.baud"))
 	}
 	for i := range l.Stations {
 		setDefault(&l.Stations[i].Site, site, false)
@@ -97,8 +98,8 @@ func (c *Config) validateHJ212(names map[string]string) problems {
 				add(p+".serial.baud", "must be > 0")
 			}
 		}
-		if _, err := time.LoadLocation(l.TimeZone); err != nil {
-			add(p+".time_zone", "%v (an IANA name such as Asia/Shanghai)", err)
+		if _, err := LoadLocation(l.Timezone); err != nil {
+			add(p+".timezone", "%v (an IANA name such as Asia/Shanghai)", err)
 		}
 		if l.MaxConns < 1 || l.MaxConns > 1024 {
 			add(p+".max_conns", "must be 1..1024")

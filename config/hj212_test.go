@@ -18,14 +18,14 @@ hj212_listen:
       - {mn: 010000A8900016F000169DC0, device: aq1, site: square, factors: [{code: a21026, quantity: so2, scale: 1}]}
   - name: logger
     serial: {port: /dev/ttyUSB3}
-    time_zone: UTC
+    timezone: UTC
     stations: [{mn: W1, device: wq1}]
 `), "hj.yaml")
 	if err != nil {
 		t.Fatalf("Parse:\n%s", errLines(err))
 	}
 	l := cfg.HJ212[0]
-	if l.TimeZone != "Asia/Shanghai" || l.MaxConns != 16 || l.IdleTimeout != 65*time.Minute || l.Stations[0].Site != "canal" ||
+	if l.Timezone != "Asia/Shanghai" || l.MaxConns != 16 || l.IdleTimeout != 65*time.Minute || l.Stations[0].Site != "canal" ||
 		l.Stations[1].Factors[0].Quantity != "so2" || cfg.HJ212[1].Serial.Baud != 9600 {
 		t.Errorf("Parse.HJ212 = %+v", cfg.HJ212)
 	}
@@ -40,7 +40,7 @@ hj212_listen:
       - {mn: X, device: d2, factors: [{code: a21004, quantity: no2, scale: -1}, {quantity: no2}]}
   - name: b
     serial: {port: /dev/ttyUSB3}
-    time_zone: Mars/Olympus
+    timezone: Mars/Olympus
     max_conns: 0
     idle_timeout: 1s
 `), "bad.yaml")
@@ -53,7 +53,7 @@ hj212_listen:
 		"hj212_listen[0].stations[1].factors[0].scale: must be > 0",
 		"hj212_listen[0].stations[1].factors[1].code: required",
 		"hj212_listen[1].serial.port: /dev/ttyUSB3 is also used by pm[0]",
-		"hj212_listen[1].time_zone:",
+		"hj212_listen[1].timezone:",
 		"hj212_listen[1].max_conns: must be 1..1024",
 		"hj212_listen[1].idle_timeout: must be at least 1m",
 		"hj212_listen[1].stations: required",

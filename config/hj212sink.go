@@ -7,8 +7,12 @@ import (
 	"strings"
 	"time"
 
+	"github.com/envgate/envgate/gateway/air"
 	"github.com/envgate/envgate/gateway/hj212"
 	"github.com/envgate/envgate/gateway/hj212/uplink"
+	"github.com/envgate/envgate/gateway/noise"
+	"github.com/envgate/envgate/gateway/reading"
+	"github.com/envgate/envgate/gateway/water"
 )
 
 // HJ212Sink configures an HJ 212-2017 uplink: one platform (one TCP connection, one
@@ -51,14 +55,9 @@ type HJ212UplinkFactor struct {
 	Scale    float64 `yaml:"scale"`    // value sent = value × scale (unit conversion); default 1; > 0
 }
 
-// HJ 212 uplink defaults, documented in docs/config.md.
-const (
-	DefaultHJ212Timezone      = "Asia/Shanghai"
-	DefaultHJ212AnswerTimeout = 10 * time.Second // HJ 212-2017's default answer timeout
-	DefaultHJ212Retries       = 3                // and its default retry count
-	DefaultHJ212SuspectFlag   = hj212.DataFault
-	maxHJ212Retries           = 10
-)
+// maxHJ212Retries bounds retries; the defaults are uplink's (DefaultAnswerTimeout,
+// DefaultRetries, DefaultRtdInterval, DefaultSuspectFlag), documented in docs/config.md.
+const maxHJ212Retries = 10
 
 // defaults fills the unset keys of the hj212 block at p (ending in ".").
 func (h *HJ212Sink) defaults(p string, g *Gateway, isSet func(string) bool) {
@@ -66,10 +65,10 @@ func (h *HJ212Sink) defaults(p string, g *Gateway, isSet func(string) bool) {
 	if !isSet(p + "answers") {
 		h.Answers = true
 	}
-	setDefault(&h.AnswerTimeout, DefaultHJ212AnswerTimeout, isSet(p+"answer_timeout"))
-	setDefault(&h.Retries, DefaultHJ212Retries, isSet(p+"retries"))
+	setDefault(&h.AnswerTimeout, uplink.DefaultAnswerTimeout, isSet(p+"answer_timeout"))
+	setDefault(&h.Retries, uplink.DefaultRetries, isSet(p+"retries"))
 	setDefault(&h.RtdInterval, uplink.DefaultRtdInterval, isSet(p+"rtd_interval"))
-	setDefault(&h.SuspectFlag, DefaultHJ212SuspectFlag, false)
+	setDefault(&h.SuspectFlag, uplink.DefaultSuspectFlag, false)
 	setDefault(&h.BatchSize, DefaultBatchSize, isSet(p+"batch_size"))
 	setDefault(&h.FlushInterval, DefaultFlushInterval, isSet(p+"flush_interval"))
 	setDefault(&h.RetryInitial, DefaultRetryInitial, isSet(p+"retry_initial"))
@@ -81,6 +80,24 @@ func (h *HJ212Sink) defaults(p string, g *Gateway, isSet func(string) bool) {
 		}
 	}
 	h.SinkPacing.defaults(p, isSet)
+}
+
+// checkUplinkQuantity reports why q cannot be the quantity of an uplink factor
+// override: it is neither a catalog quantity (reading.CheckQuantity, as the listener
+// checks its factors) nor one derived by gateway/noise, air or water (pm25_1h, ld),
+// nor one of hj212.Factors.
+func checkUplinkQuantity(q string) error {
+	if _, ok := hj212.Factors[q]; ok {
+		return nil
+	}
+	for _, qs := range [][]reading.Quantity{noise.Quantities(), air.Quantities(), water.Quantities()} {
+		for _, d := range qs {
+			if d.Name == q {
+				return nil
+			}
+		}
+	}
+	return reading.CheckQuantity(q)
 }
 
 // hj212Field reports whether v can go into a packet's header field: no separator.
@@ -187,6 +204,9 @@ func (h *HJ212Sink) validate(p string) problems {
 				add(fp+"quantity", "duplicate %q (first at factors[%d])", f.Quantity, first)
 			} else {
 				quantities[f.Quantity] = j
+				if err := checkUplinkQuantity(f.Quantity); err != nil {
+					add(fp+"quantity", "%v", err)
+				}
 			}
 			if f.Code != "" && (!hj212Field(f.Code) || strings.Contains(f.Code, "-") || len(f.Code) > 16) {
 				add(fp+"code", "must be at most 16 characters without - ; = & , or line breaks")

@@ -74,4 +74,8 @@ func TestHJ212SinkConfig(t *testing.T) {
 		p+"stations[0].factors[1].quantity (line 7): duplicate \"so2\" (first at factors[0])")
 	check("      stations: [{st: \"22\", mn: M, pw: \"1\", realtime: true, factors: [{quantity: so2}, {quantity: so2}, {code: x}]}]\n",
 		p+"stations[0].factors[2].quantity (line 7): required")
+	// A catalog quantity, a derived one and one of the standard's factors are fine; a
+	// name in none of them is not (the listener's check, reading.CheckQuantity).
+	check("      stations: [{st: \"22\", mn: M, pw: \"1\", realtime: true, factors: [{quantity: pm25}, {quantity: pm25_1h}, {quantity: ldn}, {quantity: pm2.5}]}]\n",
+		p+"stations[0].factors[3].quantity (line 7): unknown quantity \"pm2.5\"")
 }

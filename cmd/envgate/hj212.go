@@ -17,6 +17,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/envgate/envgate/config"
 	"github.com/envgate/envgate/gateway/hj212"
 )
 
@@ -71,11 +72,11 @@ func inputLines(fs *flag.FlagSet, stdin io.Reader) ([]string, error) {
 func cmdHJ212Decode(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("hj212 decode", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	zone := fs.String("tz", "Asia/Shanghai", "time zone of QN and DataTime")
+	zone := fs.String("tz", config.DefaultHJ212Timezone, "time zone of QN and DataTime")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	loc, err := time.LoadLocation(*zone)
+	loc, err := config.LoadLocation(*zone)
 	if err != nil {
 		fmt.Fprintf(stderr, "envgate hj212 decode: --tz: %v\n", err)
 		return 2
@@ -168,8 +169,8 @@ func explainPacket(w io.Writer, frame []byte, loc *time.Location) bool {
 	var order []string
 	for _, g := range groups {
 		for _, f := range g {
-			i := strings.LastIndexByte(f.Name, '-')
-			if i < 0 {
+			code, suffix, ok := hj212.SplitFactorField(f.Name)
+			if !ok {
 				extra := ""
 				if f.Name == "DataTime" || f.Name == "SystemTime" || f.Name == "BeginTime" || f.Name == "EndTime" {
 					if t, err := hj212.ParseTime(f.Value, loc); err == nil {
@@ -182,7 +183,6 @@ func explainPacket(w io.Writer, frame []byte, loc *time.Location) bool {
 				fmt.Fprintf(w, "    %s = %s%s\n", f.Name, f.Value, extra)
 				continue
 			}
-			code, suffix := f.Name[:i], f.Name[i+1:]
 			if _, seen := factors[code]; !seen {
 				order = append(order, code)
 			}
@@ -383,7 +383,7 @@ func cmdHJ212Serve(args []string, stdout, stderr io.Writer) int {
 				good.Add(1)
 				printf("%s %s", peer, packetLine(p, len(frame)))
 				if p.Ack() && !*noAnswer && !strings.HasPrefix(p.CN, "9") {
-					b, err := hj212.Encode(hj212.Packet{QN: p.QN, ST: hj212.STInteraction, CN: hj212.CNDataAnswer, PW: p.PW, MN: p.MN, Flag: hj212.Version2017})
+					b, err := hj212.DataAnswer(p)
 					if err == nil {
 						c.SetWriteDeadline(time.Now().Add(10 * time.Second))
 						if _, err = c.Write(b); err == nil {

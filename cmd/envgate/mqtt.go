@@ -160,9 +160,9 @@ func buildPM(c config.PMSensor, m *metrics.Metrics, log *slog.Logger) (gateway.S
 // buildHJ212 turns a configured HJ 212 listener into a pipeline source. It opens
 // nothing: Run binds the address or opens the port.
 func buildHJ212(c config.HJ212Listener, m *metrics.Metrics, log *slog.Logger) (gateway.Source, error) {
-	loc, err := time.LoadLocation(c.TimeZone)
+	loc, err := config.LoadLocation(c.Timezone)
 	if err != nil {
-		return nil, fmt.Errorf("time_zone: %w", err)
+		return nil, fmt.Errorf("timezone: %w", err)
 	}
 	cfg := hj212src.Config{Name: c.Name, Listen: c.Listen, Location: loc, Password: c.PW.Reveal(),
 		MaxConns: c.MaxConns, IdleTimeout: c.IdleTimeout}

@@ -49,12 +49,6 @@ const (
 	ReasonTime      = "time"       // DataTime implausible
 )
 
-// Earliest DataTime accepted, and how far past the gateway's clock one may lie: the
-// bounds drivers/mqttsub puts on a payload's own time (a dead RTC, a wrong zone).
-var minTime = time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)
-
-const maxFuture = 24 * time.Hour
-
 // ConvertError is a data upload that gives no readings: Reason is one of the Reason
 // constants.
 type ConvertError struct {
@@ -87,13 +81,10 @@ type Result struct {
 	Flagged  []Flagged
 }
 
-// Uploads lists the command codes whose records become readings: real-time data
-// (suffix Rtd, default mapping) and minute and hourly data (suffix Avg, or Data for
-// noise codes; configured codes only). Other commands (daily data, running status,
-// time requests) give no readings; they are still answered when they ask to be.
-var Uploads = []string{hj212.CNRealtime, hj212.CNMinute, hj212.CNHourly}
-
-// Convert turns one data upload of st into readings. loc is the station's time zone
+// Convert turns one data upload of st into readings: real-time data (CN 2011: suffix
+// Rtd, default mapping) and minute and hourly data (2051, 2061: suffix Avg, or Data for
+// noise codes; configured codes only). Other commands (daily data, running status, time
+// requests) give no readings; they are still answered when they ask to be. loc is the station's time zone
 // (DataTime is local time); now is the gateway's clock, the upper bound of DataTime
 // (skipped when now is zero: the clock is not trustworthy). It is pure. A CP that
 // cannot be read or an implausible DataTime is a *ConvertError and gives no readings;
@@ -109,11 +100,8 @@ func Convert(p hj212.Packet, st Station, loc *time.Location, now time.Time) (Res
 		return res, &ConvertError{ReasonField, err}
 	}
 	t := rec.DataTime
-	if t.Before(minTime) {
-		return res, &ConvertError{ReasonTime, fmt.Errorf("DataTime %s is before %s", t.Format(time.RFC3339), minTime.Format("2006-01-02"))}
-	}
-	if !now.IsZero() && t.After(now.Add(maxFuture)) {
-		return res, &ConvertError{ReasonTime, fmt.Errorf("DataTime %s is more than %v after the gateway's clock %s", t.Format(time.RFC3339), maxFuture, now.Format(time.RFC3339))}
+	if err := reading.CheckPayloadTime(t, now); err != nil {
+		return res, &ConvertError{ReasonTime, fmt.Errorf("DataTime %w", err)}
 	}
 	for _, f := range rec.Factors {
 		m, ok := st.Factors[f.Code]
@@ -214,32 +202,4 @@ func unitScale(from, to string) float64 {
 		return 10
 	}
 	return 1
-}
-
-// readHeader finds QN and MN in the text of a packet that failed its checks, so that
-// the answer (CN 9011, QnRtn 9) can name them; either may be "".
-func readHeader(raw []byte) (qn, mn string) {
-	s := string(raw)
-	for _, f := range strings.Split(s, ";") {
-		name, v, ok := strings.Cut(f, "=")
-		if !ok {
-			continue
-		}
-		if i := strings.Index(name, "QN"); i >= 0 && name[i:] == "QN" && len(v) == 17 && digitsOnly(v) {
-			qn = v
-		}
-		if name == "MN" && v != "" && !strings.ContainsAny(v, "&\r\n#") && len(v) <= 64 {
-			mn = v
-		}
-	}
-	return qn, mn
-}
-
-func digitsOnly(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if s[i] < '0' || s[i] > '9' {
-			return false
-		}
-	}
-	return s != ""
 }

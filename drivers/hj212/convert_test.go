@@ -99,7 +99,7 @@ func FuzzConvert(f *testing.F) {
 				if err := r.Validate(); err != nil || !q.Plausible(r.Value) {
 					t.Fatalf("Convert(%q): reading %+v: %v", seg, r, err)
 				}
-				if r.Time.Before(minTime) || r.Time.After(now.Add(maxFuture)) {
+				if r.Time.Before(reading.MinPayloadTime) || r.Time.After(now.Add(reading.MaxPayloadFuture)) {
 					t.Fatalf("Convert(%q): reading at %v", seg, r.Time)
 				}
 			}

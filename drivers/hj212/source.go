@@ -3,7 +3,6 @@ package hj212src
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"log/slog"
 	"maps"
@@ -18,7 +17,7 @@ import (
 	"github.com/envgate/envgate/gateway/reading"
 )
 
-// Defaults of Config, documented in docs/config.md.
+// Defaults of Config, which config uses for hj212_listen (docs/config.md).
 const (
 	DefaultMaxConns = 16
 	// DefaultIdleTimeout outlasts the longest real-time interval (RtdInterval ≤ 3600 s,
@@ -44,7 +43,7 @@ type Config struct {
 	Listen      string         // TCP address ("0.0.0.0:9212"); or
 	Serial      string         // serial device (/dev/ttyUSB0)
 	Baud        int            // serial only; 0 means DefaultBaud
-	Location    *time.Location // zone of DataTime; nil means time.Local
+	Location    *time.Location // zone of DataTime; nil means reading.ChinaStandardTime (HJ 212's Beijing time)
 	Password    string         // "" accepts any PW
 	Stations    []Station
 	MaxConns    int           // TCP connections served at once; 0 means DefaultMaxConns
@@ -82,17 +81,22 @@ type Source struct {
 	ln    net.Listener // set by Run
 }
 
-// New checks cfg; it opens nothing (envgate check builds sources too). open is used for
-// a serial port; now is the gateway's clock (zero: not plausible).
+// New returns the source; it opens nothing (envgate check builds sources too). open is
+// used for a serial port; now is the gateway's clock (zero: not plausible). New does
+// not validate cfg: config owns the rules and reports them with key paths (exactly one
+// of listen and serial, unique MNs, ranges). It keeps only what the source relies on: a
+// serial port needs open, and a zero MaxConns, IdleTimeout or Baud, a nil Location, get
+// the defaults above (the ones config fills in) and reading.ChinaStandardTime. If
+// Listen is set Serial is not used; of two stations with one MN the last is kept.
 func New(cfg Config, open OpenFunc, now func() time.Time, log *slog.Logger) (*Source, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	if (cfg.Listen == "") == (cfg.Serial == "") {
-		return nil, errors.New("hj212: set exactly one of Listen and Serial")
+	if cfg.Listen == "" && open == nil {
+		return nil, errors.New("hj212: a serial port needs an open function")
 	}
 	if cfg.Location == nil {
-		cfg.Location = time.Local
+		cfg.Location = reading.ChinaStandardTime
 	}
 	if cfg.MaxConns <= 0 {
 		cfg.MaxConns = DefaultMaxConns
@@ -108,13 +112,7 @@ func New(cfg Config, open OpenFunc, now func() time.Time, log *slog.Logger) (*So
 	s.stats.Rejected = map[string]uint64{}
 	s.stats.Flags = map[string]uint64{}
 	for _, st := range cfg.Stations {
-		if _, dup := s.stations[st.MN]; dup {
-			return nil, fmt.Errorf("hj212: station MN %q listed twice", st.MN)
-		}
 		s.stations[st.MN] = st
-	}
-	if cfg.Listen == "" && open == nil {
-		return nil, errors.New("hj212: a serial port needs an open function")
 	}
 	return s, nil
 }
@@ -345,8 +343,8 @@ func (s *Source) reject(log *slog.Logger, fe *hj212.FrameError, answer func([]by
 	if reason != ReasonCRC && reason != ReasonLength {
 		return
 	}
-	if qn, mn := readHeader(fe.Raw); qn != "" && mn != "" {
-		s.answer9011(qn, "", mn, hj212.QnBadCRC, answer)
+	if p, ok := hj212.BadFrameHeader(fe.Err); ok {
+		s.answer9011(p.QN, p.PW, p.MN, hj212.QnBadCRC, answer)
 	}
 }
 
@@ -356,13 +354,6 @@ func (s *Source) answer9011(qn, pw, mn, rtn string, answer func([]byte)) {
 	if err == nil {
 		answer(b)
 	}
-}
-
-// DataAnswer returns the answer to a data upload that set Flag bit A: CN 9014 with
-// the upload's QN, PW and MN, ST 91, Flag 4 and an empty CP (HJ 212-2017, docs/standards.md §4.9).
-func DataAnswer(p hj212.Packet) ([]byte, error) {
-	return hj212.Encode(hj212.Packet{QN: p.QN, ST: hj212.STInteraction, CN: hj212.CNDataAnswer, PW: p.PW, MN: p.MN,
-		Flag: hj212.Version2017})
 }
 
 // handle takes one good packet; it returns false when ctx ended while it waited to
@@ -417,7 +408,7 @@ func (s *Source) handle(ctx context.Context, log *slog.Logger, p hj212.Packet, o
 	})
 	var ack []byte
 	if p.Ack() {
-		if ack, err = DataAnswer(p); err != nil {
+		if ack, err = hj212.DataAnswer(p); err != nil {
 			log.Warn("hj212 cannot answer", "err", err)
 		}
 	}

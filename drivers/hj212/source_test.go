@@ -190,6 +190,8 @@ func TestTCPGoodPacketAnsweredAfterDurable(t *testing.T) {
 	if !ok || p.CN != "9014" || p.QN != "20260315221500123" || p.ST != "91" || p.MN != mnNoise || p.Flag != 4 || p.CP != "" {
 		t.Fatalf("answer %+v, %v; want CN 9014 with the upload's QN", p, ok)
 	}
+	// Answered is counted once the write has returned, which may be after the peer read it.
+	waitStats(t, s, func(st Stats) bool { return st.Answered == 1 })
 	if st := s.Stats(); st.Accepted != 1 || st.Readings != 2 || st.Answered != 1 || st.Flags["T"] != 1 {
 		t.Errorf("stats %+v", st)
 	}

@@ -46,19 +46,6 @@ func malformed(kind, format string, args ...any) error {
 	return &DecodeError{Kind: kind, Err: fmt.Errorf(format, args...)}
 }
 
-// Timestamps read from a payload must lie in [minTime, arrival+maxFuture]. The window
-// rejects the usual device-clock and configuration mistakes, which would otherwise be
-// stored at absurd times: an RTC that lost its battery (1970 or 2000-01-01 00:00 plus
-// uptime just passes, nothing can catch that), milliseconds read as "unix" seconds (year
-// 50000+), or local time sent as UTC and read with the wrong zone beyond a day. A day
-// allows for every real UTC offset (at most 14 h) and for a gateway clock running
-// behind. The upper bound is skipped while the gateway's own clock is implausible (before
-// the binary's build time, internal/clock: a box without an RTC before NTP sync) so a
-// wrong local clock cannot reject good data.
-var minTime = time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)
-
-const maxFuture = 24 * time.Hour
-
 // Decode turns one MQTT message into readings. It is pure: the same arguments give the
 // same result, and every reading it returns passes reading.Validate and its quantity's
 // plausible range. A message that cannot be decoded completely gives no readings and a
@@ -176,13 +163,14 @@ func newReading(t time.Time, site, device, quantity string, v float64) (reading.
 	return reading.New(t, site, device, quantity, v), nil
 }
 
-// checkTime applies the plausibility window to a timestamp read from a payload.
+// checkTime applies reading's plausibility window to a timestamp read from a payload;
+// the upper bound is skipped while the gateway's own clock is implausible.
 func checkTime(t, arrival time.Time) error {
-	if t.Before(minTime) {
-		return malformed(KindTime, "timestamp %s is before %s", t.Format(time.RFC3339Nano), minTime.Format("2006-01-02"))
+	if !clock.Plausible(arrival) {
+		arrival = time.Time{}
 	}
-	if clock.Plausible(arrival) && t.After(arrival.Add(maxFuture)) {
-		return malformed(KindTime, "timestamp %s is more than %v after arrival %s", t.Format(time.RFC3339Nano), maxFuture, arrival.Format(time.RFC3339))
+	if err := reading.CheckPayloadTime(t, arrival); err != nil {
+		return malformed(KindTime, "timestamp %w", err)
 	}
 	return nil
 }

@@ -73,7 +73,7 @@ func FuzzDecode(f *testing.F) {
 			if q, _ := reading.Lookup(r.Quantity); !q.Plausible(r.Value) {
 				t.Fatalf("Decode(%q, %q) reading %+v is implausible", topic, payload, r)
 			}
-			if r.Time.Before(minTime) || r.Time.After(arrival.Add(maxFuture)) {
+			if r.Time.Before(reading.MinPayloadTime) || r.Time.After(arrival.Add(reading.MaxPayloadFuture)) {
 				t.Fatalf("Decode(%q, %q) reading %+v outside the time window", topic, payload, r)
 			}
 		}

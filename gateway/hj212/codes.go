@@ -140,14 +140,11 @@ var Factors = map[string]FactorInfo{
 	"ldn":      {"Ldn", "day-night level", "dB", 1},
 }
 
-// QNLayout is QN without its milliseconds: QN is this, then three digits of ms.
-const QNLayout = "20060102150405"
-
 // FormatQN writes t in loc as a QN: YYYYMMDDhhmmsszzz.
 func FormatQN(t time.Time, loc *time.Location) string {
 	t = t.In(loc)
 	b := make([]byte, 0, 17)
-	b = t.AppendFormat(b, QNLayout)
+	b = t.AppendFormat(b, TimeLayout) // QN is a TimeLayout time, then three digits of ms
 	ms := t.Nanosecond() / 1e6
 	return string(append(b, byte('0'+ms/100), byte('0'+ms/10%10), byte('0'+ms%10)))
 }
@@ -157,7 +154,7 @@ func ParseQN(qn string, loc *time.Location) (time.Time, error) {
 	if !digits(qn, 17) {
 		return time.Time{}, &time.ParseError{Layout: "YYYYMMDDhhmmsszzz", Value: qn, Message: ": want 17 digits"}
 	}
-	t, err := time.ParseInLocation(QNLayout, qn[:14], loc)
+	t, err := time.ParseInLocation(TimeLayout, qn[:14], loc)
 	if err != nil {
 		return time.Time{}, err
 	}

@@ -90,7 +90,7 @@ func ParseRecord(cp string, loc *time.Location) (Record, error) {
 	index := map[string]int{}
 	for _, g := range groups {
 		for _, f := range g {
-			code, suffix, ok := cutLast(f.Name, '-')
+			code, suffix, ok := SplitFactorField(f.Name)
 			if !ok {
 				if f.Name == "DataTime" {
 					if hasTime {
@@ -134,11 +134,14 @@ func ParseTime(s string, loc *time.Location) (time.Time, error) {
 	return time.ParseInLocation(TimeLayout, s, loc)
 }
 
-func cutLast(s string, sep byte) (before, after string, found bool) {
-	if i := strings.LastIndexByte(s, sep); i >= 0 {
-		return s[:i], s[i+1:], true
+// SplitFactorField splits a CP field name "code-suffix" (a21026-Rtd) at its last '-'
+// into the factor code and the suffix; ok is false for a name without '-' (a parameter
+// such as DataTime). Either part may be empty.
+func SplitFactorField(name string) (code, suffix string, ok bool) {
+	if i := strings.LastIndexByte(name, '-'); i >= 0 {
+		return name[:i], name[i+1:], true
 	}
-	return s, "", false
+	return name, "", false
 }
 
 // Group writes one CP group: fields joined by ','.

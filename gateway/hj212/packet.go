@@ -158,6 +158,13 @@ func Encode(p Packet) ([]byte, error) {
 	return append(b, '\r', '\n'), nil
 }
 
+// DataAnswer returns the answer to a data upload that set Flag bit A: CN 9014 with
+// the upload's QN, PW and MN, ST 91, Flag 4 and an empty CP (HJ 212-2017,
+// docs/standards.md §4.9).
+func DataAnswer(p Packet) ([]byte, error) {
+	return Encode(Packet{QN: p.QN, ST: STInteraction, CN: CNDataAnswer, PW: p.PW, MN: p.MN, Flag: Version2017})
+}
+
 // Frame wraps a data segment as a packet, as Encode does, without checking the
 // segment's fields: for tools that send a segment as written (envgate hj212 encode).
 func Frame(segment []byte) ([]byte, error) {
@@ -175,6 +182,7 @@ func Frame(segment []byte) ([]byte, error) {
 type CRCError struct {
 	Sent     uint16 // the packet's CRC field
 	Computed uint16 // the CRC of the segment received
+	Segment  []byte // the data segment as received (unverified; BadFrameHeader); part of the frame
 }
 
 func (e *CRCError) Error() string {
@@ -183,12 +191,58 @@ func (e *CRCError) Error() string {
 
 // LengthError is a packet whose length field does not match its data segment.
 type LengthError struct {
-	Field int // the packet's length field
-	Bytes int // the segment's length in bytes
+	Field   int    // the packet's length field
+	Bytes   int    // the segment's length in bytes
+	Segment []byte // the data segment as received (unverified; BadFrameHeader); part of the frame
 }
 
 func (e *LengthError) Error() string {
 	return fmt.Sprintf("length field %04d, data segment of %d bytes", e.Field, e.Bytes)
+}
+
+// BadFrameHeader reads the header fields (QN, ST, CN, PW, MN) of a packet whose frame
+// failed only its length or CRC check (err is, or wraps, a *LengthError or a
+// *CRCError), leniently: a field that cannot be read is left empty, CP is not read.
+// ok reports whether QN (17 digits) and MN were read, so that the sender can be
+// answered with CN 9011 QnRtn 9 (CRC error). The analyzer source and the uplink both
+// use it (docs/hj212.md).
+func BadFrameHeader(err error) (p Packet, ok bool) {
+	var seg []byte
+	var le *LengthError
+	var ce *CRCError
+	switch {
+	case errors.As(err, &le):
+		seg = le.Segment
+	case errors.As(err, &ce):
+		seg = ce.Segment
+	default:
+		return Packet{}, false
+	}
+	p.Flag = NoFlag
+	head, _, _ := strings.Cut(string(seg), "CP=&&")
+	for _, f := range strings.Split(head, ";") {
+		name, v, found := strings.Cut(f, "=")
+		if !found || strings.ContainsAny(v, "&\r\n#") || len(v) > 64 {
+			continue
+		}
+		switch name {
+		case "QN":
+			if digits(v, 17) {
+				p.QN = v
+			}
+		case "ST":
+			p.ST = v
+		case "CN":
+			if digits(v, 4) {
+				p.CN = v
+			}
+		case "PW":
+			p.PW = v
+		case "MN":
+			p.MN = v
+		}
+	}
+	return p, p.QN != "" && p.MN != ""
 }
 
 // Unframe checks a packet's frame (header, length, CRC, trailer) and returns its data
@@ -217,14 +271,14 @@ func Unframe(frame []byte) ([]byte, error) {
 	}
 	seg := frame[6 : len(frame)-4]
 	if n != len(seg) && (!utf8.Valid(seg) || n != utf8.RuneCount(seg)) {
-		return nil, &LengthError{Field: n, Bytes: len(seg)}
+		return nil, &LengthError{Field: n, Bytes: len(seg), Segment: seg}
 	}
 	sent, ok := parseCRC(frame[len(frame)-4:])
 	if !ok {
 		return nil, fmt.Errorf("CRC field %q: want 4 hex digits", frame[len(frame)-4:])
 	}
 	if c := CRC(seg); c != sent {
-		return nil, &CRCError{Sent: sent, Computed: c}
+		return nil, &CRCError{Sent: sent, Computed: c, Segment: seg}
 	}
 	return seg, nil
 }

@@ -302,3 +302,29 @@ func TestQN(t *testing.T) {
 		t.Error("16 digits accepted")
 	}
 }
+
+func TestBadFrameHeader(t *testing.T) {
+	good, err := Encode(Packet{QN: "20250301120000123", ST: "22", CN: "2011", PW: "123456", MN: "AIR01", Flag: 5,
+		CP: "DataTime=20250301120000;a34004-Rtd=35"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	badCRC := []byte(strings.Replace(string(good), "a34004-Rtd=35", "a34004-Rtd=36", 1))
+	badLength := append([]byte(nil), good...)
+	badLength[5]++
+	noQN := []byte(strings.Replace(string(badCRC), "QN=20250301120000123;", "QN=2025;", 1))
+	check := func(name string, frame []byte, want Packet, wantOK bool) {
+		t.Helper()
+		_, err := Decode(frame)
+		got, ok := BadFrameHeader(&FrameError{Raw: frame, Err: err})
+		if ok != wantOK || (ok && got != want) {
+			t.Errorf("%s: BadFrameHeader(%v) = %+v, %v; want %+v, %v", name, err, got, ok, want, wantOK)
+		}
+	}
+	want := Packet{QN: "20250301120000123", ST: "22", CN: "2011", PW: "123456", MN: "AIR01", Flag: NoFlag}
+	check("crc", badCRC, want, true)
+	check("length", badLength, want, true)
+	check("no QN", noQN, Packet{}, false)
+	check("garbage", []byte("##00"), Packet{}, false)
+	check("good", good, Packet{}, false)
+}

@@ -194,17 +194,8 @@ func (s *Sink) readLoop(c *conn) {
 	}
 }
 
-// badCRC returns the fields of a packet whose only fault is its CRC, so that it can
-// be answered with QnRtn 9.
+// badCRC returns the fields of a packet that failed its CRC or length check, so that
+// it can be answered with QnRtn 9 (hj212.BadFrameHeader: QN and MN could be read).
 func badCRC(fe *hj212.FrameError) (hj212.Packet, bool) {
-	var ce *hj212.CRCError
-	if !errors.As(fe.Err, &ce) || len(fe.Raw) < 12 {
-		return hj212.Packet{}, false
-	}
-	raw := fe.Raw
-	for len(raw) > 0 && (raw[len(raw)-1] == '\n' || raw[len(raw)-1] == '\r') {
-		raw = raw[:len(raw)-1]
-	}
-	p, err := hj212.ParseSegment(string(raw[6 : len(raw)-4]))
-	return p, err == nil && p.QN != ""
+	return hj212.BadFrameHeader(fe.Err)
 }

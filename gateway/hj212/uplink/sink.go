@@ -27,13 +27,13 @@ import (
 type Config struct {
 	Address       string // host:port
 	Stations      []Station
-	Location      *time.Location // QN, DataTime, SystemTime are local time here; default Asia/Shanghai's offset
-	AnswerTimeout time.Duration  // wait for a 9014 (and a dial); default 10s
-	Retries       int            // re-sends of an unanswered packet (same QN); default 0 (none)
+	Location      *time.Location // QN, DataTime, SystemTime are local time here; nil: reading.ChinaStandardTime
+	AnswerTimeout time.Duration  // wait for a 9014 (and a dial); 0: DefaultAnswerTimeout
+	Retries       int            // re-sends of an unanswered packet (same QN); 0: none (config's default: DefaultRetries)
 	Ack           bool           // ask for answers (Flag bit A)
 	Heartbeat     time.Duration  // an upload of the site time (CN 1011) when nothing was sent for this long; 0: none
-	RtdInterval   time.Duration  // real-time data: at most one packet per station per interval; default 60s
-	SuspectFlag   string         // data flag of a suspect reading; default D
+	RtdInterval   time.Duration  // real-time data: at most one packet per station per interval; 0: DefaultRtdInterval
+	SuspectFlag   string         // data flag of a suspect reading; "": DefaultSuspectFlag
 	// Flag, if set, gives the data flag of a device at an instant when it has one
 	// (maintenance M, calibration C, from a maintenance log); it wins over quality.
 	Flag func(device string, t time.Time) (string, bool)
@@ -67,9 +67,11 @@ type FactorOverride struct {
 	Scale    float64 // the value sent is value × Scale; 0 means 1
 }
 
-// Defaults of Config.
+// Defaults of Config, which config uses for an hj212 sink (docs/config.md).
 const (
-	DefaultAnswerTimeout = 10 * time.Second
+	DefaultAnswerTimeout = 10 * time.Second // HJ 212-2017's default answer timeout
+	DefaultRetries       = 3                // and its default retry count
+	DefaultSuspectFlag   = hj212.DataFault  // D: a suspect reading is sent as a fault
 	DefaultRtdInterval   = 60 * time.Second
 	MinRtdInterval       = 30 * time.Second   // HJ 212-2017: RtdInterval 30–3600 s
 	MaxRtdInterval       = 3600 * time.Second //
@@ -113,19 +115,15 @@ type Sink struct {
 	sent, answeredN, resent, timeouts, commands, refused, skipped, connects atomic.Uint64
 }
 
-// New checks cfg and returns the sink; it connects on the first Write.
+// New returns the sink; it connects on the first Write. It does not validate cfg:
+// config owns the rules and reports them with key paths (envgate check runs the same
+// build as run). New keeps only what the sink relies on: a zero AnswerTimeout,
+// RtdInterval or SuspectFlag, a nil Location or Now, would break it, so they get the
+// defaults above (the ones config fills in), reading.ChinaStandardTime and the
+// gateway's clock; an unknown record name sends nothing. The error is always nil.
 func New(cfg Config, log *slog.Logger) (*Sink, error) {
-	if cfg.Address == "" {
-		return nil, errors.New("address: required")
-	}
-	if _, _, err := net.SplitHostPort(cfg.Address); err != nil {
-		return nil, fmt.Errorf("address: %w", err)
-	}
-	if len(cfg.Stations) == 0 {
-		return nil, errors.New("stations: at least one")
-	}
 	if cfg.Location == nil {
-		cfg.Location = time.FixedZone("CST", 8*3600)
+		cfg.Location = reading.ChinaStandardTime
 	}
 	if cfg.AnswerTimeout <= 0 {
 		cfg.AnswerTimeout = DefaultAnswerTimeout
@@ -134,10 +132,7 @@ func New(cfg Config, log *slog.Logger) (*Sink, error) {
 		cfg.RtdInterval = DefaultRtdInterval
 	}
 	if cfg.SuspectFlag == "" {
-		cfg.SuspectFlag = hj212.DataFault
-	}
-	if !slices.Contains(hj212.DataFlags, cfg.SuspectFlag) {
-		return nil, fmt.Errorf("suspect_flag %q: not a data flag", cfg.SuspectFlag)
+		cfg.SuspectFlag = DefaultSuspectFlag
 	}
 	if cfg.Now == nil {
 		cfg.Now = clock.Now
@@ -146,22 +141,13 @@ func New(cfg Config, log *slog.Logger) (*Sink, error) {
 	flag, history := cfg.Flag, cfg.History
 	cfg.Flag, cfg.History = nil, nil // the hooks are read from flagHook and historyHook only
 	s := &Sink{cfg: cfg, log: log, answered: map[string]bool{}, pending: map[string]string{}}
+	cns := map[string]string{RecordMinute: hj212.CNMinute, RecordHourly: hj212.CNHourly, RecordDaily: hj212.CNDaily}
 	for i := range cfg.Stations {
 		st := &s.cfg.Stations[i]
-		if st.ST == "" || st.MN == "" {
-			return nil, fmt.Errorf("stations[%d]: st and mn required", i)
-		}
 		st.records = map[string]bool{}
 		for _, r := range st.Records {
-			switch r {
-			case RecordMinute:
-				st.records[hj212.CNMinute] = true
-			case RecordHourly:
-				st.records[hj212.CNHourly] = true
-			case RecordDaily:
-				st.records[hj212.CNDaily] = true
-			default:
-				return nil, fmt.Errorf("stations[%d].records: %q is not one of minute, hourly, daily", i, r)
+			if cn, ok := cns[r]; ok {
+				st.records[cn] = true
 			}
 		}
 		s.rtdSent = append(s.rtdSent, map[string]int64{})
