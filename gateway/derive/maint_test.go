@@ -41,10 +41,6 @@ func maintWindows(t *testing.T, end time.Time) *maint.Log {
 	return l
 }
 
-func excluder(l *maint.Log) func(string, time.Time) bool {
-	return func(d string, t time.Time) bool { _, ok := l.At(d, t); return ok }
-}
-
 // liveWalls is live with the wall clock of each batch given apart, so that a batch
 // may be empty.
 func liveWalls(s *Set, wall *time.Time, batches [][]reading.Reading, walls []time.Time) (log [][]reading.Reading) {
@@ -71,7 +67,7 @@ func TestMaintExcludesReadingsInWindows(t *testing.T) {
 
 	var wall time.Time
 	s := newSet(t, &wall)
-	s.Exclude(excluder(l))
+	s.Exclude(l.Covers)
 	got := derivedOf(liveWalls(s, &wall, batches, walls))
 
 	// The reference: the same recording without the readings inside the windows.
@@ -121,7 +117,7 @@ func TestMaintRestoreAppliesTheWindows(t *testing.T) {
 	l := maintWindows(t, end)
 	var wall time.Time
 	s := newSet(t, &wall)
-	s.Exclude(excluder(l))
+	s.Exclude(l.Covers)
 	ref := live(s, &wall, batches)
 	index := func(before time.Duration) int {
 		for i, b := range batches {
@@ -133,7 +129,7 @@ func TestMaintRestoreAppliesTheWindows(t *testing.T) {
 	}
 	for _, k := range []int{index(29 * time.Hour), index(27*time.Hour + 49*time.Minute), index(46 * time.Hour), index(2 * time.Hour), len(batches) - 3} {
 		s := newSet(t, &wall)
-		s.Exclude(excluder(l))
+		s.Exclude(l.Covers)
 		wall = batches[k-1][0].Time.Add(2 * time.Second)
 		j := k
 		for j > 0 && !batches[j-1][0].Time.Before(wall.Add(-s.Reach()-10*time.Minute)) {
