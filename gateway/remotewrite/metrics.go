@@ -11,7 +11,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/prometheus/client_golang/exp/api/remote"
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/prometheus/prompb"
@@ -106,9 +105,8 @@ type MetricsConfig struct {
 
 // MetricsStats counts what a MetricsPush has done since NewMetricsPush.
 type MetricsStats struct {
-	Pushed  uint64 // pushes the receiver accepted
-	Failed  uint64 // pushes that failed and were dropped
-	Samples uint64 // samples in the accepted pushes
+	Pushed uint64 // pushes the receiver accepted
+	Failed uint64 // pushes that failed and were dropped
 }
 
 // A MetricsPush sends the gateway's own metrics (/metrics, restricted to an
@@ -129,8 +127,8 @@ type MetricsPush struct {
 	log   *slog.Logger
 	now   func() time.Time
 
-	pushed, failed, samples atomic.Uint64
-	failing                 atomic.Bool
+	pushed, failed atomic.Uint64
+	failing        atomic.Bool
 }
 
 // NewMetricsPush returns the metrics push of s, gathering from g. It starts nothing:
@@ -183,7 +181,7 @@ func (m *MetricsPush) Run(ctx context.Context) {
 // push gathers, converts and sends once, counting the outcome; it logs the changes
 // from working to failing and back, not every failure.
 func (m *MetricsPush) push(ctx context.Context) {
-	n, err := m.Push(ctx)
+	_, err := m.Push(ctx)
 	if ctx.Err() != nil {
 		return // shutting down: not a failure of the receiver
 	}
@@ -195,7 +193,6 @@ func (m *MetricsPush) push(ctx context.Context) {
 		return
 	}
 	m.pushed.Add(1)
-	m.samples.Add(uint64(n))
 	if m.failing.Swap(false) {
 		m.log.Info("metrics push works again")
 	}
@@ -222,26 +219,17 @@ func (m *MetricsPush) Push(ctx context.Context) (int, error) {
 	}
 	ctx, cancel := context.WithTimeout(ctx, m.s.cfg.Timeout)
 	defer cancel()
-	a := &answer{}
-	var retryErr error
-	actx, stop := context.WithCancel(context.WithValue(ctx, answerKey{}, a))
-	defer stop()
-	// One attempt, as the sink's writes make (see Sink.write).
-	_, err = m.s.api.Write(actx, remote.WriteV1MessageType, req,
-		remote.WithWriteRetryCallback(func(err error) { retryErr = err; stop() }))
+	a, msg, err := m.s.post(ctx, req)
 	if err != nil {
-		if retryErr != nil && ctx.Err() == nil {
-			err = retryErr
-		}
 		return 0, fmt.Errorf("remote-write sink %s: metrics push of %d series: %s", m.s.cfg.Name,
-			len(req.Timeseries), m.s.redact(describe(a.status, err.Error())))
+			len(req.Timeseries), describe(a.status, msg))
 	}
 	return len(req.Timeseries), nil
 }
 
 // Stats returns the push's counters.
 func (m *MetricsPush) Stats() MetricsStats {
-	return MetricsStats{Pushed: m.pushed.Load(), Failed: m.failed.Load(), Samples: m.samples.Load()}
+	return MetricsStats{Pushed: m.pushed.Load(), Failed: m.failed.Load()}
 }
 
 // IdentityLabels are the labels the metrics push adds to every series: those a

@@ -151,7 +151,7 @@ func TestDefaultMetrics(t *testing.T) {
 // receiver that fails makes Push return an error (the caller counts and drops it), and
 // Push never retries; after Close, ErrClosed.
 func TestMetricsPush(t *testing.T) {
-	f := &fakeReceiver{answers: []fakeAnswer{{status: http.StatusNoContent}, {status: http.StatusServiceUnavailable, body: "down"}, {status: http.StatusNoContent}}}
+	f := &fakeReceiver{answers: []fakeAnswer{{status: http.StatusNoContent}, {status: http.StatusServiceUnavailable, body: "down\n" + strings.Repeat("x", 5000)}, {status: http.StatusNoContent}}}
 	s := fakeSink(t, f, Config{})
 	reg := prometheus.NewRegistry()
 	g := prometheus.NewGauge(prometheus.GaugeOpts{Name: "envgate_buffer_bytes", Help: "h"})
@@ -164,8 +164,14 @@ func TestMetricsPush(t *testing.T) {
 	if n, err := p.Push(t.Context()); n != 1 || err != nil {
 		t.Fatalf("Push = %d, %v; want 1, nil", n, err)
 	}
-	if n, err := p.Push(t.Context()); n != 0 || err == nil || !strings.Contains(err.Error(), "503") {
+	n, err := p.Push(t.Context())
+	if n != 0 || err == nil || !strings.Contains(err.Error(), "503") {
 		t.Fatalf("Push to a receiver answering 503 = %d, %v; want an error naming 503", n, err)
+	}
+	// The receiver's message is trimmed and capped as a write's is (Sink.post).
+	if msg := err.Error(); !strings.Contains(msg, "503 Service Unavailable: down xxx") ||
+		strings.Contains(msg, "server returned HTTP status") || len(msg) > maxMessage+200 {
+		t.Errorf("Push to a receiver answering 503 with a long body = %v; want its body on one line, cut at %d bytes", err, maxMessage)
 	}
 	f.mu.Lock()
 	if len(f.requests) != 2 {
