@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
@@ -93,10 +94,56 @@ func CheckMetricName(name string) string {
 	return ""
 }
 
-// MetricsConfig configures a sink's metrics push.
+// Bounds of MetricsConfig.Interval. The upper one keeps two samples of every pushed
+// series within the shortest range the shipped rules read ([5m]), and every series
+// within Prometheus's 5-minute lookback, so that nothing goes stale between pushes.
+const (
+	MinMetricsInterval = time.Second
+	MaxMetricsInterval = 2 * time.Minute
+)
+
+// A FieldProblem is one thing wrong with a MetricsConfig: Field is the config key it is
+// about (metrics_interval, metrics_job, metrics, metrics[i]), Msg what is wrong.
+type FieldProblem struct {
+	Field, Msg string
+}
+
+// CheckMetricsConfig returns every problem of cfg, in the order of its fields: the
+// rules of the metrics push, which the config package reports under its key paths and
+// NewMetricsPush enforces. Site is not checked: it is the gateway's site, checked there.
+func CheckMetricsConfig(cfg MetricsConfig) []FieldProblem {
+	var ps []FieldProblem
+	add := func(field, format string, args ...any) {
+		ps = append(ps, FieldProblem{field, fmt.Sprintf(format, args...)})
+	}
+	if cfg.Interval < MinMetricsInterval || cfg.Interval > MaxMetricsInterval {
+		add("metrics_interval", "must be between %v and %v", MinMetricsInterval, MaxMetricsInterval)
+	}
+	if cfg.Job == "" || !utf8.ValidString(cfg.Job) {
+		add("metrics_job", "must be a non-empty UTF-8 string")
+	}
+	if len(cfg.Names) == 0 {
+		add("metrics", "must name at least one metric")
+	}
+	seen := map[string]bool{}
+	for i, name := range cfg.Names {
+		field := fmt.Sprintf("metrics[%d]", i)
+		switch msg := CheckMetricName(name); {
+		case msg != "":
+			add(field, "%s", msg)
+		case seen[name]:
+			add(field, "%s is listed twice", name)
+		}
+		seen[name] = true
+	}
+	return ps
+}
+
+// MetricsConfig configures a sink's metrics push; CheckMetricsConfig says what a valid
+// one is.
 type MetricsConfig struct {
-	Interval time.Duration // between pushes; > 0
-	Job      string        // value of the job label; not empty
+	Interval time.Duration // between pushes; MinMetricsInterval..MaxMetricsInterval
+	Job      string        // value of the job label; not empty, UTF-8
 	// Site, if set, is the site label of the series that have none of their own (the
 	// gateway's site, as its health readings carry).
 	Site  string
@@ -135,19 +182,8 @@ type MetricsPush struct {
 // the caller runs Run.
 func (s *Sink) NewMetricsPush(cfg MetricsConfig, g prometheus.Gatherer) (*MetricsPush, error) {
 	var errs []error
-	if cfg.Interval <= 0 {
-		errs = append(errs, fmt.Errorf("metrics_interval %v: must be positive", cfg.Interval))
-	}
-	if cfg.Job == "" {
-		errs = append(errs, errors.New("metrics_job: must not be empty"))
-	}
-	if len(cfg.Names) == 0 {
-		errs = append(errs, errors.New("metrics: must not be empty"))
-	}
-	for i, n := range cfg.Names {
-		if msg := CheckMetricName(n); msg != "" {
-			errs = append(errs, fmt.Errorf("metrics[%d]: %s", i, msg))
-		}
+	for _, p := range CheckMetricsConfig(cfg) {
+		errs = append(errs, fmt.Errorf("%s: %s", p.Field, p.Msg))
 	}
 	if g == nil {
 		errs = append(errs, errors.New("no registry to gather"))
