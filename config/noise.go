@@ -79,20 +79,17 @@ func (n *Noise) defaults(c *Config) {
 	}
 }
 
-// deviceSites maps the name of every configured device (simulated, Modbus, pm) to
-// its site. MQTT devices are named by topics and are not known here.
+// deviceSites maps the name of every device of DeviceGroups (simulated, Modbus, MQTT
+// subscriptions, pm, HJ 212 stations) to its site; a name given twice keeps its first
+// site that is not "". MQTT devices named by topics are not known here.
 func (c *Config) deviceSites() map[string]string {
 	m := map[string]string{}
-	for _, d := range c.Devices {
-		m[d.Name] = d.Site
-	}
-	for _, b := range c.Buses {
-		for _, d := range b.Devices {
-			m[d.Name] = d.Site
+	for _, g := range c.DeviceGroups() {
+		for _, d := range g.Devices {
+			if m[d.Name] == "" {
+				m[d.Name] = d.Site
+			}
 		}
-	}
-	for _, s := range c.PM {
-		m[s.Name] = s.Site
 	}
 	return m
 }

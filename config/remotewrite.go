@@ -6,7 +6,6 @@ import (
 	"slices"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/envgate/envgate/gateway/remotewrite"
 )
@@ -42,14 +41,9 @@ type RemoteWrite struct {
 	Metrics         []string      `yaml:"metrics"`          // allow-list; default remotewrite.DefaultMetrics
 }
 
-// Metrics push defaults and bounds. The upper bound keeps two samples of every pushed
-// series within the shortest range the shipped rules read ([5m]), and every series
-// within Prometheus's 5-minute lookback, so that nothing goes stale between pushes.
-const (
-	DefaultMetricsInterval = 15 * time.Second
-	minMetricsInterval     = time.Second
-	maxMetricsInterval     = 2 * time.Minute
-)
+// DefaultMetricsInterval is the metrics push's default interval; its bounds are
+// remotewrite.MinMetricsInterval and MaxMetricsInterval.
+const DefaultMetricsInterval = 15 * time.Second
 
 // Header is one extra HTTP request header of a remote-write sink.
 type Header struct {
@@ -140,33 +134,25 @@ func (x *RemoteWrite) validate(p string) problems {
 	return ps
 }
 
-// validateMetricsPush checks the metrics push keys: metrics_interval always, the others
-// only while the push is on.
+// validateMetricsPush checks the metrics push keys with remotewrite.CheckMetricsConfig:
+// metrics_interval always, the others only while the push is on.
 func (x *RemoteWrite) validateMetricsPush(add func(key, format string, args ...any)) {
-	switch {
-	case x.MetricsInterval < 0:
-		add("metrics_interval", "must be 0 (no metrics push) or between %v and %v", minMetricsInterval, maxMetricsInterval)
+	if x.MetricsInterval == 0 {
 		return
-	case x.MetricsInterval == 0:
-		return
-	case x.MetricsInterval < minMetricsInterval || x.MetricsInterval > maxMetricsInterval:
-		add("metrics_interval", "must be 0 (no metrics push) or between %v and %v", minMetricsInterval, maxMetricsInterval)
 	}
-	if x.MetricsJob == "" || !utf8.ValidString(x.MetricsJob) {
-		add("metrics_job", "must be a non-empty UTF-8 string (metrics_interval: 0 turns the metrics push off)")
-	}
-	if len(x.Metrics) == 0 {
-		add("metrics", "must name at least one metric (metrics_interval: 0 turns the metrics push off)")
-	}
-	seen := map[string]bool{}
-	for i, name := range x.Metrics {
-		switch msg := remotewrite.CheckMetricName(name); {
-		case msg != "":
-			add(indexPath("metrics", i), "%s", msg)
-		case seen[name]:
-			add(indexPath("metrics", i), "%s is listed twice", name)
+	const off = "metrics_interval: 0 turns the metrics push off"
+	for _, p := range remotewrite.CheckMetricsConfig(remotewrite.MetricsConfig{Interval: x.MetricsInterval, Job: x.MetricsJob, Names: x.Metrics}) {
+		switch p.Field {
+		case "metrics_interval":
+			add(p.Field, "must be 0 (no metrics push) or %s", strings.TrimPrefix(p.Msg, "must be "))
+			if x.MetricsInterval < 0 {
+				return
+			}
+		case "metrics_job", "metrics":
+			add(p.Field, "%s (%s)", p.Msg, off)
+		default:
+			add(p.Field, "%s", p.Msg)
 		}
-		seen[name] = true
 	}
 }
 

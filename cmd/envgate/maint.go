@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -9,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"mime"
 	"net"
 	"net/http"
 	"os/signal"
@@ -90,7 +92,10 @@ func maintHandler(log *maint.Log, cfg *config.Config, slog *slog.Logger, next ht
 				http.Error(w, "request body: "+err.Error(), http.StatusBadRequest)
 				return
 			}
-			if !slices.Contains(known, req.Device) {
+			// A window is stopped whatever the config says now: a device taken out of
+			// the config while in maintenance must not stay there for good. Stop
+			// refuses a device without an active window (409).
+			if !stop && !slices.Contains(known, req.Device) {
 				http.Error(w, fmt.Sprintf("device %q is not in the gateway's config (devices: %s)", req.Device, strings.Join(known, ", ")),
 					http.StatusNotFound)
 				return
@@ -107,7 +112,7 @@ func maintHandler(log *maint.Log, cfg *config.Config, slog *slog.Logger, next ht
 				wd, err = log.Stop(req.Device, now)
 			} else {
 				var kind maint.Kind
-				if kind, err = maint.ParseKind(cmpOr(req.Kind, "maintenance")); err != nil {
+				if kind, err = maint.ParseKind(cmp.Or(req.Kind, "maintenance")); err != nil {
 					http.Error(w, err.Error(), http.StatusBadRequest)
 					return
 				}
@@ -139,13 +144,6 @@ func maintHandler(log *maint.Log, cfg *config.Config, slog *slog.Logger, next ht
 	return mux
 }
 
-func cmpOr(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
-}
-
 func writeJSON(w http.ResponseWriter, code int, v any) {
 	b, err := json.Marshal(v)
 	if err != nil {
@@ -163,20 +161,35 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 // maintAllowed reports why r may not change the maintenance log, or nil: it must be
 // JSON, and come from loopback or through the basic auth of webConfig (which the
 // exporter toolkit checked before the request got here, if the file has users).
+//
+// Loopback is trusted only when the Host header is an IP address or localhost: a web
+// page whose DNS name an attacker points at 127.0.0.1 (DNS rebinding) reaches the
+// gateway from loopback too, but its requests carry that name.
 func maintAllowed(r *http.Request, webConfig string) error {
-	if ct := r.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
+	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/json" {
 		return errors.New("a maintenance change must be sent as Content-Type: application/json")
 	}
 	if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
-		if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
+		if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() && localHost(r.Host) {
 			return nil
 		}
 	}
 	if _, _, ok := r.BasicAuth(); ok && webUsers(webConfig) {
 		return nil
 	}
-	return errors.New("maintenance changes are accepted from the box itself, or from elsewhere with a user of " +
-		"gateway.web_config_file's basic_auth_users; this gateway has none")
+	return errors.New("maintenance changes are accepted from the box itself (to an IP address or localhost), or from elsewhere " +
+		"with a user of gateway.web_config_file's basic_auth_users; this gateway has none")
+}
+
+// localHost reports whether the Host header h (with or without a port) is an IP
+// address or localhost, a name no one else's DNS gives.
+func localHost(h string) bool {
+	if host, _, err := net.SplitHostPort(h); err == nil {
+		h = host
+	} else {
+		h = strings.TrimSuffix(strings.TrimPrefix(h, "["), "]")
+	}
+	return strings.EqualFold(h, "localhost") || net.ParseIP(h) != nil
 }
 
 // webUsers reports whether the web config file name has basic-auth users. It is read
@@ -195,16 +208,12 @@ func webUsers(name string) bool {
 	return yaml.Unmarshal(b, &wc) == nil && len(wc.Users) > 0
 }
 
-// configuredDevices is every device name cfg gives: simulated, Modbus, particulate,
-// the devices MQTT subscriptions name, and the devices of the noise and air monitors
-// (with their weather devices), sorted. Devices known only from MQTT topics are not.
+// configuredDevices is every device name cfg gives (config's DeviceNames: simulated,
+// Modbus, particulate, the devices MQTT subscriptions name, HJ 212 stations), and the
+// devices of the noise and air monitors (with their weather devices), sorted. Devices
+// known only from MQTT topics are not.
 func configuredDevices(cfg *config.Config) []string {
-	var names []string
-	for _, g := range statusLayout(cfg) {
-		for _, d := range g.Devices {
-			names = append(names, d.Name)
-		}
-	}
+	names := cfg.DeviceNames()
 	for _, s := range cfg.Noise.Sites {
 		names = append(names, s.Device)
 		if s.Weather != "" {

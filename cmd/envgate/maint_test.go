@@ -3,13 +3,16 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/envgate/envgate/config"
 	"github.com/envgate/envgate/gateway/maint"
 	"github.com/envgate/envgate/gateway/status"
 )
@@ -118,33 +121,124 @@ func TestMaintEndToEnd(t *testing.T) {
 }
 
 // TestMaintAllowed: a change from the network needs a basic-auth user of the web
-// config; from loopback it needs none; it is always JSON.
+// config; from loopback it needs none, if its Host is an address or localhost (not a
+// name rebound to 127.0.0.1); it is always JSON.
 func TestMaintAllowed(t *testing.T) {
 	dir := t.TempDir()
 	withUsers := filepath.Join(dir, "web.yml")
 	writeFile(t, withUsers, "basic_auth_users:\n  tech: $2y$10$abcdefghijklmnopqrstuuJ4vUZrBvYQEXH0SZHWNx1a/F4l5PRzK\n")
 	noUsers := filepath.Join(dir, "web-tls.yml")
 	writeFile(t, noUsers, "tls_server_config: {}\n")
-	check := func(remote, ct string, auth bool, webConfig string, want bool) {
+	check := func(remote, host, ct string, auth bool, webConfig string, want bool) {
 		t.Helper()
 		r := httptest.NewRequest(http.MethodPost, "/api/maint/start", nil)
-		r.RemoteAddr = remote
+		r.RemoteAddr, r.Host = remote, host
 		r.Header.Set("Content-Type", ct)
 		if auth {
 			r.SetBasicAuth("tech", "x")
 		}
 		if err := maintAllowed(r, webConfig); (err == nil) != want {
-			t.Errorf("maintAllowed(%s, %q, auth %v, %q) = %v, want allowed %v", remote, ct, auth, webConfig, err, want)
+			t.Errorf("maintAllowed(%s, Host %q, %q, auth %v, %q) = %v, want allowed %v", remote, host, ct, auth, webConfig, err, want)
 		}
 	}
-	check("127.0.0.1:5000", "application/json", false, "", true)
-	check("[::1]:5000", "application/json", false, "", true)
-	check("127.0.0.1:5000", "text/plain", false, "", false)
-	check("192.0.2.7:5000", "application/json", false, "", false)
-	check("192.0.2.7:5000", "application/json", true, "", false)
-	check("192.0.2.7:5000", "application/json", true, noUsers, false)
-	check("192.0.2.7:5000", "application/json", false, withUsers, false)
-	check("192.0.2.7:5000", "application/json", true, withUsers, true)
+	const lo = "127.0.0.1:9273"
+	check("127.0.0.1:5000", lo, "application/json", false, "", true)
+	check("127.0.0.1:5000", lo, "application/json; charset=utf-8", false, "", true)
+	check("[::1]:5000", "[::1]:9273", "application/json", false, "", true)
+	check("[::1]:5000", "[::1]", "application/json", false, "", true)
+	check("127.0.0.1:5000", "localhost:9273", "application/json", false, "", true)
+	check("127.0.0.1:5000", "LOCALHOST", "application/json", false, "", true)
+	check("127.0.0.1:5000", "192.0.2.1:9273", "application/json", false, "", true)
+	check("127.0.0.1:5000", lo, "text/plain", false, "", false)
+	check("127.0.0.1:5000", lo, "application/jsonx", false, "", false)
+	check("127.0.0.1:5000", lo, "application/json-patch+json", false, "", false)
+	check("127.0.0.1:5000", lo, "", false, "", false)
+	// DNS rebinding: a page of rebind.example, now resolving to 127.0.0.1.
+	check("127.0.0.1:5000", "rebind.example:9273", "application/json", false, "", false)
+	check("127.0.0.1:5000", "localhost.rebind.example", "application/json", false, "", false)
+	check("127.0.0.1:5000", "rebind.example:9273", "application/json", true, withUsers, true)
+	check("192.0.2.7:5000", lo, "application/json", false, "", false)
+	check("192.0.2.7:5000", lo, "application/json", true, "", false)
+	check("192.0.2.7:5000", lo, "application/json", true, noUsers, false)
+	check("192.0.2.7:5000", lo, "application/json", false, withUsers, false)
+	check("192.0.2.7:5000", lo, "application/json", true, withUsers, true)
+	check("192.0.2.7:5000", lo, "application/jsonx", true, withUsers, false)
+}
+
+// maintPost sends a change to h from loopback and returns its status and body.
+func maintPost(t *testing.T, h http.Handler, action, body string) (int, string) {
+	t.Helper()
+	r := httptest.NewRequest(http.MethodPost, "/api/maint/"+action, strings.NewReader(body))
+	r.RemoteAddr, r.Host = "127.0.0.1:5000", "127.0.0.1:9273"
+	r.Header.Set("Content-Type", "application/json")
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, r)
+	return w.Code, w.Body.String()
+}
+
+// TestMaintHJ212Station: the device of an hj212_listen station can be put in
+// maintenance, and the status page shows it among the HJ 212 analyzers.
+func TestMaintHJ212Station(t *testing.T) {
+	cfg, err := config.Parse([]byte(`
+gateway: {id: gw-1, site: canal-east}
+hj212_listen:
+  - name: analyzers
+    listen: "127.0.0.1:9212"
+    stations:
+      - {mn: 33010500A0010001F0000002, device: cems-1}
+`), "test.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := configuredDevices(cfg); !slices.Contains(got, "cems-1") {
+		t.Errorf("configuredDevices = %q, want cems-1 in it", got)
+	}
+	var group *status.Group
+	for _, g := range statusLayout(cfg) {
+		if g.Kind == "hj212" {
+			group = &g
+		}
+	}
+	if group == nil || group.Name != "HJ 212 analyzers" || len(group.Devices) != 1 || group.Devices[0].Name != "cems-1" {
+		t.Errorf("statusLayout's hj212 group = %+v, want HJ 212 analyzers with cems-1", group)
+	}
+	l := maint.New()
+	h := maintHandler(l, cfg, slog.New(slog.DiscardHandler), http.NotFoundHandler())
+	if code, body := maintPost(t, h, "start", `{"device":"cems-1","kind":"calibration"}`); code != http.StatusOK {
+		t.Fatalf("start cems-1 = %d %s, want 200", code, body)
+	}
+	if w, ok := l.Active("cems-1"); !ok || w.Kind != maint.Calibration {
+		t.Errorf("after start, Active(cems-1) = %+v, %v; want a calibration", w, ok)
+	}
+}
+
+// TestMaintStopRemovedDevice: a window of a device the config no longer names can
+// still be stopped (it would otherwise last for good), though none can be started.
+func TestMaintStopRemovedDevice(t *testing.T) {
+	cfg, err := config.Parse([]byte("gateway: {id: gw-1, site: canal-east}\ndevices:\n  - {name: noise-1, interval: 1s, sim: {kind: noise}}\n"), "test.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := maint.New()
+	if _, err := l.Start("noise-2", maint.Maintenance, "moved away", time.Now().Add(-time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	h := maintHandler(l, cfg, slog.New(slog.DiscardHandler), http.NotFoundHandler())
+	if code, body := maintPost(t, h, "start", `{"device":"noise-3"}`); code != http.StatusNotFound {
+		t.Errorf("start of a device not in the config = %d %s, want 404", code, body)
+	}
+	if code, body := maintPost(t, h, "stop", `{"device":"noise-3"}`); code != http.StatusConflict {
+		t.Errorf("stop of a device neither in the config nor in maintenance = %d %s, want 409", code, body)
+	}
+	if code, body := maintPost(t, h, "stop", `{"device":"noise-2"}`); code != http.StatusOK {
+		t.Fatalf("stop of a removed device in maintenance = %d %s, want 200", code, body)
+	}
+	if w, ok := l.Active("noise-2"); ok {
+		t.Errorf("after stop, Active(noise-2) = %+v", w)
+	}
+	if code, body := maintPost(t, h, "start", `{"device":"noise-2"}`); code != http.StatusNotFound {
+		t.Errorf("start of the removed device = %d %s, want 404", code, body)
+	}
 }
 
 // TestMaintReplay: envgate replay applies the state directory's maintenance log (or

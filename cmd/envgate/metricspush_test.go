@@ -19,12 +19,15 @@ import (
 
 // pushReceiver is a remote-write receiver that tells the sink's reading requests from
 // its metrics pushes (series other than envgate_reading_value), answers the readings
-// with 204 and the metrics pushes after hang (0: at once), and records both.
+// with 204 and the metrics pushes with 204, or with 503 after hang, at once if fail,
+// and records both.
 type pushReceiver struct {
 	hang time.Duration
+	fail bool
 
 	mu           sync.Mutex
 	readings     []time.Time // arrival of each reading request
+	metricsAt    []time.Time // arrival of each metrics push
 	metricsSizes []int       // body bytes (snappy-compressed protobuf) of each metrics push
 	metricSeries []int
 }
@@ -43,12 +46,17 @@ func (p *pushReceiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	metricsPush := req.Timeseries[0].Labels[0].Value != remotewrite.MetricName
 	p.mu.Lock()
 	if metricsPush {
+		p.metricsAt = append(p.metricsAt, time.Now())
 		p.metricsSizes = append(p.metricsSizes, len(raw))
 		p.metricSeries = append(p.metricSeries, len(req.Timeseries))
 	} else {
 		p.readings = append(p.readings, time.Now())
 	}
 	p.mu.Unlock()
+	if metricsPush && p.fail {
+		http.Error(w, "down", http.StatusServiceUnavailable)
+		return
+	}
 	if metricsPush && p.hang > 0 {
 		select {
 		case <-r.Context().Done():
@@ -60,20 +68,18 @@ func (p *pushReceiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
-// TestMetricsPushNeverStallsReadings: a receiver that takes the readings but hangs on
-// every metrics push (until the push's timeout) does not slow the readings: their
-// requests keep coming at the flush interval, and the failed pushes are counted on
-// /metrics, not retried.
-func TestMetricsPushNeverStallsReadings(t *testing.T) {
-	recv := &pushReceiver{hang: time.Minute}
-	srv := httptest.NewServer(recv)
-	defer srv.Close()
+// metricsPushBox starts a gateway whose sink central sends to url, its metrics pushed
+// every second, with one noise meter polled every 200 ms; it returns its listen address.
+// The gateway is stopped at the test's cleanup, before the cleanups registered earlier
+// (the receiver's).
+func metricsPushBox(t *testing.T, id, url string) string {
+	t.Helper()
 	bin := buildBinary(t)
 	dir := t.TempDir()
 	listen := loopback(t)
 	cfgPath := filepath.Join(dir, "box.yaml")
 	writeFile(t, cfgPath, fmt.Sprintf(`gateway:
-  id: box-hang
+  id: %s
   site: canal
   state_dir: %s
   listen: %s
@@ -87,21 +93,33 @@ sinks:
       metrics_interval: 1s
 devices:
   - {name: meter-1, interval: 200ms, sim: {kind: noise}}
-`, filepath.Join(dir, "state"), listen, srv.URL))
+`, id, filepath.Join(dir, "state"), listen, url))
 	g := &gatewayProc{t: t, bin: bin, cfg: cfgPath}
-	defer func() {
+	t.Cleanup(func() { // after the stop
 		if t.Failed() {
 			t.Logf("envgate logs:\n%s", g.logs.String())
 		}
-	}()
+	})
 	g.start()
-	defer g.stop(syscall.SIGTERM)
+	t.Cleanup(func() { g.stop(syscall.SIGTERM) })
+	return listen
+}
 
-	failed := `envgate_sink_metrics_pushes_total{result="failed",sink="central"}`
-	for deadline := time.Now().Add(30 * time.Second); scrapeValue(t, listen, failed) < 2; time.Sleep(200 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s = %v after 30s, want at least 2", failed, scrapeValue(t, listen, failed))
-		}
+// failedPushes is the metric counting the failed metrics pushes of sink central.
+const failedPushes = `envgate_sink_metrics_pushes_total{result="failed",sink="central"}`
+
+// TestMetricsPushNeverStallsReadings: a receiver that takes the readings but hangs on
+// every metrics push (until the push's timeout) does not slow the readings: their
+// requests keep coming at the flush interval, and the failed pushes are counted on
+// /metrics.
+func TestMetricsPushNeverStallsReadings(t *testing.T) {
+	skipSubprocess(t)
+	recv := &pushReceiver{hang: time.Minute}
+	srv := httptest.NewServer(recv)
+	t.Cleanup(srv.Close)
+	listen := metricsPushBox(t, "box-hang", srv.URL)
+	if !waitFor(t, 30*time.Second, func() bool { return scrapeValue(t, listen, failedPushes) >= 2 }) {
+		t.Fatalf("%s = %v after 30s, want at least 2", failedPushes, scrapeValue(t, listen, failedPushes))
 	}
 	recv.mu.Lock()
 	defer recv.mu.Unlock()
@@ -118,10 +136,29 @@ devices:
 	if worst > 2500*time.Millisecond {
 		t.Errorf("longest gap between reading requests %v while the metrics pushes hung 5 s each, want at most 2.5s", worst)
 	}
-	// One request per push: failed ones are not sent again (a push that overruns the
-	// interval makes the next tick wait: one a second at most).
-	if n, elapsed := len(recv.metricsSizes), recv.readings[len(recv.readings)-1].Sub(recv.readings[0]); float64(n) > elapsed.Seconds()+2 {
-		t.Errorf("%d metrics pushes in %v, want at most one a second: failed pushes must not be retried", n, elapsed)
+}
+
+// TestMetricsPushNotRetried: a receiver that answers every metrics push with 503 at
+// once gets one request per push, one a second (metrics_interval): a failed push is
+// counted and dropped, not retried (the remote-write library retries a 503 itself
+// unless told not to).
+func TestMetricsPushNotRetried(t *testing.T) {
+	skipSubprocess(t)
+	recv := &pushReceiver{fail: true}
+	srv := httptest.NewServer(recv)
+	t.Cleanup(srv.Close)
+	listen := metricsPushBox(t, "box-503", srv.URL)
+	if !waitFor(t, 30*time.Second, func() bool { return scrapeValue(t, listen, failedPushes) >= 5 }) {
+		t.Fatalf("%s = %v after 30s, want at least 5", failedPushes, scrapeValue(t, listen, failedPushes))
+	}
+	recv.mu.Lock()
+	defer recv.mu.Unlock()
+	// At most one request a second from the first to the last, plus one for the first
+	// and one for a tick that came late.
+	n := len(recv.metricsAt)
+	span := recv.metricsAt[n-1].Sub(recv.metricsAt[0])
+	if limit := int(span/time.Second) + 2; n > limit {
+		t.Errorf("%d metrics push requests in %v, want at most %d (one a second): a failed push must not be retried", n, span, limit)
 	}
 }
 
@@ -129,6 +166,7 @@ devices:
 // one noise, one air and one water device (docs/remote-write.md quotes it): the request
 // body, snappy-compressed protobuf, as it goes over the uplink (plus HTTP and TLS).
 func TestMetricsPushSize(t *testing.T) {
+	skipSubprocess(t)
 	recv := &pushReceiver{}
 	srv := httptest.NewServer(recv)
 	defer srv.Close()

@@ -95,7 +95,7 @@ func cmdReplay(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	if windows != nil {
-		set.Exclude(func(device string, t time.Time) bool { _, ok := windows.At(device, t); return ok })
+		set.Exclude(windows.Covers)
 	}
 	input := inputs[0]
 	var in io.Reader = os.Stdin

@@ -136,7 +136,7 @@ func (g *running) assemble(gen *generation, p parts) error {
 	cfg, b := gen.cfg, gen.cfg.Buffer
 	// Readings measured in a device's maintenance or calibration window derive nothing,
 	// live and when Restore rebuilds the open windows alike.
-	p.derived.Exclude(func(device string, t time.Time) bool { _, ok := g.maint.At(device, t); return ok })
+	p.derived.Exclude(g.maint.Covers)
 	gen.metrics.SetMaintenance(maintStates(g.maint, cfg, p.derived))
 	// The shutdown budget (gateway.shutdown_timeout, T): sinks get 2/3 of it to deliver,
 	// the HTTP server at most T/6, and the rest is left for closing the buffer.

@@ -44,50 +44,21 @@ func (p *statusPage) handler(cfg *config.Config, m *metrics.Metrics, healthy fun
 	return s.Handler(next)
 }
 
-// statusLayout groups cfg's devices as the page shows them: the simulated devices, each
-// Modbus bus, each MQTT source (with the devices its subscriptions name; devices named
-// by topics show up under "other"), the particulate sensors, and the gateway itself.
+// statusLayout groups cfg's devices as the page shows them: config's DeviceGroups
+// (the simulated devices, each Modbus bus, each MQTT source with the devices its
+// subscriptions name, the particulate sensors, the HJ 212 analyzers; devices named by
+// topics show up under "other"), and the gateway itself.
 func statusLayout(cfg *config.Config) status.Layout {
 	var l status.Layout
-	dev := func(names ...string) []status.Device {
-		var ds []status.Device
-		for _, n := range names {
-			ds = append(ds, status.Device{Name: n})
+	for _, g := range cfg.DeviceGroups() {
+		sg := status.Group{Name: g.Name, Kind: g.Kind}
+		for _, d := range g.Devices {
+			sg.Devices = append(sg.Devices, status.Device{Name: d.Name})
 		}
-		return ds
-	}
-	if len(cfg.Devices) > 0 {
-		g := status.Group{Name: "simulated devices", Kind: "sim"}
-		for _, d := range cfg.Devices {
-			g.Devices = append(g.Devices, dev(d.Name)...)
-		}
-		l = append(l, g)
-	}
-	for _, b := range cfg.Buses {
-		g := status.Group{Name: b.Name, Kind: "modbus"}
-		for _, d := range b.Devices {
-			g.Devices = append(g.Devices, dev(d.Name)...)
-		}
-		l = append(l, g)
-	}
-	for _, c := range cfg.MQTT {
-		g := status.Group{Name: c.Name, Kind: "mqtt"}
-		for _, s := range c.Subscriptions {
-			if s.Device != "" {
-				g.Devices = append(g.Devices, dev(s.Device)...)
-			}
-		}
-		l = append(l, g)
-	}
-	if len(cfg.PM) > 0 {
-		g := status.Group{Name: "particulate sensors", Kind: "pm"}
-		for _, s := range cfg.PM {
-			g.Devices = append(g.Devices, dev(s.Name)...)
-		}
-		l = append(l, g)
+		l = append(l, sg)
 	}
 	if cfg.Gateway.HealthInterval > 0 {
-		l = append(l, status.Group{Name: "this gateway", Kind: "gateway", Devices: dev(reading.HealthDevice)})
+		l = append(l, status.Group{Name: "this gateway", Kind: "gateway", Devices: []status.Device{{Name: reading.HealthDevice}}})
 	}
 	return l
 }

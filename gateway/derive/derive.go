@@ -503,9 +503,9 @@ func (m *monitor) counters() counters {
 // nothing, as if the device had been silent, so a window that a maintenance covers
 // closes with fewer samples (its data rate shows the gap). Restore and Add apply the
 // same rule, so a restart derives what the live run did as long as the windows are the
-// same; a reading that arrives twice is judged twice alike. excludes is called for
-// every reading a monitor wants, under the Set's lock: it must be cheap and must not
-// call the Set. Call Exclude before Restore and Add.
+// same; a reading that arrives twice is judged twice alike. excludes is called once
+// for every reading a monitor wants (for every reading while the Set screens), under
+// the Set's lock: it must be cheap and must not call the Set. Call Exclude before Restore and Add.
 func (s *Set) Exclude(excludes func(device string, t time.Time) bool) {
 	if s.Empty() {
 		return
@@ -572,17 +572,33 @@ func (s *Set) Add(dst []reading.Reading, rs ...reading.Reading) []reading.Readin
 // take screens r, if the Set screens, and feeds what the screen releases to the
 // monitors; a flagged reading is also appended to dst, as its flag record. A flag
 // record given back is not taken again. A reading of a device in a maintenance or
-// calibration window (Exclude) is not screened: it is kept out of the monitors
-// whatever it is, and a calibration's standards would look like spikes and drifts.
+// calibration window (Exclude) is judged here, once, as it arrives: it is not screened
+// (a calibration's standards would look like spikes and drifts) and is kept out of the
+// monitors whatever it is, counted if one of them wants it. Without screening only the
+// readings a monitor wants are judged.
 func (s *Set) take(dst []reading.Reading, r reading.Reading, now time.Time) []reading.Reading {
 	if r.Reason != reading.NoReason {
 		return dst
 	}
-	if s.scr == nil || s.excludes(r) {
-		return s.feed(dst, r, now) // a reading in a maintenance window is kept out (and counted) there, unscreened
+	if s.exclude != nil && (s.scr != nil || s.wanted(r)) && s.exclude(r.Device, r.Time) {
+		if s.wanted(r) {
+			if s.excluded == nil {
+				s.excluded = map[string]uint64{}
+			}
+			s.excluded[r.Device]++
+		}
+		return dst
+	}
+	if s.scr == nil {
+		return s.feed(dst, r, now)
 	}
 	s.screened = s.scr.Add(s.screened[:0], r, now)
 	return s.released(dst, now)
+}
+
+// wanted reports whether a monitor wants r.
+func (s *Set) wanted(r reading.Reading) bool {
+	return slices.ContainsFunc(s.all, func(m *monitor) bool { return m.feeds(r) })
 }
 
 // released feeds s.screened to the monitors, appending the flag records to dst.
@@ -597,22 +613,11 @@ func (s *Set) released(dst []reading.Reading, now time.Time) []reading.Reading {
 }
 
 // feed gives r to every monitor that wants it at wall time now and appends what they
-// derive to dst.
+// derive to dst. take has judged r's exclusion already.
 func (s *Set) feed(dst []reading.Reading, r reading.Reading, now time.Time) []reading.Reading {
-	judged := false
 	for _, m := range s.all {
 		if !m.feeds(r) {
 			continue
-		}
-		if !judged {
-			judged = true
-			if s.excludes(r) {
-				if s.excluded == nil {
-					s.excluded = map[string]uint64{}
-				}
-				s.excluded[r.Device]++
-				return dst
-			}
 		}
 		if !s.replay && !inRange(r, now) {
 			m.outOfRange++

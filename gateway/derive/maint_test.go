@@ -1,6 +1,7 @@
 package derive
 
 import (
+	"maps"
 	"math/rand/v2"
 	"slices"
 	"strings"
@@ -8,14 +9,21 @@ import (
 	"time"
 
 	"github.com/envgate/envgate/gateway/maint"
+	"github.com/envgate/envgate/gateway/noise"
 	"github.com/envgate/envgate/gateway/reading"
 	"github.com/envgate/envgate/gateway/window/windowtest"
 )
 
+// maintEnd is the end of the recordings of the maintenance tests: 03:30 in Shanghai
+// (the noise monitor's zone), so that the noise meter's maintenance window of
+// maintWindows, 21:30 to 23:30 two days before, holds the 22:00 start of the night.
+// The Set's clock is the test's, so the date is fixed.
+var maintEnd = time.Date(2026, 3, 2, 19, 30, 0, 0, time.UTC)
+
 // maintWindows puts each monitored device of recording (ending at end) through a
-// window: the noise meter in maintenance for two hours across a day/night boundary
-// region, the air monitor calibrating for three hours, the water probe in maintenance
-// (and still so at the end).
+// window: the noise meter in maintenance for two hours across the 22:00 start of a
+// night when end is maintEnd, then calibrating for ten minutes; the air monitor
+// calibrating for three hours; the water probe in maintenance (and still so at the end).
 func maintWindows(t *testing.T, end time.Time) *maint.Log {
 	t.Helper()
 	l := maint.New()
@@ -41,37 +49,21 @@ func maintWindows(t *testing.T, end time.Time) *maint.Log {
 	return l
 }
 
-func excluder(l *maint.Log) func(string, time.Time) bool {
-	return func(d string, t time.Time) bool { _, ok := l.At(d, t); return ok }
-}
-
-// liveWalls is live with the wall clock of each batch given apart, so that a batch
-// may be empty.
-func liveWalls(s *Set, wall *time.Time, batches [][]reading.Reading, walls []time.Time) (log [][]reading.Reading) {
-	for i, b := range batches {
-		*wall = walls[i]
-		d := s.Add(nil, b...)
-		d = s.Tick(d, *wall)
-		log = append(log, append(append([]reading.Reading(nil), b...), d...))
-	}
-	return log
-}
-
 // Readings measured inside a device's window derive nothing — exactly as if the device
 // had sent nothing then — and every other reading derives as before; the excluded ones
 // are counted per device.
 func TestMaintExcludesReadingsInWindows(t *testing.T) {
-	end := time.Now().Truncate(time.Minute)
+	end := maintEnd
 	batches := recording(rand.New(rand.NewPCG(7, 8)), end)
-	walls := make([]time.Time, len(batches))
-	for i, b := range batches {
-		walls[i] = b[0].Time.Add(time.Second)
-	}
+	walls := wallsOf(batches)
 	l := maintWindows(t, end)
+	if p := noise.DefaultPeriods(); p.IsNight(end.Add(-30*time.Hour)) || !p.IsNight(end.Add(-28*time.Hour)) {
+		t.Fatalf("the noise meter's maintenance window, %v to %v, holds no start of a night", end.Add(-30*time.Hour), end.Add(-28*time.Hour))
+	}
 
 	var wall time.Time
 	s := newSet(t, &wall)
-	s.Exclude(excluder(l))
+	s.Exclude(l.Covers)
 	got := derivedOf(liveWalls(s, &wall, batches, walls))
 
 	// The reference: the same recording without the readings inside the windows.
@@ -116,12 +108,12 @@ func TestMaintExcludesReadingsInWindows(t *testing.T) {
 // the same rule: the derived readings after the restart are those of an uninterrupted
 // run.
 func TestMaintRestoreAppliesTheWindows(t *testing.T) {
-	end := time.Now().Truncate(time.Minute)
+	end := maintEnd
 	batches := recording(rand.New(rand.NewPCG(9, 10)), end)
 	l := maintWindows(t, end)
 	var wall time.Time
 	s := newSet(t, &wall)
-	s.Exclude(excluder(l))
+	s.Exclude(l.Covers)
 	ref := live(s, &wall, batches)
 	index := func(before time.Duration) int {
 		for i, b := range batches {
@@ -133,7 +125,7 @@ func TestMaintRestoreAppliesTheWindows(t *testing.T) {
 	}
 	for _, k := range []int{index(29 * time.Hour), index(27*time.Hour + 49*time.Minute), index(46 * time.Hour), index(2 * time.Hour), len(batches) - 3} {
 		s := newSet(t, &wall)
-		s.Exclude(excluder(l))
+		s.Exclude(l.Covers)
 		wall = batches[k-1][0].Time.Add(2 * time.Second)
 		j := k
 		for j > 0 && !batches[j-1][0].Time.Before(wall.Add(-s.Reach()-10*time.Minute)) {
@@ -162,4 +154,37 @@ func sortedLines(s string) string {
 	lines := strings.Split(s, "\n")
 	slices.Sort(lines)
 	return strings.Join(lines, "\n")
+}
+
+// With screening on, a reading's maintenance window is looked up once (it was twice:
+// before screening and again when fed), and each excluded reading is counted once.
+func TestMaintExcludeJudgedOnce(t *testing.T) {
+	end := maintEnd
+	batches := screenedRecording(rand.New(rand.NewPCG(11, 12)), end)
+	l := maintWindows(t, end)
+	for _, screened := range []bool{false, true} {
+		var wall time.Time
+		s := newSet(t, &wall)
+		if screened {
+			s = newScreenedSet(t, &wall)
+		}
+		calls := 0
+		s.Exclude(func(d string, at time.Time) bool { calls++; return l.Covers(d, at) })
+		live(s, &wall, batches)
+		readings, want := 0, map[string]uint64{}
+		for _, b := range batches {
+			for _, r := range b {
+				readings++
+				if l.Covers(r.Device, r.Time) {
+					want[r.Device]++
+				}
+			}
+		}
+		if calls != readings {
+			t.Errorf("screened %v: the exclusion was asked %d times for %d readings, want once each", screened, calls, readings)
+		}
+		if ex := s.Excluded(); !maps.Equal(ex, want) {
+			t.Errorf("screened %v: Excluded() = %v, want %v", screened, ex, want)
+		}
+	}
 }

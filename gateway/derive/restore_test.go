@@ -57,8 +57,23 @@ func recording(rng *rand.Rand, end time.Time) [][]reading.Reading {
 // live runs batches through s as the pipeline's writer does, the wall clock following
 // the samples: each append stores the batch and what it derived. It returns the log.
 func live(s *Set, wall *time.Time, batches [][]reading.Reading) (log [][]reading.Reading) {
-	for _, b := range batches {
-		*wall = b[0].Time.Add(time.Second)
+	return liveWalls(s, wall, batches, wallsOf(batches))
+}
+
+// wallsOf is the wall clock of live: a second after each batch's first sample.
+func wallsOf(batches [][]reading.Reading) []time.Time {
+	walls := make([]time.Time, len(batches))
+	for i, b := range batches {
+		walls[i] = b[0].Time.Add(time.Second)
+	}
+	return walls
+}
+
+// liveWalls is live with the wall clock of each batch given apart, so that a batch
+// may be empty.
+func liveWalls(s *Set, wall *time.Time, batches [][]reading.Reading, walls []time.Time) (log [][]reading.Reading) {
+	for i, b := range batches {
+		*wall = walls[i]
 		d := s.Add(nil, b...)
 		d = s.Tick(d, *wall)
 		log = append(log, append(append([]reading.Reading(nil), b...), d...))

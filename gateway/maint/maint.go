@@ -289,6 +289,13 @@ func (l *Log) At(device string, t time.Time) (Window, bool) {
 	return Window{}, false
 }
 
+// Covers reports whether a window of device holds a reading measured at t: At without
+// the window, in the shape of derive.Set.Exclude.
+func (l *Log) Covers(device string, t time.Time) bool {
+	_, ok := l.At(device, t)
+	return ok
+}
+
 // Windows returns every window the log holds, by device, then oldest first.
 func (l *Log) Windows() []Window { return l.snap.Load().list() }
 

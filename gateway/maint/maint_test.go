@@ -53,6 +53,9 @@ func TestAtBoundaries(t *testing.T) {
 		case want != 0 && (!ok || w.Kind != want):
 			t.Errorf("At(%s, +%ds) = %+v, %v; want a %v window", dev, s, w, ok, want)
 		}
+		if got := l.Covers(dev, at(s)); got != ok {
+			t.Errorf("Covers(%s, +%ds) = %v, At says %v", dev, s, got, ok)
+		}
 	}
 	check("noise-1", 99, 0)
 	check("noise-1", 100, Maintenance)

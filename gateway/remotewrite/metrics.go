@@ -10,8 +10,8 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
-	"github.com/prometheus/client_golang/exp/api/remote"
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/prometheus/prompb"
@@ -94,10 +94,56 @@ func CheckMetricName(name string) string {
 	return ""
 }
 
-// MetricsConfig configures a sink's metrics push.
+// Bounds of MetricsConfig.Interval. The upper one keeps two samples of every pushed
+// series within the shortest range the shipped rules read ([5m]), and every series
+// within Prometheus's 5-minute lookback, so that nothing goes stale between pushes.
+const (
+	MinMetricsInterval = time.Second
+	MaxMetricsInterval = 2 * time.Minute
+)
+
+// A FieldProblem is one thing wrong with a MetricsConfig: Field is the config key it is
+// about (metrics_interval, metrics_job, metrics, metrics[i]), Msg what is wrong.
+type FieldProblem struct {
+	Field, Msg string
+}
+
+// CheckMetricsConfig returns every problem of cfg, in the order of its fields: the
+// rules of the metrics push, which the config package reports under its key paths and
+// NewMetricsPush enforces. Site is not checked: it is the gateway's site, checked there.
+func CheckMetricsConfig(cfg MetricsConfig) []FieldProblem {
+	var ps []FieldProblem
+	add := func(field, format string, args ...any) {
+		ps = append(ps, FieldProblem{field, fmt.Sprintf(format, args...)})
+	}
+	if cfg.Interval < MinMetricsInterval || cfg.Interval > MaxMetricsInterval {
+		add("metrics_interval", "must be between %v and %v", MinMetricsInterval, MaxMetricsInterval)
+	}
+	if cfg.Job == "" || !utf8.ValidString(cfg.Job) {
+		add("metrics_job", "must be a non-empty UTF-8 string")
+	}
+	if len(cfg.Names) == 0 {
+		add("metrics", "must name at least one metric")
+	}
+	seen := map[string]bool{}
+	for i, name := range cfg.Names {
+		field := fmt.Sprintf("metrics[%d]", i)
+		switch msg := CheckMetricName(name); {
+		case msg != "":
+			add(field, "%s", msg)
+		case seen[name]:
+			add(field, "%s is listed twice", name)
+		}
+		seen[name] = true
+	}
+	return ps
+}
+
+// MetricsConfig configures a sink's metrics push; CheckMetricsConfig says what a valid
+// one is.
 type MetricsConfig struct {
-	Interval time.Duration // between pushes; > 0
-	Job      string        // value of the job label; not empty
+	Interval time.Duration // between pushes; MinMetricsInterval..MaxMetricsInterval
+	Job      string        // value of the job label; not empty, UTF-8
 	// Site, if set, is the site label of the series that have none of their own (the
 	// gateway's site, as its health readings carry).
 	Site  string
@@ -106,9 +152,8 @@ type MetricsConfig struct {
 
 // MetricsStats counts what a MetricsPush has done since NewMetricsPush.
 type MetricsStats struct {
-	Pushed  uint64 // pushes the receiver accepted
-	Failed  uint64 // pushes that failed and were dropped
-	Samples uint64 // samples in the accepted pushes
+	Pushed uint64 // pushes the receiver accepted
+	Failed uint64 // pushes that failed and were dropped
 }
 
 // A MetricsPush sends the gateway's own metrics (/metrics, restricted to an
@@ -129,27 +174,16 @@ type MetricsPush struct {
 	log   *slog.Logger
 	now   func() time.Time
 
-	pushed, failed, samples atomic.Uint64
-	failing                 atomic.Bool
+	pushed, failed atomic.Uint64
+	failing        atomic.Bool
 }
 
 // NewMetricsPush returns the metrics push of s, gathering from g. It starts nothing:
 // the caller runs Run.
 func (s *Sink) NewMetricsPush(cfg MetricsConfig, g prometheus.Gatherer) (*MetricsPush, error) {
 	var errs []error
-	if cfg.Interval <= 0 {
-		errs = append(errs, fmt.Errorf("metrics_interval %v: must be positive", cfg.Interval))
-	}
-	if cfg.Job == "" {
-		errs = append(errs, errors.New("metrics_job: must not be empty"))
-	}
-	if len(cfg.Names) == 0 {
-		errs = append(errs, errors.New("metrics: must not be empty"))
-	}
-	for i, n := range cfg.Names {
-		if msg := CheckMetricName(n); msg != "" {
-			errs = append(errs, fmt.Errorf("metrics[%d]: %s", i, msg))
-		}
+	for _, p := range CheckMetricsConfig(cfg) {
+		errs = append(errs, fmt.Errorf("%s: %s", p.Field, p.Msg))
 	}
 	if g == nil {
 		errs = append(errs, errors.New("no registry to gather"))
@@ -183,7 +217,7 @@ func (m *MetricsPush) Run(ctx context.Context) {
 // push gathers, converts and sends once, counting the outcome; it logs the changes
 // from working to failing and back, not every failure.
 func (m *MetricsPush) push(ctx context.Context) {
-	n, err := m.Push(ctx)
+	_, err := m.Push(ctx)
 	if ctx.Err() != nil {
 		return // shutting down: not a failure of the receiver
 	}
@@ -195,7 +229,6 @@ func (m *MetricsPush) push(ctx context.Context) {
 		return
 	}
 	m.pushed.Add(1)
-	m.samples.Add(uint64(n))
 	if m.failing.Swap(false) {
 		m.log.Info("metrics push works again")
 	}
@@ -222,26 +255,17 @@ func (m *MetricsPush) Push(ctx context.Context) (int, error) {
 	}
 	ctx, cancel := context.WithTimeout(ctx, m.s.cfg.Timeout)
 	defer cancel()
-	a := &answer{}
-	var retryErr error
-	actx, stop := context.WithCancel(context.WithValue(ctx, answerKey{}, a))
-	defer stop()
-	// One attempt, as the sink's writes make (see Sink.write).
-	_, err = m.s.api.Write(actx, remote.WriteV1MessageType, req,
-		remote.WithWriteRetryCallback(func(err error) { retryErr = err; stop() }))
+	a, msg, err := m.s.post(ctx, req)
 	if err != nil {
-		if retryErr != nil && ctx.Err() == nil {
-			err = retryErr
-		}
 		return 0, fmt.Errorf("remote-write sink %s: metrics push of %d series: %s", m.s.cfg.Name,
-			len(req.Timeseries), m.s.redact(describe(a.status, err.Error())))
+			len(req.Timeseries), describe(a.status, msg))
 	}
 	return len(req.Timeseries), nil
 }
 
 // Stats returns the push's counters.
 func (m *MetricsPush) Stats() MetricsStats {
-	return MetricsStats{Pushed: m.pushed.Load(), Failed: m.failed.Load(), Samples: m.samples.Load()}
+	return MetricsStats{Pushed: m.pushed.Load(), Failed: m.failed.Load()}
 }
 
 // IdentityLabels are the labels the metrics push adds to every series: those a

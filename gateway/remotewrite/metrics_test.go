@@ -151,7 +151,7 @@ func TestDefaultMetrics(t *testing.T) {
 // receiver that fails makes Push return an error (the caller counts and drops it), and
 // Push never retries; after Close, ErrClosed.
 func TestMetricsPush(t *testing.T) {
-	f := &fakeReceiver{answers: []fakeAnswer{{status: http.StatusNoContent}, {status: http.StatusServiceUnavailable, body: "down"}, {status: http.StatusNoContent}}}
+	f := &fakeReceiver{answers: []fakeAnswer{{status: http.StatusNoContent}, {status: http.StatusServiceUnavailable, body: "down\n" + strings.Repeat("x", 5000)}, {status: http.StatusNoContent}}}
 	s := fakeSink(t, f, Config{})
 	reg := prometheus.NewRegistry()
 	g := prometheus.NewGauge(prometheus.GaugeOpts{Name: "envgate_buffer_bytes", Help: "h"})
@@ -164,8 +164,14 @@ func TestMetricsPush(t *testing.T) {
 	if n, err := p.Push(t.Context()); n != 1 || err != nil {
 		t.Fatalf("Push = %d, %v; want 1, nil", n, err)
 	}
-	if n, err := p.Push(t.Context()); n != 0 || err == nil || !strings.Contains(err.Error(), "503") {
+	n, err := p.Push(t.Context())
+	if n != 0 || err == nil || !strings.Contains(err.Error(), "503") {
 		t.Fatalf("Push to a receiver answering 503 = %d, %v; want an error naming 503", n, err)
+	}
+	// The receiver's message is trimmed and capped as a write's is (Sink.post).
+	if msg := err.Error(); !strings.Contains(msg, "503 Service Unavailable: down xxx") ||
+		strings.Contains(msg, "server returned HTTP status") || len(msg) > maxMessage+200 {
+		t.Errorf("Push to a receiver answering 503 with a long body = %v; want its body on one line, cut at %d bytes", err, maxMessage)
 	}
 	f.mu.Lock()
 	if len(f.requests) != 2 {
@@ -183,5 +189,52 @@ func TestMetricsPush(t *testing.T) {
 	if _, err := s.NewMetricsPush(MetricsConfig{Names: []string{MetricName}}, reg); err == nil ||
 		!strings.Contains(err.Error(), "metrics_interval") || !strings.Contains(err.Error(), "metrics[0]") || !strings.Contains(err.Error(), "metrics_job") {
 		t.Errorf("NewMetricsPush with a bad config = %v, want every problem", err)
+	}
+}
+
+// TestCheckMetricsConfig: the rules the config's keys and NewMetricsPush share, so
+// that a push built in code cannot take what a config file may not (an interval out
+// of bounds, a job that is not UTF-8, a name listed twice).
+func TestCheckMetricsConfig(t *testing.T) {
+	good := MetricsConfig{Interval: 15 * time.Second, Job: "envgate", Names: []string{"envgate_device_up"}}
+	check := func(change func(*MetricsConfig), want ...string) {
+		t.Helper()
+		c := good
+		c.Names = slices.Clone(good.Names)
+		change(&c)
+		var got []string
+		for _, p := range CheckMetricsConfig(c) {
+			got = append(got, p.Field+": "+p.Msg)
+		}
+		if len(got) != len(want) {
+			t.Errorf("CheckMetricsConfig(%+v) = %q, want %d problems %q", c, got, len(want), want)
+			return
+		}
+		for i := range want {
+			if !strings.HasPrefix(got[i], want[i]) {
+				t.Errorf("CheckMetricsConfig(%+v)[%d] = %q, want %q...", c, i, got[i], want[i])
+			}
+		}
+	}
+	check(func(*MetricsConfig) {})
+	check(func(c *MetricsConfig) { c.Interval = MinMetricsInterval })
+	check(func(c *MetricsConfig) { c.Interval = MaxMetricsInterval })
+	check(func(c *MetricsConfig) { c.Interval = 0 }, "metrics_interval: must be between 1s and 2m0s")
+	check(func(c *MetricsConfig) { c.Interval = 500 * time.Millisecond }, "metrics_interval: must be between 1s and 2m0s")
+	check(func(c *MetricsConfig) { c.Interval = 3 * time.Minute }, "metrics_interval: must be between 1s and 2m0s")
+	check(func(c *MetricsConfig) { c.Job = "" }, "metrics_job: must be a non-empty UTF-8 string")
+	check(func(c *MetricsConfig) { c.Job = "\xff" }, "metrics_job: must be a non-empty UTF-8 string")
+	check(func(c *MetricsConfig) { c.Names = nil }, "metrics: must name at least one metric")
+	check(func(c *MetricsConfig) { c.Names = append(c.Names, "bad name", MetricName, "envgate_device_up") },
+		"metrics[1]: must be a Prometheus metric name", "metrics[2]: is pushed reading by reading already",
+		"metrics[3]: envgate_device_up is listed twice")
+	s := fakeSink(t, &fakeReceiver{answers: []fakeAnswer{{status: http.StatusNoContent}}}, Config{})
+	bad := good
+	bad.Interval = time.Hour
+	if _, err := s.NewMetricsPush(bad, prometheus.NewRegistry()); err == nil || !strings.Contains(err.Error(), "metrics_interval: must be between") {
+		t.Errorf("NewMetricsPush with a 1h interval = %v, want the bounds", err)
+	}
+	if _, err := s.NewMetricsPush(good, nil); err == nil || !strings.Contains(err.Error(), "no registry") {
+		t.Errorf("NewMetricsPush without a registry = %v", err)
 	}
 }

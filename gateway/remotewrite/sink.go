@@ -294,10 +294,7 @@ type deadLine struct {
 // Readings that fail Validate or have Quality Bad (the pipeline stores none) are
 // dead-lettered without being sent.
 func (s *Sink) Write(ctx context.Context, batch []reading.Reading) error {
-	s.mu.Lock()
-	closed := s.closed
-	s.mu.Unlock()
-	if closed {
+	if s.isClosed() {
 		return fmt.Errorf("remote-write sink %s: %w", s.cfg.Name, ErrClosed)
 	}
 	if err := ctx.Err(); err != nil {
@@ -398,7 +395,7 @@ func (s *Sink) send(ctx context.Context, samples []sample, dead *[]deadLine, b *
 	if len(samples) == 0 {
 		return nil
 	}
-	a, msg, err := s.write(ctx, samples)
+	a, msg, err := s.post(ctx, s.request(samples))
 	status := a.status
 	if err == nil {
 		s.written.Add(uint64(len(samples)))
@@ -480,18 +477,17 @@ func describe(status int, msg string) string {
 // maxMessage bounds a receiver's message kept in an error or a dead-letter comment.
 const maxMessage = 1024
 
-// write sends samples in one request, encoded as a prometheus.WriteRequest with one
-// time series per series, its samples in time order. It returns what the round
+// post sends req in one request, making one attempt. It returns what the round
 // tripper saw of the answer (status 0 for a network error), the receiver's message
-// and an error, or nil on 2xx.
-func (s *Sink) write(ctx context.Context, samples []sample) (answer, string, error) {
-	req := s.request(samples)
+// (one line, redacted, at most maxMessage bytes) and an error, or nil on 2xx. The
+// readings' writes (send) and the metrics push both use it.
+func (s *Sink) post(ctx context.Context, req *prompb.WriteRequest) (answer, string, error) {
 	a := &answer{}
 	actx, cancel := context.WithCancel(context.WithValue(ctx, answerKey{}, a))
 	defer cancel()
 	var retryErr error
 	// The library retries network errors, 429 and 5xx itself; the callback runs before
-	// its first back-off and cancels it, so that each write makes one attempt.
+	// its first back-off and cancels it, so that each post makes one attempt.
 	_, err := s.api.Write(actx, remote.WriteV1MessageType, req,
 		remote.WithWriteRetryCallback(func(err error) { retryErr = err; cancel() }))
 	if err == nil {
@@ -584,10 +580,7 @@ const ProbeTimeout = 5 * time.Second
 // as a receiver that takes only POST does). A network error, 429 or 5xx (a proxy
 // whose backend is down) is an error naming it.
 func (s *Sink) Probe(ctx context.Context) error {
-	s.mu.Lock()
-	closed := s.closed
-	s.mu.Unlock()
-	if closed {
+	if s.isClosed() {
 		return fmt.Errorf("remote-write sink %s: %w", s.cfg.Name, ErrClosed)
 	}
 	ctx, cancel := context.WithTimeout(ctx, min(s.cfg.Timeout, ProbeTimeout))

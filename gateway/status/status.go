@@ -63,7 +63,7 @@ type Maintenance struct {
 // Group is a bus, an MQTT source, or the stand-alone devices of one kind.
 type Group struct {
 	Name string `json:"name"`
-	// Kind is "modbus", "mqtt", "pm", "sim", "gateway" (its own health readings; up
+	// Kind is "modbus", "mqtt", "pm", "sim", "hj212", "gateway" (its own health readings; up
 	// while it is healthy), or "other" for devices no config names.
 	Kind string `json:"kind"`
 	// Connected is set for MQTT sources: whether the broker connection is up.
