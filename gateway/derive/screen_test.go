@@ -60,7 +60,9 @@ func emitted(log [][]reading.Reading) []reading.Reading {
 // flatline, just after a spike) the flags and derived readings are those of the
 // uninterrupted run, and the flags before it are not emitted again.
 func TestRestoreScreensAsIfUninterrupted(t *testing.T) {
-	end := time.Now().Truncate(time.Minute)
+	// A fixed end, so that the recording always holds three whole stuck afternoons: the
+	// Set's wall clock is the test's (newScreenedSet), no real clock is involved.
+	end := time.Date(2026, 3, 4, 12, 0, 0, 0, time.UTC)
 	rng := rand.New(rand.NewPCG(7, 8))
 	batches := screenedRecording(rng, end)
 	var wall time.Time
